@@ -1,0 +1,48 @@
+#include "test_util.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+
+namespace octet::test {
+
+std::string source_dir() {
+  const char* s = std::getenv("OCTET_SOURCE_DIR");
+  return s ? s : ".";
+}
+
+std::string shared_dir() {
+  const char* s = std::getenv("OCTET_SHARED");
+  std::string d = s ? s : source_dir() + "/../shared";
+  return std::filesystem::is_directory(d) ? d : "";
+}
+
+Tensor random_f32(const Shape& s, uint32_t seed, float lo, float hi) {
+  Tensor t(DType::f32, s);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = u(rng);
+  return t;
+}
+
+double max_abs_error(const Tensor& a, const Tensor& b) {
+  OCTET_CHECK(a.shape() == b.shape(), "shape mismatch ", shape_str(a.shape()), " vs ", shape_str(b.shape()));
+  auto va = a.to_f32(), vb = b.to_f32();
+  double m = 0;
+  for (size_t i = 0; i < va.size(); ++i) {
+    if (std::isnan(va[i]) != std::isnan(vb[i])) return INFINITY;
+    if (!std::isnan(va[i])) m = std::max(m, static_cast<double>(std::fabs(va[i] - vb[i])));
+  }
+  return m;
+}
+
+double max_rel_error(const Tensor& a, const Tensor& b) {
+  auto vb = b.to_f32();
+  double ref = 0;
+  for (float v : vb) ref = std::max(ref, static_cast<double>(std::fabs(v)));
+  return max_abs_error(a, b) / (ref + 1e-6);
+}
+
+}  // namespace octet::test
