@@ -1,5 +1,7 @@
 #include "backends/ref/ref.h"
 
+#include "ir/infer.h"
+
 #include <algorithm>
 #include <cmath>
 
@@ -26,6 +28,35 @@ float apply_activation(const PostOp& p, float v) {
     case Activation::LeakyRelu: return v >= 0.f ? v : v * p.alpha;
   }
   return v;
+}
+
+std::vector<Tensor> ref_evaluate(const Node& n, const std::vector<const Tensor*>& in) {
+  std::vector<TensorInfo> infos(in.size());
+  InferCtx ctx{n, {}, {}};
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (!in[i]) {
+      ctx.in.push_back(nullptr);
+      continue;
+    }
+    infos[i].dtype = in[i]->dtype();
+    infos[i].shape = in[i]->shape();
+    infos[i].value = in[i];
+    ctx.in.push_back(&infos[i]);
+  }
+  ctx.out.resize(n.outputs.size());
+  infer_fn(n.op)(ctx);
+  std::vector<Tensor> outs;
+  bool all_folded = true;
+  for (auto& o : ctx.out) all_folded = all_folded && o.folded.has_value();
+  if (all_folded) {
+    for (auto& o : ctx.out) outs.push_back(*o.folded);
+    return outs;
+  }
+  std::vector<Tensor*> optr;
+  for (auto& o : ctx.out) outs.emplace_back(o.dtype, o.shape);
+  for (auto& t : outs) optr.push_back(&t);
+  ref_fn(n.op)(OpArgs{n, in, optr});
+  return outs;
 }
 
 }  // namespace octet

@@ -34,3 +34,9 @@ RefFn ref_fn(OpType op);
 float apply_activation(const PostOp& p, float v);
 
 }  // namespace octet
+
+namespace octet {
+// Infers shapes and runs the reference kernel on fully known inputs (constant folding).
+// Absent optional inputs are nullptr.
+std::vector<Tensor> ref_evaluate(const Node& n, const std::vector<const Tensor*>& in);
+}  // namespace octet

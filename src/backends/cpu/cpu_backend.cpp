@@ -1,0 +1,58 @@
+// The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling; everything else runs the reference
+// kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
+// reference kernel for that shape instead of failing.
+#include "backends/cpu/kernels.h"
+#include "backends/ref/ref.h"
+
+namespace octet {
+
+namespace {
+
+class FallbackKernel final : public Kernel {
+ public:
+  FallbackKernel(std::unique_ptr<Kernel> fast, const Node& n) : fast_(std::move(fast)), ref_(make_ref_backend()->create({}, n)) {}
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    use_ref_ = false;
+    try {
+      fast_->prepare(in, out);
+    } catch (const std::exception&) {
+      use_ref_ = true;
+    }
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    (use_ref_ ? ref_ : fast_)->run(in, out);
+  }
+
+ private:
+  std::unique_ptr<Kernel> fast_, ref_;
+  bool use_ref_ = false;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  const char* name() const override { return "cpu"; }
+  bool supports(const Graph& g, const Node& n) const override {
+    switch (n.op) {
+      case OpType::Conv: return cpu::conv_supported(g, n);
+      case OpType::MatMul: case OpType::Gemm: return cpu::matmul_supported(g, n);
+      case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::GlobalMaxPool:
+        return cpu::pool_supported(g, n);
+      default: return false;
+    }
+  }
+  std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
+    std::unique_ptr<Kernel> k;
+    switch (n.op) {
+      case OpType::Conv: k = cpu::make_conv(g, n); break;
+      case OpType::MatMul: case OpType::Gemm: k = cpu::make_matmul(g, n); break;
+      default: k = cpu::make_pool(g, n); break;
+    }
+    return std::make_unique<FallbackKernel>(std::move(k), n);
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+}  // namespace octet

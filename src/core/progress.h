@@ -1,0 +1,27 @@
+// A progress line on stderr for long work: "label  [=====>    ] 512/1000  1234 img/s  ETA 3s".
+// Quiet when stderr is not a terminal, when quiet=true, or for work that finishes within ~2 s.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace octet {
+
+class Progress {
+ public:
+  Progress(std::string label, int64_t total, bool quiet = false, std::string unit = "img");
+  ~Progress();
+  void update(int64_t done);
+  void finish();
+  double elapsed_s() const;
+
+ private:
+  void draw(int64_t done, bool final);
+  std::string label_, unit_;
+  int64_t total_;
+  bool enabled_, drawn_ = false, finished_ = false;
+  std::chrono::steady_clock::time_point start_, last_;
+};
+
+}  // namespace octet

@@ -1,0 +1,149 @@
+// Conv/ConvTranspose/Gemm/MatMul [-> Add(residual)] [-> activation], and Add -> activation.
+//
+// The residual Add is fused only when both of its inputs have the same shape (checked with shapes
+// propagated at batch 1 when the model declares its input shapes; without them no residual fusion).
+#include <cmath>
+#include <limits>
+
+#include "passes/passes.h"
+#include "runtime/propagate.h"
+
+namespace octet {
+
+namespace {
+
+bool can_carry_post(OpType op) {
+  return op == OpType::Conv || op == OpType::ConvTranspose || op == OpType::Gemm || op == OpType::MatMul ||
+         op == OpType::Add;
+}
+
+// The activation `n` would become, if it is one we fuse.
+bool as_activation(const Graph& g, const Node& n, PostOp& p) {
+  switch (n.op) {
+    case OpType::Relu: p.act = Activation::Relu; return true;
+    case OpType::Sigmoid: p.act = Activation::Sigmoid; return true;
+    case OpType::HardSwish: p.act = Activation::HardSwish; return true;
+    case OpType::LeakyRelu:
+      p.act = Activation::LeakyRelu;
+      p.alpha = n.attr_f("alpha", 0.01f);
+      return true;
+    case OpType::Clip: {
+      float lo = -std::numeric_limits<float>::infinity(), hi = std::numeric_limits<float>::infinity();
+      for (size_t i = 1; i < n.inputs.size() && i < 3; ++i) {
+        int v = n.inputs[i];
+        if (v < 0) continue;
+        if (!g.is_const(v) || g.const_of(v).dtype() != DType::f32 || g.const_of(v).numel() != 1) return false;
+        (i == 1 ? lo : hi) = g.const_of(v).data<float>()[0];
+      }
+      p.act = Activation::Clip;
+      p.alpha = lo;
+      p.beta = hi;
+      return true;
+    }
+    default: return false;
+  }
+}
+
+struct Fuser {
+  Graph& g;
+  std::vector<std::vector<int>> consumers;
+  std::vector<int> producer;
+  const Propagation* shapes;  // may be null
+
+  void refresh() {
+    consumers = g.consumers();
+    producer.assign(g.values.size(), -1);
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (int o : g.nodes[i].outputs) producer[static_cast<size_t>(o)] = static_cast<int>(i);
+  }
+  // The single node reading n's only output, when that output is not a graph output.
+  Node* sole_consumer(const Node& n) {
+    if (n.outputs.size() != 1) return nullptr;
+    int y = n.outputs[0];
+    if (g.is_graph_output(y) || consumers[static_cast<size_t>(y)].size() != 1) return nullptr;
+    Node& c = g.nodes[static_cast<size_t>(consumers[static_cast<size_t>(y)][0])];
+    return c.outputs.empty() ? nullptr : &c;
+  }
+  void absorb(Node& n, Node& next) {
+    n.post.fused_names.push_back(g.value(n.outputs[0]).name);
+    n.outputs[0] = next.outputs[0];
+    next.outputs.clear();
+    next.inputs.clear();
+  }
+  bool same_shape(int a, int b) const {
+    if (!shapes) return false;
+    return shapes->shape[static_cast<size_t>(a)] == shapes->shape[static_cast<size_t>(b)] &&
+           shapes->dtype[static_cast<size_t>(a)] == DType::f32 && shapes->dtype[static_cast<size_t>(b)] == DType::f32;
+  }
+
+  int run() {
+    int removed = 0;
+    for (size_t i = 0; i < g.nodes.size(); ++i) {
+      Node& n = g.nodes[i];
+      if (n.outputs.empty() || !can_carry_post(n.op) || n.post.act != Activation::None) continue;
+      // Residual: Conv/MatMul output read only by an Add whose other input has the same shape.
+      if ((n.op == OpType::Conv || n.op == OpType::MatMul) && n.post.residual_input < 0) {
+        Node* add = sole_consumer(n);
+        if (add && add->op == OpType::Add && add->inputs.size() == 2 && add->post.act == Activation::None &&
+            add->post.residual_input < 0) {
+          int other = add->inputs[0] == n.outputs[0] ? add->inputs[1] : add->inputs[0];
+          if (add->inputs[0] != add->inputs[1] && !g.is_const(other) && same_shape(other, n.outputs[0])) {
+            n.inputs.resize(std::max<size_t>(n.inputs.size(), n.op == OpType::Conv ? 3 : 2), kNoValue);
+            n.inputs.push_back(other);
+            n.post.residual_input = static_cast<int>(n.inputs.size()) - 1;
+            absorb(n, *add);
+            ++removed;
+            refresh();
+          }
+        }
+      }
+      Node* act = sole_consumer(n);
+      PostOp p;
+      if (act && act->inputs.size() >= 1 && act->inputs[0] == n.outputs[0] && as_activation(g, *act, p)) {
+        n.post.act = p.act;
+        n.post.alpha = p.alpha;
+        n.post.beta = p.beta;
+        absorb(n, *act);
+        ++removed;
+        refresh();
+      }
+    }
+    std::vector<Node> kept;
+    for (Node& n : g.nodes)
+      if (!n.outputs.empty()) kept.push_back(std::move(n));
+    g.nodes = std::move(kept);
+    return removed;
+  }
+};
+
+std::optional<Propagation> try_shapes(const Graph& g) {
+  std::vector<Shape> shapes;
+  for (int v : g.inputs) {
+    const Value& val = g.value(v);
+    if (!val.has_declared_shape) return std::nullopt;
+    Shape s;
+    for (size_t i = 0; i < val.declared.size(); ++i) {
+      if (val.declared[i].value >= 0) s.push_back(val.declared[i].value);
+      else if (i == 0) s.push_back(1);
+      else return std::nullopt;
+    }
+    shapes.push_back(s);
+  }
+  try {
+    return propagate(g, shapes);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+int fuse_post_ops(Graph& g) {
+  g.finalize();
+  auto shapes = try_shapes(g);
+  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr};
+  f.refresh();
+  return f.run();
+}
+
+}  // namespace octet

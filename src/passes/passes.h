@@ -1,0 +1,20 @@
+// Graph passes, one per file, each a pure `matches` predicate plus an `apply` rewrite (ORT style).
+// Every pass keeps ONNX tensor names of the tensors it keeps, and records the names it removes in
+// Node::post.fused_names so calibration caches and reports can still name them.
+#pragma once
+
+#include "ir/graph.h"
+
+namespace octet {
+
+// Evaluates nodes whose inputs are all constants and replaces their outputs with constants.
+// Returns the number of nodes folded.
+int fold_constants(Graph& g);
+// Conv -> BatchNormalization (the Conv output read only by the BN, constant weights): scales the Conv
+// weights and bias; the Conv then produces the BN's output tensor. Returns the number folded.
+int fold_batchnorm(Graph& g);
+// Conv/ConvTranspose/Gemm/MatMul -> [Add(residual)] -> [Relu|Clip|LeakyRelu|Sigmoid|HardSwish] and
+// Add -> activation become one node with Node::post set. Returns the number of nodes removed.
+int fuse_post_ops(Graph& g);
+
+}  // namespace octet

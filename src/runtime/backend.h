@@ -1,0 +1,38 @@
+// Backend interface: a capability query and a kernel factory.
+//
+// Lifecycle (XNNPACK/ORT style): create() at plan build (validate attributes, pack constant weights),
+// prepare() after every reshape (shapes are final and tensors allocated: create shape-dependent primitives),
+// run() many times — it neither allocates, logs nor validates.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace octet {
+
+class Kernel {
+ public:
+  virtual ~Kernel() = default;
+  // Optional: shape-dependent setup. Default: nothing.
+  virtual void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) {}
+  virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual const char* name() const = 0;
+  // Can this backend run `n` as it stands in `g` (op, attributes, dtypes, constant weights)?
+  virtual bool supports(const Graph& g, const Node& n) const = 0;
+  virtual std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const = 0;
+};
+
+std::unique_ptr<Backend> make_ref_backend();
+std::unique_ptr<Backend> make_cpu_backend();
+// "ref" or "cpu"; throws listing the valid names.
+std::unique_ptr<Backend> make_backend(const std::string& name);
+
+}  // namespace octet

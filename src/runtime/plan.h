@@ -1,0 +1,82 @@
+// Plan: an optimized graph bound to a backend. build -> reshape -> run.
+//
+//   auto plan = Plan::build(std::move(graph), {.backend = "cpu"});
+//   plan->reshape(plan->input_shapes(/*batch=*/16));
+//   auto outs = plan->run({input});      // views, valid until the next run/reshape
+//
+// build(): graph passes (constant folding, BatchNormalization folding, activation/residual fusion)
+//          and one kernel per node from the backend, falling back to `ref` where it says no.
+// reshape(): concrete shapes for every tensor; nodes whose inputs are all known (weights, shapes) are
+//          evaluated now and become constants (this is where Shape->Gather->Concat->Reshape folds);
+//          buffers are assigned (a tensor's buffer is reused once its last reader has run).
+// run(): executes the remaining nodes; an optional observer sees every node output (calibration).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+#include "runtime/backend.h"
+
+namespace octet {
+
+struct PlanOptions {
+  std::string backend = "cpu";
+  bool fold_batchnorm = true;  // BatchNormalization after Conv folded into the Conv weights
+  bool fuse = true;            // activations and residual adds into the producing op
+  bool keep_all_outputs = false;  // keep every tensor alive after run (calibration, debugging)
+};
+
+class Plan {
+ public:
+  using Observer = std::function<void(int value, const Tensor& t)>;
+
+  static std::unique_ptr<Plan> build(Graph g, const PlanOptions& opt = {});
+
+  const Graph& graph() const { return graph_; }
+  const PlanOptions& options() const { return opt_; }
+  // Declared input shapes with symbolic dims set to `batch` (first dim) or 1 (others); throws when a
+  // symbolic dim other than the first cannot be guessed.
+  std::vector<Shape> input_shapes(int64_t batch) const;
+  void reshape(const std::vector<Shape>& input_shapes);
+  const std::vector<Shape>& current_input_shapes() const { return in_shapes_; }
+  // Inputs in graph-input order. Outputs in graph-output order, views into the plan's buffers.
+  std::vector<Tensor> run(const std::vector<Tensor>& inputs, const Observer* observer = nullptr);
+  // The tensor last computed for value v (valid after run with keep_all_outputs, or for constants).
+  const Tensor& tensor(int v) const { return tensors_[static_cast<size_t>(v)]; }
+  // Shape of value v after reshape.
+  const Shape& shape(int v) const { return tensors_[static_cast<size_t>(v)].shape(); }
+  bool is_folded(int v) const { return folded_[static_cast<size_t>(v)] != 0; }
+  // One line per executed node: name, op, backend.
+  std::vector<std::string> describe() const;
+  size_t arena_bytes() const { return arena_bytes_; }
+
+ private:
+  Plan() = default;
+  struct Step {
+    int node;
+    std::unique_ptr<Kernel> kernel;
+    const char* backend;
+    std::vector<const Tensor*> in;
+    std::vector<Tensor*> out;
+  };
+  Graph graph_;
+  PlanOptions opt_;
+  std::unique_ptr<Backend> backend_;
+  std::unique_ptr<Backend> ref_;
+  std::vector<std::unique_ptr<Kernel>> kernels_;  // per node
+  std::vector<const char*> kernel_backend_;       // per node
+  std::vector<Step> steps_;                       // after reshape: non-folded nodes
+  std::vector<Tensor> tensors_;                   // per value
+  std::vector<char> folded_;                      // per value: known before run
+  std::vector<Shape> in_shapes_;
+  std::vector<std::shared_ptr<void>> buffers_;
+  size_t arena_bytes_ = 0;
+};
+
+// Runs `g` once on the reference backend, unfused: the oracle for tests.
+std::vector<Tensor> run_reference(const Graph& g, const std::vector<Tensor>& inputs);
+
+}  // namespace octet

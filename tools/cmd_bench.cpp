@@ -1,0 +1,67 @@
+// octet bench MODEL: throughput and latency percentiles on random inputs, like trtexec.
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <random>
+
+#include "commands.h"
+#include "common.h"
+
+namespace octet::cli {
+
+int cmd_bench(int argc, char** argv) {
+  Args a("bench", "MODEL.onnx [options]",
+         "Time a model on random inputs: warm-up, then --iterations runs; prints throughput and latency percentiles.");
+  a.opt("batch", "N", "batch size (the model's first, symbolic dimension)", "1");
+  a.opt("iterations", "K", "timed runs", "50");
+  a.opt("warmup", "K", "untimed runs first", "5");
+  a.opt("precision", "P", "fp32", "fp32");
+  a.opt("json", "FILE", "write results as JSON");
+  a.flag("quiet", "no progress output");
+  add_runtime_options(a);
+  if (!a.parse(argc, argv)) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet bench: give exactly one model file");
+  OCTET_CHECK(a.get("precision") == "fp32", "octet bench: --precision ", a.get("precision"),
+              " is not available yet (fp32 only)");
+  int64_t batch = a.get_int("batch", 1), iters = a.get_int("iterations", 50), warm = a.get_int("warmup", 5);
+  OCTET_CHECK(batch > 0 && iters > 0 && warm >= 0, "octet bench: --batch and --iterations must be positive");
+  auto plan = load_plan(a.positional()[0], a);
+  auto shapes = plan->input_shapes(batch);
+  plan->reshape(shapes);
+  std::vector<Tensor> inputs;
+  std::mt19937 rng(1);
+  std::uniform_real_distribution<float> u(-1.f, 1.f);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const Value& v = plan->graph().value(plan->graph().inputs[i]);
+    OCTET_CHECK(v.dtype == DType::f32, "octet bench: input '", v.name, "' is ", dtype_name(v.dtype),
+                "; only float inputs can be filled with random data");
+    Tensor t(DType::f32, shapes[i]);
+    for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = u(rng);
+    inputs.push_back(t);
+  }
+  for (int64_t i = 0; i < warm; ++i) plan->run(inputs);
+  std::vector<double> ms;
+  auto t0 = std::chrono::steady_clock::now();
+  for (int64_t i = 0; i < iters; ++i) {
+    auto s = std::chrono::steady_clock::now();
+    plan->run(inputs);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - s).count());
+  }
+  double total = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::sort(ms.begin(), ms.end());
+  auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(ms.size())))]; };
+  double thr = static_cast<double>(batch * iters) / total;
+  std::printf("model       %s\nbackend     %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
+              a.get("backend").c_str(), static_cast<long long>(batch), static_cast<long long>(iters));
+  std::printf("throughput  %.1f images/s\nlatency ms  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", thr, pct(50), pct(90),
+              pct(99), ms.front());
+  if (a.has("json")) {
+    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", a.get("backend")}, {"precision", "fp32"},
+                        {"batch", batch}, {"iterations", iters}, {"throughput", thr},
+                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}};
+    write_json(a.get("json"), j);
+  }
+  return 0;
+}
+
+}  // namespace octet::cli

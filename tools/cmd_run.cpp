@@ -1,0 +1,68 @@
+// octet run MODEL --input X.npy|X.npz [--output Y.npy|Y.npz]: one inference on numpy data.
+#include <cstdio>
+#include <filesystem>
+
+#include "commands.h"
+#include "common.h"
+#include "io/npy.h"
+
+namespace octet::cli {
+
+int cmd_run(int argc, char** argv) {
+  Args a("run", "MODEL.onnx --input X.npy|X.npz [--output Y.npy|Y.npz]",
+         "Run a model once. A .npy input feeds a single-input model; a .npz maps input names to arrays.\n"
+         "With one output and a .npy --output the array is written as is; otherwise a .npz keyed by output name.");
+  a.opt("input", "FILE", "input data (.npy or .npz)");
+  a.opt("output", "FILE", "where to write the outputs (.npy or .npz); existing files are not overwritten without --force");
+  a.flag("force", "overwrite an existing --output file");
+  add_runtime_options(a);
+  if (!a.parse(argc, argv)) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet run: give exactly one model file");
+  std::string in_path = a.required("input");
+  std::string out_path = a.get("output");
+  if (!out_path.empty() && std::filesystem::exists(out_path) && !a.on("force"))
+    fail("'", out_path, "' exists; pass --force to overwrite it");
+  auto plan = load_plan(a.positional()[0], a);
+  const Graph& g = plan->graph();
+  std::vector<Tensor> inputs;
+  auto ends_with = [](const std::string& s, const char* suf) {
+    std::string x(suf);
+    return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+  };
+  if (ends_with(in_path, ".npz")) {
+    auto arrays = read_npz(in_path);
+    for (int v : g.inputs) {
+      auto it = arrays.find(g.value(v).name);
+      OCTET_CHECK(it != arrays.end(), "'", in_path, "' has no array named '", g.value(v).name, "' (the model's input)");
+      inputs.push_back(it->second);
+    }
+  } else {
+    OCTET_CHECK(g.inputs.size() == 1, "the model has ", g.inputs.size(), " inputs; give a .npz keyed by input name");
+    inputs.push_back(read_npy(in_path));
+  }
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const Value& v = g.value(g.inputs[i]);
+    if (inputs[i].dtype() != v.dtype) fail("input '", v.name, "' expects ", dtype_name(v.dtype), ", '", in_path, "' holds ",
+                                           dtype_name(inputs[i].dtype()));
+  }
+  std::vector<Shape> shapes;
+  for (const auto& t : inputs) shapes.push_back(t.shape());
+  plan->reshape(shapes);
+  auto outs = plan->run(inputs);
+  for (size_t i = 0; i < outs.size(); ++i)
+    std::printf("output %s  %s  %s\n", g.value(g.outputs[i]).name.c_str(), dtype_name(outs[i].dtype()),
+                shape_str(outs[i].shape()).c_str());
+  if (!out_path.empty()) {
+    if (ends_with(out_path, ".npz")) {
+      std::map<std::string, Tensor> m;
+      for (size_t i = 0; i < outs.size(); ++i) m[g.value(g.outputs[i]).name] = outs[i];
+      write_npz(out_path, m);
+    } else {
+      OCTET_CHECK(outs.size() == 1, "the model has ", outs.size(), " outputs; use a .npz --output");
+      write_npy(out_path, outs[0]);
+    }
+  }
+  return 0;
+}
+
+}  // namespace octet::cli

@@ -1,0 +1,12 @@
+// The `octet` subcommands, one file each (tools/cmd_<name>.cpp). Each takes the arguments after its name
+// and returns the process exit code; errors are thrown as octet::Error and printed by main().
+#pragma once
+
+namespace octet::cli {
+
+int cmd_info(int argc, char** argv);
+int cmd_run(int argc, char** argv);
+int cmd_eval(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
+
+}  // namespace octet::cli

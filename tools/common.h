@@ -1,0 +1,23 @@
+// Pieces shared by several subcommands: loading a model into a plan, threads, JSON output files.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "args.h"
+#include "runtime/plan.h"
+
+namespace octet::cli {
+
+// Adds --backend and --threads to a command's options.
+void add_runtime_options(Args& a);
+// Applies --threads (0 = all cores) to OpenMP/oneDNN.
+void apply_threads(const Args& a);
+// Imports an ONNX model and builds a plan on --backend.
+std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, PlanOptions opt = {});
+// Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
+void write_json(const std::string& path, const nlohmann::json& j);
+
+}  // namespace octet::cli

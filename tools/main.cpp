@@ -1,0 +1,56 @@
+// octet — INT8 post-training quantization for ONNX models. Entry point: dispatches to a subcommand.
+#include <cstdio>
+#include <cstring>
+#include <exception>
+#include <string>
+
+#include "commands.h"
+#include "core/error.h"
+
+namespace {
+
+struct Command {
+  const char* name;
+  int (*fn)(int, char**);
+  const char* summary;
+};
+
+const Command kCommands[] = {
+    {"info", octet::cli::cmd_info, "inputs, outputs, op counts and unsupported ops of a model"},
+    {"run", octet::cli::cmd_run, "run a model on .npy inputs and write .npy outputs"},
+    // {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
+    {"bench", octet::cli::cmd_bench, "throughput and latency percentiles, like trtexec"},
+};
+
+void usage(FILE* f) {
+  std::fprintf(f, "usage: octet <command> [options]   (octet <command> --help for details)\n\ncommands:\n");
+  for (const auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
+    usage(argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  if (!std::strcmp(argv[1], "--version")) {
+    std::printf("octet 0.1.0\n");
+    return 0;
+  }
+  for (const auto& c : kCommands) {
+    if (std::strcmp(argv[1], c.name) != 0) continue;
+    try {
+      return c.fn(argc - 2, argv + 2);
+    } catch (const octet::Error& e) {
+      std::fprintf(stderr, "octet %s: error: %s\n", c.name, e.what());
+      return 1;
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "octet %s: internal error: %s\n", c.name, e.what());
+      return 3;
+    }
+  }
+  std::fprintf(stderr, "octet: unknown command '%s'\n", argv[1]);
+  usage(stderr);
+  return 2;
+}
