@@ -334,9 +334,10 @@ struct Importer {
         unsupported.push_back("node '" + n.name + "' (" + op_type +
                               (std_domain ? "" : ", domain " + np.domain()) + ")");
         op = OpType::Identity;
+      } else {
+        for (const auto& a : np.attribute()) n.attrs[a.name()] = convert_attr(a, n.name);
       }
       n.op = *op;
-      for (const auto& a : np.attribute()) n.attrs[a.name()] = convert_attr(a, n.name);
       for (const auto& in : np.input()) n.inputs.push_back(in.empty() ? kNoValue : value_for(in));
       int last = np.output_size() - 1;
       while (last >= 0 && np.output(last).empty()) --last;
@@ -389,6 +390,17 @@ ImportResult import_onnx_buffer(const void* data, size_t size, const std::string
   r.unsupported = std::move(im.unsupported);
   r.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
   return r;
+}
+
+Tensor read_tensor_proto_file(const std::string& path) {
+  auto buf = read_file(path);
+  onnx::TensorProto t;
+  if (!t.ParseFromArray(buf.data(), static_cast<int>(buf.size())))
+    fail("cannot read '", path, "': not a serialized onnx.TensorProto");
+  Importer im;
+  im.what = path;
+  im.base_dir = std::filesystem::path(path).parent_path().string();
+  return im.tensor_from_proto(t);
 }
 
 ImportResult import_onnx_file(const std::string& path, const ImportOptions& opt) {

@@ -31,4 +31,7 @@ ImportResult import_onnx_file(const std::string& path, const ImportOptions& opt 
 ImportResult import_onnx_buffer(const void* data, size_t size, const std::string& what,
                                 const std::string& base_dir, const ImportOptions& opt = {});
 
+// Reads a serialized onnx.TensorProto (the input_N.pb / output_N.pb files of ONNX's test data).
+Tensor read_tensor_proto_file(const std::string& path);
+
 }  // namespace octet

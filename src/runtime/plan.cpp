@@ -53,6 +53,7 @@ void Plan::reshape(const std::vector<Shape>& input_shapes) {
   const Graph& G = graph_;
   Propagation prop = propagate(G, input_shapes);
   in_shapes_ = input_shapes;
+  reshaped_ = true;
   steps_.clear();
   tensors_ = prop.data;
   folded_ = prop.known;
@@ -123,7 +124,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs, const Observer*
   const Graph& G = graph_;
   OCTET_CHECK(inputs.size() == G.inputs.size(), "the model has ", G.inputs.size(), " inputs, ", inputs.size(),
               " given");
-  bool same = in_shapes_.size() == inputs.size();
+  bool same = reshaped_ && in_shapes_.size() == inputs.size();
   for (size_t i = 0; same && i < inputs.size(); ++i) same = inputs[i].shape() == in_shapes_[i];
   if (!same) {
     std::vector<Shape> s;

@@ -74,6 +74,7 @@ class Plan {
   std::vector<Shape> in_shapes_;
   std::vector<std::shared_ptr<void>> buffers_;
   size_t arena_bytes_ = 0;
+  bool reshaped_ = false;
 };
 
 // Runs `g` once on the reference backend, unfused: the oracle for tests.
