@@ -1,0 +1,71 @@
+// JSON sidecar `<cache>.json` next to a TensorRT cache: what the cache can't hold — amax in full, the
+// algorithm and its parameters, observed ranges, clipping, flags — plus hashes of model and data, so a
+// cache can be traced to what produced it. And the health check that turns statistics into warnings.
+//
+// Layout (format_version 1; tensors in table order):
+// {
+//   "format": "octet-calibration-sidecar", "format_version": 1, "octet_version": "0.1.0",
+//   "cache_header": "TRT-101300-EntropyCalibration2",
+//   "algorithm": "entropy2", "params": {"percentile": 99.99, ..., "zero_policy": "Z0", ...},
+//   "histogram": {"bins": 2048, "mode": "two-pass"},
+//   "model_hash": "...", "data_hash": "...", "batches": 16, "images": 512,
+//   "tensors": [ {"name": "conv1", "amax": 1.0, "scale": 0.00787, "scale_hex": "3c010204",
+//                 "algorithm": "entropy2", "min": -0.9, "max": 1.0, "absmax": 1.0, "count": 802816,
+//                 "zeros": 0, "nan": 0, "inf": 0, "mean": 0.1, "clipped": 1.2e-5,
+//                 "flags": {"all_zero": false, "constant": false, "nan": false, "inf": false,
+//                           "never_observed": false, "unquantizable": false}} ]
+// }
+// Non-finite numbers (min/max of a never-observed tensor) are written as null. Entries imported from a
+// cache (no statistics) carry only name/amax/scale/scale_hex/algorithm.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "calib/table.h"
+
+namespace octet {
+
+constexpr const char* kOctetVersion = "0.1.0";
+
+struct SidecarMeta {
+  std::string octet_version = kOctetVersion;
+  std::string cache_header;  // the header of the cache this sidecar belongs to (may be empty)
+  std::string model_hash;    // opaque strings from the caller (e.g. "sha256:...")
+  std::string data_hash;
+  int64_t batches = 0;
+  int64_t images = 0;
+};
+
+nlohmann::json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta);
+// Inverse of sidecar_to_json (params, algorithms and per-tensor statistics restored; sums are not
+// stored, so stats.sum = mean * finite count and sumsq = 0). Throws Error on a malformed document.
+CalibTable sidecar_from_json(const nlohmann::json& j, SidecarMeta* meta = nullptr);
+
+// "<cache>.json" written atomically (write_file_atomic), pretty-printed with 1-space indent.
+void write_sidecar(const std::string& path, const CalibTable& table, const SidecarMeta& meta);
+CalibTable read_sidecar(const std::string& path, SidecarMeta* meta = nullptr);
+
+// Health check (DESIGN.md "Health checks": reported, never silently written).
+enum class HealthIssue {
+  NeverObserved,   // the runtime never fed this tensor: it has no scale
+  AllZero,         // every value was 0: amax 0, scale "0" in the cache
+  Constant,        // one value throughout (e.g. a folded constant): calibration is meaningless
+  NonFinite,       // NaN or Inf seen (ignored by the histograms)
+  HeavyClipping,   // more than `clip_threshold` of the values lie above amax
+  Unquantizable,   // amax is 0 although non-zero values were seen (below AlgoParams::min_amax)
+};
+const char* health_issue_name(HealthIssue k);  // "never_observed", "all_zero", ...
+
+struct HealthWarning {
+  std::string tensor;
+  HealthIssue issue;
+  std::string message;  // one line naming the tensor: "tensor 'conv1': 12 NaN and 3 Inf values ..."
+};
+
+// Warnings for every entry with statistics, in table order (an entry may get several).
+std::vector<HealthWarning> health_check(const CalibTable& table, double clip_threshold = 1e-3);
+
+}  // namespace octet
