@@ -1,0 +1,410 @@
+#include "io/dataset.h"
+
+#include <zlib.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <iostream>
+#include <random>
+
+#include "io/npy.h"
+
+namespace octet {
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string lower(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return s;
+}
+
+bool is_image_file(const fs::path& p) {
+  static const char* kExt[] = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"};
+  std::string e = lower(p.extension().string());
+  for (const char* k : kExt)
+    if (e == k) return true;
+  return false;
+}
+
+bool hidden(const fs::path& p) {
+  std::string n = p.filename().string();
+  return !n.empty() && n[0] == '.';
+}
+
+// Every image below `dir` (recursive, following directory links up to a depth that stops link loops),
+// sorted component-wise so that "a/x" < "a-b/y" exactly when folder "a" sorts before "a-b".
+std::vector<fs::path> list_images(const fs::path& dir) {
+  std::vector<fs::path> out;
+  std::error_code ec;
+  auto opts = fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied;
+  fs::recursive_directory_iterator it(dir, opts, ec), end;
+  if (ec) fail("cannot list folder '", dir.string(), "': ", ec.message());
+  for (; it != end; it.increment(ec)) {
+    if (ec) fail("cannot list folder '", dir.string(), "': ", ec.message());
+    const fs::path& p = it->path();
+    if (hidden(p)) {
+      if (it->is_directory(ec)) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_directory(ec)) {
+      if (it.depth() >= 32) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file(ec) && is_image_file(p)) out.push_back(p);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+const char* kImageKinds = "jpg, jpeg, png, bmp, webp, tif, tiff";
+
+// --- IDX ----------------------------------------------------------------------------------------------
+
+uint32_t be32(const uint8_t* p) {
+  return static_cast<uint32_t>(p[0]) << 24 | static_cast<uint32_t>(p[1]) << 16 | static_cast<uint32_t>(p[2]) << 8 | p[3];
+}
+
+class GzFile {
+ public:
+  explicit GzFile(const std::string& path) : path_(path) {
+    f_ = gzopen(path.c_str(), "rb");  // reads plain files too
+    if (!f_) fail("cannot open '", path, "': ", std::strerror(errno));
+  }
+  ~GzFile() { gzclose(f_); }
+  GzFile(const GzFile&) = delete;
+  GzFile& operator=(const GzFile&) = delete;
+  // Reads up to n bytes; returns how many (fewer only at the end of the data).
+  size_t read(void* dst, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      unsigned k = static_cast<unsigned>(std::min<size_t>(n - got, 1u << 26));
+      int r = gzread(f_, static_cast<char*>(dst) + got, k);
+      if (r < 0) {
+        int code;
+        const char* msg = gzerror(f_, &code);
+        fail("cannot read '", path_, "': ", msg ? msg : "read error", " (corrupt gzip data?)");
+      }
+      if (r == 0) break;
+      got += static_cast<size_t>(r);
+    }
+    return got;
+  }
+  // Reads exactly `bytes` into a vector grown as the data arrives, so a lying header cannot make us
+  // allocate more than the file holds.
+  std::vector<uint8_t> read_exact(uint64_t bytes, const char* what) {
+    std::vector<uint8_t> v;
+    while (v.size() < bytes) {
+      size_t k = static_cast<size_t>(std::min<uint64_t>(bytes - v.size(), 64u << 20));
+      size_t old = v.size();
+      v.resize(old + k);
+      size_t got = read(v.data() + old, k);
+      if (got < k) fail("cannot read '", path_, "': truncated: header declares ", bytes, " bytes of ", what,
+                        ", only ", old + got, " present");
+    }
+    return v;
+  }
+
+ private:
+  std::string path_;
+  gzFile f_;
+};
+
+bool exists_file(const std::string& p) {
+  std::error_code ec;
+  return fs::is_regular_file(p, ec);
+}
+
+// t10k-images-idx3-ubyte[.gz] -> t10k-labels-idx1-ubyte[.gz] (either compression).
+std::vector<std::string> label_candidates(const std::string& images) {
+  fs::path p(images);
+  std::string name = p.filename().string();
+  bool gz = name.size() > 3 && lower(name.substr(name.size() - 3)) == ".gz";
+  if (gz) name.resize(name.size() - 3);
+  size_t a = name.find("images"), b = name.find("idx3");
+  if (a == std::string::npos || b == std::string::npos) return {};
+  name.replace(b, 4, "idx1");
+  name.replace(a, 6, "labels");
+  fs::path base = p.parent_path() / name;
+  std::string s = base.string();
+  return gz ? std::vector<std::string>{s + ".gz", s} : std::vector<std::string>{s, s + ".gz"};
+}
+
+const std::vector<std::string>& fashion_names() {
+  static const std::vector<std::string> names = {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                                                 "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  return names;
+}
+
+// --- views and tensors --------------------------------------------------------------------------------
+
+class SubsetDataset : public Dataset {
+ public:
+  SubsetDataset(std::unique_ptr<Dataset> base, std::vector<size_t> idx) : base_(std::move(base)), idx_(std::move(idx)) {}
+  size_t size() const override { return idx_.size(); }
+  int label(size_t i) const override { return base_->label(idx_.at(i)); }
+  const std::vector<std::string>& class_names() const override { return base_->class_names(); }
+  void load(size_t i, float* dst, const Preprocess& p) const override { base_->load(idx_.at(i), dst, p); }
+  std::string sample_name(size_t i) const override { return base_->sample_name(idx_.at(i)); }
+  std::string source() const override { return base_->source(); }
+
+ private:
+  std::unique_ptr<Dataset> base_;
+  std::vector<size_t> idx_;
+};
+
+class NpyDataset : public Dataset {
+ public:
+  explicit NpyDataset(const std::string& path) : path_(path) {
+    Tensor t = read_npy(path);
+    OCTET_CHECK(t.rank() == 4 || t.rank() == 3, "cannot use '", path, "' as data: expected N x C x H x W (or N x H x W), got ",
+                shape_str(t.shape()));
+    if (t.rank() == 3) t = t.reshaped({t.dim(0), 1, t.dim(1), t.dim(2)});
+    if (t.dtype() != DType::f32) {
+      std::vector<float> v = t.to_f32();
+      t = Tensor::from<float>(t.shape(), v);
+    }
+    data_ = t;
+  }
+  size_t size() const override { return static_cast<size_t>(data_.dim(0)); }
+  int label(size_t) const override { return -1; }
+  const std::vector<std::string>& class_names() const override { return none_; }
+  void load(size_t i, float* dst, const Preprocess& p) const override {
+    OCTET_CHECK(p.channels == data_.dim(1) && p.height == data_.dim(2) && p.width == data_.dim(3), "'", path_,
+                "' holds ", data_.dim(1), "x", data_.dim(2), "x", data_.dim(3), " samples but the input needs ",
+                p.channels, "x", p.height, "x", p.width);
+    size_t n = static_cast<size_t>(data_.dim(1) * data_.dim(2) * data_.dim(3));
+    std::memcpy(dst, data_.data<float>() + i * n, n * sizeof(float));
+  }
+  std::string sample_name(size_t i) const override { return path_ + "[" + std::to_string(i) + "]"; }
+  std::string source() const override { return path_; }
+
+ private:
+  std::string path_;
+  Tensor data_;
+  std::vector<std::string> none_;
+};
+
+}  // namespace
+
+// --- ImageDataset -------------------------------------------------------------------------------------
+
+ImageDataset::ImageDataset(std::vector<Sample> samples, std::vector<std::string> class_names, std::string source)
+    : samples_(std::move(samples)), classes_(std::move(class_names)), source_(std::move(source)) {}
+
+void ImageDataset::load(size_t i, float* dst, const Preprocess& p) const {
+  const Sample& s = samples_.at(i);
+  if (s.image.empty())
+    load_image(s.path, dst, p);
+  else
+    preprocess_image(s.image, dst, p, s.path);
+}
+
+// --- readers ------------------------------------------------------------------------------------------
+
+std::unique_ptr<Dataset> open_image_folder(const std::string& dir, bool labelled) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) fail("cannot open data folder '", dir, "': not a folder");
+  std::vector<Sample> samples;
+  std::vector<std::string> classes;
+  if (!labelled) {
+    for (const fs::path& p : list_images(dir)) samples.push_back({p.string(), {}, -1});
+    if (samples.empty()) fail("data folder '", dir, "' has no images (", kImageKinds, ")");
+  } else {
+    std::vector<fs::path> class_dirs;
+    std::vector<std::string> loose;
+    for (fs::directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      if (hidden(it->path())) continue;
+      if (it->is_directory(ec))
+        class_dirs.push_back(it->path());
+      else if (is_image_file(it->path()))
+        loose.push_back(it->path().filename().string());
+    }
+    if (ec) fail("cannot list folder '", dir, "': ", ec.message());
+    if (class_dirs.empty())
+      fail("data folder '", dir, "' has no class sub-folders; a labelled set needs one sub-folder per class "
+           "(sorted names = labels 0..K-1)");
+    if (!loose.empty())
+      fail("data folder '", dir, "' has images (e.g. '", loose.front(),
+           "') beside its class sub-folders; a labelled set keeps every image inside a class folder");
+    std::sort(class_dirs.begin(), class_dirs.end(),
+              [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+    for (size_t k = 0; k < class_dirs.size(); ++k) {
+      std::vector<fs::path> imgs = list_images(class_dirs[k]);
+      if (imgs.empty()) fail("class folder '", class_dirs[k].string(), "' has no images (", kImageKinds, ")");
+      classes.push_back(class_dirs[k].filename().string());
+      for (const fs::path& p : imgs) samples.push_back({p.string(), {}, static_cast<int>(k)});
+    }
+  }
+  return std::make_unique<ImageDataset>(std::move(samples), std::move(classes), dir);
+}
+
+std::unique_ptr<Dataset> open_idx(const std::string& path_in, bool need_labels) {
+  std::string path = path_in;
+  if (!exists_file(path)) {
+    for (const char* suffix : {"-images-idx3-ubyte", "-images-idx3-ubyte.gz"})
+      if (exists_file(path_in + suffix)) {
+        path = path_in + suffix;
+        break;
+      }
+    if (!exists_file(path))
+      fail("cannot open data '", path_in, "': no such file or folder (nor IDX images '", path_in,
+           "-images-idx3-ubyte[.gz]')");
+  }
+  GzFile f(path);
+  uint8_t h[16];
+  if (f.read(h, 16) != 16) fail("cannot read '", path, "': too short for an IDX image file");
+  uint32_t magic = be32(h);
+  if (magic != 0x00000803)
+    fail("cannot read '", path, "': not an IDX file of 8-bit images (magic 0x", std::hex, magic, std::dec,
+         ", expected 0x00000803)");
+  uint64_t n = be32(h + 4), rows = be32(h + 8), cols = be32(h + 12);
+  if (rows == 0 || cols == 0 || rows > 65536 || cols > 65536)
+    fail("cannot read '", path, "': implausible image size ", rows, "x", cols);
+  uint64_t total;
+  if (__builtin_mul_overflow(n, rows * cols, &total)) fail("cannot read '", path, "': image count overflows");
+  auto pixels = std::make_shared<std::vector<uint8_t>>(f.read_exact(total, "pixels"));
+
+  std::vector<int> labels;
+  std::vector<std::string> classes;
+  std::string label_path;
+  for (const std::string& c : label_candidates(path))
+    if (exists_file(c)) {
+      label_path = c;
+      break;
+    }
+  if (label_path.empty() && need_labels) {
+    auto c = label_candidates(path);
+    fail("IDX data '", path, "' has no labels file (looked for ", c.empty() ? std::string("*-labels-idx1-ubyte") : "'" + c[0] + "'",
+         ")");
+  }
+  if (!label_path.empty()) {
+    GzFile lf(label_path);
+    uint8_t lh[8];
+    if (lf.read(lh, 8) != 8 || be32(lh) != 0x00000801)
+      fail("cannot read '", label_path, "': not an IDX label file (magic 0x00000801)");
+    if (be32(lh + 4) != n)
+      fail("IDX labels '", label_path, "' has ", be32(lh + 4), " labels for ", n, " images in '", path, "'");
+    std::vector<uint8_t> l = lf.read_exact(n, "labels");
+    int k = 0;
+    for (uint8_t v : l) {
+      labels.push_back(v);
+      k = std::max(k, v + 1);
+    }
+    bool fashion = lower(path).find("fashion") != std::string::npos;
+    for (int i = 0; i < k; ++i)
+      classes.push_back(fashion && k <= 10 ? fashion_names()[i] : std::to_string(i));
+  }
+
+  std::vector<Sample> samples(n);
+  for (uint64_t i = 0; i < n; ++i) {
+    // A Mat header into the shared pixel buffer; the buffer outlives the data set through `keep`.
+    samples[i].image = cv::Mat(static_cast<int>(rows), static_cast<int>(cols), CV_8UC1,
+                               pixels->data() + i * rows * cols);
+    samples[i].path = path + "[" + std::to_string(i) + "]";
+    samples[i].label = labels.empty() ? -1 : labels[i];
+  }
+  // Keep the pixel buffer alive as long as the Mats that point into it.
+  class IdxDataset : public ImageDataset {
+   public:
+    IdxDataset(std::vector<Sample> s, std::vector<std::string> c, std::string src, std::shared_ptr<std::vector<uint8_t>> keep)
+        : ImageDataset(std::move(s), std::move(c), std::move(src)), keep_(std::move(keep)) {}
+
+   private:
+    std::shared_ptr<std::vector<uint8_t>> keep_;
+  };
+  return std::make_unique<IdxDataset>(std::move(samples), std::move(classes), path, std::move(pixels));
+}
+
+std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOptions& opts) {
+  size_t n = base->size();
+  if (!opts.shuffle && (opts.limit == 0 || opts.limit >= n)) return base;
+  std::vector<size_t> idx(n);
+  for (size_t i = 0; i < n; ++i) idx[i] = i;
+  if (opts.shuffle) {
+    // Fisher-Yates with mt19937_64 (whose output the standard fixes), not std::shuffle (whose algorithm
+    // differs between standard libraries), so a seed picks the same images everywhere.
+    std::mt19937_64 rng(opts.seed);
+    for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
+  }
+  if (opts.limit && opts.limit < n) idx.resize(opts.limit);
+  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx));
+}
+
+std::unique_ptr<Dataset> open_dataset(const std::string& path, bool need_labels, const DatasetOptions& opts) {
+  std::error_code ec;
+  std::unique_ptr<Dataset> ds;
+  std::string name = lower(fs::path(path).filename().string());
+  if (fs::is_directory(path, ec)) {
+    ds = open_image_folder(path, need_labels);
+  } else if (!fs::exists(path, ec) || name.find("idx3") != std::string::npos) {
+    ds = open_idx(path, need_labels);
+  } else if (name.size() > 4 && name.substr(name.size() - 4) == ".npy") {
+    if (need_labels) fail("data '", path, "' is a .npy of inputs and has no labels; use a labelled image folder");
+    ds = std::make_unique<NpyDataset>(path);
+  } else if (is_image_file(path)) {
+    if (need_labels) fail("data '", path, "' is a single image and has no label; use a labelled image folder");
+    ds = std::make_unique<ImageDataset>(std::vector<Sample>{{path, {}, -1}}, std::vector<std::string>{}, path);
+  } else {
+    fail("cannot tell what data '", path, "' is: expected a folder of images, an IDX file (*-images-idx3-ubyte[.gz]), "
+         "a .npy or an image");
+  }
+  if (ds->size() == 0) fail("data '", path, "' has no samples");
+  return select(std::move(ds), opts);
+}
+
+// --- Batcher ------------------------------------------------------------------------------------------
+
+Batcher::Batcher(const Dataset& ds, const Preprocess& p, int64_t batch_size, const Shape& chw, bool skip_bad)
+    : ds_(ds), p_(p.resolved(chw)), n_(batch_size), skip_bad_(skip_bad) {
+  OCTET_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
+  batch_ = Tensor(DType::f32, {n_, p_.channels, p_.height, p_.width});
+}
+
+int64_t Batcher::next() {
+  const size_t per = static_cast<size_t>(p_.channels) * p_.height * p_.width;
+  float* out = batch_.data<float>();
+  labels_.clear();
+  indices_.clear();
+  int64_t filled = 0;
+  while (filled < n_ && pos_ < ds_.size()) {
+    const int64_t k = std::min<int64_t>(n_ - filled, static_cast<int64_t>(ds_.size() - pos_));
+    std::vector<std::string> err(static_cast<size_t>(k));
+    std::vector<char> ok(static_cast<size_t>(k), 0);
+    // Exceptions must not cross the OpenMP region: each image records its own failure.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (int64_t j = 0; j < k; ++j) {
+      try {
+        ds_.load(pos_ + j, out + (filled + j) * per, p_);
+        ok[j] = 1;
+      } catch (const std::exception& e) {
+        err[j] = e.what();
+      }
+    }
+    int64_t w = filled;
+    for (int64_t j = 0; j < k; ++j) {
+      size_t idx = pos_ + j;
+      if (!ok[j]) {
+        if (!skip_bad_) {
+          pos_ = idx + 1;
+          fail(err[j]);
+        }
+        std::cerr << "warning: skipping sample " << idx << ": " << err[j] << "\n";
+        ++skipped_;
+        continue;
+      }
+      if (w != filled + j) std::memmove(out + w * per, out + (filled + j) * per, per * sizeof(float));
+      labels_.push_back(ds_.label(idx));
+      indices_.push_back(idx);
+      ++w;
+    }
+    pos_ += static_cast<size_t>(k);
+    filled = w;
+  }
+  if (filled < n_) std::memset(out + filled * per, 0, (n_ - filled) * per * sizeof(float));
+  return filled;
+}
+
+}  // namespace octet
