@@ -44,4 +44,60 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   std::filesystem::rename(tmp, path);
 }
 
+void add_preprocess_options(Args& a) {
+  a.opt("size", "H[,W]", "output size; alone: resize the whole image to exactly HxW (default: the model's)");
+  a.opt("resize", "S", "resize the shorter side to S, then center-crop --size");
+  a.opt("mean", "M[,M,M]", "per-channel mean subtracted after scaling");
+  a.opt("std", "S[,S,S]", "per-channel std divided by after the mean");
+  a.opt("scale", "F", "pixel scale before mean/std", "0.00392156862745098");
+  a.flag("bgr", "keep OpenCV's BGR channel order (default RGB)");
+  a.flag("gray", "one grayscale channel");
+  a.opt("interp", "MODE", "resize interpolation: bilinear, nearest, area, cubic", "bilinear");
+}
+
+Preprocess preprocess_from_args(const Args& a) {
+  Preprocess p;
+  if (a.has("size")) {
+    auto s = a.get_floats("size");
+    OCTET_CHECK(s.size() == 1 || s.size() == 2, "--size expects H or H,W");
+    p.height = static_cast<int>(s[0]);
+    p.width = static_cast<int>(s.size() == 2 ? s[1] : s[0]);
+  }
+  p.resize = static_cast<int>(a.get_int("resize", 0));
+  p.mean = a.get_floats("mean");
+  p.std = a.get_floats("std");
+  p.scale = static_cast<float>(a.get_double("scale", 1.0 / 255.0));
+  p.bgr = a.on("bgr");
+  if (a.on("gray")) p.channels = 1;
+  p.interp = interp_from_name(a.get("interp"));
+  return p;
+}
+
+void add_data_options(Args& a) {
+  a.opt("data", "PATH", "image folder (class sub-folders for eval), IDX file/prefix, or .npy of NCHW samples");
+  a.opt("limit", "N", "use only the first N samples (after --shuffle)");
+  a.flag("shuffle", "shuffle the samples (with --seed)");
+  a.opt("seed", "N", "shuffle seed", "0");
+  a.flag("skip-bad-images", "warn about and skip images that cannot be decoded instead of stopping");
+}
+
+std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
+  DatasetOptions o;
+  o.shuffle = a.on("shuffle");
+  o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
+  int64_t limit = a.get_int("limit", 0);
+  OCTET_CHECK(limit >= 0, "--limit must be >= 0");
+  o.limit = static_cast<size_t>(limit);
+  return open_dataset(a.required("data"), need_labels, o);
+}
+
+Shape input_chw(const Plan& plan) {
+  const Graph& g = plan.graph();
+  OCTET_CHECK(!g.inputs.empty(), "the model has no inputs");
+  const Value& v = g.value(g.inputs[0]);
+  Shape chw;
+  for (size_t i = 1; i < v.declared.size(); ++i) chw.push_back(v.declared[i].value);
+  return chw;
+}
+
 }  // namespace octet::cli

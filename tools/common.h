@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "io/dataset.h"
 #include "runtime/plan.h"
 
 namespace octet::cli {
@@ -19,5 +20,14 @@ void apply_threads(const Args& a);
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, PlanOptions opt = {});
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);
+
+// Adds the preprocessing flags of DESIGN.md (--size --resize --mean --std --scale --bgr --gray --interp).
+void add_preprocess_options(Args& a);
+Preprocess preprocess_from_args(const Args& a);
+// Adds --data --limit --shuffle --seed --skip-bad-images; opens the data set they name.
+void add_data_options(Args& a);
+std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
+// The model's first input without the batch dimension (for Preprocess::resolved).
+Shape input_chw(const Plan& plan);
 
 }  // namespace octet::cli

@@ -18,7 +18,7 @@ struct Command {
 const Command kCommands[] = {
     {"info", octet::cli::cmd_info, "inputs, outputs, op counts and unsupported ops of a model"},
     {"run", octet::cli::cmd_run, "run a model on .npy inputs and write .npy outputs"},
-    // {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
+    {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
     {"bench", octet::cli::cmd_bench, "throughput and latency percentiles, like trtexec"},
 };
 

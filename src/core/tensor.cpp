@@ -102,6 +102,13 @@ Tensor Tensor::clone() const {
   return t;
 }
 
+Tensor Tensor::first(int64_t n) const {
+  OCTET_CHECK(rank() > 0 && n >= 0 && n <= shape_[0], "cannot take ", n, " rows of ", shape_str(shape_));
+  Tensor t = *this;
+  t.shape_[0] = n;
+  return t;
+}
+
 Tensor Tensor::reshaped(const Shape& s) const {
   OCTET_CHECK(octet::numel(s) == numel(), "cannot reshape ", shape_str(shape_), " to ", shape_str(s));
   Tensor t = *this;

@@ -75,6 +75,8 @@ class Tensor {
   }
 
   Tensor clone() const;
+  // A view of the first n entries along dimension 0 (same buffer).
+  Tensor first(int64_t n) const;
   // Same buffer, new shape of the same element count.
   Tensor reshaped(const Shape& s) const;
   // Values converted to int64 (for shape-like inputs of any integer dtype).
