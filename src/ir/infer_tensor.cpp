@@ -161,7 +161,8 @@ ResizeParams resize_params(const Node& n, const Shape& in, const Tensor* roi, co
     }
     for (int a : axes) {
       p.scale[static_cast<size_t>(a)] = s;
-      p.out[static_cast<size_t>(a)] = static_cast<int64_t>(std::nearbyint(s * static_cast<double>(in[static_cast<size_t>(a)])));
+      // round half up, as the ONNX reference does
+      p.out[static_cast<size_t>(a)] = static_cast<int64_t>(std::floor(s * static_cast<double>(in[static_cast<size_t>(a)]) + 0.5));
     }
   }
   return p;
@@ -463,14 +464,14 @@ void infer_Resize(InferCtx& c) {
   const TensorInfo& x = c.input(0);
   const Node& n = c.node;
   const std::string mode = n.attr_s("mode", "nearest");
-  OCTET_CHECK(mode == "nearest" || mode == "linear", n.describe(), ": mode '", mode,
-              "' is not supported (octet implements nearest and linear)");
-  OCTET_CHECK(mode == "nearest" || x.dtype == DType::f32, n.describe(), ": linear mode needs float32 input, got ",
+  OCTET_CHECK(mode == "nearest" || mode == "linear" || mode == "cubic", n.describe(), ": unknown mode '", mode, "'");
+  OCTET_CHECK(mode == "nearest" || x.dtype == DType::f32, n.describe(), ": ", mode, " mode needs float32 input, got ",
               dtype_name(x.dtype));
   OCTET_CHECK(n.attr_i("antialias", 0) == 0, n.describe(), ": antialias is not supported");
   const std::string ctm = n.attr_s("coordinate_transformation_mode", "half_pixel");
   static const char* kModes[] = {"half_pixel", "half_pixel_symmetric", "pytorch_half_pixel", "align_corners",
-                                 "asymmetric", "tf_half_pixel_for_nearest", "tf_crop_and_resize"};
+                                 "asymmetric", "tf_half_pixel_for_nearest", "tf_crop_and_resize",
+                                 "tf_half_pixel_for_nn"};  // the last: opset 11's early name
   OCTET_CHECK(std::find(std::begin(kModes), std::end(kModes), ctm) != std::end(kModes), n.describe(),
               ": unknown coordinate_transformation_mode '", ctm, "'");
   const std::string nm = n.attr_s("nearest_mode", "round_prefer_floor");

@@ -266,7 +266,13 @@ TEST(RefTensorResize, LinearHalfPixelAndAlignCorners) {
   crop.attrs["extrapolation_value"] = af(-7);
   r = run(crop, {data(Tensor::from<float>({4}, {0, 10, 20, 30})), In{f32v({0.5f, 1.5f})}, std::nullopt, In{i64({3})}});
   EXPECT_EQ(vals(r.out[0]), (std::vector<float>{15, 30, -7}));
-  EXPECT_THROW(run(resize("cubic", "half_pixel"), {data(x), std::nullopt, In{f32v({1, 1, 2, 2})}}), Error);
+  // Cubic convolution reproduces a linear ramp where all 4 taps are inside: output 5 of 6 -> 12 reads x = 2.25.
+  r = run(resize("cubic", "half_pixel"), {data(Tensor::from<float>({6}, {0, 10, 20, 30, 40, 50})), std::nullopt,
+                                          In{f32v({2})}});
+  EXPECT_NEAR(vals(r.out[0])[5], 22.5f, 1e-4);
+  Node aa = resize("linear", "half_pixel");
+  aa.attrs["antialias"] = ai(1);
+  EXPECT_THROW(run(aa, {data(x), std::nullopt, In{f32v({1, 1, 2, 2})}}), Error);
 }
 
 TEST(RefTensorQuant, QuantizeRoundsTiesToEvenAndSaturates) {

@@ -1,5 +1,5 @@
-// Reference Pad and Resize. Pad and nearest Resize are index_copy with per-dim tables; linear Resize
-// interpolates over the 2^k corners of the k resized dims (N-D, so 4-D NCHW over H and W is the usual case).
+// Reference Pad and Resize. Pad and nearest Resize are index_copy with per-dim tables; linear and cubic
+// Resize sum over the product of per-axis taps (N-D; 4-D NCHW over H and W is the usual case).
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -59,18 +59,17 @@ void ref_Pad(const OpArgs& a) {
 namespace {
 
 // Coordinate in the input of output coordinate `o` along one axis (ONNX coordinate_transformation_mode).
+// As in the ONNX reference, the resized length is in*scale unrounded (so align_corners with scales
+// differs from align_corners with sizes).
 double source_coord(const std::string& m, double o, double scale, int64_t in, int64_t out, double roi0, double roi1) {
-  const double lin = static_cast<double>(in), lout = static_cast<double>(out);
+  const double lin = static_cast<double>(in), lres = lin * scale;
   if (m == "asymmetric") return o / scale;
-  if (m == "align_corners") return out == 1 ? 0.0 : o * (lin - 1) / (lout - 1);
-  if (m == "pytorch_half_pixel") return out > 1 ? (o + 0.5) / scale - 0.5 : 0.0;
-  if (m == "tf_half_pixel_for_nearest") return (o + 0.5) / scale;
+  if (m == "align_corners") return lres == 1 ? 0.0 : o * (lin - 1) / (lres - 1);
+  if (m == "pytorch_half_pixel") return lres == 1 ? -0.5 : (o + 0.5) / scale - 0.5;
+  if (m == "tf_half_pixel_for_nearest" || m == "tf_half_pixel_for_nn") return (o + 0.5) / scale;
   if (m == "tf_crop_and_resize")
-    return out > 1 ? roi0 * (lin - 1) + o * (roi1 - roi0) * (lin - 1) / (lout - 1) : 0.5 * (roi0 + roi1) * (lin - 1);
-  if (m == "half_pixel_symmetric") {
-    const double adjust = lout / (scale * lin);
-    return lin / 2 * (1 - adjust) + (o + 0.5) / scale - 0.5;
-  }
+    return roi0 * (lin - 1) + (lres == 1 ? (roi1 - roi0) * (lin - 1) / 2 : o * (roi1 - roi0) * (lin - 1) / (lres - 1));
+  if (m == "half_pixel_symmetric") return lin / 2 * (1 - static_cast<double>(out) / lres) + (o + 0.5) / scale - 0.5;
   return (o + 0.5) / scale - 0.5;  // half_pixel
 }
 
@@ -79,6 +78,44 @@ int64_t nearest_index(const std::string& m, double x) {
   if (m == "ceil") return static_cast<int64_t>(std::ceil(x));
   if (m == "round_prefer_ceil") return static_cast<int64_t>(std::floor(x + 0.5));
   return static_cast<int64_t>(std::ceil(x - 0.5));  // round_prefer_floor
+}
+
+// One input element contributing to an output element along one axis: element offset and weight.
+struct Tap {
+  int64_t off;
+  double w;
+};
+
+// Weights of the input elements around coordinate x: linear (2 taps) or cubic (4 taps, coefficient A).
+// Out-of-range neighbours repeat the edge, or are dropped and the rest renormalized (exclude_outside).
+std::vector<Tap> taps_at(double x, int64_t in, int64_t stride, bool cubic, double A, bool exclude_outside) {
+  const double f = std::floor(x), t = x - f;
+  const int64_t i0 = static_cast<int64_t>(f);
+  std::vector<std::pair<int64_t, double>> raw;
+  if (!cubic) {
+    raw = {{i0, 1 - t}, {i0 + 1, t}};
+  } else {
+    auto far = [A](double d) { return ((A * d - 5 * A) * d + 8 * A) * d - 4 * A; };  // 1 < d < 2
+    auto near = [A](double d) { return ((A + 2) * d - (A + 3)) * d * d + 1; };      // d <= 1
+    raw = {{i0 - 1, far(t + 1)}, {i0, near(t)}, {i0 + 1, near(1 - t)}, {i0 + 2, far(2 - t)}};
+  }
+  double sum = 0;
+  for (auto& [i, w] : raw) {
+    if (exclude_outside && (i < 0 || i >= in)) w = 0;
+    sum += w;
+  }
+  std::vector<Tap> taps;
+  for (auto& [i, w] : raw)
+    if (w != 0) taps.push_back({std::clamp<int64_t>(i, 0, in - 1) * stride, exclude_outside ? w / sum : w});
+  return taps;
+}
+
+// Sum over the product of the per-axis taps of one output element.
+double interpolate(const std::vector<const std::vector<Tap>*>& taps, size_t d, int64_t off, double w, const float* src) {
+  if (d == taps.size()) return w * static_cast<double>(src[off]);
+  double acc = 0;
+  for (const Tap& t : *taps[d]) acc += interpolate(taps, d + 1, off + t.off, w * t.w, src);
+  return acc;
 }
 
 }  // namespace
@@ -113,58 +150,28 @@ void ref_Resize(const OpArgs& a) {
     index_copy(dtype_size(x.dtype()), out, tab, x.raw(), y.raw(), fill.data());
     return;
   }
-  OCTET_CHECK(mode == "linear" && x.dtype() == DType::f32, n.describe(), ": mode '", mode, "' on ",
-              dtype_name(x.dtype()), " is not supported");
-  // Per dim and output index: the two neighbours (as offsets), the weight of the upper one, and
-  // whether the point lies outside the crop region.
-  struct Axis {
-    std::vector<int64_t> lo, hi;
-    std::vector<double> w;
-    std::vector<char> out;
-  };
-  std::vector<Axis> ax(rank);
-  std::vector<size_t> active;  // dims where some output index has a non-zero upper weight
-  for (size_t d = 0; d < rank; ++d) {
-    bool interp = false;
+  OCTET_CHECK((mode == "linear" || mode == "cubic") && x.dtype() == DType::f32, n.describe(), ": mode '", mode,
+              "' on ", dtype_name(x.dtype()), " is not supported");
+  const double A = n.attr_f("cubic_coeff_a", -0.75f);
+  const bool exclude = n.attr_i("exclude_outside", 0) != 0;
+  // taps[d][o]: the input elements (and weights) output index o of axis d reads; empty = extrapolate.
+  std::vector<std::vector<std::vector<Tap>>> taps(rank);
+  for (size_t d = 0; d < rank; ++d)
     for (int64_t o = 0; o < out[d]; ++o) {
       const double c = coord(d, o);
-      const double cc = std::clamp(c, 0.0, static_cast<double>(in[d] - 1));
-      const int64_t i0 = static_cast<int64_t>(std::floor(cc)), i1 = std::min(i0 + 1, in[d] - 1);
-      ax[d].lo.push_back(i0 * st[d]);
-      ax[d].hi.push_back(i1 * st[d]);
-      ax[d].w.push_back(cc - static_cast<double>(i0));
-      ax[d].out.push_back(outside(d, c));
-      interp = interp || ax[d].w.back() != 0;
+      taps[d].push_back(outside(d, c) ? std::vector<Tap>{} : taps_at(c, in[d], st[d], mode == "cubic", A, exclude));
     }
-    if (interp) active.push_back(d);
-  }
   const float* src = x.data<float>();
   float* dst = y.data<float>();
   std::vector<int64_t> idx(rank, 0);
+  std::vector<const std::vector<Tap>*> at(rank);
   for (int64_t e = 0; e < y.numel(); ++e) {
-    int64_t base = 0;
     bool extrap = false;
     for (size_t d = 0; d < rank; ++d) {
-      extrap = extrap || ax[d].out[static_cast<size_t>(idx[d])];
-      base += ax[d].lo[static_cast<size_t>(idx[d])];
+      at[d] = &taps[d][static_cast<size_t>(idx[d])];
+      extrap = extrap || at[d]->empty();
     }
-    double acc = 0;
-    for (size_t corner = 0; !extrap && corner < (size_t{1} << active.size()); ++corner) {
-      double w = 1;
-      int64_t off = base;
-      for (size_t k = 0; k < active.size(); ++k) {
-        const Axis& A = ax[active[k]];
-        const size_t i = static_cast<size_t>(idx[active[k]]);
-        if (corner >> k & 1) {
-          w *= A.w[i];
-          off += A.hi[i] - A.lo[i];
-        } else {
-          w *= 1 - A.w[i];
-        }
-      }
-      if (w != 0) acc += w * src[off];
-    }
-    dst[e] = extrap ? static_cast<float>(extrapolation) : static_cast<float>(acc);
+    dst[e] = static_cast<float>(extrap ? extrapolation : interpolate(at, 0, 0, 1.0, src));
     for (size_t d = rank; d-- > 0;) {
       if (++idx[d] < out[d]) break;
       idx[d] = 0;
