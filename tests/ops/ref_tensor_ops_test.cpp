@@ -266,9 +266,14 @@ TEST(RefTensorResize, LinearHalfPixelAndAlignCorners) {
   crop.attrs["extrapolation_value"] = af(-7);
   r = run(crop, {data(Tensor::from<float>({4}, {0, 10, 20, 30})), In{f32v({0.5f, 1.5f})}, std::nullopt, In{i64({3})}});
   EXPECT_EQ(vals(r.out[0]), (std::vector<float>{15, 30, -7}));
-  // Cubic convolution reproduces a linear ramp where all 4 taps are inside: output 5 of 6 -> 12 reads x = 2.25.
-  r = run(resize("cubic", "half_pixel"), {data(Tensor::from<float>({6}, {0, 10, 20, 30, 40, 50})), std::nullopt,
-                                          In{f32v({2})}});
+  // Cubic, output 5 of 6 -> 12 reads x = 2.25 (taps 1..4, t = .25). A = -0.75: weights -0.10546875,
+  // 0.87890625, 0.26171875, -0.03515625 -> 22.96875; A = -0.5 reproduces the linear ramp: 22.5.
+  const Tensor ramp = Tensor::from<float>({6}, {0, 10, 20, 30, 40, 50});
+  r = run(resize("cubic", "half_pixel"), {data(ramp), std::nullopt, In{f32v({2})}});
+  EXPECT_NEAR(vals(r.out[0])[5], 22.96875f, 1e-4);
+  Node keys = resize("cubic", "half_pixel");
+  keys.attrs["cubic_coeff_a"] = af(-0.5f);
+  r = run(keys, {data(ramp), std::nullopt, In{f32v({2})}});
   EXPECT_NEAR(vals(r.out[0])[5], 22.5f, 1e-4);
   Node aa = resize("linear", "half_pixel");
   aa.attrs["antialias"] = ai(1);
