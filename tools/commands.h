@@ -8,5 +8,7 @@ int cmd_info(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_calibrate(int argc, char** argv);
+int cmd_cache(int argc, char** argv);
 
 }  // namespace octet::cli

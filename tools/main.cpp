@@ -19,6 +19,8 @@ const Command kCommands[] = {
     {"info", octet::cli::cmd_info, "inputs, outputs, op counts and unsupported ops of a model"},
     {"run", octet::cli::cmd_run, "run a model on .npy inputs and write .npy outputs"},
     {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
+    {"calibrate", octet::cli::cmd_calibrate, "calibrate on data, write a TensorRT calibration cache + JSON sidecar"},
+    {"cache", octet::cli::cmd_cache, "show, diff or convert calibration caches"},
     {"bench", octet::cli::cmd_bench, "throughput and latency percentiles, like trtexec"},
 };
 

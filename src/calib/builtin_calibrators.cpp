@@ -1,0 +1,99 @@
+#include "calib/builtin_calibrators.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "calib/cache.h"
+#include "io/npy.h"
+
+namespace octet {
+
+std::optional<std::string> FileCacheCalibrator::readCalibrationCache() {
+  if (cache_path_.empty() || !std::filesystem::exists(cache_path_)) return std::nullopt;
+  std::ifstream f(cache_path_, std::ios::binary);
+  OCTET_CHECK(f.good(), "cannot read calibration cache '", cache_path_, "'");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+void FileCacheCalibrator::writeCalibrationCache(const void* data, size_t length) {
+  if (cache_path_.empty()) return;
+  std::string bytes(static_cast<const char*>(data), length);
+  if (auto old = readCalibrationCache(); old && *old == bytes) return;  // same content: leave the file alone
+  write_file_atomic(cache_path_, bytes);
+  wrote_ = true;
+}
+
+DatasetCalibrator::DatasetCalibrator(const Dataset& ds, const Preprocess& p, int batch, const Shape& chw,
+                                     std::string cache_path, Algo algo, bool skip_bad)
+    : FileCacheCalibrator(std::move(cache_path), algo), batcher_(ds, p, batch, chw, skip_bad) {}
+
+bool DatasetCalibrator::getBatch(void* bindings[], const char* names[], int nbBindings) {
+  OCTET_CHECK(nbBindings == 1, "image calibration feeds one input; the model has ", nbBindings,
+              " (use .npz data keyed by input name)");
+  int64_t n = batcher_.next();
+  if (n == 0) return false;
+  if (n < batcher_.batch_size()) setLastBatchSize(static_cast<int>(n));
+  bindings[0] = const_cast<void*>(batcher_.batch().raw());
+  return true;
+}
+
+TensorCalibrator::TensorCalibrator(std::map<std::string, Tensor> arrays, int batch, std::string cache_path, Algo algo)
+    : FileCacheCalibrator(std::move(cache_path), algo), arrays_(std::move(arrays)), batch_(batch) {
+  OCTET_CHECK(!arrays_.empty(), "no calibration arrays");
+  for (auto& [name, t] : arrays_) {
+    OCTET_CHECK(t.rank() >= 1, "calibration array '", name, "' is a scalar; expected N x (input shape)");
+    if (t.dtype() != DType::f32) {
+      auto v = t.to_f32();
+      Tensor f(DType::f32, t.shape());
+      std::memcpy(f.raw(), v.data(), v.size() * sizeof(float));
+      t = f;
+    }
+    if (n_ == 0) n_ = t.dim(0);
+    OCTET_CHECK(t.dim(0) == n_, "calibration arrays hold different sample counts (", n_, " and ", t.dim(0), " in '", name, "')");
+  }
+}
+
+bool TensorCalibrator::getBatch(void* bindings[], const char* names[], int nbBindings) {
+  if (pos_ >= n_) return false;
+  int64_t n = std::min<int64_t>(batch_, n_ - pos_);
+  for (int i = 0; i < nbBindings; ++i) {
+    auto it = arrays_.find(names[i]);
+    if (it == arrays_.end() && arrays_.size() == 1 && nbBindings == 1) it = arrays_.begin();
+    OCTET_CHECK(it != arrays_.end(), "no calibration array for input '", names[i], "'");
+    const Tensor& t = it->second;
+    int64_t per = t.numel() / t.dim(0);
+    bindings[i] = const_cast<float*>(t.data<float>()) + pos_ * per;
+  }
+  if (n < batch_) setLastBatchSize(static_cast<int>(n));
+  pos_ += n;
+  return true;
+}
+
+std::map<std::string, Tensor> load_calibration_arrays(const std::string& path, const Shape& sample_chw) {
+  auto ends_with = [&](const char* s) {
+    std::string x(s);
+    return path.size() >= x.size() && path.compare(path.size() - x.size(), x.size(), x) == 0;
+  };
+  if (ends_with(".npz")) return read_npz(path);
+  if (ends_with(".npy")) return {{"", read_npy(path)}};
+  // Raw float32: samples of sample_chw back to back.
+  int64_t per = numel(sample_chw);
+  OCTET_CHECK(per > 0, "raw calibration data '", path, "' needs the model's input shape to be static");
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  OCTET_CHECK(f.good(), "cannot open '", path, "'");
+  int64_t bytes = f.tellg();
+  OCTET_CHECK(bytes > 0 && bytes % (per * 4) == 0, "raw float32 file '", path, "' has ", bytes,
+              " bytes, not a multiple of one sample (", shape_str(sample_chw), " x 4 bytes)");
+  Shape s = sample_chw;
+  s.insert(s.begin(), bytes / (per * 4));
+  Tensor t(DType::f32, s);
+  f.seekg(0);
+  f.read(static_cast<char*>(t.raw()), bytes);
+  return {{"", t}};
+}
+
+}  // namespace octet

@@ -1,0 +1,172 @@
+#include "calib/calibrate.h"
+
+#include <chrono>
+#include <cstring>
+
+#include "core/progress.h"
+#include "runtime/plan.h"
+
+namespace octet {
+
+namespace {
+
+// Token for algorithms TensorRT has no calibrator for (octet reads them back; TensorRT would recalibrate).
+std::string algo_token(Algo a) {
+  switch (a) {
+    case Algo::Percentile: return "PercentileCalibration";
+    case Algo::Mse: return "MseCalibration";
+    default: return algo_trt_token(a);
+  }
+}
+
+// Calibrated values of `g`: f32 graph inputs and node outputs, in network order.
+std::vector<int> calibrated_values(const Graph& g, const std::vector<DType>* dtypes) {
+  std::vector<int> vals;
+  auto is_f32 = [&](int v) { return (dtypes ? (*dtypes)[static_cast<size_t>(v)] : g.value(v).dtype) == DType::f32; };
+  for (int v : g.inputs)
+    if (is_f32(v)) vals.push_back(v);
+  for (const Node& n : g.nodes)
+    for (int o : n.outputs)
+      if (is_f32(o)) vals.push_back(o);
+  return vals;
+}
+
+}  // namespace
+
+std::string expected_cache_header(Algo algo, int trt_version) { return make_cache_header(trt_version, algo_token(algo)); }
+
+std::vector<std::string> calibrated_tensor_names(const Graph& model) {
+  std::vector<std::string> names;
+  for (int v : calibrated_values(model, nullptr)) names.push_back(model.value(v).name);
+  return names;
+}
+
+CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOptions& opt) {
+  auto t0 = std::chrono::steady_clock::now();
+  CalibOutcome out;
+  Algo algo = parse_algo(calibrator.algorithm());
+  const std::string header = expected_cache_header(algo, opt.trt_version);
+
+  if (auto cached = calibrator.readCalibrationCache(); cached && !cached->empty()) {
+    CalibCache cache = parse_cache(*cached);
+    HeaderCheck hc = check_cache_header(cache.header, header);
+    if (hc.ok || opt.import_cache) {
+      out.table = table_from_cache(cache, algo);
+      out.from_cache = true;
+      out.note = hc.ok ? "calibration cache matches (" + header + "); calibration skipped"
+                       : "imported scales from a cache with header '" + cache.header + "' (" + hc.reason + ")";
+      out.cache_bytes = *cached;
+      calibrator.writeCalibrationCache(cached->data(), cached->size());
+      return out;
+    }
+    out.note = "existing cache ignored: " + hc.reason + "; recalibrating";
+  }
+
+  // Unfused FP32 plan: every op output exists as its own tensor.
+  PlanOptions po;
+  po.backend = opt.backend;
+  po.fold_batchnorm = false;
+  po.fuse = false;
+  auto plan = Plan::build(model, po);
+  const Graph& g = plan->graph();
+  int batch = calibrator.batchSize();
+  OCTET_CHECK(batch > 0, "the calibrator's batchSize() is ", batch, "; it must be positive");
+  std::vector<Shape> shapes = plan->input_shapes(batch);
+
+  // Observers for the model's calibrated tensors, found by name in the plan's graph.
+  std::vector<int> model_vals = calibrated_values(model, nullptr);
+  std::vector<int> obs_of(g.values.size(), -1);
+  std::vector<TensorObserver> obs;
+  std::vector<int> obs_value;
+  std::vector<std::string> obs_name;
+  for (int mv : model_vals) {
+    int v = g.find(model.value(mv).name);
+    if (v < 0) continue;  // removed as dead code: never computed, reported as never observed
+    obs_of[static_cast<size_t>(v)] = static_cast<int>(obs.size());
+    obs.emplace_back(opt.one_pass || !calibrator.rewind() ? HistMode::Growing : HistMode::Fixed);
+    obs_value.push_back(v);
+    obs_name.push_back(model.value(mv).name);
+  }
+  bool two_pass = !obs.empty() && obs[0].mode() == HistMode::Fixed;
+  enum class Pass { Absmax, Hist, OnePass } pass = two_pass ? Pass::Absmax : Pass::OnePass;
+  auto feed = [&](int v, const Tensor& t) {
+    int i = obs_of[static_cast<size_t>(v)];
+    if (i < 0 || t.dtype() != DType::f32) return;
+    const float* p = t.data<float>();
+    size_t n = static_cast<size_t>(t.numel());
+    TensorObserver& o = obs[static_cast<size_t>(i)];
+    switch (pass) {
+      case Pass::Absmax: o.observe_absmax(p, n); break;
+      case Pass::Hist: o.observe_hist(p, n); break;
+      case Pass::OnePass: o.observe(p, n); break;
+    }
+  };
+  Plan::Observer observer = feed;
+
+  std::vector<const char*> names;
+  for (int v : g.inputs) names.push_back(g.value(v).name.c_str());
+  std::vector<void*> bindings(g.inputs.size(), nullptr);
+  int passes = two_pass ? 2 : 1;
+  for (int p = 0; p < passes; ++p) {
+    pass = two_pass ? (p == 0 ? Pass::Absmax : Pass::Hist) : Pass::OnePass;
+    if (p == 1) OCTET_CHECK(calibrator.rewind(), "the calibrator could not rewind for the second pass");
+    Progress progress(two_pass ? (p == 0 ? "calibrate 1/2" : "calibrate 2/2") : "calibrate",
+                      opt.expected_images, opt.quiet || opt.expected_images == 0);
+    int64_t batches = 0, images = 0;
+    bool constants_seen = false;
+    while (true) {
+      std::fill(bindings.begin(), bindings.end(), nullptr);
+      if (!calibrator.getBatch(bindings.data(), names.data(), static_cast<int>(names.size()))) break;
+      int n = calibrator.takeLastBatchSize();
+      if (n < 0) n = batch;
+      OCTET_CHECK(n > 0 && n <= batch, "the calibrator reported a batch of ", n, " images (batch size ", batch, ")");
+      std::vector<Tensor> inputs;
+      for (size_t i = 0; i < g.inputs.size(); ++i) {
+        OCTET_CHECK(bindings[i] != nullptr, "getBatch() left binding ", i, " ('", names[i], "') empty");
+        Shape s = shapes[i];
+        s[0] = n;
+        Tensor t(DType::f32, s);
+        std::memcpy(t.raw(), bindings[i], t.nbytes());
+        inputs.push_back(std::move(t));
+      }
+      plan->run(inputs, &observer);
+      if (!constants_seen) {
+        // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
+        for (size_t i = 0; i < obs.size(); ++i)
+          if (plan->is_folded(obs_value[i])) feed(obs_value[i], plan->tensor(obs_value[i]));
+        constants_seen = true;
+      }
+      ++batches;
+      images += n;
+      progress.update(images);
+    }
+    progress.finish();
+    OCTET_CHECK(batches > 0, "the calibrator provided no data (getBatch returned false at once)");
+    out.batches = batches;
+    out.images = images;
+  }
+
+  out.table.algo = algo;
+  out.table.params = opt.params;
+  out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
+  for (int mv : model_vals) {
+    int v = g.find(model.value(mv).name);
+    int i = v < 0 ? -1 : obs_of[static_cast<size_t>(v)];
+    if (i < 0) {
+      CalibEntry e;
+      e.name = model.value(mv).name;
+      e.algo = algo;
+      e.has_stats = true;  // with empty stats: reported as never observed
+      out.table.entries.push_back(e);
+      continue;
+    }
+    out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], algo, opt.params));
+  }
+  out.warnings = health_check(out.table);
+  out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));
+  calibrator.writeCalibrationCache(out.cache_bytes.data(), out.cache_bytes.size());
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return out;
+}
+
+}  // namespace octet

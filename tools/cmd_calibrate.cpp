@@ -1,0 +1,129 @@
+// octet calibrate MODEL --data PATH <preprocessing> --algo ALGO --cache OUT: TensorRT-compatible calibration.
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "calib/builtin_calibrators.h"
+#include "calib/calibrate.h"
+#include "commands.h"
+#include "common.h"
+#include "onnx/import.h"
+
+namespace octet::cli {
+
+namespace {
+
+bool ends_with(const std::string& s, const char* suf) {
+  std::string x(suf);
+  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
+}
+
+int parse_trt_version(const std::string& s) {
+  if (s.find('.') != std::string::npos) return trt_version_number(s);
+  try {
+    return std::stoi(s);
+  } catch (...) {
+    fail("--trt-version expects 10.13.0 or 101300, got '", s, "'");
+  }
+}
+
+}  // namespace
+
+int cmd_calibrate(int argc, char** argv) {
+  Args a("calibrate", "MODEL.onnx --data PATH --cache OUT [preprocessing] [options]",
+         "Calibrate an FP32 ONNX model on representative data and write a TensorRT calibration cache\n"
+         "(TRT-<version>-<Algo> + 'tensor: hex scale' lines) and a JSON sidecar OUT.json with amax, statistics\n"
+         "and health flags per tensor. With an existing cache whose header matches, calibration is skipped.\n"
+         "Data: an image folder (flat or class sub-folders), an IDX set, a .npy (N x C x H x W float32),\n"
+         "a .npz keyed by input name (models with several inputs), or a raw float32 file of samples.");
+  add_data_options(a);
+  add_preprocess_options(a);
+  a.opt("cache", "OUT", "calibration cache to read (if valid) and write");
+  a.opt("algo", "ALGO", "entropy2, entropy, minmax, percentile, mse or legacy", "entropy2");
+  a.opt("batch", "N", "calibration batch size (the result does not depend on it in the default two-pass mode)", "32");
+  a.opt("percentile", "P", "percentile for --algo percentile", "99.99");
+  a.opt("quantile", "Q", "quantile for --algo legacy", "0.9999");
+  a.opt("trt-version", "V", "TensorRT version written in the cache header (10.13.0 or 101300)", "10.13.0");
+  a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
+  a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
+  a.flag("quiet", "no progress line");
+  add_runtime_options(a);
+  if (!a.parse(argc, argv)) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet calibrate: give exactly one model file");
+  const std::string model_path = a.positional()[0], cache_path = a.required("cache"), data_path = a.required("data");
+  apply_threads(a);
+  Algo algo = parse_algo(a.get("algo"));
+  int64_t batch = a.get_int("batch", 32);
+  OCTET_CHECK(batch > 0 && batch <= 65536, "--batch must be between 1 and 65536");
+
+  ImportResult imported = import_onnx_file(model_path);
+  const Graph& model = imported.graph;
+  CalibOptions opt;
+  opt.params.percentile = a.get_double("percentile", 99.99);
+  opt.params.legacy_quantile = a.get_double("quantile", 0.9999);
+  opt.one_pass = a.on("one-pass");
+  opt.import_cache = a.on("import-cache");
+  opt.trt_version = parse_trt_version(a.get("trt-version"));
+  opt.backend = a.get("backend");
+  opt.quiet = a.on("quiet");
+
+  Shape chw;
+  if (!model.inputs.empty())
+    for (size_t i = 1; i < model.value(model.inputs[0]).declared.size(); ++i)
+      chw.push_back(model.value(model.inputs[0]).declared[i].value);
+
+  // A cache that will be recalibrated over is kept as OUT.old rather than lost.
+  std::string old_header;
+  if (std::filesystem::exists(cache_path)) {
+    std::ifstream f(cache_path);
+    std::getline(f, old_header);
+    if (!old_header.empty() && old_header.back() == '\r') old_header.pop_back();
+  }
+  bool mismatched_cache = !old_header.empty() && !opt.import_cache &&
+                          !check_cache_header(old_header, expected_cache_header(algo, opt.trt_version)).ok;
+  if (mismatched_cache) {
+    std::filesystem::copy_file(cache_path, cache_path + ".old", std::filesystem::copy_options::overwrite_existing);
+    std::fprintf(stderr, "existing cache '%s' (%s) does not match; kept as '%s.old'\n", cache_path.c_str(),
+                 old_header.c_str(), cache_path.c_str());
+  }
+
+  std::unique_ptr<Dataset> ds;
+  std::unique_ptr<Calibrator> calibrator;
+  int64_t expected = 0;
+  if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
+      ends_with(data_path, ".bin")) {
+    auto tc = std::make_unique<TensorCalibrator>(load_calibration_arrays(data_path, chw), static_cast<int>(batch),
+                                                 cache_path, algo);
+    expected = tc->samples();
+    if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
+    calibrator = std::move(tc);
+  } else {
+    ds = open_data(a, false);
+    expected = static_cast<int64_t>(ds->size());
+    calibrator = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
+                                                     cache_path, algo, a.on("skip-bad-images"));
+  }
+  opt.expected_images = expected;
+  CalibOutcome r = calibrate(model, *calibrator, opt);
+
+  if (!r.note.empty()) std::printf("%s\n", r.note.c_str());
+  if (!r.from_cache) {
+    std::printf("calibrated %zu tensors of '%s' on %lld images (%lld batches of %lld, %s) in %.1f s (%.0f images/s)\n",
+                r.table.entries.size(), model_path.c_str(), static_cast<long long>(r.images),
+                static_cast<long long>(r.batches), static_cast<long long>(batch),
+                r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
+                static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
+    for (const auto& w : r.warnings) std::printf("warning: %s\n", w.message.c_str());
+    SidecarMeta meta;
+    meta.cache_header = r.cache_bytes.substr(0, r.cache_bytes.find('\n'));
+    meta.model_hash = file_fingerprint(model_path);
+    meta.data_hash = "source:" + data_path;
+    meta.batches = r.batches;
+    meta.images = r.images;
+    write_sidecar(cache_path + ".json", r.table, meta);
+    std::printf("wrote %s (%s) and %s.json\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str());
+  }
+  return 0;
+}
+
+}  // namespace octet::cli
