@@ -94,7 +94,7 @@ std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOpti
 class Batcher {
  public:
   // `chw` is the model input shape without the batch dimension (values <= 0 dynamic); `p` is
-  // resolved against it. batch_size > 0. With `skip_bad`, an image that fails to load is skipped with a
+  // resolved against it. batch_size > 0. `ds` must outlive the Batcher. With `skip_bad`, an image that fails to load is skipped with a
   // warning on stderr (and counted) and the next one takes its slot; otherwise next() throws.
   Batcher(const Dataset& ds, const Preprocess& p, int64_t batch_size, const Shape& chw, bool skip_bad = false);
 

@@ -118,6 +118,7 @@ cv::Mat decode_image(const std::string& path) {
 }
 
 cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
+  if (size == 0 || size > static_cast<size_t>(INT32_MAX)) fail("cannot decode image '", name, "': ", size, " bytes");
   cv::Mat img;
   try {
     cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<void*>(data));
