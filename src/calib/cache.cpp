@@ -177,6 +177,7 @@ CalibCache parse_cache(std::string_view buf, std::string_view what) {
     const auto bad = [&](auto&&... why) {
       fail("cannot read ", what, ": line ", lineno, " '", excerpt(line), "': ", why...);
     };
+    if (line.find('\r') != std::string_view::npos) bad("carriage return inside the line");
     if (!have_header) {
       try {
         parse_cache_header(line);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cfloat>
 #include <cmath>
+#include <cstring>
 
 #include "core/error.h"
 
@@ -10,12 +11,27 @@ namespace octet {
 
 namespace {
 
-// Hot loops work on blocks of kBlock values with kLanes independent accumulators per quantity, so that
-// GCC/Clang vectorize them at -O3 without -ffast-math (a lane-wise update needs no reassociation).
-constexpr size_t kLanes = 16;
+// The hot loops use GCC/Clang generic vector types (vector_size(16): 4 floats). They compile to SSE2 on
+// x86-64 and NEON on ARM with no ISA flags, need no -ffast-math (every lane update is exact IEEE), and
+// have a scalar tail. Four independent accumulators per quantity hide the add latency.
+typedef float f4 __attribute__((vector_size(16)));
+typedef int32_t i4 __attribute__((vector_size(16)));
+constexpr size_t kVec = 4;              // floats per f4
+constexpr size_t kUnroll = 4;           // f4 accumulators per quantity
+constexpr size_t kStep = kVec * kUnroll;  // values per iteration
+// Values per block. Lane counters are int32 and float partial sums cover <= kBlock/kStep values each.
 constexpr size_t kBlock = 4096;
 
 constexpr float kInf = std::numeric_limits<float>::infinity();
+
+inline f4 load4(const float* p) {
+  f4 v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+inline f4 splat(float x) { return f4{x, x, x, x}; }
+inline i4 splati(int32_t x) { return i4{x, x, x, x}; }
+inline f4 vabs(f4 v) { return reinterpret_cast<f4>(reinterpret_cast<i4>(v) & splati(0x7fffffff)); }
 
 }  // namespace
 
@@ -24,43 +40,58 @@ constexpr float kInf = std::numeric_limits<float>::infinity();
 
 void TensorStats::observe(const float* x, size_t n) {
   count += n;
+  const f4 inf4 = splat(kInf), ninf4 = splat(-kInf), fmax4 = splat(FLT_MAX), zero4 = splat(0.f);
   for (size_t i0 = 0; i0 < n; i0 += kBlock) {
     const size_t m = std::min(kBlock, n - i0);
     const float* p = x + i0;
-    float mn[kLanes], mx[kLanes], s[kLanes], ss[kLanes];
-    uint32_t z[kLanes], nn[kLanes], nf[kLanes];
-    for (size_t j = 0; j < kLanes; ++j) {
-      mn[j] = kInf;
-      mx[j] = -kInf;
-      s[j] = ss[j] = 0.f;
-      z[j] = nn[j] = nf[j] = 0;
+    f4 mn[kUnroll], mx[kUnroll], s[kUnroll], ss[kUnroll];
+    i4 z[kUnroll], nn[kUnroll], nf[kUnroll];
+    for (size_t u = 0; u < kUnroll; ++u) {
+      mn[u] = inf4;
+      mx[u] = ninf4;
+      s[u] = ss[u] = zero4;
+      z[u] = nn[u] = nf[u] = splati(0);
     }
-    const size_t mv = m / kLanes * kLanes;
-    auto step = [&](size_t j, float v) {
-      const float a = std::fabs(v);
-      const bool fin = a <= FLT_MAX;  // false for NaN and ±Inf
-      const float vf = fin ? v : 0.f;
-      const float lo = fin ? v : kInf;
-      const float hi = fin ? v : -kInf;
-      mn[j] = lo < mn[j] ? lo : mn[j];
-      mx[j] = hi > mx[j] ? hi : mx[j];
-      s[j] += vf;
-      ss[j] += vf * vf;  // float lanes over <= 256 values; overflows only for |x| > ~1e19
-      z[j] += (v == 0.f);
-      nn[j] += (v != v);
-      nf[j] += !fin;
-    };
-    for (size_t b = 0; b < mv; b += kLanes)
-      for (size_t j = 0; j < kLanes; ++j) step(j, p[b + j]);
-    for (size_t b = mv; b < m; ++b) step(b - mv, p[b]);
-    for (size_t j = 0; j < kLanes; ++j) {
-      min = std::min(min, mn[j]);
-      max = std::max(max, mx[j]);
-      sum += s[j];
-      sumsq += ss[j];
-      zeros += z[j];
-      nans += nn[j];
-      infs += nf[j] - nn[j];
+    const size_t mv = m / kStep * kStep;
+    for (size_t b = 0; b < mv; b += kStep) {
+      for (size_t u = 0; u < kUnroll; ++u) {
+        const f4 v = load4(p + b + u * kVec);
+        const i4 fin = vabs(v) <= fmax4;  // lanes -1 (finite) / 0 (NaN, ±Inf)
+        const f4 vf = reinterpret_cast<f4>(reinterpret_cast<i4>(v) & fin);
+        const f4 lo = fin ? v : inf4;
+        const f4 hi = fin ? v : ninf4;
+        mn[u] = lo < mn[u] ? lo : mn[u];
+        mx[u] = hi > mx[u] ? hi : mx[u];
+        s[u] += vf;
+        ss[u] += vf * vf;  // float partials over <= 256 values; overflows only for |x| > ~1e19
+        z[u] -= (v == zero4);  // a true comparison is -1
+        nn[u] -= (v != v);
+        nf[u] -= ~fin;
+      }
+    }
+    for (size_t u = 0; u < kUnroll; ++u)
+      for (size_t l = 0; l < kVec; ++l) {
+        min = std::min(min, mn[u][l]);
+        max = std::max(max, mx[u][l]);
+        sum += s[u][l];
+        sumsq += ss[u][l];
+        zeros += static_cast<uint64_t>(z[u][l]);
+        nans += static_cast<uint64_t>(nn[u][l]);
+        infs += static_cast<uint64_t>(nf[u][l] - nn[u][l]);
+      }
+    for (size_t b = mv; b < m; ++b) {  // tail
+      const float v = p[b];
+      if (std::fabs(v) <= FLT_MAX) {
+        min = std::min(min, v);
+        max = std::max(max, v);
+        sum += v;
+        sumsq += static_cast<double>(v) * v;
+        zeros += v == 0.f;
+      } else if (v != v) {
+        ++nans;
+      } else {
+        ++infs;
+      }
     }
   }
 }
@@ -99,50 +130,81 @@ uint64_t Histogram::total() const {
 }
 
 void Histogram::add(const float* x, size_t n) {
-  // Bin index = min(floor(|x| * (1/w)), kBins-1). The comparison `f < kBins` is false for NaN and +Inf,
-  // which therefore land in the last bin; they are counted and taken out of it after the block, so the
-  // index loop has no branch and vectorizes. Counts are scattered in a second, scalar loop.
+  // Bin index = min(floor(|x| * (1/w)), kBins-1). `f < kBins` is false for NaN and +Inf, which therefore
+  // land in the last bin; they are counted and taken out of it after the block, so the index loop has no
+  // branch and is SIMD. Counts are then scattered by a scalar loop.
   const float inv_w = static_cast<float>(static_cast<double>(kBins) / static_cast<double>(range_));
-  const float top = static_cast<float>(kBins);
-  const float last = static_cast<float>(kBins - 1);
-  alignas(64) uint16_t idx[kBlock];
+  const f4 inv4 = splat(inv_w), top4 = splat(static_cast<float>(kBins)),
+           last4 = splat(static_cast<float>(kBins - 1)), fmax4 = splat(FLT_MAX), zero4 = splat(0.f);
+  // Many values in one bin (the zero bin of a ReLU output) make consecutive increments of the same
+  // counter wait on each other. Large inputs scatter round-robin into kWays tables (counts_ plus
+  // kWays-1 local uint32 tables, folded in every kFold values) to break that chain.
+  constexpr size_t kWays = 4;
+  constexpr size_t kFold = size_t{1} << 30;  // < 2^32 values per local counter
+  const bool multi = n >= 16 * kBins;
+  alignas(64) uint32_t local_tables[(kWays - 1) * kBins];  // 24 KiB of stack, zeroed only when used
+  uint32_t* const local = local_tables;
+  if (multi) std::memset(local, 0, sizeof local_tables);
+  alignas(64) int32_t idx[kBlock];
+  uint64_t nft = 0, zt = 0;
+  size_t since_fold = 0;
+  auto fold = [&] {
+    for (size_t w = 0; w + 1 < kWays; ++w) {
+      uint32_t* t = local + w * kBins;
+      for (int j = 0; j < kBins; ++j) {
+        counts_[static_cast<size_t>(j)] += t[j];
+        t[j] = 0;
+      }
+    }
+    since_fold = 0;
+  };
   for (size_t i0 = 0; i0 < n; i0 += kBlock) {
     const size_t m = std::min(kBlock, n - i0);
     const float* p = x + i0;
-    uint32_t nf[kLanes] = {}, z[kLanes] = {};
-    const size_t mv = m / kLanes * kLanes;
-    auto step = [&](size_t k, size_t j) {
-      const float a = std::fabs(p[k]);
-      float f = a * inv_w;
-      f = f < top ? f : last;
-      idx[k] = static_cast<uint16_t>(static_cast<int32_t>(f));
-      nf[j] += !(a <= FLT_MAX);
-      z[j] += (a == 0.f);
-    };
-    for (size_t b = 0; b < mv; b += kLanes)
-      for (size_t j = 0; j < kLanes; ++j) step(b + j, j);
-    for (size_t b = mv; b < m; ++b) step(b, b - mv);
+    i4 nf = splati(0), z = splati(0);
+    const size_t mv = m / kVec * kVec;
+    for (size_t b = 0; b < mv; b += kVec) {
+      const f4 a = vabs(load4(p + b));
+      f4 f = a * inv4;
+      f = f < top4 ? f : last4;
+      const i4 k = __builtin_convertvector(f, i4);
+      std::memcpy(idx + b, &k, sizeof k);
+      nf -= ~(a <= fmax4);
+      z -= (a == zero4);
+    }
+    for (size_t b = mv; b < m; ++b) {
+      const float a = std::fabs(p[b]);
+      const float f = a * inv_w;
+      idx[b] = f < static_cast<float>(kBins) ? static_cast<int32_t>(f) : kBins - 1;
+      nft += !(a <= FLT_MAX);
+      zt += a == 0.f;
+    }
+    for (size_t l = 0; l < kVec; ++l) {
+      nft += static_cast<uint64_t>(nf[l]);
+      zt += static_cast<uint64_t>(z[l]);
+    }
 
-    // Two interleaved scatters halve the store-to-load dependency when many values share a bin (the
-    // zero bin of a ReLU output); the second half goes through a local table folded in at the end.
     uint64_t* c = counts_.data();
     size_t k = 0;
-    for (; k + 4 <= m; k += 4) {
-      ++c[idx[k]];
-      ++c[idx[k + 1]];
-      ++c[idx[k + 2]];
-      ++c[idx[k + 3]];
+    if (multi) {
+      uint32_t* t0 = local;
+      uint32_t* t1 = t0 + kBins;
+      uint32_t* t2 = t1 + kBins;
+      for (; k + kWays <= m; k += kWays) {
+        ++c[idx[k]];
+        ++t0[idx[k + 1]];
+        ++t1[idx[k + 2]];
+        ++t2[idx[k + 3]];
+      }
+      since_fold += m;
+      if (since_fold >= kFold) fold();
     }
     for (; k < m; ++k) ++c[idx[k]];
-    uint32_t nft = 0, zt = 0;
-    for (size_t j = 0; j < kLanes; ++j) {
-      nft += nf[j];
-      zt += z[j];
-    }
-    counts_[kBins - 1] -= nft;
-    nonfinite_ += nft;
-    zeros_ += zt;
   }
+  if (multi) fold();
+  counts_[kBins - 1] -= nft;
+  nonfinite_ += nft;
+  zeros_ += zt;
 }
 
 void Histogram::grow(int k) {
@@ -190,20 +252,23 @@ void Histogram::observe(const float* x, size_t n) {
     add(x, n);
     return;
   }
-  float a = 0.f;
-  float lanes[kLanes] = {};
-  const size_t nv = n / kLanes * kLanes;
-  for (size_t b = 0; b < nv; b += kLanes)
-    for (size_t j = 0; j < kLanes; ++j) {
-      const float v = std::fabs(x[b + j]);
-      const float f = v <= FLT_MAX ? v : 0.f;
-      lanes[j] = f > lanes[j] ? f : lanes[j];
+  // Batch absmax over finite values (NaN/Inf masked to 0).
+  const f4 fmax4 = splat(FLT_MAX);
+  f4 acc[kUnroll] = {};
+  const size_t nv = n / kStep * kStep;
+  for (size_t b = 0; b < nv; b += kStep)
+    for (size_t u = 0; u < kUnroll; ++u) {
+      const f4 v = vabs(load4(x + b + u * kVec));
+      const f4 f = reinterpret_cast<f4>(reinterpret_cast<i4>(v) & (v <= fmax4));
+      acc[u] = f > acc[u] ? f : acc[u];
     }
+  float a = 0.f;
+  for (size_t u = 0; u < kUnroll; ++u)
+    for (size_t l = 0; l < kVec; ++l) a = std::max(a, acc[u][l]);
   for (size_t b = nv; b < n; ++b) {
     const float v = std::fabs(x[b]);
     if (v <= FLT_MAX) a = std::max(a, v);
   }
-  for (float l : lanes) a = std::max(a, l);
   observe_with_max(x, n, a);
 }
 

@@ -174,6 +174,7 @@ TEST(CacheParse, MalformedLinesNameTheLine) {
   expect_error("TRT-7000-EntropyCalibration2\na: 1\nb: 2\na: 3\n", "already appeared on line 2");
   expect_error("TRT-7000-EntropyCalibration2\na: -1\n", "line 2");
   expect_error("TRT-7000-EntropyCalibration2\na: 0x1\n", "line 2");
+  expect_error("TRT-7000-EntropyCalibration2\na\rb: 1\n", "carriage return");
 }
 
 TEST(CacheWrite, RejectsLineBreaksInNames) {

@@ -37,16 +37,33 @@ TEST(TensorStats, CountsAndExtremes) {
   const float nan = std::numeric_limits<float>::quiet_NaN();
   std::vector<float> v = {0.f, -0.f, 1.5f, -3.25f, nan, inf, -inf, 2.f};
   for (int i = 0; i < 37; ++i) v.push_back(0.5f);  // exercise the vector body and the tail
+  v.push_back(nan);                                // tail: NaN, Inf, zero, extremes
+  v.push_back(-inf);
+  v.push_back(0.f);
+  v.push_back(-7.f);
   TensorStats s;
   s.observe(v.data(), v.size());
+  EXPECT_EQ(v.size() % 16, 1u);
   EXPECT_EQ(s.count, v.size());
-  EXPECT_EQ(s.zeros, 2u);
-  EXPECT_EQ(s.nans, 1u);
-  EXPECT_EQ(s.infs, 2u);
-  EXPECT_EQ(s.min, -3.25f);
+  EXPECT_EQ(s.zeros, 3u);
+  EXPECT_EQ(s.nans, 2u);
+  EXPECT_EQ(s.infs, 3u);
+  EXPECT_EQ(s.min, -7.f);
   EXPECT_EQ(s.max, 2.f);
-  EXPECT_EQ(s.absmax(), 3.25f);
-  EXPECT_DOUBLE_EQ(s.sum, 1.5 - 3.25 + 2 + 37 * 0.5);
+  EXPECT_EQ(s.absmax(), 7.f);
+  EXPECT_DOUBLE_EQ(s.sum, 1.5 - 3.25 + 2 + 37 * 0.5 - 7);
+  // Same statistics whatever the batching (all code paths: vector body, tail, blocks).
+  for (size_t batch : {size_t{1}, size_t{3}, size_t{16}, size_t{17}}) {
+    TensorStats t;
+    for (size_t i = 0; i < v.size(); i += batch) t.observe(v.data() + i, std::min(batch, v.size() - i));
+    EXPECT_EQ(t.count, s.count);
+    EXPECT_EQ(t.zeros, s.zeros);
+    EXPECT_EQ(t.nans, s.nans);
+    EXPECT_EQ(t.infs, s.infs);
+    EXPECT_EQ(t.min, s.min);
+    EXPECT_EQ(t.max, s.max);
+    EXPECT_DOUBLE_EQ(t.sum, s.sum);
+  }
   EXPECT_FALSE(s.all_zero());
   EXPECT_FALSE(s.constant());
 
@@ -93,12 +110,36 @@ TEST(Histogram, FixedRangeBinsAndClamp) {
   EXPECT_EQ(h.zeros_in_bins(), 2u);
 }
 
+TEST(Histogram, MatchesScalarBinningOnLargeInputs) {
+  // Large enough for the multi-table scatter, with zeros, NaN, Inf and values above the range.
+  auto v = uniform(300007, 2, -3.f, 3.f);
+  for (size_t i = 0; i < v.size(); i += 2) v[i] = std::max(v[i], 0.f);
+  v[5] = std::numeric_limits<float>::quiet_NaN();
+  v[77777] = -std::numeric_limits<float>::infinity();
+  v[300006] = std::numeric_limits<float>::quiet_NaN();  // in the tail
+  v[1000] = 10.f;
+  Histogram h = Histogram::fixed(2.5f);
+  h.observe(v.data(), v.size());
+  std::array<uint64_t, Histogram::kBins> ref{};
+  const float inv = static_cast<float>(2048.0 / 2.5);
+  for (float x : v) {
+    const float a = std::fabs(x);
+    if (!std::isfinite(a)) continue;
+    const float f = a * inv;
+    ++ref[f < 2048.f ? static_cast<size_t>(f) : 2047];
+  }
+  EXPECT_EQ(h.counts(), ref);
+  EXPECT_EQ(h.skipped_nonfinite(), 3u);
+  EXPECT_EQ(h.total(), v.size() - 3);
+}
+
 TEST(Histogram, TwoPassIndependentOfBatchingAndOrder) {
-  auto v = uniform(20011, 3, -5.f, 7.f);
+  auto v = uniform(50021, 3, -5.f, 7.f);  // one batch uses the multi-table scatter, small batches don't
   for (size_t i = 0; i < v.size(); i += 3) v[i] = std::max(v[i], 0.f);  // some zeros
+  v[17] = std::numeric_limits<float>::quiet_NaN();
   const TensorObserver ref = two_pass(v, v.size(), false);
   EXPECT_EQ(ref.hist().range(), ref.stats().absmax());
-  EXPECT_EQ(ref.hist().total(), v.size());
+  EXPECT_EQ(ref.hist().total(), v.size() - 1);
   for (size_t batch : {size_t{1}, size_t{7}, size_t{32}}) {
     for (bool shuffle : {false, true}) {
       const TensorObserver o = two_pass(v, batch, shuffle);
