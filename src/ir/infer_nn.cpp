@@ -122,11 +122,11 @@ Window forward_window(const Node& n, const Shape& x, const Shape& kernel, bool p
     for (size_t i = 0; i < k; ++i) {
       const int64_t s = w.strides[i];
       const int64_t span = w.in[i] + w.pad_begin[i] + w.pad_end[i] - w.extent(static_cast<int>(i));
-      if (span < 0) {
-        w.out[i] = 0;
-      } else if (!ceil_mode) {
-        w.out[i] = span / s + 1;
+      if (!ceil_mode) {
+        w.out[i] = floor_div(span, s) + 1;
       } else {
+        // ONNX: ceil((in + pads - extent) / stride + 1); a window longer than the padded input but starting
+        // inside it still gives one output in ceil mode (as in PyTorch).
         w.out[i] = ceil_div(span, s) + 1;
         // A window that would start in the end padding is dropped (ONNX reference, PyTorch).
         if ((w.out[i] - 1) * s >= w.in[i] + w.pad_begin[i]) --w.out[i];
@@ -160,14 +160,19 @@ Window transposed_window(const Node& n, const Shape& x, const Shape& kernel) {
   if (!target.empty()) {
     w.out = target;
     for (size_t i = 0; i < k; ++i) {
-      int64_t total = full[i] - target[i];
-      int64_t half = floor_div(total, 2);
+      const int64_t total = full[i] - target[i];
+      const int64_t half = floor_div(total, 2);
       if (auto_pad == "SAME_UPPER") {
         w.pad_begin[i] = half;
         w.pad_end[i] = total - half;
-      } else {
+      } else if (auto_pad == "SAME_LOWER" || total >= 0) {
         w.pad_begin[i] = total - half;
         w.pad_end[i] = half;
+      } else {
+        // An explicit output_shape larger than the full output extends it at the end (ONNX's reference and
+        // ONNX Runtime; the spec's formula would shift the result as well when total < -1).
+        w.pad_begin[i] = 0;
+        w.pad_end[i] = total;
       }
     }
   } else {

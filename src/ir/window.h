@@ -41,9 +41,11 @@ Window forward_window(const Node& n, const Shape& x, const Shape& kernel, bool p
 // ConvTranspose. Input position i along dim d adds to output position
 //   i * strides[d] - pad_begin[d] + j * dilations[d],  0 <= j < kernel[d]
 // (positions outside [0, out[d]) are dropped). Reads strides, dilations, pads, output_padding,
-// output_shape (spatial, or N x C x spatial) and auto_pad; with output_shape or SAME_*, pads follow the
-// ONNX spec: total = stride*(in-1) + output_padding + extent - out, SAME_UPPER puts the odd one at the end,
-// otherwise at the start.
+// output_shape (spatial, or N x C x spatial) and auto_pad. With output_shape (or SAME_*, where
+// out = in * stride) pads follow the ONNX spec: total = stride*(in-1) + output_padding + extent - out;
+// SAME_UPPER puts the odd one at the end, otherwise at the start (halves rounded down, also when negative,
+// as ONNX's reference does); except that with auto_pad NOTSET a negative total (an output_shape larger than
+// the full output) extends the output at the end only, as ONNX's reference and ONNX Runtime do.
 Window transposed_window(const Node& n, const Shape& x, const Shape& kernel);
 
 }  // namespace octet

@@ -335,6 +335,13 @@ TEST(RefNnConvTranspose, DilationAndOutputShape) {
   ASSERT_EQ(yo[0].shape(), (Shape{1, 2, 13, 10}));
   g.pb = {0, 0, 1};
   EXPECT_LT(max_abs_error(yo[0], naive_conv_transpose(x, w, nullptr, 1, g, yo[0].shape())), 1e-5);
+  // output_shape 14x11: total H = -2 extends the end only (pads (0, -2)), as ONNX's reference and ORT do.
+  Node os2 = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})},
+                                               {"output_shape", A_ints({1, 2, 14, 11})}});
+  auto yo2 = run(os2, {&x, &w});
+  ASSERT_EQ(yo2[0].shape(), (Shape{1, 2, 14, 11}));
+  g.pb = {0, 0, 0};
+  EXPECT_LT(max_abs_error(yo2[0], naive_conv_transpose(x, w, nullptr, 1, g, yo2[0].shape())), 1e-5);
   // SAME_UPPER: out = in * stride = 12x10, pads H 0 -> (0,0), W 1 -> (0,1).
   Node same = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})},
                                                 {"auto_pad", A_s("SAME_UPPER")}});
@@ -597,6 +604,18 @@ TEST(RefNnMaxPool, CeilModeWithIndices) {
   Node drop = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({2, 2})}, {"strides", A_ints({2, 2})},
                                           {"pads", A_ints({0, 0, 1, 1})}, {"ceil_mode", A_i(1)}});
   EXPECT_EQ(infer_shape(drop, {{1, 1, 4, 4}}), (Shape{1, 1, 2, 2}));
+  // A window longer than the padded input that starts inside it: one output in ceil mode, none without.
+  // in 3, kernel 3 dilated 2 (extent 5), stride 2, pads (1, 0): ceil(-1/2) + 1 = 1 window, taps at -1, 1, 3,
+  // only x[1] is real.
+  Tensor x3 = Tensor::from<float>({1, 1, 3}, {7, -2, 9});
+  Node one = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({3})}, {"dilations", A_ints({2})}, {"strides", A_ints({2})},
+                                         {"pads", A_ints({1, 0})}, {"ceil_mode", A_i(1)}}, 2);
+  auto y3 = run(one, {&x3});
+  ASSERT_EQ(y3[0].shape(), (Shape{1, 1, 1}));
+  EXPECT_EQ(y3[0].data<float>()[0], -2.f);
+  EXPECT_EQ(y3[1].data<int64_t>()[0], 1);
+  one.attrs["ceil_mode"] = A_i(0);
+  EXPECT_NE(infer_error(one, {{1, 1, 3}}).find("empty"), std::string::npos);
 }
 
 TEST(RefNnMaxPool, PaddingNeverWinsAndDilation) {

@@ -4,7 +4,10 @@
 // Windows visit only taps inside the image (tap_range), so padding never wins a max. AveragePool divides by
 // the taps inside the image (count_include_pad=0) or by the taps inside the padded extent
 // [-pad_begin, in + pad_end) (count_include_pad=1): with ceil_mode, the part of the last window beyond the
-// end padding is never counted, as in ONNX's reference (op_pool_common.py) and PyTorch.
+// end padding is never counted, as in ONNX's reference (op_pool_common.py) and PyTorch. One deliberate
+// difference: when ceil_mode needs 2 or more extra elements at the end, that reference puts half of them at
+// the start and so shifts every window (1..8, kernel 4, stride 3 gives 2, 4.5, 6.5 there instead of
+// 2.5, 5.5, 7.5); octet never moves a window's start.
 #include <algorithm>
 #include <cstdint>
 #include <limits>
