@@ -71,7 +71,10 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   const Graph& g = plan->graph();
   int batch = calibrator.batchSize();
   OCTET_CHECK(batch > 0, "the calibrator's batchSize() is ", batch, "; it must be positive");
-  std::vector<Shape> shapes = plan->input_shapes(batch);
+  // The FP32 passes run one sample at a time: each sample's activations are then bit-identical whatever
+  // the batch size or order (oneDNN may pick other kernels, with other rounding, for other batch sizes),
+  // which is what makes the two-pass result independent of them.
+  std::vector<Shape> shapes = plan->input_shapes(1);
 
   // Observers for the model's calibrated tensors, found by name in the plan's graph.
   std::vector<int> model_vals = calibrated_values(model, nullptr);
@@ -120,16 +123,17 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       int n = calibrator.takeLastBatchSize();
       if (n < 0) n = batch;
       OCTET_CHECK(n > 0 && n <= batch, "the calibrator reported a batch of ", n, " images (batch size ", batch, ")");
-      std::vector<Tensor> inputs;
-      for (size_t i = 0; i < g.inputs.size(); ++i) {
+      for (size_t i = 0; i < g.inputs.size(); ++i)
         OCTET_CHECK(bindings[i] != nullptr, "getBatch() left binding ", i, " ('", names[i], "') empty");
-        Shape s = shapes[i];
-        s[0] = n;
-        Tensor t(DType::f32, s);
-        std::memcpy(t.raw(), bindings[i], t.nbytes());
-        inputs.push_back(std::move(t));
+      for (int j = 0; j < n; ++j) {
+        std::vector<Tensor> inputs;
+        for (size_t i = 0; i < g.inputs.size(); ++i) {
+          Tensor t(DType::f32, shapes[i]);
+          std::memcpy(t.raw(), static_cast<const char*>(bindings[i]) + static_cast<size_t>(j) * t.nbytes(), t.nbytes());
+          inputs.push_back(std::move(t));
+        }
+        plan->run(inputs, &observer);
       }
-      plan->run(inputs, &observer);
       if (!constants_seen) {
         // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
         for (size_t i = 0; i < obs.size(); ++i)
