@@ -28,6 +28,8 @@ const char* op_name(OpType op);
 OpGroup op_group(OpType op);
 std::optional<OpType> op_from_name(const std::string& name);
 constexpr int kOpCount = static_cast<int>(OpType::kCount);
+// octet's own INT8 ops (Quantize ... QConcat in ops.inc): produced by the quantization pass, never by ONNX.
+inline bool op_is_internal(OpType op) { return op >= OpType::Quantize && op < OpType::kCount; }
 
 struct Attr {
   enum class Kind : uint8_t { Int, Float, String, Ints, Floats, Strings, Tensor };

@@ -330,6 +330,7 @@ struct Importer {
       std::string op_type = np.op_type();
       std::optional<OpType> op;
       if (std_domain) op = op_from_name(op_type == "Upsample" ? "Resize" : op_type);
+      if (op && op_is_internal(*op)) op.reset();  // octet's own INT8 ops are not ONNX ops
       if (!op) {
         unsupported.push_back("node '" + n.name + "' (" + op_type +
                               (std_domain ? "" : ", domain " + np.domain()) + ")");

@@ -1,0 +1,62 @@
+// The quantization pass: FP32 graph (BN folded, activations fused) + calibration table -> INT8 graph.
+//
+// Conv / Gemm / MatMul-with-constant-weights whose input and output tensors have calibrated scales become
+// QConv / QLinear; residual Add, MaxPool, AveragePool/GlobalAveragePool and Concat between them become
+// QAdd / QMaxPool / QAvgPool / QConcat; Quantize / Dequantize nodes are placed where int8 meets float. Ops
+// without an INT8 kernel stay FP32, and the pass says which and why (QuantizeReport).
+//
+// Internal INT8 ops (all activations int8, zero point 0; 4-D activations NHWC, so their IR shape is
+// [N, H, W, C]). Arithmetic is exactly src/quant/quant.h:
+//
+// Quantize    in: x f32.             attrs: scale (f), to_nhwc (i, 0/1: x is NCHW 4-D and y is NHWC).
+//             y[i] = quant::quantize(x[i], scale)
+// Dequantize  in: x i8.              attrs: scale (f), to_nchw (i, 0/1: x is NHWC 4-D and y is NCHW).
+//             y[i] = quant::dequantize(x[i], scale)
+// QConv       in: x i8 NHWC [N,H,W,C], w i8 constant [K, C/group, kh, kw] (ONNX OIHW order),
+//             bias i32 constant [K] (optional, kNoValue), residual i8 NHWC [N,OH,OW,K] (optional, index 3).
+//             attrs: strides [sh,sw], pads [top,left,bottom,right] (explicit; auto_pad resolved), dilations
+//             [dh,dw], group, multiplier (floats [K]), residual_scale (f), act_lo (f), act_hi (f).
+//             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc + bias[k], multiplier[k], ...)
+//             2-D convolutions only (1-D/3-D stay FP32).
+// QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias i32 [N] (optional).
+//             attrs: multiplier (floats [N]), act_lo, act_hi. y i8 [..., N]. (Gemm with transB folded.)
+// QAdd        in: a i8, b i8 of the same shape (no broadcasting). attrs: scale_a, scale_b (s_a/s_y,
+//             s_b/s_y), act_lo, act_hi. y = quant::add(a, scale_a, b, scale_b, lo, hi).
+// QMaxPool    in: x i8 NHWC. attrs: kernel [kh,kw], strides, pads [t,l,b,r], dilations. Output keeps the
+//             input scale (no arithmetic); padding never wins.
+// QAvgPool    in: x i8 NHWC. attrs: kernel, strides, pads, count_include_pad (i), global (i: kernel = H,W),
+//             multiplier (f, s_x/s_y). y = quant::average(window sum, count, multiplier); count excludes
+//             padding unless count_include_pad.
+// QConcat     in: n x i8 NHWC (or any rank). attrs: axis (i, in the tensor's own layout), scales (floats, per
+//             input: s_i/s_y). y = quant::rescale(x_i, scales[i]) (a plain copy where scales[i] == 1).
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "ir/graph.h"
+
+namespace octet {
+
+struct QuantizeOptions {
+  std::vector<std::string> fp32_layers;  // ONNX node names (or output tensor names) kept in FP32
+};
+
+struct QuantizeReport {
+  struct Line {
+    std::string node;  // ONNX node name
+    std::string op;
+    std::string precision;  // "int8" or "fp32"
+    std::string why;        // for fp32: the reason
+  };
+  std::vector<Line> lines;
+  int int8_nodes = 0, fp32_nodes = 0;
+};
+
+// Rewrites `g` in place. `g` must have gone through fold_constants/fold_batchnorm/fuse_post_ops (fused
+// Sigmoid/HardSwish are not quantized). Tensors absent from `amax`, or with amax 0, keep their op in FP32.
+// `amax` maps ONNX tensor names to calibrated amax (scale = amax / 127), e.g. from a CalibTable.
+QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt = {});
+
+}  // namespace octet

@@ -1,0 +1,84 @@
+// THE single definition of octet's INT8 arithmetic (TensorRT's implicit-quantization scheme, DESIGN.md).
+// Every kernel — ref, cpu (oneDNN / own VNNI code), cuda — must produce exactly what these scalar functions
+// produce; the op tests compare them bit for bit.
+//
+//   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127
+//   weights:     symmetric per output channel, int8 [-127, 127], s_w[k] = max|W[k]| / 127
+//   bias:        int32 in accumulator units, round_half_even(b[k] / (s_x * s_w[k]))
+//   requantize:  v = float(acc + bias[k]) * multiplier[k]        multiplier[k] = s_x * s_w[k] / s_y
+//                v = fmaf(residual_scale, float(r), v)           when a residual r (int8) is added
+//                v = min(max(v, act_lo), act_hi)                  fused Relu / Clip, in output units
+//                y = saturate_int8(round_half_even(v))
+// Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment).
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+namespace octet::quant {
+
+inline constexpr float kNoLo = -std::numeric_limits<float>::infinity();
+inline constexpr float kNoHi = std::numeric_limits<float>::infinity();
+
+inline int8_t saturate_i8(float v) {
+  // v is already rounded; clamp in float first so the conversion is defined for any v (NaN -> 0).
+  if (!(v >= -128.f)) return v != v ? 0 : -128;
+  if (v > 127.f) return 127;
+  return static_cast<int8_t>(v);
+}
+
+inline float round_half_even(float v) { return std::nearbyint(v); }
+
+// Activation quantization: x / scale, as ONNX QuantizeLinear (a division, not a multiply by 1/scale).
+inline int8_t quantize(float x, float scale) { return saturate_i8(round_half_even(x / scale)); }
+inline float dequantize(int8_t q, float scale) { return static_cast<float>(q) * scale; }
+
+// Weight quantization: per output channel, narrow range [-127, 127].
+inline int8_t quantize_weight(float w, float scale) {
+  if (scale == 0.f) return 0;
+  float v = round_half_even(w / scale);
+  return static_cast<int8_t>(std::min(127.f, std::max(-127.f, v)));
+}
+
+// Bias in accumulator units (exact up to int32 range; saturates beyond).
+inline int32_t quantize_bias(float b, float sx_sw) {
+  if (sx_sw == 0.f) return 0;
+  double v = std::nearbyint(static_cast<double>(b) / static_cast<double>(sx_sw));
+  v = std::min<double>(v, std::numeric_limits<int32_t>::max());
+  v = std::max<double>(v, std::numeric_limits<int32_t>::min());
+  return static_cast<int32_t>(v);
+}
+
+// The epilogue of every quantized conv/matmul (see the top of this file).
+inline int8_t requantize(int32_t acc_plus_bias, float multiplier, float act_lo, float act_hi) {
+  float v = static_cast<float>(acc_plus_bias) * multiplier;
+  v = std::min(std::max(v, act_lo), act_hi);
+  return saturate_i8(round_half_even(v));
+}
+inline int8_t requantize_residual(int32_t acc_plus_bias, float multiplier, int8_t residual, float residual_scale,
+                                  float act_lo, float act_hi) {
+  float v = static_cast<float>(acc_plus_bias) * multiplier;
+  v = std::fma(residual_scale, static_cast<float>(residual), v);
+  v = std::min(std::max(v, act_lo), act_hi);
+  return saturate_i8(round_half_even(v));
+}
+
+// Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
+inline int8_t rescale(int8_t q, float ratio) { return saturate_i8(round_half_even(static_cast<float>(q) * ratio)); }
+
+// Sum of two int8 tensors with their scales, in output units: fmaf(b, scale_b, a * scale_a).
+inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {
+  float v = std::fma(static_cast<float>(b), scale_b, static_cast<float>(a) * scale_a);
+  v = std::min(std::max(v, act_lo), act_hi);
+  return saturate_i8(round_half_even(v));
+}
+
+// Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y.
+inline int8_t average(int32_t sum, int32_t count, float multiplier) {
+  float m = multiplier / static_cast<float>(count);
+  return saturate_i8(round_half_even(static_cast<float>(sum) * m));
+}
+
+}  // namespace octet::quant
