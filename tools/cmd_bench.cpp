@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <random>
 
+#include <sys/resource.h>
+
 #include "commands.h"
 #include "common.h"
 
@@ -15,17 +17,19 @@ int cmd_bench(int argc, char** argv) {
   a.opt("batch", "N", "batch size (the model's first, symbolic dimension)", "1");
   a.opt("iterations", "K", "timed runs", "50");
   a.opt("warmup", "K", "untimed runs first", "5");
-  a.opt("precision", "P", "fp32", "fp32");
+  a.opt("precision", "P", "fp32 or int8 (int8 needs --cache)", "fp32");
+  add_int8_options(a);
   a.opt("json", "FILE", "write results as JSON");
   a.flag("quiet", "no progress output");
+  a.flag("verbose", "print the plan: every executed node, its op and backend");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet bench: give exactly one model file");
-  OCTET_CHECK(a.get("precision") == "fp32", "octet bench: --precision ", a.get("precision"),
-              " is not available yet (fp32 only)");
+  const std::string precision = a.get("precision");
+  OCTET_CHECK(precision == "fp32" || precision == "int8", "octet bench: --precision is fp32 or int8, got '", precision, "'");
   int64_t batch = a.get_int("batch", 1), iters = a.get_int("iterations", 50), warm = a.get_int("warmup", 5);
   OCTET_CHECK(batch > 0 && iters > 0 && warm >= 0, "octet bench: --batch and --iterations must be positive");
-  auto plan = load_plan(a.positional()[0], a);
+  auto plan = load_plan(a.positional()[0], a, precision == "int8" ? int8_plan_options(a) : PlanOptions{});
   auto shapes = plan->input_shapes(batch);
   plan->reshape(shapes);
   std::vector<Tensor> inputs;
@@ -39,6 +43,8 @@ int cmd_bench(int argc, char** argv) {
     for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = u(rng);
     inputs.push_back(t);
   }
+  if (a.on("verbose"))
+    for (const auto& line : plan->describe()) std::printf("  %s\n", line.c_str());
   for (int64_t i = 0; i < warm; ++i) plan->run(inputs);
   std::vector<double> ms;
   auto t0 = std::chrono::steady_clock::now();
@@ -51,14 +57,18 @@ int cmd_bench(int argc, char** argv) {
   std::sort(ms.begin(), ms.end());
   auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(ms.size())))]; };
   double thr = static_cast<double>(batch * iters) / total;
-  std::printf("model       %s\nbackend     %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
-              a.get("backend").c_str(), static_cast<long long>(batch), static_cast<long long>(iters));
+  std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
+              a.get("backend").c_str(), precision.c_str(), static_cast<long long>(batch), static_cast<long long>(iters));
   std::printf("throughput  %.1f images/s\nlatency ms  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", thr, pct(50), pct(90),
               pct(99), ms.front());
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  double peak_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  std::printf("peak RSS    %.1f MiB\n", peak_mb);
   if (a.has("json")) {
-    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", a.get("backend")}, {"precision", "fp32"},
+    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", a.get("backend")}, {"precision", precision},
                         {"batch", batch}, {"iterations", iters}, {"throughput", thr},
-                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}};
+                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb}};
     write_json(a.get("json"), j);
   }
   return 0;

@@ -1,13 +1,17 @@
-// octet eval MODEL --data DIR <preprocessing>: top-1 accuracy over a labelled set.
+// octet eval MODEL --data DIR <preprocessing> [--precision fp32,int8 --cache C]: top-1 accuracy over a
+// labelled set; with both precisions also the agreement of INT8 with FP32 and the SQNR of the outputs.
+#include <cmath>
 #include <cstdio>
 
 #include "commands.h"
 #include "common.h"
 #include "core/progress.h"
+#include "onnx/import.h"
 
 namespace octet::cli {
 
 namespace {
+
 // Index of the largest of n values (first on ties, like numpy.argmax).
 int64_t argmax(const float* p, int64_t n) {
   int64_t best = 0;
@@ -15,52 +19,101 @@ int64_t argmax(const float* p, int64_t n) {
     if (p[i] > p[best]) best = i;
   return best;
 }
+
+struct Run {
+  std::string precision;
+  std::unique_ptr<Plan> plan;
+  int64_t correct = 0;
+  std::vector<int64_t> pred;  // of the current batch
+};
+
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
-  Args a("eval", "MODEL.onnx --data PATH [preprocessing] [options]",
+  Args a("eval", "MODEL.onnx --data PATH [preprocessing] [--precision fp32,int8 --cache C] [options]",
          "Top-1 accuracy of a classifier over a labelled image folder (sub-folders = classes, sorted) or IDX set.\n"
-         "The first output must be N x K scores.");
+         "The first output must be N x K scores. With --precision fp32,int8 it also reports how often the INT8\n"
+         "and FP32 top-1 agree and the SQNR of the INT8 outputs against FP32.");
   add_data_options(a);
   add_preprocess_options(a);
   a.opt("batch", "N", "batch size", "32");
-  a.opt("precision", "P", "fp32", "fp32");
-  a.opt("json", "FILE", "write {\"fp32\": {\"top1\": ..., \"images\": ...}} to FILE");
+  a.opt("precision", "P[,P]", "fp32, int8, or both", "fp32");
+  add_int8_options(a);
+  a.opt("json", "FILE", "write {\"fp32\": {\"top1\", \"images\"}, \"int8\": {...}, \"agreement\", \"sqnr_db\"} to FILE");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet eval: give exactly one model file");
-  for (const auto& p : a.get_list("precision"))
-    OCTET_CHECK(p == "fp32", "octet eval: --precision ", p, " is not available yet (fp32 only)");
   int64_t batch = a.get_int("batch", 32);
   OCTET_CHECK(batch > 0, "--batch must be positive");
-  auto plan = load_plan(a.positional()[0], a);
+  apply_threads(a);
+  Graph model = import_onnx_file(a.positional()[0]).graph;
+  std::vector<Run> runs;
+  for (const auto& p : a.get_list("precision")) {
+    PlanOptions o;
+    if (p == "int8") o = int8_plan_options(a);
+    else OCTET_CHECK(p == "fp32", "octet eval: --precision takes fp32 and/or int8, got '", p, "'");
+    o.backend = a.get("backend");
+    runs.push_back({p, Plan::build(model, o), 0, {}});
+  }
+  OCTET_CHECK(!runs.empty(), "octet eval: --precision is empty");
   auto data = open_data(a, true);
-  Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*plan), a.on("skip-bad-images"));
+  Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));
   Progress progress("eval", static_cast<int64_t>(data->size()), a.on("quiet"));
-  int64_t seen = 0, correct = 0;
+  int64_t seen = 0, agree = 0;
+  double signal = 0, noise = 0;
   while (int64_t n = batcher.next()) {
     Tensor x = n < batch ? batcher.batch().first(n) : batcher.batch();
-    auto outs = plan->run({x});
-    const Tensor& y = outs[0];
-    OCTET_CHECK(y.rank() == 2 && y.dim(0) == n, "octet eval: output '", plan->graph().value(plan->graph().outputs[0]).name,
-                "' is ", shape_str(y.shape()), "; expected N x classes");
-    int64_t k = y.dim(1);
-    for (int64_t i = 0; i < n; ++i) {
-      int label = batcher.labels()[static_cast<size_t>(i)];
-      OCTET_CHECK(label < k, "label ", label, " is outside the model's ", k, " classes");
-      correct += argmax(y.data<float>() + i * k, k) == label;
+    std::vector<Tensor> first_out;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      Run& run = runs[r];
+      auto outs = run.plan->run({x});
+      const Tensor& y = outs[0];
+      OCTET_CHECK(y.rank() == 2 && y.dim(0) == n && y.dtype() == DType::f32, "octet eval: output '",
+                  run.plan->graph().value(run.plan->graph().outputs[0]).name, "' is ", shape_str(y.shape()),
+                  "; expected N x classes");
+      int64_t k = y.dim(1);
+      run.pred.assign(static_cast<size_t>(n), 0);
+      for (int64_t i = 0; i < n; ++i) {
+        int label = batcher.labels()[static_cast<size_t>(i)];
+        OCTET_CHECK(label < k, "label ", label, " is outside the model's ", k, " classes");
+        run.pred[static_cast<size_t>(i)] = argmax(y.data<float>() + i * k, k);
+        run.correct += run.pred[static_cast<size_t>(i)] == label;
+      }
+      if (r == 0) {
+        first_out.push_back(y.clone());
+      } else {
+        const float* f = first_out[0].data<float>();
+        const float* q = y.data<float>();
+        for (int64_t i = 0; i < y.numel(); ++i) {
+          signal += static_cast<double>(f[i]) * f[i];
+          noise += static_cast<double>(q[i] - f[i]) * (q[i] - f[i]);
+        }
+        for (int64_t i = 0; i < n; ++i) agree += runs[0].pred[static_cast<size_t>(i)] == run.pred[static_cast<size_t>(i)];
+      }
     }
     seen += n;
     progress.update(static_cast<int64_t>(batcher.position()));
   }
   progress.finish();
   OCTET_CHECK(seen > 0, "octet eval: no images could be evaluated");
-  double top1 = static_cast<double>(correct) / static_cast<double>(seen);
-  std::printf("fp32  top-1 %.2f%%  (%lld / %lld images)\n", 100.0 * top1, static_cast<long long>(correct),
-              static_cast<long long>(seen));
+  nlohmann::json j;
+  for (const Run& run : runs) {
+    double top1 = static_cast<double>(run.correct) / static_cast<double>(seen);
+    std::printf("%-5s top-1 %.2f%%  (%lld / %lld images)\n", run.precision.c_str(), 100.0 * top1,
+                static_cast<long long>(run.correct), static_cast<long long>(seen));
+    j[run.precision] = {{"top1", top1}, {"images", seen}};
+  }
+  if (runs.size() > 1) {
+    double agreement = static_cast<double>(agree) / static_cast<double>(seen);
+    double sqnr = noise > 0 ? 10.0 * std::log10(signal / noise) : INFINITY;
+    std::printf("agreement %.2f%% of top-1 predictions equal; output SQNR %.1f dB (%s vs %s)\n", 100.0 * agreement,
+                sqnr, runs[1].precision.c_str(), runs[0].precision.c_str());
+    j["agreement"] = agreement;
+    j["sqnr_db"] = std::isfinite(sqnr) ? nlohmann::json(sqnr) : nlohmann::json("inf");
+  }
   if (batcher.skipped()) std::printf("skipped %zu unreadable images\n", batcher.skipped());
-  if (a.has("json")) write_json(a.get("json"), {{"fp32", {{"top1", top1}, {"images", seen}}}});
+  if (a.has("json")) write_json(a.get("json"), j);
   return 0;
 }
 

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "calib/table.h"
 #include "onnx/import.h"
 
 namespace octet::cli {
@@ -114,6 +115,27 @@ std::string file_fingerprint(const std::string& path) {
   char out[40];
   std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
   return out;
+}
+
+std::map<std::string, float> load_amax(const std::string& cache_path) {
+  CalibTable t = table_from_cache(read_cache_file(cache_path));
+  std::map<std::string, float> m;
+  for (const auto& e : t.entries) m[e.name] = e.amax;
+  return m;
+}
+
+void add_int8_options(Args& a) {
+  a.opt("cache", "FILE", "calibration cache (TensorRT format) for --precision int8");
+  a.opt("fp32-layers", "NODE,...", "ONNX node names to keep in FP32 in the INT8 plan");
+}
+
+PlanOptions int8_plan_options(const Args& a) {
+  PlanOptions o;
+  OCTET_CHECK(a.has("cache"), "--precision int8 needs --cache FILE (make one with octet calibrate)");
+  o.int8_amax = load_amax(a.get("cache"));
+  OCTET_CHECK(!o.int8_amax.empty(), "calibration cache '", a.get("cache"), "' has no entries");
+  o.fp32_layers = a.get_list("fp32-layers");
+  return o;
 }
 
 }  // namespace octet::cli

@@ -1,6 +1,7 @@
 // Pieces shared by several subcommands: loading a model into a plan, threads, JSON output files.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 
@@ -32,5 +33,12 @@ Shape input_chw(const Plan& plan);
 
 // "fnv1a64:<hex>" of a file's bytes: identifies the model a cache was made from.
 std::string file_fingerprint(const std::string& path);
+
+// amax per tensor name (127 x scale) from a TensorRT calibration cache.
+std::map<std::string, float> load_amax(const std::string& cache_path);
+// Adds --cache and --fp32-layers (INT8 plans).
+void add_int8_options(Args& a);
+// PlanOptions for --precision int8: amax from --cache (required), --fp32-layers.
+PlanOptions int8_plan_options(const Args& a);
 
 }  // namespace octet::cli

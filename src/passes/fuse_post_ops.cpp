@@ -49,6 +49,7 @@ struct Fuser {
   std::vector<std::vector<int>> consumers;
   std::vector<int> producer;
   const Propagation* shapes;  // may be null
+  bool clamp_only;
 
   void refresh() {
     consumers = g.consumers();
@@ -99,7 +100,8 @@ struct Fuser {
       }
       Node* act = sole_consumer(n);
       PostOp p;
-      if (act && act->inputs.size() >= 1 && act->inputs[0] == n.outputs[0] && as_activation(g, *act, p)) {
+      if (act && act->inputs.size() >= 1 && act->inputs[0] == n.outputs[0] && as_activation(g, *act, p) &&
+          (!clamp_only || p.act == Activation::Relu || p.act == Activation::Clip)) {
         n.post.act = p.act;
         n.post.alpha = p.alpha;
         n.post.beta = p.beta;
@@ -138,10 +140,10 @@ std::optional<Propagation> try_shapes(const Graph& g) {
 
 }  // namespace
 
-int fuse_post_ops(Graph& g) {
+int fuse_post_ops(Graph& g, bool clamp_only) {
   g.finalize();
   auto shapes = try_shapes(g);
-  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr};
+  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, clamp_only};
   f.refresh();
   return f.run();
 }

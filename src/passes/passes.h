@@ -15,6 +15,7 @@ int fold_constants(Graph& g);
 int fold_batchnorm(Graph& g);
 // Conv/ConvTranspose/Gemm/MatMul -> [Add(residual)] -> [Relu|Clip|LeakyRelu|Sigmoid|HardSwish] and
 // Add -> activation become one node with Node::post set. Returns the number of nodes removed.
-int fuse_post_ops(Graph& g);
+// clamp_only: fuse only Relu/Clip (what an INT8 epilogue can apply); Sigmoid/HardSwish/LeakyRelu stay nodes.
+int fuse_post_ops(Graph& g, bool clamp_only = false);
 
 }  // namespace octet

@@ -18,8 +18,14 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   p->ref_ = make_ref_backend();
   fold_constants(g);
   if (opt.fold_batchnorm) fold_batchnorm(g);
-  if (opt.fuse) fuse_post_ops(g);
+  bool int8 = !opt.int8_amax.empty();
+  if (opt.fuse) fuse_post_ops(g, /*clamp_only=*/int8);
   g.finalize();
+  if (int8) {
+    QuantizeOptions qo;
+    qo.fp32_layers = opt.fp32_layers;
+    p->qreport_ = quantize_graph(g, opt.int8_amax, qo);
+  }
   p->graph_ = std::move(g);
   const Graph& G = p->graph_;
   for (const Node& n : G.nodes) {

@@ -13,11 +13,13 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
+#include "passes/quantize.h"
 #include "runtime/backend.h"
 
 namespace octet {
@@ -27,6 +29,10 @@ struct PlanOptions {
   bool fold_batchnorm = true;  // BatchNormalization after Conv folded into the Conv weights
   bool fuse = true;            // activations and residual adds into the producing op
   bool keep_all_outputs = false;  // keep every tensor alive after run (calibration, debugging)
+  // INT8: when non-empty, the plan is quantized with these calibrated amax values (ONNX tensor name ->
+  // amax, scale = amax / 127); see passes/quantize.h.
+  std::map<std::string, float> int8_amax;
+  std::vector<std::string> fp32_layers;  // INT8 plans: ONNX node names kept in FP32
 };
 
 class Plan {
@@ -52,6 +58,9 @@ class Plan {
   // One line per executed node: name, op, backend.
   std::vector<std::string> describe() const;
   size_t arena_bytes() const { return arena_bytes_; }
+  // For INT8 plans: the precision chosen for every ONNX node, and why.
+  const QuantizeReport& quantize_report() const { return qreport_; }
+  bool is_int8() const { return !opt_.int8_amax.empty(); }
 
  private:
   Plan() = default;
@@ -75,6 +84,7 @@ class Plan {
   std::vector<std::shared_ptr<void>> buffers_;
   size_t arena_bytes_ = 0;
   bool reshaped_ = false;
+  QuantizeReport qreport_;
 };
 
 // Runs `g` once on the reference backend, unfused: the oracle for tests.

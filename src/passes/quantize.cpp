@@ -1,0 +1,427 @@
+// FP32 graph + amax table -> INT8 graph (contract in quantize.h).
+//
+// Walks the nodes in order, tracking for every original tensor whether an int8 version exists (and its
+// scale). Conv/Gemm/MatMul with calibrated input and output become QConv/QLinear and pull their input into
+// int8 (one Quantize per tensor, shared by all readers); pools, residual Adds and Concats become Q ops only
+// when their inputs are int8 already (quantizing just to pool would cost more than it saves). An FP32 op
+// reading a tensor that only exists in int8 gets one Dequantize, which produces the tensor under its
+// original name — so graph outputs and FP32 islands keep their ONNX names.
+#include "passes/quantize.h"
+
+#include <cmath>
+#include <set>
+#include <sstream>
+
+#include "ir/window.h"
+#include "quant/quant.h"
+#include "runtime/propagate.h"
+
+namespace octet {
+
+namespace {
+
+Attr attr_f(float f) {
+  Attr a;
+  a.kind = Attr::Kind::Float;
+  a.f = f;
+  return a;
+}
+Attr attr_i(int64_t i) {
+  Attr a;
+  a.kind = Attr::Kind::Int;
+  a.i = i;
+  return a;
+}
+Attr attr_ints(std::vector<int64_t> v) {
+  Attr a;
+  a.kind = Attr::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+Attr attr_floats(std::vector<float> v) {
+  Attr a;
+  a.kind = Attr::Kind::Floats;
+  a.floats = std::move(v);
+  return a;
+}
+
+struct Quantizer {
+  Graph& g;
+  const std::map<std::string, float>& amax;
+  const QuantizeOptions& opt;
+  Propagation shapes;
+  std::vector<Node> out_nodes;
+  std::vector<int> int8_of;      // original value -> its int8 value (-1 none)
+  std::vector<char> f32_ready;   // original value is available in f32
+  std::map<int, float> qscale;   // int8 value -> scale
+  QuantizeReport report;
+
+  // Calibrated scale of an original value, or 0.
+  float calib_scale(int v) const {
+    auto it = amax.find(g.value(v).name);
+    if (it == amax.end() || !(it->second > 0.f) || !std::isfinite(it->second)) return 0.f;
+    return it->second / 127.f;
+  }
+  const Shape& shape(int v) const { return shapes.shape[static_cast<size_t>(v)]; }
+  bool rank4(int v) const { return shape(v).size() == 4; }
+
+  int new_int8_value(int v) {
+    int q = g.add_value(g.unique_name(g.value(v).name + "::int8"), DType::i8);
+    return q;
+  }
+
+  // The int8 version of v, quantizing it (once) when it exists only in f32.
+  int get_int8(int v) {
+    if (int8_of[static_cast<size_t>(v)] >= 0) return int8_of[static_cast<size_t>(v)];
+    float s = calib_scale(v);
+    Node q;
+    q.op = OpType::Quantize;
+    q.name = g.value(v).name + "::quantize";
+    q.inputs = {v};
+    int qv = new_int8_value(v);
+    q.outputs = {qv};
+    q.attrs["scale"] = attr_f(s);
+    q.attrs["to_nhwc"] = attr_i(rank4(v) ? 1 : 0);
+    out_nodes.push_back(std::move(q));
+    int8_of[static_cast<size_t>(v)] = qv;
+    qscale[qv] = s;
+    return qv;
+  }
+
+  // Makes v available in f32, dequantizing its int8 version (once) when needed.
+  void need_f32(int v) {
+    if (v < 0 || f32_ready[static_cast<size_t>(v)]) return;
+    int qv = int8_of[static_cast<size_t>(v)];
+    OCTET_CHECK(qv >= 0, "quantization pass: tensor '", g.value(v).name, "' has no producer");
+    Node d;
+    d.op = OpType::Dequantize;
+    d.name = g.value(v).name + "::dequantize";
+    d.inputs = {qv};
+    d.outputs = {v};
+    d.attrs["scale"] = attr_f(qscale.at(qv));
+    d.attrs["to_nchw"] = attr_i(rank4(v) ? 1 : 0);
+    out_nodes.push_back(std::move(d));
+    f32_ready[static_cast<size_t>(v)] = 1;
+  }
+
+  bool available_int8(int v) const { return v >= 0 && int8_of[static_cast<size_t>(v)] >= 0; }
+
+  // Clamp bounds of a fused activation in output units; false if the activation is not a clamp.
+  static bool act_bounds(const PostOp& p, float sy, float& lo, float& hi) {
+    lo = quant::kNoLo;
+    hi = quant::kNoHi;
+    switch (p.act) {
+      case Activation::None: return true;
+      case Activation::Relu: lo = 0.f; return true;
+      case Activation::Clip: lo = p.alpha / sy; hi = p.beta / sy; return true;
+      default: return false;
+    }
+  }
+
+  bool requested_fp32(const Node& n) const {
+    for (const auto& name : opt.fp32_layers) {
+      if (name == n.name) return true;
+      for (int o : n.outputs)
+        if (o >= 0 && g.value(o).name == name) return true;
+    }
+    return false;
+  }
+
+  // Per-output-channel weights: rows of `w` viewed as [rows, per].
+  struct QWeights {
+    Tensor q;
+    std::vector<float> scale;
+  };
+  static QWeights quantize_rows(const Tensor& w, int64_t rows) {
+    QWeights r;
+    int64_t per = w.numel() / rows;
+    r.q = Tensor(DType::i8, w.shape());
+    r.scale.resize(static_cast<size_t>(rows));
+    const float* p = w.data<float>();
+    for (int64_t k = 0; k < rows; ++k) {
+      float m = 0.f;
+      for (int64_t j = 0; j < per; ++j) m = std::max(m, std::fabs(p[k * per + j]));
+      float s = m / 127.f;
+      r.scale[static_cast<size_t>(k)] = s;
+      for (int64_t j = 0; j < per; ++j) r.q.data<int8_t>()[k * per + j] = quant::quantize_weight(p[k * per + j], s);
+    }
+    return r;
+  }
+
+  // multiplier[k] and int32 bias for an anchor op.
+  void epilogue(Node& q, const QWeights& w, const std::vector<float>& bias, float sx, float sy) {
+    std::vector<float> mult(w.scale.size());
+    Tensor b(DType::i32, {static_cast<int64_t>(w.scale.size())});
+    for (size_t k = 0; k < w.scale.size(); ++k) {
+      float sxw = sx * w.scale[k];
+      mult[k] = sxw / sy;
+      b.data<int32_t>()[k] = bias.empty() ? 0 : quant::quantize_bias(bias[k], sxw);
+    }
+    q.attrs["multiplier"] = attr_floats(mult);
+    q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::w_int8"), w.q));
+    q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::bias_int32"), b));
+  }
+
+  std::string try_conv(const Node& n) {
+    if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
+      return "not a 2-D convolution with constant weights";
+    int x = n.inputs[0], y = n.outputs[0];
+    float sx = calib_scale(x), sy = calib_scale(y);
+    if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
+    if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
+    float lo, hi;
+    if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
+    if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
+      return "residual input '" + g.value(res).name + "' has no calibrated scale";
+    const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
+    Window win = forward_window(n, shape(x), Shape(w.shape().begin() + 2, w.shape().end()), false);
+
+    int qx = get_int8(x);
+    float sxq = qscale.at(qx);
+    Node q;
+    q.op = OpType::QConv;
+    q.name = n.name;
+    q.post.fused_names = n.post.fused_names;
+    q.inputs = {qx};
+    std::vector<float> bias;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
+    QWeights qw = quantize_rows(w, w.dim(0));
+    // epilogue appends w and bias in this order: x, w, bias
+    epilogue(q, qw, bias, sxq, sy);
+    q.attrs["strides"] = attr_ints(win.strides);
+    q.attrs["dilations"] = attr_ints(win.dilations);
+    q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+    q.attrs["group"] = attr_i(n.attr_i("group", 1));
+    q.attrs["act_lo"] = attr_f(lo);
+    q.attrs["act_hi"] = attr_f(hi);
+    if (res >= 0) {
+      int qr = get_int8(res);
+      q.inputs.push_back(qr);
+      q.attrs["residual_scale"] = attr_f(qscale.at(qr) / sy);
+    }
+    int qy = new_int8_value(y);
+    q.outputs = {qy};
+    out_nodes.push_back(std::move(q));
+    int8_of[static_cast<size_t>(y)] = qy;
+    qscale[qy] = sy;
+    return "";
+  }
+
+  std::string try_linear(const Node& n) {
+    bool gemm = n.op == OpType::Gemm;
+    if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 2)
+      return "weights are not a constant matrix";
+    if (n.post.residual_input >= 0) return "fused residual on a matmul has no INT8 kernel";
+    if (gemm && (n.attr_i("transA", 0) != 0 || n.attr_f("alpha", 1.f) != 1.f)) return "Gemm with transA or alpha";
+    int x = n.inputs[0], y = n.outputs[0];
+    if (shape(x).size() < 2) return "1-D input";
+    float sx = calib_scale(x), sy = calib_scale(y);
+    if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
+    if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
+    if (available_int8(x) && rank4(x)) return "input is an NHWC int8 tensor";
+    float lo, hi;
+    if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    const Tensor b = g.const_of(n.inputs[1]);  // a copy: add_value may move g.values
+    // w as [N, K]: Gemm transB=1 already is; MatMul / Gemm transB=0 hold [K, N].
+    Tensor w = b;
+    if (!(gemm && n.attr_i("transB", 0))) {
+      int64_t K = b.dim(0), N = b.dim(1);
+      w = Tensor(DType::f32, {N, K});
+      for (int64_t k = 0; k < K; ++k)
+        for (int64_t j = 0; j < N; ++j) w.data<float>()[j * K + k] = b.data<float>()[k * N + j];
+    }
+    std::vector<float> bias;
+    if (gemm && n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      if (!g.is_const(n.inputs[2]) || n.attr_f("beta", 1.f) != 1.f) return "Gemm C is not a constant bias";
+      bias = g.const_of(n.inputs[2]).to_f32();
+      if (static_cast<int64_t>(bias.size()) != w.dim(0)) return "Gemm C is not a per-output bias";
+    }
+    int qx = get_int8(x);
+    Node q;
+    q.op = OpType::QLinear;
+    q.name = n.name;
+    q.post.fused_names = n.post.fused_names;
+    q.inputs = {qx};
+    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy);
+    q.attrs["act_lo"] = attr_f(lo);
+    q.attrs["act_hi"] = attr_f(hi);
+    int qy = new_int8_value(y);
+    q.outputs = {qy};
+    out_nodes.push_back(std::move(q));
+    int8_of[static_cast<size_t>(y)] = qy;
+    qscale[qy] = sy;
+    return "";
+  }
+
+  // Ops that stay int8 only when their inputs already are.
+  std::string try_passthrough(const Node& n) {
+    int y = n.outputs[0];
+    for (int in : n.inputs)
+      if (in >= 0 && !g.is_const(in) && !available_int8(in)) return "input '" + g.value(in).name + "' is not int8";
+    switch (n.op) {
+      case OpType::MaxPool: {
+        if (n.outputs.size() > 1 || !rank4(n.inputs[0])) return "MaxPool with Indices or not 2-D";
+        Window win = forward_window(n, shape(n.inputs[0]), n.attr_ints("kernel_shape"), true);
+        Node q;
+        q.op = OpType::QMaxPool;
+        q.name = n.name;
+        q.inputs = {int8_of[static_cast<size_t>(n.inputs[0])]};
+        q.attrs["kernel"] = attr_ints(win.kernel);
+        q.attrs["strides"] = attr_ints(win.strides);
+        q.attrs["dilations"] = attr_ints(win.dilations);
+        q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+        float s = qscale.at(q.inputs[0]);  // pooling output keeps its input's scale (EntropyCalibration2 rule)
+        emit(std::move(q), y, s);
+        return "";
+      }
+      case OpType::AveragePool: case OpType::GlobalAveragePool: {
+        if (!rank4(n.inputs[0])) return "not 2-D pooling";
+        float sy = calib_scale(y);
+        if (sy == 0.f) return "output has no calibrated scale";
+        Node q;
+        q.op = OpType::QAvgPool;
+        q.name = n.name;
+        q.inputs = {int8_of[static_cast<size_t>(n.inputs[0])]};
+        if (n.op == OpType::GlobalAveragePool) {
+          q.attrs["global"] = attr_i(1);
+        } else {
+          Window win = forward_window(n, shape(n.inputs[0]), n.attr_ints("kernel_shape"), true);
+          for (int64_t d : win.dilations)
+            if (d != 1) return "dilated average pooling";
+          q.attrs["kernel"] = attr_ints(win.kernel);
+          q.attrs["strides"] = attr_ints(win.strides);
+          q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+          q.attrs["count_include_pad"] = attr_i(n.attr_i("count_include_pad", 0));
+        }
+        q.attrs["multiplier"] = attr_f(qscale.at(q.inputs[0]) / sy);
+        emit(std::move(q), y, sy);
+        return "";
+      }
+      case OpType::Add: {
+        if (n.inputs.size() != 2 || g.is_const(n.inputs[0]) || g.is_const(n.inputs[1])) return "Add of a constant";
+        if (shape(n.inputs[0]) != shape(n.inputs[1])) return "broadcasting Add";
+        float sy = calib_scale(y), lo, hi;
+        if (sy == 0.f) return "output has no calibrated scale";
+        if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+        Node q;
+        q.op = OpType::QAdd;
+        q.name = n.name;
+        q.post.fused_names = n.post.fused_names;
+        q.inputs = {int8_of[static_cast<size_t>(n.inputs[0])], int8_of[static_cast<size_t>(n.inputs[1])]};
+        q.attrs["scale_a"] = attr_f(qscale.at(q.inputs[0]) / sy);
+        q.attrs["scale_b"] = attr_f(qscale.at(q.inputs[1]) / sy);
+        q.attrs["act_lo"] = attr_f(lo);
+        q.attrs["act_hi"] = attr_f(hi);
+        emit(std::move(q), y, sy);
+        return "";
+      }
+      case OpType::Concat: {
+        float sy = calib_scale(y);
+        if (sy == 0.f) return "output has no calibrated scale";
+        int rank = static_cast<int>(shape(y).size());
+        int axis = static_cast<int>(n.attr_i("axis", 0));
+        if (axis < 0) axis += rank;
+        for (int in : n.inputs)
+          if (in < 0 || g.is_const(in)) return "Concat with constant inputs";
+        if (rank == 4) axis = axis == 0 ? 0 : axis == 1 ? 3 : axis - 1;  // NCHW axis -> NHWC axis
+        Node q;
+        q.op = OpType::QConcat;
+        q.name = n.name;
+        std::vector<float> scales;
+        for (int in : n.inputs) {
+          q.inputs.push_back(int8_of[static_cast<size_t>(in)]);
+          scales.push_back(qscale.at(q.inputs.back()) / sy);
+        }
+        q.attrs["axis"] = attr_i(axis);
+        q.attrs["scales"] = attr_floats(scales);
+        emit(std::move(q), y, sy);
+        return "";
+      }
+      default: return "no INT8 kernel";
+    }
+  }
+
+  void emit(Node q, int y, float sy) {
+    int qy = new_int8_value(y);
+    q.outputs = {qy};
+    out_nodes.push_back(std::move(q));
+    int8_of[static_cast<size_t>(y)] = qy;
+    qscale[qy] = sy;
+  }
+
+  void keep_fp32(const Node& n) {
+    for (int in : n.inputs) need_f32(in);
+    for (int o : n.outputs) f32_ready[static_cast<size_t>(o)] = 1;
+    out_nodes.push_back(n);
+  }
+
+  void run() {
+    size_t nv0 = g.values.size();
+    int8_of.assign(nv0, -1);
+    f32_ready.assign(nv0, 0);
+    for (size_t v = 0; v < nv0; ++v)
+      if (g.values[v].constant) f32_ready[v] = 1;
+    for (int v : g.inputs) f32_ready[static_cast<size_t>(v)] = 1;
+    std::vector<Node> nodes = std::move(g.nodes);
+    g.nodes.clear();
+    for (const Node& n : nodes) {
+      std::string why;
+      bool f32_in = true;
+      for (int in : n.inputs)
+        if (in >= 0 && shapes.dtype[static_cast<size_t>(in)] != DType::f32 && !g.is_const(in)) f32_in = false;
+      if (requested_fp32(n)) {
+        why = "kept FP32 as requested";
+      } else if (!f32_in || shapes.dtype[static_cast<size_t>(n.outputs[0])] != DType::f32) {
+        why = "not a float op";
+      } else {
+        switch (n.op) {
+          case OpType::Conv: why = try_conv(n); break;
+          case OpType::Gemm: case OpType::MatMul: why = try_linear(n); break;
+          case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::Add:
+          case OpType::Concat:
+            why = try_passthrough(n);
+            break;
+          default: why = "no INT8 kernel"; break;
+        }
+      }
+      if (why.empty()) {
+        report.lines.push_back({n.name, op_name(n.op), "int8", ""});
+        ++report.int8_nodes;
+      } else {
+        keep_fp32(n);
+        report.lines.push_back({n.name, op_name(n.op), "fp32", why});
+        ++report.fp32_nodes;
+      }
+    }
+    for (int o : g.outputs) need_f32(o);
+    g.nodes = std::move(out_nodes);
+    g.finalize();
+  }
+};
+
+std::vector<Shape> batch1_shapes(const Graph& g) {
+  std::vector<Shape> shapes;
+  for (int v : g.inputs) {
+    const Value& val = g.value(v);
+    OCTET_CHECK(val.has_declared_shape, "INT8 build needs the declared shape of input '", val.name, "'");
+    Shape s;
+    for (size_t i = 0; i < val.declared.size(); ++i) {
+      OCTET_CHECK(val.declared[i].value >= 0 || i == 0, "INT8 build: input '", val.name, "' has symbolic dim '",
+                  val.declared[i].symbol, "' beyond the batch dimension");
+      s.push_back(val.declared[i].value >= 0 ? val.declared[i].value : 1);
+    }
+    shapes.push_back(s);
+  }
+  return shapes;
+}
+
+}  // namespace
+
+QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
+  Quantizer q{g, amax, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}};
+  q.run();
+  return q.report;
+}
+
+}  // namespace octet
