@@ -13,23 +13,39 @@ int cmd_run(int argc, char** argv) {
          "Run a model once. A .npy input feeds a single-input model; a .npz maps input names to arrays.\n"
          "With one output and a .npy --output the array is written as is; otherwise a .npz keyed by output name.");
   a.opt("input", "FILE", "input data (.npy or .npz)");
+  add_data_options(a);
+  add_preprocess_options(a);
+  a.opt("save-input", "FILE", "with --data: also write the preprocessed input batch as .npy");
+  a.opt("precision", "P", "fp32 or int8 (int8 needs --cache)", "fp32");
+  add_int8_options(a);
   a.opt("output", "FILE", "where to write the outputs (.npy or .npz); existing files are not overwritten without --force");
   a.flag("force", "overwrite an existing --output file");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet run: give exactly one model file");
-  std::string in_path = a.required("input");
+  OCTET_CHECK(a.has("input") != a.has("data"), "octet run: give either --input FILE or --data PATH");
+  std::string in_path = a.get("input");
   std::string out_path = a.get("output");
   if (!out_path.empty() && std::filesystem::exists(out_path) && !a.on("force"))
     fail("'", out_path, "' exists; pass --force to overwrite it");
-  auto plan = load_plan(a.positional()[0], a);
+  const std::string precision = a.get("precision");
+  OCTET_CHECK(precision == "fp32" || precision == "int8", "octet run: --precision is fp32 or int8");
+  auto plan = load_plan(a.positional()[0], a, precision == "int8" ? int8_plan_options(a) : PlanOptions{});
   const Graph& g = plan->graph();
   std::vector<Tensor> inputs;
   auto ends_with = [](const std::string& s, const char* suf) {
     std::string x(suf);
     return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
   };
-  if (ends_with(in_path, ".npz")) {
+  if (a.has("data")) {
+    // All samples of the data set as one batch, preprocessed as for eval/calibrate.
+    auto data = open_data(a, false);
+    Batcher batcher(*data, preprocess_from_args(a), static_cast<int64_t>(data->size()), input_chw(*plan),
+                    a.on("skip-bad-images"));
+    int64_t n = batcher.next();
+    inputs.push_back(batcher.batch().first(n).clone());
+    if (a.has("save-input")) write_npy(a.get("save-input"), inputs[0]);
+  } else if (ends_with(in_path, ".npz")) {
     auto arrays = read_npz(in_path);
     for (int v : g.inputs) {
       auto it = arrays.find(g.value(v).name);
