@@ -1,9 +1,234 @@
-// Reference kernels of the internal INT8 ops (placeholder; implemented next).
+// Reference kernels of the internal INT8 ops (Quantize ... QConcat; contracts in src/passes/quantize.h).
+// They are the oracle every fast INT8 kernel must match bit for bit, so they are plain loops: every output
+// value comes from one call of a src/quant/quant.h function, window taps are bounds-tested one by one
+// (padding contributes nothing and never wins a max), and products are summed in int32 (infer_Q* bounds the
+// number of products so the sum cannot overflow). Shapes, dtypes and attributes were validated by
+// infer_Q* (ir/infer_quant.cpp); here they are only asserted.
+#include <algorithm>
+#include <cassert>
+#include <cstdint>
+#include <vector>
+
 #include "backends/ref/ref.h"
+#include "ir/infer.h"
+#include "ir/window.h"
+#include "quant/quant.h"
 
 namespace octet {
-#define Q(name) \
-  void ref_##name(const OpArgs& a) { fail(a.node.describe(), ": reference kernel not implemented yet"); }
-Q(Quantize) Q(Dequantize) Q(QConv) Q(QLinear) Q(QAdd) Q(QMaxPool) Q(QAvgPool) Q(QConcat)
-#undef Q
+
+namespace {
+
+// 2-D window of an NHWC op: output (oh, ow) reads input rows oh*sh - pt + i*dh, cols ow*sw - pl + j*dw.
+struct Win2 {
+  int64_t H, W, OH, OW, kh, kw, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
+// The geometry of infer_Q*: forward_window on the NCHW view of x (pads [t, l, b, r]); `global` = whole image.
+Win2 nhwc_window(const Node& n, const Shape& x, const Shape& kernel, bool global) {
+  if (global) return {x[1], x[2], 1, 1, x[1], x[2], 1, 1, 1, 1, 0, 0, 0, 0};
+  const Window w = forward_window(n, {x[0], x[3], x[1], x[2]}, kernel, false);
+  return {x[1], x[2], w.out[0], w.out[1], w.kernel[0], w.kernel[1], w.strides[0], w.strides[1],
+          w.dilations[0], w.dilations[1], w.pad_begin[0], w.pad_begin[1], w.pad_end[0], w.pad_end[1]};
+}
+
+// Calls f(tap, ih, iw) for each tap (tap = i * kw + j) of output (oh, ow) that lies inside the image.
+template <typename F>
+void for_taps(const Win2& w, int64_t oh, int64_t ow, F&& f) {
+  for (int64_t i = 0; i < w.kh; ++i) {
+    const int64_t ih = oh * w.sh - w.pt + i * w.dh;
+    if (ih < 0 || ih >= w.H) continue;
+    for (int64_t j = 0; j < w.kw; ++j) {
+      const int64_t iw = ow * w.sw - w.pl + j * w.dw;
+      if (iw >= 0 && iw < w.W) f(i * w.kw + j, ih, iw);
+    }
+  }
+}
+
+// acc + bias with int32 wrap-around, as a SIMD vpaddd does: the accumulator itself cannot overflow
+// (infer_QConv / infer_QLinear bound the product count), only an extreme bias could, and then every
+// backend must agree on the result rather than hit undefined behaviour.
+int32_t add_wrap(int32_t acc, int32_t bias) {
+  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(bias));
+}
+
+}  // namespace
+
+void ref_Quantize(const OpArgs& a) {
+  const Tensor& X = a.input(0);
+  const float scale = a.node.attr_f("scale", 1.f);
+  const float* x = X.data<float>();
+  int8_t* y = a.output(0).data<int8_t>();
+  if (a.node.attr_i("to_nhwc", 0) == 0) {
+    for (int64_t i = 0; i < X.numel(); ++i) y[i] = quant::quantize(x[i], scale);
+    return;
+  }
+  const int64_t N = X.dim(0), C = X.dim(1), HW = X.dim(2) * X.dim(3);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) y[(n * HW + p) * C + c] = quant::quantize(x[(n * C + c) * HW + p], scale);
+}
+
+void ref_Dequantize(const OpArgs& a) {
+  const Tensor& X = a.input(0);
+  const float scale = a.node.attr_f("scale", 1.f);
+  const int8_t* x = X.data<int8_t>();
+  float* y = a.output(0).data<float>();
+  if (a.node.attr_i("to_nchw", 0) == 0) {
+    for (int64_t i = 0; i < X.numel(); ++i) y[i] = quant::dequantize(x[i], scale);
+    return;
+  }
+  const int64_t N = X.dim(0), HW = X.dim(1) * X.dim(2), C = X.dim(3);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) y[(n * C + c) * HW + p] = quant::dequantize(x[(n * HW + p) * C + c], scale);
+}
+
+void ref_QConv(const OpArgs& a) {
+  const Node& nd = a.node;
+  const Tensor& X = a.input(0);
+  const Tensor& Wt = a.input(1);
+  const Win2 w = nhwc_window(nd, X.shape(), {Wt.dim(2), Wt.dim(3)}, false);
+  const int64_t N = X.dim(0), C = X.dim(3), K = Wt.dim(0), G = nd.attr_i("group", 1);
+  const int64_t Cg = C / G, Kg = K / G, taps = w.kh * w.kw;
+  const std::vector<float> mult = nd.attr_floats("multiplier");
+  const float rs = nd.attr_f("residual_scale", 1.f);
+  const float lo = nd.attr_f("act_lo", quant::kNoLo), hi = nd.attr_f("act_hi", quant::kNoHi);
+  assert(static_cast<int64_t>(mult.size()) == K && Wt.dim(1) == Cg);
+  const int8_t* x = X.data<int8_t>();
+  const int8_t* wt = Wt.data<int8_t>();
+  const int32_t* bias = a.has(2) ? a.input(2).data<int32_t>() : nullptr;
+  const int8_t* res = a.has(3) ? a.input(3).data<int8_t>() : nullptr;
+  int8_t* y = a.output(0).data<int8_t>();
+
+  // One output pixel (all K channels) per iteration; y and the residual are [N, OH, OW, K].
+#pragma omp parallel for schedule(static)
+  for (int64_t pix = 0; pix < N * w.OH * w.OW; ++pix) {
+    const int64_t n = pix / (w.OH * w.OW), oh = pix / w.OW % w.OH, ow = pix % w.OW;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t c0 = k / Kg * Cg;  // first input channel of k's group
+      const int8_t* wk = wt + k * Cg * taps;  // w[k, c, i, j] = wk[c * taps + i * kw + j]
+      int32_t acc = 0;
+      for_taps(w, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
+        const int8_t* xp = x + ((n * w.H + ih) * w.W + iw) * C + c0;
+        for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
+      });
+      const int32_t v = bias ? add_wrap(acc, bias[k]) : acc;
+      const int64_t o = pix * K + k;
+      const float m = mult[static_cast<size_t>(k)];
+      y[o] = res ? quant::requantize_residual(v, m, res[o], rs, lo, hi) : quant::requantize(v, m, lo, hi);
+    }
+  }
+}
+
+void ref_QLinear(const OpArgs& a) {
+  const Node& nd = a.node;
+  const Tensor& X = a.input(0);
+  const Tensor& Wt = a.input(1);
+  const int64_t Nout = Wt.dim(0), K = Wt.dim(1);
+  int64_t rows = 1;  // x is [rows, K] flattened
+  for (int d = 0; d + 1 < X.rank(); ++d) rows *= X.dim(d);
+  const std::vector<float> mult = nd.attr_floats("multiplier");
+  const float lo = nd.attr_f("act_lo", quant::kNoLo), hi = nd.attr_f("act_hi", quant::kNoHi);
+  assert(static_cast<int64_t>(mult.size()) == Nout && X.dim(-1) == K);
+  const int8_t* x = X.data<int8_t>();
+  const int8_t* wt = Wt.data<int8_t>();
+  const int32_t* bias = a.has(2) ? a.input(2).data<int32_t>() : nullptr;
+  int8_t* y = a.output(0).data<int8_t>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < Nout; ++j) {
+      int32_t acc = 0;
+      for (int64_t k = 0; k < K; ++k) acc += int32_t{x[r * K + k]} * int32_t{wt[j * K + k]};
+      const int32_t v = bias ? add_wrap(acc, bias[j]) : acc;
+      y[r * Nout + j] = quant::requantize(v, mult[static_cast<size_t>(j)], lo, hi);
+    }
+}
+
+void ref_QAdd(const OpArgs& a) {
+  const Node& nd = a.node;
+  const float sa = nd.attr_f("scale_a", 1.f), sb = nd.attr_f("scale_b", 1.f);
+  const float lo = nd.attr_f("act_lo", quant::kNoLo), hi = nd.attr_f("act_hi", quant::kNoHi);
+  assert(a.input(0).shape() == a.input(1).shape());
+  const int8_t* pa = a.input(0).data<int8_t>();
+  const int8_t* pb = a.input(1).data<int8_t>();
+  int8_t* y = a.output(0).data<int8_t>();
+  for (int64_t i = 0; i < a.output(0).numel(); ++i) y[i] = quant::add(pa[i], sa, pb[i], sb, lo, hi);
+}
+
+void ref_QMaxPool(const OpArgs& a) {
+  const Tensor& X = a.input(0);
+  const Win2 w = nhwc_window(a.node, X.shape(), a.node.attr_ints("kernel"), false);
+  const int64_t N = X.dim(0), C = X.dim(3);
+  const int8_t* x = X.data<int8_t>();
+  int8_t* y = a.output(0).data<int8_t>();
+#pragma omp parallel for schedule(static)
+  for (int64_t pix = 0; pix < N * w.OH * w.OW; ++pix) {
+    const int64_t n = pix / (w.OH * w.OW), oh = pix / w.OW % w.OH, ow = pix % w.OW;
+    int8_t* yp = y + pix * C;
+    // Only taps inside the image compete; a window entirely in the padding gives -128.
+    for (int64_t c = 0; c < C; ++c) yp[c] = -128;
+    for_taps(w, oh, ow, [&](int64_t, int64_t ih, int64_t iw) {
+      const int8_t* xp = x + ((n * w.H + ih) * w.W + iw) * C;
+      for (int64_t c = 0; c < C; ++c) yp[c] = std::max(yp[c], xp[c]);
+    });
+  }
+}
+
+void ref_QAvgPool(const OpArgs& a) {
+  const Node& nd = a.node;
+  const Tensor& X = a.input(0);
+  const bool global = nd.attr_i("global", 0) != 0;
+  const Win2 w = nhwc_window(nd, X.shape(), global ? Shape{} : nd.attr_ints("kernel"), global);
+  const bool include_pad = nd.attr_i("count_include_pad", 0) != 0;
+  const float mult = nd.attr_f("multiplier", 1.f);
+  const int64_t N = X.dim(0), C = X.dim(3);
+  const int8_t* x = X.data<int8_t>();
+  int8_t* y = a.output(0).data<int8_t>();
+#pragma omp parallel for schedule(static)
+  for (int64_t pix = 0; pix < N * w.OH * w.OW; ++pix) {
+    const int64_t n = pix / (w.OH * w.OW), oh = pix / w.OW % w.OH, ow = pix % w.OW;
+    int32_t count = 0;
+    for_taps(w, oh, ow, [&](int64_t, int64_t, int64_t) { ++count; });
+    if (include_pad) {
+      // Taps inside the padded extent [-pad_begin, in + pad_end) per dim (all of them in floor mode).
+      auto padded = [](int64_t o, int64_t s, int64_t p0, int64_t d, int64_t k, int64_t in, int64_t p1) {
+        int64_t t = 0;
+        for (int64_t i = 0; i < k; ++i) t += o * s - p0 + i * d < in + p1;
+        return t;
+      };
+      count = static_cast<int32_t>(padded(oh, w.sh, w.pt, w.dh, w.kh, w.H, w.pb) *
+                                   padded(ow, w.sw, w.pl, w.dw, w.kw, w.W, w.pr));
+    }
+    // A window with nothing to count (entirely padding, count_include_pad=0) averages to 0.
+    for (int64_t c = 0; c < C; ++c) {
+      int32_t sum = 0;
+      for_taps(w, oh, ow, [&](int64_t, int64_t ih, int64_t iw) { sum += x[((n * w.H + ih) * w.W + iw) * C + c]; });
+      y[pix * C + c] = count > 0 ? quant::average(sum, count, mult) : 0;
+    }
+  }
+}
+
+void ref_QConcat(const OpArgs& a) {
+  const Node& nd = a.node;
+  Tensor& Y = a.output(0);
+  const int axis = normalize_axis(nd, nd.attr_i("axis", 0), Y.rank());
+  const std::vector<float> scales = nd.attr_floats("scales", std::vector<float>(a.in.size(), 1.f));
+  // Each input is [outer, len_i * inner] rows placed at column offset `col` of Y's [outer, total * inner].
+  int64_t outer = 1, inner = 1;
+  for (int d = 0; d < axis; ++d) outer *= Y.dim(d);
+  for (int d = axis + 1; d < Y.rank(); ++d) inner *= Y.dim(d);
+  const int64_t row = Y.dim(axis) * inner;
+  int8_t* y = Y.data<int8_t>();
+  int64_t col = 0;
+  for (size_t i = 0; i < a.in.size(); ++i) {
+    const Tensor& X = a.input(static_cast<int>(i));
+    const int64_t len = X.dim(axis) * inner;
+    const int8_t* x = X.data<int8_t>();
+    const float s = scales[i];  // rescale(q, 1) == q: the plain copy of the contract
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t j = 0; j < len; ++j) y[o * row + col + j] = quant::rescale(x[o * len + j], s);
+    col += len;
+  }
+}
+
 }  // namespace octet

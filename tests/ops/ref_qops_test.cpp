@@ -1,0 +1,516 @@
+// Reference kernels of the internal INT8 ops (src/passes/quantize.h) against formulas written here:
+// exact comparisons with int64 accumulations over the logical NCHW tensors (the op inputs are NHWC copies
+// made by the test) followed by the quant.h epilogue, and agreement within one quantization step with the
+// FP32 reference ops (Conv, Gemm, MaxPool, AveragePool) run on dequantized inputs. Odd shapes throughout.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/ref/ref.h"
+#include "ir/infer.h"
+#include "quant/quant.h"
+
+namespace octet {
+namespace {
+
+Attr A_i(int64_t v) {
+  Attr a;
+  a.kind = Attr::Kind::Int;
+  a.i = v;
+  return a;
+}
+Attr A_f(float v) {
+  Attr a;
+  a.kind = Attr::Kind::Float;
+  a.f = v;
+  return a;
+}
+Attr A_ints(std::vector<int64_t> v) {
+  Attr a;
+  a.kind = Attr::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+Attr A_floats(std::vector<float> v) {
+  Attr a;
+  a.kind = Attr::Kind::Floats;
+  a.floats = std::move(v);
+  return a;
+}
+
+Node make_node(OpType op, std::map<std::string, Attr> attrs = {}) {
+  Node n;
+  n.op = op;
+  n.name = std::string("t_") + op_name(op);
+  n.attrs = std::move(attrs);
+  n.outputs.push_back(0);
+  return n;
+}
+
+// infer_X then ref_X, as a plan would; nullptr inputs are omitted optional inputs.
+Tensor run(const Node& n, std::vector<const Tensor*> in) {
+  std::vector<TensorInfo> infos(in.size());
+  InferCtx ctx{n, {}, {}};
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i]) infos[i] = TensorInfo{in[i]->dtype(), in[i]->shape(), in[i], {}};
+    ctx.in.push_back(in[i] ? &infos[i] : nullptr);
+  }
+  ctx.out.resize(1);
+  infer_fn(n.op)(ctx);
+  Tensor y(ctx.out[0].dtype, ctx.out[0].shape);
+  ref_fn(n.op)(OpArgs{n, in, {&y}});
+  return y;
+}
+
+// The message of infer_X on inputs of these dtypes and shapes ("" if it succeeds).
+std::string infer_error(const Node& n, std::vector<TensorInfo> in) {
+  InferCtx ctx{n, {}, {}};
+  for (auto& t : in) ctx.in.push_back(&t);
+  ctx.out.resize(1);
+  try {
+    infer_fn(n.op)(ctx);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+template <typename T>
+Tensor random_int(const Shape& s, uint32_t seed, int lo, int hi) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(lo, hi);
+  std::vector<T> v(static_cast<size_t>(numel(s)));
+  for (auto& e : v) e = static_cast<T>(u(rng));
+  return Tensor::from<T>(s, v);
+}
+Tensor random_i8(const Shape& s, uint32_t seed) { return random_int<int8_t>(s, seed, -128, 127); }
+
+// NCHW <-> NHWC copies of a 4-D tensor (any dtype of the given C++ type).
+template <typename T>
+Tensor permute(const Tensor& x, bool to_nhwc) {
+  const Shape& s = x.shape();
+  const Shape ys = to_nhwc ? Shape{s[0], s[2], s[3], s[1]} : Shape{s[0], s[3], s[1], s[2]};
+  const int64_t N = s[0], C = to_nhwc ? s[1] : s[3], HW = to_nhwc ? s[2] * s[3] : s[1] * s[2];
+  Tensor y(x.dtype(), ys);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t p = 0; p < HW; ++p) {
+        const int64_t nchw = (n * C + c) * HW + p, nhwc = (n * HW + p) * C + c;
+        y.data<T>()[to_nhwc ? nhwc : nchw] = x.data<T>()[to_nhwc ? nchw : nhwc];
+      }
+  return y;
+}
+
+// int8 -> float32 values times scale (scale 1: the integers themselves).
+Tensor to_f32(const Tensor& q, float scale = 1.f) {
+  Tensor y(DType::f32, q.shape());
+  for (int64_t i = 0; i < q.numel(); ++i) y.data<float>()[i] = static_cast<float>(q.data<int8_t>()[i]) * scale;
+  return y;
+}
+
+// v (output units) clamped, rounded and saturated — the float path's epilogue.
+int8_t q_of(double v, float lo = quant::kNoLo, float hi = quant::kNoHi) {
+  return quant::saturate_i8(std::nearbyint(static_cast<float>(std::min<double>(std::max<double>(v, lo), hi))));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// QConv
+
+struct ConvCase {
+  int64_t N, H, W, C, K, kh, kw, group;
+  std::vector<int64_t> strides, pads, dilations;  // pads [t, l, b, r]
+  bool bias, residual;
+  float act_lo;
+};
+
+void check_qconv(const ConvCase& p, uint32_t seed) {
+  const int64_t Cg = p.C / p.group, Kg = p.K / p.group;
+  const Tensor x_nchw = random_i8({p.N, p.C, p.H, p.W}, seed);
+  const Tensor x = permute<int8_t>(x_nchw, true);
+  const Tensor w = random_int<int8_t>({p.K, Cg, p.kh, p.kw}, seed + 1, -127, 127);
+  const Tensor b = random_int<int32_t>({p.K}, seed + 2, -4000, 4000);
+  // Scales: s_x, s_w[k], s_y chosen so that some outputs saturate and most don't; r has scale s_r.
+  const float sx = 0.05f, sy = 0.08f * std::sqrt(static_cast<float>(Cg * p.kh * p.kw)), sr = 0.11f;
+  std::vector<float> sw, mult;
+  for (int64_t k = 0; k < p.K; ++k) {
+    sw.push_back(0.004f * static_cast<float>(1 + k % 4));
+    mult.push_back(sx * sw.back() / sy);
+  }
+  const float rs = sr / sy;
+  const Node n = make_node(OpType::QConv, {{"strides", A_ints(p.strides)},
+                                           {"pads", A_ints(p.pads)},
+                                           {"dilations", A_ints(p.dilations)},
+                                           {"group", A_i(p.group)},
+                                           {"multiplier", A_floats(mult)},
+                                           {"residual_scale", A_f(rs)},
+                                           {"act_lo", A_f(p.act_lo)}});
+  const int64_t OH = (p.H + p.pads[0] + p.pads[2] - ((p.kh - 1) * p.dilations[0] + 1)) / p.strides[0] + 1;
+  const int64_t OW = (p.W + p.pads[1] + p.pads[3] - ((p.kw - 1) * p.dilations[1] + 1)) / p.strides[1] + 1;
+  const Tensor r = random_i8({p.N, OH, OW, p.K}, seed + 3);
+  const Tensor y = run(n, {&x, &w, p.bias ? &b : nullptr, p.residual ? &r : nullptr});
+  ASSERT_EQ(y.dtype(), DType::i8);
+  ASSERT_EQ(y.shape(), (Shape{p.N, OH, OW, p.K}));
+
+  // Exact: int64 accumulation in NCHW / OIHW terms, bounds-tested per tap, then the quant.h epilogue.
+  const int8_t* px = x_nchw.data<int8_t>();
+  const int8_t* pw = w.data<int8_t>();
+  std::vector<int64_t> acc(static_cast<size_t>(p.N * p.K * OH * OW), 0);  // [N, K, OH, OW]
+  int64_t mismatches = 0, saturated = 0;
+  for (int64_t img = 0; img < p.N; ++img)
+    for (int64_t k = 0; k < p.K; ++k)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow) {
+          int64_t s = p.bias ? b.data<int32_t>()[k] : 0;
+          for (int64_t c = 0; c < Cg; ++c)
+            for (int64_t i = 0; i < p.kh; ++i)
+              for (int64_t j = 0; j < p.kw; ++j) {
+                const int64_t ih = oh * p.strides[0] - p.pads[0] + i * p.dilations[0];
+                const int64_t iw = ow * p.strides[1] - p.pads[1] + j * p.dilations[1];
+                if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                const int64_t ci = k / Kg * Cg + c;
+                s += int64_t{px[((img * p.C + ci) * p.H + ih) * p.W + iw]} * pw[((k * Cg + c) * p.kh + i) * p.kw + j];
+              }
+          ASSERT_LE(std::abs(s), int64_t{INT32_MAX});
+          acc[static_cast<size_t>(((img * p.K + k) * OH + oh) * OW + ow)] = s;
+          const int64_t o = ((img * OH + oh) * OW + ow) * p.K + k;  // NHWC index
+          const int32_t v = static_cast<int32_t>(s);
+          const int8_t want = p.residual ? quant::requantize_residual(v, mult[k], r.data<int8_t>()[o], rs, p.act_lo,
+                                                                      quant::kNoHi)
+                                         : quant::requantize(v, mult[k], p.act_lo, quant::kNoHi);
+          mismatches += y.data<int8_t>()[o] != want;
+          saturated += want == 127 || want == -128;
+        }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_LT(saturated, y.numel() / 2) << "scales make the case degenerate";
+
+  // Approximate: the FP32 reference Conv on dequantized x, w, bias; within one output step.
+  Tensor wf(DType::f32, w.shape()), bf(DType::f32, {p.K});
+  const int64_t per_k = Cg * p.kh * p.kw;
+  for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(pw[i]) * sw[i / per_k];
+  for (int64_t k = 0; k < p.K; ++k) bf.data<float>()[k] = static_cast<float>(b.data<int32_t>()[k]) * sx * sw[k];
+  const Tensor xf = to_f32(x_nchw, sx);
+  const Node conv = make_node(OpType::Conv, {{"strides", A_ints(p.strides)},
+                                             {"pads", A_ints(p.pads)},
+                                             {"dilations", A_ints(p.dilations)},
+                                             {"group", A_i(p.group)}});
+  const Tensor yf = permute<float>(run(conv, {&xf, &wf, p.bias ? &bf : nullptr}), true);
+  int64_t off_by_more = 0;
+  for (int64_t o = 0; o < y.numel(); ++o) {
+    double v = yf.data<float>()[o] / sy;
+    if (p.residual) v += static_cast<double>(sr / sy) * r.data<int8_t>()[o];
+    off_by_more += std::abs(int{y.data<int8_t>()[o]} - int{q_of(v, p.act_lo)}) > 1;
+  }
+  EXPECT_EQ(off_by_more, 0);
+}
+
+TEST(RefQConv, StridedDilatedAsymmetricPads) {
+  // 7x9 input, 3x3 kernel, stride 2, dilation 2, pads (t,l,b,r) = (1,0,2,1) -> 3x3 output.
+  check_qconv({2, 7, 9, 5, 3, 3, 3, 1, {2, 2}, {1, 0, 2, 1}, {2, 2}, true, false, quant::kNoLo}, 11);
+  check_qconv({2, 7, 9, 5, 3, 3, 3, 1, {2, 2}, {1, 0, 2, 1}, {2, 2}, false, true, 0.f}, 12);
+}
+
+TEST(RefQConv, Depthwise) {
+  check_qconv({2, 7, 9, 6, 6, 3, 3, 6, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, 0.f}, 21);
+  check_qconv({1, 5, 11, 6, 6, 3, 3, 6, {2, 1}, {0, 2, 1, 0}, {1, 2}, true, false, quant::kNoLo}, 22);
+}
+
+TEST(RefQConv, GroupedNonSquareKernel) {
+  check_qconv({2, 7, 9, 4, 6, 2, 3, 2, {2, 1}, {0, 1, 1, 0}, {1, 2}, false, false, quant::kNoLo}, 31);
+  check_qconv({1, 6, 5, 6, 4, 1, 1, 2, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, -20.f}, 32);
+}
+
+TEST(RefQConv, ActHiAndResidualScale) {
+  // One tap, w = 1, multiplier 0.5: y = clamp(round(0.5*x + 2*r), lo, hi).
+  const Tensor x = Tensor::from<int8_t>({1, 1, 4, 1}, {10, -7, 5, 100});  // W = 4, C = 1
+  const Tensor w = Tensor::from<int8_t>({1, 1, 1, 1}, {1});
+  const Tensor r = Tensor::from<int8_t>({1, 1, 4, 1}, {1, 0, -3, 20});
+  const Node n = make_node(OpType::QConv, {{"multiplier", A_floats({0.5f})},
+                                           {"residual_scale", A_f(2.f)},
+                                           {"act_lo", A_f(-5.f)},
+                                           {"act_hi", A_f(60.f)}});
+  const Tensor y = run(n, {&x, &w, nullptr, &r});
+  // 5+2 = 7; -3.5 -> -4 (ties to even) + 0; 2.5 -6 = -3.5 -> -4; 50 + 40 = 90 -> 60.
+  EXPECT_EQ(std::vector<int8_t>(y.data<int8_t>(), y.data<int8_t>() + 4), (std::vector<int8_t>{7, -4, -4, 60}));
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// QLinear
+
+void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, uint32_t seed) {
+  const int64_t K = xs.back(), rows = numel(xs) / K;
+  const Tensor x = random_i8(xs, seed);
+  const Tensor w = random_int<int8_t>({N, K}, seed + 1, -127, 127);
+  const Tensor b = random_int<int32_t>({N}, seed + 2, -3000, 3000);
+  const float sx = 0.03f, sy = 0.06f * std::sqrt(static_cast<float>(K));
+  std::vector<float> sw, mult;
+  for (int64_t j = 0; j < N; ++j) {
+    sw.push_back(0.005f * static_cast<float>(1 + j % 3));
+    mult.push_back(sx * sw.back() / sy);
+  }
+  const Node n = make_node(OpType::QLinear, {{"multiplier", A_floats(mult)}, {"act_lo", A_f(lo)}, {"act_hi", A_f(hi)}});
+  const Tensor y = run(n, {&x, &w, bias ? &b : nullptr});
+  Shape ys = xs;
+  ys.back() = N;
+  ASSERT_EQ(y.shape(), ys);
+
+  Tensor xf = to_f32(x, sx).reshaped({rows, K}), wf(DType::f32, {N, K}), bf(DType::f32, {N});
+  for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / K];
+  for (int64_t j = 0; j < N; ++j) bf.data<float>()[j] = bias ? static_cast<float>(b.data<int32_t>()[j]) * sx * sw[j] : 0.f;
+  const Tensor yf = run(make_node(OpType::Gemm, {{"transB", A_i(1)}}), {&xf, &wf, &bf});
+
+  int64_t mismatches = 0, off_by_more = 0;
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t j = 0; j < N; ++j) {
+      int64_t s = bias ? b.data<int32_t>()[j] : 0;
+      for (int64_t k = 0; k < K; ++k) s += int64_t{x.data<int8_t>()[r * K + k]} * w.data<int8_t>()[j * K + k];
+      const int8_t got = y.data<int8_t>()[r * N + j];
+      mismatches += got != quant::requantize(static_cast<int32_t>(s), mult[j], lo, hi);
+      off_by_more += std::abs(int{got} - int{q_of(yf.data<float>()[r * N + j] / sy, lo, hi)}) > 1;
+    }
+  EXPECT_EQ(mismatches, 0);
+  EXPECT_EQ(off_by_more, 0);
+}
+
+TEST(RefQLinear, ThreeDInputWithBias) { check_qlinear({2, 3, 13}, 5, true, quant::kNoLo, quant::kNoHi, 41); }
+TEST(RefQLinear, TwoDInputClipped) { check_qlinear({7, 11}, 9, false, 0.f, 50.f, 42); }
+
+// ---------------------------------------------------------------------------------------------------------
+// QAdd, pools, concat
+
+TEST(RefQAdd, MatchesFormulaAndSaturates) {
+  const Tensor a = random_i8({2, 3, 5, 7}, 51), b = random_i8({2, 3, 5, 7}, 52);
+  const Node n = make_node(OpType::QAdd, {{"scale_a", A_f(0.7f)}, {"scale_b", A_f(0.45f)}, {"act_lo", A_f(0.f)}});
+  const Tensor y = run(n, {&a, &b});
+  ASSERT_EQ(y.shape(), a.shape());
+  int64_t mismatches = 0;
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const double v = 0.7 * a.data<int8_t>()[i] + 0.45 * b.data<int8_t>()[i];
+    // Exact against quant::add; the double formula agrees except possibly at exact .5 ties of the float sum.
+    mismatches += y.data<int8_t>()[i] != quant::add(a.data<int8_t>()[i], 0.7f, b.data<int8_t>()[i], 0.45f, 0.f,
+                                                    quant::kNoHi);
+    EXPECT_LE(std::abs(int{y.data<int8_t>()[i]} - int{q_of(v, 0.f)}), 1);
+  }
+  EXPECT_EQ(mismatches, 0);
+
+  const Tensor c = Tensor::from<int8_t>({4}, {100, -100, 3, -128});
+  const Tensor d = Tensor::from<int8_t>({4}, {100, -100, 0, 127});
+  const Tensor z = run(make_node(OpType::QAdd, {{"scale_a", A_f(1.f)}, {"scale_b", A_f(1.f)}}), {&c, &d});
+  // 200 -> 127, -200 -> -128, 3, -1.
+  EXPECT_EQ(std::vector<int8_t>(z.data<int8_t>(), z.data<int8_t>() + 4), (std::vector<int8_t>{127, -128, 3, -1}));
+}
+
+TEST(RefQMaxPool, MatchesFloatMaxPool) {
+  // Max is exact in float, so the FP32 MaxPool on the same integers must agree exactly.
+  const Tensor x = random_i8({2, 7, 9, 3}, 61);
+  const std::map<std::string, Attr> geo = {
+      {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 2, 1})}, {"dilations", A_ints({1, 2})}};
+  Node q = make_node(OpType::QMaxPool, geo);
+  q.attrs["kernel"] = A_ints({3, 3});
+  Node f = make_node(OpType::MaxPool, geo);
+  f.attrs["kernel_shape"] = A_ints({3, 3});
+  const Tensor y = run(q, {&x});
+  const Tensor xf = to_f32(permute<int8_t>(x, false));
+  const Tensor yf = permute<float>(run(f, {&xf}), true);
+  ASSERT_EQ(y.shape(), yf.shape());
+  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_EQ(static_cast<float>(y.data<int8_t>()[i]), yf.data<float>()[i]) << i;
+}
+
+TEST(RefQMaxPool, PaddingNeverWins) {
+  // All -128 with padding: 0 (or anything) from the padding must not appear.
+  Tensor x(DType::i8, {1, 4, 5, 2});
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<int8_t>()[i] = -128;
+  Node n = make_node(OpType::QMaxPool, {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}});
+  Tensor y = run(n, {&x});
+  ASSERT_EQ(y.shape(), (Shape{1, 4, 5, 2}));
+  for (int64_t i = 0; i < y.numel(); ++i) EXPECT_EQ(y.data<int8_t>()[i], -128);
+  // A window entirely in the padding (pad 2 >= kernel 2): -128 as well, the neighbours see the data.
+  x.data<int8_t>()[0] = -5;
+  n = make_node(OpType::QMaxPool, {{"kernel", A_ints({2, 1})}, {"pads", A_ints({2, 0, 0, 0})}});
+  y = run(n, {&x});
+  ASSERT_EQ(y.shape(), (Shape{1, 5, 5, 2}));
+  EXPECT_EQ(y.data<int8_t>()[0], -128);   // rows -2, -1
+  EXPECT_EQ(y.data<int8_t>()[10], -5);    // rows -1, 0
+  EXPECT_EQ(y.data<int8_t>()[20], -5);    // rows 0, 1
+}
+
+void check_qavgpool(const Node& q, const Node& f, const Shape& xs, float mult, uint32_t seed) {
+  const Tensor x = random_i8(xs, seed);
+  const Tensor y = run(q, {&x});
+  const Tensor xf = to_f32(permute<int8_t>(x, false));
+  const Tensor yf = permute<float>(run(f, {&xf}), true);
+  ASSERT_EQ(y.shape(), yf.shape());
+  for (int64_t i = 0; i < y.numel(); ++i)
+    EXPECT_LE(std::abs(int{y.data<int8_t>()[i]} - int{q_of(static_cast<double>(yf.data<float>()[i]) * mult)}), 1)
+        << i;
+}
+
+// Exact sums and counts for one NHWC output, straight from the definition.
+int8_t avg_expect(const Tensor& x, int64_t n, int64_t oh, int64_t ow, int64_t c, int64_t k, int64_t s, int64_t pad,
+                  bool include_pad, float mult) {
+  const int64_t H = x.dim(1), W = x.dim(2), C = x.dim(3);
+  int32_t sum = 0, count = 0;
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = 0; j < k; ++j) {
+      const int64_t ih = oh * s - pad + i, iw = ow * s - pad + j;
+      if (ih < 0 || ih >= H || iw < 0 || iw >= W) continue;
+      sum += x.data<int8_t>()[((n * H + ih) * W + iw) * C + c];
+      ++count;
+    }
+  return quant::average(sum, include_pad ? static_cast<int32_t>(k * k) : count, mult);
+}
+
+TEST(RefQAvgPool, CountIncludePadBothWays) {
+  for (int64_t inc : {0, 1}) {
+    SCOPED_TRACE(inc);
+    const std::map<std::string, Attr> geo = {
+        {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}, {"count_include_pad", A_i(inc)}};
+    Node q = make_node(OpType::QAvgPool, geo), f = make_node(OpType::AveragePool, geo);
+    q.attrs["kernel"] = A_ints({3, 3});
+    q.attrs["multiplier"] = A_f(0.8f);
+    f.attrs["kernel_shape"] = A_ints({3, 3});
+    check_qavgpool(q, f, {2, 7, 9, 4}, 0.8f, 71);
+    const Tensor x = random_i8({2, 7, 9, 4}, 72);
+    const Tensor y = run(q, {&x});
+    ASSERT_EQ(y.shape(), (Shape{2, 4, 5, 4}));
+    int64_t mismatches = 0;
+    for (int64_t i = 0; i < y.numel(); ++i)
+      mismatches += y.data<int8_t>()[i] !=
+                    avg_expect(x, i / 80, i / 20 % 4, i / 4 % 5, i % 4, 3, 2, 1, inc != 0, 0.8f);
+    EXPECT_EQ(mismatches, 0);
+  }
+}
+
+TEST(RefQAvgPool, Global) {
+  const Node q = make_node(OpType::QAvgPool, {{"global", A_i(1)}, {"multiplier", A_f(1.7f)}});
+  check_qavgpool(q, make_node(OpType::GlobalAveragePool), {2, 5, 3, 7}, 1.7f, 81);
+  const Tensor x = random_i8({2, 5, 3, 7}, 82);
+  const Tensor y = run(q, {&x});
+  ASSERT_EQ(y.shape(), (Shape{2, 1, 1, 7}));
+  for (int64_t i = 0; i < y.numel(); ++i) {
+    const int64_t img = i / 7, c = i % 7;
+    int32_t sum = 0;
+    for (int64_t p = 0; p < 15; ++p) sum += x.data<int8_t>()[(img * 15 + p) * 7 + c];
+    EXPECT_EQ(y.data<int8_t>()[i], quant::average(sum, 15, 1.7f)) << i;
+  }
+}
+
+TEST(RefQConcat, UnequalScalesAnyAxis) {
+  const Tensor a = random_i8({2, 3, 4, 2}, 91), b = random_i8({2, 3, 4, 5}, 92), c = random_i8({2, 3, 4, 1}, 93);
+  const Node n = make_node(OpType::QConcat, {{"axis", A_i(-1)}, {"scales", A_floats({1.f, 0.5f, 1.9f})}});
+  const Tensor y = run(n, {&a, &b, &c});
+  ASSERT_EQ(y.shape(), (Shape{2, 3, 4, 8}));
+  for (int64_t r = 0; r < 24; ++r)
+    for (int64_t j = 0; j < 8; ++j) {
+      const int8_t got = y.data<int8_t>()[r * 8 + j];
+      if (j < 2) EXPECT_EQ(got, a.data<int8_t>()[r * 2 + j]);
+      else if (j < 7) EXPECT_EQ(got, quant::rescale(b.data<int8_t>()[r * 5 + j - 2], 0.5f));
+      else EXPECT_EQ(got, quant::saturate_i8(std::nearbyint(1.9f * c.data<int8_t>()[r])));
+    }
+  // Axis 1 of a 3-D tensor (no scales: a plain copy).
+  const Tensor d = random_i8({2, 1, 3}, 94), e = random_i8({2, 2, 3}, 95);
+  const Tensor z = run(make_node(OpType::QConcat, {{"axis", A_i(1)}}), {&d, &e});
+  ASSERT_EQ(z.shape(), (Shape{2, 3, 3}));
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t k = 0; k < 3; ++k)
+      for (int64_t j = 0; j < 3; ++j)
+        EXPECT_EQ(z.data<int8_t>()[(i * 3 + k) * 3 + j],
+                  k == 0 ? d.data<int8_t>()[i * 3 + j] : e.data<int8_t>()[(i * 2 + k - 1) * 3 + j]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Quantize / Dequantize
+
+TEST(RefQuantize, TiesToEvenAndSaturation) {
+  const Tensor x = Tensor::from<float>({2, 4}, {2.5f, -2.5f, 3.5f, 0.5f, 1e9f, -1e9f, 126.6f, -127.5f});
+  const Tensor y = run(make_node(OpType::Quantize, {{"scale", A_f(1.f)}}), {&x});
+  ASSERT_EQ(y.shape(), (Shape{2, 4}));
+  EXPECT_EQ(std::vector<int8_t>(y.data<int8_t>(), y.data<int8_t>() + 8),
+            (std::vector<int8_t>{2, -2, 4, 0, 127, -128, 127, -128}));
+  // x / scale, not x * (1/scale): 1.25 / 0.5 = 2.5 -> 2.
+  const Tensor h = Tensor::from<float>({1}, {1.25f});
+  EXPECT_EQ(run(make_node(OpType::Quantize, {{"scale", A_f(0.5f)}}), {&h}).data<int8_t>()[0], 2);
+}
+
+TEST(RefQuantize, LayoutRoundTrip) {
+  const float s = 0.02f;
+  Tensor x(DType::f32, {2, 3, 5, 7});
+  std::mt19937 rng(101);
+  std::uniform_real_distribution<float> u(-2.f, 2.f);
+  for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
+  const Tensor q = run(make_node(OpType::Quantize, {{"scale", A_f(s)}, {"to_nhwc", A_i(1)}}), {&x});
+  ASSERT_EQ(q.shape(), (Shape{2, 5, 7, 3}));
+  const Tensor q_nchw = permute<int8_t>(q, false);
+  for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(q_nchw.data<int8_t>()[i], quant::quantize(x.data<float>()[i], s));
+
+  const Tensor back = run(make_node(OpType::Dequantize, {{"scale", A_f(s)}, {"to_nchw", A_i(1)}}), {&q});
+  ASSERT_EQ(back.shape(), x.shape());
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    EXPECT_EQ(back.data<float>()[i], quant::dequantize(q_nchw.data<int8_t>()[i], s));
+    EXPECT_LE(std::abs(back.data<float>()[i] - x.data<float>()[i]), s * 0.5f + 1e-6f);
+  }
+  // Without the flags the layout (and any rank) is kept; int8 -> float -> int8 is the identity.
+  const Tensor r = random_i8({3, 5, 2}, 102);
+  const Tensor f = run(make_node(OpType::Dequantize, {{"scale", A_f(0.37f)}}), {&r});
+  const Tensor r2 = run(make_node(OpType::Quantize, {{"scale", A_f(0.37f)}}), {&f});
+  ASSERT_EQ(r2.shape(), r.shape());
+  for (int64_t i = 0; i < r.numel(); ++i) EXPECT_EQ(r2.data<int8_t>()[i], r.data<int8_t>()[i]);
+}
+
+// ---------------------------------------------------------------------------------------------------------
+// Errors: every message starts with the node.
+
+void expect_error(const Node& n, std::vector<TensorInfo> in, const std::string& part) {
+  const std::string msg = infer_error(n, std::move(in));
+  EXPECT_EQ(msg.rfind(n.describe(), 0), 0u) << "message: '" << msg << "'";
+  EXPECT_NE(msg.find(part), std::string::npos) << "message: '" << msg << "'";
+}
+
+TensorInfo ti(DType t, Shape s) { return TensorInfo{t, std::move(s), nullptr, {}}; }
+
+TEST(RefQErrors, QConv) {
+  const auto I8 = DType::i8;
+  Node n = make_node(OpType::QConv, {{"multiplier", A_floats({1.f, 1.f, 1.f})}});
+  EXPECT_EQ(infer_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}), "");
+  expect_error(n, {ti(DType::f32, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "must be int8");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(DType::f32, {3, 4, 3, 3})}, "weight");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::f32, {3})}, "bias");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::i32, {4})}, "bias");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 2, 3, 3})}, "channels per group");
+  expect_error(n, {ti(I8, {1, 2, 2, 4}), ti(I8, {3, 4, 3, 3})}, "empty");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::i32, {3}), ti(I8, {1, 5, 5, 3})}, "residual");
+  expect_error(n, {ti(I8, {1, 5, 5}), ti(I8, {3, 4, 3, 3})}, "NHWC");
+  n.attrs["multiplier"] = A_floats({1.f, 1.f});
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "multiplier");
+  n.attrs["multiplier"] = A_floats({1.f, 1.f, 1.f});
+  n.attrs["group"] = A_i(2);
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 2, 3, 3})}, "group");
+}
+
+TEST(RefQErrors, OtherOps) {
+  const auto I8 = DType::i8;
+  const Node lin = make_node(OpType::QLinear, {{"multiplier", A_floats({1.f, 1.f})}});
+  expect_error(lin, {ti(I8, {3, 7}), ti(I8, {2, 6})}, "same K");
+  expect_error(lin, {ti(I8, {3, 7}), ti(I8, {3, 7})}, "multiplier");
+  const Node add = make_node(OpType::QAdd, {{"scale_a", A_f(1.f)}, {"scale_b", A_f(1.f)}});
+  expect_error(add, {ti(I8, {2, 3}), ti(I8, {1, 3})}, "same shape");
+  expect_error(add, {ti(I8, {2, 3}), ti(DType::u8, {2, 3})}, "must be int8");
+  expect_error(make_node(OpType::QAdd), {ti(I8, {2, 3}), ti(I8, {2, 3})}, "scale_a");
+  const Node quant = make_node(OpType::Quantize, {{"scale", A_f(0.1f)}, {"to_nhwc", A_i(1)}});
+  expect_error(quant, {ti(DType::f32, {2, 3, 4})}, "4-D");
+  expect_error(quant, {ti(I8, {2, 3, 4, 5})}, "float32");
+  expect_error(make_node(OpType::Quantize, {{"scale", A_f(0.f)}}), {ti(DType::f32, {2})}, "positive");
+  expect_error(make_node(OpType::Dequantize), {ti(I8, {2})}, "scale");
+  const Node cat = make_node(OpType::QConcat, {{"axis", A_i(1)}});
+  expect_error(cat, {ti(I8, {2, 3, 4}), ti(I8, {2, 3, 5})}, "outside axis 1");
+  expect_error(make_node(OpType::QConcat, {{"axis", A_i(1)}, {"scales", A_floats({1.f})}}),
+               {ti(I8, {2, 3}), ti(I8, {2, 3})}, "scales");
+  expect_error(make_node(OpType::QMaxPool, {{"kernel", A_ints({3})}}), {ti(I8, {1, 5, 5, 2})}, "kernel");
+  expect_error(make_node(OpType::QAvgPool, {{"kernel", A_ints({6, 1})}}), {ti(I8, {1, 5, 5, 2})}, "empty");
+}
+
+}  // namespace
+}  // namespace octet
