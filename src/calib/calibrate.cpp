@@ -82,13 +82,25 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   std::vector<TensorObserver> obs;
   std::vector<int> obs_value;
   std::vector<std::string> obs_name;
+  std::vector<int> obs_of_model(model.values.size(), -1);  // model value -> observer
   for (int mv : model_vals) {
     int v = g.find(model.value(mv).name);
     if (v < 0) continue;  // removed as dead code: never computed, reported as never observed
+    obs_of_model[static_cast<size_t>(mv)] = static_cast<int>(obs.size());
     obs_of[static_cast<size_t>(v)] = static_cast<int>(obs.size());
     obs.emplace_back(opt.one_pass || !calibrator.rewind() ? HistMode::Growing : HistMode::Fixed);
     obs_value.push_back(v);
     obs_name.push_back(model.value(mv).name);
+  }
+  // Channels-last copies (passes/nhwc.cpp): a tensor the plan computes only in NHWC is observed through that
+  // copy (statistics do not depend on layout); transposing copies of an observed tensor are never observed.
+  for (const Node& n : g.nodes) {
+    bool copy = n.op == OpType::ToNhwc || n.op == OpType::ToNchw;
+    for (int o : n.outputs) {
+      int orig = g.value(o).layout_of;
+      if (copy) obs_of[static_cast<size_t>(o)] = -1;
+      else if (orig >= 0) obs_of[static_cast<size_t>(o)] = obs_of[static_cast<size_t>(orig)];
+    }
   }
   bool two_pass = !obs.empty() && obs[0].mode() == HistMode::Fixed;
   enum class Pass { Absmax, Hist, OnePass } pass = two_pass ? Pass::Absmax : Pass::OnePass;
@@ -154,8 +166,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   out.table.params = opt.params;
   out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
   for (int mv : model_vals) {
-    int v = g.find(model.value(mv).name);
-    int i = v < 0 ? -1 : obs_of[static_cast<size_t>(v)];
+    int i = obs_of_model[static_cast<size_t>(mv)];
     if (i < 0) {
       CalibEntry e;
       e.name = model.value(mv).name;

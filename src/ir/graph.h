@@ -87,6 +87,9 @@ struct Value {
   bool has_declared_shape = false;
   std::optional<Tensor> constant;
   int producer = -1;  // node index or -1
+  // Set by passes that make another copy of a tensor's data: the value this one holds in another layout
+  // (channels-last) or -1. Calibration observes such a copy as the original tensor.
+  int layout_of = -1;
 };
 
 class Graph {

@@ -38,6 +38,20 @@ struct Window {
 // non-positive kernel/stride/dilation, negative pads or an empty output.
 Window forward_window(const Node& n, const Shape& x, const Shape& kernel, bool pool);
 
+// 2-D pads [top, left, bottom, right] that give w.out with floor division — what kernels with explicit pads
+// (oneDNN, octet's NHWC and INT8 ops) need. The end pads are recomputed from the output size, so ceil_mode
+// and unused end padding are expressed exactly for max pooling, convolution and average pooling that
+// excludes padding (not for average pooling that counts padding: ceil_mode adds uncounted positions).
+inline std::vector<int64_t> explicit_pads_2d(const Window& w) {
+  std::vector<int64_t> p = {w.pad_begin[0], w.pad_begin[1], 0, 0};
+  for (int i = 0; i < 2; ++i) {
+    size_t u = static_cast<size_t>(i);
+    int64_t end = (w.out[u] - 1) * w.strides[u] + w.extent(i) - w.in[u] - w.pad_begin[u];
+    p[u + 2] = end > 0 ? end : 0;  // a negative end (unused input rows) gives the same floor size as 0
+  }
+  return p;
+}
+
 // ConvTranspose. Input position i along dim d adds to output position
 //   i * strides[d] - pad_begin[d] + j * dilations[d],  0 <= j < kernel[d]
 // (positions outside [0, out[d]) are dropped). Reads strides, dilations, pads, output_padding,

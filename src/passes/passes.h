@@ -18,4 +18,8 @@ int fold_batchnorm(Graph& g);
 // clamp_only: fuse only Relu/Clip (what an INT8 epilogue can apply); Sigmoid/HardSwish/LeakyRelu stay nodes.
 int fuse_post_ops(Graph& g, bool clamp_only = false);
 
+// Channels-last for the cpu backend: Conv -> ConvNhwc, pools -> PoolNhwc, elementwise ops follow (see
+// nhwc.cpp). Needs static shapes at batch 1 (else does nothing). Returns the number of converted nodes.
+int convert_to_nhwc(Graph& g);
+
 }  // namespace octet

@@ -191,7 +191,7 @@ struct Quantizer {
     epilogue(q, qw, bias, sxq, sy);
     q.attrs["strides"] = attr_ints(win.strides);
     q.attrs["dilations"] = attr_ints(win.dilations);
-    q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+    q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
     q.attrs["group"] = attr_i(n.attr_i("group", 1));
     q.attrs["act_lo"] = attr_f(lo);
     q.attrs["act_hi"] = attr_f(hi);
@@ -270,7 +270,7 @@ struct Quantizer {
         q.attrs["kernel"] = attr_ints(win.kernel);
         q.attrs["strides"] = attr_ints(win.strides);
         q.attrs["dilations"] = attr_ints(win.dilations);
-        q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+        q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
         float s = qscale.at(q.inputs[0]);  // pooling output keeps its input's scale (EntropyCalibration2 rule)
         emit(std::move(q), y, s);
         return "";
@@ -289,9 +289,10 @@ struct Quantizer {
           Window win = forward_window(n, shape(n.inputs[0]), n.attr_ints("kernel_shape"), true);
           for (int64_t d : win.dilations)
             if (d != 1) return "dilated average pooling";
+          if (n.attr_i("ceil_mode", 0) && n.attr_i("count_include_pad", 0)) return "ceil_mode with count_include_pad";
           q.attrs["kernel"] = attr_ints(win.kernel);
           q.attrs["strides"] = attr_ints(win.strides);
-          q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+          q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
           q.attrs["count_include_pad"] = attr_i(n.attr_i("count_include_pad", 0));
         }
         q.attrs["multiplier"] = attr_f(qscale.at(q.inputs[0]) / sy);

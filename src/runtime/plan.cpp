@@ -26,6 +26,7 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
     qo.fp32_layers = opt.fp32_layers;
     p->qreport_ = quantize_graph(g, opt.int8_amax, qo);
   }
+  if (opt.backend == "cpu" && opt.channels_last) convert_to_nhwc(g);
   p->graph_ = std::move(g);
   const Graph& G = p->graph_;
   for (const Node& n : G.nodes) {
@@ -67,6 +68,9 @@ void Plan::reshape(const std::vector<Shape>& input_shapes) {
   struct Info { DType dtype; Shape shape; };
   std::vector<Info> info(G.values.size());
   for (size_t v = 0; v < G.values.size(); ++v) info[v] = {prop.dtype[v], prop.shape[v]};
+  // Inputs have their shape (no data yet) when kernels prepare.
+  for (int v : G.inputs)
+    tensors_[static_cast<size_t>(v)] = Tensor::view(prop.dtype[static_cast<size_t>(v)], prop.shape[static_cast<size_t>(v)], nullptr);
 
   // Buffer assignment: greedy reuse of freed buffers (best fit by size).
   std::vector<int> last_use(G.values.size(), -1);

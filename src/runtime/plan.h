@@ -28,6 +28,7 @@ struct PlanOptions {
   std::string backend = "cpu";
   bool fold_batchnorm = true;  // BatchNormalization after Conv folded into the Conv weights
   bool fuse = true;            // activations and residual adds into the producing op
+  bool channels_last = true;   // cpu backend: 2-D convs and pools run NHWC (passes/nhwc.cpp)
   bool keep_all_outputs = false;  // keep every tensor alive after run (calibration, debugging)
   // INT8: when non-empty, the plan is quantized with these calibrated amax values (ONNX tensor name ->
   // amax, scale = amax / 127); see passes/quantize.h.
