@@ -1,8 +1,11 @@
-// The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling; everything else runs the reference
-// kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
+// The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling (FP32) and for QConv/QLinear (INT8), own
+// AVX-512 kernels for the other INT8 ops (Quantize, Dequantize, QAdd, QMaxPool, QAvgPool, QConcat); everything
+// else runs the reference kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
 // reference kernel for that shape instead of failing.
 #include "backends/cpu/kernels.h"
 #include "backends/ref/ref.h"
+
+#include <cstdlib>
 
 namespace octet {
 
@@ -16,6 +19,10 @@ class FallbackKernel final : public Kernel {
     try {
       fast_->prepare(in, out);
     } catch (const std::exception&) {
+      // OCTET_CPU_STRICT=1 turns the silent fallback into an error (the op harness uses it to prove that
+      // the fast kernel ran).
+      const char* strict = std::getenv("OCTET_CPU_STRICT");
+      if (strict && *strict && *strict != '0') throw;
       use_ref_ = true;
     }
   }
@@ -37,6 +44,11 @@ class CpuBackend final : public Backend {
       case OpType::MatMul: case OpType::Gemm: return cpu::matmul_supported(g, n);
       case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::GlobalMaxPool:
         return cpu::pool_supported(g, n);
+      case OpType::QConv: return cpu::qconv_supported(g, n);
+      case OpType::QLinear: return cpu::qlinear_supported(g, n);
+      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat:
+        return cpu::qelementwise_supported(g, n);
+      case OpType::QMaxPool: case OpType::QAvgPool: return cpu::qpool_supported(g, n);
       default: return false;
     }
   }
@@ -45,6 +57,12 @@ class CpuBackend final : public Backend {
     switch (n.op) {
       case OpType::Conv: k = cpu::make_conv(g, n); break;
       case OpType::MatMul: case OpType::Gemm: k = cpu::make_matmul(g, n); break;
+      case OpType::QConv: k = cpu::make_qconv(g, n); break;
+      case OpType::QLinear: k = cpu::make_qlinear(g, n); break;
+      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat:
+        k = cpu::make_qelementwise(g, n);
+        break;
+      case OpType::QMaxPool: case OpType::QAvgPool: k = cpu::make_qpool(g, n); break;
       default: k = cpu::make_pool(g, n); break;
     }
     return std::make_unique<FallbackKernel>(std::move(k), n);

@@ -1,0 +1,203 @@
+// QConv on oneDNN's int8 convolution (contract: src/passes/quantize.h): src s8 NHWC, weights s8 reordered
+// once per shape from the OIHW / GOIHW constant into the primitive's layout, bias s32, dst s8 NHWC with
+// per-output-channel output scales, residual as a sum post-op (the residual is copied into dst first), then
+// clip_v2(act_lo, act_hi) when either bound is finite.
+//
+// Bit-exactness with quant::requantize[_residual] (checked by tests/ops/backend_harness_test.cpp):
+// - oneDNN 2.6's int8 jit kernels compute  v = float(acc) + float(bias)  (vcvtdq2ps, vaddps), then
+//   v *= scale[k] (vmulps), then the sum post-op  v = fma(float(dst_prev), sum_scale, v)  (vfmadd231ps;
+//   a plain vaddps when the scale is 1, the same value), clip (vmaxps/vminps), saturate to [-128, 127],
+//   and vcvtps2dq with the default round-to-nearest-even. quant.h computes  float(acc + bias) * mult, then
+//   fmaf(residual_scale, r, v), clamp, round-half-even, saturate: the same operations, except that the bias
+//   is added in float. float(acc) + float(bias) == float(acc + bias) whenever |acc| and |bias| are below
+//   2^24 (both exact in float, and the one float addition rounds the exact sum), so at build we bound
+//   |acc| <= 128 * sum_j |w[k][j]| per channel. Convolutions whose bound (or bias) reaches 2^24 -- deep
+//   3x3 layers with large weights -- run oneDNN with an s32 dst (no bias, scales or post-ops) followed
+//   by our own requantize pass (requant_s32_s8, qelementwise.h), which adds the bias in int32.
+// - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
+//   (exact). Without VNNI, oneDNN halves the weights (scale_adjust 0.5) to avoid vpmaddubsw saturation, which
+//   is not exact: prepare() refuses that layout and the node falls back to the reference kernel.
+// - OCTET_CPU_VERBOSE=1 prints the oneDNN implementation picked for each int8 primitive (pd.impl_info_str())
+//   at prepare; last_dnnl_impl() returns it for tests.
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <mutex>
+
+#include "backends/cpu/dnnl_util.h"
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/qelementwise.h"
+#include "quant/quant.h"
+
+namespace octet::cpu {
+
+namespace {
+
+std::mutex g_impl_mu;
+std::string g_last_impl;
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+constexpr double kExact = 16777216.0;  // 2^24: integers below it are exact in float
+
+bool env_on(const char* name) {
+  const char* v = std::getenv(name);
+  return v && *v && std::strcmp(v, "0") != 0;
+}
+
+}  // namespace
+
+void note_dnnl_impl(const char* op, const std::string& impl) {
+  {
+    std::lock_guard<std::mutex> lk(g_impl_mu);
+    g_last_impl = impl;
+  }
+  if (env_on("OCTET_CPU_VERBOSE")) std::fprintf(stderr, "octet cpu: %s -> oneDNN %s\n", op, impl.c_str());
+}
+
+std::string last_dnnl_impl() {
+  std::lock_guard<std::mutex> lk(g_impl_mu);
+  return g_last_impl;
+}
+
+bool weights_fit_fused_bias(const Tensor& w, const Tensor* bias) {
+  if (!bias) return true;  // float(acc) * scale is exactly quant.h's float(acc + 0) * mult
+  const int64_t K = w.dim(0), per = w.numel() / K;
+  const int8_t* p = w.data<int8_t>();
+  const int32_t* b = bias->data<int32_t>();
+  for (int64_t k = 0; k < K; ++k) {
+    double s = 0;
+    for (int64_t j = 0; j < per; ++j) s += std::abs(static_cast<int>(p[k * per + j]));
+    if (128.0 * s >= kExact || std::fabs(static_cast<double>(b[k])) >= kExact) return false;
+  }
+  return true;
+}
+
+namespace {
+
+class QConvDnnl final : public Kernel {
+ public:
+  QConvDnnl(const Graph& g, const Node& n) : node_(n) {
+    w_ = g.const_of(n.inputs[1]);
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
+    residual_ = n.inputs.size() > 3 && n.inputs[3] >= 0;
+    mult_ = n.attr_floats("multiplier");
+    rs_ = n.attr_f("residual_scale", 1.f);
+    lo_ = n.attr_f("act_lo", quant::kNoLo);
+    hi_ = n.attr_f("act_hi", quant::kNoHi);
+    fused_ = weights_fit_fused_bias(w_, b_.defined() ? &b_ : nullptr) && !env_on("OCTET_QCONV_EPILOGUE");
+  }
+
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    const Shape& x = in[0]->shape();  // N H W C
+    const Shape& y = out[0]->shape();  // N OH OW K
+    OCTET_CHECK(x.size() == 4 && y.size() == 4, "QConv: 4-D NHWC only");
+    const int64_t group = node_.attr_i("group", 1);
+    const auto st = node_.attr_ints("strides", {1, 1}), pads = node_.attr_ints("pads", {0, 0, 0, 0}),
+               dil = node_.attr_ints("dilations", {1, 1});
+    OCTET_CHECK(st.size() == 2 && pads.size() == 4 && dil.size() == 2, "QConv: attributes");
+    const int64_t K = w_.dim(0), kh = w_.dim(2), kw = w_.dim(3);
+    memory::dims strides{st[0], st[1]}, dl{dil[0] - 1, dil[1] - 1}, pl{pads[0], pads[1]};
+    // Right/bottom padding as oneDNN wants it: what the output size actually reaches.
+    memory::dims pr{(y[1] - 1) * st[0] + (kh - 1) * dil[0] + 1 - x[1] - pads[0],
+                    (y[2] - 1) * st[1] + (kw - 1) * dil[1] + 1 - x[2] - pads[1]};
+    memory::dims wd = to_dims(w_.shape());
+    if (group > 1) {
+      wd[0] /= group;
+      wd.insert(wd.begin(), group);
+    }
+    memory::desc src({x[0], x[3], x[1], x[2]}, dt::s8, tag::nhwc);
+    memory::desc dst({y[0], y[3], y[1], y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
+    memory::desc wany(wd, dt::s8, tag::any);
+    memory::desc bias = b_.defined() && fused_ ? memory::desc({K}, dt::s32, tag::x) : memory::desc();
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
+                                      wany, bias, dst, strides, dl, pl, pr);
+    dnnl::primitive_attr attr;
+    if (fused_) {
+      attr.set_output_scales(1 << 1, mult_);
+      dnnl::post_ops po;
+      if (residual_) po.append_sum(rs_);
+      if (lo_ != quant::kNoLo || hi_ != quant::kNoHi)
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, lo_, hi_);
+      attr.set_post_ops(po);
+    }
+    pd_ = dnnl::convolution_forward::primitive_desc(d, attr, engine());
+    note_dnnl_impl(group > 1 && group == K && group == x[3] ? "QConv(depthwise)" : "QConv", pd_.impl_info_str());
+    {
+      const auto& ex = pd_.weights_desc().data.extra;
+      OCTET_CHECK(!(ex.flags & dnnl_memory_extra_flag_scale_adjust) || ex.scale_adjust == 1.f,
+                  "oneDNN int8 weights with scale_adjust ", ex.scale_adjust);
+    }
+    prim_ = dnnl::convolution_forward(pd_);
+    memory wsrc(memory::desc(wd, dt::s8, group > 1 ? tag::goihw : tag::oihw), engine(), const_cast<void*>(w_.raw()));
+    wmem_ = memory(pd_.weights_desc(), engine());
+    dnnl::reorder(wsrc, wmem_).execute(stream(), wsrc, wmem_);
+    if (!bias.is_zero()) bmem_ = memory(bias, engine(), const_cast<void*>(b_.raw()));
+    smem_ = memory(src, engine(), nullptr);
+    if (!fused_) {
+      acc_.resize(static_cast<size_t>(numel(y)));
+      dmem_ = memory(dst, engine(), acc_.data());
+    } else {
+      dmem_ = memory(dst, engine(), nullptr);
+    }
+    stream().wait();
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    const Tensor* r = residual_ ? in[3] : nullptr;
+    if (fused_) {
+      if (r) std::memcpy(out[0]->raw(), r->raw(), out[0]->nbytes());
+      dmem_.set_data_handle(out[0]->raw());
+    }
+    smem_.set_data_handle(const_cast<void*>(in[0]->raw()));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
+    if (bmem_) args[DNNL_ARG_BIAS] = bmem_;
+    prim_.execute(stream(), args);
+    stream().wait();
+    if (fused_) return;
+    // Own epilogue: one row of K channels per output pixel.
+    const QRowKernels& k = q_row_kernels();
+    const int64_t K = out[0]->dim(3), P = out[0]->numel() / K;
+    const int32_t* bias = b_.defined() ? b_.data<int32_t>() : nullptr;
+    const int8_t* res = r ? r->data<int8_t>() : nullptr;
+    int8_t* y = out[0]->data<int8_t>();
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < P; ++p)
+      k.requant_s32_s8(acc_.data() + p * K, bias, mult_.data(), res ? res + p * K : nullptr, rs_, lo_, hi_, K,
+                       y + p * K);
+  }
+
+ private:
+  Node node_;
+  Tensor w_, b_;
+  bool residual_ = false, fused_ = true;
+  std::vector<float> mult_;
+  float rs_ = 1.f, lo_ = quant::kNoLo, hi_ = quant::kNoHi;
+  std::vector<int32_t> acc_;  // s32 dst of the epilogue path
+  dnnl::convolution_forward::primitive_desc pd_;
+  dnnl::convolution_forward prim_;
+  memory wmem_, bmem_, smem_, dmem_;
+};
+
+}  // namespace
+
+bool qconv_supported(const Graph& g, const Node& n) {
+  if (n.inputs.size() < 2 || n.outputs.size() != 1 || g.value(n.inputs[0]).dtype != DType::i8) return false;
+  if (!g.is_const(n.inputs[1])) return false;
+  const Tensor& w = g.const_of(n.inputs[1]);
+  if (w.dtype() != DType::i8 || w.rank() != 4) return false;
+  if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+    if (!g.is_const(n.inputs[2])) return false;
+    const Tensor& b = g.const_of(n.inputs[2]);
+    if (b.dtype() != DType::i32 || b.numel() != w.dim(0)) return false;
+  }
+  if (n.inputs.size() > 3 && n.inputs[3] >= 0 && g.value(n.inputs[3]).dtype != DType::i8) return false;
+  return static_cast<int64_t>(n.attr_floats("multiplier").size()) == w.dim(0);
+}
+
+std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n) { return std::make_unique<QConvDnnl>(g, n); }
+
+}  // namespace octet::cpu

@@ -1,0 +1,130 @@
+// AVX-512 (F, BW, VL, DQ) variants of the INT8 row kernels of qelementwise.h. Compiled with
+// -mavx512f -mavx512bw -mavx512vl -mavx512dq -ffp-contract=off (CMakeLists.txt): only this file gets them,
+// and contraction is off so that no a*b+c the compiler sees becomes an FMA quant.h does not have.
+//
+// Bit-exactness with quant.h, operation by operation:
+//   x / s                 _mm512_div_ps (IEEE division, correctly rounded like divss)
+//   a * b                 _mm512_mul_ps
+//   std::fma(a, b, c)     _mm512_fmadd_ps(a, b, c) (one rounding)
+//   std::max(v, lo)       _mm512_max_ps(lo, v): (lo > v) ? lo : v  — returns v for NaN and for ±0 ties,
+//   std::min(v, hi)       _mm512_min_ps(hi, v): (hi < v) ? hi : v    exactly like the std:: forms
+//   std::nearbyint        _mm512_roundscale_ps(.., TO_NEAREST_INT) (ties to even, as the default FP mode)
+//   saturate_i8           NaN lanes -> 0, then clamp to [-128, 127] in float, then convert (exact)
+//   float(int32)          _mm512_cvtepi32_ps (round to nearest even, like cvtsi2ss)
+// Element-wise tails (fewer than 16 left) run the `_ref` twin; channel loops use masked loads/stores.
+#include <immintrin.h>
+
+#include "backends/cpu/qelementwise.h"
+// quant.h is deliberately not included: its inline functions compiled with AVX-512 flags here could be
+// the copy the linker keeps for every other translation unit (ODR), and run on CPUs without AVX-512.
+
+namespace octet::cpu {
+
+namespace {
+
+inline __m512 round_saturate(__m512 v) {
+  __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(r, r, _CMP_ORD_Q), r);  // NaN -> 0
+  return _mm512_min_ps(_mm512_max_ps(r, _mm512_set1_ps(-128.f)), _mm512_set1_ps(127.f));
+}
+// 16 floats already integral and in [-128, 127] -> 16 int8.
+inline __m128i to_s8(__m512 r) { return _mm512_cvtepi32_epi8(_mm512_cvttps_epi32(r)); }
+inline __m512 load_s8_as_f32(const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline void store16(int8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+inline __m512 clamp_act(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, v)); }
+
+void quantize_f32_s8_avx512(const float* x, int8_t* y, int64_t n, float scale) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) store16(y + i, to_s8(round_saturate(_mm512_div_ps(_mm512_loadu_ps(x + i), s))));
+  quantize_f32_s8_ref(x + i, y + i, n - i, scale);
+}
+
+void dequantize_s8_f32_avx512(const int8_t* x, float* y, int64_t n, float scale) {
+  const __m512 s = _mm512_set1_ps(scale);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(load_s8_as_f32(x + i), s));
+  dequantize_s8_f32_ref(x + i, y + i, n - i, scale);
+}
+
+void add_s8_avx512(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi) {
+  const __m512 va = _mm512_set1_ps(sa), vb = _mm512_set1_ps(sb), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 v = _mm512_fmadd_ps(load_s8_as_f32(b + i), vb, _mm512_mul_ps(load_s8_as_f32(a + i), va));
+    store16(y + i, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
+  }
+  add_s8_ref(a + i, b + i, y + i, n - i, sa, sb, lo, hi);
+}
+
+void rescale_s8_avx512(const int8_t* x, int8_t* y, int64_t n, float ratio) {
+  const __m512 r = _mm512_set1_ps(ratio);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), r))));
+  rescale_s8_ref(x + i, y + i, n - i, ratio);
+}
+
+void requant_s32_s8_avx512(const int32_t* acc, const int32_t* bias, const float* mult, const int8_t* residual,
+                           float rs, float lo, float hi, int64_t k, int8_t* y) {
+  const __m512 vrs = _mm512_set1_ps(rs), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
+  int64_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    __m512i a = _mm512_loadu_si512(acc + j);
+    if (bias) a = _mm512_add_epi32(a, _mm512_loadu_si512(bias + j));  // wraps, like the _ref twin
+    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_loadu_ps(mult + j));
+    if (residual) v = _mm512_fmadd_ps(vrs, load_s8_as_f32(residual + j), v);
+    store16(y + j, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
+  }
+  requant_s32_s8_ref(acc + j, bias ? bias + j : nullptr, mult + j, residual ? residual + j : nullptr, rs, lo, hi, k - j,
+                     y + j);
+}
+
+void maxpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
+  for (int64_t c0 = 0; c0 < c; c0 += 64) {
+    const int64_t left = c - c0;
+    const __mmask64 m = left >= 64 ? ~__mmask64{0} : ((__mmask64{1} << left) - 1);
+    __m512i acc = _mm512_set1_epi8(-128);
+    for (int64_t i = 0; i < nh; ++i) {
+      const int8_t* row = x0 + i * hs + c0;
+      for (int64_t j = 0; j < nw; ++j) acc = _mm512_max_epi8(acc, _mm512_maskz_loadu_epi8(m, row + j * ws));
+    }
+    _mm512_mask_storeu_epi8(y + c0, m, acc);
+  }
+}
+
+void avgpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
+                       float multiplier, int8_t* y) {
+  // quant::average: m = multiplier / float(count); y = saturate(round(float(sum) * m)).
+  const __m512 vm = _mm512_set1_ps(multiplier / static_cast<float>(count));
+  for (int64_t c0 = 0; c0 < c; c0 += 64) {
+    const int64_t left = c - c0;
+    const __mmask64 m = left >= 64 ? ~__mmask64{0} : ((__mmask64{1} << left) - 1);
+    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    for (int64_t i = 0; i < nh; ++i) {
+      const int8_t* row = x0 + i * hs + c0;
+      for (int64_t j = 0; j < nw; ++j) {
+        const __m512i v = _mm512_maskz_loadu_epi8(m, row + j * ws);
+        s0 = _mm512_add_epi32(s0, _mm512_cvtepi8_epi32(_mm512_castsi512_si128(v)));
+        s1 = _mm512_add_epi32(s1, _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 1)));
+        s2 = _mm512_add_epi32(s2, _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 2)));
+        s3 = _mm512_add_epi32(s3, _mm512_cvtepi8_epi32(_mm512_extracti32x4_epi32(v, 3)));
+      }
+    }
+    __m512i out = _mm512_castsi128_si512(to_s8(round_saturate(_mm512_mul_ps(_mm512_cvtepi32_ps(s0), vm))));
+    out = _mm512_inserti32x4(out, to_s8(round_saturate(_mm512_mul_ps(_mm512_cvtepi32_ps(s1), vm))), 1);
+    out = _mm512_inserti32x4(out, to_s8(round_saturate(_mm512_mul_ps(_mm512_cvtepi32_ps(s2), vm))), 2);
+    out = _mm512_inserti32x4(out, to_s8(round_saturate(_mm512_mul_ps(_mm512_cvtepi32_ps(s3), vm))), 3);
+    _mm512_mask_storeu_epi8(y + c0, m, out);
+  }
+}
+
+const QRowKernels kAvx512{"avx512",          quantize_f32_s8_avx512, dequantize_s8_f32_avx512, add_s8_avx512,
+                          rescale_s8_avx512, requant_s32_s8_avx512,  maxpool_s8_avx512,        avgpool_s8_avx512};
+
+}  // namespace
+
+const QRowKernels& q_row_kernels_avx512() { return kAvx512; }
+
+}  // namespace octet::cpu

@@ -1,0 +1,565 @@
+// The op harness (STYLE.md "One oracle, one harness"): every case is one node in a hand-built Graph, run
+// through a Plan on backend "ref" (the oracle) and on backend "cpu", and compared: INT8 outputs byte for byte,
+// FP32 within the case's tolerance (max |cpu - ref| <= tol * max |ref|, default 1e-5). Where the fast kernel
+// is expected, the cpu plan must have put the node on [cpu] and, with OCTET_CPU_STRICT=1, a prepare() that
+// oneDNN refuses is an error instead of a silent fallback to ref. Each case also runs the cpu kernel alone
+// with its output a view into a larger buffer full of a sentinel, which must survive (no out-of-bounds
+// writes). QConv/QLinear cases run twice: oneDNN's fused requantization and the s32 + own-epilogue path
+// (OCTET_QCONV_EPILOGUE=1), which must agree with the oracle alike. OCTET_CPU_VERBOSE=1 prints the oneDNN
+// implementations; the test log prints them too.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cpu/kernels.h"
+#include "backends/cpu/qelementwise.h"
+#include "quant/quant.h"
+#include "runtime/plan.h"
+#include "test_util.h"
+
+namespace octet {
+namespace {
+
+Attr A_i(int64_t v) {
+  Attr a;
+  a.kind = Attr::Kind::Int;
+  a.i = v;
+  return a;
+}
+Attr A_f(float v) {
+  Attr a;
+  a.kind = Attr::Kind::Float;
+  a.f = v;
+  return a;
+}
+Attr A_ints(std::vector<int64_t> v) {
+  Attr a;
+  a.kind = Attr::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+Attr A_floats(std::vector<float> v) {
+  Attr a;
+  a.kind = Attr::Kind::Floats;
+  a.floats = std::move(v);
+  return a;
+}
+
+// Random int8 in [lo, hi]; `sat` in [0, 1] is the fraction of values forced to -128 or 127.
+Tensor random_i8(const Shape& s, uint32_t seed, int lo = -128, int hi = 127, double sat = 0) {
+  Tensor t(DType::i8, s);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(lo, hi);
+  std::uniform_real_distribution<double> p(0, 1);
+  int8_t* d = t.data<int8_t>();
+  for (int64_t i = 0; i < t.numel(); ++i) {
+    const double r = p(rng);
+    d[i] = static_cast<int8_t>(r < sat / 2 ? -128 : r < sat ? 127 : u(rng));
+  }
+  return t;
+}
+Tensor random_i32(const Shape& s, uint32_t seed, int lo, int hi) {
+  Tensor t(DType::i32, s);
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(lo, hi);
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = u(rng);
+  return t;
+}
+std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (float& x : v) x = u(rng);
+  return v;
+}
+
+// One case: a one-node graph and its runtime inputs.
+struct Case {
+  std::string name;
+  Graph g;
+  std::vector<Tensor> feeds;
+  double tol = 1e-5;        // FP32 only
+  bool expect_fast = true;  // the cpu backend must run it with its own kernel
+};
+
+class Builder {
+ public:
+  Builder(std::string name, OpType op) {
+    c_.name = std::move(name);
+    n_.op = op;
+    n_.name = c_.name;
+  }
+  Builder& in(Tensor t) {
+    const int v = c_.g.add_value("in" + std::to_string(n_.inputs.size()), t.dtype());
+    c_.g.inputs.push_back(v);
+    c_.feeds.push_back(std::move(t));
+    n_.inputs.push_back(v);
+    return *this;
+  }
+  Builder& cst(Tensor t) {
+    n_.inputs.push_back(c_.g.add_constant("c" + std::to_string(n_.inputs.size()), std::move(t)));
+    return *this;
+  }
+  Builder& none() {
+    n_.inputs.push_back(kNoValue);
+    return *this;
+  }
+  Builder& attr(const std::string& k, Attr a) {
+    n_.attrs[k] = std::move(a);
+    return *this;
+  }
+  Builder& post(Activation act, float alpha = 0, float beta = 0, int residual = -1) {
+    n_.post.act = act;
+    n_.post.alpha = alpha;
+    n_.post.beta = beta;
+    n_.post.residual_input = residual;
+    return *this;
+  }
+  Builder& tol(double t) {
+    c_.tol = t;
+    return *this;
+  }
+  Builder& slow() {
+    c_.expect_fast = false;
+    return *this;
+  }
+  Case done(DType out = DType::f32) {
+    const int y = c_.g.add_value("y", out);
+    n_.outputs = {y};
+    c_.g.outputs = {y};
+    c_.g.nodes.push_back(n_);
+    c_.g.finalize();
+    return std::move(c_);
+  }
+
+ private:
+  Case c_;
+  Node n_;
+};
+
+struct EnvVar {
+  EnvVar(const char* k, const char* v) : k_(k) { setenv(k, v, 1); }
+  ~EnvVar() { unsetenv(k_); }
+  const char* k_;
+};
+
+std::vector<Tensor> run_plan(const Case& c, const char* backend, std::vector<std::string>* describe) {
+  PlanOptions opt;
+  opt.backend = backend;
+  auto plan = Plan::build(c.g, opt);
+  std::vector<Tensor> outs;
+  for (const Tensor& t : plan->run(c.feeds)) outs.push_back(t.clone());
+  if (describe) *describe = plan->describe();
+  return outs;
+}
+
+void expect_same(const Case& c, const Tensor& got, const Tensor& want, const std::string& what) {
+  ASSERT_EQ(got.shape(), want.shape()) << c.name << " " << what;
+  ASSERT_EQ(got.dtype(), want.dtype()) << c.name << " " << what;
+  if (want.dtype() != DType::f32) {
+    if (std::memcmp(got.raw(), want.raw(), want.nbytes()) == 0) return;
+    int64_t bad = 0, first = -1;
+    const auto* g = static_cast<const int8_t*>(got.raw());
+    const auto* w = static_cast<const int8_t*>(want.raw());
+    for (size_t i = 0; i < want.nbytes(); ++i)
+      if (g[i] != w[i]) bad++, first = first < 0 ? static_cast<int64_t>(i) : first;
+    ADD_FAILURE() << c.name << " " << what << ": " << bad << " of " << want.nbytes() << " bytes differ, first at "
+                  << first << " (cpu " << int(g[first]) << ", ref " << int(w[first]) << ")";
+    return;
+  }
+  const double err = test::max_abs_error(got, want);
+  double mx = 0;
+  for (float v : want.to_f32()) mx = std::max(mx, static_cast<double>(std::fabs(v)));
+  EXPECT_LE(err, c.tol * mx) << c.name << " " << what << ": max abs error " << err << ", max |ref| " << mx;
+}
+
+// Runs the cpu kernel of the case's node directly, output in the middle of a sentinel-filled buffer.
+void check_guards(const Case& c, const Tensor& want) {
+  const Node& n = c.g.nodes.at(0);
+  auto be = make_cpu_backend();
+  if (!be->supports(c.g, n)) return;
+  std::vector<const Tensor*> in;
+  size_t f = 0;
+  for (int v : n.inputs) {
+    if (v < 0) in.push_back(nullptr);
+    else if (c.g.is_const(v)) in.push_back(&c.g.const_of(v));
+    else in.push_back(&c.feeds[f++]);
+  }
+  constexpr size_t kGuard = 256;
+  constexpr unsigned char kSentinel = 0xA5;
+  const size_t bytes = want.nbytes();
+  std::vector<unsigned char> buf(bytes + 2 * kGuard + 64, kSentinel);
+  // 64-byte aligned start of the output (Tensor buffers are), guards on both sides.
+  unsigned char* base = buf.data() + kGuard;
+  base += (64 - reinterpret_cast<uintptr_t>(base) % 64) % 64;
+  Tensor y = Tensor::view(want.dtype(), want.shape(), base);
+  std::vector<Tensor*> out{&y};
+  auto k = be->create(c.g, n);
+  k->prepare(in, out);
+  k->run(in, out);
+  for (unsigned char* p = buf.data(); p < base; ++p)
+    ASSERT_EQ(*p, kSentinel) << c.name << ": write " << (base - p) << " bytes before the output";
+  for (unsigned char* p = base + bytes; p < buf.data() + buf.size(); ++p)
+    ASSERT_EQ(*p, kSentinel) << c.name << ": write " << (p - base - bytes) << " bytes past the output";
+  expect_same(c, y, want, "(direct kernel)");
+}
+
+void run_case(const Case& c) {
+  SCOPED_TRACE(c.name);
+  std::vector<Tensor> want = run_plan(c, "ref", nullptr);
+  std::vector<std::string> desc;
+  std::vector<Tensor> got;
+  {
+    std::unique_ptr<EnvVar> strict;
+    if (c.expect_fast) strict = std::make_unique<EnvVar>("OCTET_CPU_STRICT", "1");
+    ASSERT_NO_THROW(got = run_plan(c, "cpu", &desc)) << c.name;
+    ASSERT_EQ(desc.size(), 1u) << c.name;
+    if (c.expect_fast) {
+      EXPECT_NE(desc[0].find("[cpu]"), std::string::npos) << c.name << ": ran as " << desc[0];
+    }
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) expect_same(c, got[i], want[i], "(plan)");
+    if (c.expect_fast) check_guards(c, want[0]);
+  }
+  if (c.name.rfind("QConv_sum_is_fma", 0) == 0) {
+    const int8_t* w = want[0].data<int8_t>();
+    ASSERT_EQ(w[0], 1) << "the oracle does not fuse the residual multiply-add";
+  }
+  const OpType op = c.g.nodes[0].op;
+  if (op == OpType::QConv || op == OpType::QLinear) {
+    std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
+    EXPECT_EQ(cpu::last_dnnl_impl().find("ref"), std::string::npos)
+        << c.name << ": oneDNN picked a reference implementation: " << cpu::last_dnnl_impl();
+    EnvVar epi("OCTET_QCONV_EPILOGUE", "1");
+    EnvVar strict("OCTET_CPU_STRICT", "1");
+    std::vector<Tensor> got2 = run_plan(c, "cpu", nullptr);
+    for (size_t i = 0; i < want.size(); ++i) expect_same(c, got2[i], want[i], "(s32 + own epilogue)");
+    check_guards(c, want[0]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------- FP32
+
+std::vector<Case> fp32_cases() {
+  using test::random_f32;
+  std::vector<Case> v;
+  auto conv = [&](std::string name, Shape x, Shape w, int64_t group, std::vector<int64_t> strides,
+                  std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias, bool residual, Activation act,
+                  Shape y_for_residual = {}) {
+    Builder b(name, OpType::Conv);
+    b.in(random_f32(x, 1)).cst(random_f32(w, 2));
+    if (bias) b.cst(random_f32({w[0]}, 3));
+    else if (residual) b.none();
+    if (residual) b.in(random_f32(y_for_residual, 4));
+    b.attr("group", A_i(group)).attr("strides", A_ints(strides)).attr("pads", A_ints(pads));
+    b.attr("dilations", A_ints(dil));
+    b.post(act, act == Activation::Clip ? -0.25f : 0.f, act == Activation::Clip ? 0.5f : 0.f, residual ? 3 : -1);
+    v.push_back(b.done());
+  };
+  conv("F32Conv_3x3_pad1_bias", {1, 5, 11, 13}, {7, 5, 3, 3}, 1, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false,
+       Activation::None);
+  conv("F32Conv_strided_asym_relu", {2, 7, 13, 11}, {5, 7, 3, 2}, 1, {2, 3}, {1, 0, 2, 1}, {1, 1}, true, false,
+       Activation::Relu);
+  conv("F32Conv_dilated_clip", {1, 5, 13, 13}, {11, 5, 3, 3}, 1, {1, 1}, {2, 2, 2, 2}, {2, 2}, false, false,
+       Activation::Clip);
+  conv("F32Conv_grouped_residual_relu", {1, 10, 7, 11}, {15, 2, 3, 3}, 5, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true,
+       Activation::Relu, {1, 15, 7, 11});
+  conv("F32Conv_depthwise_residual", {2, 13, 11, 7}, {13, 1, 3, 3}, 13, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true,
+       Activation::None, {2, 13, 11, 7});
+  conv("F32Conv_1x1_clip", {1, 13, 5, 7}, {11, 13, 1, 1}, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, false,
+       Activation::Clip);
+
+  {
+    Builder b("F32Gemm_transB_bias_relu", OpType::Gemm);
+    b.in(random_f32({7, 13}, 5)).cst(random_f32({11, 13}, 6)).cst(random_f32({11}, 7));
+    b.attr("transB", A_i(1)).post(Activation::Relu);
+    v.push_back(b.done());
+  }
+  {
+    Builder b("F32Gemm_plain", OpType::Gemm);
+    b.in(random_f32({5, 11}, 8)).cst(random_f32({11, 13}, 9));
+    v.push_back(b.done());
+  }
+  {
+    Builder b("F32MatMul_2d", OpType::MatMul);
+    b.in(random_f32({7, 13}, 10)).in(random_f32({13, 5}, 11));
+    v.push_back(b.done());
+  }
+  {
+    Builder b("F32MatMul_3d_const", OpType::MatMul);
+    b.in(random_f32({3, 5, 11}, 12)).cst(random_f32({3, 11, 7}, 13));
+    v.push_back(b.done());
+  }
+  {
+    Builder b("F32MatMul_batch_broadcast", OpType::MatMul);
+    b.in(random_f32({2, 3, 5, 13}, 14)).in(random_f32({3, 13, 7}, 15));
+    v.push_back(b.done());
+  }
+  auto pool = [&](std::string name, OpType op, Shape x, std::map<std::string, Attr> attrs, bool fast = true) {
+    Builder b(name, op);
+    b.in(random_f32(x, 16));
+    for (auto& [k, a] : attrs) b.attr(k, a);
+    if (!fast) b.slow();
+    v.push_back(b.done());
+  };
+  pool("F32MaxPool_3x3_s2_pad", OpType::MaxPool, {2, 5, 13, 11},
+       {{"kernel_shape", A_ints({3, 3})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}});
+  pool("F32MaxPool_ceil", OpType::MaxPool, {1, 7, 11, 13},
+       {{"kernel_shape", A_ints({2, 3})}, {"strides", A_ints({2, 2})}, {"ceil_mode", A_i(1)}});
+  pool("F32AvgPool_exclude_pad", OpType::AveragePool, {1, 5, 11, 7},
+       {{"kernel_shape", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}});
+  pool("F32AvgPool_include_pad_s2", OpType::AveragePool, {2, 7, 13, 13},
+       {{"kernel_shape", A_ints({3, 2})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 1, 1})},
+        {"count_include_pad", A_i(1)}});
+  pool("F32GlobalAvgPool", OpType::GlobalAveragePool, {2, 13, 7, 5}, {});
+  pool("F32GlobalMaxPool", OpType::GlobalMaxPool, {1, 11, 5, 13}, {});
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------------- INT8
+
+// Multipliers that map a typical accumulator of `taps` products of int8s into a few dozen output units;
+// `hot` scales them up so that most outputs saturate.
+std::vector<float> mults(int64_t k, int64_t taps, uint32_t seed, float hot = 1.f) {
+  const float base = hot * 40.f / (64.f * 64.f * std::sqrt(static_cast<float>(taps)));
+  return random_floats(static_cast<size_t>(k), seed, 0.5f * base, 1.5f * base);
+}
+
+std::vector<Case> int8_cases() {
+  std::vector<Case> v;
+  // Quantize / Dequantize, incl. values on rounding ties, beyond the range, NaN and infinities.
+  auto special = [](Tensor t, float scale) {
+    float* p = t.data<float>();
+    const float sp[] = {0.5f * scale,  1.5f * scale,  2.5f * scale, -0.5f * scale, -2.5f * scale,
+                        127.5f * scale, -128.5f * scale, 1e9f, -1e9f, std::numeric_limits<float>::infinity(),
+                        -std::numeric_limits<float>::infinity(), std::nanf(""), -0.f};
+    for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]) && static_cast<int64_t>(i) < t.numel(); ++i) p[i * 7 % t.numel()] = sp[i];
+    return t;
+  };
+  {
+    Builder b("Quantize_flat_tails", OpType::Quantize);
+    b.in(special(test::random_f32({7, 13, 11}, 20, -3, 3), 0.0173f)).attr("scale", A_f(0.0173f));
+    v.push_back(b.done(DType::i8));
+  }
+  {
+    Builder b("Quantize_to_nhwc", OpType::Quantize);
+    b.in(special(test::random_f32({2, 13, 11, 71}, 21, -2, 2), 0.011f)).attr("scale", A_f(0.011f));
+    b.attr("to_nhwc", A_i(1));
+    v.push_back(b.done(DType::i8));
+  }
+  {
+    Builder b("Quantize_to_nhwc_c3", OpType::Quantize);
+    b.in(test::random_f32({1, 3, 13, 67}, 22, -2, 2)).attr("scale", A_f(0.0157f)).attr("to_nhwc", A_i(1));
+    v.push_back(b.done(DType::i8));
+  }
+  {
+    Builder b("Dequantize_flat", OpType::Dequantize);
+    b.in(random_i8({5, 7, 13}, 23)).attr("scale", A_f(0.0371f));
+    v.push_back(b.done());
+  }
+  {
+    Builder b("Dequantize_to_nchw", OpType::Dequantize);
+    b.in(random_i8({2, 11, 67, 19}, 24)).attr("scale", A_f(0.0093f)).attr("to_nchw", A_i(1));
+    v.push_back(b.done());
+  }
+  // QAdd: plain, saturation-heavy with ReLU, clipped.
+  auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
+    Builder b(name, OpType::QAdd);
+    b.in(random_i8(s, 25, -128, 127, sat)).in(random_i8(s, 26, -128, 127, sat));
+    b.attr("scale_a", A_f(sa)).attr("scale_b", A_f(sb));
+    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    v.push_back(b.done(DType::i8));
+  };
+  qadd("QAdd_plain", {1, 7, 11, 13}, 0.7311f, 0.4177f, quant::kNoLo, quant::kNoHi, 0);
+  qadd("QAdd_saturating_relu", {2, 5, 13, 11}, 1.37f, 0.913f, 0.f, quant::kNoHi, 0.5);
+  qadd("QAdd_clip", {5, 7, 11}, 0.5f, 0.5f, -20.5f, 33.25f, 0.2);  // ties at .5 everywhere
+  // QConv.
+  auto qconv = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, int64_t kw,
+                   std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias,
+                   bool residual, float lo, float hi, float hot = 1.f, double sat = 0) {
+    const int64_t Cg = x[3] / group;
+    const int64_t OH = (x[1] + pads[0] + pads[2] - ((kh - 1) * dil[0] + 1)) / strides[0] + 1;
+    const int64_t OW = (x[2] + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) / strides[1] + 1;
+    Builder b(name, OpType::QConv);
+    b.in(random_i8(x, 30, -128, 127, sat)).cst(random_i8({K, Cg, kh, kw}, 31, -127, 127));
+    if (bias) b.cst(random_i32({K}, 32, -20000, 20000));
+    else if (residual) b.none();
+    if (residual) b.in(random_i8({x[0], OH, OW, K}, 33, -128, 127, sat));
+    b.attr("group", A_i(group)).attr("strides", A_ints(strides)).attr("pads", A_ints(pads));
+    b.attr("dilations", A_ints(dil)).attr("multiplier", A_floats(mults(K, Cg * kh * kw, 34, hot)));
+    if (residual) b.attr("residual_scale", A_f(0.8137f));
+    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    v.push_back(b.done(DType::i8));
+  };
+  const float no_lo = quant::kNoLo, no_hi = quant::kNoHi;
+  qconv("QConv_3x3_pad1_bias", {1, 11, 13, 5}, 7, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, no_lo, no_hi);
+  qconv("QConv_strided_asym_relu", {2, 13, 11, 7}, 5, 1, 3, 2, {2, 3}, {1, 0, 2, 1}, {1, 1}, true, false, 0.f, no_hi);
+  qconv("QConv_dilated_clip", {1, 13, 13, 5}, 11, 1, 3, 3, {1, 1}, {2, 2, 2, 2}, {2, 2}, false, false, -17.f, 23.5f);
+  qconv("QConv_1x1_residual_relu", {1, 7, 5, 13}, 11, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, 0.f, no_hi);
+  qconv("QConv_grouped_residual", {1, 7, 11, 10}, 15, 5, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo, no_hi);
+  qconv("QConv_depthwise_relu", {2, 11, 7, 13}, 13, 13, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
+  qconv("QConv_depthwise_s2_residual", {1, 13, 11, 32}, 32, 32, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo,
+        no_hi);
+  qconv("QConv_saturating_residual_clip", {2, 7, 13, 11}, 13, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, -64.f,
+        100.f, 8.f, 0.6);
+  qconv("QConv_all_min_input", {1, 5, 7, 11}, 5, 1, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, false, no_lo, no_hi, 1.f,
+        1.0);
+  // 256 channels x 3x3 with uniform weights: 128 * sum|w| ~ 128 * 2304 * 64 > 2^24, so even the fused variant
+  // takes the s32 + own-epilogue path (qconv_dnnl.cpp explains why).
+  qconv("QConv_big_acc_epilogue", {1, 5, 7, 256}, 13, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo, no_hi,
+        1.f, 0.7);
+  qconv("QConv_64ch_3x3", {1, 13, 11, 64}, 64, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
+  // The sum post-op must be one fma, as quant::requantize_residual: acc = -2 (x = -2 through an identity
+  // kernel), multiplier 1, residual 3, residual_scale = 6990507 * 2^-23. Exactly, 3 * rs = 2.5 + 2^-23, so
+  // fmaf(rs, 3, -2) = 0.5 + 2^-23 rounds to 1, while a separately rounded product is 2.5 (a tie, to even) and
+  // gives 0.5 -> 0. 3x3 with only the centre tap, and 1x1, to reach both oneDNN kernel families.
+  for (int64_t kk : {int64_t{3}, int64_t{1}}) {
+    const int64_t C = 16;
+    Tensor x(DType::i8, {1, 5, 7, C}), r(DType::i8, {1, 5, 7, C}), w(DType::i8, {C, C, kk, kk});
+    std::fill(x.data<int8_t>(), x.data<int8_t>() + x.numel(), int8_t{-2});
+    std::fill(r.data<int8_t>(), r.data<int8_t>() + r.numel(), int8_t{3});
+    for (int64_t k = 0; k < C; ++k) w.data<int8_t>()[((k * C + k) * kk + kk / 2) * kk + kk / 2] = 1;
+    Builder b("QConv_sum_is_fma_" + std::to_string(kk) + "x" + std::to_string(kk), OpType::QConv);
+    b.in(x).cst(w).none().in(r);
+    b.attr("pads", A_ints({kk / 2, kk / 2, kk / 2, kk / 2}));
+    b.attr("multiplier", A_floats(std::vector<float>(C, 1.f))).attr("residual_scale", A_f(std::ldexp(6990507.f, -23)));
+    v.push_back(b.done(DType::i8));
+  }
+  // QLinear.
+  auto qlinear = [&](std::string name, Shape x, int64_t N, bool bias, float lo, float hi, float hot = 1.f,
+                     double sat = 0) {
+    const int64_t K = x.back();
+    Builder b(name, OpType::QLinear);
+    b.in(random_i8(x, 40, -128, 127, sat)).cst(random_i8({N, K}, 41, -127, 127));
+    if (bias) b.cst(random_i32({N}, 42, -30000, 30000));
+    b.attr("multiplier", A_floats(mults(N, K, 43, hot)));
+    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    v.push_back(b.done(DType::i8));
+  };
+  qlinear("QLinear_2d_bias", {7, 13}, 11, true, no_lo, no_hi);
+  qlinear("QLinear_3d_relu", {3, 5, 11}, 13, true, 0.f, no_hi);
+  qlinear("QLinear_nobias_saturating", {5, 64}, 7, false, -30.f, 30.f, 8.f, 0.5);
+  qlinear("QLinear_big_k", {3, 1500}, 13, true, no_lo, no_hi, 1.f, 0.7);
+  // Pools.
+  auto qpool = [&](std::string name, OpType op, Shape x, std::map<std::string, Attr> attrs, double sat = 0,
+                   int hi = 127) {
+    Builder b(name, op);
+    b.in(random_i8(x, 50, -128, hi, sat));
+    for (auto& [k, a] : attrs) b.attr(k, a);
+    v.push_back(b.done(DType::i8));
+  };
+  qpool("QMaxPool_3x3_s2_pad", OpType::QMaxPool, {2, 13, 11, 7},
+        {{"kernel", A_ints({3, 3})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}});
+  qpool("QMaxPool_dilated_asym", OpType::QMaxPool, {1, 11, 13, 67},
+        {{"kernel", A_ints({2, 3})}, {"strides", A_ints({1, 2})}, {"pads", A_ints({0, 2, 1, 1})},
+         {"dilations", A_ints({2, 2})}});
+  // All -128 inside the window: padding must not win (it would give 0 if it took part).
+  qpool("QMaxPool_all_min_window", OpType::QMaxPool, {1, 7, 5, 13},
+        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}}, 1.0, -128);
+  qpool("QAvgPool_exclude_pad", OpType::QAvgPool, {2, 11, 7, 13},
+        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}, {"multiplier", A_f(0.917f)}});
+  qpool("QAvgPool_include_pad_s2", OpType::QAvgPool, {1, 13, 13, 5},
+        {{"kernel", A_ints({3, 2})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 1, 1})},
+         {"count_include_pad", A_i(1)}, {"multiplier", A_f(1.31f)}});
+  qpool("QAvgPool_saturating", OpType::QAvgPool, {1, 7, 11, 67},
+        {{"kernel", A_ints({2, 2})}, {"multiplier", A_f(3.7f)}}, 0.8);
+  qpool("QAvgPool_all_min_window", OpType::QAvgPool, {1, 5, 7, 11},
+        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}, {"multiplier", A_f(1.f)}}, 1.0, -128);
+  qpool("QAvgPool_global", OpType::QAvgPool, {2, 7, 5, 13}, {{"global", A_i(1)}, {"multiplier", A_f(0.77f)}});
+  qpool("QAvgPool_global_wide", OpType::QAvgPool, {1, 11, 13, 300}, {{"global", A_i(1)}, {"multiplier", A_f(1.f)}},
+        0.3);
+  // QConcat along C (NHWC) with rescaling and a plain copy, and along an outer axis.
+  {
+    Builder b("QConcat_channels", OpType::QConcat);
+    b.in(random_i8({1, 7, 5, 13}, 60, -128, 127, 0.2)).in(random_i8({1, 7, 5, 11}, 61)).in(random_i8({1, 7, 5, 5}, 62));
+    b.attr("axis", A_i(3)).attr("scales", A_floats({0.613f, 1.f, 1.79f}));
+    v.push_back(b.done(DType::i8));
+  }
+  {
+    Builder b("QConcat_axis1", OpType::QConcat);
+    b.in(random_i8({2, 5, 7, 11}, 63)).in(random_i8({2, 13, 7, 11}, 64));
+    b.attr("axis", A_i(1)).attr("scales", A_floats({1.f, 0.5f}));
+    v.push_back(b.done(DType::i8));
+  }
+  {
+    Builder b("QConcat_axis0_big", OpType::QConcat);
+    b.in(random_i8({5, 7000}, 65)).in(random_i8({11, 7000}, 66));
+    b.attr("axis", A_i(0)).attr("scales", A_floats({1.5f, 1.f}));
+    v.push_back(b.done(DType::i8));
+  }
+  return v;
+}
+
+TEST(HarnessFp32, CpuMatchesRef) {
+  for (const Case& c : fp32_cases()) run_case(c);
+}
+
+TEST(HarnessInt8, CpuMatchesRefBitForBit) {
+  for (const Case& c : int8_cases()) run_case(c);
+}
+
+// The SIMD row kernels against their scalar twins directly, on every length 0..70 (all tails), special
+// floats included. Independent of the dispatch, which picks once per process.
+TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512bw") || !__builtin_cpu_supports("avx512dq") ||
+      !__builtin_cpu_supports("avx512vl"))
+    GTEST_SKIP() << "no AVX-512";
+  const cpu::QRowKernels& s = cpu::q_row_kernels_avx512();
+  std::printf("[ harness  ] row kernels dispatched: %s\n", cpu::q_row_kernels().isa);
+  std::mt19937 rng(7);
+  for (int64_t n = 0; n <= 70; ++n) {
+    Tensor xf = test::random_f32({n + 1}, static_cast<uint32_t>(n), -300, 300);
+    float* xp = xf.data<float>();
+    if (n > 5) xp[1] = std::nanf(""), xp[2] = INFINITY, xp[3] = -INFINITY, xp[4] = 2.5f, xp[5] = -0.5f;
+    Tensor a = random_i8({n + 1}, 100 + static_cast<uint32_t>(n)), b = random_i8({n + 1}, 200 + static_cast<uint32_t>(n));
+    Tensor acc = random_i32({n + 1}, 300 + static_cast<uint32_t>(n), -3000000, 3000000);
+    Tensor bias = random_i32({n + 1}, 400 + static_cast<uint32_t>(n), -100000, 100000);
+    std::vector<float> m = random_floats(static_cast<size_t>(n + 1), 500 + static_cast<uint32_t>(n), 1e-5f, 1e-4f);
+    std::vector<int8_t> y1(static_cast<size_t>(n) + 1), y2(static_cast<size_t>(n) + 1);
+    std::vector<float> f1(static_cast<size_t>(n) + 1), f2(static_cast<size_t>(n) + 1);
+    cpu::quantize_f32_s8_ref(xp, y1.data(), n, 1.f);
+    s.quantize_f32_s8(xp, y2.data(), n, 1.f);
+    EXPECT_EQ(y1, y2) << "quantize n=" << n;
+    cpu::dequantize_s8_f32_ref(a.data<int8_t>(), f1.data(), n, 0.0137f);
+    s.dequantize_s8_f32(a.data<int8_t>(), f2.data(), n, 0.0137f);
+    EXPECT_EQ(0, std::memcmp(f1.data(), f2.data(), f1.size() * sizeof(float))) << "dequantize n=" << n;
+    cpu::add_s8_ref(a.data<int8_t>(), b.data<int8_t>(), y1.data(), n, 0.75f, 1.25f, -100.f, 90.5f);
+    s.add_s8(a.data<int8_t>(), b.data<int8_t>(), y2.data(), n, 0.75f, 1.25f, -100.f, 90.5f);
+    EXPECT_EQ(y1, y2) << "add n=" << n;
+    cpu::rescale_s8_ref(a.data<int8_t>(), y1.data(), n, 1.5f);
+    s.rescale_s8(a.data<int8_t>(), y2.data(), n, 1.5f);
+    EXPECT_EQ(y1, y2) << "rescale n=" << n;
+    for (int variant = 0; variant < 4; ++variant) {
+      const int32_t* bp = variant & 1 ? bias.data<int32_t>() : nullptr;
+      const int8_t* rp = variant & 2 ? b.data<int8_t>() : nullptr;
+      cpu::requant_s32_s8_ref(acc.data<int32_t>(), bp, m.data(), rp, 0.71f, -120.f, quant::kNoHi, n, y1.data());
+      s.requant_s32_s8(acc.data<int32_t>(), bp, m.data(), rp, 0.71f, -120.f, quant::kNoHi, n, y2.data());
+      EXPECT_EQ(y1, y2) << "requant n=" << n << " variant " << variant;
+    }
+    // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
+    Tensor px = random_i8({30 * (n + 1)}, 600 + static_cast<uint32_t>(n));
+    cpu::maxpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y1.data());
+    s.maxpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y2.data());
+    EXPECT_EQ(y1, y2) << "maxpool n=" << n;
+    cpu::avgpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y1.data());
+    s.avgpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y2.data());
+    EXPECT_EQ(y1, y2) << "avgpool n=" << n;
+  }
+  (void)rng;
+}
+
+}  // namespace
+}  // namespace octet
