@@ -10,6 +10,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -234,6 +235,10 @@ void run_case(const Case& c) {
     const int8_t* w = want[0].data<int8_t>();
     ASSERT_EQ(w[0], 1) << "the oracle does not fuse the residual multiply-add";
   }
+  if (c.name.find("bias_before_scale") != std::string::npos) {
+    const int8_t expect[] = {-74, -125, 89, 121, 108};  // float(acc + bias) * m, rounded half to even
+    for (int i = 0; i < 5; ++i) ASSERT_EQ(want[0].data<int8_t>()[i * 5 + i], expect[i]) << "oracle, row " << i;
+  }
   const OpType op = c.g.nodes[0].op;
   if (op == OpType::QConv || op == OpType::QLinear) {
     std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
@@ -435,6 +440,28 @@ std::vector<Case> int8_cases() {
     b.attr("pads", A_ints({kk / 2, kk / 2, kk / 2, kk / 2}));
     b.attr("multiplier", A_floats(std::vector<float>(C, 1.f))).attr("residual_scale", A_f(std::ldexp(6990507.f, -23)));
     v.push_back(b.done(DType::i8));
+  }
+  // The bias must be added to the accumulator before the scale: for these (x, w, bias, multiplier) rows,
+  // float(x*w + bias) * m and float(x*w) * m + float(bias) * m round to different integers (found by search).
+  // Output (i, i) of a K=1 QLinear / 1x1 QConv over 5 rows/pixels and 5 channels sees row i's values.
+  {
+    const std::vector<int8_t> xs{122, 79, -92, 86, -15}, ws{-121, -100, 65, -11, -87};
+    const std::vector<int32_t> bs{5464, -11847, 18121, 16445, 16748};
+    const uint32_t mbits[] = {0x3c0183a9, 0x3bd040ec, 0x3bf18e6e, 0x3c00700d, 0x3bc31f8d};
+    std::vector<float> ms;
+    for (uint32_t u : mbits) ms.push_back(std::bit_cast<float>(u));
+    {
+      Builder b("QLinear_bias_before_scale", OpType::QLinear);
+      b.in(Tensor::from<int8_t>({5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1}, ws)).cst(Tensor::from<int32_t>({5}, bs));
+      b.attr("multiplier", A_floats(ms));
+      v.push_back(b.done(DType::i8));
+    }
+    {
+      Builder b("QConv_bias_before_scale", OpType::QConv);
+      b.in(Tensor::from<int8_t>({1, 1, 5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1, 1, 1}, ws));
+      b.cst(Tensor::from<int32_t>({5}, bs)).attr("multiplier", A_floats(ms));
+      v.push_back(b.done(DType::i8));
+    }
   }
   // QLinear.
   auto qlinear = [&](std::string name, Shape x, int64_t N, bool bias, float lo, float hi, float hot = 1.f,
