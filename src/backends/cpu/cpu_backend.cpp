@@ -40,7 +40,9 @@ class CpuBackend final : public Backend {
   const char* name() const override { return "cpu"; }
   bool supports(const Graph& g, const Node& n) const override {
     switch (n.op) {
-      case OpType::Conv: return cpu::conv_supported(g, n);
+      case OpType::Conv: case OpType::ConvNhwc: return cpu::conv_supported(g, n);
+      case OpType::ToNhwc: case OpType::ToNchw: return cpu::layout_supported(g, n);
+      case OpType::PoolNhwc: return cpu::pool_supported(g, n);
       case OpType::MatMul: case OpType::Gemm: return cpu::matmul_supported(g, n);
       case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::GlobalMaxPool:
         return cpu::pool_supported(g, n);
@@ -55,7 +57,9 @@ class CpuBackend final : public Backend {
   std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
     std::unique_ptr<Kernel> k;
     switch (n.op) {
-      case OpType::Conv: k = cpu::make_conv(g, n); break;
+      case OpType::Conv: case OpType::ConvNhwc: k = cpu::make_conv(g, n); break;
+      case OpType::ToNhwc: case OpType::ToNchw: k = cpu::make_layout(g, n); break;
+      case OpType::PoolNhwc: k = cpu::make_pool(g, n); break;
       case OpType::MatMul: case OpType::Gemm: k = cpu::make_matmul(g, n); break;
       case OpType::QConv: k = cpu::make_qconv(g, n); break;
       case OpType::QLinear: k = cpu::make_qlinear(g, n); break;
