@@ -10,5 +10,7 @@ int cmd_eval(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_calibrate(int argc, char** argv);
 int cmd_cache(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);
+int cmd_convert(int argc, char** argv);
 
 }  // namespace octet::cli

@@ -21,6 +21,8 @@ const Command kCommands[] = {
     {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
     {"calibrate", octet::cli::cmd_calibrate, "calibrate on data, write a TensorRT calibration cache + JSON sidecar"},
     {"cache", octet::cli::cmd_cache, "show, diff or convert calibration caches"},
+    {"quantize", octet::cli::cmd_quantize, "write a Q/DQ ONNX model (TensorRT explicit INT8, ONNX Runtime QDQ)"},
+    {"convert", octet::cli::cmd_convert, "scales between TensorRT caches, ORT calibration tables, Q/DQ models"},
     {"bench", octet::cli::cmd_bench, "throughput and latency percentiles, like trtexec"},
 };
 

@@ -1,0 +1,73 @@
+// Explicit quantization: an FP32 ONNX model + per-tensor activation scales -> the same model with
+// QuantizeLinear/DequantizeLinear (Q/DQ) nodes, for TensorRT >= 8 explicit quantization (the only INT8 path
+// in TensorRT 11) and ONNX Runtime's QDQ format. docs/qdq.md has the user-facing story.
+//
+// The rewrite works on the onnx::ModelProto itself, not on octet's IR: every original node, tensor name,
+// initializer, value_info, metadata and external-data reference is kept; only Q/DQ nodes and their
+// initializers (written inline) are added, quantized weights replace their float initializers, and the
+// default-domain opset is raised to 13 when below (per-axis DequantizeLinear needs 13).
+//
+// Arithmetic (src/quant/quant.h, DESIGN.md): activations int8 per tensor, zero point 0, scale = the cache's
+// float32 scale bit for bit; weights int8 per output channel, s[k] = max|W[k]| / 127, narrow range [-127, 127],
+// round half to even, stored as an int8 initializer feeding a DequantizeLinear with `axis`.
+//
+// Placement (TensorRT developer guide, "Q/DQ Layer-Placement Recommendations"; the rule each step follows is
+// cited in qdq_export.cpp):
+//   trt: Q/DQ on the activation inputs of Conv, ConvTranspose, Gemm, MatMul (not on their outputs); the
+//        residual (non-fused) input of an Add that follows such an op; the inputs of a Concat whose output is
+//        quantized, with the Concat output's scale. Bias stays float.
+//   ort: ONNX Runtime's quantize_static QDQ layout: Q/DQ on the float activation inputs AND outputs of every op
+//        ONNX Runtime quantizes by default (Conv, Gemm, MatMul, Add, Mul, Relu, Clip, MaxPool, Concat,
+//        GlobalAveragePool, Reshape, ...), so its QDQ transformer fuses them into QLinearConv etc.; Conv/Gemm
+//        bias as int32 with scale s_x * s_w[k]. Graph outputs stay float.
+#pragma once
+
+#include <cstddef>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace octet {
+
+enum class QdqFormat { TensorRT, OnnxRuntime };
+const char* qdq_format_name(QdqFormat f);            // "trt", "ort"
+QdqFormat qdq_format_from_name(const std::string& s);  // throws Error for anything else
+
+struct QdqExportOptions {
+  QdqFormat format = QdqFormat::TensorRT;
+  // ONNX node names that get no Q/DQ (inputs, outputs and weights stay float). An unknown name is an error.
+  std::vector<std::string> fp32_layers;
+};
+
+struct QdqExportReport {
+  int64_t opset_in = 0, opset_out = 0;
+  int quantized_nodes = 0;   // nodes that read at least one DequantizeLinear output
+  int activation_pairs = 0;  // Q -> DQ pairs on activations
+  int weights = 0;           // int8 weight initializers
+  int biases = 0;            // int32 bias initializers (ort format)
+  // Nodes left in FP32 and why: "node 'fc' (Gemm): input 'x' has no scale in the cache".
+  std::vector<std::string> skipped;
+  std::vector<std::string> notes;  // other things the user should know (opset raised, ...)
+};
+
+// `scales` maps ONNX tensor names to float32 activation scales (amax / 127), e.g. a TensorRT cache's entries;
+// a tensor without an entry, or with a scale that is 0, negative or not finite, gets no Q/DQ (its consumers
+// stay FP32 and are listed in QdqExportReport::skipped).
+//
+// Throws Error (message names the node and op) for what cannot be placed correctly: a weight that is not a
+// constant (initializer or Constant node), a weight or activation that is not float32, a model that already
+// has Q/DQ nodes, an opset below 11, a Softmax of opset < 13 whose axis differs from -1, and (file variant)
+// external data when `out_path` is in another directory. The result is checked (topological order, one
+// producer per tensor, unique node names, types) before it is returned.
+//
+// `base_dir` resolves external-data files of the input (needed to quantize externally stored weights).
+std::string export_qdq_buffer(const void* data, size_t size, const std::string& what, const std::string& base_dir,
+                              const std::map<std::string, float>& scales, const QdqExportOptions& opt,
+                              QdqExportReport* report = nullptr);
+// Reads `model_path`; returns the serialized Q/DQ model (the caller writes it, atomically). `out_path` is where
+// it will go: with external data it must be in the same directory as the input (locations are relative).
+std::string export_qdq_file(const std::string& model_path, const std::string& out_path,
+                            const std::map<std::string, float>& scales, const QdqExportOptions& opt,
+                            QdqExportReport* report = nullptr);
+
+}  // namespace octet

@@ -1,0 +1,218 @@
+"""Q/DQ export/import end to end: `octet quantize` output passes onnx.checker, runs in ONNX Runtime close to
+the FP32 model, and its scales come back bit for bit through `octet convert`.
+
+Needs onnx, onnxruntime and numpy (skips otherwise) and the octet binary: $OCTET_BIN, default build/octet.
+Models: models/fmnist_cnn.onnx and every $OCTET_SHARED/models/cifar10/*.onnx (default ../shared).
+Caches are MinMax over random inputs computed here with ONNX Runtime, so the test needs no data set.
+"""
+import os
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+np = pytest.importorskip("numpy")
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+
+REPO = Path(__file__).resolve().parents[2]
+SHARED = Path(os.environ.get("OCTET_SHARED", REPO.parent / "shared"))
+OCTET = Path(os.environ.get("OCTET_BIN", REPO / "build" / "octet"))
+
+
+def models():
+    out = [REPO / "models" / "fmnist_cnn.onnx"]
+    cifar = SHARED / "models" / "cifar10"
+    if cifar.is_dir():
+        out += sorted(cifar.glob("*.onnx"))
+    return out
+
+
+def octet(*args, check=True):
+    if not OCTET.exists():
+        pytest.skip(f"octet binary not found at {OCTET} (set OCTET_BIN)")
+    r = subprocess.run([str(OCTET), *map(str, args)], capture_output=True, text=True)
+    if check and r.returncode != 0:
+        raise AssertionError(f"octet {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+def input_of(model_path, n, seed):
+    m = onnx.load(str(model_path), load_external_data=False)
+    inits = {i.name for i in m.graph.initializer}
+    inp = [i for i in m.graph.input if i.name not in inits][0]
+    dims = [d.dim_value if d.dim_value > 0 else n for d in inp.type.tensor_type.shape.dim]
+    dims[0] = n
+    return inp.name, np.random.RandomState(seed).standard_normal(dims).astype(np.float32)
+
+
+def hexbits(f):
+    return "%x" % struct.unpack("!I", struct.pack("!f", f))[0]
+
+
+def unhex(h):
+    return struct.unpack("!f", bytes.fromhex(h.zfill(8)))[0]
+
+
+def minmax_cache(model_path, x_name, x, path):
+    """TensorRT cache (MinMax) of every float tensor: scale = max|x| / 127 as float32."""
+    m = onnx.load(str(model_path))
+    names = [x_name] + [o for n in m.graph.node for o in n.output if n.op_type != "Constant" and o]
+    del m.graph.output[:]
+    for n in names:
+        m.graph.output.append(onnx.helper.make_empty_tensor_value_info(n))
+    sess = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+    outs = sess.run(None, {x_name: x})
+    lines = ["TRT-101300-MinMaxCalibration"]
+    for n, o in zip(names, outs):
+        if o.dtype == np.float32 and o.size and np.abs(o).max() > 0:
+            lines.append(f"{n}: {hexbits(np.float32(np.abs(o).max()) / np.float32(127))}")
+    Path(path).write_text("\n".join(lines) + "\n")
+
+
+def read_cache(path):
+    out = {}
+    for line in Path(path).read_text().splitlines()[1:]:
+        if line:
+            name, h = line.rsplit(":", 1)
+            out[name] = h.strip()
+    return out
+
+
+def run(path, x_name, x):
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {x_name: x})[0]
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory):
+    return tmp_path_factory.mktemp("qdq")
+
+
+@pytest.mark.parametrize("fmt", ["trt", "ort"])
+@pytest.mark.parametrize("model", models(), ids=lambda p: p.stem)
+def test_export_checks_and_runs(model, fmt, workdir):
+    x_name, calib = input_of(model, 32, 0)
+    _, x = input_of(model, 64, 1)
+    cache = workdir / f"{model.stem}.cache"
+    minmax_cache(model, x_name, calib, cache)
+    out = workdir / f"{model.stem}.{fmt}.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force", "--quiet")
+    q = onnx.load(str(out))
+    onnx.checker.check_model(q, full_check=True)
+    ops = [n.op_type for n in q.graph.node]
+    assert "QuantizeLinear" in ops and "DequantizeLinear" in ops
+    # Every original node and name is still there.
+    orig = onnx.load(str(model))
+    assert {n.name for n in orig.graph.node} <= {n.name for n in q.graph.node}
+    assert [o.name for o in orig.graph.output] == [o.name for o in q.graph.output]
+    ref, got = run(model, x_name, x), run(out, x_name, x)
+    rel = np.abs(got - ref).max() / (np.abs(ref).max() + 1e-6)
+    agree = (got.argmax(1) == ref.argmax(1)).mean()
+    print(f"{model.stem} {fmt}: rel {rel:.4f} agree {agree:.2f}")
+    assert rel < 0.25 and agree >= 0.7, f"{model.stem} {fmt}: rel err {rel:.3f}, top-1 agreement {agree:.2f}"
+
+
+@pytest.mark.parametrize("model", models(), ids=lambda p: p.stem)
+def test_scales_round_trip_bit_exact(model, workdir):
+    x_name, calib = input_of(model, 8, 2)
+    cache = workdir / f"{model.stem}.rt.cache"
+    minmax_cache(model, x_name, calib, cache)
+    qdq = workdir / f"{model.stem}.rt.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", qdq, "--force", "--quiet")
+    back = workdir / f"{model.stem}.back.cache"
+    octet("convert", qdq, "-o", back, "--force")
+    a, b = read_cache(cache), read_cache(back)
+    assert b, "no scales came back"
+    for name, h in b.items():
+        assert a[name] == h, f"{name}: {a[name]} -> {h}"
+    # The scales in the model are the cache's, bit for bit.
+    m = onnx.load(str(qdq))
+    inits = {i.name: i for i in m.graph.initializer}
+    for n in m.graph.node:
+        if n.op_type == "QuantizeLinear":
+            s = onnx.numpy_helper.to_array(inits[n.input[1]]).item()
+            assert hexbits(s) == a[n.input[0]]
+
+
+def test_ort_tables_round_trip(workdir):
+    model = REPO / "models" / "fmnist_cnn.onnx"
+    x_name, calib = input_of(model, 8, 3)
+    cache = workdir / "fm.tables.cache"
+    minmax_cache(model, x_name, calib, cache)
+    js, txt = workdir / "calibration.json", workdir / "calibration.txt"
+    octet("convert", cache, "-o", js, "--force")
+    octet("convert", cache, "-o", txt, "--to", "ort-text", "--force")
+    from onnxruntime.quantization.calibrate import load_tensors_data  # ORT's own reader
+
+    data = load_tensors_data(js)
+    a = read_cache(cache)
+    for name, h in a.items():
+        lo, hi = data.data[name].range_value
+        # ORT reads amax as float32: the scale again, or one ulp off for the ~1% no float32 amax reaches.
+        assert abs(int(hexbits(np.float32(hi) / np.float32(127)), 16) - int(h, 16)) <= 1, name
+        assert lo == -hi
+    for src in (js, txt):
+        back = workdir / (src.name + ".back.cache")
+        octet("convert", src, "-o", back, "--to", "trt", "--force")
+        assert read_cache(back) == a
+
+
+def test_refuses_dynamic_weight(workdir):
+    h = onnx.helper
+    x = h.make_tensor_value_info("x", onnx.TensorProto.FLOAT, [1, 2, 4, 4])
+    w = h.make_tensor_value_info("w", onnx.TensorProto.FLOAT, [3, 2, 1, 1])
+    y = h.make_tensor_value_info("y", onnx.TensorProto.FLOAT, [1, 3, 4, 4])
+    g = h.make_graph([h.make_node("Relu", ["w"], ["wr"], name="relu_w"),
+                      h.make_node("Conv", ["x", "wr"], ["y"], name="conv_dyn")], "g", [x, w], [y])
+    p = workdir / "dyn.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)]), str(p))
+    cache = workdir / "dyn.cache"
+    cache.write_text(f"TRT-101300-EntropyCalibration2\nx: {hexbits(0.01)}\nwr: {hexbits(0.01)}\n")
+    out = workdir / "dyn.qdq.onnx"
+    r = octet("quantize", p, "--cache", cache, "-o", out, check=False)
+    assert r.returncode == 1
+    assert "conv_dyn" in r.stderr and "Conv" in r.stderr
+    assert not out.exists()
+    # With the node kept in FP32 it goes through.
+    octet("quantize", p, "--cache", cache, "-o", out, "--fp32-layers", "conv_dyn", "--quiet")
+    onnx.checker.check_model(onnx.load(str(out)))
+
+
+def test_never_overwrites_without_force(workdir):
+    model = REPO / "models" / "fmnist_cnn.onnx"
+    x_name, calib = input_of(model, 4, 4)
+    cache = workdir / "fm.force.cache"
+    minmax_cache(model, x_name, calib, cache)
+    out = workdir / "exists.onnx"
+    out.write_bytes(b"keep me")
+    r = octet("quantize", model, "--cache", cache, "-o", out, check=False)
+    assert r.returncode == 1 and "--force" in r.stderr
+    assert out.read_bytes() == b"keep me"
+
+
+def test_reads_ort_quantize_static(workdir):
+    """ONNX Runtime's own QDQ output (symmetric int8, per-channel): octet reads back its activation scales."""
+    q = pytest.importorskip("onnxruntime.quantization")
+    model = REPO / "models" / "fmnist_cnn.onnx"
+    x_name, calib = input_of(model, 8, 5)
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{x_name: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    out = workdir / "fm.ortq.onnx"
+    q.quantize_static(str(model), str(out), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+                      activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
+                      extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
+    back = workdir / "fm.ortq.cache"
+    r = octet("convert", out, "-o", back, "--force")
+    got = read_cache(back)
+    m = onnx.load(str(out))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+    want = {n.input[0]: hexbits(inits[n.input[1]].item()) for n in m.graph.node if n.op_type == "QuantizeLinear"}
+    assert got == want
+    assert "warning" not in r.stderr

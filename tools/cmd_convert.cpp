@@ -1,0 +1,84 @@
+// octet convert IN -o OUT [--to FMT]: activation scales between TensorRT caches, ONNX Runtime's
+// calibration.json / text calibration.cache, and Q/DQ ONNX models (read only). Formats: src/calib/formats.h.
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "calib/formats.h"
+#include "commands.h"
+#include "common.h"
+#include "onnx/import.h"
+#include "onnx/qdq_import.h"
+
+namespace octet::cli {
+
+namespace {
+
+std::vector<char*> expand_short_output(int argc, char** argv) {
+  static std::string kOutput = "--output";
+  std::vector<char*> v;
+  for (int i = 0; i < argc; ++i) v.push_back(std::string(argv[i]) == "-o" ? kOutput.data() : argv[i]);
+  return v;
+}
+
+bool ends_with(const std::string& s, const std::string& suf) {
+  return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+}
+
+}  // namespace
+
+// Scales of a Q/DQ model's activation QuantizeLinear nodes, in graph order, as a cache with `header`.
+CalibCache scales_from_qdq_model(const std::string& path, const std::string& header, bool strict) {
+  ImportOptions io;
+  io.strict = false;  // only the Q/DQ nodes matter here
+  ImportResult r = import_onnx_file(path, io);
+  OCTET_CHECK(has_qdq(r.graph), "'", path, "' has no QuantizeLinear/DequantizeLinear nodes");
+  QdqImportOptions qo;
+  qo.strict_symmetric = strict;
+  QdqImportResult q = import_qdq(r.graph, qo);
+  for (const auto& w : q.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+  CalibCache c;
+  c.header = header;
+  for (const auto& [name, s] : q.scales) c.entries.push_back({name, s});
+  return c;
+}
+
+int cmd_convert(int argc, char** argv) {
+  Args a("convert", "IN -o OUT [--to trt|ort-json|ort-text]",
+         "Convert activation scales between formats. IN: a TensorRT cache, ONNX Runtime's calibration.json or\n"
+         "text calibration.cache (detected from the bytes), or a Q/DQ .onnx model (scales of its activation\n"
+         "QuantizeLinear nodes). OUT: trt (default; ort-json when OUT ends in .json), ort-json, ort-text.\n"
+         "Scales are kept bit for bit (ORT tables store amax; octet writes the amax whose amax/127 is the scale).");
+  a.opt("output", "OUT", "file to write (also -o)");
+  a.opt("to", "FMT", "trt, ort-json or ort-text");
+  a.opt("trt-version", "V", "TensorRT version for a new cache header (10.13.0 or 101300)", "10.13.0");
+  a.opt("algo-token", "TOKEN", "algorithm token for a new cache header", "EntropyCalibration2");
+  a.flag("strict", "Q/DQ input: refuse asymmetric (zero point != 0) activations instead of converting them");
+  a.flag("force", "overwrite OUT");
+  auto args = expand_short_output(argc, argv);
+  if (!a.parse(static_cast<int>(args.size()), args.data())) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet convert: give exactly one input file");
+  const std::string in = a.positional()[0], out = a.required("output");
+  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  std::string v = a.get("trt-version");
+  int version = v.find('.') != std::string::npos ? trt_version_number(v) : std::stoi(v);
+  std::string header = make_cache_header(version, a.get("algo-token"));
+  CalibCache c;
+  std::string from;
+  if (ends_with(in, ".onnx")) {
+    c = scales_from_qdq_model(in, header, a.on("strict"));
+    from = "Q/DQ model";
+  } else {
+    ScaleFormat f;
+    c = read_scales_file(in, &f, header);
+    from = scale_format_name(f);
+  }
+  ScaleFormat to = a.has("to") ? scale_format_from_name(a.get("to"))
+                               : ends_with(out, ".json") ? ScaleFormat::OrtJson : ScaleFormat::TrtCache;
+  write_file_atomic(out, serialize_scales(c, to));
+  std::printf("wrote %s (%s -> %s, %zu tensors)\n", out.c_str(), from.c_str(), scale_format_name(to), c.entries.size());
+  return 0;
+}
+
+}  // namespace octet::cli

@@ -1,0 +1,72 @@
+// octet quantize MODEL --cache C -o OUT: explicit quantization, the FP32 model with Q/DQ nodes carrying the
+// cache's scales (TensorRT 8-11 explicit INT8, ONNX Runtime QDQ). See src/onnx/qdq_export.h, docs/qdq.md.
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "calib/formats.h"
+#include "commands.h"
+#include "common.h"
+#include "onnx/qdq_export.h"
+
+namespace octet::cli {
+
+namespace {
+
+// "-o X" is "--output X" (the parser knows long options only).
+std::vector<char*> expand_short_output(int argc, char** argv) {
+  static std::string kOutput = "--output";
+  std::vector<char*> v;
+  for (int i = 0; i < argc; ++i) v.push_back(std::string(argv[i]) == "-o" ? kOutput.data() : argv[i]);
+  return v;
+}
+
+}  // namespace
+
+int cmd_quantize(int argc, char** argv) {
+  Args a("quantize", "MODEL.onnx --cache CACHE -o OUT.onnx [--format trt|ort] [--fp32-layers NODE,...]",
+         "Write MODEL with QuantizeLinear/DequantizeLinear nodes carrying the calibration cache's scales:\n"
+         "int8, zero point 0, activations per tensor, weights per output channel (int8 initializers).\n"
+         "  trt: TensorRT's Q/DQ placement (inputs of Conv/ConvTranspose/Gemm/MatMul, residual Add inputs,\n"
+         "       Concat inputs); build with `trtexec --onnx=OUT.onnx` (TensorRT 8.x-11, no calibrator).\n"
+         "  ort: ONNX Runtime's QDQ layout (also op outputs, int32 bias) for its CPU/GPU providers.\n"
+         "CACHE may be a TensorRT cache, ONNX Runtime's calibration.json or its text calibration.cache.");
+  a.opt("cache", "CACHE", "activation scales (TensorRT cache, ORT calibration.json or calibration.cache)");
+  a.opt("output", "OUT", "the Q/DQ model to write (also -o)");
+  a.opt("format", "FMT", "trt or ort", "trt");
+  a.opt("fp32-layers", "NODES", "comma-separated ONNX node names that get no Q/DQ");
+  a.flag("force", "overwrite OUT");
+  a.flag("quiet", "print only errors");
+  auto args = expand_short_output(argc, argv);
+  if (!a.parse(static_cast<int>(args.size()), args.data())) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet quantize: give exactly one model file");
+  const std::string model = a.positional()[0], out = a.required("output");
+  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  {
+    std::error_code ec;
+    OCTET_CHECK(!std::filesystem::equivalent(model, out, ec), "octet quantize: the output would overwrite the input model");
+  }
+  ScaleFormat fmt;
+  CalibCache cache = read_scales_file(a.required("cache"), &fmt);
+  std::map<std::string, float> scales;
+  for (const auto& e : cache.entries) scales[e.name] = e.scale;
+  QdqExportOptions opt;
+  opt.format = qdq_format_from_name(a.get("format"));
+  opt.fp32_layers = a.get_list("fp32-layers");
+  QdqExportReport rep;
+  std::string bytes = export_qdq_file(model, out, scales, opt, &rep);
+  write_file_atomic(out, bytes);
+  if (!a.on("quiet")) {
+    for (const auto& n : rep.notes) std::printf("note: %s\n", n.c_str());
+    for (const auto& s : rep.skipped) std::printf("fp32: %s\n", s.c_str());
+    std::printf("wrote %s (%s format, opset %lld): %d nodes quantized, %d activation Q/DQ pairs, %d int8 weights%s\n",
+                out.c_str(), qdq_format_name(opt.format), static_cast<long long>(rep.opset_out), rep.quantized_nodes,
+                rep.activation_pairs, rep.weights,
+                rep.biases ? (", " + std::to_string(rep.biases) + " int32 biases").c_str() : "");
+  }
+  return 0;
+}
+
+}  // namespace octet::cli
