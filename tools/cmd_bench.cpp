@@ -29,7 +29,7 @@ int cmd_bench(int argc, char** argv) {
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet bench: --precision is fp32 or int8, got '", precision, "'");
   int64_t batch = a.get_int("batch", 1), iters = a.get_int("iterations", 50), warm = a.get_int("warmup", 5);
   OCTET_CHECK(batch > 0 && iters > 0 && warm >= 0, "octet bench: --batch and --iterations must be positive");
-  auto plan = load_plan(a.positional()[0], a, precision == "int8" ? int8_plan_options(a) : PlanOptions{});
+  auto plan = load_plan(a.positional()[0], a, precision);
   auto shapes = plan->input_shapes(batch);
   plan->reshape(shapes);
   std::vector<Tensor> inputs;

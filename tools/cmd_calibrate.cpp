@@ -45,6 +45,7 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("quantile", "Q", "quantile for --algo legacy", "0.9999");
   a.opt("trt-version", "V", "TensorRT version written in the cache header (10.13.0 or 101300)", "10.13.0");
   a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
+  a.flag("calibrate-inputs", "apply --algo to the network inputs too (TensorRT's behaviour; default: MinMax for inputs)");
   a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
@@ -63,6 +64,7 @@ int cmd_calibrate(int argc, char** argv) {
   opt.params.legacy_quantile = a.get_double("quantile", 0.9999);
   opt.one_pass = a.on("one-pass");
   opt.import_cache = a.on("import-cache");
+  opt.inputs_minmax = !a.on("calibrate-inputs");
   opt.trt_version = parse_trt_version(a.get("trt-version"));
   opt.backend = a.get("backend");
   opt.quiet = a.on("quiet");

@@ -6,7 +6,6 @@
 #include "commands.h"
 #include "common.h"
 #include "core/progress.h"
-#include "onnx/import.h"
 
 namespace octet::cli {
 
@@ -47,15 +46,9 @@ int cmd_eval(int argc, char** argv) {
   int64_t batch = a.get_int("batch", 32);
   OCTET_CHECK(batch > 0, "--batch must be positive");
   apply_threads(a);
-  Graph model = import_onnx_file(a.positional()[0]).graph;
+  ModelSource model = load_model(a.positional()[0]);
   std::vector<Run> runs;
-  for (const auto& p : a.get_list("precision")) {
-    PlanOptions o;
-    if (p == "int8") o = int8_plan_options(a);
-    else OCTET_CHECK(p == "fp32", "octet eval: --precision takes fp32 and/or int8, got '", p, "'");
-    o.backend = a.get("backend");
-    runs.push_back({p, Plan::build(model, o), 0, {}});
-  }
+  for (const auto& p : a.get_list("precision")) runs.push_back({p, make_plan(model, a, p), 0, {}});
   OCTET_CHECK(!runs.empty(), "octet eval: --precision is empty");
   auto data = open_data(a, true);
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));

@@ -30,7 +30,7 @@ int cmd_run(int argc, char** argv) {
     fail("'", out_path, "' exists; pass --force to overwrite it");
   const std::string precision = a.get("precision");
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet run: --precision is fp32 or int8");
-  auto plan = load_plan(a.positional()[0], a, precision == "int8" ? int8_plan_options(a) : PlanOptions{});
+  auto plan = load_plan(a.positional()[0], a, precision);
   const Graph& g = plan->graph();
   std::vector<Tensor> inputs;
   auto ends_with = [](const std::string& s, const char* suf) {

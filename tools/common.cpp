@@ -8,6 +8,7 @@
 
 #include "calib/table.h"
 #include "onnx/import.h"
+#include "onnx/qdq_import.h"
 
 namespace octet::cli {
 
@@ -22,11 +23,35 @@ void apply_threads(const Args& a) {
   if (t > 0) omp_set_num_threads(static_cast<int>(t));
 }
 
-std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, PlanOptions opt) {
+ModelSource load_model(const std::string& path) {
+  ModelSource m;
+  m.graph = import_onnx_file(path).graph;
+  if (has_qdq(m.graph)) {
+    QdqImportResult q = import_qdq(m.graph);
+    for (const auto& w : q.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    m.graph = std::move(q.graph);
+    m.qdq_amax = std::move(q.amax);
+  }
+  return m;
+}
+
+std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision) {
+  PlanOptions o;
+  o.backend = a.get("backend");
+  if (precision == "int8") {
+    if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
+    else o.int8_amax = m.qdq_amax;
+    OCTET_CHECK(!o.int8_amax.empty(), "--precision int8 needs --cache FILE (make one with octet calibrate) or a Q/DQ model");
+    o.fp32_layers = a.get_list("fp32-layers");
+  } else {
+    OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
+  }
+  return Plan::build(m.graph, o);
+}
+
+std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
-  opt.backend = a.get("backend");
-  ImportResult r = import_onnx_file(model);
-  return Plan::build(std::move(r.graph), opt);
+  return make_plan(load_model(model), a, precision);
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {
@@ -129,13 +154,5 @@ void add_int8_options(Args& a) {
   a.opt("fp32-layers", "NODE,...", "ONNX node names to keep in FP32 in the INT8 plan");
 }
 
-PlanOptions int8_plan_options(const Args& a) {
-  PlanOptions o;
-  OCTET_CHECK(a.has("cache"), "--precision int8 needs --cache FILE (make one with octet calibrate)");
-  o.int8_amax = load_amax(a.get("cache"));
-  OCTET_CHECK(!o.int8_amax.empty(), "calibration cache '", a.get("cache"), "' has no entries");
-  o.fp32_layers = a.get_list("fp32-layers");
-  return o;
-}
 
 }  // namespace octet::cli

@@ -17,8 +17,18 @@ namespace octet::cli {
 void add_runtime_options(Args& a);
 // Applies --threads (0 = all cores) to OpenMP/oneDNN.
 void apply_threads(const Args& a);
-// Imports an ONNX model and builds a plan on --backend.
-std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, PlanOptions opt = {});
+// A model as octet runs it: the FP32 graph, and — for a Q/DQ model (ONNX Runtime quantize_static, PyTorch,
+// ModelOpt, octet quantize) — the activation scales its Q/DQ pairs carried, which an INT8 plan uses unless
+// --cache overrides them.
+struct ModelSource {
+  Graph graph;
+  std::map<std::string, float> qdq_amax;  // empty for a plain FP32 model
+};
+ModelSource load_model(const std::string& path);
+// A plan of `m` on --backend for precision "fp32" or "int8" (scales from --cache, else the model's Q/DQ).
+std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision);
+// load_model + make_plan.
+std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);
 
@@ -38,7 +48,6 @@ std::string file_fingerprint(const std::string& path);
 std::map<std::string, float> load_amax(const std::string& cache_path);
 // Adds --cache and --fp32-layers (INT8 plans).
 void add_int8_options(Args& a);
-// PlanOptions for --precision int8: amax from --cache (required), --fp32-layers.
-PlanOptions int8_plan_options(const Args& a);
+
 
 }  // namespace octet::cli
