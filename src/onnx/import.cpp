@@ -57,6 +57,13 @@ struct Importer {
       else if (kv.key() == "length") length = std::stoll(kv.value());
     }
     if (location.empty()) error("initializer '" + t.name() + "' has external data without a location");
+    // Like ONNX Runtime: external data lives beside the model, never elsewhere on the machine.
+    std::filesystem::path loc(location);
+    bool escapes = loc.is_absolute();
+    for (const auto& part : loc) escapes = escapes || part == "..";
+    if (escapes)
+      error("initializer '" + t.name() + "': external data location '" + location +
+            "' must be a relative path inside the model's folder");
     std::filesystem::path p = std::filesystem::path(base_dir) / location;
     std::ifstream f(p, std::ios::binary | std::ios::ate);
     if (!f.good()) error("initializer '" + t.name() + "': cannot open external data file '" + p.string() + "'");
