@@ -28,14 +28,29 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   }
   if (opt.backend == "cpu" && opt.channels_last) convert_to_nhwc(g);
   p->graph_ = std::move(g);
-  const Graph& G = p->graph_;
-  for (const Node& n : G.nodes) {
-    bool fast = p->backend_->supports(G, n);
-    Backend& b = fast ? *p->backend_ : *p->ref_;
-    p->kernels_.push_back(b.create(G, n));
-    p->kernel_backend_.push_back(b.name());
-  }
+  p->create_kernels();
   return p;
+}
+
+std::unique_ptr<Plan> Plan::from_optimized(Graph g, const PlanOptions& opt, QuantizeReport report) {
+  std::unique_ptr<Plan> p(new Plan());
+  p->opt_ = opt;
+  p->backend_ = make_backend(opt.backend);
+  p->ref_ = make_ref_backend();
+  p->qreport_ = std::move(report);
+  p->graph_ = std::move(g);
+  p->create_kernels();
+  return p;
+}
+
+void Plan::create_kernels() {
+  const Graph& G = graph_;
+  for (const Node& n : G.nodes) {
+    bool fast = backend_->supports(G, n);
+    Backend& b = fast ? *backend_ : *ref_;
+    kernels_.push_back(b.create(G, n));
+    kernel_backend_.push_back(b.name());
+  }
 }
 
 std::vector<Shape> Plan::input_shapes(int64_t batch) const {

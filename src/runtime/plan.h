@@ -41,6 +41,9 @@ class Plan {
   using Observer = std::function<void(int value, const Tensor& t)>;
 
   static std::unique_ptr<Plan> build(Graph g, const PlanOptions& opt = {});
+  // A plan of a graph that has already been through build()'s passes (a plan file, runtime/plan_file.h):
+  // creates the kernels only. `opt` as the plan was built with; `report` its QuantizeReport.
+  static std::unique_ptr<Plan> from_optimized(Graph g, const PlanOptions& opt, QuantizeReport report);
 
   const Graph& graph() const { return graph_; }
   const PlanOptions& options() const { return opt_; }
@@ -65,6 +68,7 @@ class Plan {
 
  private:
   Plan() = default;
+  void create_kernels();  // one kernel per node of graph_: backend_ where it supports the node, else ref_
   struct Step {
     int node;
     std::unique_ptr<Kernel> kernel;

@@ -1,0 +1,231 @@
+// Plan files (runtime/plan_file.h) on models/fmnist_cnn.onnx: FP32 and INT8 plans (amax from the absmax of
+// an FP32 run on random data) saved and loaded back run bit-identically to the in-memory plan; another
+// format version, truncation at every 1/37th of the file and random byte flips are octet::Error, never a crash.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <unistd.h>
+
+#include "onnx/import.h"
+#include "runtime/plan_file.h"
+#include "test_util.h"
+
+using namespace octet;
+
+namespace {
+
+std::string fmnist() { return test::source_dir() + "/models/fmnist_cnn.onnx"; }
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("octet_plan_test_" + std::to_string(::getpid()) + "_" + name)).string();
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_bytes(const std::string& path, const std::string& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(b.data(), static_cast<std::streamsize>(b.size()));
+}
+
+Tensor input(uint32_t seed) { return test::random_f32({4, 1, 28, 28}, seed, -0.8f, 2.0f); }
+
+// max|x| of every tensor of an unfused FP32 run: a plausible calibration table with the ONNX names.
+std::map<std::string, float> absmax_table(const Graph& g) {
+  PlanOptions o;
+  o.backend = "ref";
+  o.fold_batchnorm = false;
+  o.fuse = false;
+  auto plan = Plan::build(g, o);
+  std::map<std::string, float> amax;
+  Plan::Observer obs = [&](int v, const Tensor& t) {
+    if (t.dtype() != DType::f32) return;
+    float m = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data<float>()[i]));
+    float& a = amax[plan->graph().value(v).name];
+    a = std::max(a, m);
+  };
+  for (uint32_t s = 1; s <= 3; ++s) plan->run({input(100 + s)}, &obs);
+  return amax;
+}
+
+std::unique_ptr<Plan> build(const std::string& backend, bool int8, std::vector<std::string> fp32_layers = {}) {
+  Graph g = import_onnx_file(fmnist()).graph;
+  PlanOptions o;
+  o.backend = backend;
+  if (int8) o.int8_amax = absmax_table(g);
+  o.fp32_layers = std::move(fp32_layers);
+  return Plan::build(std::move(g), o);
+}
+
+void expect_same_outputs(Plan& a, Plan& b) {
+  for (uint32_t seed : {1u, 2u}) {
+    Tensor x = input(seed);
+    std::vector<Tensor> ya;
+    for (const auto& t : a.run({x})) ya.push_back(t.clone());
+    auto yb = b.run({x});
+    ASSERT_EQ(ya.size(), yb.size());
+    for (size_t i = 0; i < ya.size(); ++i) {
+      ASSERT_EQ(ya[i].dtype(), yb[i].dtype());
+      ASSERT_EQ(ya[i].shape(), yb[i].shape());
+      EXPECT_EQ(std::memcmp(ya[i].raw(), yb[i].raw(), ya[i].nbytes()), 0) << "output " << i << " differs";
+    }
+  }
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(PlanFile, RoundTripIsBitIdentical) {
+  struct Case {
+    std::string backend;
+    bool int8;
+  };
+  for (const Case& c : {Case{"cpu", false}, Case{"cpu", true}, Case{"ref", true}}) {
+    SCOPED_TRACE(c.backend + (c.int8 ? " int8" : " fp32"));
+    auto plan = build(c.backend, c.int8);
+    ASSERT_EQ(plan->is_int8(), c.int8);
+    if (c.int8) {
+      ASSERT_GT(plan->quantize_report().int8_nodes, 0);
+    }
+    std::string path = temp_path(c.backend + (c.int8 ? "_int8.plan" : "_fp32.plan"));
+    save_plan(*plan, path);
+    ASSERT_TRUE(is_plan_file(path));
+    EXPECT_FALSE(is_plan_file(fmnist()));
+    EXPECT_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(::getpid())));
+    auto loaded = load_plan_file(path);
+    EXPECT_EQ(loaded->is_int8(), c.int8);
+    EXPECT_EQ(loaded->options().backend, c.backend);
+    EXPECT_EQ(loaded->graph().nodes.size(), plan->graph().nodes.size());
+    EXPECT_EQ(loaded->graph().values.size(), plan->graph().values.size());
+    const auto& ra = plan->quantize_report();
+    const auto& rb = loaded->quantize_report();
+    EXPECT_EQ(ra.int8_nodes, rb.int8_nodes);
+    EXPECT_EQ(ra.fp32_nodes, rb.fp32_nodes);
+    ASSERT_EQ(ra.lines.size(), rb.lines.size());
+    for (size_t i = 0; i < ra.lines.size(); ++i) {
+      EXPECT_EQ(ra.lines[i].node, rb.lines[i].node);
+      EXPECT_EQ(ra.lines[i].precision, rb.lines[i].precision);
+      EXPECT_EQ(ra.lines[i].why, rb.lines[i].why);
+    }
+    expect_same_outputs(*plan, *loaded);
+    EXPECT_EQ(plan->describe(), loaded->describe());
+    // Saving the loaded plan gives the same bytes (nothing lost or reordered).
+    EXPECT_EQ(serialize_plan(*loaded), read_bytes(path));
+    PlanContents pc = read_plan_file(path);
+    EXPECT_EQ(pc.header.format_version, kPlanFormatVersion);
+    EXPECT_EQ(pc.header.octet_version, kPlanOctetVersion);
+    EXPECT_EQ(pc.header.backend, c.backend);
+    EXPECT_EQ(pc.header.built_on, detect_cpu_level());
+    EXPECT_EQ(pc.header.requires_level, c.int8 && c.backend == "cpu" ? detect_cpu_level() : CpuLevel::Generic);
+    std::filesystem::remove(path);
+  }
+}
+
+TEST(PlanFile, KeepsFp32LayersAndReasons) {
+  Graph g = import_onnx_file(fmnist()).graph;
+  std::string first_conv;
+  for (const Node& n : g.nodes)
+    if (n.op == OpType::Conv) {
+      first_conv = n.name;
+      break;
+    }
+  auto plan = build("cpu", true, {first_conv});
+  std::string path = temp_path("fp32layers.plan");
+  save_plan(*plan, path);
+  auto loaded = load_plan_file(path);
+  EXPECT_EQ(loaded->options().fp32_layers, std::vector<std::string>{first_conv});
+  bool found = false;
+  for (const auto& l : loaded->quantize_report().lines)
+    if (l.node == first_conv) {
+      found = true;
+      EXPECT_EQ(l.precision, "fp32");
+      EXPECT_EQ(l.why, "kept FP32 as requested");
+    }
+  EXPECT_TRUE(found);
+  expect_same_outputs(*plan, *loaded);
+  std::filesystem::remove(path);
+}
+
+TEST(PlanFile, OtherFormatVersionIsRefused) {
+  auto plan = build("cpu", false);
+  std::string bytes = serialize_plan(*plan);
+  uint32_t v = kPlanFormatVersion + 1;
+  std::memcpy(bytes.data() + 8, &v, 4);
+  std::string path = temp_path("v2.plan");
+  write_bytes(path, bytes);
+  std::string msg = error_of([&] { load_plan_file(path); });
+  EXPECT_NE(msg.find("cannot load plan '" + path + "'"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("plan format version " + std::to_string(v)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reads format version " + std::to_string(kPlanFormatVersion)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("octet build"), std::string::npos) << msg;
+  std::filesystem::remove(path);
+
+  EXPECT_NE(error_of([&] { parse_plan("OCTETPLX....", "x.plan"); }).find("not an octet plan"), std::string::npos);
+}
+
+TEST(PlanFile, CpuLevelIsChecked) {
+  PlanHeader h;
+  h.requires_level = CpuLevel::Avx512Vnni;
+  std::string msg = error_of([&] { check_plan_cpu(h, CpuLevel::Avx2, "m.plan"); });
+  EXPECT_NE(msg.find("avx512_vnni"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("this CPU has only avx2"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("octet build"), std::string::npos) << msg;
+  EXPECT_EQ(error_of([&] { check_plan_cpu(h, CpuLevel::Avx512Vnni, "m.plan"); }), "");
+  h.requires_level = CpuLevel::Generic;
+  EXPECT_EQ(error_of([&] { check_plan_cpu(h, CpuLevel::Generic, "m.plan"); }), "");
+  for (CpuLevel l : {CpuLevel::Generic, CpuLevel::Avx2, CpuLevel::Avx512, CpuLevel::Avx512Vnni})
+    EXPECT_EQ(cpu_level_from_name(cpu_level_name(l)), l);
+  EXPECT_FALSE(cpu_level_from_name("sse2"));
+}
+
+TEST(PlanFile, TruncatedAndCorruptFilesAreErrors) {
+  auto plan = build("cpu", true);
+  const std::string bytes = serialize_plan(*plan);
+  // Truncated at every 1/37th: refused by the checksum, and by the parser itself when that is skipped.
+  for (int k = 0; k < 37; ++k) {
+    size_t len = bytes.size() * static_cast<size_t>(k) / 37;
+    SCOPED_TRACE(len);
+    std::string_view cut(bytes.data(), len);
+    EXPECT_NE(error_of([&] { parse_plan(cut, "cut.plan"); }), "");
+    EXPECT_NE(error_of([&] { parse_plan(cut, "cut.plan", /*verify_checksum=*/false); }), "");
+  }
+  std::string path = temp_path("cut.plan");
+  write_bytes(path, bytes.substr(0, bytes.size() / 2));
+  std::string msg = error_of([&] { load_plan_file(path); });
+  EXPECT_NE(msg.find("cannot load plan '" + path + "'"), std::string::npos) << msg;
+  std::filesystem::remove(path);
+
+  // Random byte flips: the checksum catches them; without it the parser returns or throws octet::Error.
+  std::mt19937 rng(5);
+  std::uniform_int_distribution<size_t> pos(0, bytes.size() - 1);
+  for (int i = 0; i < 200; ++i) {
+    std::string b = bytes;
+    size_t p = i < 100 ? pos(rng) % std::min<size_t>(bytes.size(), 4096) : pos(rng);  // headers and graph too
+    b[p] = static_cast<char>(b[p] ^ (1 + rng() % 255));
+    SCOPED_TRACE(p);
+    EXPECT_NE(error_of([&] { parse_plan(b, "flip.plan"); }), "");
+    try {
+      parse_plan(b, "flip.plan", false);
+    } catch (const Error&) {
+    }
+  }
+  // Huge counts in an otherwise valid prefix are bounded by the file size, not allocated.
+  std::string huge = bytes.substr(0, 12);
+  huge += std::string("\xff\xff\xff\x7f", 4);
+  EXPECT_NE(error_of([&] { parse_plan(huge, "huge.plan", false); }), "");
+}
