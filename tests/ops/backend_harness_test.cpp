@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/eltwise.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
 #include "quant/quant.h"
@@ -529,6 +530,228 @@ std::vector<Case> int8_cases() {
   return v;
 }
 
+// ------------------------------------------------------------------------------------------ FP32 eltwise
+
+Attr A_s(std::string v) {
+  Attr a;
+  a.kind = Attr::Kind::String;
+  a.s = std::move(v);
+  return a;
+}
+
+// Random floats with a few exact specials (±0, ±1, ±6, the Clip bounds below) sprinkled in.
+Tensor eltwise_input(const Shape& s, uint32_t seed, float lo = -8.f, float hi = 8.f) {
+  Tensor t = test::random_f32(s, seed, lo, hi);
+  const float sp[] = {0.f, -0.f, 1.f, -1.f, 6.f, -6.f, -0.5f, 0.75f, -3.f, 3.f};
+  float* p = t.data<float>();
+  for (size_t i = 0; i < sizeof(sp) / sizeof(sp[0]) && static_cast<int64_t>(i) * 3 < t.numel(); ++i)
+    if (sp[i] >= lo && sp[i] <= hi) p[i * 3] = sp[i];
+  return t;
+}
+
+// The FP32 element-wise, normalization and data-movement kernels of eltwise.h. tol(0): bit-identical to the
+// oracle (same float operations per element, same std:: functions, same double accumulation order).
+// Shapes: the odd 5/7/11/13 ones and sizes just below / above the points where the kernels start to thread
+// (2 x 65536 elements for memory-bound loops, 2 x 8192 for transcendental ones).
+std::vector<Case> eltwise_cases() {
+  std::vector<Case> v;
+  const Shape odd{5, 7, 11, 13};
+  const std::vector<Shape> cheap_shapes{odd, {131071}, {3, 43691}};
+  const std::vector<Shape> transc_shapes{odd, {16383}, {16385}};
+  auto unary = [&](std::string name, OpType op, const std::vector<Shape>& shapes, std::map<std::string, Attr> attrs,
+                   float lo = -8.f, float hi = 8.f) {
+    uint32_t seed = 100;
+    for (const Shape& s : shapes) {
+      Builder b(name + "_" + std::to_string(numel(s)), op);
+      b.in(eltwise_input(s, seed++, lo, hi));
+      for (auto& [k, a] : attrs) b.attr(k, a);
+      v.push_back(b.tol(0).done());
+    }
+  };
+  unary("F32Relu", OpType::Relu, cheap_shapes, {});
+  unary("F32LeakyRelu", OpType::LeakyRelu, cheap_shapes, {{"alpha", A_f(0.13f)}});
+  unary("F32HardSigmoid", OpType::HardSigmoid, cheap_shapes, {{"alpha", A_f(0.3f)}, {"beta", A_f(0.4f)}});
+  unary("F32HardSwish", OpType::HardSwish, cheap_shapes, {});
+  unary("F32Neg", OpType::Neg, cheap_shapes, {});
+  unary("F32Abs", OpType::Abs, cheap_shapes, {});
+  unary("F32Sqrt", OpType::Sqrt, cheap_shapes, {}, 0.f, 9.f);
+  unary("F32Identity", OpType::Identity, cheap_shapes, {});
+  unary("F32Dropout", OpType::Dropout, {odd}, {});
+  unary("F32Sigmoid", OpType::Sigmoid, transc_shapes, {});
+  unary("F32Tanh", OpType::Tanh, transc_shapes, {});
+  unary("F32GeluErf", OpType::Gelu, transc_shapes, {});
+  unary("F32GeluTanh", OpType::Gelu, transc_shapes, {{"approximate", A_s("tanh")}});
+  unary("F32Erf", OpType::Erf, transc_shapes, {});
+  unary("F32Exp", OpType::Exp, transc_shapes, {});
+  unary("F32Softplus", OpType::Softplus, transc_shapes, {});
+  unary("F32Mish", OpType::Mish, transc_shapes, {});
+  unary("F32Elu", OpType::Elu, transc_shapes, {{"alpha", A_f(0.7f)}});
+  unary("F32ClipAttrs", OpType::Clip, {odd}, {{"min", A_f(-0.5f)}, {"max", A_f(0.75f)}});
+  for (const Shape& s : cheap_shapes) {
+    Builder b("F32Clip_" + std::to_string(numel(s)), OpType::Clip);
+    b.in(eltwise_input(s, 7)).cst(Tensor::from<float>({}, {-0.5f})).cst(Tensor::from<float>({}, {6.f}));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Clip_min_only", OpType::Clip);
+    b.in(eltwise_input(odd, 8)).cst(Tensor::from<float>({}, {0.f}));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Clip_max_only", OpType::Clip);
+    b.in(eltwise_input(odd, 9)).none().cst(Tensor::from<float>({}, {0.75f}));
+    v.push_back(b.tol(0).done());
+  }
+  // Binary: every op on every broadcast pattern (constant second operands as the layout pass makes them, and
+  // runtime ones), Add with each post-op.
+  struct Pat { std::string name; Shape a, b; bool b_const; };
+  const std::vector<Pat> pats{
+      {"same", odd, odd, false},
+      {"scalar", odd, {1}, true},
+      {"scalar_rank0", {7, 11}, {}, false},
+      {"scalar_first", {1}, {5, 7, 13}, false},
+      {"lastdim", odd, {13}, true},
+      {"lastdim_111C", {2, 7, 11, 13}, {1, 1, 1, 13}, true},
+      {"nhwc_N11C", {2, 7, 11, 13}, {2, 1, 1, 13}, false},
+      {"nchw_1C11", {2, 13, 7, 11}, {1, 13, 1, 1}, true},
+      {"nchw_C11", {2, 13, 7, 11}, {13, 1, 1}, true},
+      {"general", {5, 1, 11}, {7, 1}, false},
+      {"general_first_bcast", {7, 1}, {5, 7, 11}, false},
+      {"big_same", {3, 43691}, {3, 43691}, false},
+      {"big_lastdim", {2, 256, 257}, {257}, true},
+      {"big_nhwc_N11C", {2, 56, 37, 32}, {2, 1, 1, 32}, false},
+      {"big_nchw_C11", {1, 32, 67, 67}, {32, 1, 1}, true},
+  };
+  const std::pair<std::string, OpType> ops[] = {{"Add", OpType::Add}, {"Sub", OpType::Sub}, {"Mul", OpType::Mul},
+                                                {"Div", OpType::Div}, {"Min", OpType::Min}, {"Max", OpType::Max}};
+  uint32_t seed = 300;
+  for (const auto& [opname, op] : ops)
+    for (const Pat& p : pats) {
+      Builder b("F32" + opname + "_" + p.name, op);
+      b.in(eltwise_input(p.a, seed++));
+      // Divisors away from 0; Min/Max operands on a coarse grid so that ties occur.
+      Tensor bt = op == OpType::Div ? test::random_f32(p.b, seed++, 0.5f, 3.f) : eltwise_input(p.b, seed++);
+      if (op == OpType::Min || op == OpType::Max) {
+        float* q = bt.data<float>();
+        for (int64_t i = 0; i < bt.numel(); ++i) q[i] = std::round(q[i] * 2.f) / 2.f;
+      }
+      if (p.b_const) b.cst(std::move(bt));
+      else b.in(std::move(bt));
+      v.push_back(b.tol(0).done());
+    }
+  const std::tuple<std::string, Activation, float, float> acts[] = {{"relu", Activation::Relu, 0.f, 0.f},
+                                                                    {"clip", Activation::Clip, -0.5f, 6.f},
+                                                                    {"leaky", Activation::LeakyRelu, 0.1f, 0.f},
+                                                                    {"hardswish", Activation::HardSwish, 0.f, 0.f},
+                                                                    {"sigmoid", Activation::Sigmoid, 0.f, 0.f}};
+  for (const auto& [aname, act, al, be] : acts)
+    for (const Pat& p : {pats[0], pats[4], pats[7], pats[11]}) {
+      Builder b("F32Add_" + p.name + "_post_" + aname, OpType::Add);
+      b.in(eltwise_input(p.a, seed++));
+      if (p.b_const) b.cst(eltwise_input(p.b, seed++));
+      else b.in(eltwise_input(p.b, seed++));
+      v.push_back(b.post(act, al, be).tol(0).done());
+    }
+  // Softmax / LogSoftmax (double accumulation as the oracle, same order): last axis, a middle axis, big rows.
+  auto softmax = [&](std::string name, OpType op, Shape s, int64_t axis) {
+    Builder b(name, op);
+    b.in(eltwise_input(s, seed++, -6.f, 6.f)).attr("axis", A_i(axis));
+    v.push_back(b.tol(0).done());
+  };
+  softmax("F32Softmax_last", OpType::Softmax, odd, -1);
+  softmax("F32Softmax_axis1", OpType::Softmax, {5, 7, 11, 13}, 1);
+  softmax("F32Softmax_rows_big", OpType::Softmax, {3, 7, 1031}, 2);
+  softmax("F32LogSoftmax_last", OpType::LogSoftmax, {7, 13}, -1);
+  softmax("F32LogSoftmax_big", OpType::LogSoftmax, {33, 1031}, -1);
+  // LayerNormalization over the last dim(s), scale/bias as constants.
+  auto layernorm = [&](std::string name, Shape x, int64_t axis, Shape ps, bool bias) {
+    Builder b(name, OpType::LayerNormalization);
+    b.in(eltwise_input(x, seed++, -3.f, 5.f)).cst(test::random_f32(ps, seed++, 0.5f, 1.5f));
+    if (bias) b.cst(test::random_f32(ps, seed++));
+    b.attr("axis", A_i(axis)).attr("epsilon", A_f(1e-5f));
+    v.push_back(b.tol(0).done());
+  };
+  layernorm("F32LayerNorm_last", {5, 7, 13}, -1, {13}, true);
+  layernorm("F32LayerNorm_two_dims", {5, 7, 13}, 1, {7, 13}, true);
+  layernorm("F32LayerNorm_suffix_param", {5, 7, 13}, 1, {13}, true);
+  layernorm("F32LayerNorm_nobias", {11, 13}, -1, {13}, false);
+  layernorm("F32LayerNorm_big", {16, 65, 192}, -1, {192}, true);
+  // BatchNormalization, NCHW inference.
+  for (const Shape& s : std::vector<Shape>{{2, 13, 7, 11}, {2, 5, 131}, {1, 7, 157, 131}}) {
+    const int64_t C = s[1];
+    Builder b("F32BatchNorm_" + std::to_string(numel(s)), OpType::BatchNormalization);
+    b.in(eltwise_input(s, seed++)).cst(test::random_f32({C}, seed++, 0.5f, 2.f)).cst(test::random_f32({C}, seed++));
+    b.cst(test::random_f32({C}, seed++)).cst(test::random_f32({C}, seed++, 0.1f, 3.f)).attr("epsilon", A_f(1e-3f));
+    v.push_back(b.tol(0).done());
+  }
+  // Concat on every axis, several inputs, one big.
+  auto concat = [&](std::string name, std::vector<Shape> shapes, int64_t axis, DType dt = DType::f32) {
+    Builder b(name, OpType::Concat);
+    for (const Shape& s : shapes) b.in(dt == DType::f32 ? eltwise_input(s, seed++) : random_i8(s, seed++));
+    b.attr("axis", A_i(axis));
+    v.push_back(b.tol(0).done(dt));
+  };
+  concat("F32Concat_axis0", {{5, 7, 11}, {7, 7, 11}}, 0);
+  concat("F32Concat_axis1", {{2, 5, 7, 11}, {2, 13, 7, 11}, {2, 1, 7, 11}}, 1);
+  concat("F32Concat_axis_last", {{2, 7, 11, 5}, {2, 7, 11, 13}}, -1);
+  concat("F32Concat_axis1_3d", {{5, 7, 11}, {5, 13, 11}}, 1);
+  concat("F32Concat_big_channels", {{1, 56, 56, 24}, {1, 56, 56, 40}}, 3);
+  concat("F32Concat_big_axis0", {{3, 43691}, {2, 43691}}, 0);
+  concat("I8Concat_axis1", {{2, 5, 7}, {2, 11, 7}}, 1, DType::i8);
+  // Transpose: NCHW <-> NHWC, last-two swap, reversal, a middle swap, the attention (2,0,3,1,4), i8, big.
+  auto transpose = [&](std::string name, Shape s, std::vector<int64_t> perm, DType dt = DType::f32) {
+    Builder b(name, OpType::Transpose);
+    b.in(dt == DType::f32 ? eltwise_input(s, seed++) : random_i8(s, seed++));
+    if (!perm.empty()) b.attr("perm", A_ints(perm));
+    v.push_back(b.tol(0).done(dt));
+  };
+  transpose("F32Transpose_to_nhwc", odd, {0, 2, 3, 1});
+  transpose("F32Transpose_to_nchw", odd, {0, 3, 1, 2});
+  transpose("F32Transpose_last_two", odd, {0, 1, 3, 2});
+  transpose("F32Transpose_reverse_default", odd, {});
+  transpose("F32Transpose_middle", odd, {0, 2, 1, 3});
+  transpose("F32Transpose_swap_outer", odd, {1, 0, 2, 3});
+  transpose("F32Transpose_perm_3102", odd, {3, 1, 0, 2});
+  transpose("F32Transpose_qkv", {2, 13, 3, 5, 7}, {2, 0, 3, 1, 4});
+  transpose("F32Transpose_unit_dims", {1, 13, 1, 7}, {3, 1, 2, 0});
+  transpose("F32Transpose_identity", odd, {0, 1, 2, 3});
+  transpose("I8Transpose_to_nhwc", odd, {0, 2, 3, 1}, DType::i8);
+  transpose("F32Transpose_big_to_nhwc", {1, 32, 113, 111}, {0, 2, 3, 1});
+  transpose("F32Transpose_big_to_nchw", {2, 57, 55, 33}, {0, 3, 1, 2});
+  transpose("F32Transpose_big_rows", {16, 65, 3, 64}, {0, 2, 1, 3});
+  // Shape-only ops: a copy.
+  {
+    Builder b("F32Reshape", OpType::Reshape);
+    b.in(eltwise_input(odd, seed++)).cst(Tensor::from<int64_t>({2}, {35, -1}));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Reshape_big", OpType::Reshape);
+    b.in(eltwise_input({3, 43691}, seed++)).cst(Tensor::from<int64_t>({3}, {1, 43691, 3}));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Flatten", OpType::Flatten);
+    b.in(eltwise_input(odd, seed++)).attr("axis", A_i(2));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Squeeze", OpType::Squeeze);
+    b.in(eltwise_input({5, 1, 11, 1}, seed++)).cst(Tensor::from<int64_t>({2}, {1, 3}));
+    v.push_back(b.tol(0).done());
+  }
+  {
+    Builder b("F32Unsqueeze", OpType::Unsqueeze);
+    b.in(eltwise_input({5, 11}, seed++)).cst(Tensor::from<int64_t>({1}, {1}));
+    v.push_back(b.tol(0).done());
+  }
+  return v;
+}
+
+TEST(HarnessEltwise, CpuMatchesRefBitForBit) {
+  for (const Case& c : eltwise_cases()) run_case(c);
+}
+
 TEST(HarnessFp32, CpuMatchesRef) {
   for (const Case& c : fp32_cases()) run_case(c);
 }
@@ -586,6 +809,59 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     EXPECT_EQ(y1, y2) << "avgpool n=" << n;
   }
   (void)rng;
+}
+
+// The FP32 row kernels (eltwise.h): AVX-512 against the scalar twins on every length 0..70, byte for byte,
+// with NaN, infinities, ±0 and values on the Clip bounds (ties of the selects) in the inputs.
+TEST(HarnessRowKernels, EltwiseSimdEqualsScalarTwin) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("avx512f") || !__builtin_cpu_supports("avx512dq")) GTEST_SKIP() << "no AVX-512";
+  const cpu::EwRowKernels& s = cpu::ew_row_kernels_avx512();
+  const cpu::EwRowKernels& r = cpu::ew_row_kernels_ref();
+  std::printf("[ harness  ] eltwise row kernels dispatched: %s\n", cpu::ew_row_kernels().isa);
+  for (int64_t n = 0; n <= 70; ++n) {
+    const size_t m = static_cast<size_t>(n) + 1;
+    std::vector<float> a = random_floats(m, 700 + static_cast<uint32_t>(n), -8, 8);
+    std::vector<float> b = random_floats(m, 800 + static_cast<uint32_t>(n), -8, 8);
+    const float sp[] = {std::nanf(""), -std::nanf(""), INFINITY, -INFINITY, 0.f, -0.f, -0.5f, 6.f, -3.f, 3.f};
+    for (size_t i = 0; i < m; ++i) {
+      if (i % 3 == 0) a[i] = sp[(i / 3) % 10];
+      if (i % 5 == 1) b[i] = sp[(i / 5 + 3) % 10];
+      if (i % 7 == 2) b[i] = a[i];  // ties for Min/Max
+    }
+    std::vector<float> y1(m), y2(m);
+    // Bit for bit, except that any NaN equals any NaN: which operand's NaN a commutative + or * returns
+    // when both are NaN is the compiler's choice of operand order, in the oracle as well.
+    auto same = [&](const char* what) {
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t u = static_cast<size_t>(i);
+        if (std::isnan(y1[u]) && std::isnan(y2[u])) continue;
+        ASSERT_EQ(std::bit_cast<uint32_t>(y1[u]), std::bit_cast<uint32_t>(y2[u]))
+            << what << " n=" << n << " i=" << i << ": " << y1[u] << " vs " << y2[u] << " (a " << a[u] << ", b " << b[u] << ")";
+      }
+    };
+    for (int op = 0; op < static_cast<int>(cpu::EwBin::kCount); ++op)
+      for (int mode = 0; mode < static_cast<int>(cpu::EwMode::kCount); ++mode) {
+        r.binary[op][mode](a.data(), b.data(), y1.data(), n);
+        s.binary[op][mode](a.data(), b.data(), y2.data(), n);
+        same(("binary op " + std::to_string(op) + " mode " + std::to_string(mode)).c_str());
+      }
+    r.relu(a.data(), y1.data(), n), s.relu(a.data(), y2.data(), n), same("relu");
+    r.leaky_relu(a.data(), y1.data(), n, 0.1f), s.leaky_relu(a.data(), y2.data(), n, 0.1f), same("leaky_relu");
+    r.clip(a.data(), y1.data(), n, -0.5f, 6.f), s.clip(a.data(), y2.data(), n, -0.5f, 6.f), same("clip");
+    r.clip(a.data(), y1.data(), n, 3.f, -3.f), s.clip(a.data(), y2.data(), n, 3.f, -3.f), same("clip lo > hi");
+    r.clamp(a.data(), y1.data(), n, -0.5f, 6.f), s.clamp(a.data(), y2.data(), n, -0.5f, 6.f), same("clamp");
+    r.clamp(a.data(), y1.data(), n, 3.f, -3.f), s.clamp(a.data(), y2.data(), n, 3.f, -3.f), same("clamp lo > hi");
+    r.hard_sigmoid(a.data(), y1.data(), n, 0.2f, 0.5f), s.hard_sigmoid(a.data(), y2.data(), n, 0.2f, 0.5f);
+    same("hard_sigmoid");
+    r.hard_swish(a.data(), y1.data(), n), s.hard_swish(a.data(), y2.data(), n), same("hard_swish");
+    r.neg(a.data(), y1.data(), n), s.neg(a.data(), y2.data(), n), same("neg");
+    r.abs(a.data(), y1.data(), n), s.abs(a.data(), y2.data(), n), same("abs");
+    r.sqrt(a.data(), y1.data(), n), s.sqrt(a.data(), y2.data(), n), same("sqrt");
+    r.batchnorm(a.data(), y1.data(), n, 0.3f, 1.7f, 0.9f, -0.2f);
+    s.batchnorm(a.data(), y2.data(), n, 0.3f, 1.7f, 0.9f, -0.2f);
+    same("batchnorm");
+  }
 }
 
 }  // namespace

@@ -2,6 +2,7 @@
 // AVX-512 kernels for the other INT8 ops (Quantize, Dequantize, QAdd, QMaxPool, QAvgPool, QConcat); everything
 // else runs the reference kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
 // reference kernel for that shape instead of failing.
+#include "backends/cpu/eltwise.h"
 #include "backends/cpu/kernels.h"
 #include "backends/ref/ref.h"
 
@@ -51,7 +52,7 @@ class CpuBackend final : public Backend {
       case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat:
         return cpu::qelementwise_supported(g, n);
       case OpType::QMaxPool: case OpType::QAvgPool: return cpu::qpool_supported(g, n);
-      default: return false;
+      default: return cpu::eltwise_supported(g, n) || cpu::movement_supported(g, n);  // eltwise.h
     }
   }
   std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
@@ -67,7 +68,11 @@ class CpuBackend final : public Backend {
         k = cpu::make_qelementwise(g, n);
         break;
       case OpType::QMaxPool: case OpType::QAvgPool: k = cpu::make_qpool(g, n); break;
-      default: k = cpu::make_pool(g, n); break;
+      default:
+        if (cpu::eltwise_supported(g, n)) k = cpu::make_eltwise(g, n);
+        else if (cpu::movement_supported(g, n)) k = cpu::make_movement(g, n);
+        else k = cpu::make_pool(g, n);
+        break;
     }
     return std::make_unique<FallbackKernel>(std::move(k), n);
   }
