@@ -58,7 +58,7 @@ int cmd_bench(int argc, char** argv) {
   auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(ms.size())))]; };
   double thr = static_cast<double>(batch * iters) / total;
   std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
-              a.get("backend").c_str(), precision.c_str(), static_cast<long long>(batch), static_cast<long long>(iters));
+              plan->options().backend.c_str(), plan->is_int8() ? "int8" : "fp32", static_cast<long long>(batch), static_cast<long long>(iters));
   std::printf("throughput  %.1f images/s\nlatency ms  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", thr, pct(50), pct(90),
               pct(99), ms.front());
   struct rusage ru;
@@ -66,7 +66,7 @@ int cmd_bench(int argc, char** argv) {
   double peak_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
   std::printf("peak RSS    %.1f MiB\n", peak_mb);
   if (a.has("json")) {
-    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", a.get("backend")}, {"precision", precision},
+    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", plan->options().backend}, {"precision", plan->is_int8() ? "int8" : "fp32"},
                         {"batch", batch}, {"iterations", iters}, {"throughput", thr},
                         {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb}};
     write_json(a.get("json"), j);

@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -25,6 +26,11 @@ void apply_threads(const Args& a) {
 
 ModelSource load_model(const std::string& path) {
   ModelSource m;
+  m.path = path;
+  if (is_plan_file(path)) {
+    m.plan = std::make_shared<const PlanContents>(read_plan_file(path));
+    return m;
+  }
   m.graph = import_onnx_file(path).graph;
   if (has_qdq(m.graph)) {
     QdqImportResult q = import_qdq(m.graph);
@@ -35,7 +41,31 @@ ModelSource load_model(const std::string& path) {
   return m;
 }
 
+namespace {
+
+const char* plan_precision(const PlanContents& c) { return c.options.int8_amax.empty() ? "fp32" : "int8"; }
+
+// `check_precision` false: --precision was not given (run, bench), the plan's own applies.
+std::unique_ptr<Plan> plan_of_file(const ModelSource& m, const Args& a, const std::string& precision,
+                                   bool check_precision) {
+  const PlanContents& c = *m.plan;
+  const std::string have = plan_precision(c);
+  OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (", have,
+              "); to compare precisions, pass the ONNX model with --cache instead");
+  OCTET_CHECK(!check_precision || precision == have, "'", m.path, "' is an ", have, " plan but --precision is ",
+              precision, "; pass --precision ", have, ", or the ONNX model to run it in ", precision);
+  // Args::on: given on the command line (not just defaulted).
+  OCTET_CHECK(!a.on("backend") || a.get("backend") == c.options.backend, "'", m.path, "' is a plan for backend ",
+              c.options.backend, "; make one for ", a.get("backend"), " with octet build --backend ", a.get("backend"));
+  OCTET_CHECK(!a.on("cache") && !a.on("fp32-layers"), "'", m.path,
+              "' is a plan: its scales and FP32 layers are fixed; --cache and --fp32-layers go to octet build");
+  return plan_from_contents(c, m.path);
+}
+
+}  // namespace
+
 std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision) {
+  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/true);
   PlanOptions o;
   o.backend = a.get("backend");
   if (precision == "int8") {
@@ -51,7 +81,88 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
 
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
-  return make_plan(load_model(model), a, precision);
+  ModelSource m = load_model(model);
+  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/a.on("precision"));
+  return make_plan(m, a, precision);
+}
+
+std::vector<LayerRow> layer_table(const Graph& pg, const QuantizeReport& report, bool int8, const Graph* onnx) {
+  std::map<std::string, const QuantizeReport::Line*> by_node;
+  for (const auto& l : report.lines) by_node[l.node] = &l;
+  std::vector<LayerRow> rows;
+  if (!onnx) {
+    if (int8) {
+      for (const auto& l : report.lines) rows.push_back({l.node, l.op, l.precision, l.why});
+    } else {
+      for (const Node& n : pg.nodes) rows.push_back({n.name, op_name(n.op), "fp32", "FP32 plan"});
+    }
+    return rows;
+  }
+  // Tensors the fusion pass folded into another node's kernel -> that node.
+  std::map<std::string, int> fused_into;
+  for (size_t i = 0; i < pg.nodes.size(); ++i)
+    for (const auto& t : pg.nodes[i].post.fused_names) fused_into[t] = static_cast<int>(i);
+  for (const Node& n : onnx->nodes) {
+    LayerRow r{n.name, op_name(n.op), "fp32", ""};
+    if (auto it = by_node.find(n.name); it != by_node.end()) {
+      r.precision = it->second->precision;
+      r.why = it->second->why;
+      rows.push_back(r);
+      continue;
+    }
+    // Not quantized on its own: fused into a neighbour (whose precision it shares), folded, or removed.
+    int host = -1;
+    for (int o : n.outputs) {
+      const std::string& name = onnx->value(o).name;
+      if (auto f = fused_into.find(name); f != fused_into.end()) host = f->second;
+      // Its output now comes from another node (an activation fused into a Conv), possibly as the int8 or
+      // channels-last twin the passes name "<tensor>::int8" / "<tensor>::nhwc".
+      for (const char* suffix : {"", "::int8", "::nhwc"}) {
+        if (host >= 0) break;
+        int v = pg.find(name + suffix);
+        if (v >= 0 && pg.value(v).producer >= 0 && pg.nodes[static_cast<size_t>(pg.value(v).producer)].name != n.name)
+          host = pg.value(v).producer;
+      }
+      if (host >= 0) break;
+    }
+    // Past the layout and quantization plumbing the passes insert ("<tensor>::to_nchw", "::dequantize") to the
+    // node that computes the value.
+    for (int hop = 0; hop < 4 && host >= 0; ++hop) {
+      const Node& h = pg.nodes[static_cast<size_t>(host)];
+      if (h.name.find("::") == std::string::npos || h.inputs.empty() || h.inputs[0] < 0) break;
+      host = pg.value(h.inputs[0]).producer;
+    }
+    if (host >= 0 && pg.nodes[static_cast<size_t>(host)].name == n.name) host = -1;  // itself, not fused
+    if (host >= 0) {
+      const Node& h = pg.nodes[static_cast<size_t>(host)];
+      auto it = by_node.find(h.name);
+      r.precision = it != by_node.end() ? it->second->precision : (int8 ? op_is_internal(h.op) ? "int8" : "fp32" : "fp32");
+      r.why = "fused into '" + h.name + "' (" + op_name(h.op) + ")";
+    } else if (int v = n.outputs.empty() ? -1 : pg.find(onnx->value(n.outputs[0]).name); v >= 0 && pg.is_const(v)) {
+      r.precision = "-";
+      r.why = "folded into a constant";
+    } else if (!int8 && std::any_of(pg.nodes.begin(), pg.nodes.end(), [&](const Node& p) { return p.name == n.name; })) {
+      r.why = "FP32 plan";
+    } else {
+      r.precision = "-";
+      r.why = "removed by the graph passes";
+    }
+    if (!int8 && host >= 0) r.why = "FP32 plan; " + r.why;
+    rows.push_back(r);
+  }
+  return rows;
+}
+
+void print_layer_table(const std::vector<LayerRow>& rows) {
+  size_t wn = 4, wo = 2;
+  for (const auto& r : rows) {
+    wn = std::max(wn, r.node.size());
+    wo = std::max(wo, r.op.size());
+  }
+  std::printf("  %-*s  %-*s  %-9s  %s\n", static_cast<int>(wn), "NODE", static_cast<int>(wo), "OP", "PRECISION", "WHY");
+  for (const auto& r : rows)
+    std::printf("  %-*s  %-*s  %-9s  %s\n", static_cast<int>(wn), r.node.c_str(), static_cast<int>(wo), r.op.c_str(),
+                r.precision.c_str(), r.why.c_str());
 }
 
 void write_json(const std::string& path, const nlohmann::json& j) {

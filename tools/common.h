@@ -10,6 +10,7 @@
 #include "args.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
+#include "runtime/plan_file.h"
 
 namespace octet::cli {
 
@@ -20,15 +21,31 @@ void apply_threads(const Args& a);
 // A model as octet runs it: the FP32 graph, and — for a Q/DQ model (ONNX Runtime quantize_static, PyTorch,
 // ModelOpt, octet quantize) — the activation scales its Q/DQ pairs carried, which an INT8 plan uses unless
 // --cache overrides them.
+// A plan file (octet build; recognized by its magic bytes, whatever the extension) is loaded instead: its
+// graph is already optimized and its backend and precision are fixed.
 struct ModelSource {
   Graph graph;
   std::map<std::string, float> qdq_amax;  // empty for a plain FP32 model
+  std::string path;
+  std::shared_ptr<const PlanContents> plan;  // set for a plan file (graph and qdq_amax then empty)
 };
 ModelSource load_model(const std::string& path);
 // A plan of `m` on --backend for precision "fp32" or "int8" (scales from --cache, else the model's Q/DQ).
+// For a plan file: `precision` must be the plan's, --backend (when given) its backend, and --cache,
+// --fp32-layers and a list of several precisions are refused (they need the ONNX model).
 std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision);
-// load_model + make_plan.
+// load_model + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
+
+// The precision a plan gives each layer and why (octet build --verbose, octet info on a plan).
+struct LayerRow {
+  std::string node, op, precision, why;
+};
+// With `onnx` (the model the plan was built from): one row per ONNX node, fused and folded ones included.
+// Without: one row per QuantizeReport line (INT8 plans) or per executed node (FP32 plans).
+std::vector<LayerRow> layer_table(const Graph& plan_graph, const QuantizeReport& report, bool int8,
+                                  const Graph* onnx = nullptr);
+void print_layer_table(const std::vector<LayerRow>& rows);
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);
 

@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"cache", octet::cli::cmd_cache, "show, diff or convert calibration caches"},
     {"quantize", octet::cli::cmd_quantize, "write a Q/DQ ONNX model (TensorRT explicit INT8, ONNX Runtime QDQ)"},
     {"convert", octet::cli::cmd_convert, "scales between TensorRT caches, ORT calibration tables, Q/DQ models"},
+    {"build", octet::cli::cmd_build, "optimize (and quantize) a model once and save it as a plan file"},
     {"bench", octet::cli::cmd_bench, "throughput and latency percentiles, like trtexec"},
 };
 

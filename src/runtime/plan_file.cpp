@@ -95,11 +95,39 @@ void write_attr(Writer& w, const Attr& a) {
   if (mask & 64) w.tensor(a.t);
 }
 
+// The passes leave values nobody reads any more in Graph::values (e.g. the FP32 weights of a QConv, which now
+// reads their int8 copy). A plan keeps only what runs: values read or written by a node and the graph's
+// inputs and outputs, with their data; and, name and shape only, the values `layout_of` points at. Indices
+// are renumbered in order. (Saving a loaded plan writes the same bytes again.)
 void write_graph(Writer& w, const Graph& g) {
+  const size_t nv = g.values.size();
+  std::vector<char> keep(nv, 0);  // 0 dropped, 1 name only (layout_of target), 2 whole value
+  for (const Node& n : g.nodes) {
+    for (int v : n.inputs)
+      if (v >= 0) keep[static_cast<size_t>(v)] = 2;
+    for (int v : n.outputs) keep[static_cast<size_t>(v)] = 2;
+  }
+  for (int v : g.inputs) keep[static_cast<size_t>(v)] = 2;
+  for (int v : g.outputs) keep[static_cast<size_t>(v)] = 2;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (size_t v = 0; v < nv; ++v) {
+      int t = g.values[v].layout_of;
+      if (keep[v] && t >= 0 && !keep[static_cast<size_t>(t)]) keep[static_cast<size_t>(t)] = 1, changed = true;
+    }
+  }
+  std::vector<int> idx(nv, -1);
+  size_t kept = 0;
+  for (size_t v = 0; v < nv; ++v)
+    if (keep[v]) idx[v] = static_cast<int>(kept++);
+  auto ix = [&](int v) { return v < 0 ? -1 : idx[static_cast<size_t>(v)]; };
+
   w.str(g.name);
   w.i64(g.opset);
-  w.count(g.values.size());
-  for (const Value& v : g.values) {
+  w.count(kept);
+  for (size_t i = 0; i < nv; ++i) {
+    if (!keep[i]) continue;
+    const Value& v = g.values[i];
     w.str(v.name);
     w.u8(static_cast<uint8_t>(dtype_to_onnx(v.dtype)));
     w.u8(v.has_declared_shape);
@@ -108,18 +136,19 @@ void write_graph(Writer& w, const Graph& g) {
       w.i64(d.value);
       w.str(d.symbol);
     }
-    w.index(v.layout_of);
-    w.u8(v.constant.has_value());
-    if (v.constant) w.tensor(*v.constant);
+    w.index(ix(v.layout_of));
+    bool data = v.constant.has_value() && keep[i] == 2;
+    w.u8(data);
+    if (data) w.tensor(*v.constant);
   }
   w.count(g.nodes.size());
   for (const Node& n : g.nodes) {
     w.str(op_name(n.op));
     w.str(n.name);
     w.count(n.inputs.size());
-    for (int v : n.inputs) w.index(v);
+    for (int v : n.inputs) w.index(ix(v));
     w.count(n.outputs.size());
-    for (int v : n.outputs) w.index(v);
+    for (int v : n.outputs) w.index(ix(v));
     w.count(n.attrs.size());
     for (const auto& [k, a] : n.attrs) {
       w.str(k);
@@ -133,9 +162,9 @@ void write_graph(Writer& w, const Graph& g) {
     for (const auto& s : n.post.fused_names) w.str(s);
   }
   w.count(g.inputs.size());
-  for (int v : g.inputs) w.index(v);
+  for (int v : g.inputs) w.index(ix(v));
   w.count(g.outputs.size());
-  for (int v : g.outputs) w.index(v);
+  for (int v : g.outputs) w.index(ix(v));
 }
 
 // ---------------------------------------------------------------------------------------------- reading
@@ -485,7 +514,7 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
     uint64_t stored;
     std::memcpy(&stored, bytes.data() + bytes.size() - 8, 8);
     if (checksum(bytes.data(), bytes.size() - 8) != stored)
-      r.bad("checksum mismatch: the file is truncated or corrupt; make a new plan with `octet build`");
+      fail("cannot load plan '", what, "': checksum mismatch: the file is truncated or corrupt; make a new plan with `octet build`");
   }
   // Parse the body without the checksum (when it is there: with verification off, a short file just ends).
   std::string_view body = bytes.size() >= r.pos() + 8 ? bytes.substr(0, bytes.size() - 8) : bytes;
@@ -543,15 +572,16 @@ void check_plan_cpu(const PlanHeader& h, CpuLevel have, const std::string& what)
        " and this CPU has only ", cpu_level_name(have), "; make a new plan on this machine with `octet build`");
 }
 
-std::unique_ptr<Plan> load_plan_file(const std::string& path) {
-  PlanContents c = read_plan_file(path);
-  check_plan_cpu(c.header, detect_cpu_level(), path);
+std::unique_ptr<Plan> plan_from_contents(PlanContents c, const std::string& what) {
+  check_plan_cpu(c.header, detect_cpu_level(), what);
   try {
     return Plan::from_optimized(std::move(c.graph), c.options, std::move(c.report));
   } catch (const Error& e) {
-    fail("cannot load plan '", path, "': ", e.what());
+    fail("cannot load plan '", what, "': ", e.what());
   }
 }
+
+std::unique_ptr<Plan> load_plan_file(const std::string& path) { return plan_from_contents(read_plan_file(path), path); }
 
 bool is_plan_file(const std::string& path) {
   std::ifstream f(path, std::ios::binary);

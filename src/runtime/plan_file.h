@@ -3,7 +3,7 @@
 //   save_plan(*plan, "model.plan");                 // atomic: temp file + rename
 //   auto plan = load_plan_file("model.plan");       // checks format version and CPU, then creates kernels
 //
-// What is stored is the optimized graph exactly as Plan holds it after the passes (constants already folded:
+// What is stored is the optimized graph as Plan holds it after the passes (constants already folded:
 // BatchNormalization folded into Conv, int8 weights, int32 biases, channels-last copies), the PlanOptions
 // that shaped it (backend, int8 amax table, fp32 layers, pass switches) and the QuantizeReport. Kernels are
 // created again at load (weights are packed for this machine's ISA then), so a plan carries no ISA-specific
@@ -24,6 +24,9 @@
 //            vec<str> fp32_layers, vec<(str tensor, f32 amax)> int8_amax
 //   report   vec<(str node, str op, str precision, str why)>, i32 int8_nodes, i32 fp32_nodes
 //   graph    str name, i64 opset, vec<value>, vec<node>, vec<i32> inputs, vec<i32> outputs
+//            (only the values that run: read or written by a node, graph inputs/outputs, and — name and shape
+//            only — what layout_of points at; values the passes left unused, e.g. FP32 weights of a QConv,
+//            are dropped and the indices renumbered)
 //     value  str name (not empty, unique), u8 dtype (ONNX TensorProto code), bool has_declared_shape,
 //            vec<(i64 dim, str symbol)> declared, i32 layout_of (-1 or a value index), bool has_constant,
 //            [tensor]
@@ -101,7 +104,9 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
 PlanContents read_plan_file(const std::string& path);
 // Throws (naming the required level, this CPU's and `octet build`) when `have` is below what the plan needs.
 void check_plan_cpu(const PlanHeader& h, CpuLevel have, const std::string& what);
-// read_plan_file + check_plan_cpu(detect_cpu_level()) + Plan::from_optimized.
+// check_plan_cpu(detect_cpu_level()) + Plan::from_optimized (errors name `what`).
+std::unique_ptr<Plan> plan_from_contents(PlanContents c, const std::string& what);
+// read_plan_file + plan_from_contents.
 std::unique_ptr<Plan> load_plan_file(const std::string& path);
 // Does the file start with the plan magic? (false for unreadable or short files)
 bool is_plan_file(const std::string& path);
