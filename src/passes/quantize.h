@@ -41,6 +41,9 @@ namespace octet {
 
 struct QuantizeOptions {
   std::vector<std::string> fp32_layers;  // ONNX node names (or output tensor names) kept in FP32
+  // EntropyCalibration2's rule that Concat inputs and output share one scale. Off by default: each tensor
+  // keeps its calibrated scale and QConcat rescales (measured better, see quantize.cpp).
+  bool share_concat_scales = false;
 };
 
 struct QuantizeReport {
