@@ -39,6 +39,13 @@ def snapshot_octet(octet, workdir):
         timespec="seconds"), "size": src.stat().st_size}
 
 
+def spin_env(no_spin):
+    """Environment for octet children: with no_spin, OpenMP workers sleep at barriers instead of spinning."""
+    if not no_spin:
+        return None
+    return dict(os.environ, OMP_WAIT_POLICY="passive")
+
+
 def loadavg():
     try:
         return pathlib.Path("/proc/loadavg").read_text().strip()

@@ -54,6 +54,9 @@ def child_ort_calib(a):
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
     import tempfile
     data = np.load(a.npy)
+    # ORT's histogram collector stacks every batch into one array and fails on a smaller last batch
+    # ("inhomogeneous shape"), so use the largest batch <= --batch that divides the number of samples.
+    a.batch = max(d for d in range(1, min(a.batch, len(data)) + 1) if len(data) % d == 0)
 
     class Reader(CalibrationDataReader):
         def __init__(self):
@@ -79,12 +82,19 @@ def child_ort_calib(a):
     with tempfile.TemporaryDirectory(prefix="ort.quant.") as tmp:
         cal = create_calibrator(pathlib.Path(a.model), op_types, augmented_model_path=os.path.join(
             tmp, "augmented_model.onnx"), calibrate_method=method, extra_options=opts)
+        if a.no_spin:  # the calibrator's own session, re-created with spinning off
+            import onnxruntime as ort
+            so = ort.SessionOptions()
+            so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+            so.add_session_config_entry("session.intra_op.allow_spinning", "0")
+            cal.infer_session = ort.InferenceSession(cal.augmented_model_path, sess_options=so,
+                                                     providers=cal.execution_providers)
         cal.collect_data(Reader())
         ranges = cal.compute_data()
         n = len(ranges.data) if hasattr(ranges, "data") else len(ranges)
     t2 = time.perf_counter()
     pathlib.Path(a.json).write_text(json.dumps({"tensors": n, "calib_s": t2 - t1, "import_s": t1 - t0,
-                                                "samples": int(len(data))}))
+                                                "samples": int(len(data)), "batch": a.batch}))
 
 
 # ------------------------------------------------------------------------------------------- orchestration
@@ -123,7 +133,7 @@ def octet_side(a, octet, work, job, algo, extra=()):
            a.threads, "--batch", a.batch, "--cache", cache, "--quiet", *extra]
     if algo == "percentile":
         cmd += ["--percentile", "99.99"]
-    r = bl.measured(cmd)
+    r = bl.measured(cmd, env=bl.spin_env(a.no_spin))
     if not cache.exists():
         raise bl.Failed(f"octet calibrate wrote no cache: {' '.join(map(str, cmd))}\n{r['stdout']}\n{r['stderr']}")
     return {"wall_s": r["wall_s"], "peak_rss_mib": r["peak_rss_mib"], "ok": True}
@@ -135,8 +145,9 @@ def ort_side(a, work, job, method):
         j.unlink()
     cmd = [sys.executable, __file__, "--child", "ort-calib", "--model", job["model"], "--npy", job["npy"], "--method",
            method, "--batch", a.batch, "--json", j, "--mem-limit-gb", a.ort_mem_limit_gb, "--bins", a.ort_bins]
-    env = dict(os.environ, OMP_NUM_THREADS=str(a.threads))
-    r = bl.measured(cmd, env=env, check=False)
+    if a.no_spin:
+        cmd.append("--no-spin")
+    r = bl.measured(cmd, check=False)
     if r["rc"] != 0 or not j.exists():
         tail = (r["stderr"] or "").strip().splitlines()[-1:] or ["?"]
         bl.log(f"ORT {method} on {job['name']} failed (rc {r['rc']}): {tail[0][:300]}")
@@ -163,6 +174,10 @@ def main():
     ap.add_argument("--skip-ort", default="", help="comma list of ORT methods not to run (e.g. entropy)")
     ap.add_argument("--scaling", default="mobilenetv2,effnet_se",
                     help="CIFAR models for the 1,000-vs-100-image memory check ('' = skip)")
+    ap.add_argument("--no-spin", action="store_true", help="idle worker threads sleep instead of spinning: "
+                    "OMP_WAIT_POLICY=passive for octet, session.intra_op.allow_spinning=0 for ORT's calibrator")
+    ap.add_argument("--octet-algos", default=",".join(OCTET_ALGOS))
+    ap.add_argument("--ort-methods", default=",".join(ORT_METHODS))
     ap.add_argument("--quick", action="store_true", help="smoke test: mobilenetv2, 20 images, 1 round, ORT with "
                     "256 bins")
     # child mode
@@ -187,12 +202,13 @@ def main():
     octet, octet_info = bl.snapshot_octet(a.octet, work)
     meta = bl.machine()
     meta.update({"load_start": bl.loadavg(), "octet": octet_info, "threads": a.threads, "rounds": a.rounds,
-                 "batch": a.batch, "ort_bins": a.ort_bins,
+                 "batch": a.batch, "ort_bins": a.ort_bins, "no_spin": a.no_spin,
                  "command": " ".join([os.path.relpath(sys.argv[0], bl.REPO), *sys.argv[1:]])})
     bl.log(f"load {meta['load_start']}")
     job_list = jobs(a, work, octet)
     skip = set(filter(None, a.skip_ort.split(",")))
-    sides = [f"octet-{x}" for x in OCTET_ALGOS] + [f"ort-{x}" for x in ORT_METHODS if x not in skip]
+    sides = [f"octet-{x}" for x in a.octet_algos.split(",")] + [f"ort-{x}" for x in a.ort_methods.split(",")
+                                                                 if x not in skip]
     raw = {}
     for job in job_list:
         raw[job["name"]] = {s: [] for s in sides}
@@ -234,10 +250,18 @@ def main():
                        "peak_rss_mib": bl.summary([x["peak_rss_mib"] for x in runs]),
                        "failed": len(runs) - len(ok), "runs": runs}
             w, m = cell[s]["wall_s"], cell[s]["peak_rss_mib"]
-            note = "" if not cell[s]["failed"] else f" ({cell[s]['failed']} failed: {runs[-1].get('error', '')[:80]})"
+            if cell[s]["failed"]:
+                err = runs[-1].get("error", "")
+                why = "out of memory at the limit" if ("Alloc" in err or "MemoryError" in err or "bfc_arena" in err) \
+                    else err[:80]
+                f = [x for x in runs if not x["ok"]]
+                note = f" — {len(f)} of {len(runs)} failed: {why}, after {bl.fmt(min(x['wall_s'] for x in f), 1)} s"
+                cell[s]["failure"] = why
+            else:
+                note = ""
             rows.append([name, s + note, w["median"], w["min"], m["median"], m["max"]])
-        e, o = cell.get("ort-entropy"), cell["octet-entropy2"]
-        if e:
+        e, o = cell.get("ort-entropy"), cell.get("octet-entropy2")
+        if e and o:
             sp = {"median": bl.ratio(e["wall_s"]["median"], o["wall_s"]["median"]),
                   "best": bl.ratio(e["wall_s"]["min"], o["wall_s"]["min"])}
             mem = {"median": bl.ratio(e["peak_rss_mib"]["median"], o["peak_rss_mib"]["median"]),
@@ -248,13 +272,16 @@ def main():
             lb = "≥ " if e["failed"] else ""
 
             def g(x, goal):
+                if x["median"] is None:
+                    return "n/a (ORT did not finish)"
                 return f"{lb}{bl.fmt(x['median'], 1)}× ({bl.fmt(x['best'], 1)}×) " + (
-                    "✅" if x["median"] is not None and x["median"] >= goal else "❌")
+                    "✅" if x["median"] >= goal else "❌")
             rows_goal.append([name, g(sp, 5.0), g(mem, 10.0)])
         results[name] = cell
 
     md = (f"**Calibration wall time (s) and peak RSS (MiB)** — {a.rounds} interleaved rounds, {a.threads} threads, "
-          f"batch {a.batch}; median and best\n\n")
+          f"batch {a.batch}{', no spinning (OMP_WAIT_POLICY=passive / allow_spinning=0)' if a.no_spin else ''}"
+          "; median and best\n\n")
     md += bl.md_table(["model", "side", "wall s median", "wall s best", "peak RSS MiB median", "peak RSS MiB max"],
                       rows)
     if rows_goal:

@@ -38,6 +38,8 @@ def child_ort_bench(a):
     so.intra_op_num_threads = a.threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    if a.no_spin:
+        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
     sess = ort.InferenceSession(a.model, so, providers=["CPUExecutionProvider"])
     inp = sess.get_inputs()[0]
     shape = [a.batch if not isinstance(d, int) else d for d in inp.shape]
@@ -150,7 +152,9 @@ def one(a, octet, work, side, paths, batch):
         model = paths["fp32"] if side == "ort-fp32" else paths["ort_qdq"]
         cmd = [sys.executable, __file__, "--child", "ort-bench", "--model", model, "--batch", batch, "--threads",
                a.threads, "--iterations", iters, "--warmup", warm, "--json", j]
-    r = bl.measured(cmd)
+        if a.no_spin:
+            cmd.append("--no-spin")
+    r = bl.measured(cmd, env=bl.spin_env(a.no_spin) if side.startswith("octet") else None)
     res = json.loads(j.read_text())
     return {"throughput": res["throughput"], "p50_ms": res["latency_ms"]["p50"], "peak_rss_mib": r["peak_rss_mib"],
             "self_reported_rss_mib": res.get("peak_rss_mib"), "wall_s": r["wall_s"], "iterations": iters}
@@ -174,6 +178,8 @@ def main():
     ap.add_argument("--warmup", type=int, default=None)
     ap.add_argument("--reuse", action="store_true", help="reuse the calibration cache, input .npy and ORT QDQ model "
                     "of an earlier run in --out when all three exist")
+    ap.add_argument("--no-spin", action="store_true", help="idle worker threads sleep instead of spinning: "
+                    "OMP_WAIT_POLICY=passive for octet, session.intra_op.allow_spinning=0 for ORT")
     ap.add_argument("--quick", action="store_true", help="smoke test: mobilenetv2, batch 1, 1 round, 2 iterations, "
                     "20 photos")
     # child modes
@@ -200,6 +206,7 @@ def main():
     octet, octet_info = bl.snapshot_octet(a.octet, work)
     meta = bl.machine()
     meta.update({"load_start": bl.loadavg(), "octet": octet_info, "threads": a.threads, "rounds": a.rounds,
+                 "no_spin": a.no_spin,
                  "command": " ".join([os.path.relpath(sys.argv[0], bl.REPO) if sys.argv[0] else "", *sys.argv[1:]])})
     bl.log(f"load {meta['load_start']}")
     models, photos = prepare(a, work, octet)
@@ -250,7 +257,8 @@ def main():
                            show("octet_int8/ort_int8", 1.2)])
 
     md = ("**Throughput (images/s), p50 latency (ms), peak RSS (MiB)** — median and best over "
-          f"{a.rounds} interleaved rounds, {a.threads} threads\n\n")
+          f"{a.rounds} interleaved rounds, {a.threads} threads"
+          f"{', no spinning (OMP_WAIT_POLICY=passive / allow_spinning=0)' if a.no_spin else ''}\n\n")
     md += bl.md_table(["model", "batch", "side", "img/s median", "img/s best", "p50 ms median", "p50 ms best",
                        "peak RSS MiB"], rows_abs)
     md += ("\n\n**Ratios of throughput** — median (best-vs-best); goals: octet FP32 ≥ 1.0× ORT FP32, "
