@@ -1,5 +1,6 @@
 #include "calib/calibrate.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 
@@ -175,7 +176,11 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       out.table.entries.push_back(e);
       continue;
     }
-    out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], algo, opt.params));
+    // Network inputs: their range is set by preprocessing and every value carries signal, so clipping them
+    // (what KL does with a spike such as a uniform background) only loses information — MinMax by default.
+    bool is_input = std::find(model.inputs.begin(), model.inputs.end(), mv) != model.inputs.end();
+    Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
+    out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }
   out.warnings = health_check(out.table);
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));

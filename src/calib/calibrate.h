@@ -19,6 +19,9 @@ namespace octet {
 
 struct CalibOptions {
   AlgoParams params;
+  // Network inputs get MinMax whatever the algorithm (their range is the preprocessing's; entropy clips
+  // e.g. 28% of Fashion-MNIST's input at its background value). false: TensorRT's behaviour.
+  bool inputs_minmax = true;
   bool one_pass = false;        // TensorRT-style growing histogram even when the calibrator can rewind
   bool import_cache = false;    // apply a cache whose header does not match instead of recalibrating
   int trt_version = kDefaultTrtVersion;

@@ -1,0 +1,81 @@
+#!/usr/bin/env python3
+"""INT8 accuracy of every model in ../shared/models (CIFAR-10 and Fashion-MNIST) for every calibration algorithm.
+
+For each model: `octet calibrate` on the calibration images, then `octet eval --precision fp32,int8` on the
+test images. Prints a markdown table (top-1 FP32, INT8 per algorithm, delta) and writes it with the raw numbers
+to OUT/accuracy.md and OUT/accuracy.json. Slow (minutes per model on 2 cores): not part of the default tests.
+
+    python3 bench/accuracy.py [--shared ../shared] [--out out/accuracy] [--algos entropy2,minmax,...]
+                              [--models resnet20,...] [--test-limit N]
+"""
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+CIFAR_PRE = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"]
+FMNIST_PRE = ["--mean", "0.2860", "--std", "0.3530"]
+
+
+def run(cmd):
+    r = subprocess.run([str(c) for c in cmd], capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"failed: {' '.join(map(str, cmd))}\n{r.stdout}\n{r.stderr}")
+    return r.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", str(REPO.parent / "shared")))
+    ap.add_argument("--octet", default=os.environ.get("OCTET_BIN", str(REPO / "build" / "octet")))
+    ap.add_argument("--out", default=str(REPO / "out" / "accuracy"))
+    ap.add_argument("--algos", default="entropy2,entropy,minmax,percentile,mse,legacy")
+    ap.add_argument("--models", default="")
+    ap.add_argument("--test-limit", type=int, default=0)
+    ap.add_argument("--extra", default="", help="extra flags for eval, e.g. '--fp32-layers a,b'")
+    a = ap.parse_args()
+    shared = pathlib.Path(a.shared)
+    out = pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = []
+    for m in sorted((shared / "models" / "cifar10").glob("*.onnx")):
+        jobs.append((m.stem, m, shared / "data" / "cifar10" / "calib", shared / "data" / "cifar10" / "test", CIFAR_PRE))
+    fm = "/usr/share/datasets/fashion-mnist"
+    jobs.append(("fmnist_cnn", REPO / "models" / "fmnist_cnn.onnx", f"{fm}/train", f"{fm}/t10k", FMNIST_PRE))
+    if a.models:
+        keep = set(a.models.split(","))
+        jobs = [j for j in jobs if j[0] in keep]
+    algos = a.algos.split(",")
+    results = {}
+    limit = ["--limit", str(a.test_limit)] if a.test_limit else []
+    for name, model, calib, test, pre in jobs:
+        results[name] = {}
+        for algo in algos:
+            cache = out / f"{name}.{algo}.cache"
+            calib_limit = ["--limit", "1000"] if "fashion" in str(calib) else []
+            run([a.octet, "calibrate", model, "--data", calib, *pre, "--algo", algo, "--cache", cache, "--quiet",
+                 *calib_limit])
+            acc = out / f"{name}.{algo}.json"
+            run([a.octet, "eval", model, "--data", test, *pre, "--precision", "fp32,int8", "--cache", cache,
+                 "--batch", "100", "--quiet", "--json", acc, *limit, *a.extra.split()])
+            j = json.loads(acc.read_text())
+            results[name][algo] = j
+            print(f"{name:12s} {algo:10s} fp32 {100*j['fp32']['top1']:.2f}  int8 {100*j['int8']['top1']:.2f}  "
+                  f"agreement {100*j['agreement']:.2f}", flush=True)
+    lines = ["| model | FP32 | " + " | ".join(f"INT8 {x}" for x in algos) + " |",
+             "|---|---|" + "---|" * len(algos)]
+    for name, r in results.items():
+        fp32 = next(iter(r.values()))["fp32"]["top1"]
+        cells = [f"{100*r[x]['int8']['top1']:.2f} ({100*(r[x]['int8']['top1']-fp32):+.2f})" for x in algos]
+        lines.append(f"| {name} | {100*fp32:.2f} | " + " | ".join(cells) + " |")
+    table = "\n".join(lines)
+    print(table)
+    (out / "accuracy.md").write_text(table + "\n")
+    (out / "accuracy.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
