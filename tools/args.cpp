@@ -19,6 +19,7 @@ Args& Args::opt(const std::string& name, const std::string& metavar, const std::
 bool Args::parse(int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
+    if (a == "-o" && opts_.count("output")) a = "--output";  // the one short option: -o FILE
     if (a == "-h" || a == "--help") {
       std::fputs(help().c_str(), stdout);
       return false;

@@ -10,18 +10,6 @@
 
 namespace octet::cli {
 
-namespace {
-
-// "-o X" is "--output X" (the parser knows long options only).
-std::vector<char*> expand_short_output(int argc, char** argv) {
-  static std::string kOutput = "--output";
-  std::vector<char*> v;
-  for (int i = 0; i < argc; ++i) v.push_back(std::string(argv[i]) == "-o" ? kOutput.data() : argv[i]);
-  return v;
-}
-
-}  // namespace
-
 int cmd_build(int argc, char** argv) {
   Args a("build", "MODEL.onnx [--precision fp32|int8] [--cache C] [--fp32-layers NODE,...] -o model.plan [options]",
          "Optimize MODEL for --backend (constant and BatchNormalization folding, fusion, INT8 quantization with\n"
@@ -34,8 +22,7 @@ int cmd_build(int argc, char** argv) {
   a.flag("force", "overwrite an existing output file");
   a.flag("verbose", "print every ONNX node's precision and why, and the executed plan");
   add_runtime_options(a);
-  auto args = expand_short_output(argc, argv);
-  if (!a.parse(static_cast<int>(args.size()), args.data())) return 0;
+  if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet build: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
   OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");

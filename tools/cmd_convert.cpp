@@ -56,8 +56,7 @@ int cmd_convert(int argc, char** argv) {
   a.opt("algo-token", "TOKEN", "algorithm token for a new cache header", "EntropyCalibration2");
   a.flag("strict", "Q/DQ input: refuse asymmetric (zero point != 0) activations instead of converting them");
   a.flag("force", "overwrite OUT");
-  auto args = expand_short_output(argc, argv);
-  if (!a.parse(static_cast<int>(args.size()), args.data())) return 0;
+  if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet convert: give exactly one input file");
   const std::string in = a.positional()[0], out = a.required("output");
   OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");

@@ -13,18 +13,6 @@
 
 namespace octet::cli {
 
-namespace {
-
-// "-o X" is "--output X" (the parser knows long options only).
-std::vector<char*> expand_short_output(int argc, char** argv) {
-  static std::string kOutput = "--output";
-  std::vector<char*> v;
-  for (int i = 0; i < argc; ++i) v.push_back(std::string(argv[i]) == "-o" ? kOutput.data() : argv[i]);
-  return v;
-}
-
-}  // namespace
-
 int cmd_quantize(int argc, char** argv) {
   Args a("quantize", "MODEL.onnx --cache CACHE -o OUT.onnx [--format trt|ort] [--fp32-layers NODE,...]",
          "Write MODEL with QuantizeLinear/DequantizeLinear nodes carrying the calibration cache's scales:\n"
@@ -39,8 +27,7 @@ int cmd_quantize(int argc, char** argv) {
   a.opt("fp32-layers", "NODES", "comma-separated ONNX node names that get no Q/DQ");
   a.flag("force", "overwrite OUT");
   a.flag("quiet", "print only errors");
-  auto args = expand_short_output(argc, argv);
-  if (!a.parse(static_cast<int>(args.size()), args.data())) return 0;
+  if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet quantize: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
   OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
