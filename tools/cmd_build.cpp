@@ -41,7 +41,7 @@ int cmd_build(int argc, char** argv) {
   auto plan = make_plan(m, a, precision);
   const bool int8 = plan->is_int8();
   // Names in --fp32-layers that match nothing are most likely typos.
-  for (const auto& name : a.get_list("fp32-layers")) {
+  for (const auto& name : plan->options().fp32_layers) {
     bool found = false;
     for (const Node& n : m.graph.nodes) found |= n.name == name;
     for (const Node& n : m.graph.nodes)

@@ -15,13 +15,6 @@ namespace octet::cli {
 
 namespace {
 
-std::vector<char*> expand_short_output(int argc, char** argv) {
-  static std::string kOutput = "--output";
-  std::vector<char*> v;
-  for (int i = 0; i < argc; ++i) v.push_back(std::string(argv[i]) == "-o" ? kOutput.data() : argv[i]);
-  return v;
-}
-
 bool ends_with(const std::string& s, const std::string& suf) {
   return s.size() >= suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
 }

@@ -24,7 +24,7 @@ int cmd_quantize(int argc, char** argv) {
   a.opt("cache", "CACHE", "activation scales (TensorRT cache, ORT calibration.json or calibration.cache)");
   a.opt("output", "OUT", "the Q/DQ model to write (also -o)");
   a.opt("format", "FMT", "trt or ort", "trt");
-  a.opt("fp32-layers", "NODES", "comma-separated ONNX node names that get no Q/DQ");
+  a.opt("fp32-layers", "NODES", "comma-separated ONNX node names that get no Q/DQ (default: those octet tune recorded in the cache sidecar; 'none' for none)");
   a.flag("force", "overwrite OUT");
   a.flag("quiet", "print only errors");
   if (!a.parse(argc, argv)) return 0;
@@ -41,7 +41,7 @@ int cmd_quantize(int argc, char** argv) {
   for (const auto& e : cache.entries) scales[e.name] = e.scale;
   QdqExportOptions opt;
   opt.format = qdq_format_from_name(a.get("format"));
-  opt.fp32_layers = a.get_list("fp32-layers");
+  opt.fp32_layers = fp32_layers_from(a);
   QdqExportReport rep;
   std::string bytes = export_qdq_file(model, out, scales, opt, &rep);
   write_file_atomic(out, bytes);

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "calib/sidecar.h"
 #include "calib/table.h"
 #include "onnx/import.h"
 #include "onnx/qdq_import.h"
@@ -72,7 +73,7 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
     if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
     else o.int8_amax = m.qdq_amax;
     OCTET_CHECK(!o.int8_amax.empty(), "--precision int8 needs --cache FILE (make one with octet calibrate) or a Q/DQ model");
-    o.fp32_layers = a.get_list("fp32-layers");
+    o.fp32_layers = fp32_layers_from(a);
   } else {
     OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
   }
@@ -262,7 +263,34 @@ std::map<std::string, float> load_amax(const std::string& cache_path) {
 
 void add_int8_options(Args& a) {
   a.opt("cache", "FILE", "calibration cache (TensorRT format) for --precision int8");
-  a.opt("fp32-layers", "NODE,...", "ONNX node names to keep in FP32 in the INT8 plan");
+  a.opt("fp32-layers", "NODE,...", "ONNX node names to keep in FP32 in the INT8 plan (default: those octet tune "
+        "recorded in the cache's .json sidecar; 'none' for none)");
+}
+
+std::vector<std::string> fp32_layers_from(const Args& a) {
+  if (a.has("fp32-layers")) {
+    std::vector<std::string> l = a.get_list("fp32-layers");
+    if (l.size() == 1 && l[0] == "none") l.clear();
+    return l;
+  }
+  if (!a.has("cache")) return {};
+  const std::string sidecar = a.get("cache") + ".json";
+  if (!std::filesystem::exists(sidecar)) return {};
+  SidecarMeta meta;
+  try {
+    read_sidecar(sidecar, &meta);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "warning: ignoring '%s': %s\n", sidecar.c_str(), e.what());
+    return {};
+  }
+  if (!meta.fp32_layers.empty()) {
+    static bool said = false;  // once per process (eval builds two plans)
+    if (!said)
+      std::fprintf(stderr, "note: %zu layer(s) kept in FP32 as recorded by octet tune in '%s' (--fp32-layers overrides)\n",
+                   meta.fp32_layers.size(), sidecar.c_str());
+    said = true;
+  }
+  return meta.fp32_layers;
 }
 
 

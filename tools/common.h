@@ -65,6 +65,9 @@ std::string file_fingerprint(const std::string& path);
 std::map<std::string, float> load_amax(const std::string& cache_path);
 // Adds --cache and --fp32-layers (INT8 plans).
 void add_int8_options(Args& a);
+// The layers an INT8 plan keeps in FP32: --fp32-layers when given ('none' = none), else the "fp32_layers"
+// that octet tune wrote into the --cache's sidecar (with a note on stderr), else none.
+std::vector<std::string> fp32_layers_from(const Args& a);
 
 
 }  // namespace octet::cli

@@ -94,6 +94,11 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
       t["inf"] = s.infs;
       t["mean"] = num(s.mean());
       t["clipped"] = num(e.clipped);
+      if (!e.candidates.empty()) {
+        json c = json::object();
+        for (const auto& [k, v] : e.candidates) c[k] = num(v);
+        t["candidates"] = std::move(c);
+      }
       t["flags"] = json{{"all_zero", s.all_zero()},     {"constant", s.constant()},
                         {"nan", s.nans > 0},            {"inf", s.infs > 0},
                         {"never_observed", !s.observed()}, {"unquantizable", unquantizable(e)}};
@@ -112,6 +117,7 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
               {"data_hash", meta.data_hash},
               {"batches", meta.batches},
               {"images", meta.images},
+              {"fp32_layers", meta.fp32_layers},
               {"tensors", std::move(tensors)}};
 }
 
@@ -135,6 +141,7 @@ CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
       meta->data_hash = j.value("data_hash", std::string());
       meta->batches = j.value("batches", int64_t{0});
       meta->images = j.value("images", int64_t{0});
+      meta->fp32_layers = j.value("fp32_layers", std::vector<std::string>{});
     }
     for (const auto& tj : j.at("tensors")) {
       CalibEntry e;
@@ -153,6 +160,9 @@ CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
         s.sum = (tj.contains("mean") && !tj["mean"].is_null() ? tj["mean"].get<double>() : 0.0) *
                 static_cast<double>(s.finite());
         e.clipped = tj.contains("clipped") && !tj["clipped"].is_null() ? tj["clipped"].get<double>() : 0.0;
+        if (tj.contains("candidates"))
+          for (const auto& [k, v] : tj["candidates"].items())
+            if (!v.is_null()) e.candidates.emplace_back(k, v.get<float>());
       }
       t.entries.push_back(std::move(e));
     }

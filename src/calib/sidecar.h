@@ -8,10 +8,11 @@
 //   "cache_header": "TRT-101300-EntropyCalibration2",
 //   "algorithm": "entropy2", "params": {"percentile": 99.99, ..., "zero_policy": "Z0", ...},
 //   "histogram": {"bins": 2048, "mode": "two-pass"},
-//   "model_hash": "...", "data_hash": "...", "batches": 16, "images": 512,
+//   "model_hash": "...", "data_hash": "...", "batches": 16, "images": 512, "fp32_layers": ["/conv3"],
 //   "tensors": [ {"name": "conv1", "amax": 1.0, "scale": 0.00787, "scale_hex": "3c010204",
 //                 "algorithm": "entropy2", "min": -0.9, "max": 1.0, "absmax": 1.0, "count": 802816,
 //                 "zeros": 0, "nan": 0, "inf": 0, "mean": 0.1, "clipped": 1.2e-5,
+//                 "candidates": {"entropy2": 1.0, "mse": 0.9, "percentile99.99": 0.95, ..., "minmax": 1.0},
 //                 "flags": {"all_zero": false, "constant": false, "nan": false, "inf": false,
 //                           "never_observed": false, "unquantizable": false}} ]
 // }
@@ -37,6 +38,9 @@ struct SidecarMeta {
   std::string data_hash;
   int64_t batches = 0;
   int64_t images = 0;
+  // Layers (ONNX node names) that run FP32 in INT8 plans made with this cache: chosen by octet tune; build,
+  // eval, bench and quantize use them unless --fp32-layers is given.
+  std::vector<std::string> fp32_layers;
 };
 
 nlohmann::json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta);

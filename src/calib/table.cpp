@@ -20,7 +20,22 @@ CalibEntry calibrate_entry(const std::string& name, const TensorObserver& obs, A
   e.amax = compute_amax(obs.hist(), obs.stats(), algo, params, curve);
   // MinMax needs no histogram; estimate clipping only where one exists.
   e.clipped = obs.hist().empty() ? 0.0 : clipped_fraction(obs.hist(), e.amax);
+  if (!obs.hist().empty()) e.candidates = candidate_amax(obs.hist(), obs.stats(), params);
   return e;
+}
+
+std::vector<std::pair<std::string, float>> candidate_amax(const Histogram& h, const TensorStats& stats,
+                                                          const AlgoParams& params) {
+  AlgoParams p = params;
+  std::vector<std::pair<std::string, float>> c;
+  c.emplace_back("entropy2", compute_amax(h, stats, Algo::Entropy2, p));
+  c.emplace_back("mse", compute_amax(h, stats, Algo::Mse, p));
+  for (double pct : {99.99, 99.999}) {
+    p.percentile = pct;
+    c.emplace_back(pct == 99.99 ? "percentile99.99" : "percentile99.999", compute_amax(h, stats, Algo::Percentile, p));
+  }
+  c.emplace_back("minmax", compute_amax(h, stats, Algo::MinMax, params));
+  return c;
 }
 
 CalibCache to_cache(const CalibTable& table, int trt_version, std::string_view algo_token) {

@@ -20,6 +20,9 @@ struct CalibEntry {
   bool has_stats = false; // false for entries imported from a cache (stats, clipped unknown)
   TensorStats stats;      // everything observed (pass 1 in two-pass mode)
   double clipped = 0.0;   // fraction of histogrammed values with |x| > amax (histogram estimate)
+  // amax of other algorithms on the same histogram (octet tune chooses among them), e.g. {"mse", 1.7}.
+  // Filled by calibrate_entry where a histogram exists; empty for entries imported from a cache.
+  std::vector<std::pair<std::string, float>> candidates;
 
   float scale() const { return scale_from_amax(amax); }
   bool never_observed() const { return has_stats && !stats.observed(); }
@@ -35,7 +38,11 @@ struct CalibTable {
   const CalibEntry* find(std::string_view name) const;
 };
 
-// amax and statistics of one observed tensor. `curve` as in compute_amax.
+// amax and statistics of one observed tensor, with `candidates` (kCandidateAlgos). `curve` as in compute_amax.
+// The alternative thresholds calibrate_entry records: entropy2, mse, percentile99.99, percentile99.999,
+// minmax (names as in the sidecar).
+std::vector<std::pair<std::string, float>> candidate_amax(const Histogram& h, const TensorStats& stats,
+                                                          const AlgoParams& params);
 CalibEntry calibrate_entry(const std::string& name, const TensorObserver& obs, Algo algo,
                            const AlgoParams& params = {}, std::vector<double>* curve = nullptr);
 

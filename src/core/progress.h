@@ -13,6 +13,7 @@ class Progress {
   Progress(std::string label, int64_t total, bool quiet = false, std::string unit = "img");
   ~Progress();
   void update(int64_t done);
+  void set_total(int64_t total) { total_ = total; }  // when the amount of work grows as it goes
   void finish();
   double elapsed_s() const;
 

@@ -56,11 +56,13 @@ struct Quantizer {
   std::vector<char> f32_ready;   // original value is available in f32
   std::map<int, float> qscale;   // int8 value -> scale
   QuantizeReport report;
+  std::set<std::string> used;  // tensors whose calibrated scale the INT8 graph uses
 
   // Calibrated scale of an original value, or 0.
-  float calib_scale(int v) const {
+  float calib_scale(int v) {
     auto it = amax.find(g.value(v).name);
     if (it == amax.end() || !(it->second > 0.f) || !std::isfinite(it->second)) return 0.f;
+    used.insert(it->first);
     return it->second / 127.f;
   }
   const Shape& shape(int v) const { return shapes.shape[static_cast<size_t>(v)]; }
@@ -451,8 +453,12 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}};
+  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}};
   q.run();
+  // Only tensors that ended up with an int8 twin count: a scale looked up for a layer that then stayed FP32
+  // does not.
+  for (const auto& name : q.used)
+    if (g.find(name + "::int8") >= 0) q.report.scaled_tensors.push_back(name);
   return q.report;
 }
 

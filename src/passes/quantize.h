@@ -55,6 +55,9 @@ struct QuantizeReport {
   };
   std::vector<Line> lines;
   int int8_nodes = 0, fp32_nodes = 0;
+  // Names of the tensors whose calibrated scale the INT8 graph uses (sorted): changing any other amax
+  // cannot change the plan.
+  std::vector<std::string> scaled_tensors;
 };
 
 // Rewrites `g` in place. `g` must have gone through fold_constants/fold_batchnorm/fuse_post_ops (fused

@@ -1,0 +1,191 @@
+#include "calib/tune.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <map>
+#include <set>
+
+#include "core/error.h"
+#include "runtime/plan.h"
+
+namespace octet {
+
+namespace {
+
+// The amax a plan built from the written cache will see: the cache stores scale = amax/127 as a float.
+float as_cached(float amax) { return amax_from_scale(scale_from_amax(amax)); }
+
+std::map<std::string, float> amax_map(const CalibTable& t) {
+  std::map<std::string, float> m;
+  for (const auto& e : t.entries)
+    if (e.amax > 0.f && std::isfinite(e.amax)) m[e.name] = as_cached(e.amax);
+  return m;
+}
+
+void accumulate(const Tensor& ref, const Tensor& test, double& signal, double& noise) {
+  OCTET_CHECK(ref.dtype() == DType::f32 && test.dtype() == DType::f32 && ref.numel() == test.numel(),
+              "tune: INT8 output ", shape_str(test.shape()), " does not match the FP32 output ", shape_str(ref.shape()));
+  const float* q = ref.data<float>();
+  const float* p = test.data<float>();
+  for (int64_t i = 0; i < ref.numel(); ++i) {
+    signal += static_cast<double>(q[i]) * q[i];
+    noise += static_cast<double>(p[i] - q[i]) * (p[i] - q[i]);
+  }
+}
+
+double to_db(double signal, double noise) {
+  if (!std::isfinite(noise)) return -std::numeric_limits<double>::infinity();
+  return noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+}
+
+struct Evaluator {
+  const Graph& model;
+  const std::vector<std::vector<Tensor>>& batches;
+  const TuneOptions& opt;
+  std::vector<std::vector<Tensor>> ref;  // FP32 outputs per batch
+  int trials = 0;
+  int planned = 0;
+
+  Evaluator(const Graph& m, const std::vector<std::vector<Tensor>>& b, const TuneOptions& o)
+      : model(m), batches(b), opt(o) {
+    PlanOptions po;
+    po.backend = opt.backend;
+    auto plan = Plan::build(model, po);
+    for (const auto& inputs : batches) {
+      std::vector<Tensor> outs;
+      for (const Tensor& y : plan->run(inputs)) outs.push_back(y.clone());
+      ref.push_back(std::move(outs));
+    }
+  }
+
+  std::unique_ptr<Plan> build(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32) const {
+    PlanOptions po;
+    po.backend = opt.backend;
+    po.int8_amax = amax;
+    po.fp32_layers = fp32;
+    return Plan::build(model, po);
+  }
+
+  double sqnr(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32, const std::string& what) {
+    auto plan = build(amax, fp32);
+    double signal = 0, noise = 0;
+    for (size_t b = 0; b < batches.size(); ++b) {
+      std::vector<Tensor> outs = plan->run(batches[b]);
+      for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
+    }
+    ++trials;
+    if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
+    return to_db(signal, noise);
+  }
+};
+
+}  // namespace
+
+double sqnr_db(const std::vector<std::vector<Tensor>>& ref, const std::vector<std::vector<Tensor>>& test) {
+  OCTET_CHECK(ref.size() == test.size(), "sqnr_db: ", ref.size(), " vs ", test.size(), " batches");
+  double signal = 0, noise = 0;
+  for (size_t b = 0; b < ref.size(); ++b) {
+    OCTET_CHECK(ref[b].size() == test[b].size(), "sqnr_db: batch ", b, " has a different number of tensors");
+    for (size_t o = 0; o < ref[b].size(); ++o) accumulate(ref[b][o], test[b][o], signal, noise);
+  }
+  return to_db(signal, noise);
+}
+
+TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
+                const TuneOptions& opt) {
+  OCTET_CHECK(!batches.empty(), "tune: no samples");
+  TuneResult res;
+  res.table = table;
+  res.fp32_layers = opt.fp32_layers;
+  Evaluator ev(model, batches, opt);
+
+  std::map<std::string, float> amax = amax_map(table);
+  OCTET_CHECK(!amax.empty(), "tune: the calibration table has no usable scales");
+  auto first = ev.build(amax, res.fp32_layers);
+  const QuantizeReport& report = first->quantize_report();
+  std::set<std::string> scaled(report.scaled_tensors.begin(), report.scaled_tensors.end());
+  std::vector<std::string> layers;  // INT8 layers that --fp32-layers can move (fused ones go with their host)
+  for (const auto& l : report.lines)
+    if (l.precision == "int8" && l.why.rfind("fused into", 0) != 0) layers.push_back(l.node);
+  res.int8_layers = static_cast<int>(layers.size());
+  first.reset();
+
+  // Planned trials, for the progress line: candidates of the scaled tensors + one per layer.
+  for (const auto& e : table.entries)
+    if (opt.search_scales && scaled.count(e.name)) ev.planned += static_cast<int>(e.candidates.size());
+  int max_fp32 = opt.max_fp32_layers >= 0 ? opt.max_fp32_layers
+                                          : std::max(1, static_cast<int>(std::ceil(0.1 * static_cast<double>(layers.size()))));
+  if (max_fp32 > 0) ev.planned += static_cast<int>(layers.size()) + max_fp32;
+
+  double best = ev.sqnr(amax, res.fp32_layers, "start");
+  res.sqnr_start_db = best;
+
+  // 1. Scale search: one coordinate-descent sweep in network order.
+  if (opt.search_scales) {
+    for (auto& e : res.table.entries) {
+      if (!scaled.count(e.name)) continue;
+      float cur = as_cached(e.amax);
+      std::vector<float> tried{cur};
+      std::string chosen;
+      float chosen_amax = cur;
+      for (const auto& [name, cand] : e.candidates) {
+        float c = as_cached(cand);
+        if (!(c > 0.f) || !std::isfinite(c)) continue;
+        bool seen = false;
+        for (float t : tried) seen = seen || std::fabs(c - t) <= 1e-3f * t;
+        if (seen) continue;
+        tried.push_back(c);
+        amax[e.name] = c;
+        double s = ev.sqnr(amax, res.fp32_layers, "scale " + e.name + " " + name);
+        if (s > best + 0.01) {
+          best = s;
+          chosen = name;
+          chosen_amax = c;
+        }
+      }
+      amax[e.name] = chosen_amax;
+      if (!chosen.empty()) {
+        res.steps.push_back({"scale", e.name, chosen, e.amax, chosen_amax, best});
+        e.amax = chosen_amax;
+        if (chosen == "entropy2") e.algo = Algo::Entropy2;
+        else if (chosen == "mse") e.algo = Algo::Mse;
+        else if (chosen == "minmax") e.algo = Algo::MinMax;
+        else if (chosen.rfind("percentile", 0) == 0) e.algo = Algo::Percentile;
+      }
+    }
+  }
+  res.sqnr_scales_db = best;
+
+  // 2. Mixed precision: leave-one-out sensitivity, then greedy.
+  if (max_fp32 > 0) {
+    for (const auto& layer : layers) {
+      std::vector<std::string> f = res.fp32_layers;
+      f.push_back(layer);
+      res.layer_sensitivity.emplace_back(layer, ev.sqnr(amax, f, "fp32 " + layer));
+    }
+    std::vector<std::pair<std::string, double>> order = res.layer_sensitivity;
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    int added = 0, rejected = 0;
+    for (const auto& [layer, alone] : order) {
+      if (added >= max_fp32 || rejected >= 3 || alone < best + opt.min_gain_db) break;
+      std::vector<std::string> f = res.fp32_layers;
+      f.push_back(layer);
+      double s = ev.sqnr(amax, f, "fp32 " + layer + " (greedy)");
+      if (s >= best + opt.min_gain_db) {
+        best = s;
+        res.fp32_layers = f;
+        res.steps.push_back({"fp32", layer, "", 0.f, 0.f, best});
+        ++added;
+        rejected = 0;
+      } else {
+        ++rejected;
+      }
+    }
+  }
+  res.sqnr_final_db = best;
+  res.trials = ev.trials;
+  return res;
+}
+
+}  // namespace octet

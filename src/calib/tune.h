@@ -1,0 +1,66 @@
+// Accuracy repair after calibration (octet tune): measure how far an INT8 plan's outputs are from FP32 on a
+// few representative samples (no labels needed) and reduce that error in two steps.
+//
+// 1. Scale search. For every tensor whose scale the INT8 plan uses, in network order, try the other
+//    thresholds calibration recorded for it (CalibEntry::candidates: entropy2, mse, percentile99.99,
+//    percentile99.999, minmax — all from the same histogram) and keep the one that gives the plan's outputs
+//    the highest SQNR against FP32 (one coordinate-descent sweep). The result is still an ordinary
+//    per-tensor table, so it is written as a TensorRT cache like any other.
+// 2. Mixed precision. Rank the INT8 layers by how much the output SQNR rises when that layer alone runs in
+//    FP32, then add them to the FP32 set in that order while each one raises the SQNR by at least
+//    `min_gain_db`, up to `max_fp32_layers`.
+//
+// Error measure: SQNR = 10 log10(sum y^2 / sum (y_int8 - y)^2) over all outputs and samples, y the FP32 plan's
+// output. Every trial builds a plan and runs all samples, so the cost is (trials) x (one pass over the
+// samples); a few hundred trials for a CIFAR-size network on 128 samples.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "calib/table.h"
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace octet {
+
+struct TuneOptions {
+  std::string backend = "cpu";
+  bool search_scales = true;
+  // Mixed precision: at most this many layers moved to FP32 (0: none; -1: 10% of the INT8 layers, at least 1).
+  int max_fp32_layers = -1;
+  double min_gain_db = 0.1;    // a scale change must gain more than 0.01 dB; a layer in FP32 this much
+  std::vector<std::string> fp32_layers;  // layers already kept in FP32 (the user's); never moved back
+  // Progress: called after every trial with (trials done, trials planned so far, what was tried).
+  std::function<void(int, int, const std::string&)> progress;
+};
+
+struct TuneStep {
+  std::string kind;    // "scale" or "fp32"
+  std::string target;  // tensor (scale) or layer (fp32)
+  std::string choice;  // candidate name (scale) or "" (fp32)
+  float amax_before = 0.f, amax_after = 0.f;  // scale steps
+  double sqnr_db = 0;  // output SQNR after the step
+};
+
+struct TuneResult {
+  CalibTable table;                     // the input table with the chosen amax per tensor
+  std::vector<std::string> fp32_layers; // the user's plus the ones chosen here
+  double sqnr_start_db = 0, sqnr_scales_db = 0, sqnr_final_db = 0;
+  std::vector<TuneStep> steps;          // accepted changes, in order
+  std::vector<std::pair<std::string, double>> layer_sensitivity;  // layer -> SQNR with it alone in FP32
+  int trials = 0;
+  int int8_layers = 0;
+};
+
+// `batches`: the samples, each batch one tensor per graph input (in graph-input order). The table's entries
+// must carry candidates for the scale search (a sidecar from octet calibrate); entries without them keep
+// their amax. Throws Error if there are no samples or the model cannot be quantized with the table.
+TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
+                const TuneOptions& opt = {});
+
+// SQNR in dB of `test` against `ref` (sum over all tensors); +inf when they are equal.
+double sqnr_db(const std::vector<std::vector<Tensor>>& ref, const std::vector<std::vector<Tensor>>& test);
+
+}  // namespace octet

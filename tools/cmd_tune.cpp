@@ -1,0 +1,180 @@
+// octet tune MODEL --cache C --data PATH <preprocessing> -o TUNED: repair INT8 accuracy without labels —
+// per-tensor threshold search and automatic mixed precision (src/calib/tune.h).
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+
+#include "calib/sidecar.h"
+#include "calib/tune.h"
+#include "commands.h"
+#include "common.h"
+#include "core/progress.h"
+#include "io/dataset.h"
+
+namespace octet::cli {
+
+namespace {
+
+// Every step-th sample of `base` (calibration folders are often sorted by class: the first N would be one
+// class).
+class Strided : public Dataset {
+ public:
+  Strided(const Dataset& base, size_t count) : base_(base) {
+    count = std::min(count, base.size());
+    for (size_t i = 0; i < count; ++i) idx_.push_back(i * base.size() / count);
+  }
+  size_t size() const override { return idx_.size(); }
+  int label(size_t i) const override { return base_.label(idx_.at(i)); }
+  const std::vector<std::string>& class_names() const override { return base_.class_names(); }
+  void load(size_t i, float* dst, const Preprocess& p) const override { base_.load(idx_.at(i), dst, p); }
+  std::string sample_name(size_t i) const override { return base_.sample_name(idx_.at(i)); }
+  std::string source() const override { return base_.source(); }
+
+ private:
+  const Dataset& base_;
+  std::vector<size_t> idx_;
+};
+
+std::string db(double v) {
+  if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
+  char b[32];
+  std::snprintf(b, sizeof b, "%.2f", v);
+  return b;
+}
+
+}  // namespace
+
+int cmd_tune(int argc, char** argv) {
+  Args a("tune", "MODEL.onnx --cache C --data PATH [preprocessing] -o TUNED.cache [options]",
+         "Repair INT8 accuracy after calibration, without labels: on a few calibration samples, compare the INT8\n"
+         "plan's outputs with FP32 (SQNR) and (1) for every quantized tensor pick, among the thresholds calibration\n"
+         "recorded in C.json (entropy2, mse, percentile99.99, percentile99.999, minmax), the one that gives the\n"
+         "best outputs; (2) move the few layers that help most to FP32. Writes TUNED (a TensorRT cache with the\n"
+         "chosen scales, same header) and TUNED.json (sidecar with \"fp32_layers\", which octet build, eval, bench\n"
+         "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).");
+  a.opt("cache", "C", "calibration cache from octet calibrate (with its C.json sidecar)");
+  add_data_options(a);
+  add_preprocess_options(a);
+  a.opt("output", "TUNED", "tuned cache to write (and TUNED.json)");
+  a.opt("samples", "N", "samples used, spread evenly over --data", "128");
+  a.opt("batch", "N", "batch size of the trial runs", "32");
+  a.opt("max-fp32", "N", "at most N layers moved to FP32 (-1: 10% of the INT8 layers; 0: no mixed precision)", "-1");
+  a.opt("min-gain", "DB", "a layer goes to FP32 only if it raises the output SQNR by at least this", "0.1");
+  a.flag("no-scale-search", "keep the calibrated thresholds (mixed precision only)");
+  a.opt("fp32-layers", "NODE,...", "layers kept in FP32 from the start (never moved back)");
+  a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
+  a.flag("force", "overwrite TUNED");
+  a.flag("quiet", "no progress line");
+  add_runtime_options(a);
+  if (!a.parse(argc, argv)) return 0;
+  OCTET_CHECK(a.positional().size() == 1, "octet tune: give exactly one model file");
+  const std::string model_path = a.positional()[0], cache_path = a.required("cache"), out = a.required("output");
+  a.required("data");
+  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  {
+    std::error_code ec;
+    OCTET_CHECK(!std::filesystem::equivalent(cache_path, out, ec), "octet tune: -o would overwrite the input cache '",
+                cache_path, "'; write the tuned cache to a new file");
+  }
+  int64_t samples = a.get_int("samples", 128), batch = a.get_int("batch", 32);
+  OCTET_CHECK(samples > 0 && batch > 0, "--samples and --batch must be positive");
+  apply_threads(a);
+
+  ModelSource m = load_model(model_path);
+  OCTET_CHECK(!m.plan, "'", model_path, "' is a plan; octet tune takes the ONNX model");
+  OCTET_CHECK(m.graph.inputs.size() == 1, "octet tune: '", model_path, "' has ", m.graph.inputs.size(),
+              " inputs; tune reads image data for single-input models");
+
+  // The table: the sidecar (with candidates) when present and matching the cache, else the cache alone.
+  CalibCache cache = read_cache_file(cache_path);
+  CalibTable table = table_from_cache(cache);
+  SidecarMeta meta;
+  const std::string sidecar = cache_path + ".json";
+  bool have_candidates = false;
+  if (std::filesystem::exists(sidecar)) {
+    CalibTable st = read_sidecar(sidecar, &meta);
+    OCTET_CHECK(meta.cache_header.empty() || meta.cache_header == cache.header, "'", sidecar, "' belongs to a cache with header '",
+                meta.cache_header, "', not '", cache.header, "'");
+    // The cache's scales rule (it may have been edited); statistics and candidates come from the sidecar.
+    for (auto& e : table.entries)
+      if (const CalibEntry* s = st.find(e.name)) {
+        float amax = e.amax;
+        e = *s;
+        e.amax = amax;
+        have_candidates = have_candidates || !e.candidates.empty();
+      }
+    table.params = st.params;
+    table.hist_mode = st.hist_mode;
+  }
+  bool search = !a.on("no-scale-search");
+  if (search && !have_candidates)
+    std::fprintf(stderr, "note: '%s' has no threshold candidates (a sidecar from octet calibrate has them); "
+                 "doing mixed precision only\n", sidecar.c_str());
+
+  // Samples, spread over the data set, preprocessed once.
+  PlanOptions po;
+  po.backend = a.get("backend");
+  auto probe = Plan::build(m.graph, po);
+  auto data = open_data(a, false);
+  Strided subset(*data, static_cast<size_t>(samples));
+  Batcher batcher(subset, preprocess_from_args(a), batch, input_chw(*probe), a.on("skip-bad-images"));
+  probe.reset();
+  std::vector<std::vector<Tensor>> batches;
+  int64_t n_samples = 0;
+  while (int64_t n = batcher.next()) {
+    batches.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
+    n_samples += n;
+  }
+  OCTET_CHECK(n_samples > 0, "octet tune: no samples could be read from '", a.get("data"), "'");
+
+  TuneOptions opt;
+  opt.backend = a.get("backend");
+  opt.search_scales = search && have_candidates;
+  opt.max_fp32_layers = static_cast<int>(a.get_int("max-fp32", -1));
+  opt.min_gain_db = a.get_double("min-gain", 0.1);
+  opt.fp32_layers = a.get_list("fp32-layers");
+  Progress progress("tune", 0, a.on("quiet"), "trials");
+  opt.progress = [&](int done, int planned, const std::string&) {
+    progress.set_total(planned);
+    progress.update(done);
+  };
+  TuneResult r = tune(m.graph, table, batches, opt);
+  progress.finish();
+
+  int scale_changes = 0;
+  for (const auto& s : r.steps) scale_changes += s.kind == "scale";
+  std::printf("output SQNR vs FP32 on %lld samples: %s dB calibrated -> %s dB after %d threshold change(s) -> %s dB with "
+              "%zu layer(s) in FP32 (%d INT8 layers; %d trial runs)\n",
+              static_cast<long long>(n_samples), db(r.sqnr_start_db).c_str(), db(r.sqnr_scales_db).c_str(),
+              scale_changes, db(r.sqnr_final_db).c_str(), r.fp32_layers.size(), r.int8_layers, r.trials);
+  for (const auto& s : r.steps) {
+    if (s.kind == "scale")
+      std::printf("  scale %-50s %-17s amax %.6g -> %.6g  (%s dB)\n", s.target.c_str(), s.choice.c_str(),
+                  static_cast<double>(s.amax_before), static_cast<double>(s.amax_after), db(s.sqnr_db).c_str());
+    else
+      std::printf("  fp32  %-50s (%s dB)\n", s.target.c_str(), db(s.sqnr_db).c_str());
+  }
+
+  const CacheHeader h = parse_cache_header(cache.header);
+  write_cache_file(out, to_cache(r.table, h.version, h.algo_token));
+  meta.cache_header = cache.header;
+  meta.fp32_layers = r.fp32_layers;
+  if (meta.model_hash.empty()) meta.model_hash = file_fingerprint(model_path);
+  write_sidecar(out + ".json", r.table, meta);
+  std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());
+
+  if (a.has("json")) {
+    nlohmann::json steps = nlohmann::json::array(), sens = nlohmann::json::array();
+    for (const auto& s : r.steps)
+      steps.push_back({{"kind", s.kind}, {"target", s.target}, {"choice", s.choice}, {"amax_before", s.amax_before},
+                       {"amax_after", s.amax_after}, {"sqnr_db", s.sqnr_db}});
+    for (const auto& [layer, v] : r.layer_sensitivity) sens.push_back({{"layer", layer}, {"sqnr_db_alone_fp32", v}});
+    write_json(a.get("json"), {{"samples", n_samples}, {"sqnr_start_db", r.sqnr_start_db},
+                               {"sqnr_scales_db", r.sqnr_scales_db}, {"sqnr_final_db", r.sqnr_final_db},
+                               {"fp32_layers", r.fp32_layers}, {"int8_layers", r.int8_layers}, {"trials", r.trials},
+                               {"steps", steps}, {"layer_sensitivity", sens}});
+  }
+  return 0;
+}
+
+}  // namespace octet::cli
