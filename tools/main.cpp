@@ -1,8 +1,11 @@
 // octet — INT8 post-training quantization for ONNX models. Entry point: dispatches to a subcommand.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
+
+#include <unistd.h>
 
 #include "commands.h"
 #include "core/error.h"
@@ -32,9 +35,26 @@ void usage(FILE* f) {
   for (const auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
 }
 
+// OpenMP waiting. libgomp's default lets idle workers spin ~300,000 iterations at every barrier before they
+// sleep; when the cores are shared with other work a spinning worker and the thread it waits for fight over
+// one core and octet runs 10-100x slower (docs/benchmarks.md, "Finding"). libgomp reads OMP_WAIT_POLICY and
+// GOMP_SPINCOUNT once, when it is loaded -- before main() -- so setting them here is too late for this
+// process: when the user set neither, set OMP_WAIT_POLICY=passive and exec this binary again, once
+// (OCTET_OMP_DEFAULTS marks the second run). Passive beat short spins (GOMP_SPINCOUNT 1000, 10000) and the
+// default on this project's shared 2-core machine: docs/benchmarks.md, "OpenMP wait policy default". Either
+// variable set by the user (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is left alone; setting
+// OCTET_OMP_DEFAULTS (any value) turns the re-exec off.
+void apply_omp_defaults(char** argv) {
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "1", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): run on with libgomp's defaults; the variables set above only reach children.
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  apply_omp_defaults(argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
