@@ -2,6 +2,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <map>
 #include <string>
 #include <random>
@@ -62,6 +64,13 @@ int cmd_bench(int argc, char** argv) {
   double thr = static_cast<double>(batch * iters) / total;
   std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
               plan->options().backend.c_str(), plan->is_int8() ? "int8" : "fp32", static_cast<long long>(batch), static_cast<long long>(iters));
+  // The OpenMP waiting in effect (tools/main.cpp sets OMP_WAIT_POLICY=passive when the user set nothing).
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin_count = std::getenv("GOMP_SPINCOUNT");
+  const char* omp_defaults = std::getenv("OCTET_OMP_DEFAULTS");
+  const bool by_octet = omp_defaults && std::strcmp(omp_defaults, "applied") == 0;
+  std::printf("openmp      OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s%s\n", wait_policy ? wait_policy : "(unset)",
+              spin_count ? spin_count : "(unset)", by_octet ? "  (octet's default)" : "");
   std::printf("throughput  %.1f images/s\nlatency ms  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", thr, pct(50), pct(90),
               pct(99), ms.front());
   struct rusage ru;
@@ -118,7 +127,8 @@ int cmd_bench(int argc, char** argv) {
   if (a.has("json")) {
     nlohmann::json j = {{"model", a.positional()[0]}, {"backend", plan->options().backend}, {"precision", plan->is_int8() ? "int8" : "fp32"},
                         {"batch", batch}, {"iterations", iters}, {"throughput", thr},
-                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb}};
+                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb},
+                        {"omp_wait_policy", wait_policy ? wait_policy : ""}, {"gomp_spincount", spin_count ? spin_count : ""}};
     write_json(a.get("json"), j);
   }
   return 0;

@@ -40,13 +40,19 @@ void usage(FILE* f) {
 // one core and octet runs 10-100x slower (docs/benchmarks.md, "Finding"). libgomp reads OMP_WAIT_POLICY and
 // GOMP_SPINCOUNT once, when it is loaded -- before main() -- so setting them here is too late for this
 // process: when the user set neither, set OMP_WAIT_POLICY=passive and exec this binary again, once
-// (OCTET_OMP_DEFAULTS marks the second run). Passive beat short spins (GOMP_SPINCOUNT 1000, 10000) and the
+// (OCTET_OMP_DEFAULTS=applied marks the second run). Passive beat short spins (GOMP_SPINCOUNT 1000, 10000) and the
 // default on this project's shared 2-core machine: docs/benchmarks.md, "OpenMP wait policy default". Either
 // variable set by the user (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is left alone; setting
 // OCTET_OMP_DEFAULTS (any value) turns the re-exec off.
-void apply_omp_defaults(char** argv) {
+// The re-exec costs one more process start (~80 ms here: octet links many shared libraries), so only the
+// commands that run a model in parallel get it.
+void apply_omp_defaults(int argc, char** argv) {
+  static const char* const kParallel[] = {"run", "eval", "calibrate", "quantize", "build", "bench"};
+  bool parallel = false;
+  for (const char* c : kParallel) parallel = parallel || (argc >= 2 && std::strcmp(argv[1], c) == 0);
+  if (!parallel) return;
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
-  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "1", 1) != 0) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;
   execv("/proc/self/exe", argv);
   // exec failed (no /proc?): run on with libgomp's defaults; the variables set above only reach children.
 }
@@ -54,7 +60,7 @@ void apply_omp_defaults(char** argv) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  apply_omp_defaults(argv);
+  apply_omp_defaults(argc, argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;
