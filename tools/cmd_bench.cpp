@@ -2,6 +2,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <map>
+#include <string>
 #include <random>
 
 #include <sys/resource.h>
@@ -22,6 +26,7 @@ int cmd_bench(int argc, char** argv) {
   a.opt("json", "FILE", "write results as JSON");
   a.flag("quiet", "no progress output");
   a.flag("verbose", "print the plan: every executed node, its op and backend");
+  a.flag("profile", "after the timed runs, time every node over --iterations more runs; print per-op-type and per-node times");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet bench: give exactly one model file");
@@ -59,16 +64,71 @@ int cmd_bench(int argc, char** argv) {
   double thr = static_cast<double>(batch * iters) / total;
   std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
               plan->options().backend.c_str(), plan->is_int8() ? "int8" : "fp32", static_cast<long long>(batch), static_cast<long long>(iters));
+  // The OpenMP waiting in effect (tools/main.cpp sets OMP_WAIT_POLICY=passive when the user set nothing).
+  const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
+  const char* spin_count = std::getenv("GOMP_SPINCOUNT");
+  const char* omp_defaults = std::getenv("OCTET_OMP_DEFAULTS");
+  const bool by_octet = omp_defaults && std::strcmp(omp_defaults, "applied") == 0;
+  std::printf("openmp      OMP_WAIT_POLICY=%s GOMP_SPINCOUNT=%s%s\n", wait_policy ? wait_policy : "(unset)",
+              spin_count ? spin_count : "(unset)", by_octet ? "  (octet's default)" : "");
   std::printf("throughput  %.1f images/s\nlatency ms  p50 %.3f  p90 %.3f  p99 %.3f  min %.3f\n", thr, pct(50), pct(90),
               pct(99), ms.front());
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   double peak_mb = static_cast<double>(ru.ru_maxrss) / 1024.0;
   std::printf("peak RSS    %.1f MiB\n", peak_mb);
+  if (a.on("profile")) {
+    // Per-node time from the observer, which sees every node's outputs right after the node ran: the time
+    // between a node's first output and the previous node's is that node (plus the observer's own ~50 ns).
+    const Graph& G = plan->graph();
+    std::map<int, double> node_ms;
+    std::chrono::steady_clock::time_point last;
+    int last_node = -1;
+    Plan::Observer obs = [&](int v, const Tensor&) {
+      const int node = G.value(v).producer;
+      if (node < 0 || node == last_node) return;
+      auto now = std::chrono::steady_clock::now();
+      node_ms[node] += std::chrono::duration<double, std::milli>(now - last).count();
+      last = now;
+      last_node = node;
+    };
+    for (int64_t i = 0; i < iters; ++i) {
+      last = std::chrono::steady_clock::now();
+      last_node = -1;
+      plan->run(inputs, &obs);
+    }
+    std::map<std::string, double> op_ms;
+    double sum = 0;
+    std::vector<std::pair<double, int>> top;
+    for (auto& [node, t] : node_ms) {
+      const Node& n = G.nodes[static_cast<size_t>(node)];
+      op_ms[op_name(n.op)] += t / static_cast<double>(iters);
+      top.push_back({t / static_cast<double>(iters), node});
+      sum += t / static_cast<double>(iters);
+    }
+    std::printf("profile     %.3f ms per run in %zu nodes; per op type:\n", sum, node_ms.size());
+    std::vector<std::pair<double, std::string>> ops;
+    for (auto& [op, t] : op_ms) ops.push_back({t, op});
+    std::sort(ops.rbegin(), ops.rend());
+    for (auto& [t, op] : ops) std::printf("  %-14s %8.3f ms  %5.1f%%\n", op.c_str(), t, 100.0 * t / sum);
+    std::sort(top.rbegin(), top.rend());
+    std::printf("nodes:\n");
+    for (size_t i = 0; i < top.size(); ++i) {
+      const Node& n = G.nodes[static_cast<size_t>(top[i].second)];
+      const Shape& s = plan->shape(n.outputs[0]);
+      std::string shp;
+      for (size_t d = 0; d < s.size(); ++d) {
+        if (d) shp += 'x';
+        shp += std::to_string(s[d]);
+      }
+      std::printf("  %8.3f ms  %-10s %-40s %s\n", top[i].first, op_name(n.op), n.name.c_str(), shp.c_str());
+    }
+  }
   if (a.has("json")) {
     nlohmann::json j = {{"model", a.positional()[0]}, {"backend", plan->options().backend}, {"precision", plan->is_int8() ? "int8" : "fp32"},
                         {"batch", batch}, {"iterations", iters}, {"throughput", thr},
-                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb}};
+                        {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb},
+                        {"omp_wait_policy", wait_policy ? wait_policy : ""}, {"gomp_spincount", spin_count ? spin_count : ""}};
     write_json(a.get("json"), j);
   }
   return 0;

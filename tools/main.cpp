@@ -1,8 +1,11 @@
 // octet — INT8 post-training quantization for ONNX models. Entry point: dispatches to a subcommand.
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <exception>
 #include <string>
+
+#include <unistd.h>
 
 #include "commands.h"
 #include "core/error.h"
@@ -33,9 +36,32 @@ void usage(FILE* f) {
   for (const auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
 }
 
+// OpenMP waiting. libgomp's default lets idle workers spin ~300,000 iterations at every barrier before they
+// sleep; when the cores are shared with other work a spinning worker and the thread it waits for fight over
+// one core and octet runs 10-100x slower (docs/benchmarks.md, "Finding"). libgomp reads OMP_WAIT_POLICY and
+// GOMP_SPINCOUNT once, when it is loaded -- before main() -- so setting them here is too late for this
+// process: when the user set neither, set OMP_WAIT_POLICY=passive and exec this binary again, once
+// (OCTET_OMP_DEFAULTS=applied marks the second run). Passive beat short spins (GOMP_SPINCOUNT 1000, 10000) and the
+// default on this project's shared 2-core machine: docs/benchmarks.md, "OpenMP wait policy default". Either
+// variable set by the user (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is left alone; setting
+// OCTET_OMP_DEFAULTS (any value) turns the re-exec off.
+// The re-exec costs one more process start (~80 ms here: octet links many shared libraries), so only the
+// commands that run a model in parallel get it.
+void apply_omp_defaults(int argc, char** argv) {
+  static const char* const kParallel[] = {"run", "eval", "calibrate", "quantize", "build", "bench"};
+  bool parallel = false;
+  for (const char* c : kParallel) parallel = parallel || (argc >= 2 && std::strcmp(argv[1], c) == 0);
+  if (!parallel) return;
+  if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
+  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;
+  execv("/proc/self/exe", argv);
+  // exec failed (no /proc?): run on with libgomp's defaults; the variables set above only reach children.
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
+  apply_omp_defaults(argc, argv);
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

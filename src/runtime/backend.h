@@ -19,6 +19,12 @@ class Kernel {
   // Optional: shape-dependent setup. Default: nothing.
   virtual void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) {}
   virtual void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) = 0;
+  // Optional: the index of an input that output 0 may overwrite (same shape and byte size), or -1. The plan
+  // then gives output 0 that input's buffer when the input is read by nobody after this node and is neither a
+  // graph input nor a graph output, and run() sees in[i]->raw() == out[0]->raw(). A kernel that says so must
+  // also work when the buffers differ (keep_all_outputs, the input is read later, ...). A fused residual is
+  // the use: conv's sum post-op accumulates into dst, which otherwise needs a copy of the residual first.
+  virtual int inplace_input() const { return -1; }
 };
 
 class Backend {

@@ -108,8 +108,28 @@ void Plan::reshape(const std::vector<Shape>& input_shapes) {
   std::vector<std::shared_ptr<void>> buf_of(G.values.size());
   for (size_t s = 0; s < exec.size(); ++s) {
     const Node& n = G.nodes[static_cast<size_t>(exec[s])];
+    // In place (Kernel::inplace_input): output 0 takes the buffer of an input that dies here.
+    int alias = -1;
+    if (!opt_.keep_all_outputs && !n.outputs.empty()) {
+      const int i = kernels_[static_cast<size_t>(exec[s])]->inplace_input();
+      const int in = i >= 0 && static_cast<size_t>(i) < n.inputs.size() ? n.inputs[static_cast<size_t>(i)] : -1;
+      const size_t o = static_cast<size_t>(n.outputs[0]);
+      if (in >= 0 && buf_of[static_cast<size_t>(in)] && last_use[static_cast<size_t>(in)] == static_cast<int>(s) &&
+          !G.is_graph_output(in) && std::count(n.inputs.begin(), n.inputs.end(), in) == 1 &&
+          numel(info[o].shape) * static_cast<int64_t>(dtype_size(info[o].dtype)) ==
+              numel(info[static_cast<size_t>(in)].shape) * static_cast<int64_t>(dtype_size(info[static_cast<size_t>(in)].dtype)))
+        alias = in;
+    }
     for (int out : n.outputs) {
       size_t v = static_cast<size_t>(out);
+      if (alias >= 0 && out == n.outputs[0]) {
+        const size_t a = static_cast<size_t>(alias);
+        buf_of[v] = std::move(buf_of[a]);
+        buf_size[v] = buf_size[a];
+        buf_of[a].reset();
+        tensors_[v] = Tensor::view(info[v].dtype, info[v].shape, buf_of[v].get(), buf_of[v]);
+        continue;
+      }
       size_t bytes = static_cast<size_t>(numel(info[v].shape)) * dtype_size(info[v].dtype);
       auto [buf, cap] = take(std::max<size_t>(bytes, 64));
       buf_of[v] = buf;

@@ -760,6 +760,67 @@ TEST(HarnessInt8, CpuMatchesRefBitForBit) {
   for (const Case& c : int8_cases()) run_case(c);
 }
 
+// A fused residual whose producer is in the plan: QConv says its output may take the residual's buffer
+// (Kernel::inplace_input), so the plan runs the sum post-op in place instead of copying the residual into
+// dst first. Graph: r = QConv_a(x); y = QConv_b(x, residual r); optionally r is also read after y (a graph
+// output, or another QConv), where the buffer must not be shared. Odd shapes; both the fused and the s32 +
+// own-epilogue paths; bit-exact against the ref plan, and the sharing itself is checked.
+TEST(HarnessInt8, InPlaceResidual) {
+  enum class Later { None, GraphOutput, Node };
+  for (Later later : {Later::None, Later::GraphOutput, Later::Node})
+    for (int64_t kb : {int64_t{1}, int64_t{3}})
+      for (bool epilogue : {false, true}) {
+        const std::string name = "QConv_inplace_residual_" + std::to_string(kb) + "x" + std::to_string(kb) +
+                                 (later == Later::None ? "" : later == Later::GraphOutput ? "_r_is_output" : "_r_read_later") +
+                                 (epilogue ? "_epilogue" : "");
+        SCOPED_TRACE(name);
+        const int64_t N = 2, H = 9, W = 7, C = 13, K = 11;
+        Graph g;
+        const int x = g.add_value("x", DType::i8);
+        g.inputs = {x};
+        auto qconv = [&](const std::string& nm, int in, int64_t cin, int64_t k, int residual, uint32_t seed) {
+          Node n;
+          n.op = OpType::QConv;
+          n.name = nm;
+          n.inputs = {in, g.add_constant(nm + "_w", random_i8({K, cin, k, k}, seed, -127, 127)),
+                      g.add_constant(nm + "_b", random_i32({K}, seed + 1, -20000, 20000))};
+          if (residual >= 0) n.inputs.push_back(residual);
+          n.attrs["pads"] = A_ints({k / 2, k / 2, k / 2, k / 2});
+          n.attrs["multiplier"] = A_floats(mults(K, cin * k * k, seed + 2));
+          if (residual >= 0) n.attrs["residual_scale"] = A_f(0.8137f);
+          n.attrs["act_lo"] = A_f(0.f);
+          const int y = g.add_value(nm + "_y", DType::i8);
+          n.outputs = {y};
+          g.nodes.push_back(n);
+          return y;
+        };
+        const int r = qconv("a", x, C, 1, -1, 40);
+        const int y = qconv("b", x, C, kb, r, 50);
+        g.outputs = {y};
+        if (later == Later::GraphOutput) g.outputs.push_back(r);
+        if (later == Later::Node) g.outputs.push_back(qconv("c", r, K, 1, -1, 60));
+        g.finalize();
+        const std::vector<Tensor> feeds{random_i8({N, H, W, C}, 70, -128, 127, 0.1)};
+        Case c{name, g, feeds};
+        std::vector<Tensor> want;
+        for (const Tensor& t : run_plan(c, "ref", nullptr)) want.push_back(t);
+        std::unique_ptr<EnvVar> epi;
+        if (epilogue) epi = std::make_unique<EnvVar>("OCTET_QCONV_EPILOGUE", "1");
+        EnvVar strict("OCTET_CPU_STRICT", "1");
+        PlanOptions opt;
+        auto plan = Plan::build(g, opt);
+        for (int rep = 0; rep < 2; ++rep) {  // the second run starts from buffers the first one left behind
+          std::vector<Tensor> got;
+          for (const Tensor& t : plan->run(feeds)) got.push_back(t.clone());
+          ASSERT_EQ(got.size(), want.size());
+          for (size_t i = 0; i < want.size(); ++i) expect_same(c, got[i], want[i], "(plan, run " + std::to_string(rep) + ")");
+        }
+        for (const std::string& line : plan->describe()) EXPECT_NE(line.find("[cpu]"), std::string::npos) << line;
+        const bool shared = plan->tensor(r).raw() == plan->tensor(y).raw();
+        EXPECT_EQ(shared, later == Later::None) << "residual buffer shared with the output " << plan->tensor(r).raw() << " " << plan->tensor(y).raw() << " " << plan->describe().size() << " " << r << " " << y << " " << plan->graph().nodes.size();
+      }
+}
+
 // The SIMD row kernels against their scalar twins directly, on every length 0..70 (all tails), special
 // floats included. Independent of the dispatch, which picks once per process.
 TEST(HarnessRowKernels, SimdEqualsScalarTwin) {

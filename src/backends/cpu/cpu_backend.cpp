@@ -30,6 +30,9 @@ class FallbackKernel final : public Kernel {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     (use_ref_ ? ref_ : fast_)->run(in, out);
   }
+  // Asked before prepare(), so the reference twin must be in-place safe for the same input too (ref QConv
+  // reads residual[o] right before it writes y[o]).
+  int inplace_input() const override { return fast_->inplace_input(); }
 
  private:
   std::unique_ptr<Kernel> fast_, ref_;

@@ -125,7 +125,9 @@ class QConvDnnl final : public Kernel {
       attr.set_post_ops(po);
     }
     pd_ = dnnl::convolution_forward::primitive_desc(d, attr, engine());
-    note_dnnl_impl(group > 1 && group == K && group == x[3] ? "QConv(depthwise)" : "QConv", pd_.impl_info_str());
+    note_dnnl_impl(group > 1 && group == K && group == x[3] ? (fused_ ? "QConv(depthwise)" : "QConv(depthwise, s32 + epilogue)")
+                                                            : (fused_ ? "QConv" : "QConv(s32 + epilogue)"),
+                   pd_.impl_info_str());
     {
       const auto& ex = pd_.weights_desc().data.extra;
       OCTET_CHECK(!(ex.flags & dnnl_memory_extra_flag_scale_adjust) || ex.scale_adjust == 1.f,
@@ -143,19 +145,25 @@ class QConvDnnl final : public Kernel {
     } else {
       dmem_ = memory(dst, engine(), nullptr);
     }
+    // The argument map once: its memory objects share state with smem_/dmem_, whose handles run() sets.
+    args_ = {{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
+    if (bmem_) args_[DNNL_ARG_BIAS] = bmem_;
     stream().wait();
   }
+
+  // The fused path's dst starts as a copy of the residual: sharing the residual's buffer saves the copy.
+  // (The s32 + epilogue path reads each residual element before it writes y at the same index: also in-place safe.)
+  int inplace_input() const override { return residual_ ? 3 : -1; }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     const Tensor* r = residual_ ? in[3] : nullptr;
     if (fused_) {
-      if (r) std::memcpy(out[0]->raw(), r->raw(), out[0]->nbytes());
+      // The sum post-op accumulates into dst: start it from the residual (already there when in place).
+      if (r && r->raw() != out[0]->raw()) std::memcpy(out[0]->raw(), r->raw(), out[0]->nbytes());
       dmem_.set_data_handle(out[0]->raw());
     }
     smem_.set_data_handle(const_cast<void*>(in[0]->raw()));
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
-    if (bmem_) args[DNNL_ARG_BIAS] = bmem_;
-    prim_.execute(stream(), args);
+    prim_.execute(stream(), args_);
     stream().wait();
     if (fused_) return;
     // Own epilogue: one row of K channels per output pixel.
@@ -180,6 +188,7 @@ class QConvDnnl final : public Kernel {
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
   memory wmem_, bmem_, smem_, dmem_;
+  std::unordered_map<int, memory> args_;
 };
 
 }  // namespace

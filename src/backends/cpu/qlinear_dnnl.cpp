@@ -67,15 +67,16 @@ class QLinearDnnl final : public Kernel {
     } else {
       dmem_ = memory(dst, engine(), nullptr);
     }
+    // The argument map once: its memory objects share state with smem_/dmem_, whose handles run() sets.
+    args_ = {{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
+    if (bmem_) args_[DNNL_ARG_BIAS] = bmem_;
     stream().wait();
   }
 
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     smem_.set_data_handle(const_cast<void*>(in[0]->raw()));
     if (fused_) dmem_.set_data_handle(out[0]->raw());
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
-    if (bmem_) args[DNNL_ARG_BIAS] = bmem_;
-    prim_.execute(stream(), args);
+    prim_.execute(stream(), args_);
     stream().wait();
     if (fused_) return;
     const QRowKernels& k = q_row_kernels();
@@ -97,6 +98,7 @@ class QLinearDnnl final : public Kernel {
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;
   memory wmem_, bmem_, smem_, dmem_;
+  std::unordered_map<int, memory> args_;
 };
 
 }  // namespace
