@@ -71,7 +71,12 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
   o.backend = a.get("backend");
   if (precision == "int8") {
     if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
-    else o.int8_amax = m.qdq_amax;
+    else {
+      o.int8_amax = m.qdq_amax;
+      // Round where the Q/DQ model rounds: a Conv whose output has its own pair before a Relu (ONNX Runtime's
+      // symmetric QDQ) requantizes twice there, so octet must not fuse the Relu past that pair.
+      for (const auto& [name, amax] : m.qdq_amax) o.keep_unfused.insert(name);
+    }
     OCTET_CHECK(!o.int8_amax.empty(), "--precision int8 needs --cache FILE (make one with octet calibrate) or a Q/DQ model");
     o.fp32_layers = fp32_layers_from(a);
   } else {

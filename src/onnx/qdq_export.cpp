@@ -571,6 +571,7 @@ struct Exporter {
     for (int n = 0; n < g().node_size(); ++n) {
       const auto& node = g().node(n);
       if (!is_std(node) || !is_weighted(node.op_type()) || fp32.count(node.name())) continue;
+      if (!octet_int8(node)) continue;
       WeightedPlan p;
       if (!plan_weighted(n, p)) continue;
       apply_weighted(n, p);
@@ -598,6 +599,20 @@ struct Exporter {
         continue;
       }
       quantize_slot(n, 1 - fused, other, scale_of(other));
+    }
+    // Where octet's INT8 plan rounds: every tensor it holds in int8, at every consumer, with its own scale
+    // (octet's Concat / Add / AveragePool rescale each int8 input to the output's scale). Inputs of weighted
+    // ops and residual inputs already have their pair (same tensor and scale).
+    if (!opt.int8_tensors.empty()) {
+      for (const auto& t : opt.int8_tensors) {
+        if (!is_float_act(t) || !has_scale(t)) continue;
+        for (const auto& [n, slot] : uses[t]) {
+          const auto& node = g().node(n);
+          if (!is_std(node) || fp32.count(node.name()) || rewire.count({n, slot})) continue;
+          quantize_slot(n, slot, t, scale_of(t));
+        }
+      }
+      return;
     }
     // Concat: TensorRT runs a Concat in INT8 when its inputs carry the same scale (Q/DQ propagation moves the
     // consumer's Q backward across the Concat); octet's calibration gives a concat one scale for inputs and
@@ -627,6 +642,7 @@ struct Exporter {
       const auto& node = g().node(n);
       if (!is_std(node) || !kOrtOps.count(node.op_type()) || fp32.count(node.name())) continue;
       if (is_weighted(node.op_type())) {
+        if (!octet_int8(node)) continue;
         WeightedPlan p;
         if (!plan_weighted(n, p)) continue;
         apply_weighted(n, p);
@@ -638,12 +654,35 @@ struct Exporter {
       for (const auto& t : node.output())
         if (is_float_act(t) && has_scale(t) && !graph_outputs.count(t)) tensors.insert(t);
     }
-    for (const auto& t : tensors)
+    // Mirroring octet's plan: only where it rounds. A tensor it holds in int8 keeps its own scale; one an INT8
+    // epilogue fused away (Conv -> Relu) takes the scale of the tensor written instead, so the extra round
+    // trip ONNX Runtime makes there changes nothing; the rest (inputs of a fused residual Add, outputs of
+    // ops octet runs in FP32, whose calibrated scales octet never uses) stays float.
+    bool mirror = !opt.int8_tensors.empty();
+    if (mirror)
+      for (const auto& t : opt.int8_tensors)
+        if (is_float_act(t) && has_scale(t) && !graph_outputs.count(t)) tensors.insert(t);
+    for (const auto& t : tensors) {
+      float s = 0.f;
+      if (!mirror || opt.int8_tensors.count(t)) {
+        s = scale_of(t);
+      } else if (auto it = opt.fused_into.find(t); it != opt.fused_into.end() && has_scale(it->second)) {
+        s = scale_of(it->second);
+      } else {
+        continue;
+      }
       for (const auto& [n, slot] : uses[t]) {
         const auto& node = g().node(n);
         if (fp32.count(node.name()) || rewire.count({n, slot})) continue;
-        quantize_slot(n, slot, t, scale_of(t));
+        quantize_slot(n, slot, t, s);
       }
+    }
+  }
+
+  // Without octet's plan (int8_tensors empty) every weighted op is a candidate; with it, those the plan runs
+  // in INT8.
+  bool octet_int8(const onnx::NodeProto& node) const {
+    return opt.int8_tensors.empty() || opt.int8_nodes.count(node.name());
   }
 
   // ---- emission ----------------------------------------------------------------------------------------

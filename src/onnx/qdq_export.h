@@ -20,10 +20,17 @@
 //        ONNX Runtime quantizes by default (Conv, Gemm, MatMul, Add, Mul, Relu, Clip, MaxPool, Concat,
 //        GlobalAveragePool, Reshape, ...), so its QDQ transformer fuses them into QLinearConv etc.; Conv/Gemm
 //        bias as int32 with scale s_x * s_w[k]. Graph outputs stay float.
+//   With QdqExportOptions::int8_tensors (what `octet quantize` passes unless --rules-only) both formats put
+//   Q/DQ where octet's own INT8 plan rounds, so a runtime executing the model computes what octet does: trt
+//   adds pairs on every tensor the plan holds in int8 (Concat / pooling / Add outputs and their inputs, own
+//   scales, replacing the Concat rule above); ort keeps only the pairs on such tensors and on Conv outputs
+//   fused into a Relu/Clip epilogue (with the epilogue output's scale). Weighted ops the plan keeps in FP32
+//   get no Q/DQ of their own.
 #pragma once
 
 #include <cstddef>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +44,18 @@ struct QdqExportOptions {
   QdqFormat format = QdqFormat::TensorRT;
   // ONNX node names that get no Q/DQ (inputs, outputs and weights stay float). An unknown name is an error.
   std::vector<std::string> fp32_layers;
+  // trt: the activation tensors octet's own INT8 plan holds in int8 (int8_tensors_of_plan in tools/, from
+  // Plan::build with the same scales). Each gets a Q/DQ pair, with its own scale, at every consumer, so a
+  // runtime executing the Q/DQ model rounds where octet rounds: outputs of int8 Concat / AveragePool /
+  // GlobalAveragePool / Add nodes and the weighted-op outputs they read. Empty: TensorRT's rules alone (and
+  // Concat inputs with the Concat output's scale).
+  std::set<std::string> int8_tensors;
+  // With int8_tensors: the ONNX nodes octet's plan runs in INT8 (weighted ops outside it get no Q/DQ of their
+  // own), and, for the ort format, the tensors an INT8 epilogue fused away -> the tensor it writes instead
+  // (Conv -> Relu: the Conv output's pair takes the Relu output's scale, so ONNX Runtime still fuses
+  // DQ -> Conv -> Q and rounds once, as octet does).
+  std::set<std::string> int8_nodes;
+  std::map<std::string, std::string> fused_into;
 };
 
 struct QdqExportReport {

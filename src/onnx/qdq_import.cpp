@@ -1,5 +1,6 @@
 #include "onnx/qdq_import.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -121,6 +122,20 @@ struct Stripper {
     return v;
   }
 
+  // The real range [lo, hi] an activation pair lets through: (qmin - zp) * s .. (qmax - zp) * s.
+  static std::pair<double, double> range_of(const QParams& p) {
+    double qmin = p.qtype == DType::u8 ? 0 : -128, qmax = p.qtype == DType::u8 ? 255 : 127;
+    double s = p.s(0), zp = static_cast<double>(p.z(0));
+    return {(qmin - zp) * s, (qmax - zp) * s};
+  }
+
+  // Tensors whose (asymmetric) Q/DQ pair lets no negative value through: ONNX Runtime's quantize_static with
+  // asymmetric activations removes a Relu / Clip(0, x) after a quantized op and leaves the clamp at zero to the
+  // Q/DQ pair (QDQRemovableActivation, zero point = qmin). Symmetric int8 would let negatives through, so the
+  // stripped graph gets that Relu back (see add_relus).
+  std::vector<int> clamped_at_zero;
+  std::vector<char> from_dq;  // DequantizeLinear nodes turned into Identity (graph outputs)
+
   void record_activation(const Node& dq, int x, const QParams& p) {
     const std::string& name = g.value(x).name;
     if (!p.per_tensor())
@@ -145,6 +160,11 @@ struct Stripper {
                          "symmetric activations (ORT: extra_options ActivationSymmetric=True) or drop --strict");
       res.warnings.push_back(what + ": converted to symmetric int8 with amax " + std::to_string(amax));
     }
+    if (!symmetric && range_of(p).first >= 0.0 && producer[static_cast<size_t>(x)] >= 0 &&
+        std::find(clamped_at_zero.begin(), clamped_at_zero.end(), x) == clamped_at_zero.end()) {
+      clamped_at_zero.push_back(x);
+      res.warnings.back() += "; its range starts at 0 (a removed Relu), kept as Relu";
+    }
     if (auto it = res.amax.find(name); it != res.amax.end()) {
       if (it->second != amax)
         res.warnings.push_back("activation '" + name + "' has two Q/DQ pairs with different scales; the first is used");
@@ -152,6 +172,34 @@ struct Stripper {
     }
     res.amax[name] = amax;
     res.scales.push_back({name, symmetric ? s : amax / 127.0f});
+  }
+
+  // For each tensor x in clamped_at_zero: its producer now writes x' = "x::before_relu" and Relu(x') -> x, so x
+  // keeps its name (and amax: the Q/DQ pair quantized the Relu's output in the original model). Readers of x
+  // other than the pair's DequantizeLinear nodes saw the unclamped value in the Q/DQ model and read x' now.
+  void add_relus(std::vector<char>& remove) {
+    for (int x : clamped_at_zero) {
+      int pre = g.add_value(g.unique_name(g.value(x).name + "::before_relu"), g.value(x).dtype);
+      Node& prod = g.nodes[static_cast<size_t>(producer[static_cast<size_t>(x)])];
+      for (int& o : prod.outputs)
+        if (o == x) o = pre;
+      for (size_t n = 0; n < g.nodes.size(); ++n) {
+        if (remove[n] || from_dq[n] || g.nodes[n].op == OpType::QuantizeLinear) continue;
+        for (int& in : g.nodes[n].inputs)
+          if (in == x) in = pre;
+      }
+      for (int& o : g.outputs)
+        if (o == x) o = pre;
+      Node relu;
+      relu.op = OpType::Relu;
+      relu.name = g.unique_name(g.value(x).name + "::relu");
+      relu.inputs = {pre};
+      relu.outputs = {x};
+      g.nodes.push_back(std::move(relu));
+      remove.push_back(0);
+      from_dq.push_back(0);
+    }
+    alias.resize(g.values.size(), -1);
   }
 
   void run() {
@@ -162,6 +210,7 @@ struct Stripper {
       for (int o : g.nodes[n].outputs)
         if (o >= 0) producer[static_cast<size_t>(o)] = static_cast<int>(n);
     std::vector<char> remove(g.nodes.size(), 0);
+    from_dq.assign(g.nodes.size(), 0);
     for (size_t n = 0; n < g.nodes.size(); ++n) {
       Node& d = g.nodes[n];
       if (d.op != OpType::DequantizeLinear) continue;
@@ -196,6 +245,7 @@ struct Stripper {
       ++res.activation_pairs;
       if (g.is_graph_output(out)) {  // keep the output's name: Identity(x) -> out
         d.op = OpType::Identity;
+        from_dq[n] = 1;
         d.inputs = {qin};
         d.attrs.clear();
       } else {
@@ -203,6 +253,7 @@ struct Stripper {
         remove[n] = 1;
       }
     }
+    add_relus(remove);
     for (auto& node : g.nodes)
       for (int& in : node.inputs) in = resolve(in);
     // Every QuantizeLinear must now be read by removed DequantizeLinear nodes only.

@@ -15,7 +15,10 @@
 //               to symmetric int8 covering the same real range: amax = max(|lo|, |hi|), lo = (qmin - zp) * s,
 //               hi = (qmax - zp) * s. Default: accepted with a warning naming the tensor (the CPU backend then
 //               runs it symmetric; the range can lose up to one bit of resolution). strict_symmetric: refused
-//               with an Error naming the tensor.
+//               with an Error naming the tensor. A pair whose range starts at 0 (zero point = qmin: ORT's
+//               quantize_static removed a Relu / Clip(0, x) and left the clamp to the pair) keeps that clamp:
+//               the producer writes "x::before_relu" and a Relu writes x (readers other than the pair's
+//               DequantizeLinear nodes read "x::before_relu", as they read the unclamped x before).
 // Anything else involving Q/DQ (a DQ of a runtime tensor no Q produced, a Q whose output something other than
 // a DQ reads, 16-bit or float8 types, a pair whose Q and DQ parameters differ) is refused naming the node.
 #pragma once

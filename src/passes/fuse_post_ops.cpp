@@ -50,6 +50,9 @@ struct Fuser {
   std::vector<int> producer;
   const Propagation* shapes;  // may be null
   bool clamp_only;
+  const std::set<std::string>* keep;  // may be null
+
+  bool kept(int v) const { return keep && keep->count(g.value(v).name); }
 
   void refresh() {
     consumers = g.consumers();
@@ -82,6 +85,7 @@ struct Fuser {
     for (size_t i = 0; i < g.nodes.size(); ++i) {
       Node& n = g.nodes[i];
       if (n.outputs.empty() || !can_carry_post(n.op) || n.post.act != Activation::None) continue;
+      if (kept(n.outputs[0])) continue;
       // Residual: Conv/MatMul output read only by an Add whose other input has the same shape.
       if ((n.op == OpType::Conv || n.op == OpType::MatMul) && n.post.residual_input < 0) {
         Node* add = sole_consumer(n);
@@ -98,6 +102,7 @@ struct Fuser {
           }
         }
       }
+      if (kept(n.outputs[0])) continue;  // the Add absorbed above produces a kept tensor
       Node* act = sole_consumer(n);
       PostOp p;
       if (act && act->inputs.size() >= 1 && act->inputs[0] == n.outputs[0] && as_activation(g, *act, p) &&
@@ -140,10 +145,10 @@ std::optional<Propagation> try_shapes(const Graph& g) {
 
 }  // namespace
 
-int fuse_post_ops(Graph& g, bool clamp_only) {
+int fuse_post_ops(Graph& g, bool clamp_only, const std::set<std::string>* keep) {
   g.finalize();
   auto shapes = try_shapes(g);
-  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, clamp_only};
+  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, clamp_only, keep};
   f.refresh();
   return f.run();
 }

@@ -3,6 +3,9 @@
 // Node::post.fused_names so calibration caches and reports can still name them.
 #pragma once
 
+#include <set>
+#include <string>
+
 #include "ir/graph.h"
 
 namespace octet {
@@ -16,7 +19,9 @@ int fold_batchnorm(Graph& g);
 // Conv/ConvTranspose/Gemm/MatMul -> [Add(residual)] -> [Relu|Clip|LeakyRelu|Sigmoid|HardSwish] and
 // Add -> activation become one node with Node::post set. Returns the number of nodes removed.
 // clamp_only: fuse only Relu/Clip (what an INT8 epilogue can apply); Sigmoid/HardSwish/LeakyRelu stay nodes.
-int fuse_post_ops(Graph& g, bool clamp_only = false);
+// keep: names of tensors that must stay materialized (an op producing one absorbs nothing after it): the
+// tensors a Q/DQ model rounds, so that octet rounds there too instead of fusing past them.
+int fuse_post_ops(Graph& g, bool clamp_only = false, const std::set<std::string>* keep = nullptr);
 
 // Channels-last for the cpu backend: Conv -> ConvNhwc, pools -> PoolNhwc, elementwise ops follow (see
 // nhwc.cpp). Needs static shapes at batch 1 (else does nothing). Returns the number of converted nodes.

@@ -14,6 +14,7 @@
 
 #include <functional>
 #include <map>
+#include <set>
 #include <memory>
 #include <string>
 #include <vector>
@@ -34,6 +35,9 @@ struct PlanOptions {
   // amax, scale = amax / 127); see passes/quantize.h.
   std::map<std::string, float> int8_amax;
   std::vector<std::string> fp32_layers;  // INT8 plans: ONNX node names kept in FP32
+  // Tensors the fusion pass must not fuse away (their producer absorbs no Add / activation after them). For a
+  // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (tools/common.cpp).
+  std::set<std::string> keep_unfused;
 };
 
 class Plan {

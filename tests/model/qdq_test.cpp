@@ -5,13 +5,16 @@
 
 #include <bit>
 #include <cmath>
+#include <cstring>
 #include <map>
 #include <random>
+#include <set>
 
 #include "calib/formats.h"
 #include "onnx/import.h"
 #include "onnx/qdq_export.h"
 #include "onnx/qdq_import.h"
+#include "runtime/plan.h"
 #include "test_util.h"
 
 using namespace octet;
@@ -156,4 +159,157 @@ TEST(ScaleFormats, OrtTablesRoundTrip) {
   EXPECT_EQ(j.entries[0].scale, 2.6f / 127.0f);
   EXPECT_THROW(parse_ort_text("x 1\nx 2\n", "t", c.header), Error);
   EXPECT_THROW(parse_ort_text("x abc\n", "t", c.header), Error);
+}
+
+namespace {
+
+// x -> Conv(W) -> r -> QuantizeLinear(s, zp) -> DequantizeLinear(s, zp) -> Conv(W) -> y, as ONNX Runtime's
+// quantize_static writes it with asymmetric activations after removing the Relu between the convs: the tensor
+// is named after the Relu's output and its zero point is qmin, so the pair itself clamps at 0.
+Graph removed_relu_graph(DType qtype, int zp, float scale) {
+  Graph g;
+  g.opset = 17;
+  int x = g.add_value("x");
+  g.value(x).declared = {{1, ""}, {2, ""}, {2, ""}, {2, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  Tensor w(DType::f32, {2, 2, 1, 1});
+  const float wv[4] = {1.f, -2.f, -0.5f, 1.5f};
+  std::memcpy(w.data<float>(), wv, sizeof wv);
+  int w1 = g.add_constant("w1", w.clone()), w2 = g.add_constant("w2", w.clone());
+  Tensor s(DType::f32, {});
+  s.data<float>()[0] = scale;
+  Tensor z(qtype, {});
+  if (qtype == DType::u8) static_cast<uint8_t*>(z.raw())[0] = static_cast<uint8_t>(zp);
+  else z.data<int8_t>()[0] = static_cast<int8_t>(zp);
+  int sv = g.add_constant("r_scale", s), zv = g.add_constant("r_zero_point", z);
+  int r = g.add_value("/block/Relu_output_0"), rq = g.add_value("r_q"), rdq = g.add_value("r_dq"), y = g.add_value("y");
+  auto node = [&](OpType op, const std::string& name, std::vector<int> in, int out) {
+    Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = {out};
+    g.nodes.push_back(std::move(n));
+  };
+  node(OpType::Conv, "conv1", {x, w1}, r);
+  node(OpType::QuantizeLinear, "q", {r, sv, zv}, rq);
+  node(OpType::DequantizeLinear, "dq", {rq, sv, zv}, rdq);
+  node(OpType::Conv, "conv2", {rdq, w2}, y);
+  g.outputs = {y};
+  g.finalize();
+  return g;
+}
+
+std::vector<float> run_fp32(const Graph& g, const Tensor& x) {
+  PlanOptions o;
+  o.backend = "ref";
+  auto plan = Plan::build(g, o);
+  Tensor y = plan->run({x})[0];
+  return std::vector<float>(y.data<float>(), y.data<float>() + y.numel());
+}
+
+}  // namespace
+
+TEST(Qdq, AsymmetricPairStartingAtZeroKeepsTheRemovedRelu) {
+  Tensor x = test::random_f32({1, 2, 2, 2}, 11, -2.f, 2.f);
+  // Reference: conv1 -> Relu -> conv2 in FP32.
+  Graph ref = removed_relu_graph(DType::u8, 0, 0.02f);
+  for (auto& n : ref.nodes)
+    if (n.op == OpType::QuantizeLinear) n.op = OpType::Relu, n.inputs.resize(1);
+    else if (n.op == OpType::DequantizeLinear) n.op = OpType::Identity, n.inputs.resize(1);
+  ref.finalize();
+  const std::vector<float> want = run_fp32(ref, x);
+  for (auto [qtype, zp] : {std::pair{DType::u8, 0}, std::pair{DType::i8, -128}}) {
+    SCOPED_TRACE(dtype_name(qtype));
+    QdqImportResult r = import_qdq(removed_relu_graph(qtype, zp, 0.02f));
+    EXPECT_EQ(count_op(r.graph, OpType::Relu), 1);
+    int rv = r.graph.find("/block/Relu_output_0");
+    ASSERT_GE(rv, 0);
+    ASSERT_GE(r.graph.value(rv).producer, 0);
+    EXPECT_EQ(r.graph.nodes[static_cast<size_t>(r.graph.value(rv).producer)].op, OpType::Relu);
+    EXPECT_EQ(r.amax.at("/block/Relu_output_0"), static_cast<float>(255.0 * static_cast<double>(0.02f)));  // symmetric, same range
+    ASSERT_EQ(r.warnings.size(), 1u);
+    EXPECT_NE(r.warnings[0].find("Relu"), std::string::npos) << r.warnings[0];
+    EXPECT_EQ(run_fp32(r.graph, x), want);
+    // The INT8 plan clamps at 0 too (its output stays within int8 error of the FP32 reference).
+    PlanOptions o;
+    o.backend = "ref";
+    o.int8_amax = r.amax;
+    o.int8_amax["x"] = 2.f;
+    Tensor y8 = Plan::build(r.graph, o)->run({x})[0];
+    for (int64_t i = 0; i < y8.numel(); ++i) EXPECT_NEAR(y8.data<float>()[i], want[static_cast<size_t>(i)], 0.2f) << i;
+  }
+  // A pair whose range includes negatives (zero point above qmin) is no Relu: nothing is added.
+  QdqImportResult r = import_qdq(removed_relu_graph(DType::u8, 100, 0.02f));
+  EXPECT_EQ(count_op(r.graph, OpType::Relu), 0);
+  EXPECT_EQ(r.amax.at("/block/Relu_output_0"), static_cast<float>(155.0 * static_cast<double>(0.02f)));
+}
+
+// `octet quantize` mirrors octet's INT8 plan (tools/cmd_quantize.cpp fills these options from Plan::build):
+// trt adds pairs where only octet rounds (an int8 GlobalAveragePool's input and output) and skips weighted ops
+// the plan keeps in FP32; ort gives a fused-away Conv output the scale of the Relu output octet writes and
+// leaves tensors octet never rounds float.
+TEST(Qdq, ExportMirrorsOctetsPlan) {
+  Graph fp32 = import_onnx_file(fmnist()).graph;
+  auto scales = synthetic_scales(fp32);
+  std::set<std::string> weighted;
+  for (const auto& n : fp32.nodes)
+    if (n.op == OpType::Conv || n.op == OpType::Gemm) weighted.insert(n.name);
+  auto round_trip = [&](const QdqExportOptions& opt, QdqExportReport& rep) {
+    std::string bytes = export_qdq_file(fmnist(), "/tmp/unused.onnx", scales, opt, &rep);
+    Graph q = import_onnx_buffer(bytes.data(), bytes.size(), "qdq", test::source_dir() + "/models").graph;
+    return import_qdq(q);
+  };
+  const std::string gap_in = "/b3/b3.5/Relu_output_0", gap_out = "/GlobalAveragePool_output_0";
+  QdqExportReport rep;
+  QdqImportResult rules = round_trip({}, rep);
+  EXPECT_FALSE(rules.amax.count(gap_in));
+  EXPECT_FALSE(rules.amax.count(gap_out));
+  EXPECT_EQ(rep.weights, 7);
+
+  QdqExportOptions trt;
+  trt.int8_tensors = {gap_in, gap_out};
+  trt.int8_nodes = weighted;
+  trt.int8_nodes.erase("/b3/b3.3/Conv");  // kept FP32 by the plan: no Q/DQ of its own
+  QdqImportResult r = round_trip(trt, rep);
+  EXPECT_EQ(rep.weights, 6);
+  ASSERT_TRUE(r.amax.count(gap_in) && r.amax.count(gap_out));
+  std::map<std::string, float> trt_scales(r.scales.begin(), r.scales.end());
+  EXPECT_EQ(trt_scales.at(gap_out), scales.at(gap_out));
+  EXPECT_FALSE(r.amax.count("/b3/b3.2/Relu_output_0"));  // only /b3/b3.3/Conv read it
+
+  QdqExportOptions ort;
+  ort.format = QdqFormat::OnnxRuntime;
+  ort.int8_tensors = {"input", "/b1/b1.2/Relu_output_0"};
+  ort.int8_nodes = {"/b1/b1.0/Conv"};
+  ort.fused_into = {{"/b1/b1.0/Conv_output_0", "/b1/b1.2/Relu_output_0"}};
+  QdqImportResult o = round_trip(ort, rep);
+  EXPECT_EQ(rep.weights, 1);
+  std::map<std::string, float> got(o.scales.begin(), o.scales.end());
+  ASSERT_TRUE(got.count("/b1/b1.0/Conv_output_0"));
+  EXPECT_EQ(got.at("/b1/b1.0/Conv_output_0"), scales.at("/b1/b1.2/Relu_output_0"));
+  EXPECT_EQ(got.at("/b1/b1.2/Relu_output_0"), scales.at("/b1/b1.2/Relu_output_0"));
+  EXPECT_FALSE(got.count("/b1/b1.3/Conv_output_0"));  // octet never rounds it
+  EXPECT_FALSE(got.count(gap_out));
+}
+
+// A Q/DQ model that rounds a Conv output before its Relu (ONNX Runtime's symmetric QDQ) makes octet round there
+// too: PlanOptions::keep_unfused stops the fusion pass at that tensor, the Relu stays a node of its own.
+TEST(Qdq, KeepUnfusedStopsFusionAtRoundedTensors) {
+  Graph fp32 = import_onnx_file(fmnist()).graph;
+  std::map<std::string, float> amax;
+  for (const auto& [name, s] : synthetic_scales(fp32)) amax[name] = 127.0f * s;
+  auto relu_line = [&](const PlanOptions& o) {
+    auto plan = Plan::build(fp32, o);
+    for (const auto& l : plan->quantize_report().lines)
+      if (l.node == "/b1/b1.2/Relu") return true;
+    return false;
+  };
+  PlanOptions o;
+  o.backend = "ref";
+  o.int8_amax = amax;
+  EXPECT_FALSE(relu_line(o));  // fused into /b1/b1.0/Conv
+  o.keep_unfused = {"/b1/b1.0/Conv_output_0"};
+  EXPECT_TRUE(relu_line(o));
 }

@@ -68,3 +68,26 @@ def test_calib_vs_ort_quick(tmp_path, shared):
     sc = data["scaling"]["mobilenetv2"]
     assert sc["images_all"] == 20 and sc["images_small"] == 10
     assert _positive(sc["peak_rss_mib_all"]["median"]) and _positive(sc["ratio_median"])
+
+
+def test_qdq_vs_ort_quick(tmp_path, shared):
+    if not (shared / "models" / "cifar10" / "resnet20.onnx").exists() or not (shared / "data" / "cifar10" / "test").is_dir():
+        pytest.skip("CIFAR-10 model or data not in ../shared")
+    pytest.importorskip("onnx")
+    _run_script("qdq_vs_ort.py", tmp_path, shared, "--limit", "50", "--calib-limit", "50")
+    data = json.loads((tmp_path / "qdq.json").read_text())
+    assert (tmp_path / "qdq.md").read_text().count("|") > 10
+    _check_meta(data["meta"])
+    assert data["meta"]["test_images"] == 50 and data["meta"]["calib_images"] == 50
+    cell = data["export"]["resnet20"]
+    for prec in ("fp32", "int8"):
+        assert 0 <= cell["octet"][prec]["top1"] <= 1 and cell["octet"][prec]["images"] == 50
+    for fmt in ("trt", "ort"):
+        r = cell[f"ort_on_{fmt}"]
+        assert 0 <= r["top1"] <= 1 and r["images"] == 50, r
+        assert isinstance(r["delta_vs_octet_int8"], float)
+    for config in ("trt-like", "default"):
+        c = data["import"]["resnet20"][config]
+        assert 0 <= c["ort"]["top1"] <= 1 and c["ort"]["images"] == 50
+        # octet either runs the model (top-1 and a delta) or refuses it with a message
+        assert ("octet" in c and c["octet"]["int8"]["images"] == 50) or c.get("octet_error"), c
