@@ -14,6 +14,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 CIFAR_PRE = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"]
@@ -36,6 +37,8 @@ def main():
     ap.add_argument("--models", default="")
     ap.add_argument("--test-limit", type=int, default=0)
     ap.add_argument("--extra", default="", help="extra flags for eval, e.g. '--fp32-layers a,b'")
+    ap.add_argument("--tune", action="store_true",
+                    help="also run octet tune on the entropy2 cache (column 'entropy2+tune') and evaluate the tuned cache")
     a = ap.parse_args()
     shared = pathlib.Path(a.shared)
     out = pathlib.Path(a.out)
@@ -49,6 +52,8 @@ def main():
         keep = set(a.models.split(","))
         jobs = [j for j in jobs if j[0] in keep]
     algos = a.algos.split(",")
+    if a.tune:
+        algos.append("entropy2+tune")
     results = {}
     limit = ["--limit", str(a.test_limit)] if a.test_limit else []
     for name, model, calib, test, pre in jobs:
@@ -56,8 +61,16 @@ def main():
         for algo in algos:
             cache = out / f"{name}.{algo}.cache"
             calib_limit = ["--limit", "1000"] if "fashion" in str(calib) else []
-            run([a.octet, "calibrate", model, "--data", calib, *pre, "--algo", algo, "--cache", cache, "--quiet",
-                 *calib_limit])
+            if algo == "entropy2+tune":
+                base = out / f"{name}.entropy2.cache"
+                run([a.octet, "calibrate", model, "--data", calib, *pre, "--cache", base, "--quiet", *calib_limit])
+                t0 = time.time()
+                tune_out = run([a.octet, "tune", model, "--cache", base, "--data", calib, *pre, "-o", cache, "--force",
+                                "--quiet", "--json", out / f"{name}.tune.json"])
+                print(tune_out.splitlines()[0], f"({time.time() - t0:.0f} s)", flush=True)
+            else:
+                run([a.octet, "calibrate", model, "--data", calib, *pre, "--algo", algo, "--cache", cache, "--quiet",
+                     *calib_limit])
             acc = out / f"{name}.{algo}.json"
             run([a.octet, "eval", model, "--data", test, *pre, "--precision", "fp32,int8", "--cache", cache,
                  "--batch", "100", "--quiet", "--json", acc, *limit, *a.extra.split()])

@@ -39,6 +39,17 @@ double to_db(double signal, double noise) {
   return noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
 }
 
+// Ops whose int8 version passes values through unchanged, so their output carries the input's scale.
+bool keeps_scale(OpType op) {
+  switch (op) {
+    case OpType::MaxPool: case OpType::Reshape: case OpType::Flatten: case OpType::Transpose:
+    case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity:
+      return true;
+    default:
+      return false;
+  }
+}
+
 struct Evaluator {
   const Graph& model;
   const std::vector<std::vector<Tensor>>& batches;
@@ -103,12 +114,18 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   std::map<std::string, float> amax = amax_map(table);
   OCTET_CHECK(!amax.empty(), "tune: the calibration table has no usable scales");
   auto first = ev.build(amax, res.fp32_layers);
-  const QuantizeReport& report = first->quantize_report();
+  const QuantizeReport report = first->quantize_report();  // a copy: the plan is freed below
   std::set<std::string> scaled(report.scaled_tensors.begin(), report.scaled_tensors.end());
   std::vector<std::string> layers;  // INT8 layers that --fp32-layers can move (fused ones go with their host)
   for (const auto& l : report.lines)
     if (l.precision == "int8" && l.why.rfind("fused into", 0) != 0) layers.push_back(l.node);
   res.int8_layers = static_cast<int>(layers.size());
+  std::map<std::string, std::string> int8_producer;  // quantized tensor -> the plan node computing its int8 twin
+  for (const auto& name : report.scaled_tensors) {
+    const Graph& pg = first->graph();
+    int v8 = pg.find(name + "::int8");
+    if (v8 >= 0 && pg.value(v8).producer >= 0) int8_producer[name] = pg.nodes[static_cast<size_t>(pg.value(v8).producer)].name;
+  }
   first.reset();
 
   // Planned trials, for the progress line: candidates of the scaled tensors + one per layer.
@@ -157,26 +174,73 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   }
   res.sqnr_scales_db = best;
 
-  // 2. Mixed precision: leave-one-out sensitivity, then greedy.
+  // 2. Mixed precision: leave-one-out sensitivity, then greedy. A unit is one INT8 layer, or every INT8 layer
+  // next to one quantized tensor (its producer and consumers): a badly scaled tensor stops being rounded only
+  // when all of them run FP32, which no single layer achieves.
   if (max_fp32 > 0) {
-    for (const auto& layer : layers) {
-      std::vector<std::string> f = res.fp32_layers;
-      f.push_back(layer);
-      res.layer_sensitivity.emplace_back(layer, ev.sqnr(amax, f, "fp32 " + layer));
+    std::vector<std::vector<std::string>> units;
+    for (const auto& l : layers) units.push_back({l});
+    std::map<std::string, std::string> host;  // ONNX node -> the INT8 layer it runs in
+    for (const auto& l : report.lines) {
+      if (l.precision != "int8") continue;
+      const std::string tag = "fused into '";
+      if (l.why.rfind(tag, 0) == 0) host[l.node] = l.why.substr(tag.size(), l.why.find('\'', tag.size()) - tag.size());
+      else host[l.node] = l.node;
     }
-    std::vector<std::pair<std::string, double>> order = res.layer_sensitivity;
-    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
-    int added = 0, rejected = 0;
-    for (const auto& [layer, alone] : order) {
-      if (added >= max_fp32 || rejected >= 3 || alone < best + opt.min_gain_db) break;
+    auto consumers = model.consumers();
+    for (const auto& name : report.scaled_tensors) {
+      int v = model.find(name);
+      if (v < 0) continue;
+      std::set<std::string> adj;
+      auto add = [&](int node) {
+        if (node < 0) return;
+        auto it = host.find(model.nodes[static_cast<size_t>(node)].name);
+        if (it != host.end() && std::find(layers.begin(), layers.end(), it->second) != layers.end()) adj.insert(it->second);
+      };
+      // The producer: the node that computes the int8 tensor (an activation fused into a conv is computed by
+      // the conv, which the report may not list under the activation's name).
+      if (auto it = int8_producer.find(name); it != int8_producer.end() &&
+          std::find(layers.begin(), layers.end(), it->second) != layers.end())
+        adj.insert(it->second);
+      add(model.value(v).producer);
+      // Consumers, and past ops whose int8 output keeps the input's scale (MaxPool, reshapes) theirs too.
+      std::vector<int> todo{v};
+      for (size_t k = 0; k < todo.size() && k < 64; ++k)
+        for (int c : consumers[static_cast<size_t>(todo[k])]) {
+          add(c);
+          const Node& cn = model.nodes[static_cast<size_t>(c)];
+          if (keeps_scale(cn.op) && !cn.outputs.empty()) todo.push_back(cn.outputs[0]);
+        }
+      if (adj.size() >= 2 && static_cast<int>(adj.size()) <= max_fp32) {
+        std::vector<std::string> u(adj.begin(), adj.end());
+        if (std::find(units.begin(), units.end(), u) == units.end()) units.push_back(u);
+      }
+    }
+    ev.planned += static_cast<int>(units.size() - layers.size());
+    auto with = [&](const std::vector<std::string>& u) {
       std::vector<std::string> f = res.fp32_layers;
-      f.push_back(layer);
-      double s = ev.sqnr(amax, f, "fp32 " + layer + " (greedy)");
+      for (const auto& l : u)
+        if (std::find(f.begin(), f.end(), l) == f.end()) f.push_back(l);
+      return f;
+    };
+    std::vector<std::pair<size_t, double>> order;
+    for (size_t i = 0; i < units.size(); ++i) {
+      double s = ev.sqnr(amax, with(units[i]), "fp32 " + units[i][0]);
+      order.emplace_back(i, s);
+      if (units[i].size() == 1) res.layer_sensitivity.emplace_back(units[i][0], s);
+    }
+    std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    int rejected = 0;
+    for (const auto& [i, alone] : order) {
+      if (rejected >= 3 || alone < best + opt.min_gain_db) break;
+      std::vector<std::string> f = with(units[i]);
+      int added = static_cast<int>(f.size() - opt.fp32_layers.size());
+      if (f.size() == res.fp32_layers.size() || added > max_fp32) continue;  // nothing new, or over budget
+      double s = ev.sqnr(amax, f, "fp32 " + units[i][0] + " (greedy)");
       if (s >= best + opt.min_gain_db) {
         best = s;
+        for (size_t k = res.fp32_layers.size(); k < f.size(); ++k) res.steps.push_back({"fp32", f[k], "", 0.f, 0.f, best});
         res.fp32_layers = f;
-        res.steps.push_back({"fp32", layer, "", 0.f, 0.f, best});
-        ++added;
         rejected = 0;
       } else {
         ++rejected;

@@ -6,9 +6,10 @@
 //    percentile99.999, minmax — all from the same histogram) and keep the one that gives the plan's outputs
 //    the highest SQNR against FP32 (one coordinate-descent sweep). The result is still an ordinary
 //    per-tensor table, so it is written as a TensorRT cache like any other.
-// 2. Mixed precision. Rank the INT8 layers by how much the output SQNR rises when that layer alone runs in
-//    FP32, then add them to the FP32 set in that order while each one raises the SQNR by at least
-//    `min_gain_db`, up to `max_fp32_layers`.
+// 2. Mixed precision. Rank units — each INT8 layer, and for each quantized tensor the INT8 layers around it
+//    (producer and consumers: a badly scaled tensor stops being rounded only when all of them run FP32) — by
+//    the output SQNR with that unit in FP32, then add units to the FP32 set in that order while each one
+//    raises the SQNR by at least `min_gain_db`, up to `max_fp32_layers` layers in all.
 //
 // Error measure: SQNR = 10 log10(sum y^2 / sum (y_int8 - y)^2) over all outputs and samples, y the FP32 plan's
 // output. Every trial builds a plan and runs all samples, so the cost is (trials) x (one pass over the
