@@ -3,7 +3,8 @@
 // Walks the nodes in order, tracking for every original tensor whether an int8 version exists (and its
 // scale). Conv/Gemm/MatMul with calibrated input and output become QConv/QLinear and pull their input into
 // int8 (one Quantize per tensor, shared by all readers); pools, residual Adds and Concats become Q ops only
-// when their inputs are int8 already (quantizing just to pool would cost more than it saves). An FP32 op
+// when their inputs are int8 already (quantizing just to pool would cost more than it saves) and — for the
+// ones that round (average pools, Add, Concat) — some reader takes their output in int8. An FP32 op
 // reading a tensor that only exists in int8 gets one Dequantize, which produces the tensor under its
 // original name — so graph outputs and FP32 islands keep their ONNX names.
 #include "passes/quantize.h"
@@ -57,6 +58,8 @@ struct Quantizer {
   std::map<int, float> qscale;   // int8 value -> scale
   QuantizeReport report;
   std::set<std::string> used;  // tensors whose calibrated scale the INT8 graph uses
+  std::vector<std::vector<int>> readers;     // consumers in the input graph (indices into *orig_nodes)
+  const std::vector<Node>* orig_nodes = nullptr;
 
   // Calibrated scale of an original value, or 0.
   float calib_scale(int v) {
@@ -258,10 +261,30 @@ struct Quantizer {
   }
 
   // Ops that stay int8 only when their inputs already are.
+  // Whether some reader of v would take it in int8 (a weighted op or an int8 pass-through op).
+  bool has_int8_reader(int v) const {
+    for (int c : readers[static_cast<size_t>(v)]) {
+      const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
+      if (requested_fp32(r)) continue;
+      switch (r.op) {
+        case OpType::Conv: case OpType::Gemm: case OpType::MatMul: case OpType::MaxPool: case OpType::AveragePool:
+        case OpType::GlobalAveragePool: case OpType::Add: case OpType::Concat:
+          return true;
+        default: break;
+      }
+    }
+    return false;
+  }
+
   std::string try_passthrough(const Node& n) {
     int y = n.outputs[0];
     for (int in : n.inputs)
       if (in >= 0 && !g.is_const(in) && !available_int8(in)) return "input '" + g.value(in).name + "' is not int8";
+    // An op that rounds its result (average, sum, rescaled concat) is worth running in int8 only if its output
+    // stays int8; when every reader is FP32 (DenseNet's BatchNormalization after Concat, a pool before Flatten),
+    // the FP32 op on the dequantized inputs is exact where the int8 one would round once more.
+    if (n.op != OpType::MaxPool && !has_int8_reader(y))
+      return "output is read only in FP32 (int8 would round it once more)";
     switch (n.op) {
       case OpType::MaxPool: {
         if (n.outputs.size() > 1 || !rank4(n.inputs[0])) return "MaxPool with Indices or not 2-D";
@@ -367,7 +390,9 @@ struct Quantizer {
     for (size_t v = 0; v < nv0; ++v)
       if (g.values[v].constant) f32_ready[v] = 1;
     for (int v : g.inputs) f32_ready[static_cast<size_t>(v)] = 1;
+    readers = g.consumers();
     std::vector<Node> nodes = std::move(g.nodes);
+    orig_nodes = &nodes;
     g.nodes.clear();
     for (const Node& n : nodes) {
       std::string why;
@@ -453,7 +478,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}};
+  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr};
   q.run();
   // Only tensors that ended up with an int8 twin count: a scale looked up for a layer that then stayed FP32
   // does not.

@@ -230,3 +230,21 @@ TEST(PlanFile, TruncatedAndCorruptFilesAreErrors) {
   huge += std::string("\xff\xff\xff\x7f", 4);
   EXPECT_NE(error_of([&] { parse_plan(huge, "huge.plan", false); }), "");
 }
+
+// The quantization pass rounds in int8 only where the result stays int8: fmnist's GlobalAveragePool feeds
+// Flatten (FP32), so it averages in FP32 on the dequantized input instead of rounding once more; MaxPool (no
+// rounding) and the convs stay int8.
+TEST(QuantizePass, RoundingPassThroughOpsStayFp32WhenOnlyFp32Reads) {
+  Graph g = import_onnx_file(fmnist()).graph;
+  PlanOptions o;
+  o.int8_amax = absmax_table(g);
+  auto plan = Plan::build(g, o);
+  std::map<std::string, QuantizeReport::Line> by;
+  for (const auto& l : plan->quantize_report().lines) by[l.node] = l;
+  ASSERT_TRUE(by.count("/GlobalAveragePool") && by.count("/MaxPool") && by.count("/b2/b2.0/Conv"));
+  EXPECT_EQ(by["/GlobalAveragePool"].precision, "fp32");
+  EXPECT_NE(by["/GlobalAveragePool"].why.find("read only in FP32"), std::string::npos) << by["/GlobalAveragePool"].why;
+  EXPECT_EQ(by["/MaxPool"].precision, "int8");
+  EXPECT_EQ(by["/b2/b2.0/Conv"].precision, "int8");
+  EXPECT_EQ(by["/fc/Gemm"].precision, "int8");
+}
