@@ -45,13 +45,15 @@ void usage(FILE* f) {
 // default on this project's shared 2-core machine: docs/benchmarks.md, "OpenMP wait policy default". Either
 // variable set by the user (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is left alone; setting
 // OCTET_OMP_DEFAULTS (any value) turns the re-exec off.
-// The re-exec costs one more process start (~80 ms here: octet links many shared libraries), so only the
-// commands that run a model in parallel get it.
+// The re-exec costs one more process start (~80 ms here: octet links many shared libraries), so the commands
+// that never run a model in parallel (and help) skip it; every other one — new ones included — gets it.
 void apply_omp_defaults(int argc, char** argv) {
-  static const char* const kParallel[] = {"run", "eval", "calibrate", "quantize", "build", "bench"};
-  bool parallel = false;
-  for (const char* c : kParallel) parallel = parallel || (argc >= 2 && std::strcmp(argv[1], c) == 0);
-  if (!parallel) return;
+  static const char* const kSerial[] = {"info", "cache", "convert", "help", "--help", "-h", "--version"};
+  if (argc < 2) return;
+  for (const char* c : kSerial)
+    if (std::strcmp(argv[1], c) == 0) return;
+  for (int i = 2; i < argc; ++i)
+    if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return;
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
   if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;
   execv("/proc/self/exe", argv);
