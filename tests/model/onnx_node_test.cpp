@@ -36,11 +36,6 @@ const std::map<std::string, std::string> kKnownUnsupported = {
     {"test_cast_FLOAT_to_STRING", "strings"},
     {"test_cast_STRING", "strings"},
     {"test_castlike", "CastLike is not an octet op"},
-    {"test_resize_downsample_scales_cubic", "cubic resize"},
-    {"test_resize_downsample_sizes_cubic", "cubic resize"},
-    {"test_resize_upsample_scales_cubic", "cubic resize"},
-    {"test_resize_upsample_sizes_cubic", "cubic resize"},
-    {"test_resize_tf_crop_and_resize", "tf_crop_and_resize"},
     {"test_training_dropout", "training-mode dropout"},
     {"test_dropout_default_mask_ratio", "training-mode dropout"},
 };
