@@ -9,6 +9,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "core/version.h"
 
 namespace {
 
@@ -69,7 +70,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   if (!std::strcmp(argv[1], "--version")) {
-    std::printf("octet 0.1.0\n");
+    std::printf("octet %s\n", octet::kOctetVersion);
     return 0;
   }
   for (const auto& c : kCommands) {

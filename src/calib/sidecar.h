@@ -26,10 +26,10 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/table.h"
+#include "core/version.h"
 
 namespace octet {
 
-constexpr const char* kOctetVersion = "0.1.0";
 
 struct SidecarMeta {
   std::string octet_version = kOctetVersion;

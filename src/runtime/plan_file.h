@@ -56,6 +56,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/version.h"
 #include "runtime/plan.h"
 
 namespace octet {
@@ -63,7 +64,7 @@ namespace octet {
 inline constexpr char kPlanMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
 inline constexpr uint32_t kPlanFormatVersion = 1;
 // The octet version written into plan headers (also CMakeLists' project VERSION and `octet --version`).
-inline constexpr const char* kPlanOctetVersion = "0.1.0";
+inline constexpr const char* kPlanOctetVersion = kOctetVersion;
 
 // Ordered: a CPU of a higher level runs what a lower level requires.
 enum class CpuLevel : uint8_t { Generic, Avx2, Avx512, Avx512Vnni };
