@@ -115,7 +115,8 @@ TEST(Tune, MixedPrecisionMovesTheDamagedLayerToFp32) {
   PlanOptions po;
   for (const auto& e : t.entries) po.int8_amax[e.name] = e.amax;
   po.fp32_layers = r.fp32_layers;
-  const auto& used = Plan::build(g, po)->quantize_report().scaled_tensors;
+  auto plan = Plan::build(g, po);
+  const auto& used = plan->quantize_report().scaled_tensors;
   EXPECT_EQ(std::count(used.begin(), used.end(), victim), 0);
 }
 
