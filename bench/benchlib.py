@@ -174,3 +174,25 @@ def image_subset(src, dst, n):
     for i, p in enumerate(files[:n]):
         (dst / f"{i:05d}{p.suffix.lower()}").symlink_to(p.resolve())
     return dst
+
+
+def ort_reader(data, batch, input_name):
+    """An onnxruntime CalibrationDataReader over `data` (N x ...) in chunks of `batch`, feeding `input_name`."""
+    import numpy as np
+    from onnxruntime.quantization import CalibrationDataReader
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.i = 0
+
+        def get_next(self):
+            if self.i >= len(data):
+                return None
+            b = data[self.i:self.i + batch]
+            self.i += batch
+            return {input_name: np.ascontiguousarray(b)}
+
+        def __len__(self):
+            return (len(data) + batch - 1) // batch
+
+    return Reader()

@@ -50,7 +50,7 @@ def child_ort_calib(a):
         resource.setrlimit(resource.RLIMIT_AS, (lim, lim))
     t0 = time.perf_counter()
     import numpy as np
-    from onnxruntime.quantization.calibrate import CalibrationDataReader, CalibrationMethod, create_calibrator
+    from onnxruntime.quantization.calibrate import CalibrationMethod, create_calibrator
     from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
     import tempfile
     data = np.load(a.npy)
@@ -58,19 +58,6 @@ def child_ort_calib(a):
     # ("inhomogeneous shape"), so use the largest batch <= --batch that divides the number of samples.
     a.batch = max(d for d in range(1, min(a.batch, len(data)) + 1) if len(data) % d == 0)
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.i = 0
-
-        def get_next(self):
-            if self.i >= len(data):
-                return None
-            b = data[self.i:self.i + a.batch]
-            self.i += a.batch
-            return {a.input_name: np.ascontiguousarray(b)}
-
-        def __len__(self):
-            return (len(data) + a.batch - 1) // a.batch
 
     method, opts = {"entropy": (CalibrationMethod.Entropy, {"symmetric": True, "num_bins": a.bins,
                                                               "num_quantized_bins": 128}),
@@ -89,7 +76,7 @@ def child_ort_calib(a):
             so.add_session_config_entry("session.intra_op.allow_spinning", "0")
             cal.infer_session = ort.InferenceSession(cal.augmented_model_path, sess_options=so,
                                                      providers=cal.execution_providers)
-        cal.collect_data(Reader())
+        cal.collect_data(bl.ort_reader(data, a.batch, a.input_name))
         ranges = cal.compute_data()
         n = len(ranges.data) if hasattr(ranges, "data") else len(ranges)
     t2 = time.perf_counter()

@@ -66,20 +66,10 @@ def child_ort_bench(a):
 
 def child_ort_quantize(a):
     import numpy as np
-    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod, QuantFormat, QuantType,
+    from onnxruntime.quantization import (CalibrationMethod, QuantFormat, QuantType,
                                           quantize_static)
     data = np.load(a.npy)
 
-    class Reader(CalibrationDataReader):
-        def __init__(self):
-            self.i = 0
-
-        def get_next(self):
-            if self.i >= len(data):
-                return None
-            b = data[self.i:self.i + a.batch]
-            self.i += a.batch
-            return {a.input_name: np.ascontiguousarray(b)}
 
     # Bound ORT's calibration memory (it keeps every intermediate output otherwise). MinMax ranges do not
     # depend on the chunking. ORT raises "No data is collected" when the batch count is a multiple of the
@@ -89,7 +79,7 @@ def child_ort_quantize(a):
     k = next((k for k in range(3, 9) if nb % k), None)
     if k and nb > k:
         extra["CalibMaxIntermediateOutputs"] = k
-    quantize_static(a.model, a.out_model, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+    quantize_static(a.model, a.out_model, bl.ort_reader(data, a.batch, a.input_name), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                     calibrate_method=CalibrationMethod.MinMax,
                     extra_options=extra)
