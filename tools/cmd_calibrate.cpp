@@ -69,10 +69,7 @@ int cmd_calibrate(int argc, char** argv) {
   opt.backend = a.get("backend");
   opt.quiet = a.on("quiet");
 
-  Shape chw;
-  if (!model.inputs.empty())
-    for (size_t i = 1; i < model.value(model.inputs[0]).declared.size(); ++i)
-      chw.push_back(model.value(model.inputs[0]).declared[i].value);
+  const Shape chw = input_chw(model);
 
   // A cache that will be recalibrated over is kept as OUT.old rather than lost.
   std::string old_header;

@@ -112,13 +112,9 @@ int cmd_tune(int argc, char** argv) {
                  "doing mixed precision only\n", sidecar.c_str());
 
   // Samples, spread over the data set, preprocessed once.
-  PlanOptions po;
-  po.backend = a.get("backend");
-  auto probe = Plan::build(m.graph, po);
   auto data = open_data(a, false);
   Strided subset(*data, static_cast<size_t>(samples));
-  Batcher batcher(subset, preprocess_from_args(a), batch, input_chw(*probe), a.on("skip-bad-images"));
-  probe.reset();
+  Batcher batcher(subset, preprocess_from_args(a), batch, input_chw(m.graph), a.on("skip-bad-images"));
   std::vector<std::vector<Tensor>> batches;
   int64_t n_samples = 0;
   while (int64_t n = batcher.next()) {

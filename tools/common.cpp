@@ -234,8 +234,9 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
   return open_dataset(a.required("data"), need_labels, o);
 }
 
-Shape input_chw(const Plan& plan) {
-  const Graph& g = plan.graph();
+Shape input_chw(const Plan& plan) { return input_chw(plan.graph()); }
+
+Shape input_chw(const Graph& g) {
   OCTET_CHECK(!g.inputs.empty(), "the model has no inputs");
   const Value& v = g.value(g.inputs[0]);
   Shape chw;

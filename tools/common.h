@@ -57,6 +57,7 @@ void add_data_options(Args& a);
 std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
 // The model's first input without the batch dimension (for Preprocess::resolved).
 Shape input_chw(const Plan& plan);
+Shape input_chw(const Graph& model);
 
 // "fnv1a64:<hex>" of a file's bytes: identifies the model a cache was made from.
 std::string file_fingerprint(const std::string& path);
