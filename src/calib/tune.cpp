@@ -39,17 +39,6 @@ double to_db(double signal, double noise) {
   return noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
 }
 
-// Ops whose int8 version passes values through unchanged, so their output carries the input's scale.
-bool keeps_scale(OpType op) {
-  switch (op) {
-    case OpType::MaxPool: case OpType::Reshape: case OpType::Flatten: case OpType::Transpose:
-    case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity:
-      return true;
-    default:
-      return false;
-  }
-}
-
 struct Evaluator {
   const Graph& model;
   const std::vector<std::vector<Tensor>>& batches;
@@ -79,10 +68,12 @@ struct Evaluator {
   }
 
   double sqnr(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32, const std::string& what) {
-    auto plan = build(amax, fp32);
+    return sqnr(*build(amax, fp32), what);
+  }
+  double sqnr(Plan& plan, const std::string& what) {
     double signal = 0, noise = 0;
     for (size_t b = 0; b < batches.size(); ++b) {
-      std::vector<Tensor> outs = plan->run(batches[b]);
+      std::vector<Tensor> outs = plan.run(batches[b]);
       for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
     }
     ++trials;
@@ -115,6 +106,8 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   OCTET_CHECK(!amax.empty(), "tune: the calibration table has no usable scales");
   auto first = ev.build(amax, res.fp32_layers);
   const QuantizeReport report = first->quantize_report();  // a copy: the plan is freed below
+  double best = ev.sqnr(*first, "start");
+  res.sqnr_start_db = best;
   std::set<std::string> scaled(report.scaled_tensors.begin(), report.scaled_tensors.end());
   std::vector<std::string> layers;  // INT8 layers that --fp32-layers can move (fused ones go with their host)
   for (const auto& l : report.lines)
@@ -135,8 +128,6 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
                                           : std::max(1, static_cast<int>(std::ceil(0.1 * static_cast<double>(layers.size()))));
   if (max_fp32 > 0) ev.planned += static_cast<int>(layers.size()) + max_fp32;
 
-  double best = ev.sqnr(amax, res.fp32_layers, "start");
-  res.sqnr_start_db = best;
 
   // 1. Scale search: one coordinate-descent sweep in network order.
   if (opt.search_scales) {
@@ -203,13 +194,13 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
           std::find(layers.begin(), layers.end(), it->second) != layers.end())
         adj.insert(it->second);
       add(model.value(v).producer);
-      // Consumers, and past ops whose int8 output keeps the input's scale (MaxPool, reshapes) theirs too.
-      std::vector<int> todo{v};
-      for (size_t k = 0; k < todo.size() && k < 64; ++k)
+      // Consumers, and past a MaxPool (its int8 output keeps the input's scale: passes/quantize.h) its consumers too.
+      std::vector<int> todo{v};  // the graph is acyclic: this ends
+      for (size_t k = 0; k < todo.size(); ++k)
         for (int c : consumers[static_cast<size_t>(todo[k])]) {
           add(c);
           const Node& cn = model.nodes[static_cast<size_t>(c)];
-          if (keeps_scale(cn.op) && !cn.outputs.empty()) todo.push_back(cn.outputs[0]);
+          if (cn.op == OpType::MaxPool) todo.push_back(cn.outputs[0]);
         }
       if (adj.size() >= 2 && static_cast<int>(adj.size()) <= max_fp32) {
         std::vector<std::string> u(adj.begin(), adj.end());
