@@ -196,3 +196,17 @@ def ort_reader(data, batch, input_name):
             return (len(data) + batch - 1) // batch
 
     return Reader()
+
+
+def calibrate_or_reuse(octet, model, cache, args, reuse, label, env=None):
+    """`octet calibrate MODEL ARGS --cache CACHE --quiet`, or keep CACHE as it is when `reuse` and it exists.
+    A stale cache and its sidecar are removed first, so octet does not skip calibration because of them."""
+    cache = pathlib.Path(cache)
+    if reuse and cache.exists():
+        log(f"reusing {cache}")
+        return
+    for p in (cache, pathlib.Path(str(cache) + ".json")):
+        if p.exists():
+            p.unlink()
+    log(f"octet calibrate {label}")
+    run([octet, "calibrate", model, *args, "--cache", cache, "--quiet"], env=env)

@@ -188,15 +188,8 @@ def export_part(a, octet, work, test, calib, test_npy, labels_npy):
         model = shared / "models" / "cifar10" / f"{name}.onnx"
         cache = work / f"{name}.entropy2.cache"
         cell = {"model": str(model), "cache": str(cache)}
-        if a.reuse and cache.exists():
-            bl.log(f"reusing {cache}")
-        else:
-            for p in (cache, pathlib.Path(str(cache) + ".json")):
-                if p.exists():
-                    p.unlink()
-            bl.log(f"octet calibrate {name}")
-            bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", cache, "--threads", a.threads,
-                    "--quiet"], env=bl.spin_env(a.no_spin))
+        bl.calibrate_or_reuse(octet, model, cache, ["--data", calib, *CIFAR_PRE, "--threads", a.threads], a.reuse,
+                              name, env=bl.spin_env(a.no_spin))
         bl.log(f"octet eval {name} fp32,int8")
         ev, _ = octet_eval(a, octet, model, test, ["--precision", "fp32,int8", "--cache", cache],
                            work / f"{name}.octet_eval.json")

@@ -102,15 +102,7 @@ def prepare(a, work, octet):
         cache = work / f"{name}.entropy2.cache"
         npy = work / f"{name}.input.npy"
         qdq = work / f"{name}.ort_qdq.onnx"
-        if a.reuse and cache.exists():
-            bl.log(f"reusing {cache}")
-        else:
-            for p in (cache, pathlib.Path(str(cache) + ".json")):
-                if p.exists():
-                    p.unlink()
-            bl.log(f"octet calibrate {name}")
-            bl.run([octet, "calibrate", m, "--data", photos, *IMAGENET_PRE, "--cache", cache, "--threads",
-                    a.threads, "--quiet"])
+        bl.calibrate_or_reuse(octet, m, cache, ["--data", photos, *IMAGENET_PRE, "--threads", a.threads], a.reuse, name)
         if a.reuse and npy.exists():
             bl.log(f"reusing {npy}")
         else:
