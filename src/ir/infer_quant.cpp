@@ -103,7 +103,7 @@ void infer_QConv(InferCtx& c) {
   OCTET_CHECK(w[1] * w[2] * w[3] <= kMaxTaps, n.describe(), ": ", w[1] * w[2] * w[3],
               " products per output could overflow the int32 accumulator (at most ", kMaxTaps, ")");
   if (c.has(2)) {
-    check_dtype(c, 2, DType::i32, "bias");
+    check_dtype(c, 2, DType::f32, "bias");
     OCTET_CHECK(c.input(2).shape == Shape{K}, n.describe(), ": bias ", shape_str(c.input(2).shape), " must be [", K,
                 "] for w ", shape_str(w));
   }
@@ -130,7 +130,7 @@ void infer_QLinear(InferCtx& c) {
   OCTET_CHECK(w[1] <= kMaxTaps, n.describe(), ": K = ", w[1], " could overflow the int32 accumulator (at most ",
               kMaxTaps, ")");
   if (c.has(2)) {
-    check_dtype(c, 2, DType::i32, "bias");
+    check_dtype(c, 2, DType::f32, "bias");
     OCTET_CHECK(c.input(2).shape == Shape{w[0]}, n.describe(), ": bias ", shape_str(c.input(2).shape), " must be [",
                 w[0], "] for w ", shape_str(w));
   }

@@ -154,18 +154,18 @@ struct Quantizer {
     return r;
   }
 
-  // multiplier[k] and int32 bias for an anchor op.
+  // multiplier[k] and the float bias in accumulator units for an anchor op.
   void epilogue(Node& q, const QWeights& w, const std::vector<float>& bias, float sx, float sy) {
     std::vector<float> mult(w.scale.size());
-    Tensor b(DType::i32, {static_cast<int64_t>(w.scale.size())});
+    Tensor b(DType::f32, {static_cast<int64_t>(w.scale.size())});
     for (size_t k = 0; k < w.scale.size(); ++k) {
       float sxw = sx * w.scale[k];
       mult[k] = sxw / sy;
-      b.data<int32_t>()[k] = bias.empty() ? 0 : quant::quantize_bias(bias[k], sxw);
+      b.data<float>()[k] = bias.empty() ? 0.f : quant::bias_in_acc_units(bias[k], sxw);
     }
     q.attrs["multiplier"] = attr_floats(mult);
     q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::w_int8"), w.q));
-    q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::bias_int32"), b));
+    q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::bias_acc"), b));
   }
 
   std::string try_conv(const Node& n) {

@@ -13,12 +13,12 @@
 // Dequantize  in: x i8.              attrs: scale (f), to_nchw (i, 0/1: x is NHWC 4-D and y is NCHW).
 //             y[i] = quant::dequantize(x[i], scale)
 // QConv       in: x i8 NHWC [N,H,W,C], w i8 constant [K, C/group, kh, kw] (ONNX OIHW order),
-//             bias i32 constant [K] (optional, kNoValue), residual i8 NHWC [N,OH,OW,K] (optional, index 3).
+//             bias f32 constant [K] in accumulator units (optional, kNoValue), residual i8 NHWC [N,OH,OW,K] (optional, index 3).
 //             attrs: strides [sh,sw], pads [top,left,bottom,right] (explicit; auto_pad resolved), dilations
 //             [dh,dw], group, multiplier (floats [K]), residual_scale (f), act_lo (f), act_hi (f).
-//             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc + bias[k], multiplier[k], ...)
+//             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
 //             2-D convolutions only (1-D/3-D stay FP32).
-// QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias i32 [N] (optional).
+// QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
 //             attrs: multiplier (floats [N]), act_lo, act_hi. y i8 [..., N]. (Gemm with transB folded.)
 // QAdd        in: a i8, b i8 of the same shape (no broadcasting). attrs: scale_a, scale_b (s_a/s_y,
 //             s_b/s_y), act_lo, act_hi. y = quant::add(a, scale_a, b, scale_b, lo, hi).

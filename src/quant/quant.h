@@ -4,8 +4,9 @@
 //
 //   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127
 //   weights:     symmetric per output channel, int8 [-127, 127], s_w[k] = max|W[k]| / 127
-//   bias:        int32 in accumulator units, round_half_even(b[k] / (s_x * s_w[k]))
-//   requantize:  v = float(acc + bias[k]) * multiplier[k]        multiplier[k] = s_x * s_w[k] / s_y
+//   bias:        float32 in accumulator units, b[k] / (s_x * s_w[k]) (not rounded: TensorRT keeps biases in
+//                float, and a rounded bias is off by up to multiplier/2 output steps where multiplier > 1)
+//   requantize:  v = (float(acc) + bias[k]) * multiplier[k]      multiplier[k] = s_x * s_w[k] / s_y
 //                v = fmaf(residual_scale, float(r), v)           when a residual r (int8) is added
 //                v = min(max(v, act_lo), act_hi)                  fused Relu / Clip, in output units
 //                y = saturate_int8(round_half_even(v))
@@ -42,7 +43,14 @@ inline int8_t quantize_weight(float w, float scale) {
   return static_cast<int8_t>(std::min(127.f, std::max(-127.f, v)));
 }
 
-// Bias in accumulator units (exact up to int32 range; saturates beyond).
+// Bias in accumulator units, as the requantization adds it (float, unrounded).
+inline float bias_in_acc_units(float b, float sx_sw) {
+  if (sx_sw == 0.f) return 0.f;
+  return static_cast<float>(static_cast<double>(b) / static_cast<double>(sx_sw));
+}
+
+// Bias quantized to int32 in accumulator units, as ONNX QLinearConv / ONNX Runtime's QDQ bias want it
+// (the `ort` Q/DQ export); saturates beyond the int32 range.
 inline int32_t quantize_bias(float b, float sx_sw) {
   if (sx_sw == 0.f) return 0;
   double v = std::nearbyint(static_cast<double>(b) / static_cast<double>(sx_sw));
@@ -52,14 +60,14 @@ inline int32_t quantize_bias(float b, float sx_sw) {
 }
 
 // The epilogue of every quantized conv/matmul (see the top of this file).
-inline int8_t requantize(int32_t acc_plus_bias, float multiplier, float act_lo, float act_hi) {
-  float v = static_cast<float>(acc_plus_bias) * multiplier;
+inline int8_t requantize(int32_t acc, float bias, float multiplier, float act_lo, float act_hi) {
+  float v = (static_cast<float>(acc) + bias) * multiplier;
   v = std::min(std::max(v, act_lo), act_hi);
   return saturate_i8(round_half_even(v));
 }
-inline int8_t requantize_residual(int32_t acc_plus_bias, float multiplier, int8_t residual, float residual_scale,
+inline int8_t requantize_residual(int32_t acc, float bias, float multiplier, int8_t residual, float residual_scale,
                                   float act_lo, float act_hi) {
-  float v = static_cast<float>(acc_plus_bias) * multiplier;
+  float v = (static_cast<float>(acc) + bias) * multiplier;
   v = std::fma(residual_scale, static_cast<float>(residual), v);
   v = std::min(std::max(v, act_lo), act_hi);
   return saturate_i8(round_half_even(v));

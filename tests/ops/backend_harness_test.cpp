@@ -76,6 +76,9 @@ Tensor random_i32(const Shape& s, uint32_t seed, int lo, int hi) {
   for (int64_t i = 0; i < t.numel(); ++i) t.data<int32_t>()[i] = u(rng);
   return t;
 }
+// A QConv / QLinear bias: float32 in accumulator units, fractional (quant.h does not round it).
+Tensor random_bias(int64_t k, uint32_t seed, float range) { return test::random_f32({k}, seed, -range, range); }
+
 std::vector<float> random_floats(size_t n, uint32_t seed, float lo, float hi) {
   std::mt19937 rng(seed);
   std::uniform_real_distribution<float> u(lo, hi);
@@ -237,7 +240,7 @@ void run_case(const Case& c) {
     ASSERT_EQ(w[0], 1) << "the oracle does not fuse the residual multiply-add";
   }
   if (c.name.find("bias_before_scale") != std::string::npos) {
-    const int8_t expect[] = {-74, -125, 89, 121, 108};  // float(acc + bias) * m, rounded half to even
+    const int8_t expect[] = {-74, -125, 89, 121, 108};  // (float(acc) + bias) * m, rounded half to even
     for (int i = 0; i < 5; ++i) ASSERT_EQ(want[0].data<int8_t>()[i * 5 + i], expect[i]) << "oracle, row " << i;
   }
   const OpType op = c.g.nodes[0].op;
@@ -398,7 +401,7 @@ std::vector<Case> int8_cases() {
     const int64_t OW = (x[2] + pads[1] + pads[3] - ((kw - 1) * dil[1] + 1)) / strides[1] + 1;
     Builder b(name, OpType::QConv);
     b.in(random_i8(x, 30, -128, 127, sat)).cst(random_i8({K, Cg, kh, kw}, 31, -127, 127));
-    if (bias) b.cst(random_i32({K}, 32, -20000, 20000));
+    if (bias) b.cst(random_bias(K, 32, 20000.f));
     else if (residual) b.none();
     if (residual) b.in(random_i8({x[0], OH, OW, K}, 33, -128, 127, sat));
     b.attr("group", A_i(group)).attr("strides", A_ints(strides)).attr("pads", A_ints(pads));
@@ -421,8 +424,8 @@ std::vector<Case> int8_cases() {
         100.f, 8.f, 0.6);
   qconv("QConv_all_min_input", {1, 5, 7, 11}, 5, 1, 3, 3, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, false, no_lo, no_hi, 1.f,
         1.0);
-  // 256 channels x 3x3 with uniform weights: 128 * sum|w| ~ 128 * 2304 * 64 > 2^24, so even the fused variant
-  // takes the s32 + own-epilogue path (qconv_dnnl.cpp explains why).
+  // 256 channels x 3x3 with uniform weights: |acc| reaches 128 * 2304 * 64 > 2^24, where float(acc) rounds
+  // (vcvtdq2ps and static_cast<float> round the same way, to nearest even).
   qconv("QConv_big_acc_epilogue", {1, 5, 7, 256}, 13, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo, no_hi,
         1.f, 0.7);
   qconv("QConv_64ch_3x3", {1, 13, 11, 64}, 64, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
@@ -447,20 +450,20 @@ std::vector<Case> int8_cases() {
   // Output (i, i) of a K=1 QLinear / 1x1 QConv over 5 rows/pixels and 5 channels sees row i's values.
   {
     const std::vector<int8_t> xs{122, 79, -92, 86, -15}, ws{-121, -100, 65, -11, -87};
-    const std::vector<int32_t> bs{5464, -11847, 18121, 16445, 16748};
+    const std::vector<float> bs{5464, -11847, 18121, 16445, 16748};
     const uint32_t mbits[] = {0x3c0183a9, 0x3bd040ec, 0x3bf18e6e, 0x3c00700d, 0x3bc31f8d};
     std::vector<float> ms;
     for (uint32_t u : mbits) ms.push_back(std::bit_cast<float>(u));
     {
       Builder b("QLinear_bias_before_scale", OpType::QLinear);
-      b.in(Tensor::from<int8_t>({5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1}, ws)).cst(Tensor::from<int32_t>({5}, bs));
+      b.in(Tensor::from<int8_t>({5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1}, ws)).cst(Tensor::from<float>({5}, bs));
       b.attr("multiplier", A_floats(ms));
       v.push_back(b.done(DType::i8));
     }
     {
       Builder b("QConv_bias_before_scale", OpType::QConv);
       b.in(Tensor::from<int8_t>({1, 1, 5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1, 1, 1}, ws));
-      b.cst(Tensor::from<int32_t>({5}, bs)).attr("multiplier", A_floats(ms));
+      b.cst(Tensor::from<float>({5}, bs)).attr("multiplier", A_floats(ms));
       v.push_back(b.done(DType::i8));
     }
   }
@@ -470,7 +473,7 @@ std::vector<Case> int8_cases() {
     const int64_t K = x.back();
     Builder b(name, OpType::QLinear);
     b.in(random_i8(x, 40, -128, 127, sat)).cst(random_i8({N, K}, 41, -127, 127));
-    if (bias) b.cst(random_i32({N}, 42, -30000, 30000));
+    if (bias) b.cst(random_bias(N, 42, 30000.f));
     b.attr("multiplier", A_floats(mults(N, K, 43, hot)));
     if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
     if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
@@ -783,7 +786,7 @@ TEST(HarnessInt8, InPlaceResidual) {
           n.op = OpType::QConv;
           n.name = nm;
           n.inputs = {in, g.add_constant(nm + "_w", random_i8({K, cin, k, k}, seed, -127, 127)),
-                      g.add_constant(nm + "_b", random_i32({K}, seed + 1, -20000, 20000))};
+                      g.add_constant(nm + "_b", random_bias(K, seed + 1, 20000.f))};
           if (residual >= 0) n.inputs.push_back(residual);
           n.attrs["pads"] = A_ints({k / 2, k / 2, k / 2, k / 2});
           n.attrs["multiplier"] = A_floats(mults(K, cin * k * k, seed + 2));
@@ -837,7 +840,7 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     if (n > 5) xp[1] = std::nanf(""), xp[2] = INFINITY, xp[3] = -INFINITY, xp[4] = 2.5f, xp[5] = -0.5f;
     Tensor a = random_i8({n + 1}, 100 + static_cast<uint32_t>(n)), b = random_i8({n + 1}, 200 + static_cast<uint32_t>(n));
     Tensor acc = random_i32({n + 1}, 300 + static_cast<uint32_t>(n), -3000000, 3000000);
-    Tensor bias = random_i32({n + 1}, 400 + static_cast<uint32_t>(n), -100000, 100000);
+    Tensor bias = random_bias(n + 1, 400 + static_cast<uint32_t>(n), 100000.f);
     std::vector<float> m = random_floats(static_cast<size_t>(n + 1), 500 + static_cast<uint32_t>(n), 1e-5f, 1e-4f);
     std::vector<int8_t> y1(static_cast<size_t>(n) + 1), y2(static_cast<size_t>(n) + 1);
     std::vector<float> f1(static_cast<size_t>(n) + 1), f2(static_cast<size_t>(n) + 1);
@@ -854,7 +857,7 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     s.rescale_s8(a.data<int8_t>(), y2.data(), n, 1.5f);
     EXPECT_EQ(y1, y2) << "rescale n=" << n;
     for (int variant = 0; variant < 4; ++variant) {
-      const int32_t* bp = variant & 1 ? bias.data<int32_t>() : nullptr;
+      const float* bp = variant & 1 ? bias.data<float>() : nullptr;
       const int8_t* rp = variant & 2 ? b.data<int8_t>() : nullptr;
       cpu::requant_s32_s8_ref(acc.data<int32_t>(), bp, m.data(), rp, 0.71f, -120.f, quant::kNoHi, n, y1.data());
       s.requant_s32_s8(acc.data<int32_t>(), bp, m.data(), rp, 0.71f, -120.f, quant::kNoHi, n, y2.data());

@@ -13,6 +13,7 @@
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
 #include "quant/quant.h"
+#include "test_util.h"
 
 namespace octet {
 namespace {
@@ -132,7 +133,7 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
   const Tensor x_nchw = random_i8({p.N, p.C, p.H, p.W}, seed);
   const Tensor x = permute<int8_t>(x_nchw, true);
   const Tensor w = random_int<int8_t>({p.K, Cg, p.kh, p.kw}, seed + 1, -127, 127);
-  const Tensor b = random_int<int32_t>({p.K}, seed + 2, -4000, 4000);
+  const Tensor b = test::random_f32({p.K}, seed + 2, -4000.f, 4000.f);  // accumulator units, fractional
   // Scales: s_x, s_w[k], s_y chosen so that some outputs saturate and most don't; r has scale s_r.
   const float sx = 0.05f, sy = 0.08f * std::sqrt(static_cast<float>(Cg * p.kh * p.kw)), sr = 0.11f;
   std::vector<float> sw, mult;
@@ -164,7 +165,7 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
     for (int64_t k = 0; k < p.K; ++k)
       for (int64_t oh = 0; oh < OH; ++oh)
         for (int64_t ow = 0; ow < OW; ++ow) {
-          int64_t s = p.bias ? b.data<int32_t>()[k] : 0;
+          int64_t s = 0;
           for (int64_t c = 0; c < Cg; ++c)
             for (int64_t i = 0; i < p.kh; ++i)
               for (int64_t j = 0; j < p.kw; ++j) {
@@ -178,9 +179,10 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
           acc[static_cast<size_t>(((img * p.K + k) * OH + oh) * OW + ow)] = s;
           const int64_t o = ((img * OH + oh) * OW + ow) * p.K + k;  // NHWC index
           const int32_t v = static_cast<int32_t>(s);
-          const int8_t want = p.residual ? quant::requantize_residual(v, mult[k], r.data<int8_t>()[o], rs, p.act_lo,
-                                                                      quant::kNoHi)
-                                         : quant::requantize(v, mult[k], p.act_lo, quant::kNoHi);
+          const float bk = p.bias ? b.data<float>()[k] : 0.f;
+          const int8_t want = p.residual ? quant::requantize_residual(v, bk, mult[k], r.data<int8_t>()[o], rs,
+                                                                      p.act_lo, quant::kNoHi)
+                                         : quant::requantize(v, bk, mult[k], p.act_lo, quant::kNoHi);
           mismatches += y.data<int8_t>()[o] != want;
           saturated += want == 127 || want == -128;
         }
@@ -191,7 +193,7 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
   Tensor wf(DType::f32, w.shape()), bf(DType::f32, {p.K});
   const int64_t per_k = Cg * p.kh * p.kw;
   for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(pw[i]) * sw[i / per_k];
-  for (int64_t k = 0; k < p.K; ++k) bf.data<float>()[k] = static_cast<float>(b.data<int32_t>()[k]) * sx * sw[k];
+  for (int64_t k = 0; k < p.K; ++k) bf.data<float>()[k] = b.data<float>()[k] * sx * sw[k];
   const Tensor xf = to_f32(x_nchw, sx);
   const Node conv = make_node(OpType::Conv, {{"strides", A_ints(p.strides)},
                                              {"pads", A_ints(p.pads)},
@@ -244,7 +246,7 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
   const int64_t K = xs.back(), rows = numel(xs) / K;
   const Tensor x = random_i8(xs, seed);
   const Tensor w = random_int<int8_t>({N, K}, seed + 1, -127, 127);
-  const Tensor b = random_int<int32_t>({N}, seed + 2, -3000, 3000);
+  const Tensor b = test::random_f32({N}, seed + 2, -3000.f, 3000.f);  // accumulator units, fractional
   const float sx = 0.03f, sy = 0.06f * std::sqrt(static_cast<float>(K));
   std::vector<float> sw, mult;
   for (int64_t j = 0; j < N; ++j) {
@@ -259,16 +261,16 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
 
   Tensor xf = to_f32(x, sx).reshaped({rows, K}), wf(DType::f32, {N, K}), bf(DType::f32, {N});
   for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / K];
-  for (int64_t j = 0; j < N; ++j) bf.data<float>()[j] = bias ? static_cast<float>(b.data<int32_t>()[j]) * sx * sw[j] : 0.f;
+  for (int64_t j = 0; j < N; ++j) bf.data<float>()[j] = bias ? b.data<float>()[j] * sx * sw[j] : 0.f;
   const Tensor yf = run(make_node(OpType::Gemm, {{"transB", A_i(1)}}), {&xf, &wf, &bf});
 
   int64_t mismatches = 0, off_by_more = 0;
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < N; ++j) {
-      int64_t s = bias ? b.data<int32_t>()[j] : 0;
+      int64_t s = 0;
       for (int64_t k = 0; k < K; ++k) s += int64_t{x.data<int8_t>()[r * K + k]} * w.data<int8_t>()[j * K + k];
       const int8_t got = y.data<int8_t>()[r * N + j];
-      mismatches += got != quant::requantize(static_cast<int32_t>(s), mult[j], lo, hi);
+      mismatches += got != quant::requantize(static_cast<int32_t>(s), bias ? b.data<float>()[j] : 0.f, mult[j], lo, hi);
       off_by_more += std::abs(int{got} - int{q_of(yf.data<float>()[r * N + j] / sy, lo, hi)}) > 1;
     }
   EXPECT_EQ(mismatches, 0);
@@ -477,11 +479,11 @@ TEST(RefQErrors, QConv) {
   EXPECT_EQ(infer_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}), "");
   expect_error(n, {ti(DType::f32, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "must be int8");
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(DType::f32, {3, 4, 3, 3})}, "weight");
-  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::f32, {3})}, "bias");
-  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::i32, {4})}, "bias");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::i32, {3})}, "bias");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::f32, {4})}, "bias");
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 2, 3, 3})}, "channels per group");
   expect_error(n, {ti(I8, {1, 2, 2, 4}), ti(I8, {3, 4, 3, 3})}, "empty");
-  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::i32, {3}), ti(I8, {1, 5, 5, 3})}, "residual");
+  expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::f32, {3}), ti(I8, {1, 5, 5, 3})}, "residual");
   expect_error(n, {ti(I8, {1, 5, 5}), ti(I8, {3, 4, 3, 3})}, "NHWC");
   n.attrs["multiplier"] = A_floats({1.f, 1.f});
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "multiplier");

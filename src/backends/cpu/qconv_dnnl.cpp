@@ -1,19 +1,16 @@
 // QConv on oneDNN's int8 convolution (contract: src/passes/quantize.h): src s8 NHWC, weights s8 reordered
-// once per shape from the OIHW / GOIHW constant into the primitive's layout, bias s32, dst s8 NHWC with
+// once per shape from the OIHW / GOIHW constant into the primitive's layout, bias f32 (accumulator units), dst s8 NHWC with
 // per-output-channel output scales, residual as a sum post-op (the residual is copied into dst first), then
 // clip_v2(act_lo, act_hi) when either bound is finite.
 //
 // Bit-exactness with quant::requantize[_residual] (checked by tests/ops/backend_harness_test.cpp):
-// - oneDNN 2.6's int8 jit kernels compute  v = float(acc) + float(bias)  (vcvtdq2ps, vaddps), then
-//   v *= scale[k] (vmulps), then the sum post-op  v = fma(float(dst_prev), sum_scale, v)  (vfmadd231ps;
+// - oneDNN 2.6's int8 jit kernels compute  v = float(acc) + bias  (vcvtdq2ps, vaddps with the f32 bias),
+//   then v *= scale[k] (vmulps), then the sum post-op  v = fma(float(dst_prev), sum_scale, v)  (vfmadd231ps;
 //   a plain vaddps when the scale is 1, the same value), clip (vmaxps/vminps), saturate to [-128, 127],
-//   and vcvtps2dq with the default round-to-nearest-even. quant.h computes  float(acc + bias) * mult, then
-//   fmaf(residual_scale, r, v), clamp, round-half-even, saturate: the same operations, except that the bias
-//   is added in float. float(acc) + float(bias) == float(acc + bias) whenever |acc| and |bias| are below
-//   2^24 (both exact in float, and the one float addition rounds the exact sum), so at build we bound
-//   |acc| <= 128 * sum_j |w[k][j]| per channel. Convolutions whose bound (or bias) reaches 2^24 -- deep
-//   3x3 layers with large weights -- run oneDNN with an s32 dst (no bias, scales or post-ops) followed
-//   by our own requantize pass (requant_s32_s8, qelementwise.h), which adds the bias in int32.
+//   and vcvtps2dq with the default round-to-nearest-even: quant.h's (float(acc) + bias) * mult, then
+//   fmaf(residual_scale, r, v), clamp, round-half-even, saturate -- the same operations in the same order.
+// - OCTET_QCONV_EPILOGUE=1 runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
+//   requantize pass (requant_s32_s8, qelementwise.h): the second route to the same bits, kept for tests.
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
 //   (exact). Without VNNI, oneDNN halves the weights (scale_adjust 0.5) to avoid vpmaddubsw saturation, which
 //   is not exact: prepare() refuses that layout and the node falls back to the reference kernel.
@@ -41,8 +38,6 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-constexpr double kExact = 16777216.0;  // 2^24: integers below it are exact in float
-
 bool env_on(const char* name) {
   const char* v = std::getenv(name);
   return v && *v && std::strcmp(v, "0") != 0;
@@ -63,18 +58,7 @@ std::string last_dnnl_impl() {
   return g_last_impl;
 }
 
-bool weights_fit_fused_bias(const Tensor& w, const Tensor* bias) {
-  if (!bias) return true;  // float(acc) * scale is exactly quant.h's float(acc + 0) * mult
-  const int64_t K = w.dim(0), per = w.numel() / K;
-  const int8_t* p = w.data<int8_t>();
-  const int32_t* b = bias->data<int32_t>();
-  for (int64_t k = 0; k < K; ++k) {
-    double s = 0;
-    for (int64_t j = 0; j < per; ++j) s += std::abs(static_cast<int>(p[k * per + j]));
-    if (128.0 * s >= kExact || std::fabs(static_cast<double>(b[k])) >= kExact) return false;
-  }
-  return true;
-}
+bool epilogue_forced() { return env_on("OCTET_QCONV_EPILOGUE"); }
 
 namespace {
 
@@ -88,7 +72,7 @@ class QConvDnnl final : public Kernel {
     rs_ = n.attr_f("residual_scale", 1.f);
     lo_ = n.attr_f("act_lo", quant::kNoLo);
     hi_ = n.attr_f("act_hi", quant::kNoHi);
-    fused_ = weights_fit_fused_bias(w_, b_.defined() ? &b_ : nullptr) && !env_on("OCTET_QCONV_EPILOGUE");
+    fused_ = !epilogue_forced();
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -112,7 +96,7 @@ class QConvDnnl final : public Kernel {
     memory::desc src({x[0], x[3], x[1], x[2]}, dt::s8, tag::nhwc);
     memory::desc dst({y[0], y[3], y[1], y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
     memory::desc wany(wd, dt::s8, tag::any);
-    memory::desc bias = b_.defined() && fused_ ? memory::desc({K}, dt::s32, tag::x) : memory::desc();
+    memory::desc bias = b_.defined() && fused_ ? memory::desc({K}, dt::f32, tag::x) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
                                       wany, bias, dst, strides, dl, pl, pr);
     dnnl::primitive_attr attr;
@@ -169,7 +153,7 @@ class QConvDnnl final : public Kernel {
     // Own epilogue: one row of K channels per output pixel.
     const QRowKernels& k = q_row_kernels();
     const int64_t K = out[0]->dim(3), P = out[0]->numel() / K;
-    const int32_t* bias = b_.defined() ? b_.data<int32_t>() : nullptr;
+    const float* bias = b_.defined() ? b_.data<float>() : nullptr;
     const int8_t* res = r ? r->data<int8_t>() : nullptr;
     int8_t* y = out[0]->data<int8_t>();
 #pragma omp parallel for schedule(static)
@@ -201,7 +185,7 @@ bool qconv_supported(const Graph& g, const Node& n) {
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
     if (!g.is_const(n.inputs[2])) return false;
     const Tensor& b = g.const_of(n.inputs[2]);
-    if (b.dtype() != DType::i32 || b.numel() != w.dim(0)) return false;
+    if (b.dtype() != DType::f32 || b.numel() != w.dim(0)) return false;
   }
   if (n.inputs.size() > 3 && n.inputs[3] >= 0 && g.value(n.inputs[3]).dtype != DType::i8) return false;
   return static_cast<int64_t>(n.attr_floats("multiplier").size()) == w.dim(0);

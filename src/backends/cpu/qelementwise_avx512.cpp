@@ -66,14 +66,14 @@ void rescale_s8_avx512(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   rescale_s8_ref(x + i, y + i, n - i, ratio);
 }
 
-void requant_s32_s8_avx512(const int32_t* acc, const int32_t* bias, const float* mult, const int8_t* residual,
+void requant_s32_s8_avx512(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual,
                            float rs, float lo, float hi, int64_t k, int8_t* y) {
   const __m512 vrs = _mm512_set1_ps(rs), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
   int64_t j = 0;
   for (; j + 16 <= k; j += 16) {
-    __m512i a = _mm512_loadu_si512(acc + j);
-    if (bias) a = _mm512_add_epi32(a, _mm512_loadu_si512(bias + j));  // wraps, like the _ref twin
-    __m512 v = _mm512_mul_ps(_mm512_cvtepi32_ps(a), _mm512_loadu_ps(mult + j));
+    __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + j));
+    if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
+    __m512 v = _mm512_mul_ps(a, _mm512_loadu_ps(mult + j));
     if (residual) v = _mm512_fmadd_ps(vrs, load_s8_as_f32(residual + j), v);
     store16(y + j, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
   }

@@ -24,12 +24,12 @@ void rescale_s8_ref(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale(x[i], ratio);
 }
 
-void requant_s32_s8_ref(const int32_t* acc, const int32_t* bias, const float* mult, const int8_t* residual, float rs,
+void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
                         float lo, float hi, int64_t k, int8_t* y) {
   for (int64_t j = 0; j < k; ++j) {
-    // Wrapping add: the int32 sum of acc and bias as the accumulator would hold it (no UB on overflow).
-    const int32_t a = bias ? static_cast<int32_t>(static_cast<uint32_t>(acc[j]) + static_cast<uint32_t>(bias[j])) : acc[j];
-    y[j] = residual ? quant::requantize_residual(a, mult[j], residual[j], rs, lo, hi) : quant::requantize(a, mult[j], lo, hi);
+    const float b = bias ? bias[j] : 0.f;
+    y[j] = residual ? quant::requantize_residual(acc[j], b, mult[j], residual[j], rs, lo, hi)
+                    : quant::requantize(acc[j], b, mult[j], lo, hi);
   }
 }
 

@@ -1,7 +1,7 @@
 // QLinear on oneDNN's int8 matmul (contract: src/passes/quantize.h): x s8 flattened to [M, K], weights
-// s8 [N, K] (a transposed [K, N] view) reordered once per shape into the primitive's layout, bias s32,
+// s8 [N, K] (a transposed [K, N] view) reordered once per shape into the primitive's layout, bias f32,
 // y s8 [M, N] with per-N output scales and clip_v2(act_lo, act_hi) when a bound is finite.
-// Exactness argument and the s32 + own-epilogue path for large accumulators: see qconv_dnnl.cpp.
+// Exactness argument and the s32 + own-epilogue path (OCTET_QCONV_EPILOGUE=1): see qconv_dnnl.cpp.
 #include <cstring>
 
 #include "backends/cpu/dnnl_util.h"
@@ -11,7 +11,7 @@
 
 namespace octet::cpu {
 
-bool weights_fit_fused_bias(const Tensor& w, const Tensor* bias);  // qconv_dnnl.cpp
+bool epilogue_forced();  // qconv_dnnl.cpp
 
 namespace {
 
@@ -27,8 +27,7 @@ class QLinearDnnl final : public Kernel {
     mult_ = n.attr_floats("multiplier");
     lo_ = n.attr_f("act_lo", quant::kNoLo);
     hi_ = n.attr_f("act_hi", quant::kNoHi);
-    const char* e = std::getenv("OCTET_QCONV_EPILOGUE");
-    fused_ = weights_fit_fused_bias(w_, b_.defined() ? &b_ : nullptr) && !(e && *e && std::strcmp(e, "0") != 0);
+    fused_ = !epilogue_forced();
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -38,7 +37,7 @@ class QLinearDnnl final : public Kernel {
     memory::desc src({M, K}, dt::s8, tag::ab);
     memory::desc wany({K, N}, dt::s8, tag::any);
     memory::desc dst({M, N}, fused_ ? dt::s8 : dt::s32, tag::ab);
-    memory::desc bias = b_.defined() && fused_ ? memory::desc({1, N}, dt::s32, tag::ab) : memory::desc();
+    memory::desc bias = b_.defined() && fused_ ? memory::desc({1, N}, dt::f32, tag::ab) : memory::desc();
     dnnl::matmul::desc d(src, wany, bias, dst);
     dnnl::primitive_attr attr;
     if (fused_) {
@@ -81,7 +80,7 @@ class QLinearDnnl final : public Kernel {
     if (fused_) return;
     const QRowKernels& k = q_row_kernels();
     const int64_t N = w_.dim(0), M = out[0]->numel() / N;
-    const int32_t* bias = b_.defined() ? b_.data<int32_t>() : nullptr;
+    const float* bias = b_.defined() ? b_.data<float>() : nullptr;
     int8_t* y = out[0]->data<int8_t>();
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; ++m)
@@ -111,7 +110,7 @@ bool qlinear_supported(const Graph& g, const Node& n) {
   if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
     if (!g.is_const(n.inputs[2])) return false;
     const Tensor& b = g.const_of(n.inputs[2]);
-    if (b.dtype() != DType::i32 || b.numel() != w.dim(0)) return false;
+    if (b.dtype() != DType::f32 || b.numel() != w.dim(0)) return false;
   }
   return static_cast<int64_t>(n.attr_floats("multiplier").size()) == w.dim(0);
 }

@@ -44,13 +44,6 @@ void for_taps(const Win2& w, int64_t oh, int64_t ow, F&& f) {
   }
 }
 
-// acc + bias with int32 wrap-around, as a SIMD vpaddd does: the accumulator itself cannot overflow
-// (infer_QConv / infer_QLinear bound the product count), only an extreme bias could, and then every
-// backend must agree on the result rather than hit undefined behaviour.
-int32_t add_wrap(int32_t acc, int32_t bias) {
-  return static_cast<int32_t>(static_cast<uint32_t>(acc) + static_cast<uint32_t>(bias));
-}
-
 }  // namespace
 
 void ref_Quantize(const OpArgs& a) {
@@ -96,7 +89,7 @@ void ref_QConv(const OpArgs& a) {
   assert(static_cast<int64_t>(mult.size()) == K && Wt.dim(1) == Cg);
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
-  const int32_t* bias = a.has(2) ? a.input(2).data<int32_t>() : nullptr;
+  const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
   const int8_t* res = a.has(3) ? a.input(3).data<int8_t>() : nullptr;
   int8_t* y = a.output(0).data<int8_t>();
 
@@ -112,10 +105,10 @@ void ref_QConv(const OpArgs& a) {
         const int8_t* xp = x + ((n * w.H + ih) * w.W + iw) * C + c0;
         for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
       });
-      const int32_t v = bias ? add_wrap(acc, bias[k]) : acc;
+      const float b = bias ? bias[k] : 0.f;
       const int64_t o = pix * K + k;
       const float m = mult[static_cast<size_t>(k)];
-      y[o] = res ? quant::requantize_residual(v, m, res[o], rs, lo, hi) : quant::requantize(v, m, lo, hi);
+      y[o] = res ? quant::requantize_residual(acc, b, m, res[o], rs, lo, hi) : quant::requantize(acc, b, m, lo, hi);
     }
   }
 }
@@ -132,15 +125,14 @@ void ref_QLinear(const OpArgs& a) {
   assert(static_cast<int64_t>(mult.size()) == Nout && X.dim(-1) == K);
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
-  const int32_t* bias = a.has(2) ? a.input(2).data<int32_t>() : nullptr;
+  const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
   int8_t* y = a.output(0).data<int8_t>();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < Nout; ++j) {
       int32_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int32_t{x[r * K + k]} * int32_t{wt[j * K + k]};
-      const int32_t v = bias ? add_wrap(acc, bias[j]) : acc;
-      y[r * Nout + j] = quant::requantize(v, mult[static_cast<size_t>(j)], lo, hi);
+      y[r * Nout + j] = quant::requantize(acc, bias ? bias[j] : 0.f, mult[static_cast<size_t>(j)], lo, hi);
     }
 }
 
