@@ -35,6 +35,8 @@ int cmd_bench(int argc, char** argv) {
   int64_t batch = a.get_int("batch", 1), iters = a.get_int("iterations", 50), warm = a.get_int("warmup", 5);
   OCTET_CHECK(batch > 0 && iters > 0 && warm >= 0, "octet bench: --batch and --iterations must be positive");
   auto plan = load_plan(a.positional()[0], a, precision);
+  // A Q/DQ model whose asymmetric INT8 is simulated runs an FP32 plan: say so rather than "fp32" or "int8".
+  const char* label = plan->is_int8() ? "int8" : precision == "int8" ? "int8-simulated" : "fp32";
   auto shapes = plan->input_shapes(batch);
   plan->reshape(shapes);
   std::vector<Tensor> inputs;
@@ -63,7 +65,7 @@ int cmd_bench(int argc, char** argv) {
   auto pct = [&](double p) { return ms[std::min(ms.size() - 1, static_cast<size_t>(p / 100.0 * static_cast<double>(ms.size())))]; };
   double thr = static_cast<double>(batch * iters) / total;
   std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
-              plan->options().backend.c_str(), plan->is_int8() ? "int8" : "fp32", static_cast<long long>(batch), static_cast<long long>(iters));
+              plan->options().backend.c_str(), label, static_cast<long long>(batch), static_cast<long long>(iters));
   // The OpenMP waiting in effect (tools/main.cpp sets OMP_WAIT_POLICY=passive when the user set nothing).
   const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
   const char* spin_count = std::getenv("GOMP_SPINCOUNT");
@@ -125,7 +127,7 @@ int cmd_bench(int argc, char** argv) {
     }
   }
   if (a.has("json")) {
-    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", plan->options().backend}, {"precision", plan->is_int8() ? "int8" : "fp32"},
+    nlohmann::json j = {{"model", a.positional()[0]}, {"backend", plan->options().backend}, {"precision", label},
                         {"batch", batch}, {"iterations", iters}, {"throughput", thr},
                         {"latency_ms", {{"p50", pct(50)}, {"p90", pct(90)}, {"p99", pct(99)}, {"min", ms.front()}}}, {"peak_rss_mib", peak_mb},
                         {"omp_wait_policy", wait_policy ? wait_policy : ""}, {"gomp_spincount", spin_count ? spin_count : ""}};

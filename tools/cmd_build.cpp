@@ -38,6 +38,11 @@ int cmd_build(int argc, char** argv) {
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet build: --precision is fp32 or int8, got '", precision, "'");
   OCTET_CHECK(precision == "int8" || (!a.has("cache") && !a.has("fp32-layers")),
               "octet build: --cache and --fp32-layers are for --precision int8");
+  OCTET_CHECK(precision != "int8" || !simulates_asymmetric(m, a), "octet build: '", model, "' has ",
+              m.qdq_asymmetric.size(), " asymmetric (uint8 / zero point != 0) activation(s), e.g. '",
+              m.qdq_asymmetric[0], "', and octet's INT8 plans are symmetric int8. Pass --asymmetric symmetric to map "
+              "them (about one bit less precision per tensor), or give the model itself to run, eval and bench, "
+              "which simulate its INT8 exactly");
   auto plan = make_plan(m, a, precision);
   const bool int8 = plan->is_int8();
   // Names in --fp32-layers that match nothing are most likely typos.

@@ -35,7 +35,9 @@ ModelSource load_model(const std::string& path) {
   m.graph = import_onnx_file(path).graph;
   if (has_qdq(m.graph)) {
     QdqImportResult q = import_qdq(m.graph);
-    for (const auto& w : q.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
+    m.qdq_warnings = std::move(q.warnings);
+    m.qdq_asymmetric = std::move(q.asymmetric);
+    if (!m.qdq_asymmetric.empty()) m.qdq_graph = std::move(m.graph);
     m.graph = std::move(q.graph);
     m.qdq_amax = std::move(q.amax);
   }
@@ -71,7 +73,24 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
   o.backend = a.get("backend");
   if (precision == "int8") {
     if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
-    else {
+    else if (simulates_asymmetric(m, a)) {
+      // The model as written, Q/DQ nodes and all, in FP32 kernels: QuantizeLinear/DequantizeLinear round and
+      // clamp exactly as ONNX defines them (uint8, zero points), so the result is the model's INT8 arithmetic
+      // up to float summation order -- its accuracy, at FP32 speed.
+      static bool said = false;  // once per process (eval may build several plans)
+      if (!said)
+        std::fprintf(stderr,
+                     "note: '%s' has %zu asymmetric (uint8 / zero point != 0) activation(s), e.g. '%s'; octet's INT8 "
+                     "kernels are symmetric int8, so its INT8 is simulated: FP32 arithmetic with the model's exact "
+                     "Q/DQ rounding (its accuracy, FP32 speed). --asymmetric symmetric maps them to int8 kernels "
+                     "instead (INT8 speed, about one bit less precision per tensor)\n",
+                     m.path.c_str(), m.qdq_asymmetric.size(), m.qdq_asymmetric[0].c_str());
+      said = true;
+      PlanOptions fo;
+      fo.backend = o.backend;
+      return Plan::build(m.qdq_graph, fo);
+    } else {
+      for (const auto& w : m.qdq_warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       o.int8_amax = m.qdq_amax;
       // Round where the Q/DQ model rounds: a Conv whose output has its own pair before a Relu (ONNX Runtime's
       // symmetric QDQ) requantizes twice there, so octet must not fuse the Relu past that pair.
@@ -267,8 +286,19 @@ std::map<std::string, float> load_amax(const std::string& cache_path) {
   return m;
 }
 
+bool simulates_asymmetric(const ModelSource& m, const Args& a) {
+  if (m.qdq_asymmetric.empty() || a.has("cache")) return false;
+  const std::string mode = a.get("asymmetric");
+  OCTET_CHECK(mode.empty() || mode == "simulate" || mode == "symmetric", "--asymmetric is simulate or symmetric, got '",
+              mode, "'");
+  return mode != "symmetric";
+}
+
 void add_int8_options(Args& a) {
   a.opt("cache", "FILE", "calibration cache (TensorRT format) for --precision int8");
+  a.opt("asymmetric", "MODE", "Q/DQ models with uint8 / zero-point activations (ONNX Runtime's default): "
+        "'simulate' (default) runs the model's Q/DQ exactly with FP32 kernels (its accuracy, FP32 speed); "
+        "'symmetric' maps those tensors to octet's symmetric int8 kernels (INT8 speed, ~1 bit less precision)");
   a.opt("fp32-layers", "NODE,...", "ONNX node names to keep in FP32 in the INT8 plan (default: those octet tune "
         "recorded in the cache's .json sidecar; 'none' for none)");
 }

@@ -26,6 +26,10 @@ void apply_threads(const Args& a);
 struct ModelSource {
   Graph graph;
   std::map<std::string, float> qdq_amax;  // empty for a plain FP32 model
+  // A Q/DQ model with asymmetric activations: the model as read (Q/DQ nodes kept, for --asymmetric simulate),
+  // those tensors, and the import's warnings (printed when they are mapped to symmetric int8).
+  Graph qdq_graph;
+  std::vector<std::string> qdq_asymmetric, qdq_warnings;
   std::string path;
   std::shared_ptr<const PlanContents> plan;  // set for a plan file (graph and qdq_amax then empty)
 };
@@ -66,6 +70,9 @@ std::string file_fingerprint(const std::string& path);
 std::map<std::string, float> load_amax(const std::string& cache_path);
 // Adds --cache and --fp32-layers (INT8 plans).
 void add_int8_options(Args& a);
+// True when --precision int8 of `m` runs as a simulation: a Q/DQ model with asymmetric activations, no
+// --cache, --asymmetric not 'symmetric' (make_plan then builds an FP32 plan of the Q/DQ graph as written).
+bool simulates_asymmetric(const ModelSource& m, const Args& a);
 // The layers an INT8 plan keeps in FP32: --fp32-layers when given ('none' = none), else the "fp32_layers"
 // that octet tune wrote into the --cache's sidecar (with a note on stderr), else none.
 std::vector<std::string> fp32_layers_from(const Args& a);

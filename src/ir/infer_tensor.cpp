@@ -487,7 +487,9 @@ namespace {
 void check_scale(const Node& n, const Shape& x, const TensorInfo& s, const TensorInfo* zp) {
   OCTET_CHECK(s.dtype == DType::f32, n.describe(), ": scale must be float32, got ", dtype_name(s.dtype));
   OCTET_CHECK(n.attr_i("block_size", 0) == 0, n.describe(), ": blocked quantization is not supported");
-  OCTET_CHECK(!zp || zp->shape == s.shape, n.describe(), ": zero point shape ", shape_str(zp ? zp->shape : Shape{}),
+  // ONNX asks for equal shapes; ONNX Runtime's quantizer writes a scalar zero point beside a [1] bias scale.
+  const auto per_tensor = [](const Shape& sh) { return numel(sh) == 1 && sh.size() <= 1; };
+  OCTET_CHECK(!zp || zp->shape == s.shape || (per_tensor(zp->shape) && per_tensor(s.shape)), n.describe(), ": zero point shape ", shape_str(zp ? zp->shape : Shape{}),
               " differs from scale shape ", shape_str(s.shape));
   if (numel(s.shape) == 1 && s.shape.size() <= 1) return;
   OCTET_CHECK(s.shape.size() == 1, n.describe(), ": scale must be a scalar or 1-D, got ", shape_str(s.shape));

@@ -159,6 +159,8 @@ struct Stripper {
         error(dq, what + "; octet's INT8 is symmetric int8 with zero point 0 — re-quantize the model with "
                          "symmetric activations (ORT: extra_options ActivationSymmetric=True) or drop --strict");
       res.warnings.push_back(what + ": converted to symmetric int8 with amax " + std::to_string(amax));
+      if (std::find(res.asymmetric.begin(), res.asymmetric.end(), name) == res.asymmetric.end())
+        res.asymmetric.push_back(name);
     }
     if (!symmetric && range_of(p).first >= 0.0 && producer[static_cast<size_t>(x)] >= 0 &&
         std::find(clamped_at_zero.begin(), clamped_at_zero.end(), x) == clamped_at_zero.end()) {

@@ -41,6 +41,7 @@ struct QdqImportResult {
   std::map<std::string, float> amax;   // activation tensor name -> amax = 127 * scale
   std::vector<std::pair<std::string, float>> scales;  // activation tensor -> scale, in graph order
   std::vector<std::string> warnings;   // asymmetric activations converted, ...
+  std::vector<std::string> asymmetric;  // activation tensors with a uint8 type or a zero point != 0
   int activation_pairs = 0, folded_weights = 0;
 };
 

@@ -216,3 +216,51 @@ def test_reads_ort_quantize_static(workdir):
     want = {n.input[0]: hexbits(inits[n.input[1]].item()) for n in m.graph.node if n.op_type == "QuantizeLinear"}
     assert got == want
     assert "warning" not in r.stderr
+
+
+def test_runs_ort_default_asymmetric(workdir):
+    """ONNX Runtime's default QDQ (activations with zero points, per-tensor weights): octet simulates its INT8
+    exactly (FP32 kernels between the model's own Q/DQ), so its outputs are ORT's up to float summation order;
+    --asymmetric symmetric maps the tensors to symmetric int8 (warned, less exact); build refuses by name."""
+    q = pytest.importorskip("onnxruntime.quantization")
+    model = REPO / "models" / "fmnist_cnn.onnx"
+    x_name, calib = input_of(model, 16, 7)
+    _, x = input_of(model, 32, 8)
+
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{x_name: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.it, None)
+
+    out = workdir / "fm.ortdefault.onnx"
+    q.quantize_static(str(model), str(out), Reader(), quant_format=q.QuantFormat.QDQ)
+    want = run(out, x_name, x)
+    np.save(workdir / "asym_x.npy", x)
+
+    r = octet("run", out, "--input", workdir / "asym_x.npy", "--precision", "int8", "--output",
+              workdir / "asym_sim.npy", "--force")
+    assert "simulated" in r.stderr and "warning" not in r.stderr
+    got = np.load(workdir / "asym_sim.npy")
+    # The logits pass a final uint8 Q/DQ pair: outputs are multiples of its scale; a float-order difference
+    # may flip a rounding by one step in a few places, never more.
+    m = onnx.load(str(out))
+    inits = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+    last = [n for n in m.graph.node if n.output[0] == m.graph.output[0].name][0]
+    assert last.op_type == "DequantizeLinear"
+    step = float(inits[last.input[1]].reshape(-1)[0])
+    diff = np.abs(got - want)
+    assert diff.max() <= step * 1.01, diff.max()
+    assert (diff > 1e-6).mean() < 0.02
+    assert (got.argmax(1) == want.argmax(1)).all()
+
+    r = octet("run", out, "--input", workdir / "asym_x.npy", "--precision", "int8", "--asymmetric", "symmetric",
+              "--output", workdir / "asym_sym.npy", "--force")
+    assert "is asymmetric (" in r.stderr
+    sym = np.load(workdir / "asym_sym.npy")
+    assert np.abs(sym - want).max() > diff.max()  # the mapping is an approximation; the simulation is not
+
+    r = octet("build", out, "-o", workdir / "asym.plan", check=False)
+    assert r.returncode != 0 and "asymmetric" in r.stderr and "'input'" in r.stderr
+    assert not (workdir / "asym.plan").exists()
