@@ -43,6 +43,38 @@ struct Attr {
   octet::Tensor t;
 };
 
+// Attribute values, for passes and tests that build nodes.
+inline Attr attr_i(int64_t v) {
+  Attr a;
+  a.kind = Attr::Kind::Int;
+  a.i = v;
+  return a;
+}
+inline Attr attr_f(float v) {
+  Attr a;
+  a.kind = Attr::Kind::Float;
+  a.f = v;
+  return a;
+}
+inline Attr attr_s(std::string v) {
+  Attr a;
+  a.kind = Attr::Kind::String;
+  a.s = std::move(v);
+  return a;
+}
+inline Attr attr_ints(std::vector<int64_t> v) {
+  Attr a;
+  a.kind = Attr::Kind::Ints;
+  a.ints = std::move(v);
+  return a;
+}
+inline Attr attr_floats(std::vector<float> v) {
+  Attr a;
+  a.kind = Attr::Kind::Floats;
+  a.floats = std::move(v);
+  return a;
+}
+
 // An activation applied to an op's result inside the same kernel (set by the fusion pass).
 enum class Activation : uint8_t { None, Relu, Clip, Sigmoid, HardSwish, LeakyRelu };
 struct PostOp {

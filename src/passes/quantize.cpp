@@ -22,31 +22,6 @@ namespace octet {
 
 namespace {
 
-Attr attr_f(float f) {
-  Attr a;
-  a.kind = Attr::Kind::Float;
-  a.f = f;
-  return a;
-}
-Attr attr_i(int64_t i) {
-  Attr a;
-  a.kind = Attr::Kind::Int;
-  a.i = i;
-  return a;
-}
-Attr attr_ints(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attr attr_floats(std::vector<float> v) {
-  Attr a;
-  a.kind = Attr::Kind::Floats;
-  a.floats = std::move(v);
-  return a;
-}
-
 struct Quantizer {
   Graph& g;
   const std::map<std::string, float>& amax;
@@ -60,6 +35,7 @@ struct Quantizer {
   std::set<std::string> used;  // tensors whose calibrated scale the INT8 graph uses
   std::vector<std::vector<int>> readers;     // consumers in the input graph (indices into *orig_nodes)
   const std::vector<Node>* orig_nodes = nullptr;
+  std::vector<int8_t> int8_reader_memo;      // has_int8_reader per value: -1 unknown, 0 no, 1 yes
 
   // Calibrated scale of an original value, or 0.
   float calib_scale(int v) {
@@ -261,19 +237,33 @@ struct Quantizer {
   }
 
   // Ops that stay int8 only when their inputs already are.
-  // Whether some reader of v would take it in int8 (a weighted op or an int8 pass-through op).
-  bool has_int8_reader(int v) const {
+  // Whether v, kept int8, would reach an int8 weighted op (Conv / Gemm / MatMul) without another rounding
+  // decision: directly, through MaxPool (which keeps its input's scale), or through an op that itself rounds
+  // (Add, Concat, average pools) and is int8 for the same reason. A DenseNet's Concat feeding only the next
+  // Concat and a BatchNormalization answers no: an int8 chain of Concats would re-round the old features at
+  // every block (0.3 points of top-1 on densenet40), where FP32 Concats keep each as its conv rounded it.
+  bool has_int8_reader(int v) {
+    int8_t& memo = int8_reader_memo[static_cast<size_t>(v)];
+    if (memo >= 0) return memo == 1;
+    memo = 0;  // a cycle (none in a valid graph) answers no
+    bool yes = false;
     for (int c : readers[static_cast<size_t>(v)]) {
       const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
       if (requested_fp32(r)) continue;
       switch (r.op) {
-        case OpType::Conv: case OpType::Gemm: case OpType::MatMul: case OpType::MaxPool: case OpType::AveragePool:
-        case OpType::GlobalAveragePool: case OpType::Add: case OpType::Concat:
-          return true;
+        case OpType::Conv: case OpType::Gemm: case OpType::MatMul:
+          yes = true;
+          break;
+        case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::Add:
+        case OpType::Concat:
+          yes = !r.outputs.empty() && r.outputs[0] >= 0 && has_int8_reader(r.outputs[0]);
+          break;
         default: break;
       }
+      if (yes) break;
     }
-    return false;
+    memo = yes ? 1 : 0;
+    return yes;
   }
 
   std::string try_passthrough(const Node& n) {
@@ -391,6 +381,7 @@ struct Quantizer {
       if (g.values[v].constant) f32_ready[v] = 1;
     for (int v : g.inputs) f32_ready[static_cast<size_t>(v)] = 1;
     readers = g.consumers();
+    int8_reader_memo.assign(g.values.size(), -1);
     std::vector<Node> nodes = std::move(g.nodes);
     orig_nodes = &nodes;
     g.nodes.clear();

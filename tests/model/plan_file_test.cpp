@@ -248,3 +248,47 @@ TEST(QuantizePass, RoundingPassThroughOpsStayFp32WhenOnlyFp32Reads) {
   EXPECT_EQ(by["/b2/b2.0/Conv"].precision, "int8");
   EXPECT_EQ(by["/fc/Gemm"].precision, "int8");
 }
+
+// A DenseNet-like chain: c1 = Concat(a, b) is read by a Conv (int8 pays: no extra rounding before it);
+// c2 = Concat(c1, c) only by another Concat, c3 = Concat(c2, a) only by a Sigmoid. An int8 c2 would
+// re-round c1's channels to c2's scale for nothing: c2 and c3 stay FP32, c1 stays int8.
+TEST(QuantizePass, ConcatChainsReadOnlyInFp32StayFp32) {
+  Graph g;
+  g.opset = 17;
+  const int x = g.add_value("x");
+  g.value(x).declared = {{1, ""}, {4, ""}, {5, ""}, {5, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  auto node = [&](OpType op, const std::string& name, std::vector<int> in, std::map<std::string, Attr> attrs = {}) {
+    Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = {g.add_value(name + "_out")};
+    n.attrs = std::move(attrs);
+    g.nodes.push_back(n);
+    return n.outputs[0];
+  };
+  auto conv = [&](const std::string& name, int in, int64_t cin, uint32_t seed) {
+    int w = g.add_constant(name + "_w", test::random_f32({4, cin, 3, 3}, seed));
+    return node(OpType::Conv, name, {in, w}, {{"pads", attr_ints({1, 1, 1, 1})}});
+  };
+  const int a = conv("convA", x, 4, 1), b = conv("convB", a, 4, 2);
+  const int c1 = node(OpType::Concat, "concat1", {a, b}, {{"axis", attr_i(1)}});
+  const int c = conv("convC", c1, 8, 3);
+  const int c2 = node(OpType::Concat, "concat2", {c1, c}, {{"axis", attr_i(1)}});
+  const int c3 = node(OpType::Concat, "concat3", {c2, a}, {{"axis", attr_i(1)}});
+  g.outputs = {node(OpType::Sigmoid, "sigmoid", {c3})};
+  g.finalize();
+  PlanOptions o;
+  for (const auto& v : g.values)
+    if (!v.constant) o.int8_amax[v.name] = 4.f;
+  auto plan = Plan::build(g, o);
+  std::map<std::string, QuantizeReport::Line> by;
+  for (const auto& l : plan->quantize_report().lines) by[l.node] = l;
+  EXPECT_EQ(by["convC"].precision, "int8");
+  EXPECT_EQ(by["concat1"].precision, "int8");
+  EXPECT_EQ(by["concat2"].precision, "fp32") << by["concat2"].why;
+  EXPECT_NE(by["concat2"].why.find("read only in FP32"), std::string::npos) << by["concat2"].why;
+  EXPECT_EQ(by["concat3"].precision, "fp32") << by["concat3"].why;
+}

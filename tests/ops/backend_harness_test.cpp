@@ -31,30 +31,6 @@
 namespace octet {
 namespace {
 
-Attr A_i(int64_t v) {
-  Attr a;
-  a.kind = Attr::Kind::Int;
-  a.i = v;
-  return a;
-}
-Attr A_f(float v) {
-  Attr a;
-  a.kind = Attr::Kind::Float;
-  a.f = v;
-  return a;
-}
-Attr A_ints(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attr A_floats(std::vector<float> v) {
-  Attr a;
-  a.kind = Attr::Kind::Floats;
-  a.floats = std::move(v);
-  return a;
-}
 
 // Random int8 in [lo, hi]; `sat` in [0, 1] is the fraction of values forced to -128 or 127.
 Tensor random_i8(const Shape& s, uint32_t seed, int lo = -128, int hi = 127, double sat = 0) {
@@ -269,8 +245,8 @@ std::vector<Case> fp32_cases() {
     if (bias) b.cst(random_f32({w[0]}, 3));
     else if (residual) b.none();
     if (residual) b.in(random_f32(y_for_residual, 4));
-    b.attr("group", A_i(group)).attr("strides", A_ints(strides)).attr("pads", A_ints(pads));
-    b.attr("dilations", A_ints(dil));
+    b.attr("group", attr_i(group)).attr("strides", attr_ints(strides)).attr("pads", attr_ints(pads));
+    b.attr("dilations", attr_ints(dil));
     b.post(act, act == Activation::Clip ? -0.25f : 0.f, act == Activation::Clip ? 0.5f : 0.f, residual ? 3 : -1);
     v.push_back(b.done());
   };
@@ -290,7 +266,7 @@ std::vector<Case> fp32_cases() {
   {
     Builder b("F32Gemm_transB_bias_relu", OpType::Gemm);
     b.in(random_f32({7, 13}, 5)).cst(random_f32({11, 13}, 6)).cst(random_f32({11}, 7));
-    b.attr("transB", A_i(1)).post(Activation::Relu);
+    b.attr("transB", attr_i(1)).post(Activation::Relu);
     v.push_back(b.done());
   }
   {
@@ -321,14 +297,14 @@ std::vector<Case> fp32_cases() {
     v.push_back(b.done());
   };
   pool("F32MaxPool_3x3_s2_pad", OpType::MaxPool, {2, 5, 13, 11},
-       {{"kernel_shape", A_ints({3, 3})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}});
+       {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}});
   pool("F32MaxPool_ceil", OpType::MaxPool, {1, 7, 11, 13},
-       {{"kernel_shape", A_ints({2, 3})}, {"strides", A_ints({2, 2})}, {"ceil_mode", A_i(1)}});
+       {{"kernel_shape", attr_ints({2, 3})}, {"strides", attr_ints({2, 2})}, {"ceil_mode", attr_i(1)}});
   pool("F32AvgPool_exclude_pad", OpType::AveragePool, {1, 5, 11, 7},
-       {{"kernel_shape", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}});
+       {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
   pool("F32AvgPool_include_pad_s2", OpType::AveragePool, {2, 7, 13, 13},
-       {{"kernel_shape", A_ints({3, 2})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 1, 1})},
-        {"count_include_pad", A_i(1)}});
+       {{"kernel_shape", attr_ints({3, 2})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 1})},
+        {"count_include_pad", attr_i(1)}});
   pool("F32GlobalAvgPool", OpType::GlobalAveragePool, {2, 13, 7, 5}, {});
   pool("F32GlobalMaxPool", OpType::GlobalMaxPool, {1, 11, 5, 13}, {});
   return v;
@@ -356,37 +332,37 @@ std::vector<Case> int8_cases() {
   };
   {
     Builder b("Quantize_flat_tails", OpType::Quantize);
-    b.in(special(test::random_f32({7, 13, 11}, 20, -3, 3), 0.0173f)).attr("scale", A_f(0.0173f));
+    b.in(special(test::random_f32({7, 13, 11}, 20, -3, 3), 0.0173f)).attr("scale", attr_f(0.0173f));
     v.push_back(b.done(DType::i8));
   }
   {
     Builder b("Quantize_to_nhwc", OpType::Quantize);
-    b.in(special(test::random_f32({2, 13, 11, 71}, 21, -2, 2), 0.011f)).attr("scale", A_f(0.011f));
-    b.attr("to_nhwc", A_i(1));
+    b.in(special(test::random_f32({2, 13, 11, 71}, 21, -2, 2), 0.011f)).attr("scale", attr_f(0.011f));
+    b.attr("to_nhwc", attr_i(1));
     v.push_back(b.done(DType::i8));
   }
   {
     Builder b("Quantize_to_nhwc_c3", OpType::Quantize);
-    b.in(test::random_f32({1, 3, 13, 67}, 22, -2, 2)).attr("scale", A_f(0.0157f)).attr("to_nhwc", A_i(1));
+    b.in(test::random_f32({1, 3, 13, 67}, 22, -2, 2)).attr("scale", attr_f(0.0157f)).attr("to_nhwc", attr_i(1));
     v.push_back(b.done(DType::i8));
   }
   {
     Builder b("Dequantize_flat", OpType::Dequantize);
-    b.in(random_i8({5, 7, 13}, 23)).attr("scale", A_f(0.0371f));
+    b.in(random_i8({5, 7, 13}, 23)).attr("scale", attr_f(0.0371f));
     v.push_back(b.done());
   }
   {
     Builder b("Dequantize_to_nchw", OpType::Dequantize);
-    b.in(random_i8({2, 11, 67, 19}, 24)).attr("scale", A_f(0.0093f)).attr("to_nchw", A_i(1));
+    b.in(random_i8({2, 11, 67, 19}, 24)).attr("scale", attr_f(0.0093f)).attr("to_nchw", attr_i(1));
     v.push_back(b.done());
   }
   // QAdd: plain, saturation-heavy with ReLU, clipped.
   auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
     Builder b(name, OpType::QAdd);
     b.in(random_i8(s, 25, -128, 127, sat)).in(random_i8(s, 26, -128, 127, sat));
-    b.attr("scale_a", A_f(sa)).attr("scale_b", A_f(sb));
-    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
-    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    b.attr("scale_a", attr_f(sa)).attr("scale_b", attr_f(sb));
+    if (lo != quant::kNoLo) b.attr("act_lo", attr_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", attr_f(hi));
     v.push_back(b.done(DType::i8));
   };
   qadd("QAdd_plain", {1, 7, 11, 13}, 0.7311f, 0.4177f, quant::kNoLo, quant::kNoHi, 0);
@@ -404,11 +380,11 @@ std::vector<Case> int8_cases() {
     if (bias) b.cst(random_bias(K, 32, 20000.f));
     else if (residual) b.none();
     if (residual) b.in(random_i8({x[0], OH, OW, K}, 33, -128, 127, sat));
-    b.attr("group", A_i(group)).attr("strides", A_ints(strides)).attr("pads", A_ints(pads));
-    b.attr("dilations", A_ints(dil)).attr("multiplier", A_floats(mults(K, Cg * kh * kw, 34, hot)));
-    if (residual) b.attr("residual_scale", A_f(0.8137f));
-    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
-    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    b.attr("group", attr_i(group)).attr("strides", attr_ints(strides)).attr("pads", attr_ints(pads));
+    b.attr("dilations", attr_ints(dil)).attr("multiplier", attr_floats(mults(K, Cg * kh * kw, 34, hot)));
+    if (residual) b.attr("residual_scale", attr_f(0.8137f));
+    if (lo != quant::kNoLo) b.attr("act_lo", attr_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", attr_f(hi));
     v.push_back(b.done(DType::i8));
   };
   const float no_lo = quant::kNoLo, no_hi = quant::kNoHi;
@@ -441,8 +417,8 @@ std::vector<Case> int8_cases() {
     for (int64_t k = 0; k < C; ++k) w.data<int8_t>()[((k * C + k) * kk + kk / 2) * kk + kk / 2] = 1;
     Builder b("QConv_sum_is_fma_" + std::to_string(kk) + "x" + std::to_string(kk), OpType::QConv);
     b.in(x).cst(w).none().in(r);
-    b.attr("pads", A_ints({kk / 2, kk / 2, kk / 2, kk / 2}));
-    b.attr("multiplier", A_floats(std::vector<float>(C, 1.f))).attr("residual_scale", A_f(std::ldexp(6990507.f, -23)));
+    b.attr("pads", attr_ints({kk / 2, kk / 2, kk / 2, kk / 2}));
+    b.attr("multiplier", attr_floats(std::vector<float>(C, 1.f))).attr("residual_scale", attr_f(std::ldexp(6990507.f, -23)));
     v.push_back(b.done(DType::i8));
   }
   // The bias must be added to the accumulator before the scale: for these (x, w, bias, multiplier) rows,
@@ -457,13 +433,13 @@ std::vector<Case> int8_cases() {
     {
       Builder b("QLinear_bias_before_scale", OpType::QLinear);
       b.in(Tensor::from<int8_t>({5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1}, ws)).cst(Tensor::from<float>({5}, bs));
-      b.attr("multiplier", A_floats(ms));
+      b.attr("multiplier", attr_floats(ms));
       v.push_back(b.done(DType::i8));
     }
     {
       Builder b("QConv_bias_before_scale", OpType::QConv);
       b.in(Tensor::from<int8_t>({1, 1, 5, 1}, xs)).cst(Tensor::from<int8_t>({5, 1, 1, 1}, ws));
-      b.cst(Tensor::from<float>({5}, bs)).attr("multiplier", A_floats(ms));
+      b.cst(Tensor::from<float>({5}, bs)).attr("multiplier", attr_floats(ms));
       v.push_back(b.done(DType::i8));
     }
   }
@@ -474,9 +450,9 @@ std::vector<Case> int8_cases() {
     Builder b(name, OpType::QLinear);
     b.in(random_i8(x, 40, -128, 127, sat)).cst(random_i8({N, K}, 41, -127, 127));
     if (bias) b.cst(random_bias(N, 42, 30000.f));
-    b.attr("multiplier", A_floats(mults(N, K, 43, hot)));
-    if (lo != quant::kNoLo) b.attr("act_lo", A_f(lo));
-    if (hi != quant::kNoHi) b.attr("act_hi", A_f(hi));
+    b.attr("multiplier", attr_floats(mults(N, K, 43, hot)));
+    if (lo != quant::kNoLo) b.attr("act_lo", attr_f(lo));
+    if (hi != quant::kNoHi) b.attr("act_hi", attr_f(hi));
     v.push_back(b.done(DType::i8));
   };
   qlinear("QLinear_2d_bias", {7, 13}, 11, true, no_lo, no_hi);
@@ -492,42 +468,42 @@ std::vector<Case> int8_cases() {
     v.push_back(b.done(DType::i8));
   };
   qpool("QMaxPool_3x3_s2_pad", OpType::QMaxPool, {2, 13, 11, 7},
-        {{"kernel", A_ints({3, 3})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}});
+        {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}});
   qpool("QMaxPool_dilated_asym", OpType::QMaxPool, {1, 11, 13, 67},
-        {{"kernel", A_ints({2, 3})}, {"strides", A_ints({1, 2})}, {"pads", A_ints({0, 2, 1, 1})},
-         {"dilations", A_ints({2, 2})}});
+        {{"kernel", attr_ints({2, 3})}, {"strides", attr_ints({1, 2})}, {"pads", attr_ints({0, 2, 1, 1})},
+         {"dilations", attr_ints({2, 2})}});
   // All -128 inside the window: padding must not win (it would give 0 if it took part).
   qpool("QMaxPool_all_min_window", OpType::QMaxPool, {1, 7, 5, 13},
-        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}}, 1.0, -128);
+        {{"kernel", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}}, 1.0, -128);
   qpool("QAvgPool_exclude_pad", OpType::QAvgPool, {2, 11, 7, 13},
-        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}, {"multiplier", A_f(0.917f)}});
+        {{"kernel", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}, {"multiplier", attr_f(0.917f)}});
   qpool("QAvgPool_include_pad_s2", OpType::QAvgPool, {1, 13, 13, 5},
-        {{"kernel", A_ints({3, 2})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 1, 1})},
-         {"count_include_pad", A_i(1)}, {"multiplier", A_f(1.31f)}});
+        {{"kernel", attr_ints({3, 2})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 1})},
+         {"count_include_pad", attr_i(1)}, {"multiplier", attr_f(1.31f)}});
   qpool("QAvgPool_saturating", OpType::QAvgPool, {1, 7, 11, 67},
-        {{"kernel", A_ints({2, 2})}, {"multiplier", A_f(3.7f)}}, 0.8);
+        {{"kernel", attr_ints({2, 2})}, {"multiplier", attr_f(3.7f)}}, 0.8);
   qpool("QAvgPool_all_min_window", OpType::QAvgPool, {1, 5, 7, 11},
-        {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}, {"multiplier", A_f(1.f)}}, 1.0, -128);
-  qpool("QAvgPool_global", OpType::QAvgPool, {2, 7, 5, 13}, {{"global", A_i(1)}, {"multiplier", A_f(0.77f)}});
-  qpool("QAvgPool_global_wide", OpType::QAvgPool, {1, 11, 13, 300}, {{"global", A_i(1)}, {"multiplier", A_f(1.f)}},
+        {{"kernel", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}, {"multiplier", attr_f(1.f)}}, 1.0, -128);
+  qpool("QAvgPool_global", OpType::QAvgPool, {2, 7, 5, 13}, {{"global", attr_i(1)}, {"multiplier", attr_f(0.77f)}});
+  qpool("QAvgPool_global_wide", OpType::QAvgPool, {1, 11, 13, 300}, {{"global", attr_i(1)}, {"multiplier", attr_f(1.f)}},
         0.3);
   // QConcat along C (NHWC) with rescaling and a plain copy, and along an outer axis.
   {
     Builder b("QConcat_channels", OpType::QConcat);
     b.in(random_i8({1, 7, 5, 13}, 60, -128, 127, 0.2)).in(random_i8({1, 7, 5, 11}, 61)).in(random_i8({1, 7, 5, 5}, 62));
-    b.attr("axis", A_i(3)).attr("scales", A_floats({0.613f, 1.f, 1.79f}));
+    b.attr("axis", attr_i(3)).attr("scales", attr_floats({0.613f, 1.f, 1.79f}));
     v.push_back(b.done(DType::i8));
   }
   {
     Builder b("QConcat_axis1", OpType::QConcat);
     b.in(random_i8({2, 5, 7, 11}, 63)).in(random_i8({2, 13, 7, 11}, 64));
-    b.attr("axis", A_i(1)).attr("scales", A_floats({1.f, 0.5f}));
+    b.attr("axis", attr_i(1)).attr("scales", attr_floats({1.f, 0.5f}));
     v.push_back(b.done(DType::i8));
   }
   {
     Builder b("QConcat_axis0_big", OpType::QConcat);
     b.in(random_i8({5, 7000}, 65)).in(random_i8({11, 7000}, 66));
-    b.attr("axis", A_i(0)).attr("scales", A_floats({1.5f, 1.f}));
+    b.attr("axis", attr_i(0)).attr("scales", attr_floats({1.5f, 1.f}));
     v.push_back(b.done(DType::i8));
   }
   return v;
@@ -535,12 +511,6 @@ std::vector<Case> int8_cases() {
 
 // ------------------------------------------------------------------------------------------ FP32 eltwise
 
-Attr A_s(std::string v) {
-  Attr a;
-  a.kind = Attr::Kind::String;
-  a.s = std::move(v);
-  return a;
-}
 
 // Random floats with a few exact specials (±0, ±1, ±6, the Clip bounds below) sprinkled in.
 Tensor eltwise_input(const Shape& s, uint32_t seed, float lo = -8.f, float hi = 8.f) {
@@ -572,8 +542,8 @@ std::vector<Case> eltwise_cases() {
     }
   };
   unary("F32Relu", OpType::Relu, cheap_shapes, {});
-  unary("F32LeakyRelu", OpType::LeakyRelu, cheap_shapes, {{"alpha", A_f(0.13f)}});
-  unary("F32HardSigmoid", OpType::HardSigmoid, cheap_shapes, {{"alpha", A_f(0.3f)}, {"beta", A_f(0.4f)}});
+  unary("F32LeakyRelu", OpType::LeakyRelu, cheap_shapes, {{"alpha", attr_f(0.13f)}});
+  unary("F32HardSigmoid", OpType::HardSigmoid, cheap_shapes, {{"alpha", attr_f(0.3f)}, {"beta", attr_f(0.4f)}});
   unary("F32HardSwish", OpType::HardSwish, cheap_shapes, {});
   unary("F32Neg", OpType::Neg, cheap_shapes, {});
   unary("F32Abs", OpType::Abs, cheap_shapes, {});
@@ -583,13 +553,13 @@ std::vector<Case> eltwise_cases() {
   unary("F32Sigmoid", OpType::Sigmoid, transc_shapes, {});
   unary("F32Tanh", OpType::Tanh, transc_shapes, {});
   unary("F32GeluErf", OpType::Gelu, transc_shapes, {});
-  unary("F32GeluTanh", OpType::Gelu, transc_shapes, {{"approximate", A_s("tanh")}});
+  unary("F32GeluTanh", OpType::Gelu, transc_shapes, {{"approximate", attr_s("tanh")}});
   unary("F32Erf", OpType::Erf, transc_shapes, {});
   unary("F32Exp", OpType::Exp, transc_shapes, {});
   unary("F32Softplus", OpType::Softplus, transc_shapes, {});
   unary("F32Mish", OpType::Mish, transc_shapes, {});
-  unary("F32Elu", OpType::Elu, transc_shapes, {{"alpha", A_f(0.7f)}});
-  unary("F32ClipAttrs", OpType::Clip, {odd}, {{"min", A_f(-0.5f)}, {"max", A_f(0.75f)}});
+  unary("F32Elu", OpType::Elu, transc_shapes, {{"alpha", attr_f(0.7f)}});
+  unary("F32ClipAttrs", OpType::Clip, {odd}, {{"min", attr_f(-0.5f)}, {"max", attr_f(0.75f)}});
   for (const Shape& s : cheap_shapes) {
     Builder b("F32Clip_" + std::to_string(numel(s)), OpType::Clip);
     b.in(eltwise_input(s, 7)).cst(Tensor::from<float>({}, {-0.5f})).cst(Tensor::from<float>({}, {6.f}));
@@ -658,7 +628,7 @@ std::vector<Case> eltwise_cases() {
   // Softmax / LogSoftmax (double accumulation as the oracle, same order): last axis, a middle axis, big rows.
   auto softmax = [&](std::string name, OpType op, Shape s, int64_t axis) {
     Builder b(name, op);
-    b.in(eltwise_input(s, seed++, -6.f, 6.f)).attr("axis", A_i(axis));
+    b.in(eltwise_input(s, seed++, -6.f, 6.f)).attr("axis", attr_i(axis));
     v.push_back(b.tol(0).done());
   };
   softmax("F32Softmax_last", OpType::Softmax, odd, -1);
@@ -671,7 +641,7 @@ std::vector<Case> eltwise_cases() {
     Builder b(name, OpType::LayerNormalization);
     b.in(eltwise_input(x, seed++, -3.f, 5.f)).cst(test::random_f32(ps, seed++, 0.5f, 1.5f));
     if (bias) b.cst(test::random_f32(ps, seed++));
-    b.attr("axis", A_i(axis)).attr("epsilon", A_f(1e-5f));
+    b.attr("axis", attr_i(axis)).attr("epsilon", attr_f(1e-5f));
     v.push_back(b.tol(0).done());
   };
   layernorm("F32LayerNorm_last", {5, 7, 13}, -1, {13}, true);
@@ -684,14 +654,14 @@ std::vector<Case> eltwise_cases() {
     const int64_t C = s[1];
     Builder b("F32BatchNorm_" + std::to_string(numel(s)), OpType::BatchNormalization);
     b.in(eltwise_input(s, seed++)).cst(test::random_f32({C}, seed++, 0.5f, 2.f)).cst(test::random_f32({C}, seed++));
-    b.cst(test::random_f32({C}, seed++)).cst(test::random_f32({C}, seed++, 0.1f, 3.f)).attr("epsilon", A_f(1e-3f));
+    b.cst(test::random_f32({C}, seed++)).cst(test::random_f32({C}, seed++, 0.1f, 3.f)).attr("epsilon", attr_f(1e-3f));
     v.push_back(b.tol(0).done());
   }
   // Concat on every axis, several inputs, one big.
   auto concat = [&](std::string name, std::vector<Shape> shapes, int64_t axis, DType dt = DType::f32) {
     Builder b(name, OpType::Concat);
     for (const Shape& s : shapes) b.in(dt == DType::f32 ? eltwise_input(s, seed++) : random_i8(s, seed++));
-    b.attr("axis", A_i(axis));
+    b.attr("axis", attr_i(axis));
     v.push_back(b.tol(0).done(dt));
   };
   concat("F32Concat_axis0", {{5, 7, 11}, {7, 7, 11}}, 0);
@@ -705,7 +675,7 @@ std::vector<Case> eltwise_cases() {
   auto transpose = [&](std::string name, Shape s, std::vector<int64_t> perm, DType dt = DType::f32) {
     Builder b(name, OpType::Transpose);
     b.in(dt == DType::f32 ? eltwise_input(s, seed++) : random_i8(s, seed++));
-    if (!perm.empty()) b.attr("perm", A_ints(perm));
+    if (!perm.empty()) b.attr("perm", attr_ints(perm));
     v.push_back(b.tol(0).done(dt));
   };
   transpose("F32Transpose_to_nhwc", odd, {0, 2, 3, 1});
@@ -735,7 +705,7 @@ std::vector<Case> eltwise_cases() {
   }
   {
     Builder b("F32Flatten", OpType::Flatten);
-    b.in(eltwise_input(odd, seed++)).attr("axis", A_i(2));
+    b.in(eltwise_input(odd, seed++)).attr("axis", attr_i(2));
     v.push_back(b.tol(0).done());
   }
   {
@@ -788,10 +758,10 @@ TEST(HarnessInt8, InPlaceResidual) {
           n.inputs = {in, g.add_constant(nm + "_w", random_i8({K, cin, k, k}, seed, -127, 127)),
                       g.add_constant(nm + "_b", random_bias(K, seed + 1, 20000.f))};
           if (residual >= 0) n.inputs.push_back(residual);
-          n.attrs["pads"] = A_ints({k / 2, k / 2, k / 2, k / 2});
-          n.attrs["multiplier"] = A_floats(mults(K, cin * k * k, seed + 2));
-          if (residual >= 0) n.attrs["residual_scale"] = A_f(0.8137f);
-          n.attrs["act_lo"] = A_f(0.f);
+          n.attrs["pads"] = attr_ints({k / 2, k / 2, k / 2, k / 2});
+          n.attrs["multiplier"] = attr_floats(mults(K, cin * k * k, seed + 2));
+          if (residual >= 0) n.attrs["residual_scale"] = attr_f(0.8137f);
+          n.attrs["act_lo"] = attr_f(0.f);
           const int y = g.add_value(nm + "_y", DType::i8);
           n.outputs = {y};
           g.nodes.push_back(n);

@@ -19,30 +19,6 @@ namespace {
 using test::max_abs_error;
 using test::random_f32;
 
-Attr A_i(int64_t v) {
-  Attr a;
-  a.kind = Attr::Kind::Int;
-  a.i = v;
-  return a;
-}
-Attr A_f(float v) {
-  Attr a;
-  a.kind = Attr::Kind::Float;
-  a.f = v;
-  return a;
-}
-Attr A_s(const std::string& v) {
-  Attr a;
-  a.kind = Attr::Kind::String;
-  a.s = v;
-  return a;
-}
-Attr A_ints(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
 
 Node make_node(OpType op, std::map<std::string, Attr> attrs = {}, int n_out = 1) {
   Node n;
@@ -177,8 +153,8 @@ Tensor naive_conv_transpose(const Tensor& x, const Tensor& w, const Tensor* b, i
 TEST(RefNnConv, Strided2dAsymmetricPadsDilation) {
   // 2x5x7x9, 3x3 kernel, stride 2, pads (h_begin=1, w_begin=0, h_end=2, w_end=1), dilation 2.
   Tensor x = random_f32({2, 5, 7, 9}, 1), w = random_f32({4, 5, 3, 3}, 2), b = random_f32({4}, 3);
-  Node n = make_node(OpType::Conv, {{"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 2, 1})},
-                                    {"dilations", A_ints({2, 2})}});
+  Node n = make_node(OpType::Conv, {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 2, 1})},
+                                    {"dilations", attr_ints({2, 2})}});
   auto y = run(n, {&x, &w, &b});
   // H: (7 + 3 - 5) / 2 + 1 = 3; W: (9 + 1 - 5) / 2 + 1 = 3
   ASSERT_EQ(y[0].shape(), (Shape{2, 4, 3, 3}));
@@ -189,7 +165,7 @@ TEST(RefNnConv, Strided2dAsymmetricPadsDilation) {
 
 TEST(RefNnConv, DepthwiseGroup5) {
   Tensor x = random_f32({2, 5, 11, 13}, 4), w = random_f32({5, 1, 3, 3}, 5), b = random_f32({5}, 6);
-  Node n = make_node(OpType::Conv, {{"group", A_i(5)}, {"pads", A_ints({1, 1, 1, 1})}, {"kernel_shape", A_ints({3, 3})}});
+  Node n = make_node(OpType::Conv, {{"group", attr_i(5)}, {"pads", attr_ints({1, 1, 1, 1})}, {"kernel_shape", attr_ints({3, 3})}});
   auto y = run(n, {&x, &w, &b});
   ASSERT_EQ(y[0].shape(), (Shape{2, 5, 11, 13}));
   Geo g;
@@ -200,7 +176,7 @@ TEST(RefNnConv, DepthwiseGroup5) {
 TEST(RefNnConv, GroupedWithMultiplierNoBias) {
   // group 2, 6 in channels, 4 out channels (2 per group), stride (1,3), 2x4 kernel.
   Tensor x = random_f32({1, 6, 7, 13}, 7), w = random_f32({4, 3, 2, 4}, 8);
-  Node n = make_node(OpType::Conv, {{"group", A_i(2)}, {"strides", A_ints({1, 3})}});
+  Node n = make_node(OpType::Conv, {{"group", attr_i(2)}, {"strides", attr_ints({1, 3})}});
   auto y = run(n, {&x, &w});
   ASSERT_EQ(y[0].shape(), (Shape{1, 4, 6, 4}));
   Geo g;
@@ -211,7 +187,7 @@ TEST(RefNnConv, GroupedWithMultiplierNoBias) {
 TEST(RefNnConv, OneAndThreeSpatialDims) {
   {
     Tensor x = random_f32({2, 3, 17}, 9), w = random_f32({4, 3, 5}, 10), b = random_f32({4}, 11);
-    Node n = make_node(OpType::Conv, {{"strides", A_ints({2})}, {"pads", A_ints({2, 1})}, {"dilations", A_ints({2})}});
+    Node n = make_node(OpType::Conv, {{"strides", attr_ints({2})}, {"pads", attr_ints({2, 1})}, {"dilations", attr_ints({2})}});
     auto y = run(n, {&x, &w, &b});
     ASSERT_EQ(y[0].shape(), (Shape{2, 4, 6}));  // (17 + 3 - 9) / 2 + 1
     Geo g;
@@ -220,7 +196,7 @@ TEST(RefNnConv, OneAndThreeSpatialDims) {
   }
   {
     Tensor x = random_f32({1, 2, 5, 6, 7}, 12), w = random_f32({3, 2, 3, 2, 3}, 13);
-    Node n = make_node(OpType::Conv, {{"strides", A_ints({2, 1, 2})}, {"pads", A_ints({1, 0, 1, 1, 1, 0})}});
+    Node n = make_node(OpType::Conv, {{"strides", attr_ints({2, 1, 2})}, {"pads", attr_ints({1, 0, 1, 1, 1, 0})}});
     auto y = run(n, {&x, &w});
     ASSERT_EQ(y[0].shape(), (Shape{1, 3, 3, 6, 3}));
     Geo g;
@@ -232,24 +208,24 @@ TEST(RefNnConv, OneAndThreeSpatialDims) {
 TEST(RefNnConv, AutoPad) {
   Tensor x = random_f32({1, 2, 7, 8}, 14), w = random_f32({3, 2, 4, 3}, 15);
   // SAME_UPPER, stride 2: out = ceil(7/2)=4, ceil(8/2)=4; total pads H: 3*2+4-7=3 -> (1,2); W: 3*2+3-8=1 -> (0,1)
-  Node up = make_node(OpType::Conv, {{"auto_pad", A_s("SAME_UPPER")}, {"strides", A_ints({2, 2})}});
+  Node up = make_node(OpType::Conv, {{"auto_pad", attr_s("SAME_UPPER")}, {"strides", attr_ints({2, 2})}});
   auto yu = run(up, {&x, &w});
   ASSERT_EQ(yu[0].shape(), (Shape{1, 3, 4, 4}));
   Geo g;
   g.s = {1, 2, 2}, g.pb = {0, 1, 0};
   EXPECT_LT(max_abs_error(yu[0], naive_conv(x, w, nullptr, 1, g, yu[0].shape())), 1e-5);
   // SAME_LOWER puts the odd pad at the start: H (2,1), W (1,0).
-  Node lo = make_node(OpType::Conv, {{"auto_pad", A_s("SAME_LOWER")}, {"strides", A_ints({2, 2})}});
+  Node lo = make_node(OpType::Conv, {{"auto_pad", attr_s("SAME_LOWER")}, {"strides", attr_ints({2, 2})}});
   auto yl = run(lo, {&x, &w});
   g.pb = {0, 2, 1};
   EXPECT_LT(max_abs_error(yl[0], naive_conv(x, w, nullptr, 1, g, yl[0].shape())), 1e-5);
-  Node valid = make_node(OpType::Conv, {{"auto_pad", A_s("VALID")}});
+  Node valid = make_node(OpType::Conv, {{"auto_pad", attr_s("VALID")}});
   EXPECT_EQ(infer_shape(valid, {{1, 2, 7, 8}, {3, 2, 4, 3}}), (Shape{1, 3, 4, 6}));
 }
 
 TEST(RefNnConv, FusedResidualReluEqualsConvAddRelu) {
   Tensor x = random_f32({2, 4, 9, 7}, 16), w = random_f32({6, 4, 3, 3}, 17), b = random_f32({6}, 18);
-  Node plain = make_node(OpType::Conv, {{"pads", A_ints({1, 1, 1, 1})}});
+  Node plain = make_node(OpType::Conv, {{"pads", attr_ints({1, 1, 1, 1})}});
   auto y = run(plain, {&x, &w, &b});
   Tensor r = random_f32(y[0].shape(), 19);
   Node fused = plain;
@@ -290,16 +266,16 @@ TEST(RefNnConv, UserErrorsNameNodeAndShapes) {
   EXPECT_EQ(e.rfind("node 't_Conv' (Conv)", 0), 0u) << e;
   EXPECT_NE(e.find("1x3x8x8"), std::string::npos) << e;
   EXPECT_NE(e.find("4x2x3x3"), std::string::npos) << e;
-  Node bad_pads = make_node(OpType::Conv, {{"pads", A_ints({1, 1})}});
+  Node bad_pads = make_node(OpType::Conv, {{"pads", attr_ints({1, 1})}});
   e = infer_error(bad_pads, {{1, 3, 8, 8}, {4, 3, 3, 3}});
   EXPECT_NE(e.find("pads"), std::string::npos) << e;
   EXPECT_EQ(e.rfind("node 't_Conv' (Conv)", 0), 0u) << e;
   e = infer_error(n, {{1, 3, 2, 8}, {4, 3, 3, 3}});  // kernel taller than the input
   EXPECT_NE(e.find("empty"), std::string::npos) << e;
-  Node bad_k = make_node(OpType::Conv, {{"kernel_shape", A_ints({5, 5})}});
+  Node bad_k = make_node(OpType::Conv, {{"kernel_shape", attr_ints({5, 5})}});
   e = infer_error(bad_k, {{1, 3, 8, 8}, {4, 3, 3, 3}});
   EXPECT_NE(e.find("kernel_shape"), std::string::npos) << e;
-  Node g = make_node(OpType::Conv, {{"group", A_i(3)}});
+  Node g = make_node(OpType::Conv, {{"group", attr_i(3)}});
   e = infer_error(g, {{1, 3, 8, 8}, {4, 1, 3, 3}});  // 4 output channels don't split into 3 groups
   EXPECT_NE(e.find("group"), std::string::npos) << e;
 }
@@ -310,8 +286,8 @@ TEST(RefNnConv, UserErrorsNameNodeAndShapes) {
 TEST(RefNnConvTranspose, Stride2OutputPaddingVsScatter) {
   Tensor x = random_f32({2, 4, 5, 7}, 20), w = random_f32({4, 3, 3, 3}, 21), b = random_f32({6}, 22);
   // group 2: 4 in channels (2 per group), 3 out per group -> 6 out channels.
-  Node n = make_node(OpType::ConvTranspose, {{"group", A_i(2)}, {"strides", A_ints({2, 2})},
-                                             {"output_padding", A_ints({1, 1})}, {"pads", A_ints({1, 0, 0, 1})}});
+  Node n = make_node(OpType::ConvTranspose, {{"group", attr_i(2)}, {"strides", attr_ints({2, 2})},
+                                             {"output_padding", attr_ints({1, 1})}, {"pads", attr_ints({1, 0, 0, 1})}});
   auto y = run(n, {&x, &w, &b});
   // H: 2*4 + 1 + 3 - 1 - 0 = 11; W: 2*6 + 1 + 3 - 0 - 1 = 15
   ASSERT_EQ(y[0].shape(), (Shape{2, 6, 11, 15}));
@@ -322,29 +298,29 @@ TEST(RefNnConvTranspose, Stride2OutputPaddingVsScatter) {
 
 TEST(RefNnConvTranspose, DilationAndOutputShape) {
   Tensor x = random_f32({1, 3, 4, 5}, 23), w = random_f32({3, 2, 2, 3}, 24);
-  Node n = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})}});
+  Node n = make_node(OpType::ConvTranspose, {{"strides", attr_ints({3, 2})}, {"dilations", attr_ints({2, 1})}});
   auto y = run(n, {&x, &w});
   ASSERT_EQ(y[0].shape(), (Shape{1, 2, 12, 11}));  // 3*3 + 3, 2*4 + 3
   Geo g;
   g.s = {1, 3, 2}, g.d = {1, 2, 1};
   EXPECT_LT(max_abs_error(y[0], naive_conv_transpose(x, w, nullptr, 1, g, y[0].shape())), 1e-5);
   // output_shape 13x10: total pads H = 12-13 = -1 -> (0, -1) (one extra row at the end), W = 1 -> (1, 0).
-  Node os = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})},
-                                              {"output_shape", A_ints({13, 10})}});
+  Node os = make_node(OpType::ConvTranspose, {{"strides", attr_ints({3, 2})}, {"dilations", attr_ints({2, 1})},
+                                              {"output_shape", attr_ints({13, 10})}});
   auto yo = run(os, {&x, &w});
   ASSERT_EQ(yo[0].shape(), (Shape{1, 2, 13, 10}));
   g.pb = {0, 0, 1};
   EXPECT_LT(max_abs_error(yo[0], naive_conv_transpose(x, w, nullptr, 1, g, yo[0].shape())), 1e-5);
   // output_shape 14x11: total H = -2 extends the end only (pads (0, -2)), as ONNX's reference and ORT do.
-  Node os2 = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})},
-                                               {"output_shape", A_ints({1, 2, 14, 11})}});
+  Node os2 = make_node(OpType::ConvTranspose, {{"strides", attr_ints({3, 2})}, {"dilations", attr_ints({2, 1})},
+                                               {"output_shape", attr_ints({1, 2, 14, 11})}});
   auto yo2 = run(os2, {&x, &w});
   ASSERT_EQ(yo2[0].shape(), (Shape{1, 2, 14, 11}));
   g.pb = {0, 0, 0};
   EXPECT_LT(max_abs_error(yo2[0], naive_conv_transpose(x, w, nullptr, 1, g, yo2[0].shape())), 1e-5);
   // SAME_UPPER: out = in * stride = 12x10, pads H 0 -> (0,0), W 1 -> (0,1).
-  Node same = make_node(OpType::ConvTranspose, {{"strides", A_ints({3, 2})}, {"dilations", A_ints({2, 1})},
-                                                {"auto_pad", A_s("SAME_UPPER")}});
+  Node same = make_node(OpType::ConvTranspose, {{"strides", attr_ints({3, 2})}, {"dilations", attr_ints({2, 1})},
+                                                {"auto_pad", attr_s("SAME_UPPER")}});
   auto ys = run(same, {&x, &w});
   ASSERT_EQ(ys[0].shape(), (Shape{1, 2, 12, 10}));
   g.pb = {0, 0, 0};
@@ -353,7 +329,7 @@ TEST(RefNnConvTranspose, DilationAndOutputShape) {
 
 TEST(RefNnConvTranspose, FusedRelu) {
   Tensor x = random_f32({1, 2, 3, 3}, 25), w = random_f32({2, 2, 3, 3}, 26);
-  Node n = make_node(OpType::ConvTranspose, {{"strides", A_ints({2, 2})}});
+  Node n = make_node(OpType::ConvTranspose, {{"strides", attr_ints({2, 2})}});
   auto y = run(n, {&x, &w});
   n.post.act = Activation::Relu;
   auto yr = run(n, {&x, &w});
@@ -393,8 +369,8 @@ TEST(RefNnGemm, TransposesAlphaBetaBroadcastC) {
   } cases[] = {{false, false, nullptr, 0, 0}, {true, false, &c_row, 0, 1}, {false, true, &c_col, 1, 0},
                {true, true, &c_full, N, 1},   {true, true, &c_one, 0, 0}};
   for (const Case& cs : cases) {
-    Node n = make_node(OpType::Gemm, {{"transA", A_i(cs.ta)}, {"transB", A_i(cs.tb)}, {"alpha", A_f(0.75f)},
-                                      {"beta", A_f(-1.5f)}});
+    Node n = make_node(OpType::Gemm, {{"transA", attr_i(cs.ta)}, {"transB", attr_i(cs.tb)}, {"alpha", attr_f(0.75f)},
+                                      {"beta", attr_f(-1.5f)}});
     const Tensor& a = cs.ta ? at : an;
     const Tensor& b = cs.tb ? bt : bn;
     auto y = run(n, {&a, &b, cs.c});
@@ -407,7 +383,7 @@ TEST(RefNnGemm, TransposesAlphaBetaBroadcastC) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t k = 0; k < K; ++k) a_t.data<float>()[k * M + i] = an.data<float>()[i * K + k];
   auto y1 = run(make_node(OpType::Gemm), {&an, &bn});
-  auto y2 = run(make_node(OpType::Gemm, {{"transA", A_i(1)}}), {&a_t, &bn});
+  auto y2 = run(make_node(OpType::Gemm, {{"transA", attr_i(1)}}), {&a_t, &bn});
   EXPECT_EQ(max_abs_error(y1[0], y2[0]), 0.0);
   Node bad = make_node(OpType::Gemm);
   std::string e = infer_error(bad, {{5, 7}, {6, 3}});
@@ -501,7 +477,7 @@ TEST(RefNnMatMul, FusedResidualAndActivation) {
 TEST(RefNnBatchNorm, InferenceFormula) {
   Tensor x = random_f32({2, 3, 5, 7}, 50), scale = random_f32({3}, 51), bias = random_f32({3}, 52);
   Tensor mean = random_f32({3}, 53), var = random_f32({3}, 54, 0.1f, 2.f);
-  Node n = make_node(OpType::BatchNormalization, {{"epsilon", A_f(1e-3f)}});
+  Node n = make_node(OpType::BatchNormalization, {{"epsilon", attr_f(1e-3f)}});
   auto y = run(n, {&x, &scale, &bias, &mean, &var});
   ASSERT_EQ(y[0].shape(), x.shape());
   double err = 0;
@@ -518,7 +494,7 @@ TEST(RefNnBatchNorm, InferenceFormula) {
   EXPECT_NEAR(y2[0].data<float>()[4],
               (x2.data<float>()[4] - mean.data<float>()[1]) / std::sqrt(var.data<float>()[1] + 1e-5f) *
                       scale.data<float>()[1] + bias.data<float>()[1], 1e-6);
-  Node train = make_node(OpType::BatchNormalization, {{"training_mode", A_i(1)}});
+  Node train = make_node(OpType::BatchNormalization, {{"training_mode", attr_i(1)}});
   std::string e = infer_error(train, {{2, 3, 5, 7}, {3}, {3}, {3}, {3}});
   EXPECT_NE(e.find("training_mode"), std::string::npos) << e;
   e = infer_error(make_node(OpType::BatchNormalization), {{2, 3, 5, 7}, {4}, {3}, {3}, {3}});
@@ -586,8 +562,8 @@ struct NaivePool {
 TEST(RefNnMaxPool, CeilModeWithIndices) {
   // 1x2x5x7, kernel 2, stride 2, ceil: 3x4 outputs; the last row/column windows hang over the edge.
   Tensor x = random_f32({1, 2, 5, 7}, 70);
-  Node n = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({2, 2})}, {"strides", A_ints({2, 2})},
-                                       {"ceil_mode", A_i(1)}}, 2);
+  Node n = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})},
+                                       {"ceil_mode", attr_i(1)}}, 2);
   auto y = run(n, {&x});
   ASSERT_EQ(y[0].shape(), (Shape{1, 2, 3, 4}));
   ASSERT_EQ(y[1].dtype(), DType::i64);
@@ -597,31 +573,31 @@ TEST(RefNnMaxPool, CeilModeWithIndices) {
   EXPECT_EQ(y[0].to_f32(), ev);
   EXPECT_EQ(y[1].to_i64(), ei);
   // Without ceil_mode: 2x3.
-  Node f = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({2, 2})}, {"strides", A_ints({2, 2})}});
+  Node f = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})}});
   EXPECT_EQ(infer_shape(f, {{1, 2, 5, 7}}), (Shape{1, 2, 2, 3}));
   // ceil_mode drops a last window that would start in the end padding: in 4, k 2, s 2, pads (0,1):
   // ceil((4+1-2)/2)+1 = 3, but window 2 starts at 4 >= 4 -> 2.
-  Node drop = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({2, 2})}, {"strides", A_ints({2, 2})},
-                                          {"pads", A_ints({0, 0, 1, 1})}, {"ceil_mode", A_i(1)}});
+  Node drop = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({2, 2})}, {"strides", attr_ints({2, 2})},
+                                          {"pads", attr_ints({0, 0, 1, 1})}, {"ceil_mode", attr_i(1)}});
   EXPECT_EQ(infer_shape(drop, {{1, 1, 4, 4}}), (Shape{1, 1, 2, 2}));
   // A window longer than the padded input that starts inside it: one output in ceil mode, none without.
   // in 3, kernel 3 dilated 2 (extent 5), stride 2, pads (1, 0): ceil(-1/2) + 1 = 1 window, taps at -1, 1, 3,
   // only x[1] is real.
   Tensor x3 = Tensor::from<float>({1, 1, 3}, {7, -2, 9});
-  Node one = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({3})}, {"dilations", A_ints({2})}, {"strides", A_ints({2})},
-                                         {"pads", A_ints({1, 0})}, {"ceil_mode", A_i(1)}}, 2);
+  Node one = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({3})}, {"dilations", attr_ints({2})}, {"strides", attr_ints({2})},
+                                         {"pads", attr_ints({1, 0})}, {"ceil_mode", attr_i(1)}}, 2);
   auto y3 = run(one, {&x3});
   ASSERT_EQ(y3[0].shape(), (Shape{1, 1, 1}));
   EXPECT_EQ(y3[0].data<float>()[0], -2.f);
   EXPECT_EQ(y3[1].data<int64_t>()[0], 1);
-  one.attrs["ceil_mode"] = A_i(0);
+  one.attrs["ceil_mode"] = attr_i(0);
   EXPECT_NE(infer_error(one, {{1, 1, 3}}).find("empty"), std::string::npos);
 }
 
 TEST(RefNnMaxPool, PaddingNeverWinsAndDilation) {
   Tensor x = random_f32({2, 3, 6, 5}, 71, -5.f, -1.f);  // all negative: a zero pad would win if counted
-  Node n = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({3, 2})}, {"strides", A_ints({2, 1})},
-                                       {"pads", A_ints({1, 1, 2, 0})}, {"dilations", A_ints({1, 2})}}, 2);
+  Node n = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({3, 2})}, {"strides", attr_ints({2, 1})},
+                                       {"pads", attr_ints({1, 1, 2, 0})}, {"dilations", attr_ints({1, 2})}}, 2);
   auto y = run(n, {&x});
   // H: (6+3-3)/2+1 = 4; W: (5+1-3)/1+1 = 4
   ASSERT_EQ(y[0].shape(), (Shape{2, 3, 4, 4}));
@@ -636,7 +612,7 @@ TEST(RefNnMaxPool, PaddingNeverWinsAndDilation) {
 
 TEST(RefNnMaxPool, Int8AndStorageOrder) {
   Tensor x = Tensor::from<int8_t>({1, 1, 2, 3}, {-5, 7, 3, 9, -128, 4});
-  Node n = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({2, 2})}, {"storage_order", A_i(1)}}, 2);
+  Node n = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({2, 2})}, {"storage_order", attr_i(1)}}, 2);
   auto y = run(n, {&x});
   ASSERT_EQ(y[0].dtype(), DType::i8);
   EXPECT_EQ(y[0].data<int8_t>()[0], 9);
@@ -650,8 +626,8 @@ TEST(RefNnAveragePool, CountIncludePadAndCeil) {
   for (int cip = 0; cip <= 1; ++cip)
     for (int ceil = 0; ceil <= 1; ++ceil) {
       Node n = make_node(OpType::AveragePool,
-                         {{"kernel_shape", A_ints({3, 3})}, {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 1, 1})},
-                          {"count_include_pad", A_i(cip)}, {"ceil_mode", A_i(ceil)}});
+                         {{"kernel_shape", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 1})},
+                          {"count_include_pad", attr_i(cip)}, {"ceil_mode", attr_i(ceil)}});
       auto y = run(n, {&x});
       // H: (7+2-3)/2+1 = 4 either way; W: (6+1-3)/2+1 = 3, ceil 3.
       ASSERT_EQ(y[0].shape(), (Shape{2, 3, 4, 3}));
@@ -663,20 +639,20 @@ TEST(RefNnAveragePool, CountIncludePadAndCeil) {
   // ceil_mode window hanging beyond the padded extent: in 6, k 3, s 2, pads 1/1: ceil((6+2-3)/2)+1 = 4.
   // The last window covers padded positions 6..8 of an 8-long padded row: position 8 is counted by neither mode.
   Tensor x1 = Tensor::from<float>({1, 1, 1, 6}, {1, 2, 3, 4, 5, 6});
-  Node inc = make_node(OpType::AveragePool, {{"kernel_shape", A_ints({1, 3})}, {"strides", A_ints({1, 2})},
-                                             {"pads", A_ints({0, 1, 0, 1})}, {"ceil_mode", A_i(1)},
-                                             {"count_include_pad", A_i(1)}});
+  Node inc = make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({1, 3})}, {"strides", attr_ints({1, 2})},
+                                             {"pads", attr_ints({0, 1, 0, 1})}, {"ceil_mode", attr_i(1)},
+                                             {"count_include_pad", attr_i(1)}});
   auto y1 = run(inc, {&x1});
   ASSERT_EQ(y1[0].shape(), (Shape{1, 1, 1, 4}));
   EXPECT_EQ(y1[0].to_f32(), (std::vector<float>{3.f / 3, 9.f / 3, 15.f / 3, 6.f / 2}));
-  inc.attrs["count_include_pad"] = A_i(0);
+  inc.attrs["count_include_pad"] = attr_i(0);
   y1 = run(inc, {&x1});
   EXPECT_EQ(y1[0].to_f32(), (std::vector<float>{3.f / 2, 9.f / 3, 15.f / 3, 6.f / 1}));
 }
 
 TEST(RefNnAveragePool, SameUpperOneAndThreeD) {
   Tensor x = random_f32({1, 2, 5, 5}, 73);
-  Node n = make_node(OpType::AveragePool, {{"kernel_shape", A_ints({2, 2})}, {"auto_pad", A_s("SAME_UPPER")}});
+  Node n = make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({2, 2})}, {"auto_pad", attr_s("SAME_UPPER")}});
   auto y = run(n, {&x});
   ASSERT_EQ(y[0].shape(), (Shape{1, 2, 5, 5}));
   std::vector<float> ev;
@@ -684,7 +660,7 @@ TEST(RefNnAveragePool, SameUpperOneAndThreeD) {
   EXPECT_LT(max_abs_error(y[0], Tensor::from<float>(y[0].shape(), ev)), 1e-6);
   // 1-D equals the 2-D pool of the same row.
   Tensor x1 = random_f32({2, 3, 9}, 74);
-  Node n1 = make_node(OpType::AveragePool, {{"kernel_shape", A_ints({3})}, {"strides", A_ints({2})}, {"pads", A_ints({1, 1})}});
+  Node n1 = make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({3})}, {"strides", attr_ints({2})}, {"pads", attr_ints({1, 1})}});
   auto y1 = run(n1, {&x1});
   ASSERT_EQ(y1[0].shape(), (Shape{2, 3, 5}));
   ev.clear();
@@ -692,7 +668,7 @@ TEST(RefNnAveragePool, SameUpperOneAndThreeD) {
   EXPECT_LT(max_abs_error(y1[0], Tensor::from<float>({2, 3, 5}, ev)), 1e-6);
   // 3-D: a 2x2x2 window over 2x2x2 is the mean of everything.
   Tensor x3 = random_f32({1, 1, 2, 2, 2}, 75);
-  auto y3 = run(make_node(OpType::AveragePool, {{"kernel_shape", A_ints({2, 2, 2})}}), {&x3});
+  auto y3 = run(make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({2, 2, 2})}}), {&x3});
   ASSERT_EQ(y3[0].shape(), (Shape{1, 1, 1, 1, 1}));
   double s = 0;
   for (float v : x3.to_f32()) s += v;
@@ -721,15 +697,15 @@ TEST(RefNnGlobalPool, AverageAndMax) {
 }
 
 TEST(RefNnPool, UserErrors) {
-  Node n = make_node(OpType::MaxPool, {{"kernel_shape", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1})}});
+  Node n = make_node(OpType::MaxPool, {{"kernel_shape", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1})}});
   std::string e = infer_error(n, {{1, 2, 8, 8}});
   EXPECT_EQ(e.rfind("node 't_MaxPool' (MaxPool)", 0), 0u) << e;
   EXPECT_NE(e.find("pads"), std::string::npos) << e;
   EXPECT_NE(e.find("1x2x8x8"), std::string::npos) << e;
-  Node k = make_node(OpType::AveragePool, {{"kernel_shape", A_ints({0, 3})}});
+  Node k = make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({0, 3})}});
   e = infer_error(k, {{1, 2, 8, 8}});
   EXPECT_NE(e.find("kernel"), std::string::npos) << e;
-  Node big = make_node(OpType::AveragePool, {{"kernel_shape", A_ints({9, 3})}});
+  Node big = make_node(OpType::AveragePool, {{"kernel_shape", attr_ints({9, 3})}});
   e = infer_error(big, {{1, 2, 8, 8}});
   EXPECT_NE(e.find("empty"), std::string::npos) << e;
   Node nok = make_node(OpType::MaxPool);

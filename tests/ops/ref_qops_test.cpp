@@ -18,30 +18,6 @@
 namespace octet {
 namespace {
 
-Attr A_i(int64_t v) {
-  Attr a;
-  a.kind = Attr::Kind::Int;
-  a.i = v;
-  return a;
-}
-Attr A_f(float v) {
-  Attr a;
-  a.kind = Attr::Kind::Float;
-  a.f = v;
-  return a;
-}
-Attr A_ints(std::vector<int64_t> v) {
-  Attr a;
-  a.kind = Attr::Kind::Ints;
-  a.ints = std::move(v);
-  return a;
-}
-Attr A_floats(std::vector<float> v) {
-  Attr a;
-  a.kind = Attr::Kind::Floats;
-  a.floats = std::move(v);
-  return a;
-}
 
 Node make_node(OpType op, std::map<std::string, Attr> attrs = {}) {
   Node n;
@@ -142,13 +118,13 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
     mult.push_back(sx * sw.back() / sy);
   }
   const float rs = sr / sy;
-  const Node n = make_node(OpType::QConv, {{"strides", A_ints(p.strides)},
-                                           {"pads", A_ints(p.pads)},
-                                           {"dilations", A_ints(p.dilations)},
-                                           {"group", A_i(p.group)},
-                                           {"multiplier", A_floats(mult)},
-                                           {"residual_scale", A_f(rs)},
-                                           {"act_lo", A_f(p.act_lo)}});
+  const Node n = make_node(OpType::QConv, {{"strides", attr_ints(p.strides)},
+                                           {"pads", attr_ints(p.pads)},
+                                           {"dilations", attr_ints(p.dilations)},
+                                           {"group", attr_i(p.group)},
+                                           {"multiplier", attr_floats(mult)},
+                                           {"residual_scale", attr_f(rs)},
+                                           {"act_lo", attr_f(p.act_lo)}});
   const int64_t OH = (p.H + p.pads[0] + p.pads[2] - ((p.kh - 1) * p.dilations[0] + 1)) / p.strides[0] + 1;
   const int64_t OW = (p.W + p.pads[1] + p.pads[3] - ((p.kw - 1) * p.dilations[1] + 1)) / p.strides[1] + 1;
   const Tensor r = random_i8({p.N, OH, OW, p.K}, seed + 3);
@@ -195,10 +171,10 @@ void check_qconv(const ConvCase& p, uint32_t seed) {
   for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(pw[i]) * sw[i / per_k];
   for (int64_t k = 0; k < p.K; ++k) bf.data<float>()[k] = b.data<float>()[k] * sx * sw[k];
   const Tensor xf = to_f32(x_nchw, sx);
-  const Node conv = make_node(OpType::Conv, {{"strides", A_ints(p.strides)},
-                                             {"pads", A_ints(p.pads)},
-                                             {"dilations", A_ints(p.dilations)},
-                                             {"group", A_i(p.group)}});
+  const Node conv = make_node(OpType::Conv, {{"strides", attr_ints(p.strides)},
+                                             {"pads", attr_ints(p.pads)},
+                                             {"dilations", attr_ints(p.dilations)},
+                                             {"group", attr_i(p.group)}});
   const Tensor yf = permute<float>(run(conv, {&xf, &wf, p.bias ? &bf : nullptr}), true);
   int64_t off_by_more = 0;
   for (int64_t o = 0; o < y.numel(); ++o) {
@@ -230,10 +206,10 @@ TEST(RefQConv, ActHiAndResidualScale) {
   const Tensor x = Tensor::from<int8_t>({1, 1, 4, 1}, {10, -7, 5, 100});  // W = 4, C = 1
   const Tensor w = Tensor::from<int8_t>({1, 1, 1, 1}, {1});
   const Tensor r = Tensor::from<int8_t>({1, 1, 4, 1}, {1, 0, -3, 20});
-  const Node n = make_node(OpType::QConv, {{"multiplier", A_floats({0.5f})},
-                                           {"residual_scale", A_f(2.f)},
-                                           {"act_lo", A_f(-5.f)},
-                                           {"act_hi", A_f(60.f)}});
+  const Node n = make_node(OpType::QConv, {{"multiplier", attr_floats({0.5f})},
+                                           {"residual_scale", attr_f(2.f)},
+                                           {"act_lo", attr_f(-5.f)},
+                                           {"act_hi", attr_f(60.f)}});
   const Tensor y = run(n, {&x, &w, nullptr, &r});
   // 5+2 = 7; -3.5 -> -4 (ties to even) + 0; 2.5 -6 = -3.5 -> -4; 50 + 40 = 90 -> 60.
   EXPECT_EQ(std::vector<int8_t>(y.data<int8_t>(), y.data<int8_t>() + 4), (std::vector<int8_t>{7, -4, -4, 60}));
@@ -253,7 +229,7 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
     sw.push_back(0.005f * static_cast<float>(1 + j % 3));
     mult.push_back(sx * sw.back() / sy);
   }
-  const Node n = make_node(OpType::QLinear, {{"multiplier", A_floats(mult)}, {"act_lo", A_f(lo)}, {"act_hi", A_f(hi)}});
+  const Node n = make_node(OpType::QLinear, {{"multiplier", attr_floats(mult)}, {"act_lo", attr_f(lo)}, {"act_hi", attr_f(hi)}});
   const Tensor y = run(n, {&x, &w, bias ? &b : nullptr});
   Shape ys = xs;
   ys.back() = N;
@@ -262,7 +238,7 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
   Tensor xf = to_f32(x, sx).reshaped({rows, K}), wf(DType::f32, {N, K}), bf(DType::f32, {N});
   for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / K];
   for (int64_t j = 0; j < N; ++j) bf.data<float>()[j] = bias ? b.data<float>()[j] * sx * sw[j] : 0.f;
-  const Tensor yf = run(make_node(OpType::Gemm, {{"transB", A_i(1)}}), {&xf, &wf, &bf});
+  const Tensor yf = run(make_node(OpType::Gemm, {{"transB", attr_i(1)}}), {&xf, &wf, &bf});
 
   int64_t mismatches = 0, off_by_more = 0;
   for (int64_t r = 0; r < rows; ++r)
@@ -285,7 +261,7 @@ TEST(RefQLinear, TwoDInputClipped) { check_qlinear({7, 11}, 9, false, 0.f, 50.f,
 
 TEST(RefQAdd, MatchesFormulaAndSaturates) {
   const Tensor a = random_i8({2, 3, 5, 7}, 51), b = random_i8({2, 3, 5, 7}, 52);
-  const Node n = make_node(OpType::QAdd, {{"scale_a", A_f(0.7f)}, {"scale_b", A_f(0.45f)}, {"act_lo", A_f(0.f)}});
+  const Node n = make_node(OpType::QAdd, {{"scale_a", attr_f(0.7f)}, {"scale_b", attr_f(0.45f)}, {"act_lo", attr_f(0.f)}});
   const Tensor y = run(n, {&a, &b});
   ASSERT_EQ(y.shape(), a.shape());
   int64_t mismatches = 0;
@@ -300,7 +276,7 @@ TEST(RefQAdd, MatchesFormulaAndSaturates) {
 
   const Tensor c = Tensor::from<int8_t>({4}, {100, -100, 3, -128});
   const Tensor d = Tensor::from<int8_t>({4}, {100, -100, 0, 127});
-  const Tensor z = run(make_node(OpType::QAdd, {{"scale_a", A_f(1.f)}, {"scale_b", A_f(1.f)}}), {&c, &d});
+  const Tensor z = run(make_node(OpType::QAdd, {{"scale_a", attr_f(1.f)}, {"scale_b", attr_f(1.f)}}), {&c, &d});
   // 200 -> 127, -200 -> -128, 3, -1.
   EXPECT_EQ(std::vector<int8_t>(z.data<int8_t>(), z.data<int8_t>() + 4), (std::vector<int8_t>{127, -128, 3, -1}));
 }
@@ -309,11 +285,11 @@ TEST(RefQMaxPool, MatchesFloatMaxPool) {
   // Max is exact in float, so the FP32 MaxPool on the same integers must agree exactly.
   const Tensor x = random_i8({2, 7, 9, 3}, 61);
   const std::map<std::string, Attr> geo = {
-      {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 0, 2, 1})}, {"dilations", A_ints({1, 2})}};
+      {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 2, 1})}, {"dilations", attr_ints({1, 2})}};
   Node q = make_node(OpType::QMaxPool, geo);
-  q.attrs["kernel"] = A_ints({3, 3});
+  q.attrs["kernel"] = attr_ints({3, 3});
   Node f = make_node(OpType::MaxPool, geo);
-  f.attrs["kernel_shape"] = A_ints({3, 3});
+  f.attrs["kernel_shape"] = attr_ints({3, 3});
   const Tensor y = run(q, {&x});
   const Tensor xf = to_f32(permute<int8_t>(x, false));
   const Tensor yf = permute<float>(run(f, {&xf}), true);
@@ -325,13 +301,13 @@ TEST(RefQMaxPool, PaddingNeverWins) {
   // All -128 with padding: 0 (or anything) from the padding must not appear.
   Tensor x(DType::i8, {1, 4, 5, 2});
   for (int64_t i = 0; i < x.numel(); ++i) x.data<int8_t>()[i] = -128;
-  Node n = make_node(OpType::QMaxPool, {{"kernel", A_ints({3, 3})}, {"pads", A_ints({1, 1, 1, 1})}});
+  Node n = make_node(OpType::QMaxPool, {{"kernel", attr_ints({3, 3})}, {"pads", attr_ints({1, 1, 1, 1})}});
   Tensor y = run(n, {&x});
   ASSERT_EQ(y.shape(), (Shape{1, 4, 5, 2}));
   for (int64_t i = 0; i < y.numel(); ++i) EXPECT_EQ(y.data<int8_t>()[i], -128);
   // A window entirely in the padding (pad 2 >= kernel 2): -128 as well, the neighbours see the data.
   x.data<int8_t>()[0] = -5;
-  n = make_node(OpType::QMaxPool, {{"kernel", A_ints({2, 1})}, {"pads", A_ints({2, 0, 0, 0})}});
+  n = make_node(OpType::QMaxPool, {{"kernel", attr_ints({2, 1})}, {"pads", attr_ints({2, 0, 0, 0})}});
   y = run(n, {&x});
   ASSERT_EQ(y.shape(), (Shape{1, 5, 5, 2}));
   EXPECT_EQ(y.data<int8_t>()[0], -128);   // rows -2, -1
@@ -369,11 +345,11 @@ TEST(RefQAvgPool, CountIncludePadBothWays) {
   for (int64_t inc : {0, 1}) {
     SCOPED_TRACE(inc);
     const std::map<std::string, Attr> geo = {
-        {"strides", A_ints({2, 2})}, {"pads", A_ints({1, 1, 1, 1})}, {"count_include_pad", A_i(inc)}};
+        {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}, {"count_include_pad", attr_i(inc)}};
     Node q = make_node(OpType::QAvgPool, geo), f = make_node(OpType::AveragePool, geo);
-    q.attrs["kernel"] = A_ints({3, 3});
-    q.attrs["multiplier"] = A_f(0.8f);
-    f.attrs["kernel_shape"] = A_ints({3, 3});
+    q.attrs["kernel"] = attr_ints({3, 3});
+    q.attrs["multiplier"] = attr_f(0.8f);
+    f.attrs["kernel_shape"] = attr_ints({3, 3});
     check_qavgpool(q, f, {2, 7, 9, 4}, 0.8f, 71);
     const Tensor x = random_i8({2, 7, 9, 4}, 72);
     const Tensor y = run(q, {&x});
@@ -387,7 +363,7 @@ TEST(RefQAvgPool, CountIncludePadBothWays) {
 }
 
 TEST(RefQAvgPool, Global) {
-  const Node q = make_node(OpType::QAvgPool, {{"global", A_i(1)}, {"multiplier", A_f(1.7f)}});
+  const Node q = make_node(OpType::QAvgPool, {{"global", attr_i(1)}, {"multiplier", attr_f(1.7f)}});
   check_qavgpool(q, make_node(OpType::GlobalAveragePool), {2, 5, 3, 7}, 1.7f, 81);
   const Tensor x = random_i8({2, 5, 3, 7}, 82);
   const Tensor y = run(q, {&x});
@@ -402,7 +378,7 @@ TEST(RefQAvgPool, Global) {
 
 TEST(RefQConcat, UnequalScalesAnyAxis) {
   const Tensor a = random_i8({2, 3, 4, 2}, 91), b = random_i8({2, 3, 4, 5}, 92), c = random_i8({2, 3, 4, 1}, 93);
-  const Node n = make_node(OpType::QConcat, {{"axis", A_i(-1)}, {"scales", A_floats({1.f, 0.5f, 1.9f})}});
+  const Node n = make_node(OpType::QConcat, {{"axis", attr_i(-1)}, {"scales", attr_floats({1.f, 0.5f, 1.9f})}});
   const Tensor y = run(n, {&a, &b, &c});
   ASSERT_EQ(y.shape(), (Shape{2, 3, 4, 8}));
   for (int64_t r = 0; r < 24; ++r)
@@ -414,7 +390,7 @@ TEST(RefQConcat, UnequalScalesAnyAxis) {
     }
   // Axis 1 of a 3-D tensor (no scales: a plain copy).
   const Tensor d = random_i8({2, 1, 3}, 94), e = random_i8({2, 2, 3}, 95);
-  const Tensor z = run(make_node(OpType::QConcat, {{"axis", A_i(1)}}), {&d, &e});
+  const Tensor z = run(make_node(OpType::QConcat, {{"axis", attr_i(1)}}), {&d, &e});
   ASSERT_EQ(z.shape(), (Shape{2, 3, 3}));
   for (int64_t i = 0; i < 2; ++i)
     for (int64_t k = 0; k < 3; ++k)
@@ -428,13 +404,13 @@ TEST(RefQConcat, UnequalScalesAnyAxis) {
 
 TEST(RefQuantize, TiesToEvenAndSaturation) {
   const Tensor x = Tensor::from<float>({2, 4}, {2.5f, -2.5f, 3.5f, 0.5f, 1e9f, -1e9f, 126.6f, -127.5f});
-  const Tensor y = run(make_node(OpType::Quantize, {{"scale", A_f(1.f)}}), {&x});
+  const Tensor y = run(make_node(OpType::Quantize, {{"scale", attr_f(1.f)}}), {&x});
   ASSERT_EQ(y.shape(), (Shape{2, 4}));
   EXPECT_EQ(std::vector<int8_t>(y.data<int8_t>(), y.data<int8_t>() + 8),
             (std::vector<int8_t>{2, -2, 4, 0, 127, -128, 127, -128}));
   // x / scale, not x * (1/scale): 1.25 / 0.5 = 2.5 -> 2.
   const Tensor h = Tensor::from<float>({1}, {1.25f});
-  EXPECT_EQ(run(make_node(OpType::Quantize, {{"scale", A_f(0.5f)}}), {&h}).data<int8_t>()[0], 2);
+  EXPECT_EQ(run(make_node(OpType::Quantize, {{"scale", attr_f(0.5f)}}), {&h}).data<int8_t>()[0], 2);
 }
 
 TEST(RefQuantize, LayoutRoundTrip) {
@@ -443,12 +419,12 @@ TEST(RefQuantize, LayoutRoundTrip) {
   std::mt19937 rng(101);
   std::uniform_real_distribution<float> u(-2.f, 2.f);
   for (int64_t i = 0; i < x.numel(); ++i) x.data<float>()[i] = u(rng);
-  const Tensor q = run(make_node(OpType::Quantize, {{"scale", A_f(s)}, {"to_nhwc", A_i(1)}}), {&x});
+  const Tensor q = run(make_node(OpType::Quantize, {{"scale", attr_f(s)}, {"to_nhwc", attr_i(1)}}), {&x});
   ASSERT_EQ(q.shape(), (Shape{2, 5, 7, 3}));
   const Tensor q_nchw = permute<int8_t>(q, false);
   for (int64_t i = 0; i < x.numel(); ++i) EXPECT_EQ(q_nchw.data<int8_t>()[i], quant::quantize(x.data<float>()[i], s));
 
-  const Tensor back = run(make_node(OpType::Dequantize, {{"scale", A_f(s)}, {"to_nchw", A_i(1)}}), {&q});
+  const Tensor back = run(make_node(OpType::Dequantize, {{"scale", attr_f(s)}, {"to_nchw", attr_i(1)}}), {&q});
   ASSERT_EQ(back.shape(), x.shape());
   for (int64_t i = 0; i < x.numel(); ++i) {
     EXPECT_EQ(back.data<float>()[i], quant::dequantize(q_nchw.data<int8_t>()[i], s));
@@ -456,8 +432,8 @@ TEST(RefQuantize, LayoutRoundTrip) {
   }
   // Without the flags the layout (and any rank) is kept; int8 -> float -> int8 is the identity.
   const Tensor r = random_i8({3, 5, 2}, 102);
-  const Tensor f = run(make_node(OpType::Dequantize, {{"scale", A_f(0.37f)}}), {&r});
-  const Tensor r2 = run(make_node(OpType::Quantize, {{"scale", A_f(0.37f)}}), {&f});
+  const Tensor f = run(make_node(OpType::Dequantize, {{"scale", attr_f(0.37f)}}), {&r});
+  const Tensor r2 = run(make_node(OpType::Quantize, {{"scale", attr_f(0.37f)}}), {&f});
   ASSERT_EQ(r2.shape(), r.shape());
   for (int64_t i = 0; i < r.numel(); ++i) EXPECT_EQ(r2.data<int8_t>()[i], r.data<int8_t>()[i]);
 }
@@ -475,7 +451,7 @@ TensorInfo ti(DType t, Shape s) { return TensorInfo{t, std::move(s), nullptr, {}
 
 TEST(RefQErrors, QConv) {
   const auto I8 = DType::i8;
-  Node n = make_node(OpType::QConv, {{"multiplier", A_floats({1.f, 1.f, 1.f})}});
+  Node n = make_node(OpType::QConv, {{"multiplier", attr_floats({1.f, 1.f, 1.f})}});
   EXPECT_EQ(infer_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}), "");
   expect_error(n, {ti(DType::f32, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "must be int8");
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(DType::f32, {3, 4, 3, 3})}, "weight");
@@ -485,33 +461,33 @@ TEST(RefQErrors, QConv) {
   expect_error(n, {ti(I8, {1, 2, 2, 4}), ti(I8, {3, 4, 3, 3})}, "empty");
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3}), ti(DType::f32, {3}), ti(I8, {1, 5, 5, 3})}, "residual");
   expect_error(n, {ti(I8, {1, 5, 5}), ti(I8, {3, 4, 3, 3})}, "NHWC");
-  n.attrs["multiplier"] = A_floats({1.f, 1.f});
+  n.attrs["multiplier"] = attr_floats({1.f, 1.f});
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 4, 3, 3})}, "multiplier");
-  n.attrs["multiplier"] = A_floats({1.f, 1.f, 1.f});
-  n.attrs["group"] = A_i(2);
+  n.attrs["multiplier"] = attr_floats({1.f, 1.f, 1.f});
+  n.attrs["group"] = attr_i(2);
   expect_error(n, {ti(I8, {1, 5, 5, 4}), ti(I8, {3, 2, 3, 3})}, "group");
 }
 
 TEST(RefQErrors, OtherOps) {
   const auto I8 = DType::i8;
-  const Node lin = make_node(OpType::QLinear, {{"multiplier", A_floats({1.f, 1.f})}});
+  const Node lin = make_node(OpType::QLinear, {{"multiplier", attr_floats({1.f, 1.f})}});
   expect_error(lin, {ti(I8, {3, 7}), ti(I8, {2, 6})}, "same K");
   expect_error(lin, {ti(I8, {3, 7}), ti(I8, {3, 7})}, "multiplier");
-  const Node add = make_node(OpType::QAdd, {{"scale_a", A_f(1.f)}, {"scale_b", A_f(1.f)}});
+  const Node add = make_node(OpType::QAdd, {{"scale_a", attr_f(1.f)}, {"scale_b", attr_f(1.f)}});
   expect_error(add, {ti(I8, {2, 3}), ti(I8, {1, 3})}, "same shape");
   expect_error(add, {ti(I8, {2, 3}), ti(DType::u8, {2, 3})}, "must be int8");
   expect_error(make_node(OpType::QAdd), {ti(I8, {2, 3}), ti(I8, {2, 3})}, "scale_a");
-  const Node quant = make_node(OpType::Quantize, {{"scale", A_f(0.1f)}, {"to_nhwc", A_i(1)}});
+  const Node quant = make_node(OpType::Quantize, {{"scale", attr_f(0.1f)}, {"to_nhwc", attr_i(1)}});
   expect_error(quant, {ti(DType::f32, {2, 3, 4})}, "4-D");
   expect_error(quant, {ti(I8, {2, 3, 4, 5})}, "float32");
-  expect_error(make_node(OpType::Quantize, {{"scale", A_f(0.f)}}), {ti(DType::f32, {2})}, "positive");
+  expect_error(make_node(OpType::Quantize, {{"scale", attr_f(0.f)}}), {ti(DType::f32, {2})}, "positive");
   expect_error(make_node(OpType::Dequantize), {ti(I8, {2})}, "scale");
-  const Node cat = make_node(OpType::QConcat, {{"axis", A_i(1)}});
+  const Node cat = make_node(OpType::QConcat, {{"axis", attr_i(1)}});
   expect_error(cat, {ti(I8, {2, 3, 4}), ti(I8, {2, 3, 5})}, "outside axis 1");
-  expect_error(make_node(OpType::QConcat, {{"axis", A_i(1)}, {"scales", A_floats({1.f})}}),
+  expect_error(make_node(OpType::QConcat, {{"axis", attr_i(1)}, {"scales", attr_floats({1.f})}}),
                {ti(I8, {2, 3}), ti(I8, {2, 3})}, "scales");
-  expect_error(make_node(OpType::QMaxPool, {{"kernel", A_ints({3})}}), {ti(I8, {1, 5, 5, 2})}, "kernel");
-  expect_error(make_node(OpType::QAvgPool, {{"kernel", A_ints({6, 1})}}), {ti(I8, {1, 5, 5, 2})}, "empty");
+  expect_error(make_node(OpType::QMaxPool, {{"kernel", attr_ints({3})}}), {ti(I8, {1, 5, 5, 2})}, "kernel");
+  expect_error(make_node(OpType::QAvgPool, {{"kernel", attr_ints({6, 1})}}), {ti(I8, {1, 5, 5, 2})}, "empty");
 }
 
 }  // namespace
