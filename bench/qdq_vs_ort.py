@@ -21,7 +21,7 @@ evenly over the classes (symlinked into OUT/test_subset) so octet and ORT see th
 
     python3 bench/qdq_vs_ort.py [--shared ../shared] [--octet build/octet] [--out out/qdq]
                                 [--models resnet20,...] [--ort-models resnet20,mobilenetv2] [--formats trt,ort]
-                                [--limit N] [--calib-limit N] [--reuse] [--no-spin] [--quick]
+                                [--limit N] [--calib-limit N] [--reuse] [--no-spin] [--quick] [--noise EPS]
 Writes OUT/qdq.json and OUT/qdq.md.
 """
 import argparse
@@ -57,7 +57,18 @@ def child_ort_eval(a):
     import numpy as np
     x = np.load(a.npy, mmap_mode="r")
     labels = np.load(a.labels)
-    sess = ort_session(a.model, a.threads, a.no_spin)
+    model = a.model
+    if a.perturb:  # every activation scale (QuantizeLinear's) times 1 + perturb: the top-1's sensitivity to ties
+        import onnx
+        from onnx import numpy_helper
+        m = onnx.load(a.model)
+        act = {n.input[1] for n in m.graph.node if n.op_type == "QuantizeLinear"}
+        for i in m.graph.initializer:
+            if i.name in act:
+                v = numpy_helper.to_array(i).astype(np.float32) * np.float32(1 + a.perturb)
+                i.CopyFrom(numpy_helper.from_array(v.astype(np.float32), i.name))
+        model = m.SerializeToString()
+    sess = ort_session(model, a.threads, a.no_spin)
     name = sess.get_inputs()[0].name
     pred = np.empty(len(x), dtype=np.int64)
     for i in range(0, len(x), a.batch):
@@ -160,10 +171,11 @@ def octet_eval(a, octet, model, data, extra, json_path):
     return json.loads(json_path.read_text()), warnings
 
 
-def ort_eval(a, model, npy, labels, tag, work):
+def ort_eval(a, model, npy, labels, tag, work, perturb=0.0):
     j = work / f"{tag}.ort.json"
     cmd = [sys.executable, __file__, "--child", "ort-eval", "--model", model, "--npy", npy, "--labels", labels,
-           "--json", j, "--pred", work / f"{tag}.ort_pred.npy", "--threads", a.threads, "--batch", "100"]
+           "--json", j, "--pred", work / f"{tag}.ort_pred.npy", "--threads", a.threads, "--batch", "100",
+           f"--perturb={perturb}"]
     if a.no_spin:
         cmd.append("--no-spin")
     r = bl.measured(cmd)
@@ -208,6 +220,17 @@ def export_part(a, octet, work, test, calib, test_npy, labels_npy):
             cell[f"ort_on_{fmt}"] = res
             bl.log(f"{name}: octet int8 {pts(ev['int8']['top1'])}  ORT on {fmt} Q/DQ {pts(res['top1'])}  "
                    f"({res['delta_vs_octet_int8']:+.2f})")
+            if a.noise and fmt == "trt":
+                # The same model with every activation scale nudged by +-noise (relative): only rounding ties
+                # change, so the spread of ORT's top-1 is the noise floor of any comparison on this model.
+                runs = [res["top1"]]
+                for sign, tagsign in ((1, "plus"), (-1, "minus")):
+                    bl.log(f"ORT eval {qdq.name}, activation scales x (1 {'+' if sign > 0 else '-'} {a.noise:g})")
+                    runs.append(ort_eval(a, qdq, test_npy, labels_npy, f"{name}.{fmt}.noise_{tagsign}", work,
+                                         sign * a.noise)["top1"])
+                res["noise"] = {"relative_scale_change": a.noise, "top1": runs,
+                                 "spread_points": round(100.0 * (max(runs) - min(runs)), 2)}
+                bl.log(f"{name}: ORT top-1 under scale x (1 +- {a.noise:g}): {[pts(r) for r in runs]}")
         results[name] = cell
     return results
 
@@ -263,12 +286,18 @@ def markdown(meta, exp, imp, formats):
     head = ["model", "octet FP32", "octet INT8"]
     for f in formats:
         head += [f"ORT on `--format {f}`", "Δ"]
+    noise = any("noise" in c.get("ort_on_trt", {}) for c in exp.values())
+    if noise:
+        head.append("ORT on `trt`, scales × (1 ± ε): spread")
     rows = []
     for name, c in exp.items():
         row = [name, f"{pts(c['octet']['fp32']['top1']):.2f}", f"{pts(c['octet']['int8']['top1']):.2f}"]
         for f in formats:
             r = c.get(f"ort_on_{f}")
             row += [f"{pts(r['top1']):.2f}" if r else "—", verdict(r["delta_vs_octet_int8"]) if r else "—"]
+        if noise:
+            nz = c.get("ort_on_trt", {}).get("noise")
+            row.append(f"{nz['spread_points']:.2f} ({', '.join(f'{pts(t):.2f}' for t in nz['top1'])})" if nz else "—")
         rows.append(row)
     md += bl.md_table(head, rows)
     if imp:
@@ -306,6 +335,9 @@ def main():
     ap.add_argument("--reuse", action="store_true", help="reuse caches, tensors and ORT Q/DQ models found in --out")
     ap.add_argument("--no-spin", action="store_true", help="OMP_WAIT_POLICY=passive for octet, "
                     "session.intra_op.allow_spinning=0 for ORT")
+    ap.add_argument("--noise", type=float, default=0.0, help="also run ORT on each trt export with every activation "
+                    "scale times 1 +- NOISE (e.g. 1e-5) and report the top-1 spread: the comparison's noise floor")
+    ap.add_argument("--perturb", type=float, default=0.0, help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="smoke test: resnet20 only, 100 test images, "
                     "100 calibration images")
     # child modes
