@@ -286,17 +286,21 @@ struct Importer {
     error("Constant node '" + np.name() + "' has no value");
   }
 
-  void import_graph(const onnx::ModelProto& m, bool strict) {
+  // Takes `m` non-const: each initializer's bytes are released once copied, so the parsed model and the
+  // graph do not both hold every weight at the peak.
+  void import_graph(onnx::ModelProto& m, bool strict) {
     for (const auto& os : m.opset_import())
       if (os.domain().empty() || os.domain() == "ai.onnx") opset = os.version();
     if (opset == 0) opset = 1;
     g.opset = opset;
     const onnx::GraphProto& gp = m.graph();
     g.name = gp.name();
-    for (const auto& init : gp.initializer()) {
+    for (int i = 0; i < gp.initializer_size(); ++i) {
+      const onnx::TensorProto& init = gp.initializer(i);
       if (init.name().empty()) error("an initializer has no name");
       if (g.find(init.name()) >= 0) error("initializer '" + init.name() + "' is defined twice");
       g.add_constant(init.name(), tensor_from_proto(init));
+      if (init.has_raw_data()) std::string().swap(*m.mutable_graph()->mutable_initializer(i)->mutable_raw_data());
     }
     for (const auto& in : gp.input()) {
       if (g.find(in.name()) >= 0) continue;  // an initializer listed as input (old exporters)
@@ -381,12 +385,10 @@ struct Importer {
 
 }  // namespace
 
-ImportResult import_onnx_buffer(const void* data, size_t size, const std::string& what, const std::string& base_dir,
-                                const ImportOptions& opt) {
-  if (size == 0) fail("cannot load '", what, "': the file is empty");
-  onnx::ModelProto m;
-  if (size > static_cast<size_t>(std::numeric_limits<int>::max()) || !m.ParseFromArray(data, static_cast<int>(size)))
-    fail("cannot load '", what, "': not an ONNX model (protobuf parsing failed; truncated or another format?)");
+namespace {
+
+ImportResult import_model(onnx::ModelProto& m, const std::string& what, const std::string& base_dir,
+                          const ImportOptions& opt) {
   if (!m.has_graph() || m.graph().node_size() == 0)
     fail("cannot load '", what, "': not an ONNX model (no graph or no nodes)");
   Importer im;
@@ -398,6 +400,17 @@ ImportResult import_onnx_buffer(const void* data, size_t size, const std::string
   r.unsupported = std::move(im.unsupported);
   r.producer = m.producer_name() + (m.producer_version().empty() ? "" : " " + m.producer_version());
   return r;
+}
+
+}  // namespace
+
+ImportResult import_onnx_buffer(const void* data, size_t size, const std::string& what, const std::string& base_dir,
+                                const ImportOptions& opt) {
+  if (size == 0) fail("cannot load '", what, "': the file is empty");
+  onnx::ModelProto m;
+  if (size > static_cast<size_t>(std::numeric_limits<int>::max()) || !m.ParseFromArray(data, static_cast<int>(size)))
+    fail("cannot load '", what, "': not an ONNX model (protobuf parsing failed; truncated or another format?)");
+  return import_model(m, what, base_dir, opt);
 }
 
 Tensor read_tensor_proto_file(const std::string& path) {
@@ -412,9 +425,21 @@ Tensor read_tensor_proto_file(const std::string& path) {
 }
 
 ImportResult import_onnx_file(const std::string& path, const ImportOptions& opt) {
-  auto buf = read_file(path);
+  // Parsed from the stream, not from a copy of the file in memory: with the initializers released as the
+  // graph takes them (import_graph), the peak is about one copy of the weights, not three.
+  std::ifstream f(path, std::ios::binary | std::ios::ate);
+  OCTET_CHECK(f.good(), "cannot open '", path, "': ", std::strerror(errno));
+  const std::streamsize size = f.tellg();
+  OCTET_CHECK(size >= 0, "cannot read '", path, "'");
+  if (size == 0) fail("cannot load '", path, "': the file is empty");
+  if (size > std::numeric_limits<int>::max())
+    fail("cannot load '", path, "': ", size, " bytes; protobuf reads at most 2 GiB (store the weights as external data)");
+  f.seekg(0);
+  onnx::ModelProto m;
+  if (!m.ParseFromIstream(&f))
+    fail("cannot load '", path, "': not an ONNX model (protobuf parsing failed; truncated or another format?)");
   std::string dir = std::filesystem::path(path).parent_path().string();
-  return import_onnx_buffer(buf.data(), buf.size(), path, dir.empty() ? "." : dir, opt);
+  return import_model(m, path, dir.empty() ? "." : dir, opt);
 }
 
 }  // namespace octet
