@@ -80,6 +80,17 @@ def read_cache(path):
     return out
 
 
+def ort_reader(q, x_name, calib):
+    """An onnxruntime.quantization CalibrationDataReader over the rows of calib, one sample per batch."""
+    class Reader(q.CalibrationDataReader):
+        def __init__(self):
+            self.it = iter([{x_name: calib[i:i + 1]} for i in range(len(calib))])
+
+        def get_next(self):
+            return next(self.it, None)
+    return Reader()
+
+
 def run(path, x_name, x):
     return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).run(None, {x_name: x})[0]
 
@@ -197,15 +208,8 @@ def test_reads_ort_quantize_static(workdir):
     model = REPO / "models" / "fmnist_cnn.onnx"
     x_name, calib = input_of(model, 8, 5)
 
-    class Reader(q.CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{x_name: calib[i:i + 1]} for i in range(len(calib))])
-
-        def get_next(self):
-            return next(self.it, None)
-
     out = workdir / "fm.ortq.onnx"
-    q.quantize_static(str(model), str(out), Reader(), quant_format=q.QuantFormat.QDQ, per_channel=True,
+    q.quantize_static(str(model), str(out), ort_reader(q, x_name, calib), quant_format=q.QuantFormat.QDQ, per_channel=True,
                       activation_type=q.QuantType.QInt8, weight_type=q.QuantType.QInt8,
                       extra_options={"ActivationSymmetric": True, "WeightSymmetric": True})
     back = workdir / "fm.ortq.cache"
@@ -227,15 +231,8 @@ def test_runs_ort_default_asymmetric(workdir):
     x_name, calib = input_of(model, 16, 7)
     _, x = input_of(model, 32, 8)
 
-    class Reader(q.CalibrationDataReader):
-        def __init__(self):
-            self.it = iter([{x_name: calib[i:i + 1]} for i in range(len(calib))])
-
-        def get_next(self):
-            return next(self.it, None)
-
     out = workdir / "fm.ortdefault.onnx"
-    q.quantize_static(str(model), str(out), Reader(), quant_format=q.QuantFormat.QDQ)
+    q.quantize_static(str(model), str(out), ort_reader(q, x_name, calib), quant_format=q.QuantFormat.QDQ)
     want = run(out, x_name, x)
     np.save(workdir / "asym_x.npy", x)
 
