@@ -67,7 +67,7 @@ std::unique_ptr<Plan> plan_of_file(const ModelSource& m, const Args& a, const st
 
 }  // namespace
 
-std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision) {
+std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision) {
   if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/true);
   PlanOptions o;
   o.backend = a.get("backend");
@@ -88,7 +88,7 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
       said = true;
       PlanOptions fo;
       fo.backend = o.backend;
-      return Plan::build(m.qdq_graph, fo);
+      return Plan::build(std::move(m.qdq_graph), fo);
     } else {
       for (const auto& w : m.qdq_warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
       o.int8_amax = m.qdq_amax;
@@ -101,14 +101,14 @@ std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::
   } else {
     OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
   }
-  return Plan::build(m.graph, o);
+  return Plan::build(std::move(m.graph), o);
 }
 
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
   ModelSource m = load_model(model);
   if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/a.on("precision"));
-  return make_plan(m, a, precision);
+  return make_plan(std::move(m), a, precision);
 }
 
 std::vector<LayerRow> layer_table(const Graph& pg, const QuantizeReport& report, bool int8, const Graph* onnx) {

@@ -37,7 +37,9 @@ ModelSource load_model(const std::string& path);
 // A plan of `m` on --backend for precision "fp32" or "int8" (scales from --cache, else the model's Q/DQ).
 // For a plan file: `precision` must be the plan's, --backend (when given) its backend, and --cache,
 // --fp32-layers and a list of several precisions are refused (they need the ONNX model).
-std::unique_ptr<Plan> make_plan(const ModelSource& m, const Args& a, const std::string& precision);
+// Takes `m` by value: pass std::move(m) when it is not needed afterwards, so the model's weights can be
+// released as the plan replaces them.
+std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision);
 // load_model + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
 

@@ -27,7 +27,7 @@ bool matches(const Graph& g, const std::vector<std::vector<int>>& consumers, con
   return true;
 }
 
-void apply(Graph& g, Node& conv, Node& bn) {
+void apply(Graph& g, const std::vector<std::vector<int>>& consumers, Node& conv, Node& bn) {
   const Tensor& w = g.const_of(conv.inputs[1]);
   int64_t m = w.dim(0), per = w.numel() / m;
   auto gamma = g.const_of(bn.inputs[1]).to_f32(), beta = g.const_of(bn.inputs[2]).to_f32();
@@ -45,11 +45,15 @@ void apply(Graph& g, Node& conv, Node& bn) {
     nb.data<float>()[k] = static_cast<float>((b[kk] - mean[kk]) * s + beta[kk]);
   }
   conv.inputs.resize(3);
+  const int old_w = conv.inputs[1];
   conv.inputs[1] = g.add_constant(g.unique_name(g.value(conv.inputs[1]).name + "_bnfolded"), nw);
   conv.inputs[2] = g.add_constant(g.unique_name(conv.name + "_bias_bnfolded"), nb);
   conv.post.fused_names.push_back(g.value(conv.outputs[0]).name);
   conv.outputs[0] = bn.outputs[0];
   bn.outputs.clear();  // marks bn dead
+  // The unfolded weights, when this conv was their only reader: release them now rather than after the
+  // pass, so a model's two FP32 copies never coexist in full.
+  if (consumers[static_cast<size_t>(old_w)].size() == 1 && !g.is_graph_output(old_w)) g.value(old_w).constant.reset();
 }
 
 }  // namespace
@@ -66,7 +70,7 @@ int fold_batchnorm(Graph& g) {
     if (p < 0) continue;
     Node& conv = g.nodes[static_cast<size_t>(p)];
     if (!matches(g, consumers, conv, bn)) continue;
-    apply(g, conv, bn);
+    apply(g, consumers, conv, bn);
     ++folded;
   }
   std::vector<Node> kept;

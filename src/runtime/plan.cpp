@@ -11,6 +11,23 @@
 
 namespace octet {
 
+namespace {
+
+// Constants that no node reads any more -- FP32 weights replaced by BatchNormalization-folded or int8 ones --
+// are dropped, so that (when the caller moved its graph in) their memory goes back before the kernels pack
+// their own copies.
+void release_unread_constants(Graph& g) {
+  std::vector<char> read(g.values.size(), 0);
+  for (const Node& n : g.nodes)
+    for (int v : n.inputs)
+      if (v >= 0) read[static_cast<size_t>(v)] = 1;
+  for (int v : g.outputs) read[static_cast<size_t>(v)] = 1;
+  for (size_t v = 0; v < g.values.size(); ++v)
+    if (!read[v] && g.values[v].constant) g.values[v].constant.reset();
+}
+
+}  // namespace
+
 std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
@@ -18,6 +35,7 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   p->ref_ = make_ref_backend();
   fold_constants(g);
   if (opt.fold_batchnorm) fold_batchnorm(g);
+  release_unread_constants(g);
   bool int8 = !opt.int8_amax.empty();
   if (opt.fuse) fuse_post_ops(g, /*clamp_only=*/int8, opt.keep_unfused.empty() ? nullptr : &opt.keep_unfused);
   g.finalize();
@@ -25,8 +43,10 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
     QuantizeOptions qo;
     qo.fp32_layers = opt.fp32_layers;
     p->qreport_ = quantize_graph(g, opt.int8_amax, qo);
+    release_unread_constants(g);
   }
   if (opt.backend == "cpu" && opt.channels_last) convert_to_nhwc(g);
+  release_unread_constants(g);
   p->graph_ = std::move(g);
   p->create_kernels();
   return p;
