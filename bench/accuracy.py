@@ -6,10 +6,16 @@ test images. Prints a markdown table (top-1 FP32, INT8 per algorithm, delta) and
 to OUT/accuracy.md and OUT/accuracy.json. Slow (minutes per model on 2 cores): not part of the default tests.
 
     python3 bench/accuracy.py [--shared ../shared] [--out out/accuracy] [--algos entropy2,minmax,...]
-                              [--models resnet20,...] [--test-limit N]
+                              [--models resnet20,...] [--test-limit N] [--tune] [--noise EPS]
+
+--noise EPS also evaluates each cache with every scale multiplied by 1 + EPS and by 1 - EPS (e.g. 1e-5: only
+rounding ties change) and reports the range of the three INT8 top-1s: how much of a difference between two
+columns, or between octet and another tool, a model's top-1 can show from arithmetic noise alone.
 """
 import argparse
 import json
+import shutil
+import struct
 import os
 import pathlib
 import subprocess
@@ -28,6 +34,23 @@ def run(cmd):
     return r.stdout
 
 
+def perturbed_cache(src, dst, factor):
+    """A copy of the TensorRT cache src with every scale times factor (float32), and of its JSON sidecar."""
+    lines = src.read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        if not line.strip():
+            continue
+        name, h = line.rsplit(":", 1)
+        v = struct.unpack("!f", bytes.fromhex(h.strip().zfill(8)))[0]
+        v = struct.unpack("!f", struct.pack("!f", v * factor))[0]
+        out.append(f"{name}: {struct.unpack('!I', struct.pack('!f', v))[0]:x}")
+    dst.write_text("\n".join(out) + "\n")
+    side = pathlib.Path(str(src) + ".json")
+    if side.exists():
+        shutil.copy(side, str(dst) + ".json")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--shared", default=os.environ.get("OCTET_SHARED", str(REPO.parent / "shared")))
@@ -37,6 +60,8 @@ def main():
     ap.add_argument("--models", default="")
     ap.add_argument("--test-limit", type=int, default=0)
     ap.add_argument("--extra", default="", help="extra flags for eval, e.g. '--fp32-layers a,b'")
+    ap.add_argument("--noise", type=float, default=0.0,
+                    help="also evaluate every cache with its scales times 1 +- NOISE and report the top-1 range")
     ap.add_argument("--tune", action="store_true",
                     help="also run octet tune on the entropy2 cache (column 'entropy2+tune') and evaluate the tuned cache")
     a = ap.parse_args()
@@ -78,11 +103,29 @@ def main():
             results[name][algo] = j
             print(f"{name:12s} {algo:10s} fp32 {100*j['fp32']['top1']:.2f}  int8 {100*j['int8']['top1']:.2f}  "
                   f"agreement {100*j['agreement']:.2f}", flush=True)
+            if a.noise:
+                tops = [j["int8"]["top1"]]
+                for tag, f in (("plus", 1 + a.noise), ("minus", 1 - a.noise)):
+                    pc = out / f"{name}.{algo}.noise_{tag}.cache"
+                    perturbed_cache(cache, pc, f)
+                    pj = out / f"{name}.{algo}.noise_{tag}.json"
+                    run([a.octet, "eval", model, "--data", test, *pre, "--precision", "int8", "--cache", pc,
+                         "--batch", "100", "--quiet", "--json", pj, *limit, *a.extra.split()])
+                    tops.append(json.loads(pj.read_text())["int8"]["top1"])
+                j["noise"] = {"relative_scale_change": a.noise, "int8_top1": tops}
+                print(f"{name:12s} {algo:10s} int8 with scales x (1 +- {a.noise:g}): "
+                      f"{', '.join(f'{100*t:.2f}' for t in tops)}", flush=True)
     lines = ["| model | FP32 | " + " | ".join(f"INT8 {x}" for x in algos) + " |",
              "|---|---|" + "---|" * len(algos)]
     for name, r in results.items():
         fp32 = next(iter(r.values()))["fp32"]["top1"]
-        cells = [f"{100*r[x]['int8']['top1']:.2f} ({100*(r[x]['int8']['top1']-fp32):+.2f})" for x in algos]
+        cells = []
+        for x in algos:
+            c = f"{100*r[x]['int8']['top1']:.2f} ({100*(r[x]['int8']['top1']-fp32):+.2f})"
+            if "noise" in r[x]:
+                t = r[x]["noise"]["int8_top1"]
+                c += f" [{100*min(t):.2f}–{100*max(t):.2f}]"
+            cells.append(c)
         lines.append(f"| {name} | {100*fp32:.2f} | " + " | ".join(cells) + " |")
     table = "\n".join(lines)
     print(table)
