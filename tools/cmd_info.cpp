@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "common.h"
 #include "onnx/import.h"
+#include "onnx/qdq_import.h"
 #include "runtime/propagate.h"
 
 namespace octet::cli {
@@ -126,6 +127,24 @@ int cmd_info(int argc, char** argv) {
     if (v.constant) params += v.constant->numel();
   std::printf("weights  %lld values\n", static_cast<long long>(params));
   j["weights"] = params;
+  if (r.unsupported.empty() && has_qdq(g)) {
+    // How octet will run this Q/DQ model at --precision int8.
+    try {
+      QdqImportResult q = import_qdq(g);
+      std::printf("qdq      %d activation pair(s), %d quantized weight(s)", q.activation_pairs, q.folded_weights);
+      if (q.asymmetric.empty())
+        std::printf(": symmetric int8, runs as an INT8 plan with its scales\n");
+      else
+        std::printf(", %zu asymmetric activation(s) (e.g. '%s'): --precision int8 simulates them exactly "
+                    "(FP32 speed) unless --asymmetric symmetric\n",
+                    q.asymmetric.size(), q.asymmetric[0].c_str());
+      j["qdq"] = {{"activation_pairs", q.activation_pairs}, {"quantized_weights", q.folded_weights},
+                  {"asymmetric_activations", q.asymmetric}};
+    } catch (const Error& e) {
+      std::printf("qdq      cannot be run as INT8: %s\n", e.what());
+      j["qdq"] = {{"error", e.what()}};
+    }
+  }
   j["unsupported"] = r.unsupported;
   if (!r.unsupported.empty()) {
     std::printf("UNSUPPORTED (%zu):\n", r.unsupported.size());

@@ -258,6 +258,9 @@ def test_runs_ort_default_asymmetric(workdir):
     sym = np.load(workdir / "asym_sym.npy")
     assert np.abs(sym - want).max() > diff.max()  # the mapping is an approximation; the simulation is not
 
+    r = octet("info", out)
+    assert "asymmetric activation(s) (e.g. 'input')" in r.stdout and "simulates" in r.stdout
+
     r = octet("build", out, "-o", workdir / "asym.plan", check=False)
     assert r.returncode != 0 and "asymmetric" in r.stderr and "'input'" in r.stderr
     assert not (workdir / "asym.plan").exists()
