@@ -4,7 +4,7 @@
 //   auto plan = load_plan_file("model.plan");       // checks format version and CPU, then creates kernels
 //
 // What is stored is the optimized graph as Plan holds it after the passes (constants already folded:
-// BatchNormalization folded into Conv, int8 weights, int32 biases, channels-last copies), the PlanOptions
+// BatchNormalization folded into Conv, int8 weights, float biases in accumulator units, channels-last copies), the PlanOptions
 // that shaped it (backend, int8 amax table, fp32 layers, pass switches) and the QuantizeReport. Kernels are
 // created again at load (weights are packed for this machine's ISA then), so a plan carries no ISA-specific
 // bytes; what it does carry is the CPU feature level its INT8 numerics were built for (see below).
