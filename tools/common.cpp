@@ -77,6 +77,9 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
       // The model as written, Q/DQ nodes and all, in FP32 kernels: QuantizeLinear/DequantizeLinear round and
       // clamp exactly as ONNX defines them (uint8, zero points), so the result is the model's INT8 arithmetic
       // up to float summation order -- its accuracy, at FP32 speed.
+      OCTET_CHECK(!a.has("fp32-layers"), "--fp32-layers: '", m.path, "' runs as a simulation of its own Q/DQ "
+                  "(asymmetric activations), which decides itself what is quantized; with --asymmetric symmetric "
+                  "it runs as an INT8 plan that --fp32-layers applies to");
       static bool said = false;  // once per process (eval may build several plans)
       if (!said)
         std::fprintf(stderr,
