@@ -6,6 +6,7 @@ Export (every model in ../shared/models/cifar10, or --models):
   octet eval MODEL --data test/ <CIFAR preprocessing> --precision fp32,int8 --cache C  -> octet FP32 / INT8 top-1
   octet quantize MODEL --cache C -o M.FMT.qdq.onnx --format FMT                       (FMT in --formats: trt, ort)
   ONNX Runtime (CPU provider, 1 thread) runs M.FMT.qdq.onnx on octet's own preprocessed test tensor -> top-1
+  octet eval M.FMT.qdq.onnx --precision int8 -> top-1 (the export's arithmetic without ORT's float kernels)
 Import (--ort-models, default resnet20 and mobilenetv2):
   onnxruntime.quantization.quantize_static, QDQ format, MinMax on octet's preprocessed calib/ tensor, in two
   configs: "trt-like" (QInt8 activations and weights, per_channel, ActivationSymmetric + WeightSymmetric) and
@@ -217,6 +218,11 @@ def export_part(a, octet, work, test, calib, test_npy, labels_npy):
             res = ort_eval(a, qdq, test_npy, labels_npy, f"{name}.{fmt}", work)
             res["quantize_log"] = (r.stdout + r.stderr).strip().splitlines()[-20:]
             res["delta_vs_octet_int8"] = diff(res["top1"], ev["int8"]["top1"])
+            # octet itself on the export: the Q/DQ model's arithmetic without ONNX Runtime's float kernels.
+            bl.log(f"octet eval {qdq.name} --precision int8")
+            ev_q, _ = octet_eval(a, octet, qdq, test, ["--precision", "int8"], work / f"{name}.{fmt}.octet_eval.json")
+            res["octet_on_export"] = ev_q["int8"]
+            res["octet_on_export_delta"] = diff(ev_q["int8"]["top1"], ev["int8"]["top1"])
             cell[f"ort_on_{fmt}"] = res
             bl.log(f"{name}: octet int8 {pts(ev['int8']['top1'])}  ORT on {fmt} Q/DQ {pts(res['top1'])}  "
                    f"({res['delta_vs_octet_int8']:+.2f})")
@@ -285,7 +291,7 @@ def markdown(meta, exp, imp, formats):
           f"images, entropy2 calibration on {meta.get('calib_images')} images; Δ = ORT − octet INT8, goal |Δ| ≤ {GOAL}\n\n")
     head = ["model", "octet FP32", "octet INT8"]
     for f in formats:
-        head += [f"ORT on `--format {f}`", "Δ"]
+        head += [f"ORT on `--format {f}`", "Δ", f"octet on `--format {f}`"]
     noise = any("noise" in c.get("ort_on_trt", {}) for c in exp.values())
     if noise:
         head.append("ORT on `trt`, scales × (1 ± ε): spread")
@@ -295,6 +301,8 @@ def markdown(meta, exp, imp, formats):
         for f in formats:
             r = c.get(f"ort_on_{f}")
             row += [f"{pts(r['top1']):.2f}" if r else "—", verdict(r["delta_vs_octet_int8"]) if r else "—"]
+            oe = r.get("octet_on_export") if r else None
+            row.append(f"{pts(oe['top1']):.2f} ({r['octet_on_export_delta']:+.2f})" if oe else "—")
         if noise:
             nz = c.get("ort_on_trt", {}).get("noise")
             row.append(f"{nz['spread_points']:.2f} ({', '.join(f'{pts(t):.2f}' for t in nz['top1'])})" if nz else "—")
