@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "calib/layer_error.h"
 #include "commands.h"
 #include "common.h"
 #include "core/progress.h"
@@ -39,6 +40,9 @@ int cmd_eval(int argc, char** argv) {
   a.opt("precision", "P[,P]", "fp32, int8, or both", "fp32");
   add_int8_options(a);
   a.opt("json", "FILE", "write {\"fp32\": {\"top1\", \"images\"}, \"int8\": {...}, \"agreement\", \"sqnr_db\"} to FILE");
+  a.flag("layers", "with --precision fp32,int8: also the error of every tensor of the INT8 plan against FP32 "
+         "(SQNR, cosine, share of int8 values at the limits) -- where INT8 loses accuracy. Runs both plans once more "
+         "per batch and holds one batch of FP32 activations: lower --batch for large models");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
@@ -50,6 +54,14 @@ int cmd_eval(int argc, char** argv) {
   std::vector<Run> runs;
   for (const auto& p : a.get_list("precision")) runs.push_back({p, make_plan(model, a, p), 0, {}});
   OCTET_CHECK(!runs.empty(), "octet eval: --precision is empty");
+  std::unique_ptr<LayerErrorMeter> layers;
+  if (a.on("layers")) {
+    OCTET_CHECK(runs.size() == 2 && runs[0].precision == "fp32" && runs[1].precision == "int8",
+                "octet eval --layers: pass --precision fp32,int8");
+    OCTET_CHECK(runs[1].plan->is_int8(), "octet eval --layers: the INT8 side runs as a simulation of an asymmetric "
+                "Q/DQ model (no int8 tensors to compare); pass --asymmetric symmetric");
+    layers = std::make_unique<LayerErrorMeter>(*runs[0].plan, *runs[1].plan, batch);
+  }
   auto data = open_data(a, true);
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));
   Progress progress("eval", static_cast<int64_t>(data->size()), a.on("quiet"));
@@ -85,6 +97,7 @@ int cmd_eval(int argc, char** argv) {
         for (int64_t i = 0; i < n; ++i) agree += runs[0].pred[static_cast<size_t>(i)] == run.pred[static_cast<size_t>(i)];
       }
     }
+    if (layers) layers->add(x);
     seen += n;
     progress.update(static_cast<int64_t>(batcher.position()));
   }
@@ -104,6 +117,20 @@ int cmd_eval(int argc, char** argv) {
                 sqnr, runs[1].precision.c_str(), runs[0].precision.c_str());
     j["agreement"] = agreement;
     j["sqnr_db"] = std::isfinite(sqnr) ? nlohmann::json(sqnr) : nlohmann::json("inf");
+  }
+  if (layers) {
+    std::vector<LayerError> rows = layers->results();
+    std::printf("per-tensor error of INT8 vs FP32 over %lld images (%zu tensors, execution order; saturated = int8 "
+                "values at -128 / 127):\n", static_cast<long long>(seen), rows.size());
+    std::printf("  %-56s %-18s %-5s %8s %9s %9s\n", "TENSOR", "OP", "KIND", "SQNR dB", "cosine", "saturated");
+    for (const LayerError& e : rows) {
+      std::printf("  %-56s %-18s %-5s %8.1f %9.5f %8.3f%%\n", e.tensor.c_str(), e.op.c_str(), e.int8 ? "int8" : "fp32",
+                  e.sqnr_db(), e.cosine(), 100.0 * e.saturated_share());
+      const double sq = e.sqnr_db();
+      j["layers"].push_back({{"tensor", e.tensor}, {"op", e.op}, {"int8", e.int8},
+                             {"sqnr_db", std::isfinite(sq) ? nlohmann::json(sq) : nlohmann::json("inf")},
+                             {"cosine", e.cosine()}, {"saturated", e.saturated_share()}, {"values", e.values}});
+    }
   }
   if (batcher.skipped()) std::printf("skipped %zu unreadable images\n", batcher.skipped());
   if (a.has("json")) write_json(a.get("json"), j);

@@ -471,6 +471,8 @@ QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
   Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr};
   q.run();
+  for (size_t v = 0; v < q.int8_of.size(); ++v)
+    if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});
   // Only tensors that ended up with an int8 twin count: a scale looked up for a layer that then stayed FP32
   // does not.
   for (const auto& name : q.used)

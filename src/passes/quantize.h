@@ -58,6 +58,13 @@ struct QuantizeReport {
   // Names of the tensors whose calibrated scale the INT8 graph uses (sorted): changing any other amax
   // cannot change the plan.
   std::vector<std::string> scaled_tensors;
+  // Every int8 tensor of the graph: its value, the ONNX tensor it represents (value `of`) and its scale;
+  // rank-4 ones are NHWC. For error analysis (calib/layer_error.h); not stored in plan files.
+  struct Int8Tensor {
+    int value = -1, of = -1;
+    float scale = 0.f;
+  };
+  std::vector<Int8Tensor> int8_tensors;
 };
 
 // Rewrites `g` in place. `g` must have gone through fold_constants/fold_batchnorm/fuse_post_ops (fused
