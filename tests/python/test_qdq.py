@@ -260,6 +260,8 @@ def test_runs_ort_default_asymmetric(workdir):
 
     r = octet("info", out)
     assert "asymmetric activation(s) (e.g. 'input')" in r.stdout and "simulates" in r.stdout
+    r = octet("bench", out, "--precision", "int8", "--iterations", "2", "--warmup", "0")
+    assert "int8-simulated" in r.stdout
 
     r = octet("build", out, "-o", workdir / "asym.plan", check=False)
     assert r.returncode != 0 and "asymmetric" in r.stderr and "'input'" in r.stderr
