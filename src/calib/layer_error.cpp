@@ -114,7 +114,8 @@ void LayerErrorMeter::add_chunk(const Tensor& x) {
   const Graph& f = fp32_.graph();
   Plan::Observer keep = [&](int v, const Tensor& t) {
     const int r = row_of_fp32_value_[static_cast<size_t>(v)];
-    if (r < 0 || !ref[static_cast<size_t>(r)].empty()) return;
+    // Value::dtype is the declared one; shape computations (Shape, Gather of shapes) are int64 at run time.
+    if (r < 0 || !ref[static_cast<size_t>(r)].empty() || t.dtype() != DType::f32) return;
     ref[static_cast<size_t>(r)] = as_nchw_f32(t, onnx_value(f, v).second, 0.f);
   };
   fp32_.run({x}, &keep);
@@ -122,7 +123,7 @@ void LayerErrorMeter::add_chunk(const Tensor& x) {
   for (size_t r = 0; r < rows_.size(); ++r) row_of_int8_value[static_cast<size_t>(sources_[r].value)] = static_cast<int>(r);
   Plan::Observer compare = [&](int v, const Tensor& t) {
     const int r = row_of_int8_value[static_cast<size_t>(v)];
-    if (r < 0) return;
+    if (r < 0 || (t.dtype() != DType::f32 && t.dtype() != DType::i8)) return;
     const std::vector<float>& a = ref[static_cast<size_t>(r)];
     LayerError& e = rows_[static_cast<size_t>(r)];
     if (a.empty()) return;  // the FP32 plan did not run it for this input (should not happen)
@@ -144,6 +145,11 @@ void LayerErrorMeter::add_chunk(const Tensor& x) {
   int8_.run({x}, &compare);
 }
 
-std::vector<LayerError> LayerErrorMeter::results() const { return rows_; }
+std::vector<LayerError> LayerErrorMeter::results() const {
+  std::vector<LayerError> out;
+  for (const LayerError& e : rows_)
+    if (e.values > 0) out.push_back(e);  // rows that never held float data (shape tensors) are dropped
+  return out;
+}
 
 }  // namespace octet
