@@ -69,3 +69,20 @@ def test_needs_both_precisions(work, octet):
     r = octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "10", *PRE, "--precision", "int8",
               "--cache", work / "c.cache", "--layers", check=False)
     assert r.returncode != 0 and "--precision fp32,int8" in r.stderr
+
+
+def test_transformer_shape_tensors_are_skipped(tmp_path, octet, shared):
+    """ViT computes shapes at run time (Shape/Gather/Concat of int64): those tensors get no row, every row is
+    a real comparison."""
+    model = shared / "models" / "cifar10" / "vit_tiny.onnx"
+    data = shared / "data" / "cifar10"
+    if not model.exists() or not (data / "test").is_dir():
+        pytest.skip("vit_tiny or the CIFAR-10 images are not in ../shared")
+    pre = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"]
+    octet("calibrate", model, "--data", data / "calib", "--limit", "32", *pre, "--cache", tmp_path / "v.cache", "--quiet")
+    octet("eval", model, "--data", data / "test", "--limit", "16", *pre, "--precision", "fp32,int8", "--cache",
+          tmp_path / "v.cache", "--layers", "--quiet", "--batch", "8", "--json", tmp_path / "v.json")
+    rows = json.loads((tmp_path / "v.json").read_text())["layers"]
+    assert len(rows) > 100 and all(row["values"] > 0 for row in rows)
+    assert not any(row["op"] in ("Shape", "Gather") and row["sqnr_db"] == "inf" for row in rows)
+    assert sum(row["int8"] for row in rows) > 20
