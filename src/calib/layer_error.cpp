@@ -59,7 +59,8 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8, int64_t chunk) : fp32_(
   // INT8 side: ONNX name -> where its value is (int8 preferred over a dequantized float copy).
   std::map<std::string, SourceLoc> in_int8;
   for (size_t v = 0; v < q.values.size(); ++v) {
-    if (q.values[v].dtype != DType::f32 || q.values[v].constant) continue;
+    // Only values some node computes (a tensor may exist only as its channels-last copy).
+    if (q.values[v].dtype != DType::f32 || q.values[v].constant || q.values[v].producer < 0) continue;
     auto [of, nhwc] = onnx_value(q, static_cast<int>(v));
     in_int8.emplace(q.value(of).name, SourceLoc{static_cast<int>(v), nhwc, 0.f});
   }
@@ -89,9 +90,7 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8, int64_t chunk) : fp32_(
       row_of_fp32_value_[static_cast<size_t>(o)] = r->second;
     }
   sources_.resize(rows_.size());
-  for (size_t r = 0; r < rows_.size(); ++r) {
-    sources_[r] = in_int8.at(rows_[r].tensor);
-  }
+  for (size_t r = 0; r < rows_.size(); ++r) sources_[r] = in_int8.at(rows_[r].tensor);
 }
 
 void LayerErrorMeter::add(const Tensor& x) {
