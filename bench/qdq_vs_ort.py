@@ -6,6 +6,8 @@ Export (every model in ../shared/models/cifar10, or --models):
   octet eval MODEL --data test/ <CIFAR preprocessing> --precision fp32,int8 --cache C  -> octet FP32 / INT8 top-1
   octet quantize MODEL --cache C -o M.FMT.qdq.onnx --format FMT                       (FMT in --formats: trt, ort)
   ONNX Runtime (CPU provider, 1 thread) runs M.FMT.qdq.onnx on octet's own preprocessed test tensor -> top-1
+  ONNX Runtime with graph optimizations off runs it too -> top-1 (the Q/DQ model as ONNX defines it, not fused
+  into ORT's QLinearConv/QGemm kernels, whose int32-bias requantization is ORT's own arithmetic)
   octet eval M.FMT.qdq.onnx --precision int8 -> top-1 (the export's arithmetic without ORT's float kernels)
 Import (--ort-models, default resnet20 and mobilenetv2):
   onnxruntime.quantization.quantize_static, QDQ format, MinMax on octet's preprocessed calib/ tensor, in two
@@ -42,9 +44,11 @@ GOAL = 0.1  # points of top-1
 
 
 # ---------------------------------------------------------------------------------------------- children
-def ort_session(model, threads, no_spin):
+def ort_session(model, threads, no_spin, unoptimized=False):
     import onnxruntime as ort
     so = ort.SessionOptions()
+    if unoptimized:  # the Q/DQ model exactly as ONNX defines it: no fusion into ORT's QLinear* kernels
+        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     so.intra_op_num_threads = threads
     so.inter_op_num_threads = 1
     so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
@@ -69,7 +73,7 @@ def child_ort_eval(a):
                 v = numpy_helper.to_array(i).astype(np.float32) * np.float32(1 + a.perturb)
                 i.CopyFrom(numpy_helper.from_array(v.astype(np.float32), i.name))
         model = m.SerializeToString()
-    sess = ort_session(model, a.threads, a.no_spin)
+    sess = ort_session(model, a.threads, a.no_spin, a.unoptimized)
     name = sess.get_inputs()[0].name
     pred = np.empty(len(x), dtype=np.int64)
     for i in range(0, len(x), a.batch):
@@ -172,11 +176,13 @@ def octet_eval(a, octet, model, data, extra, json_path):
     return json.loads(json_path.read_text()), warnings
 
 
-def ort_eval(a, model, npy, labels, tag, work, perturb=0.0):
+def ort_eval(a, model, npy, labels, tag, work, perturb=0.0, unoptimized=False):
     j = work / f"{tag}.ort.json"
     cmd = [sys.executable, __file__, "--child", "ort-eval", "--model", model, "--npy", npy, "--labels", labels,
            "--json", j, "--pred", work / f"{tag}.ort_pred.npy", "--threads", a.threads, "--batch", "100",
            f"--perturb={perturb}"]
+    if unoptimized:
+        cmd.append("--unoptimized")
     if a.no_spin:
         cmd.append("--no-spin")
     r = bl.measured(cmd)
@@ -218,6 +224,12 @@ def export_part(a, octet, work, test, calib, test_npy, labels_npy):
             res = ort_eval(a, qdq, test_npy, labels_npy, f"{name}.{fmt}", work)
             res["quantize_log"] = (r.stdout + r.stderr).strip().splitlines()[-20:]
             res["delta_vs_octet_int8"] = diff(res["top1"], ev["int8"]["top1"])
+            # ORT without graph optimizations: the Q/DQ model as ONNX defines it (DequantizeLinear -> float op ->
+            # QuantizeLinear), not fused into ORT's QLinearConv / QGemm with their own requantization arithmetic.
+            bl.log(f"ORT eval {qdq.name}, graph optimizations off")
+            un = ort_eval(a, qdq, test_npy, labels_npy, f"{name}.{fmt}.unoptimized", work, unoptimized=True)
+            res["ort_unoptimized"] = un
+            res["ort_unoptimized_delta"] = diff(un["top1"], ev["int8"]["top1"])
             # octet itself on the export: the Q/DQ model's arithmetic without ONNX Runtime's float kernels.
             bl.log(f"octet eval {qdq.name} --precision int8")
             ev_q, _ = octet_eval(a, octet, qdq, test, ["--precision", "int8"], work / f"{name}.{fmt}.octet_eval.json")
@@ -291,7 +303,7 @@ def markdown(meta, exp, imp, formats):
           f"images, entropy2 calibration on {meta.get('calib_images')} images; Δ = ORT − octet INT8, goal |Δ| ≤ {GOAL}\n\n")
     head = ["model", "octet FP32", "octet INT8"]
     for f in formats:
-        head += [f"ORT on `--format {f}`", "Δ", f"octet on `--format {f}`"]
+        head += [f"ORT on `--format {f}`", "Δ", f"ORT, no graph optimizations, on `{f}`", f"octet on `--format {f}`"]
     noise = any("noise" in c.get("ort_on_trt", {}) for c in exp.values())
     if noise:
         head.append("ORT on `trt`, scales × (1 ± ε): spread")
@@ -301,6 +313,8 @@ def markdown(meta, exp, imp, formats):
         for f in formats:
             r = c.get(f"ort_on_{f}")
             row += [f"{pts(r['top1']):.2f}" if r else "—", verdict(r["delta_vs_octet_int8"]) if r else "—"]
+            un = r.get("ort_unoptimized") if r else None
+            row.append(f"{pts(un['top1']):.2f} ({verdict(r['ort_unoptimized_delta'])})" if un else "—")
             oe = r.get("octet_on_export") if r else None
             row.append(f"{pts(oe['top1']):.2f} ({r['octet_on_export_delta']:+.2f})" if oe else "—")
         if noise:
@@ -346,6 +360,7 @@ def main():
     ap.add_argument("--noise", type=float, default=0.0, help="also run ORT on each trt export with every activation "
                     "scale times 1 +- NOISE (e.g. 1e-5) and report the top-1 spread: the comparison's noise floor")
     ap.add_argument("--perturb", type=float, default=0.0, help=argparse.SUPPRESS)
+    ap.add_argument("--unoptimized", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--quick", action="store_true", help="smoke test: resnet20 only, 100 test images, "
                     "100 calibration images")
     # child modes
