@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "calib/layer_error.h"
+#include "calib/sqnr.h"
 #include "commands.h"
 #include "common.h"
 #include "core/progress.h"
@@ -19,6 +20,9 @@ int64_t argmax(const float* p, int64_t n) {
     if (p[i] > p[best]) best = i;
   return best;
 }
+
+// JSON has no infinity: an SQNR of equal signals is written as "inf".
+nlohmann::json db_json(double db) { return std::isfinite(db) ? nlohmann::json(db) : nlohmann::json("inf"); }
 
 struct Run {
   std::string precision;
@@ -60,7 +64,7 @@ int cmd_eval(int argc, char** argv) {
                 "octet eval --layers: pass --precision fp32,int8");
     OCTET_CHECK(runs[1].plan->is_int8(), "octet eval --layers: the INT8 side runs as a simulation of an asymmetric "
                 "Q/DQ model (no int8 tensors to compare); pass --asymmetric symmetric");
-    layers = std::make_unique<LayerErrorMeter>(*runs[0].plan, *runs[1].plan, batch);
+    layers = std::make_unique<LayerErrorMeter>(*runs[0].plan, *runs[1].plan);
   }
   auto data = open_data(a, true);
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));
@@ -88,12 +92,7 @@ int cmd_eval(int argc, char** argv) {
       if (r == 0) {
         first_out.push_back(y.clone());
       } else {
-        const float* f = first_out[0].data<float>();
-        const float* q = y.data<float>();
-        for (int64_t i = 0; i < y.numel(); ++i) {
-          signal += static_cast<double>(f[i]) * f[i];
-          noise += static_cast<double>(q[i] - f[i]) * (q[i] - f[i]);
-        }
+        add_sqnr_sums(first_out[0].data<float>(), y.data<float>(), y.numel(), signal, noise);
         for (int64_t i = 0; i < n; ++i) agree += runs[0].pred[static_cast<size_t>(i)] == run.pred[static_cast<size_t>(i)];
       }
     }
@@ -112,11 +111,11 @@ int cmd_eval(int argc, char** argv) {
   }
   if (runs.size() > 1) {
     double agreement = static_cast<double>(agree) / static_cast<double>(seen);
-    double sqnr = noise > 0 ? 10.0 * std::log10(signal / noise) : INFINITY;
+    const double sqnr = sqnr_db(signal, noise);
     std::printf("agreement %.2f%% of top-1 predictions equal; output SQNR %.1f dB (%s vs %s)\n", 100.0 * agreement,
                 sqnr, runs[1].precision.c_str(), runs[0].precision.c_str());
     j["agreement"] = agreement;
-    j["sqnr_db"] = std::isfinite(sqnr) ? nlohmann::json(sqnr) : nlohmann::json("inf");
+    j["sqnr_db"] = db_json(sqnr);
   }
   if (layers) {
     std::vector<LayerError> rows = layers->results();
@@ -125,10 +124,8 @@ int cmd_eval(int argc, char** argv) {
     std::printf("  %-56s %-18s %-5s %8s %9s %9s\n", "TENSOR", "OP", "KIND", "SQNR dB", "cosine", "saturated");
     for (const LayerError& e : rows) {
       std::printf("  %-56s %-18s %-5s %8.1f %9.5f %8.3f%%\n", e.tensor.c_str(), e.op.c_str(), e.int8 ? "int8" : "fp32",
-                  e.sqnr_db(), e.cosine(), 100.0 * e.saturated_share());
-      const double sq = e.sqnr_db();
-      j["layers"].push_back({{"tensor", e.tensor}, {"op", e.op}, {"int8", e.int8},
-                             {"sqnr_db", std::isfinite(sq) ? nlohmann::json(sq) : nlohmann::json("inf")},
+                  e.sqnr(), e.cosine(), 100.0 * e.saturated_share());
+      j["layers"].push_back({{"tensor", e.tensor}, {"op", e.op}, {"int8", e.int8}, {"sqnr_db", db_json(e.sqnr())},
                              {"cosine", e.cosine()}, {"saturated", e.saturated_share()}, {"values", e.values}});
     }
   }

@@ -2,17 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <map>
 
+#include "calib/sqnr.h"
 #include "core/error.h"
 
 namespace octet {
 
-double LayerError::sqnr_db() const {
-  if (err_sq == 0) return INFINITY;
-  return 10.0 * std::log10(ref_sq / err_sq);
-}
+double LayerError::sqnr() const { return sqnr_db(ref_sq, err_sq); }
 
 double LayerError::cosine() const {
   if (ref_sq == 0 && q_sq == 0) return 1.0;
@@ -50,7 +47,7 @@ std::pair<int, bool> onnx_value(const Graph& g, int v) {
 
 }  // namespace
 
-LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8, int64_t chunk) : fp32_(fp32), int8_(int8), chunk_(chunk) {
+LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8) : fp32_(fp32), int8_(int8) {
   OCTET_CHECK(int8.is_int8() && !fp32.is_int8(), "layer error: needs an FP32 plan and an INT8 plan");
   const Graph& f = fp32.graph();
   const Graph& q = int8.graph();
@@ -90,25 +87,14 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8, int64_t chunk) : fp32_(
       row_of_fp32_value_[static_cast<size_t>(o)] = r->second;
     }
   sources_.resize(rows_.size());
-  for (size_t r = 0; r < rows_.size(); ++r) sources_[r] = in_int8.at(rows_[r].tensor);
-}
-
-void LayerErrorMeter::add(const Tensor& x) {
-  const int64_t n = x.dim(0);
-  if (n <= chunk_) return add_chunk(x);
-  const int64_t row = x.numel() / n;
-  for (int64_t i = 0; i < n; i += chunk_) {
-    const int64_t m = std::min(chunk_, n - i);
-    Shape s = x.shape();
-    s[0] = m;
-    Tensor part(x.dtype(), s);
-    std::memcpy(part.raw(), static_cast<const char*>(x.raw()) + i * row * static_cast<int64_t>(dtype_size(x.dtype())),
-                static_cast<size_t>(m * row) * dtype_size(x.dtype()));
-    add_chunk(part);
+  row_of_int8_value_.assign(q.values.size(), -1);
+  for (size_t r = 0; r < rows_.size(); ++r) {
+    sources_[r] = in_int8.at(rows_[r].tensor);
+    row_of_int8_value_[static_cast<size_t>(sources_[r].value)] = static_cast<int>(r);
   }
 }
 
-void LayerErrorMeter::add_chunk(const Tensor& x) {
+void LayerErrorMeter::add(const Tensor& x) {
   std::vector<std::vector<float>> ref(rows_.size());
   const Graph& f = fp32_.graph();
   Plan::Observer keep = [&](int v, const Tensor& t) {
@@ -118,10 +104,8 @@ void LayerErrorMeter::add_chunk(const Tensor& x) {
     ref[static_cast<size_t>(r)] = as_nchw_f32(t, onnx_value(f, v).second, 0.f);
   };
   fp32_.run({x}, &keep);
-  std::vector<int> row_of_int8_value(int8_.graph().values.size(), -1);
-  for (size_t r = 0; r < rows_.size(); ++r) row_of_int8_value[static_cast<size_t>(sources_[r].value)] = static_cast<int>(r);
   Plan::Observer compare = [&](int v, const Tensor& t) {
-    const int r = row_of_int8_value[static_cast<size_t>(v)];
+    const int r = row_of_int8_value_[static_cast<size_t>(v)];
     if (r < 0 || (t.dtype() != DType::f32 && t.dtype() != DType::i8)) return;
     const std::vector<float>& a = ref[static_cast<size_t>(r)];
     LayerError& e = rows_[static_cast<size_t>(r)];

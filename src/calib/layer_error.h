@@ -20,7 +20,7 @@ struct LayerError {
   bool int8 = false;   // the INT8 plan holds it as int8 (else as float)
   int64_t values = 0, saturated = 0;
   double ref_sq = 0, err_sq = 0, dot = 0, q_sq = 0;
-  double sqnr_db() const;  // +inf when the values are equal
+  double sqnr() const;     // dB (calib/sqnr.h): +inf when the values are equal
   double cosine() const;   // 1 when both are all zero
   double saturated_share() const { return values ? static_cast<double>(saturated) / static_cast<double>(values) : 0; }
 };
@@ -29,18 +29,17 @@ class LayerErrorMeter {
  public:
   // `fp32` and `int8`: plans of the same model; int8 must be built from the ONNX model in this process (its
   // QuantizeReport lists the int8 tensors; plan files do not keep that list). Neither plan needs
-  // keep_all_outputs: tensors are copied as the observer sees them, `chunk` images at a time.
-  LayerErrorMeter(Plan& fp32, Plan& int8, int64_t chunk = 4);
-  // Runs both plans on the images of x (N x ...) and accumulates.
+  // keep_all_outputs: the FP32 tensors of one add() are copied as the observer sees them (one batch of
+  // activations in memory).
+  LayerErrorMeter(Plan& fp32, Plan& int8);
+  // Runs both plans on x and accumulates.
   void add(const Tensor& x);
   // One row per tensor, in the FP32 plan's execution order.
   std::vector<LayerError> results() const;
 
  private:
-  void add_chunk(const Tensor& x);
   Plan& fp32_;
   Plan& int8_;
-  int64_t chunk_;
   std::vector<LayerError> rows_;
   std::vector<int> row_of_fp32_value_;  // fp32 plan value -> row or -1
   struct SourceLoc {                    // where the INT8 plan holds a row's tensor
@@ -49,6 +48,7 @@ class LayerErrorMeter {
     float scale = 0.f;  // > 0: an int8 tensor with this scale
   };
   std::vector<SourceLoc> sources_;      // per row
+  std::vector<int> row_of_int8_value_;  // int8 plan value -> row or -1
 };
 
 }  // namespace octet

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "calib/sqnr.h"
 #include "core/error.h"
 #include "runtime/plan.h"
 
@@ -26,17 +27,7 @@ std::map<std::string, float> amax_map(const CalibTable& t) {
 void accumulate(const Tensor& ref, const Tensor& test, double& signal, double& noise) {
   OCTET_CHECK(ref.dtype() == DType::f32 && test.dtype() == DType::f32 && ref.numel() == test.numel(),
               "tune: INT8 output ", shape_str(test.shape()), " does not match the FP32 output ", shape_str(ref.shape()));
-  const float* q = ref.data<float>();
-  const float* p = test.data<float>();
-  for (int64_t i = 0; i < ref.numel(); ++i) {
-    signal += static_cast<double>(q[i]) * q[i];
-    noise += static_cast<double>(p[i] - q[i]) * (p[i] - q[i]);
-  }
-}
-
-double to_db(double signal, double noise) {
-  if (!std::isfinite(noise)) return -std::numeric_limits<double>::infinity();
-  return noise > 0 ? 10.0 * std::log10(signal / noise) : std::numeric_limits<double>::infinity();
+  add_sqnr_sums(ref.data<float>(), test.data<float>(), ref.numel(), signal, noise);
 }
 
 struct Evaluator {
@@ -78,7 +69,7 @@ struct Evaluator {
     }
     ++trials;
     if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
-    return to_db(signal, noise);
+    return sqnr_db(signal, noise);
   }
 };
 
@@ -91,7 +82,7 @@ double sqnr_db(const std::vector<std::vector<Tensor>>& ref, const std::vector<st
     OCTET_CHECK(ref[b].size() == test[b].size(), "sqnr_db: batch ", b, " has a different number of tensors");
     for (size_t o = 0; o < ref[b].size(); ++o) accumulate(ref[b][o], test[b][o], signal, noise);
   }
-  return to_db(signal, noise);
+  return sqnr_db(signal, noise);
 }
 
 TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
@@ -195,12 +186,12 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         adj.insert(it->second);
       add(model.value(v).producer);
       // Consumers, and past a MaxPool (its int8 output keeps the input's scale: passes/quantize.h) its consumers too.
-      std::vector<int> todo{v};  // the graph is acyclic: this ends
-      for (size_t k = 0; k < todo.size(); ++k)
-        for (int c : consumers[static_cast<size_t>(todo[k])]) {
+      std::vector<int> reached{v};  // v and the MaxPool outputs after it; the graph is acyclic, so this ends
+      for (size_t k = 0; k < reached.size(); ++k)
+        for (int c : consumers[static_cast<size_t>(reached[k])]) {
           add(c);
           const Node& cn = model.nodes[static_cast<size_t>(c)];
-          if (cn.op == OpType::MaxPool) todo.push_back(cn.outputs[0]);
+          if (cn.op == OpType::MaxPool) reached.push_back(cn.outputs[0]);
         }
       if (adj.size() >= 2 && static_cast<int>(adj.size()) <= max_fp32) {
         std::vector<std::string> u(adj.begin(), adj.end());

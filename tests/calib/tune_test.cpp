@@ -59,6 +59,19 @@ std::string damage(const Graph& g, CalibTable& t) {
   return {};
 }
 
+// The fmnist model, its calibration and one damaged tensor (see damage).
+struct Damaged {
+  Graph g;
+  CalibTable t;
+  std::string victim;
+};
+Damaged damaged() {
+  Damaged d{fmnist(), {}, {}};
+  d.t = calibrated(d.g);
+  d.victim = damage(d.g, d.t);
+  return d;
+}
+
 }  // namespace
 
 TEST(Tune, CalibrationRecordsCandidates) {
@@ -74,9 +87,7 @@ TEST(Tune, CalibrationRecordsCandidates) {
 }
 
 TEST(Tune, ScaleSearchRepairsADamagedThreshold) {
-  Graph g = fmnist();
-  CalibTable t = calibrated(g);
-  std::string victim = damage(g, t);
+  auto [g, t, victim] = damaged();
   ASSERT_FALSE(victim.empty());
   TuneOptions o;
   o.max_fp32_layers = 0;
@@ -95,9 +106,7 @@ TEST(Tune, ScaleSearchRepairsADamagedThreshold) {
 }
 
 TEST(Tune, MixedPrecisionMovesTheDamagedLayerToFp32) {
-  Graph g = fmnist();
-  CalibTable t = calibrated(g);
-  std::string victim = damage(g, t);
+  auto [g, t, victim] = damaged();
   ASSERT_FALSE(victim.empty());
   TuneOptions o;
   o.search_scales = false;
