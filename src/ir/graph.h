@@ -76,7 +76,7 @@ inline Attr attr_floats(std::vector<float> v) {
 }
 
 // An activation applied to an op's result inside the same kernel (set by the fusion pass).
-enum class Activation : uint8_t { None, Relu, Clip, Sigmoid, HardSwish, LeakyRelu };
+enum class Activation : uint8_t { None, Relu, Clip, Sigmoid, HardSwish, LeakyRelu, Silu };  // Silu: x * sigmoid(x)
 struct PostOp {
   Activation act = Activation::None;
   float alpha = 0, beta = 0;  // Clip: [alpha, beta]; LeakyRelu: alpha

@@ -38,10 +38,17 @@ void check_multiplier(const Node& n, int64_t count) {
   for (float v : m) OCTET_CHECK(std::isfinite(v), n.describe(), ": multiplier ", v, " is not finite");
 }
 
-// act_lo / act_hi (defaults: no clamp) must form a non-empty range.
+// act_lo / act_hi (defaults: no clamp) must form a non-empty range; a non-linear `act` needs a positive
+// out_scale and no residual.
 void check_act(const Node& n) {
   const float lo = n.attr_f("act_lo", quant::kNoLo), hi = n.attr_f("act_hi", quant::kNoHi);
   OCTET_CHECK(lo <= hi, n.describe(), ": act_lo ", lo, " > act_hi ", hi);
+  const int64_t act = n.attr_i("act", 0);
+  OCTET_CHECK(act >= 0 && act <= quant::kActLast, n.describe(), ": unknown epilogue activation ", act);
+  if (act == 0) return;
+  const float s = n.attr_f("out_scale", 0.f);
+  OCTET_CHECK(s > 0.f && std::isfinite(s), n.describe(), ": out_scale ", s, " must be positive and finite");
+  OCTET_CHECK(n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(), ": a non-linear epilogue activation cannot take a residual");
 }
 
 // NHWC 4-D int8 activation.

@@ -1,4 +1,5 @@
-// Conv/ConvTranspose/Gemm/MatMul [-> Add(residual)] [-> activation], and Add -> activation.
+// Conv/ConvTranspose/Gemm/MatMul [-> Add(residual)] [-> activation], and Add -> activation. The activation may
+// be SiLU written as Mul(y, Sigmoid(y)) (EfficientNet, YOLO), which becomes Activation::Silu.
 //
 // The residual Add is fused only when both of its inputs have the same shape (checked with shapes
 // propagated at batch 1 when the model declares its input shapes; without them no residual fusion).
@@ -49,7 +50,7 @@ struct Fuser {
   std::vector<std::vector<int>> consumers;
   std::vector<int> producer;
   const Propagation* shapes;  // may be null
-  bool clamp_only;
+  bool int8;
   const std::set<std::string>* keep;  // may be null
 
   bool kept(int v) const { return keep && keep->count(g.value(v).name); }
@@ -74,6 +75,36 @@ struct Fuser {
     next.outputs.clear();
     next.inputs.clear();
   }
+  // SiLU written as Mul(y, Sigmoid(y)) after n (either Mul operand order): the Mul, when y and the Sigmoid's
+  // output are read by nothing else and are not graph outputs.
+  Node* silu_after(const Node& n) {
+    if (n.outputs.size() != 1) return nullptr;
+    const int y = n.outputs[0];
+    const auto& cy = consumers[static_cast<size_t>(y)];
+    if (g.is_graph_output(y) || cy.size() != 2) return nullptr;
+    for (int k = 0; k < 2; ++k) {
+      Node& sig = g.nodes[static_cast<size_t>(cy[static_cast<size_t>(k)])];
+      Node& mul = g.nodes[static_cast<size_t>(cy[static_cast<size_t>(1 - k)])];
+      if (sig.op != OpType::Sigmoid || sig.inputs.size() != 1 || sig.outputs.size() != 1 ||
+          sig.post.act != Activation::None)
+        continue;
+      const int s = sig.outputs[0];
+      if (g.is_graph_output(s) || kept(s) || consumers[static_cast<size_t>(s)].size() != 1) continue;
+      if (mul.op != OpType::Mul || mul.inputs.size() != 2 || mul.outputs.size() != 1 ||
+          mul.post.act != Activation::None || mul.post.residual_input >= 0)
+        continue;
+      if ((mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == y)) return &mul;
+    }
+    return nullptr;
+  }
+  // Whether activation `a` may be fused onto n: anything in an FP32 plan; in an INT8 plan what the INT8
+  // epilogue applies (quant.h): Relu/Clip everywhere, the non-linear ones only on a conv/matmul without a
+  // fused residual (QAdd and the residual epilogue clamp only).
+  bool allowed(const Node& n, Activation a) const {
+    if (!int8 || a == Activation::Relu || a == Activation::Clip) return true;
+    return n.op != OpType::Add && n.post.residual_input < 0;
+  }
+
   bool same_shape(int a, int b) const {
     if (!shapes) return false;
     return shapes->shape[static_cast<size_t>(a)] == shapes->shape[static_cast<size_t>(b)] &&
@@ -103,10 +134,28 @@ struct Fuser {
         }
       }
       if (kept(n.outputs[0])) continue;  // the Add absorbed above produces a kept tensor
+      if (n.op != OpType::Add && allowed(n, Activation::Silu)) {
+        if (Node* mul = silu_after(n); mul && !kept(mul->outputs[0])) {
+          const int y = n.outputs[0];
+          const auto& cy = consumers[static_cast<size_t>(y)];
+          Node& sig = g.nodes[static_cast<size_t>(g.nodes[static_cast<size_t>(cy[0])].op == OpType::Sigmoid ? cy[0] : cy[1])];
+          n.post.act = Activation::Silu;
+          n.post.fused_names.push_back(g.value(y).name);  // pre-activation, then the Sigmoid's output
+          n.post.fused_names.push_back(g.value(sig.outputs[0]).name);
+          n.outputs[0] = mul->outputs[0];
+          for (Node* gone : {&sig, mul}) {
+            gone->outputs.clear();
+            gone->inputs.clear();
+          }
+          removed += 2;
+          refresh();
+          continue;
+        }
+      }
       Node* act = sole_consumer(n);
       PostOp p;
       if (act && act->inputs.size() >= 1 && act->inputs[0] == n.outputs[0] && as_activation(g, *act, p) &&
-          (!clamp_only || p.act == Activation::Relu || p.act == Activation::Clip)) {
+          allowed(n, p.act)) {
         n.post.act = p.act;
         n.post.alpha = p.alpha;
         n.post.beta = p.beta;
@@ -145,10 +194,10 @@ std::optional<Propagation> try_shapes(const Graph& g) {
 
 }  // namespace
 
-int fuse_post_ops(Graph& g, bool clamp_only, const std::set<std::string>* keep) {
+int fuse_post_ops(Graph& g, bool int8, const std::set<std::string>* keep) {
   g.finalize();
   auto shapes = try_shapes(g);
-  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, clamp_only, keep};
+  Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, int8, keep};
   f.refresh();
   return f.run();
 }

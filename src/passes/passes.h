@@ -16,12 +16,14 @@ int fold_constants(Graph& g);
 // Conv -> BatchNormalization (the Conv output read only by the BN, constant weights): scales the Conv
 // weights and bias; the Conv then produces the BN's output tensor. Returns the number folded.
 int fold_batchnorm(Graph& g);
-// Conv/ConvTranspose/Gemm/MatMul -> [Add(residual)] -> [Relu|Clip|LeakyRelu|Sigmoid|HardSwish] and
-// Add -> activation become one node with Node::post set. Returns the number of nodes removed.
-// clamp_only: fuse only Relu/Clip (what an INT8 epilogue can apply); Sigmoid/HardSwish/LeakyRelu stay nodes.
+// Conv/ConvTranspose/Gemm/MatMul -> [Add(residual)] -> [Relu|Clip|LeakyRelu|Sigmoid|HardSwish|SiLU] and
+// Add -> activation become one node with Node::post set; SiLU is the pattern Mul(y, Sigmoid(y)). Returns the
+// number of nodes removed.
+// int8: fuse only what an INT8 epilogue can apply (quant.h): Relu/Clip anywhere; Sigmoid/SiLU/HardSwish/
+// LeakyRelu only onto a conv/matmul without a fused residual (they stay nodes after an Add).
 // keep: names of tensors that must stay materialized (an op producing one absorbs nothing after it): the
 // tensors a Q/DQ model rounds, so that octet rounds there too instead of fusing past them.
-int fuse_post_ops(Graph& g, bool clamp_only = false, const std::set<std::string>* keep = nullptr);
+int fuse_post_ops(Graph& g, bool int8 = false, const std::set<std::string>* keep = nullptr);
 
 // Channels-last for the cpu backend: Conv -> ConvNhwc, pools -> PoolNhwc, elementwise ops follow (see
 // nhwc.cpp). Needs static shapes at batch 1 (else does nothing). Returns the number of converted nodes.

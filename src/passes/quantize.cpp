@@ -99,6 +99,28 @@ struct Quantizer {
       default: return false;
     }
   }
+  // The non-linear activations the INT8 epilogue applies in real units (quant::requantize_act).
+  static quant::Act real_unit_act(const PostOp& p) {
+    switch (p.act) {
+      case Activation::Sigmoid: return quant::Act::Sigmoid;
+      case Activation::Silu: return quant::Act::Silu;
+      case Activation::HardSwish: return quant::Act::HardSwish;
+      case Activation::LeakyRelu: return quant::Act::LeakyRelu;
+      default: return quant::Act::None;
+    }
+  }
+  // The epilogue's activation attributes: act_lo/act_hi (output units) for Relu/Clip, or act/act_alpha/out_scale
+  // for a non-linear one (then `multiplier` is the dequantization s_x * s_w[k]: see quantize.h).
+  static void activation_attrs(Node& q, const PostOp& p, quant::Act act, float lo, float hi, float sy) {
+    if (act == quant::Act::None) {
+      q.attrs["act_lo"] = attr_f(lo);
+      q.attrs["act_hi"] = attr_f(hi);
+      return;
+    }
+    q.attrs["act"] = attr_i(static_cast<int64_t>(act));
+    q.attrs["act_alpha"] = attr_f(p.alpha);
+    q.attrs["out_scale"] = attr_f(sy);
+  }
 
   bool requested_fp32(const Node& n) const {
     for (const auto& name : opt.fp32_layers) {
@@ -130,13 +152,14 @@ struct Quantizer {
     return r;
   }
 
-  // multiplier[k] and the float bias in accumulator units for an anchor op.
-  void epilogue(Node& q, const QWeights& w, const std::vector<float>& bias, float sx, float sy) {
+  // multiplier[k] and the float bias in accumulator units for an anchor op. real_units (a non-linear fused
+  // activation): multiplier[k] = s_x * s_w[k], the activation's input in real units; else s_x * s_w[k] / s_y.
+  void epilogue(Node& q, const QWeights& w, const std::vector<float>& bias, float sx, float sy, bool real_units) {
     std::vector<float> mult(w.scale.size());
     Tensor b(DType::f32, {static_cast<int64_t>(w.scale.size())});
     for (size_t k = 0; k < w.scale.size(); ++k) {
       float sxw = sx * w.scale[k];
-      mult[k] = sxw / sy;
+      mult[k] = real_units ? sxw : sxw / sy;
       b.data<float>()[k] = bias.empty() ? 0.f : quant::bias_in_acc_units(bias[k], sxw);
     }
     q.attrs["multiplier"] = attr_floats(mult);
@@ -144,16 +167,65 @@ struct Quantizer {
     q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::bias_acc"), b));
   }
 
+  // A conv/matmul with a fused non-linear activation whose output is read in FP32 only (a squeeze-excitation
+  // gate read by a Mul): quantizing that output would add a rounding nothing needs. The conv/matmul is quantized
+  // up to its pre-activation tensor instead, and the activation runs in FP32 after a Dequantize (the nodes fusion
+  // replaced, rebuilt). Returns "" when the conv/matmul went int8, else why not (it then stays FP32, fused).
+  std::string split_activation(const Node& n) {
+    const size_t want = n.post.act == Activation::Silu ? 2 : 1;
+    if (n.post.residual_input >= 0 || n.post.fused_names.size() != want) return "fused activation with a residual";
+    const int pre = g.find(n.post.fused_names[0]);
+    if (pre < 0) return "pre-activation tensor '" + n.post.fused_names[0] + "' is gone";
+    // Fusion left `pre` without a producer, so propagation gave it no shape: an elementwise activation's input
+    // has its output's shape (rank4() picks the layout of the Dequantize below from it).
+    shapes.shape[static_cast<size_t>(pre)] = shape(n.outputs[0]);
+    shapes.dtype[static_cast<size_t>(pre)] = DType::f32;
+    Node lin = n;
+    lin.post = PostOp{};
+    lin.outputs = {pre};
+    std::string why = n.op == OpType::Conv ? try_conv(lin) : try_linear(lin);
+    if (!why.empty()) return why;
+    need_f32(pre);
+    const int y = n.outputs[0];
+    auto fp32_node = [&](OpType op, std::vector<int> in, int out) {
+      Node a;
+      a.op = op;
+      a.name = g.value(out).name + "::" + op_name(op);
+      a.inputs = std::move(in);
+      a.outputs = {out};
+      if (op == OpType::LeakyRelu) a.attrs["alpha"] = attr_f(n.post.alpha);
+      out_nodes.push_back(std::move(a));
+      f32_ready[static_cast<size_t>(out)] = 1;
+    };
+    switch (n.post.act) {
+      case Activation::Silu: {
+        const int s = g.find(n.post.fused_names[1]);
+        if (s < 0) fail("quantization pass: SiLU's sigmoid tensor '", n.post.fused_names[1], "' is gone");
+        fp32_node(OpType::Sigmoid, {pre}, s);
+        fp32_node(OpType::Mul, {pre, s}, y);
+        break;
+      }
+      case Activation::Sigmoid: fp32_node(OpType::Sigmoid, {pre}, y); break;
+      case Activation::HardSwish: fp32_node(OpType::HardSwish, {pre}, y); break;
+      case Activation::LeakyRelu: fp32_node(OpType::LeakyRelu, {pre}, y); break;
+      default: fail("quantization pass: ", n.describe(), " has no activation to split");
+    }
+    return "";
+  }
+
   std::string try_conv(const Node& n) {
+    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
     int x = n.inputs[0], y = n.outputs[0];
     float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
     if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
-    float lo, hi;
-    if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    float lo = quant::kNoLo, hi = quant::kNoHi;
+    const quant::Act act = real_unit_act(n.post);
+    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
     int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
+    if (act != quant::Act::None && res >= 0) return "fused residual before a non-linear activation has no INT8 epilogue";
     if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
       return "residual input '" + g.value(res).name + "' has no calibrated scale";
     const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
@@ -170,13 +242,12 @@ struct Quantizer {
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
     QWeights qw = quantize_rows(w, w.dim(0));
     // epilogue appends w and bias in this order: x, w, bias
-    epilogue(q, qw, bias, sxq, sy);
+    epilogue(q, qw, bias, sxq, sy, act != quant::Act::None);
     q.attrs["strides"] = attr_ints(win.strides);
     q.attrs["dilations"] = attr_ints(win.dilations);
     q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
     q.attrs["group"] = attr_i(n.attr_i("group", 1));
-    q.attrs["act_lo"] = attr_f(lo);
-    q.attrs["act_hi"] = attr_f(hi);
+    activation_attrs(q, n.post, act, lo, hi, sy);
     if (res >= 0) {
       int qr = get_int8(res);
       q.inputs.push_back(qr);
@@ -191,6 +262,7 @@ struct Quantizer {
   }
 
   std::string try_linear(const Node& n) {
+    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
     bool gemm = n.op == OpType::Gemm;
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 2)
       return "weights are not a constant matrix";
@@ -202,8 +274,9 @@ struct Quantizer {
     if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
     if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
     if (available_int8(x) && rank4(x)) return "input is an NHWC int8 tensor";
-    float lo, hi;
-    if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    float lo = quant::kNoLo, hi = quant::kNoHi;
+    const quant::Act act = real_unit_act(n.post);
+    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
     const Tensor b = g.const_of(n.inputs[1]);  // a copy: add_value may move g.values
     // w as [N, K]: Gemm transB=1 already is; MatMul / Gemm transB=0 hold [K, N].
     Tensor w = b;
@@ -225,9 +298,8 @@ struct Quantizer {
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
     q.inputs = {qx};
-    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy);
-    q.attrs["act_lo"] = attr_f(lo);
-    q.attrs["act_hi"] = attr_f(hi);
+    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None);
+    activation_attrs(q, n.post, act, lo, hi, sy);
     int qy = new_int8_value(y);
     q.outputs = {qy};
     out_nodes.push_back(std::move(q));
@@ -469,7 +541,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr};
+  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});

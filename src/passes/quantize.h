@@ -17,9 +17,13 @@
 //             attrs: strides [sh,sw], pads [top,left,bottom,right] (explicit; auto_pad resolved), dilations
 //             [dh,dw], group, multiplier (floats [K]), residual_scale (f), act_lo (f), act_hi (f).
 //             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
+//             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
+//             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
+//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, s_y).
 //             2-D convolutions only (1-D/3-D stay FP32).
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
-//             attrs: multiplier (floats [N]), act_lo, act_hi. y i8 [..., N]. (Gemm with transB folded.)
+//             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
+//             y i8 [..., N]. (Gemm with transB folded.)
 // QAdd        in: a i8, b i8 of the same shape (no broadcasting). attrs: scale_a, scale_b (s_a/s_y,
 //             s_b/s_y), act_lo, act_hi. y = quant::add(a, scale_a, b, scale_b, lo, hi).
 // QMaxPool    in: x i8 NHWC. attrs: kernel [kh,kw], strides, pads [t,l,b,r], dilations. Output keeps the
@@ -35,9 +39,39 @@
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "ir/graph.h"
+#include "quant/quant.h"
 
 namespace octet {
+
+// The epilogue attributes of a QConv / QLinear node (see above), read once by the kernels.
+struct QEpilogue {
+  std::vector<float> multiplier;
+  float residual_scale = 1.f, act_lo = quant::kNoLo, act_hi = quant::kNoHi;
+  quant::Act act = quant::Act::None;  // non-linear activation (then multiplier is s_x * s_w[k])
+  float act_alpha = 0.f, out_scale = 1.f;
+
+  static QEpilogue of(const Node& n) {
+    QEpilogue e;
+    e.multiplier = n.attr_floats("multiplier");
+    e.residual_scale = n.attr_f("residual_scale", 1.f);
+    e.act_lo = n.attr_f("act_lo", quant::kNoLo);
+    e.act_hi = n.attr_f("act_hi", quant::kNoHi);
+    const int64_t a = n.attr_i("act", 0);
+    if (a < 0 || a > quant::kActLast) throw Error(n.describe() + ": unknown epilogue activation " + std::to_string(a));
+    e.act = static_cast<quant::Act>(a);
+    e.act_alpha = n.attr_f("act_alpha", 0.f);
+    e.out_scale = n.attr_f("out_scale", 1.f);
+    return e;
+  }
+  // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
+  int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {
+    if (act != quant::Act::None) return quant::requantize_act(acc, bias, multiplier[k], act, act_alpha, out_scale);
+    if (residual) return quant::requantize_residual(acc, bias, multiplier[k], *residual, residual_scale, act_lo, act_hi);
+    return quant::requantize(acc, bias, multiplier[k], act_lo, act_hi);
+  }
+};
 
 struct QuantizeOptions {
   std::vector<std::string> fp32_layers;  // ONNX node names (or output tensor names) kept in FP32
@@ -67,8 +101,8 @@ struct QuantizeReport {
   std::vector<Int8Tensor> int8_tensors;
 };
 
-// Rewrites `g` in place. `g` must have gone through fold_constants/fold_batchnorm/fuse_post_ops (fused
-// Sigmoid/HardSwish are not quantized). Tensors absent from `amax`, or with amax 0, keep their op in FP32.
+// Rewrites `g` in place. `g` must have gone through fold_constants/fold_batchnorm/fuse_post_ops (int8 mode:
+// a non-linear activation fused after a residual Add would keep its conv in FP32). Tensors absent from `amax`, or with amax 0, keep their op in FP32.
 // `amax` maps ONNX tensor names to calibrated amax (scale = amax / 127), e.g. from a CalibTable.
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt = {});
 

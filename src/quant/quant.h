@@ -10,12 +10,19 @@
 //                v = fmaf(residual_scale, float(r), v)           when a residual r (int8) is added
 //                v = min(max(v, act_lo), act_hi)                  fused Relu / Clip, in output units
 //                y = saturate_int8(round_half_even(v))
+//   non-linear activation fused into the epilogue (Sigmoid, SiLU, HardSwish, LeakyRelu; what TensorRT fuses
+//   into a conv), in real units, then quantized to the activation output's scale s_y:
+//                v = (float(acc) + bias[k]) * dequant[k]        dequant[k] = s_x * s_w[k]
+//                y = quantize(activate(act, v, alpha), s_y)
+//   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
+//   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment).
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
 
 namespace octet::quant {
@@ -71,6 +78,51 @@ inline int8_t requantize_residual(int32_t acc, float bias, float multiplier, int
   v = std::fma(residual_scale, static_cast<float>(residual), v);
   v = std::min(std::max(v, act_lo), act_hi);
   return saturate_i8(round_half_even(v));
+}
+
+// Activations an INT8 epilogue can apply in real units (QConv/QLinear attribute "act").
+enum class Act : int { None = 0, Sigmoid = 1, Silu = 2, HardSwish = 3, LeakyRelu = 4 };
+inline constexpr int kActLast = 4;
+
+// e^x for finite x, as a fixed sequence of float operations: x clamped to [-87, 88]; n = round(x log2 e);
+// r = x - n ln2 (two fmas, ln2 split in a high part exact in 9 bits and a low part); e^r by a degree-7
+// polynomial in Horner form (one fma per coefficient); times 2^n built from the exponent bits.
+inline float exp_approx(float x) {
+  x = std::min(std::max(x, -87.f), 88.f);
+  const float n = std::nearbyint(x * 1.44269504088896341f);
+  float r = std::fma(n, -0.693359375f, x);
+  r = std::fma(n, 2.12194440e-4f, r);
+  float p = 1.9875691500e-4f;
+  p = std::fma(p, r, 1.3981999507e-3f);
+  p = std::fma(p, r, 8.3334519073e-3f);
+  p = std::fma(p, r, 4.1665795894e-2f);
+  p = std::fma(p, r, 1.6666665459e-1f);
+  p = std::fma(p, r, 5.0000001201e-1f);
+  p = std::fma(p, r, 1.f);
+  p = std::fma(p, r, 1.f);
+  const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
+  float two_n;
+  static_assert(sizeof(two_n) == sizeof(bits));
+  std::memcpy(&two_n, &bits, sizeof(bits));
+  return p * two_n;
+}
+
+// The activation in real units; v finite.
+inline float activate(Act act, float v, float alpha) {
+  switch (act) {
+    case Act::Sigmoid: return 1.f / (1.f + exp_approx(-v));
+    case Act::Silu: return v / (1.f + exp_approx(-v));
+    case Act::HardSwish: return v * std::min(std::max(v / 6.f + 0.5f, 0.f), 1.f);
+    case Act::LeakyRelu: return v >= 0.f ? v : v * alpha;
+    case Act::None: break;
+  }
+  return v;
+}
+
+// The epilogue with a non-linear activation (see the top of this file).
+inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float out_scale) {
+  const float v = (static_cast<float>(acc) + bias) * dequant;
+  return quantize(activate(act, v, alpha), out_scale);
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).

@@ -37,7 +37,7 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   if (opt.fold_batchnorm) fold_batchnorm(g);
   release_unread_constants(g);
   bool int8 = !opt.int8_amax.empty();
-  if (opt.fuse) fuse_post_ops(g, /*clamp_only=*/int8, opt.keep_unfused.empty() ? nullptr : &opt.keep_unfused);
+  if (opt.fuse) fuse_post_ops(g, /*int8=*/int8, opt.keep_unfused.empty() ? nullptr : &opt.keep_unfused);
   g.finalize();
   if (int8) {
     QuantizeOptions qo;

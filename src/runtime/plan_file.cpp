@@ -336,7 +336,7 @@ Graph read_graph(Reader& r) {
       if (!n.attrs.emplace(key, std::move(a)).second) r.bad(n.describe(), ": attribute '", key, "' appears twice");
     }
     uint8_t act = r.u8("post-op activation");
-    if (act > static_cast<uint8_t>(Activation::LeakyRelu)) r.bad(n.describe(), ": unknown activation ", int(act));
+    if (act > static_cast<uint8_t>(Activation::Silu)) r.bad(n.describe(), ": unknown activation ", int(act));
     n.post.act = static_cast<Activation>(act);
     n.post.alpha = r.f32("post-op alpha");
     n.post.beta = r.f32("post-op beta");

@@ -63,7 +63,7 @@ namespace octet {
 
 inline constexpr char kPlanMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
 // 2: QConv / QLinear biases are float32 in accumulator units (1: int32).
-inline constexpr uint32_t kPlanFormatVersion = 2;
+inline constexpr uint32_t kPlanFormatVersion = 3;
 // The octet version written into plan headers (also CMakeLists' project VERSION and `octet --version`).
 inline constexpr const char* kPlanOctetVersion = kOctetVersion;
 

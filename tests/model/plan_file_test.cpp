@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "onnx/import.h"
+#include "quant/quant.h"
 #include "runtime/plan_file.h"
 #include "test_util.h"
 
@@ -291,4 +292,119 @@ TEST(QuantizePass, ConcatChainsReadOnlyInFp32StayFp32) {
   EXPECT_EQ(by["concat2"].precision, "fp32") << by["concat2"].why;
   EXPECT_NE(by["concat2"].why.find("read only in FP32"), std::string::npos) << by["concat2"].why;
   EXPECT_EQ(by["concat3"].precision, "fp32") << by["concat3"].why;
+}
+
+// A squeeze-excitation block with SiLU written as Mul(y, Sigmoid(y)) (EfficientNet):
+//   a = SiLU(convA(x)); gate = Sigmoid(convS(GlobalAveragePool(a))); y = convB(a * gate)
+// FP32 plans fuse the SiLU into convA. INT8 plans apply it in convA's epilogue (act = Silu: a is read by int8
+// ops, so its rounding is needed anyway), while the gate, read only by the FP32 Mul, is not rounded: convS
+// stops at its pre-activation tensor and the Sigmoid runs in FP32. The cpu INT8 plan equals the ref one bit
+// for bit and stays close to FP32; a plan file keeps the activation.
+TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
+  Graph g;
+  g.opset = 17;
+  const int x = g.add_value("x");
+  g.value(x).declared = {{2, ""}, {8, ""}, {7, ""}, {9, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  auto node = [&](OpType op, const std::string& name, std::vector<int> in, std::map<std::string, Attr> attrs = {}) {
+    Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = {g.add_value(name + "_out")};
+    n.attrs = std::move(attrs);
+    g.nodes.push_back(n);
+    return n.outputs[0];
+  };
+  auto conv = [&](const std::string& name, int in, int64_t cout, int64_t cin, int64_t k, uint32_t seed) {
+    int w = g.add_constant(name + "_w", test::random_f32({cout, cin, k, k}, seed, -0.4f, 0.4f));
+    int b = g.add_constant(name + "_b", test::random_f32({cout}, seed + 7, -0.5f, 0.5f));
+    return node(OpType::Conv, name, {in, w, b}, {{"pads", attr_ints({k / 2, k / 2, k / 2, k / 2})}});
+  };
+  const int ya = conv("convA", x, 12, 8, 3, 1);
+  const int sa = node(OpType::Sigmoid, "sigA", {ya});
+  const int a = node(OpType::Mul, "siluA", {sa, ya});  // operands in the other order than Mul(y, s)
+  const int p = node(OpType::GlobalAveragePool, "gap", {a});
+  const int gate = node(OpType::Sigmoid, "gate", {conv("convS", p, 12, 12, 1, 2)});
+  const int m = node(OpType::Mul, "excite", {a, gate});
+  g.outputs = {conv("convB", m, 5, 12, 3, 3)};
+  g.finalize();
+
+  std::vector<Tensor> xs;
+  for (uint32_t s : {11u, 12u, 13u}) xs.push_back(test::random_f32({2, 8, 7, 9}, s, -2.f, 2.f));
+  PlanOptions fo;
+  fo.backend = "ref";
+  fo.fuse = false;
+  auto unfused = Plan::build(g, fo);
+  std::map<std::string, float> amax;
+  Plan::Observer obs = [&](int v, const Tensor& t) {
+    if (t.dtype() != DType::f32) return;
+    float mx = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) mx = std::max(mx, std::fabs(t.data<float>()[i]));
+    float& am = amax[unfused->graph().value(v).name];
+    am = std::max(am, mx);
+  };
+  std::vector<Tensor> want;
+  for (const Tensor& t : xs) want.push_back(unfused->run({t}, &obs)[0].clone());
+
+  // FP32: SiLU fused into convA, same outputs.
+  for (const char* backend : {"ref", "cpu"}) {
+    PlanOptions o;
+    o.backend = backend;
+    auto plan = Plan::build(g, o);
+    bool silu = false;
+    for (const Node& n : plan->graph().nodes) {
+      silu = silu || n.post.act == Activation::Silu;
+      EXPECT_NE(n.name, "siluA") << backend << ": the SiLU Mul should be fused";
+    }
+    EXPECT_TRUE(silu) << backend;
+    for (size_t i = 0; i < xs.size(); ++i) {
+      Tensor y = plan->run({xs[i]})[0].clone();
+      for (int64_t k = 0; k < y.numel(); ++k)
+        ASSERT_NEAR(y.data<float>()[k], want[i].data<float>()[k], 1e-4f * (1.f + std::fabs(want[i].data<float>()[k])))
+            << backend;
+    }
+  }
+
+  // INT8.
+  std::vector<std::vector<Tensor>> got;
+  for (const char* backend : {"ref", "cpu"}) {
+    PlanOptions o;
+    o.backend = backend;
+    o.int8_amax = amax;
+    auto plan = Plan::build(g, o);
+    const Graph& pg = plan->graph();
+    std::map<std::string, const Node*> by;
+    for (const Node& n : pg.nodes) by[n.name] = &n;
+    ASSERT_TRUE(by.count("convA") && by.count("convS") && by.count("convB")) << backend;
+    EXPECT_EQ(by["convA"]->op, OpType::QConv);
+    EXPECT_EQ(by["convA"]->attr_i("act", 0), static_cast<int64_t>(quant::Act::Silu)) << backend;
+    EXPECT_EQ(by["convS"]->op, OpType::QConv);
+    EXPECT_EQ(by["convS"]->attr_i("act", 0), 0) << "the gate is read only in FP32: " << backend;
+    int sigmoids = 0;
+    for (const Node& n : pg.nodes) sigmoids += n.op == OpType::Sigmoid;
+    EXPECT_EQ(sigmoids, 1) << backend << ": the gate's Sigmoid runs in FP32, SiLU's is fused";
+    got.emplace_back();
+    for (const Tensor& t : xs) got.back().push_back(plan->run({t})[0].clone());
+    if (std::string(backend) == "cpu") {
+      const std::string path = temp_path("silu.plan");
+      save_plan(*plan, path);
+      auto loaded = load_plan_file(path);
+      std::filesystem::remove(path);
+      for (size_t i = 0; i < xs.size(); ++i) {
+        const Tensor y = loaded->run({xs[i]})[0];
+        EXPECT_EQ(std::memcmp(y.raw(), got.back()[i].raw(), y.nbytes()), 0) << "loaded plan, input " << i;
+      }
+    }
+  }
+  for (size_t i = 0; i < xs.size(); ++i) {
+    EXPECT_EQ(std::memcmp(got[0][i].raw(), got[1][i].raw(), got[0][i].nbytes()), 0) << "cpu INT8 != ref INT8, input " << i;
+    double dot = 0, n1 = 0, n2 = 0;
+    for (int64_t k = 0; k < want[i].numel(); ++k) {
+      const double u = got[1][i].data<float>()[k], v = want[i].data<float>()[k];
+      dot += u * v, n1 += u * u, n2 += v * v;
+    }
+    EXPECT_GT(dot / std::sqrt(n1 * n2), 0.995) << "INT8 vs FP32 cosine, input " << i;
+  }
 }

@@ -405,6 +405,26 @@ std::vector<Case> int8_cases() {
   qconv("QConv_big_acc_epilogue", {1, 5, 7, 256}, 13, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo, no_hi,
         1.f, 0.7);
   qconv("QConv_64ch_3x3", {1, 13, 11, 64}, 64, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
+  // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
+  // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
+  auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
+                       uint32_t seed) {
+    const int64_t Cg = x[3] / group;
+    Builder b(name, OpType::QConv);
+    b.in(random_i8(x, seed, -128, 127)).cst(random_i8({K, Cg, kh, kh}, seed + 1, -127, 127));
+    b.cst(random_bias(K, seed + 2, 20000.f));
+    b.attr("group", attr_i(group)).attr("pads", attr_ints({kh / 2, kh / 2, kh / 2, kh / 2}));
+    std::vector<float> dq = mults(K, Cg * kh * kh, seed + 3, 1.f);
+    for (float& d : dq) d *= 0.05f;  // mults() maps a typical |acc| to ~40; here ~2 real units
+    b.attr("multiplier", attr_floats(dq)).attr("act", attr_i(static_cast<int64_t>(act)));
+    b.attr("act_alpha", attr_f(0.1f)).attr("out_scale", attr_f(sy));
+    v.push_back(b.done(DType::i8));
+  };
+  qconv_act("QConv_silu_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 50);
+  qconv_act("QConv_silu_depthwise", {1, 13, 7, 35}, 35, 35, 3, quant::Act::Silu, 0.031f, 51);
+  qconv_act("QConv_sigmoid_1x1", {1, 5, 7, 21}, 17, 1, 1, quant::Act::Sigmoid, 1.f / 127, 52);
+  qconv_act("QConv_hardswish_grouped", {1, 7, 9, 12}, 18, 3, 3, quant::Act::HardSwish, 0.05f, 53);
+  qconv_act("QConv_leakyrelu_saturating", {2, 7, 5, 9}, 11, 1, 3, quant::Act::LeakyRelu, 0.01f, 54);
   // The sum post-op must be one fma, as quant::requantize_residual: acc = -2 (x = -2 through an identity
   // kernel), multiplier 1, residual 3, residual_scale = 6990507 * 2^-23. Exactly, 3 * rs = 2.5 + 2^-23, so
   // fmaf(rs, 3, -2) = 0.5 + 2^-23 rounds to 1, while a separately rounded product is 2.5 (a tie, to even) and
@@ -456,6 +476,14 @@ std::vector<Case> int8_cases() {
     v.push_back(b.done(DType::i8));
   };
   qlinear("QLinear_2d_bias", {7, 13}, 11, true, no_lo, no_hi);
+  for (auto [act, nm] : {std::pair{quant::Act::Silu, "silu"}, std::pair{quant::Act::Sigmoid, "sigmoid"}}) {
+    Builder b(std::string("QLinear_") + nm, OpType::QLinear);
+    b.in(random_i8({3, 5, 37}, 45, -128, 127)).cst(random_i8({19, 37}, 46, -127, 127)).cst(random_bias(19, 47, 30000.f));
+    std::vector<float> dq = mults(19, 37, 48, 1.f);
+    for (float& d : dq) d *= 0.05f;
+    b.attr("multiplier", attr_floats(dq)).attr("act", attr_i(static_cast<int64_t>(act))).attr("out_scale", attr_f(0.04f));
+    v.push_back(b.done(DType::i8));
+  }
   qlinear("QLinear_3d_relu", {3, 5, 11}, 13, true, 0.f, no_hi);
   qlinear("QLinear_nobias_saturating", {5, 64}, 7, false, -30.f, 30.f, 8.f, 0.5);
   qlinear("QLinear_big_k", {3, 1500}, 13, true, no_lo, no_hi, 1.f, 0.7);
@@ -833,6 +861,18 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
       s.requant_s32_s8(acc.data<int32_t>(), bp, m.data(), rp, 0.71f, -120.f, quant::kNoHi, n, y2.data());
       EXPECT_EQ(y1, y2) << "requant n=" << n << " variant " << variant;
     }
+    // Non-linear epilogues: dequant spreads v = (acc + bias) * dequant over about [-300, 300], past exp's
+    // clamps at -87 / 88, and out_scale 0.5 saturates the large ones.
+    std::vector<float> dq = random_floats(static_cast<size_t>(n + 1), 700 + static_cast<uint32_t>(n), 1e-6f, 1e-4f);
+    for (int act = 1; act <= quant::kActLast; ++act)
+      for (const float* bp : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data<float>())}) {
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.5f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.5f, n, y2.data());
+        EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << (bp ? " bias" : "");
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.013f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.013f, n, y2.data());
+        EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " fine scale";
+      }
     // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
     Tensor px = random_i8({30 * (n + 1)}, 600 + static_cast<uint32_t>(n));
     cpu::maxpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y1.data());
@@ -841,6 +881,26 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     cpu::avgpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y1.data());
     s.avgpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y2.data());
     EXPECT_EQ(y1, y2) << "avgpool n=" << n;
+  }
+  // Non-linear epilogues densely over their curved parts, outputs unsaturated: 64k values with v in [-10, 10]
+  // and fine output steps, so a float-level difference in exp_approx (a changed coefficient) flips roundings.
+  {
+    const int64_t n = 1 << 16;
+    Tensor acc = random_i32({n}, 800, -1000000, 1000000);
+    std::vector<float> dq(static_cast<size_t>(n), 1e-5f);
+    std::vector<int8_t> y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
+    const std::pair<int, float> acts[] = {{1, 1.f / 127}, {2, 10.f / 127}, {3, 10.f / 127}, {4, 10.f / 127}};
+    for (auto [act, sy] : acts) {
+      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, sy, n, y1.data());
+      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, sy, n, y2.data());
+      int64_t diff = 0, inner = 0;
+      for (int64_t i = 0; i < n; ++i) {
+        diff += y1[static_cast<size_t>(i)] != y2[static_cast<size_t>(i)];
+        inner += y1[static_cast<size_t>(i)] > -128 && y1[static_cast<size_t>(i)] < 127;
+      }
+      EXPECT_EQ(diff, 0) << "requant_act dense, act " << act;
+      EXPECT_GT(inner, n * 3 / 4) << "act " << act << ": outputs must stay off the int8 limits";
+    }
   }
   (void)rng;
 }

@@ -4,6 +4,7 @@
 // FP32 reference ops (Conv, Gemm, MaxPool, AveragePool) run on dequantized inputs. Odd shapes throughout.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <random>
@@ -255,6 +256,80 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
 
 TEST(RefQLinear, ThreeDInputWithBias) { check_qlinear({2, 3, 13}, 5, true, quant::kNoLo, quant::kNoHi, 41); }
 TEST(RefQLinear, TwoDInputClipped) { check_qlinear({7, 11}, 9, false, 0.f, 50.f, 42); }
+
+// ---------------------------------------------------------------------------------------------------------
+// Non-linear epilogue activations (quant::requantize_act)
+
+TEST(QuantAct, ExpApproxIsWithinTwoUlpOfExp) {
+  double worst = 0;
+  for (int i = 0; i <= 200000; ++i) {
+    const float x = -87.f + 175.f * static_cast<float>(i) / 200000.f;
+    const double want = std::exp(static_cast<double>(x));
+    worst = std::max(worst, std::fabs(quant::exp_approx(x) - want) / want);
+  }
+  EXPECT_LT(worst, 2.5e-7) << "relative error (one float ulp is 6e-8 to 1.2e-7)";
+  // Clamped outside [-87, 88]: finite and monotone at the ends, never inf or a denormal-flush surprise.
+  EXPECT_EQ(quant::exp_approx(-1000.f), quant::exp_approx(-87.f));
+  EXPECT_EQ(quant::exp_approx(1000.f), quant::exp_approx(88.f));
+  EXPECT_TRUE(std::isfinite(quant::exp_approx(88.f)));
+  EXPECT_EQ(quant::exp_approx(0.f), 1.f);
+}
+
+TEST(QuantAct, ActivationsFollowTheirDefinitions) {
+  for (int i = -400; i <= 400; ++i) {
+    const float v = static_cast<float>(i) * 0.05f;  // [-20, 20]
+    const double d = v, sig = 1.0 / (1.0 + std::exp(-d));
+    EXPECT_NEAR(quant::activate(quant::Act::Sigmoid, v, 0.f), sig, 3e-7) << v;
+    EXPECT_NEAR(quant::activate(quant::Act::Silu, v, 0.f), d * sig, 3e-7 * std::max(1.0, std::fabs(d))) << v;
+    EXPECT_NEAR(quant::activate(quant::Act::HardSwish, v, 0.f), d * std::clamp(d / 6 + 0.5, 0.0, 1.0), 1e-6) << v;
+    EXPECT_EQ(quant::activate(quant::Act::LeakyRelu, v, 0.25f), v >= 0 ? v : v * 0.25f) << v;
+  }
+  // SiLU's far ends: ~0 for large negative inputs (no NaN from inf/inf), the input itself for large positive.
+  EXPECT_EQ(quant::activate(quant::Act::Silu, -200.f, 0.f), -200.f / (1.f + quant::exp_approx(200.f)));
+  EXPECT_GT(quant::activate(quant::Act::Silu, -200.f, 0.f), -1e-30f);
+  EXPECT_EQ(quant::activate(quant::Act::Silu, 200.f, 0.f), 200.f);
+}
+
+// QLinear with SiLU / Sigmoid in the epilogue: exactly quant::requantize_act, and within one output step of the
+// FP32 Gemm followed by the activation in double precision.
+TEST(RefQLinear, NonLinearEpilogues) {
+  const int64_t rows = 9, K = 23, N = 7;
+  const Tensor x = random_i8({rows, K}, 61);
+  const Tensor w = random_int<int8_t>({N, K}, 62, -127, 127);
+  const Tensor b = test::random_f32({N}, 63, -3000.f, 3000.f);
+  const float sx = 0.03f;
+  std::vector<float> sw, dq;
+  for (int64_t j = 0; j < N; ++j) {
+    sw.push_back(0.004f * static_cast<float>(1 + j % 3));
+    dq.push_back(sx * sw.back());
+  }
+  Tensor xf = to_f32(x, sx), wf(DType::f32, {N, K}), bf(DType::f32, {N});
+  for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / K];
+  for (int64_t j = 0; j < N; ++j) bf.data<float>()[j] = b.data<float>()[j] * dq[j];
+  const Tensor yf = run(make_node(OpType::Gemm, {{"transB", attr_i(1)}}), {&xf, &wf, &bf});
+  for (quant::Act act : {quant::Act::Silu, quant::Act::Sigmoid}) {
+    const float sy = act == quant::Act::Sigmoid ? 1.f / 127 : 0.05f;
+    const Node n = make_node(OpType::QLinear, {{"multiplier", attr_floats(dq)},
+                                               {"act", attr_i(static_cast<int64_t>(act))},
+                                               {"out_scale", attr_f(sy)}});
+    const Tensor y = run(n, {&x, &w, &b});
+    int64_t mismatches = 0, off_by_more = 0, curved = 0;
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < N; ++j) {
+        int64_t s = 0;
+        for (int64_t k = 0; k < K; ++k) s += int64_t{x.data<int8_t>()[r * K + k]} * w.data<int8_t>()[j * K + k];
+        const int8_t got = y.data<int8_t>()[r * N + j];
+        mismatches += got != quant::requantize_act(static_cast<int32_t>(s), b.data<float>()[j], dq[j], act, 0.f, sy);
+        const double v = yf.data<float>()[r * N + j], sig = 1.0 / (1.0 + std::exp(-v));
+        const double a = act == quant::Act::Silu ? v * sig : sig;
+        curved += std::fabs(v) < 4;
+        off_by_more += std::abs(int{got} - int{q_of(a / sy, quant::kNoLo, quant::kNoHi)}) > 1;
+      }
+    EXPECT_EQ(mismatches, 0) << int(act);
+    EXPECT_EQ(off_by_more, 0) << int(act);
+    EXPECT_GT(curved, rows * N / 4) << "inputs must reach the curved part of the activation";
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // QAdd, pools, concat

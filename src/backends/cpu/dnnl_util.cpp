@@ -27,6 +27,7 @@ bool append_activation(dnnl::post_ops& po, const PostOp& p) {
     case Activation::Clip: po.append_eltwise(1.f, A::eltwise_clip_v2, p.alpha, p.beta); return true;
     case Activation::Sigmoid: po.append_eltwise(1.f, A::eltwise_logistic, 0.f, 0.f); return true;
     case Activation::HardSwish: po.append_eltwise(1.f, A::eltwise_hardswish, 0.f, 0.f); return true;
+    case Activation::Silu: po.append_eltwise(1.f, A::eltwise_swish, 1.f, 0.f); return true;  // x * sigmoid(1 * x)
   }
   return false;
 }

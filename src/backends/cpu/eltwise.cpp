@@ -228,6 +228,9 @@ class BinaryK final : public Kernel {
       case Activation::Sigmoid:
         for (int64_t i = 0; i < n; ++i) y[i] = 1.f / (1.f + std::exp(-y[i]));
         break;
+      case Activation::Silu:
+        for (int64_t i = 0; i < n; ++i) y[i] = y[i] / (1.f + std::exp(-y[i]));
+        break;
       case Activation::None: break;
     }
   }

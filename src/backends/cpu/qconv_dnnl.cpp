@@ -9,6 +9,8 @@
 //   a plain vaddps when the scale is 1, the same value), clip (vmaxps/vminps), saturate to [-128, 127],
 //   and vcvtps2dq with the default round-to-nearest-even: quant.h's (float(acc) + bias) * mult, then
 //   fmaf(residual_scale, r, v), clamp, round-half-even, saturate -- the same operations in the same order.
+// - A fused non-linear activation (act attribute) always takes the s32 + own-epilogue route below
+//   (requant_act_s32_s8: quant::requantize_act, whose exp oneDNN's eltwise post-ops do not reproduce).
 // - OCTET_QCONV_EPILOGUE=1 runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
 //   requantize pass (requant_s32_s8, qelementwise.h): the second route to the same bits, kept for tests.
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
@@ -25,6 +27,7 @@
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
+#include "passes/quantize.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
@@ -68,11 +71,9 @@ class QConvDnnl final : public Kernel {
     w_ = g.const_of(n.inputs[1]);
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
     residual_ = n.inputs.size() > 3 && n.inputs[3] >= 0;
-    mult_ = n.attr_floats("multiplier");
-    rs_ = n.attr_f("residual_scale", 1.f);
-    lo_ = n.attr_f("act_lo", quant::kNoLo);
-    hi_ = n.attr_f("act_hi", quant::kNoHi);
-    fused_ = !epilogue_forced();
+    ep_ = QEpilogue::of(n);
+    // A non-linear activation runs in our epilogue (oneDNN's exp is not quant::exp_approx).
+    fused_ = !epilogue_forced() && ep_.act == quant::Act::None;
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -101,11 +102,11 @@ class QConvDnnl final : public Kernel {
                                       wany, bias, dst, strides, dl, pl, pr);
     dnnl::primitive_attr attr;
     if (fused_) {
-      attr.set_output_scales(1 << 1, mult_);
+      attr.set_output_scales(1 << 1, ep_.multiplier);
       dnnl::post_ops po;
-      if (residual_) po.append_sum(rs_);
-      if (lo_ != quant::kNoLo || hi_ != quant::kNoHi)
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, lo_, hi_);
+      if (residual_) po.append_sum(ep_.residual_scale);
+      if (ep_.act_lo != quant::kNoLo || ep_.act_hi != quant::kNoHi)
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, ep_.act_lo, ep_.act_hi);
       attr.set_post_ops(po);
     }
     pd_ = dnnl::convolution_forward::primitive_desc(d, attr, engine());
@@ -156,18 +157,25 @@ class QConvDnnl final : public Kernel {
     const float* bias = b_.defined() ? b_.data<float>() : nullptr;
     const int8_t* res = r ? r->data<int8_t>() : nullptr;
     int8_t* y = out[0]->data<int8_t>();
+    const float* mult = ep_.multiplier.data();
+    if (ep_.act != quant::Act::None) {
+#pragma omp parallel for schedule(static)
+      for (int64_t p = 0; p < P; ++p)
+        k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.out_scale, K,
+                             y + p * K);
+      return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < P; ++p)
-      k.requant_s32_s8(acc_.data() + p * K, bias, mult_.data(), res ? res + p * K : nullptr, rs_, lo_, hi_, K,
-                       y + p * K);
+      k.requant_s32_s8(acc_.data() + p * K, bias, mult, res ? res + p * K : nullptr, ep_.residual_scale, ep_.act_lo,
+                       ep_.act_hi, K, y + p * K);
   }
 
  private:
   Node node_;
   Tensor w_, b_;
   bool residual_ = false, fused_ = true;
-  std::vector<float> mult_;
-  float rs_ = 1.f, lo_ = quant::kNoLo, hi_ = quant::kNoHi;
+  QEpilogue ep_;
   std::vector<int32_t> acc_;  // s32 dst of the epilogue path
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;

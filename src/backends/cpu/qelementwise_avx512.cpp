@@ -81,6 +81,59 @@ void requant_s32_s8_avx512(const int32_t* acc, const float* bias, const float* m
                      y + j);
 }
 
+// quant::exp_approx, operation by operation (std::nearbyint -> roundscale, std::fma -> fmadd, the 2^n bits by
+// integer add and shift; n is integral and in [-126, 127], so the conversion is exact).
+inline __m512 exp_approx(__m512 x) {
+  x = _mm512_min_ps(_mm512_set1_ps(88.f), _mm512_max_ps(_mm512_set1_ps(-87.f), x));
+  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fmadd_ps(n, _mm512_set1_ps(-0.693359375f), x);
+  r = _mm512_fmadd_ps(n, _mm512_set1_ps(2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.f));
+  const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+  return _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+}
+
+// quant::activate for 16 values (act is not None).
+inline __m512 activate(int act, __m512 v, __m512 alpha) {
+  const __m512 one = _mm512_set1_ps(1.f);
+  const __m512 neg_v = _mm512_xor_ps(v, _mm512_set1_ps(-0.f));  // -v, a sign flip as in the scalar code
+  switch (act) {
+    case 1:  // Sigmoid: 1 / (1 + e^-v)
+      return _mm512_div_ps(one, _mm512_add_ps(one, exp_approx(neg_v)));
+    case 2:  // SiLU: v / (1 + e^-v)
+      return _mm512_div_ps(v, _mm512_add_ps(one, exp_approx(neg_v)));
+    case 3: {  // HardSwish: v * min(max(v / 6 + 0.5, 0), 1)
+      __m512 t = _mm512_add_ps(_mm512_div_ps(v, _mm512_set1_ps(6.f)), _mm512_set1_ps(0.5f));
+      t = _mm512_min_ps(one, _mm512_max_ps(_mm512_setzero_ps(), t));
+      return _mm512_mul_ps(v, t);
+    }
+    case 4:  // LeakyRelu: v >= 0 ? v : v * alpha
+      return _mm512_mask_blend_ps(_mm512_cmp_ps_mask(v, _mm512_setzero_ps(), _CMP_GE_OQ), _mm512_mul_ps(v, alpha), v);
+    default: return v;
+  }
+}
+
+void requant_act_s32_s8_avx512(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
+                               float out_scale, int64_t k, int8_t* y) {
+  const __m512 va = _mm512_set1_ps(alpha), vs = _mm512_set1_ps(out_scale);
+  int64_t j = 0;
+  for (; j + 16 <= k; j += 16) {
+    __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + j));
+    if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
+    const __m512 v = activate(act, _mm512_mul_ps(a, _mm512_loadu_ps(dequant + j)), va);
+    store16(y + j, to_s8(round_saturate(_mm512_div_ps(v, vs))));
+  }
+  requant_act_s32_s8_ref(acc + j, bias ? bias + j : nullptr, dequant + j, act, alpha, out_scale, k - j, y + j);
+}
+
 void maxpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
   for (int64_t c0 = 0; c0 < c; c0 += 64) {
     const int64_t left = c - c0;
@@ -121,7 +174,8 @@ void avgpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int
 }
 
 const QRowKernels kAvx512{"avx512",          quantize_f32_s8_avx512, dequantize_s8_f32_avx512, add_s8_avx512,
-                          rescale_s8_avx512, requant_s32_s8_avx512,  maxpool_s8_avx512,        avgpool_s8_avx512};
+                          rescale_s8_avx512, requant_s32_s8_avx512,  requant_act_s32_s8_avx512, maxpool_s8_avx512,
+                          avgpool_s8_avx512};
 
 }  // namespace
 

@@ -33,6 +33,12 @@ void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult
   }
 }
 
+void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
+                            float out_scale, int64_t k, int8_t* y) {
+  const auto a = static_cast<quant::Act>(act);
+  for (int64_t j = 0; j < k; ++j) y[j] = quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, out_scale);
+}
+
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
   for (int64_t ch = 0; ch < c; ++ch) y[ch] = -128;
   for (int64_t i = 0; i < nh; ++i)
@@ -55,7 +61,7 @@ void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_
 namespace {
 
 const QRowKernels kRef{"ref",           quantize_f32_s8_ref, dequantize_s8_f32_ref, add_s8_ref, rescale_s8_ref,
-                       requant_s32_s8_ref, maxpool_s8_ref,   avgpool_s8_ref};
+                       requant_s32_s8_ref, requant_act_s32_s8_ref, maxpool_s8_ref, avgpool_s8_ref};
 
 const QRowKernels& pick() {
   const char* force = std::getenv("OCTET_CPU_ISA");

@@ -7,6 +7,7 @@
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
+#include "passes/quantize.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
@@ -24,10 +25,8 @@ class QLinearDnnl final : public Kernel {
   QLinearDnnl(const Graph& g, const Node& n) : node_(n) {
     w_ = g.const_of(n.inputs[1]);
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
-    mult_ = n.attr_floats("multiplier");
-    lo_ = n.attr_f("act_lo", quant::kNoLo);
-    hi_ = n.attr_f("act_hi", quant::kNoHi);
-    fused_ = !epilogue_forced();
+    ep_ = QEpilogue::of(n);
+    fused_ = !epilogue_forced() && ep_.act == quant::Act::None;  // non-linear activation: own epilogue (qconv_dnnl.cpp)
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -41,10 +40,10 @@ class QLinearDnnl final : public Kernel {
     dnnl::matmul::desc d(src, wany, bias, dst);
     dnnl::primitive_attr attr;
     if (fused_) {
-      attr.set_output_scales(1 << 1, mult_);
+      attr.set_output_scales(1 << 1, ep_.multiplier);
       dnnl::post_ops po;
-      if (lo_ != quant::kNoLo || hi_ != quant::kNoHi)
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, lo_, hi_);
+      if (ep_.act_lo != quant::kNoLo || ep_.act_hi != quant::kNoHi)
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_clip_v2, ep_.act_lo, ep_.act_hi);
       attr.set_post_ops(po);
     }
     pd_ = dnnl::matmul::primitive_desc(d, attr, engine());
@@ -82,17 +81,24 @@ class QLinearDnnl final : public Kernel {
     const int64_t N = w_.dim(0), M = out[0]->numel() / N;
     const float* bias = b_.defined() ? b_.data<float>() : nullptr;
     int8_t* y = out[0]->data<int8_t>();
+    const float* mult = ep_.multiplier.data();
+    if (ep_.act != quant::Act::None) {
+#pragma omp parallel for schedule(static)
+      for (int64_t m = 0; m < M; ++m)
+        k.requant_act_s32_s8(acc_.data() + m * N, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.out_scale, N,
+                             y + m * N);
+      return;
+    }
 #pragma omp parallel for schedule(static)
     for (int64_t m = 0; m < M; ++m)
-      k.requant_s32_s8(acc_.data() + m * N, bias, mult_.data(), nullptr, 1.f, lo_, hi_, N, y + m * N);
+      k.requant_s32_s8(acc_.data() + m * N, bias, mult, nullptr, 1.f, ep_.act_lo, ep_.act_hi, N, y + m * N);
   }
 
  private:
   Node node_;
   Tensor w_, b_;
   bool fused_ = true;
-  std::vector<float> mult_;
-  float lo_ = quant::kNoLo, hi_ = quant::kNoHi;
+  QEpilogue ep_;
   std::vector<int32_t> acc_;
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;

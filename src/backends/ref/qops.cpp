@@ -12,6 +12,7 @@
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
 #include "ir/window.h"
+#include "passes/quantize.h"
 #include "quant/quant.h"
 
 namespace octet {
@@ -83,10 +84,8 @@ void ref_QConv(const OpArgs& a) {
   const Win2 w = nhwc_window(nd, X.shape(), {Wt.dim(2), Wt.dim(3)}, false);
   const int64_t N = X.dim(0), C = X.dim(3), K = Wt.dim(0), G = nd.attr_i("group", 1);
   const int64_t Cg = C / G, Kg = K / G, taps = w.kh * w.kw;
-  const std::vector<float> mult = nd.attr_floats("multiplier");
-  const float rs = nd.attr_f("residual_scale", 1.f);
-  const float lo = nd.attr_f("act_lo", quant::kNoLo), hi = nd.attr_f("act_hi", quant::kNoHi);
-  assert(static_cast<int64_t>(mult.size()) == K && Wt.dim(1) == Cg);
+  const QEpilogue ep = QEpilogue::of(nd);
+  assert(static_cast<int64_t>(ep.multiplier.size()) == K && Wt.dim(1) == Cg);
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
   const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
@@ -105,10 +104,8 @@ void ref_QConv(const OpArgs& a) {
         const int8_t* xp = x + ((n * w.H + ih) * w.W + iw) * C + c0;
         for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
       });
-      const float b = bias ? bias[k] : 0.f;
       const int64_t o = pix * K + k;
-      const float m = mult[static_cast<size_t>(k)];
-      y[o] = res ? quant::requantize_residual(acc, b, m, res[o], rs, lo, hi) : quant::requantize(acc, b, m, lo, hi);
+      y[o] = ep.apply(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k), res ? res + o : nullptr);
     }
   }
 }
@@ -120,9 +117,8 @@ void ref_QLinear(const OpArgs& a) {
   const int64_t Nout = Wt.dim(0), K = Wt.dim(1);
   int64_t rows = 1;  // x is [rows, K] flattened
   for (int d = 0; d + 1 < X.rank(); ++d) rows *= X.dim(d);
-  const std::vector<float> mult = nd.attr_floats("multiplier");
-  const float lo = nd.attr_f("act_lo", quant::kNoLo), hi = nd.attr_f("act_hi", quant::kNoHi);
-  assert(static_cast<int64_t>(mult.size()) == Nout && X.dim(-1) == K);
+  const QEpilogue ep = QEpilogue::of(nd);
+  assert(static_cast<int64_t>(ep.multiplier.size()) == Nout && X.dim(-1) == K);
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
   const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
@@ -132,7 +128,7 @@ void ref_QLinear(const OpArgs& a) {
     for (int64_t j = 0; j < Nout; ++j) {
       int32_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int32_t{x[r * K + k]} * int32_t{wt[j * K + k]};
-      y[r * Nout + j] = quant::requantize(acc, bias ? bias[j] : 0.f, mult[static_cast<size_t>(j)], lo, hi);
+      y[r * Nout + j] = ep.apply(acc, bias ? bias[j] : 0.f, static_cast<size_t>(j), nullptr);
     }
 }
 

@@ -26,6 +26,7 @@ float apply_activation(const PostOp& p, float v) {
     case Activation::Sigmoid: return 1.f / (1.f + std::exp(-v));
     case Activation::HardSwish: return v * std::min(std::max(v / 6.f + 0.5f, 0.f), 1.f);
     case Activation::LeakyRelu: return v >= 0.f ? v : v * p.alpha;
+    case Activation::Silu: return v / (1.f + std::exp(-v));
   }
   return v;
 }
