@@ -66,7 +66,8 @@ int cmd_bench(int argc, char** argv) {
   double thr = static_cast<double>(batch * iters) / total;
   std::printf("model       %s\nbackend     %s  %s  batch %lld  iterations %lld\n", a.positional()[0].c_str(),
               plan->options().backend.c_str(), label, static_cast<long long>(batch), static_cast<long long>(iters));
-  // The OpenMP waiting in effect (tools/main.cpp sets OMP_WAIT_POLICY=passive when the user set nothing).
+  // The OpenMP waiting in effect (when the user set nothing, tools/main.cpp sets a short GOMP_SPINCOUNT on an idle
+  // machine, else OMP_WAIT_POLICY=passive).
   const char* wait_policy = std::getenv("OMP_WAIT_POLICY");
   const char* spin_count = std::getenv("GOMP_SPINCOUNT");
   const char* omp_defaults = std::getenv("OCTET_OMP_DEFAULTS");

@@ -5,6 +5,7 @@
 #include <exception>
 #include <string>
 
+#include <sched.h>
 #include <unistd.h>
 
 #include "commands.h"
@@ -37,15 +38,42 @@ void usage(FILE* f) {
   for (const auto& c : kCommands) std::fprintf(f, "  %-10s %s\n", c.name, c.summary);
 }
 
-// OpenMP waiting. libgomp's default lets idle workers spin ~300,000 iterations at every barrier before they
-// sleep; when the cores are shared with other work a spinning worker and the thread it waits for fight over
-// one core and octet runs 10-100x slower (docs/benchmarks.md, "Finding"). libgomp reads OMP_WAIT_POLICY and
-// GOMP_SPINCOUNT once, when it is loaded -- before main() -- so setting them here is too late for this
-// process: when the user set neither, set OMP_WAIT_POLICY=passive and exec this binary again, once
-// (OCTET_OMP_DEFAULTS=applied marks the second run). Passive beat short spins (GOMP_SPINCOUNT 1000, 10000) and the
-// default on this project's shared 2-core machine: docs/benchmarks.md, "OpenMP wait policy default". Either
-// variable set by the user (e.g. OMP_WAIT_POLICY=active on a dedicated machine) is left alone; setting
-// OCTET_OMP_DEFAULTS (any value) turns the re-exec off.
+// Idle CPUs now: the idle share of all CPUs' time over ~30 ms (/proc/stat: idle + iowait ticks), times the
+// number of online CPUs; -1 when /proc/stat cannot be read.
+double idle_cpus_now() {
+  auto sample = [](unsigned long long& idle, unsigned long long& total) {
+    FILE* f = std::fopen("/proc/stat", "r");
+    if (!f) return false;
+    unsigned long long v[10] = {};
+    const int n = std::fscanf(f, "cpu %llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1], &v[2], &v[3],
+                              &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]);
+    std::fclose(f);
+    if (n < 5) return false;
+    idle = v[3] + v[4];
+    total = 0;
+    for (int i = 0; i < n && i < 8; ++i) total += v[i];  // guest times (8, 9) are already in user time
+    return true;
+  };
+  unsigned long long i0, t0, i1, t1;
+  if (!sample(i0, t0)) return -1;
+  usleep(30000);
+  if (!sample(i1, t1) || t1 <= t0) return -1;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  return static_cast<double>(i1 - i0) / static_cast<double>(t1 - t0) * static_cast<double>(cpus > 0 ? cpus : 1);
+}
+
+// OpenMP waiting. Between parallel regions libgomp's workers either spin (default: ~300,000 iterations) or
+// sleep on a futex (OMP_WAIT_POLICY=passive). When the cores are shared with other work a spinning worker and
+// the thread it waits for fight over one core and octet runs 10-100x slower (docs/benchmarks.md, "Finding");
+// on idle cores the opposite holds: waking a sleeping worker (an idle CPU, or a halted virtual CPU) costs
+// ~50 us per parallel region, and a small model at batch 1 runs up to 16x slower passive than spinning
+// ("OpenMP wait policy default"). libgomp reads OMP_WAIT_POLICY and GOMP_SPINCOUNT once, when it is loaded --
+// before main() -- so when the user set neither, octet measures how many CPUs are idle (~30 ms) and sets
+// GOMP_SPINCOUNT=3000 (a short spin, enough to bridge the gap between two regions) when all but half a CPU of
+// those it may run on are idle, else OMP_WAIT_POLICY=passive, then execs this binary again, once
+// (OCTET_OMP_DEFAULTS=applied marks the second run). The choice is made at start: a machine that gets busy
+// later keeps the short spin. Either variable set by the user is left alone; setting OCTET_OMP_DEFAULTS (any
+// value) turns the re-exec off.
 // The re-exec costs one more process start (~80 ms here: octet links many shared libraries), so the commands
 // that never run a model in parallel (and help) skip it; every other one — new ones included — gets it.
 void apply_omp_defaults(int argc, char** argv) {
@@ -56,7 +84,12 @@ void apply_omp_defaults(int argc, char** argv) {
   for (int i = 2; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return;
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
-  if (setenv("OMP_WAIT_POLICY", "passive", 0) != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;
+  cpu_set_t mask;
+  CPU_ZERO(&mask);
+  const int usable = sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : 1;
+  const bool spin = idle_cpus_now() >= static_cast<double>(usable) - 0.5;
+  const int ok = spin ? setenv("GOMP_SPINCOUNT", "3000", 0) : setenv("OMP_WAIT_POLICY", "passive", 0);
+  if (ok != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;
   execv("/proc/self/exe", argv);
   // exec failed (no /proc?): run on with libgomp's defaults; the variables set above only reach children.
 }

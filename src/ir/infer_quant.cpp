@@ -184,6 +184,18 @@ void infer_QAvgPool(InferCtx& c) {
   c.set(0, DType::i8, {x[0], w.out[0], w.out[1], x[3]});
 }
 
+void infer_QMulGate(InferCtx& c) {
+  const Node& n = c.node;
+  const Shape& x = nhwc_input(c, 0);
+  check_dtype(c, 1, DType::f32, "g");
+  const int64_t gn = numel(c.input(1).shape);
+  OCTET_CHECK(gn == x[0] * x[3] || gn == x[3], n.describe(), ": gate ", shape_str(c.input(1).shape),
+              " must hold N*C (", x[0] * x[3], ") or C (", x[3], ") values for x ", shape_str(x));
+  const float s = required_f(n, "scale");
+  OCTET_CHECK(std::isfinite(s), n.describe(), ": scale ", s, " is not finite");
+  c.set(0, DType::i8, x);
+}
+
 void infer_QConcat(InferCtx& c) {
   const Node& n = c.node;
   OCTET_CHECK(c.num_inputs() >= 1, n.describe(), ": needs at least one input");

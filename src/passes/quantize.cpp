@@ -431,6 +431,33 @@ struct Quantizer {
     }
   }
 
+  // Mul(x, g) with x an int8 4-D tensor and g a float per-(image, channel) gate [N|1, C, 1, 1] (squeeze-
+  // excitation) -> QMulGate, when the product has a scale and an int8 op reads it: x is not dequantized and the
+  // product not quantized again (one rounding, where the FP32 Mul would add a Dequantize and a Quantize).
+  std::string try_gate(const Node& n) {
+    if (n.inputs.size() != 2 || n.post.act != Activation::None) return "no INT8 kernel";
+    for (int k = 0; k < 2; ++k) {
+      const int x = n.inputs[static_cast<size_t>(k)], gate = n.inputs[static_cast<size_t>(1 - k)];
+      if (!available_int8(x) || !rank4(x) || g.is_const(gate)) continue;
+      const Shape& xs = shape(x);
+      const Shape& gs = shape(gate);
+      if (gs.size() != 4 || (gs[0] != xs[0] && gs[0] != 1) || gs[1] != xs[1] || gs[2] != 1 || gs[3] != 1) continue;
+      const int y = n.outputs[0];
+      const float sy = calib_scale(y);
+      if (sy == 0.f) return "output has no calibrated scale";
+      if (!has_int8_reader(y)) return "output read only in FP32 (an INT8 Mul would round it once more)";
+      need_f32(gate);
+      Node q;
+      q.op = OpType::QMulGate;
+      q.name = n.name;
+      q.inputs = {int8_of[static_cast<size_t>(x)], gate};
+      q.attrs["scale"] = attr_f(qscale.at(q.inputs[0]) / sy);
+      emit(std::move(q), y, sy);
+      return "";
+    }
+    return "no INT8 kernel (only an int8 tensor times a per-channel gate)";
+  }
+
   void emit(Node q, int y, float sy) {
     int qy = new_int8_value(y);
     q.outputs = {qy};
@@ -474,6 +501,7 @@ struct Quantizer {
           case OpType::Concat:
             why = try_passthrough(n);
             break;
+          case OpType::Mul: why = try_gate(n); break;
           default: why = "no INT8 kernel"; break;
         }
       }

@@ -19,7 +19,7 @@
 //             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
 //             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
 //             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
-//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, s_y).
+//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, 1/s_y).
 //             2-D convolutions only (1-D/3-D stay FP32).
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
 //             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
@@ -31,6 +31,9 @@
 // QAvgPool    in: x i8 NHWC. attrs: kernel, strides, pads, count_include_pad (i), global (i: kernel = H,W),
 //             multiplier (f, s_x/s_y). y = quant::average(window sum, count, multiplier); count excludes
 //             padding unless count_include_pad.
+// QMulGate    in: x i8 NHWC [N,H,W,C], g f32 with N*C values ([N,C,1,1]) or C values (one gate for every
+//             image). attrs: scale (f, s_x/s_y). y i8 NHWC: quant::rescale(x, gate_multiplier(g[n,c], scale)).
+//             (A squeeze-excitation Mul(x, Sigmoid(...)) whose x is int8 and whose output an int8 op reads.)
 // QConcat     in: n x i8 NHWC (or any rank). attrs: axis (i, in the tensor's own layout), scales (floats, per
 //             input: s_i/s_y). y = quant::rescale(x_i, scales[i]) (a plain copy where scales[i] == 1).
 #pragma once
@@ -50,7 +53,7 @@ struct QEpilogue {
   std::vector<float> multiplier;
   float residual_scale = 1.f, act_lo = quant::kNoLo, act_hi = quant::kNoHi;
   quant::Act act = quant::Act::None;  // non-linear activation (then multiplier is s_x * s_w[k])
-  float act_alpha = 0.f, out_scale = 1.f;
+  float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;
 
   static QEpilogue of(const Node& n) {
     QEpilogue e;
@@ -63,11 +66,12 @@ struct QEpilogue {
     e.act = static_cast<quant::Act>(a);
     e.act_alpha = n.attr_f("act_alpha", 0.f);
     e.out_scale = n.attr_f("out_scale", 1.f);
+    e.inv_out_scale = 1.f / e.out_scale;
     return e;
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
   int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {
-    if (act != quant::Act::None) return quant::requantize_act(acc, bias, multiplier[k], act, act_alpha, out_scale);
+    if (act != quant::Act::None) return quant::requantize_act(acc, bias, multiplier[k], act, act_alpha, inv_out_scale);
     if (residual) return quant::requantize_residual(acc, bias, multiplier[k], *residual, residual_scale, act_lo, act_hi);
     return quant::requantize(acc, bias, multiplier[k], act_lo, act_hi);
   }

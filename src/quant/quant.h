@@ -13,7 +13,7 @@
 //   non-linear activation fused into the epilogue (Sigmoid, SiLU, HardSwish, LeakyRelu; what TensorRT fuses
 //   into a conv), in real units, then quantized to the activation output's scale s_y:
 //                v = (float(acc) + bias[k]) * dequant[k]        dequant[k] = s_x * s_w[k]
-//                y = quantize(activate(act, v, alpha), s_y)
+//                y = saturate_int8(round_half_even(activate(act, v, alpha) * inv_s_y))   inv_s_y = 1.f / s_y
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment).
@@ -119,14 +119,19 @@ inline float activate(Act act, float v, float alpha) {
   return v;
 }
 
-// The epilogue with a non-linear activation (see the top of this file).
-inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float out_scale) {
+// The epilogue with a non-linear activation (see the top of this file); inv_out_scale = 1.f / s_y (a multiply
+// per element instead of a division).
+inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float inv_out_scale) {
   const float v = (static_cast<float>(acc) + bias) * dequant;
-  return quantize(activate(act, v, alpha), out_scale);
+  return saturate_i8(round_half_even(activate(act, v, alpha) * inv_out_scale));
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
 inline int8_t rescale(int8_t q, float ratio) { return saturate_i8(round_half_even(static_cast<float>(q) * ratio)); }
+
+// An int8 tensor times a float per-channel gate (squeeze-excitation): q * (gate * s_in / s_out), the
+// multiplier formed as one float product per (image, channel).
+inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
 
 // Sum of two int8 tensors with their scales, in output units: fmaf(b, scale_b, a * scale_a).
 inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {

@@ -862,15 +862,15 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
       EXPECT_EQ(y1, y2) << "requant n=" << n << " variant " << variant;
     }
     // Non-linear epilogues: dequant spreads v = (acc + bias) * dequant over about [-300, 300], past exp's
-    // clamps at -87 / 88, and out_scale 0.5 saturates the large ones.
+    // clamps at -87 / 88, and output steps of 0.5 (1/2) saturate the large ones.
     std::vector<float> dq = random_floats(static_cast<size_t>(n + 1), 700 + static_cast<uint32_t>(n), 1e-6f, 1e-4f);
     for (int act = 1; act <= quant::kActLast; ++act)
       for (const float* bp : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data<float>())}) {
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.5f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.5f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << (bp ? " bias" : "");
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.013f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 0.013f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " fine scale";
       }
     // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
@@ -891,8 +891,8 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<int8_t> y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
     const std::pair<int, float> acts[] = {{1, 1.f / 127}, {2, 10.f / 127}, {3, 10.f / 127}, {4, 10.f / 127}};
     for (auto [act, sy] : acts) {
-      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, sy, n, y1.data());
-      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, sy, n, y2.data());
+      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y1.data());
+      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y2.data());
       int64_t diff = 0, inner = 0;
       for (int64_t i = 0; i < n; ++i) {
         diff += y1[static_cast<size_t>(i)] != y2[static_cast<size_t>(i)];

@@ -319,7 +319,7 @@ TEST(RefQLinear, NonLinearEpilogues) {
         int64_t s = 0;
         for (int64_t k = 0; k < K; ++k) s += int64_t{x.data<int8_t>()[r * K + k]} * w.data<int8_t>()[j * K + k];
         const int8_t got = y.data<int8_t>()[r * N + j];
-        mismatches += got != quant::requantize_act(static_cast<int32_t>(s), b.data<float>()[j], dq[j], act, 0.f, sy);
+        mismatches += got != quant::requantize_act(static_cast<int32_t>(s), b.data<float>()[j], dq[j], act, 0.f, 1.f / sy);
         const double v = yf.data<float>()[r * N + j], sig = 1.0 / (1.0 + std::exp(-v));
         const double a = act == quant::Act::Silu ? v * sig : sig;
         curved += std::fabs(v) < 4;

@@ -52,7 +52,7 @@ class CpuBackend final : public Backend {
         return cpu::pool_supported(g, n);
       case OpType::QConv: return cpu::qconv_supported(g, n);
       case OpType::QLinear: return cpu::qlinear_supported(g, n);
-      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat:
+      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat: case OpType::QMulGate:
         return cpu::qelementwise_supported(g, n);
       case OpType::QMaxPool: case OpType::QAvgPool: return cpu::qpool_supported(g, n);
       default: return cpu::eltwise_supported(g, n) || cpu::movement_supported(g, n);  // eltwise.h
@@ -67,7 +67,7 @@ class CpuBackend final : public Backend {
       case OpType::MatMul: case OpType::Gemm: k = cpu::make_matmul(g, n); break;
       case OpType::QConv: k = cpu::make_qconv(g, n); break;
       case OpType::QLinear: k = cpu::make_qlinear(g, n); break;
-      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat:
+      case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat: case OpType::QMulGate:
         k = cpu::make_qelementwise(g, n);
         break;
       case OpType::QMaxPool: case OpType::QAvgPool: k = cpu::make_qpool(g, n); break;

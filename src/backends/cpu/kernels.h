@@ -21,7 +21,7 @@ bool qconv_supported(const Graph& g, const Node& n);  // oneDNN int8 convolution
 std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n);
 bool qlinear_supported(const Graph& g, const Node& n);  // oneDNN int8 matmul (qlinear_dnnl.cpp)
 std::unique_ptr<Kernel> make_qlinear(const Graph& g, const Node& n);
-bool qelementwise_supported(const Graph& g, const Node& n);  // Quantize, Dequantize, QAdd, QConcat
+bool qelementwise_supported(const Graph& g, const Node& n);  // Quantize, Dequantize, QAdd, QConcat, QMulGate
 std::unique_ptr<Kernel> make_qelementwise(const Graph& g, const Node& n);
 bool qpool_supported(const Graph& g, const Node& n);  // QMaxPool, QAvgPool
 std::unique_ptr<Kernel> make_qpool(const Graph& g, const Node& n);

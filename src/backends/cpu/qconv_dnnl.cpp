@@ -161,7 +161,7 @@ class QConvDnnl final : public Kernel {
     if (ep_.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
       for (int64_t p = 0; p < P; ++p)
-        k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.out_scale, K,
+        k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.inv_out_scale, K,
                              y + p * K);
       return;
     }

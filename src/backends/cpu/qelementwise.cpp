@@ -123,6 +123,34 @@ class QAddK final : public Kernel {
   float sa_, sb_, lo_, hi_;
 };
 
+class QMulGateK final : public Kernel {
+ public:
+  explicit QMulGateK(const Node& n) : ratio_(n.attr_f("scale", 1.f)) {}
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    const Tensor& x = *in[0];
+    OCTET_CHECK(x.rank() == 4, "QMulGate: 4-D NHWC input");
+    per_image_ = in[1]->numel() == x.dim(0) * x.dim(3);
+    m_.resize(static_cast<size_t>(x.dim(0) * x.dim(3)));
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    const QRowKernels& k = q_row_kernels();
+    const int64_t N = in[0]->dim(0), HW = in[0]->dim(1) * in[0]->dim(2), C = in[0]->dim(3);
+    const float* g = in[1]->data<float>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c)
+        m_[static_cast<size_t>(n * C + c)] = quant::gate_multiplier(g[per_image_ ? n * C + c : c], ratio_);
+    const int8_t* x = in[0]->data<int8_t>();
+    int8_t* y = out[0]->data<int8_t>();
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < N * HW; ++p) k.rescale_ch_s8(x + p * C, m_.data() + p / HW * C, y + p * C, C);
+  }
+
+ private:
+  float ratio_;
+  bool per_image_ = true;
+  std::vector<float> m_;
+};
+
 class QConcatK final : public Kernel {
  public:
   explicit QConcatK(const Node& n)
@@ -171,6 +199,9 @@ class QConcatK final : public Kernel {
 
 bool qelementwise_supported(const Graph& g, const Node& n) {
   if (n.outputs.size() != 1) return false;
+  if (n.op == OpType::QMulGate)
+    return n.inputs.size() == 2 && n.inputs[0] >= 0 && n.inputs[1] >= 0 && g.value(n.inputs[0]).dtype == DType::i8 &&
+           g.value(n.inputs[1]).dtype == DType::f32;
   const DType want = n.op == OpType::Quantize ? DType::f32 : DType::i8;
   for (int v : n.inputs)
     if (v < 0 || g.value(v).dtype != want) return false;
@@ -188,6 +219,7 @@ std::unique_ptr<Kernel> make_qelementwise(const Graph&, const Node& n) {
     case OpType::Quantize: return std::make_unique<QuantizeK>(n);
     case OpType::Dequantize: return std::make_unique<DequantizeK>(n);
     case OpType::QAdd: return std::make_unique<QAddK>(n);
+    case OpType::QMulGate: return std::make_unique<QMulGateK>(n);
     default: return std::make_unique<QConcatK>(n);
   }
 }

@@ -25,15 +25,17 @@ struct QRowKernels {
   void (*add_s8)(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi);
   // y[i] = quant::rescale(x[i], ratio).
   void (*rescale_s8)(const int8_t* x, int8_t* y, int64_t n, float ratio);
+  // y[i] = quant::rescale(x[i], m[i]): a per-element multiplier (QMulGate's row of channels).
+  void (*rescale_ch_s8)(const int8_t* x, const float* m, int8_t* y, int64_t n);
   // The conv/matmul epilogue over one row of k output channels:
   //   y[j] = requantize[_residual](acc[j], bias[j], mult[j], residual[j], rs, lo, hi)
   // bias and residual may be null (bias 0 / no residual term).
   void (*requant_s32_s8)(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual,
                          float rs, float lo, float hi, int64_t k, int8_t* y);
   // The epilogue with a non-linear activation (quant::Act `act`, LeakyRelu slope `alpha`):
-  //   y[j] = requantize_act(acc[j], bias[j], dequant[j], act, alpha, out_scale)
+  //   y[j] = requantize_act(acc[j], bias[j], dequant[j], act, alpha, inv_out_scale)
   void (*requant_act_s32_s8)(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                             float out_scale, int64_t k, int8_t* y);
+                             float inv_out_scale, int64_t k, int8_t* y);
   // Pooling over an NHWC window clipped to the input: the nh x nw valid pixels start at x0 and step by hs / ws
   // elements; each has c channels.
   //   max: y[ch] = max over the pixels (-128 when there are none)
@@ -50,10 +52,11 @@ void quantize_f32_s8_ref(const float* x, int8_t* y, int64_t n, float scale);
 void dequantize_s8_f32_ref(const int8_t* x, float* y, int64_t n, float scale);
 void add_s8_ref(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi);
 void rescale_s8_ref(const int8_t* x, int8_t* y, int64_t n, float ratio);
+void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n);
 void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
                         float lo, float hi, int64_t k, int8_t* y);
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                            float out_scale, int64_t k, int8_t* y);
+                            float inv_out_scale, int64_t k, int8_t* y);
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y);
 void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
                     float multiplier, int8_t* y);

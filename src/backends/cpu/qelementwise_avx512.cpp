@@ -66,6 +66,13 @@ void rescale_s8_avx512(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   rescale_s8_ref(x + i, y + i, n - i, ratio);
 }
 
+void rescale_ch_s8_avx512(const int8_t* x, const float* m, int8_t* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16)
+    store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), _mm512_loadu_ps(m + i)))));
+  rescale_ch_s8_ref(x + i, m + i, y + i, n - i);
+}
+
 void requant_s32_s8_avx512(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual,
                            float rs, float lo, float hi, int64_t k, int8_t* y) {
   const __m512 vrs = _mm512_set1_ps(rs), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
@@ -122,16 +129,16 @@ inline __m512 activate(int act, __m512 v, __m512 alpha) {
 }
 
 void requant_act_s32_s8_avx512(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                               float out_scale, int64_t k, int8_t* y) {
-  const __m512 va = _mm512_set1_ps(alpha), vs = _mm512_set1_ps(out_scale);
+                               float inv_out_scale, int64_t k, int8_t* y) {
+  const __m512 va = _mm512_set1_ps(alpha), vs = _mm512_set1_ps(inv_out_scale);
   int64_t j = 0;
   for (; j + 16 <= k; j += 16) {
     __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + j));
     if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
     const __m512 v = activate(act, _mm512_mul_ps(a, _mm512_loadu_ps(dequant + j)), va);
-    store16(y + j, to_s8(round_saturate(_mm512_div_ps(v, vs))));
+    store16(y + j, to_s8(round_saturate(_mm512_mul_ps(v, vs))));
   }
-  requant_act_s32_s8_ref(acc + j, bias ? bias + j : nullptr, dequant + j, act, alpha, out_scale, k - j, y + j);
+  requant_act_s32_s8_ref(acc + j, bias ? bias + j : nullptr, dequant + j, act, alpha, inv_out_scale, k - j, y + j);
 }
 
 void maxpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
@@ -174,7 +181,7 @@ void avgpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int
 }
 
 const QRowKernels kAvx512{"avx512",          quantize_f32_s8_avx512, dequantize_s8_f32_avx512, add_s8_avx512,
-                          rescale_s8_avx512, requant_s32_s8_avx512,  requant_act_s32_s8_avx512, maxpool_s8_avx512,
+                          rescale_s8_avx512, rescale_ch_s8_avx512, requant_s32_s8_avx512,  requant_act_s32_s8_avx512, maxpool_s8_avx512,
                           avgpool_s8_avx512};
 
 }  // namespace

@@ -24,6 +24,10 @@ void rescale_s8_ref(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale(x[i], ratio);
 }
 
+void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale(x[i], m[i]);
+}
+
 void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
                         float lo, float hi, int64_t k, int8_t* y) {
   for (int64_t j = 0; j < k; ++j) {
@@ -34,9 +38,10 @@ void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult
 }
 
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                            float out_scale, int64_t k, int8_t* y) {
+                            float inv_out_scale, int64_t k, int8_t* y) {
   const auto a = static_cast<quant::Act>(act);
-  for (int64_t j = 0; j < k; ++j) y[j] = quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, out_scale);
+  for (int64_t j = 0; j < k; ++j)
+    y[j] = quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, inv_out_scale);
 }
 
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
@@ -61,7 +66,7 @@ void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_
 namespace {
 
 const QRowKernels kRef{"ref",           quantize_f32_s8_ref, dequantize_s8_f32_ref, add_s8_ref, rescale_s8_ref,
-                       requant_s32_s8_ref, requant_act_s32_s8_ref, maxpool_s8_ref, avgpool_s8_ref};
+                       rescale_ch_s8_ref, requant_s32_s8_ref, requant_act_s32_s8_ref, maxpool_s8_ref, avgpool_s8_ref};
 
 const QRowKernels& pick() {
   const char* force = std::getenv("OCTET_CPU_ISA");

@@ -85,7 +85,7 @@ class QLinearDnnl final : public Kernel {
     if (ep_.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
       for (int64_t m = 0; m < M; ++m)
-        k.requant_act_s32_s8(acc_.data() + m * N, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.out_scale, N,
+        k.requant_act_s32_s8(acc_.data() + m * N, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.inv_out_scale, N,
                              y + m * N);
       return;
     }

@@ -143,6 +143,22 @@ void ref_QAdd(const OpArgs& a) {
   for (int64_t i = 0; i < a.output(0).numel(); ++i) y[i] = quant::add(pa[i], sa, pb[i], sb, lo, hi);
 }
 
+void ref_QMulGate(const OpArgs& a) {
+  const Tensor& X = a.input(0);
+  const int64_t N = X.dim(0), HW = X.dim(1) * X.dim(2), C = X.dim(3);
+  const float ratio = a.node.attr_f("scale", 1.f);
+  const bool per_image = a.input(1).numel() == N * C;
+  const float* g = a.input(1).data<float>();
+  const int8_t* x = X.data<int8_t>();
+  int8_t* y = a.output(0).data<int8_t>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t p = 0; p < HW; ++p)
+      for (int64_t c = 0; c < C; ++c) {
+        const int64_t i = (n * HW + p) * C + c;
+        y[i] = quant::rescale(x[i], quant::gate_multiplier(g[per_image ? n * C + c : c], ratio));
+      }
+}
+
 void ref_QMaxPool(const OpArgs& a) {
   const Tensor& X = a.input(0);
   const Win2 w = nhwc_window(a.node, X.shape(), a.node.attr_ints("kernel"), false);
