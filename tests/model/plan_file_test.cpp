@@ -297,8 +297,8 @@ TEST(QuantizePass, ConcatChainsReadOnlyInFp32StayFp32) {
 // A squeeze-excitation block with SiLU written as Mul(y, Sigmoid(y)) (EfficientNet):
 //   a = SiLU(convA(x)); gate = Sigmoid(convS(GlobalAveragePool(a))); y = convB(a * gate)
 // FP32 plans fuse the SiLU into convA. INT8 plans apply it in convA's epilogue (act = Silu: a is read by int8
-// ops, so its rounding is needed anyway), while the gate, read only by the FP32 Mul, is not rounded: convS
-// stops at its pre-activation tensor and the Sigmoid runs in FP32. The cpu INT8 plan equals the ref one bit
+// ops, so its rounding is needed anyway), while the gate, read only by the Mul, is not rounded: convS stops at
+// its pre-activation tensor, the Sigmoid runs in FP32, and the Mul is a QMulGate (int8 a times the FP32 gate). The cpu INT8 plan equals the ref one bit
 // for bit and stays close to FP32; a plan file keeps the activation.
 TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
   Graph g;
@@ -382,6 +382,8 @@ TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
     EXPECT_EQ(by["convA"]->attr_i("act", 0), static_cast<int64_t>(quant::Act::Silu)) << backend;
     EXPECT_EQ(by["convS"]->op, OpType::QConv);
     EXPECT_EQ(by["convS"]->attr_i("act", 0), 0) << "the gate is read only in FP32: " << backend;
+    ASSERT_TRUE(by.count("excite")) << backend;
+    EXPECT_EQ(by["excite"]->op, OpType::QMulGate) << backend << ": int8 x times the FP32 gate, read by convB";
     int sigmoids = 0;
     for (const Node& n : pg.nodes) sigmoids += n.op == OpType::Sigmoid;
     EXPECT_EQ(sigmoids, 1) << backend << ": the gate's Sigmoid runs in FP32, SiLU's is fused";

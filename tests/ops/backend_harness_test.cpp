@@ -356,6 +356,13 @@ std::vector<Case> int8_cases() {
     b.in(random_i8({2, 11, 67, 19}, 24)).attr("scale", attr_f(0.0093f)).attr("to_nchw", attr_i(1));
     v.push_back(b.done());
   }
+  // QMulGate: per-(image, channel) gate, one gate for all images; odd channel counts (SIMD tails).
+  for (auto [name, x, gate] : {std::tuple{"QMulGate_per_image", Shape{3, 5, 7, 37}, Shape{3, 37, 1, 1}},
+                               std::tuple{"QMulGate_shared_gate", Shape{2, 9, 3, 21}, Shape{1, 21, 1, 1}}}) {
+    Builder b(name, OpType::QMulGate);
+    b.in(random_i8(x, 27)).in(test::random_f32(gate, 28, 0.f, 1.f)).attr("scale", attr_f(1.7f));
+    v.push_back(b.done(DType::i8));
+  }
   // QAdd: plain, saturation-heavy with ReLU, clipped.
   auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
     Builder b(name, OpType::QAdd);
@@ -854,6 +861,10 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     cpu::rescale_s8_ref(a.data<int8_t>(), y1.data(), n, 1.5f);
     s.rescale_s8(a.data<int8_t>(), y2.data(), n, 1.5f);
     EXPECT_EQ(y1, y2) << "rescale n=" << n;
+    std::vector<float> mch = random_floats(static_cast<size_t>(n + 1), 550 + static_cast<uint32_t>(n), 0.f, 2.5f);
+    cpu::rescale_ch_s8_ref(a.data<int8_t>(), mch.data(), y1.data(), n);
+    s.rescale_ch_s8(a.data<int8_t>(), mch.data(), y2.data(), n);
+    EXPECT_EQ(y1, y2) << "rescale_ch n=" << n;
     for (int variant = 0; variant < 4; ++variant) {
       const float* bp = variant & 1 ? bias.data<float>() : nullptr;
       const int8_t* rp = variant & 2 ? b.data<int8_t>() : nullptr;

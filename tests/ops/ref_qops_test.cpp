@@ -257,6 +257,28 @@ void check_qlinear(const Shape& xs, int64_t N, bool bias, float lo, float hi, ui
 TEST(RefQLinear, ThreeDInputWithBias) { check_qlinear({2, 3, 13}, 5, true, quant::kNoLo, quant::kNoHi, 41); }
 TEST(RefQLinear, TwoDInputClipped) { check_qlinear({7, 11}, 9, false, 0.f, 50.f, 42); }
 
+// QMulGate: x * gate[n, c] re-expressed in the output scale, within one step of the float product; a gate of
+// C values applies to every image.
+TEST(RefQMulGate, MatchesFloatProduct) {
+  const int64_t N = 2, H = 3, W = 5, C = 7;
+  const Tensor x = random_i8({N, H, W, C}, 71);
+  for (bool per_image : {true, false}) {
+    const Tensor g = test::random_f32(per_image ? Shape{N, C, 1, 1} : Shape{1, C, 1, 1}, 72, 0.f, 1.f);
+    const float sx = 0.05f, sy = 0.03f;
+    const Tensor y = run(make_node(OpType::QMulGate, {{"scale", attr_f(sx / sy)}}), {&x, &g});
+    ASSERT_EQ(y.shape(), x.shape());
+    int64_t exact = 0;
+    for (int64_t i = 0; i < x.numel(); ++i) {
+      const int64_t n = i / (H * W * C), c = i % C;
+      const float gate = g.data<float>()[per_image ? n * C + c : c];
+      const double want = static_cast<double>(x.data<int8_t>()[i]) * sx * gate / sy;
+      EXPECT_LE(std::abs(int{y.data<int8_t>()[i]} - int{q_of(want)}), 1) << i;
+      exact += y.data<int8_t>()[i] == quant::rescale(x.data<int8_t>()[i], quant::gate_multiplier(gate, sx / sy));
+    }
+    EXPECT_EQ(exact, x.numel());
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // Non-linear epilogue activations (quant::requantize_act)
 
