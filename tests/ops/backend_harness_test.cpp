@@ -412,6 +412,8 @@ std::vector<Case> int8_cases() {
   qconv("QConv_big_acc_epilogue", {1, 5, 7, 256}, 13, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, true, no_lo, no_hi,
         1.f, 0.7);
   qconv("QConv_64ch_3x3", {1, 13, 11, 64}, 64, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
+  qconv("QConv_residual_batched_steps", {3, 41, 39, 16}, 97, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, 0.f,
+        no_hi);
   // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
   // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
   auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
@@ -432,6 +434,8 @@ std::vector<Case> int8_cases() {
   qconv_act("QConv_sigmoid_1x1", {1, 5, 7, 21}, 17, 1, 1, quant::Act::Sigmoid, 1.f / 127, 52);
   qconv_act("QConv_hardswish_grouped", {1, 7, 9, 12}, 18, 3, 3, quant::Act::HardSwish, 0.05f, 53);
   qconv_act("QConv_leakyrelu_saturating", {2, 7, 5, 9}, 11, 1, 3, quant::Act::LeakyRelu, 0.01f, 54);
+  // s32 outputs of more than 1 MiB: the s32 route runs one image (or a few) per oneDNN call.
+  qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
   // The sum post-op must be one fma, as quant::requantize_residual: acc = -2 (x = -2 through an identity
   // kernel), multiplier 1, residual 3, residual_scale = 6990507 * 2^-23. Exactly, 3 * rs = 2.5 + 2^-23, so
   // fmaf(rs, 3, -2) = 0.5 + 2^-23 rounds to 1, while a separately rounded product is 2.5 (a tie, to even) and

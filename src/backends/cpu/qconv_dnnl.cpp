@@ -94,8 +94,15 @@ class QConvDnnl final : public Kernel {
       wd[0] /= group;
       wd.insert(wd.begin(), group);
     }
-    memory::desc src({x[0], x[3], x[1], x[2]}, dt::s8, tag::nhwc);
-    memory::desc dst({y[0], y[3], y[1], y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
+    // The s32 route runs a few images at a time (a divisor of N) so that its s32 buffer stays in L2 between the
+    // convolution and the epilogue that reads it back (about 1 MiB; at least one image).
+    step_ = x[0];
+    if (!fused_) {
+      const int64_t per_image = y[1] * y[2] * y[3] * static_cast<int64_t>(sizeof(int32_t));
+      for (step_ = x[0]; step_ > 1 && (x[0] % step_ != 0 || step_ * per_image > (int64_t{1} << 20));) --step_;
+    }
+    memory::desc src({step_, x[3], x[1], x[2]}, dt::s8, tag::nhwc);
+    memory::desc dst({step_, y[3], y[1], y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
     memory::desc wany(wd, dt::s8, tag::any);
     memory::desc bias = b_.defined() && fused_ ? memory::desc({K}, dt::f32, tag::x) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
@@ -125,7 +132,7 @@ class QConvDnnl final : public Kernel {
     if (!bias.is_zero()) bmem_ = memory(bias, engine(), const_cast<void*>(b_.raw()));
     smem_ = memory(src, engine(), nullptr);
     if (!fused_) {
-      acc_.resize(static_cast<size_t>(numel(y)));
+      acc_.resize(static_cast<size_t>(numel(y) / x[0] * step_));
       dmem_ = memory(dst, engine(), acc_.data());
     } else {
       dmem_ = memory(dst, engine(), nullptr);
@@ -147,34 +154,44 @@ class QConvDnnl final : public Kernel {
       if (r && r->raw() != out[0]->raw()) std::memcpy(out[0]->raw(), r->raw(), out[0]->nbytes());
       dmem_.set_data_handle(out[0]->raw());
     }
-    smem_.set_data_handle(const_cast<void*>(in[0]->raw()));
-    prim_.execute(stream(), args_);
-    stream().wait();
-    if (fused_) return;
-    // Own epilogue: one row of K channels per output pixel.
-    const QRowKernels& k = q_row_kernels();
-    const int64_t K = out[0]->dim(3), P = out[0]->numel() / K;
-    const float* bias = b_.defined() ? b_.data<float>() : nullptr;
-    const int8_t* res = r ? r->data<int8_t>() : nullptr;
-    int8_t* y = out[0]->data<int8_t>();
-    const float* mult = ep_.multiplier.data();
-    if (ep_.act != quant::Act::None) {
-#pragma omp parallel for schedule(static)
-      for (int64_t p = 0; p < P; ++p)
-        k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.inv_out_scale, K,
-                             y + p * K);
+    if (fused_) {
+      smem_.set_data_handle(const_cast<void*>(in[0]->raw()));
+      prim_.execute(stream(), args_);
+      stream().wait();
       return;
     }
+    // s32 route: step_ images at a time, each followed by our epilogue (one row of K channels per output pixel).
+    const QRowKernels& k = q_row_kernels();
+    const int64_t N = in[0]->dim(0), K = out[0]->dim(3), P = out[0]->numel() / K / N * step_;
+    const int64_t x_step = in[0]->numel() / N * step_;
+    const float* bias = b_.defined() ? b_.data<float>() : nullptr;
+    const float* mult = ep_.multiplier.data();
+    for (int64_t n0 = 0; n0 < N; n0 += step_) {
+      smem_.set_data_handle(const_cast<int8_t*>(in[0]->data<int8_t>()) + n0 / step_ * x_step);
+      prim_.execute(stream(), args_);
+      stream().wait();
+      const int64_t first = n0 / step_ * P * K;  // offset of this step's output (and residual)
+      const int8_t* res = r ? r->data<int8_t>() + first : nullptr;
+      int8_t* y = out[0]->data<int8_t>() + first;
+      if (ep_.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < P; ++p)
-      k.requant_s32_s8(acc_.data() + p * K, bias, mult, res ? res + p * K : nullptr, ep_.residual_scale, ep_.act_lo,
-                       ep_.act_hi, K, y + p * K);
+        for (int64_t p = 0; p < P; ++p)
+          k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha,
+                               ep_.inv_out_scale, K, y + p * K);
+      } else {
+#pragma omp parallel for schedule(static)
+        for (int64_t p = 0; p < P; ++p)
+          k.requant_s32_s8(acc_.data() + p * K, bias, mult, res ? res + p * K : nullptr, ep_.residual_scale,
+                           ep_.act_lo, ep_.act_hi, K, y + p * K);
+      }
+    }
   }
 
  private:
   Node node_;
   Tensor w_, b_;
   bool residual_ = false, fused_ = true;
+  int64_t step_ = 1;  // images per oneDNN call (the s32 route; all of them when fused)
   QEpilogue ep_;
   std::vector<int32_t> acc_;  // s32 dst of the epilogue path
   dnnl::convolution_forward::primitive_desc pd_;
