@@ -135,7 +135,7 @@ struct Fuser {
       }
       if (kept(n.outputs[0])) continue;  // the Add absorbed above produces a kept tensor
       if (n.op != OpType::Add && allowed(n, Activation::Silu)) {
-        if (Node* mul = silu_after(n); mul && !kept(mul->outputs[0])) {
+        if (Node* mul = silu_after(n)) {  // the Mul output may be kept: the fused conv writes it
           const int y = n.outputs[0];
           const auto& cy = consumers[static_cast<size_t>(y)];
           Node& sig = g.nodes[static_cast<size_t>(g.nodes[static_cast<size_t>(cy[0])].op == OpType::Sigmoid ? cy[0] : cy[1])];

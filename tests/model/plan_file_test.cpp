@@ -367,6 +367,17 @@ TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
     }
   }
 
+  // Tensors a Q/DQ model rounds stay materialized (PlanOptions::keep_unfused): the SiLU's output may be one (the
+  // fused conv writes it), its input may not (then nothing is fused after convA).
+  for (const auto& [keep, fused] : {std::pair{"siluA_out", true}, std::pair{"convA_out", false}}) {
+    PlanOptions o;
+    o.keep_unfused = {keep};
+    auto plan = Plan::build(g, o);
+    bool silu = false;
+    for (const Node& n : plan->graph().nodes) silu = silu || n.post.act == Activation::Silu;
+    EXPECT_EQ(silu, fused) << "keeping " << keep;
+  }
+
   // INT8.
   std::vector<std::vector<Tensor>> got;
   for (const char* backend : {"ref", "cpu"}) {
