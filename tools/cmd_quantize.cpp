@@ -38,6 +38,10 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     }
     for (const auto& l : plan->quantize_report().lines)
       if (l.precision == "int8") opt.int8_nodes.insert(l.node);
+    // Tensors whose float value in the plan is a Dequantize output (an INT8 op produced them).
+    for (const auto& n : plan->graph().nodes)
+      if (n.op == OpType::Dequantize && !n.outputs.empty() && out.count(plan->graph().value(n.outputs[0]).name))
+        opt.dequantized.insert(plan->graph().value(n.outputs[0]).name);
     // An epilogue that fused only an activation: its input tensor -> the output octet writes.
     const Graph& pg = plan->graph();
     for (const auto& n : pg.nodes) {
@@ -55,6 +59,7 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     out.clear();
     opt.int8_nodes.clear();
     opt.fused_into.clear();
+    opt.dequantized.clear();
   }
 }
 

@@ -608,7 +608,8 @@ struct Exporter {
         if (!is_float_act(t) || !has_scale(t)) continue;
         for (const auto& [n, slot] : uses[t]) {
           const auto& node = g().node(n);
-          if (!is_std(node) || fp32.count(node.name()) || rewire.count({n, slot})) continue;
+          if (!is_std(node) || (fp32.count(node.name()) && !opt.dequantized.count(t)) || rewire.count({n, slot}))
+            continue;
           quantize_slot(n, slot, t, scale_of(t));
         }
       }
@@ -673,7 +674,7 @@ struct Exporter {
       }
       for (const auto& [n, slot] : uses[t]) {
         const auto& node = g().node(n);
-        if (fp32.count(node.name()) || rewire.count({n, slot})) continue;
+        if ((fp32.count(node.name()) && !opt.dequantized.count(t)) || rewire.count({n, slot})) continue;
         quantize_slot(n, slot, t, s);
       }
     }

@@ -56,6 +56,10 @@ struct QdqExportOptions {
   // DQ -> Conv -> Q and rounds once, as octet does).
   std::set<std::string> int8_nodes;
   std::map<std::string, std::string> fused_into;
+  // With int8_tensors: those of them that octet's plan computes in int8 only (an INT8 op produces them; the
+  // float value is a Dequantize of it). Every reader sees the rounded value there, layers kept in FP32
+  // included, so their slots get the pair too.
+  std::set<std::string> dequantized;
 };
 
 struct QdqExportReport {

@@ -266,3 +266,25 @@ def test_runs_ort_default_asymmetric(workdir):
     r = octet("build", out, "-o", workdir / "asym.plan", check=False)
     assert r.returncode != 0 and "asymmetric" in r.stderr and "'input'" in r.stderr
     assert not (workdir / "asym.plan").exists()
+
+
+def test_fp32_layer_reads_what_octet_rounds(workdir):
+    """--fp32-layers: the layer keeps float weights and no Q/DQ of its own, but where octet's plan feeds it a
+    tensor that an INT8 op produced (a Dequantize of the int8 value), the export rounds its input too, so ONNX
+    Runtime computes what octet computes. fmnist: /b1/b1.0/Conv (+Relu) runs int8 and only /b1/b1.3/Conv,
+    kept in FP32, reads its output."""
+    model = REPO / "models" / "fmnist_cnn.onnx"
+    x_name, calib = input_of(model, 32, 0)
+    cache = workdir / "fmnist_fp32layer.cache"
+    minmax_cache(model, x_name, calib, cache)
+    out = workdir / "fmnist_fp32layer.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--fp32-layers", "/b1/b1.3/Conv", "--force", "--quiet")
+    q = onnx.load(str(out))
+    producer = {o: n for n in q.graph.node for o in n.output}
+    conv = next(n for n in q.graph.node if n.name == "/b1/b1.3/Conv")
+    inits = {i.name for i in q.graph.initializer}
+    assert producer[conv.input[0]].op_type == "DequantizeLinear", "the FP32 layer must read the rounded input"
+    assert conv.input[1] in inits, "the FP32 layer keeps its float weights"
+    # The int8 convs downstream keep their pairs.
+    nxt = next(n for n in q.graph.node if n.name == "/b2/b2.0/Conv")
+    assert producer[nxt.input[0]].op_type == "DequantizeLinear"
