@@ -25,7 +25,7 @@
 //   adds pairs on every tensor the plan holds in int8 (Concat / pooling / Add outputs and their inputs, own
 //   scales, replacing the Concat rule above); ort keeps only the pairs on such tensors and on Conv outputs
 //   fused into a Relu/Clip epilogue (with the epilogue output's scale). Weighted ops the plan keeps in FP32
-//   get no Q/DQ of their own.
+//   get no Q/DQ of their own, only on an input the plan dequantizes for them (QdqExportOptions::dequantized).
 #pragma once
 
 #include <cstddef>
