@@ -37,8 +37,11 @@ void write_bytes(const std::string& path, const std::string& b) {
 
 Tensor input(uint32_t seed) { return test::random_f32({4, 1, 28, 28}, seed, -0.8f, 2.0f); }
 
-// max|x| of every tensor of an unfused FP32 run: a plausible calibration table with the ONNX names.
-std::map<std::string, float> absmax_table(const Graph& g) {
+// max|x| of every tensor of an unfused FP32 run over `inputs` (fmnist: three random batches): a plausible
+// calibration table with the ONNX names.
+std::map<std::string, float> absmax_table(const Graph& g, std::vector<Tensor> inputs = {}) {
+  if (inputs.empty())
+    for (uint32_t s = 1; s <= 3; ++s) inputs.push_back(input(100 + s));
   PlanOptions o;
   o.backend = "ref";
   o.fold_batchnorm = false;
@@ -52,7 +55,7 @@ std::map<std::string, float> absmax_table(const Graph& g) {
     float& a = amax[plan->graph().value(v).name];
     a = std::max(a, m);
   };
-  for (uint32_t s = 1; s <= 3; ++s) plan->run({input(100 + s)}, &obs);
+  for (const Tensor& x : inputs) plan->run({x}, &obs);
   return amax;
 }
 
@@ -88,6 +91,30 @@ std::string error_of(const std::function<void()>& f) {
   }
   return "";
 }
+
+// A small graph built node by node: one declared input "x"; node() appends a node with one output named
+// "<name>_out" and returns that value.
+struct GraphBuilder {
+  Graph g;
+  explicit GraphBuilder(std::vector<int64_t> x_shape) {
+    g.opset = 17;
+    const int x = g.add_value("x");
+    for (int64_t d : x_shape) g.value(x).declared.push_back({d, ""});
+    g.value(x).has_declared_shape = true;
+    g.inputs = {x};
+  }
+  int input() const { return g.inputs[0]; }
+  int node(OpType op, const std::string& name, std::vector<int> in, std::map<std::string, Attr> attrs = {}) {
+    Node n;
+    n.op = op;
+    n.name = name;
+    n.inputs = std::move(in);
+    n.outputs = {g.add_value(name + "_out")};
+    n.attrs = std::move(attrs);
+    g.nodes.push_back(n);
+    return n.outputs[0];
+  }
+};
 
 }  // namespace
 
@@ -254,32 +281,19 @@ TEST(QuantizePass, RoundingPassThroughOpsStayFp32WhenOnlyFp32Reads) {
 // c2 = Concat(c1, c) only by another Concat, c3 = Concat(c2, a) only by a Sigmoid. An int8 c2 would
 // re-round c1's channels to c2's scale for nothing: c2 and c3 stay FP32, c1 stays int8.
 TEST(QuantizePass, ConcatChainsReadOnlyInFp32StayFp32) {
-  Graph g;
-  g.opset = 17;
-  const int x = g.add_value("x");
-  g.value(x).declared = {{1, ""}, {4, ""}, {5, ""}, {5, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
-  auto node = [&](OpType op, const std::string& name, std::vector<int> in, std::map<std::string, Attr> attrs = {}) {
-    Node n;
-    n.op = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = {g.add_value(name + "_out")};
-    n.attrs = std::move(attrs);
-    g.nodes.push_back(n);
-    return n.outputs[0];
-  };
+  GraphBuilder gb({1, 4, 5, 5});
+  Graph& g = gb.g;
+  const int x = gb.input();
   auto conv = [&](const std::string& name, int in, int64_t cin, uint32_t seed) {
     int w = g.add_constant(name + "_w", test::random_f32({4, cin, 3, 3}, seed));
-    return node(OpType::Conv, name, {in, w}, {{"pads", attr_ints({1, 1, 1, 1})}});
+    return gb.node(OpType::Conv, name, {in, w}, {{"pads", attr_ints({1, 1, 1, 1})}});
   };
   const int a = conv("convA", x, 4, 1), b = conv("convB", a, 4, 2);
-  const int c1 = node(OpType::Concat, "concat1", {a, b}, {{"axis", attr_i(1)}});
+  const int c1 = gb.node(OpType::Concat, "concat1", {a, b}, {{"axis", attr_i(1)}});
   const int c = conv("convC", c1, 8, 3);
-  const int c2 = node(OpType::Concat, "concat2", {c1, c}, {{"axis", attr_i(1)}});
-  const int c3 = node(OpType::Concat, "concat3", {c2, a}, {{"axis", attr_i(1)}});
-  g.outputs = {node(OpType::Sigmoid, "sigmoid", {c3})};
+  const int c2 = gb.node(OpType::Concat, "concat2", {c1, c}, {{"axis", attr_i(1)}});
+  const int c3 = gb.node(OpType::Concat, "concat3", {c2, a}, {{"axis", attr_i(1)}});
+  g.outputs = {gb.node(OpType::Sigmoid, "sigmoid", {c3})};
   g.finalize();
   PlanOptions o;
   for (const auto& v : g.values)
@@ -301,52 +315,32 @@ TEST(QuantizePass, ConcatChainsReadOnlyInFp32StayFp32) {
 // its pre-activation tensor, the Sigmoid runs in FP32, and the Mul is a QMulGate (int8 a times the FP32 gate). The cpu INT8 plan equals the ref one bit
 // for bit and stays close to FP32; a plan file keeps the activation.
 TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
-  Graph g;
-  g.opset = 17;
-  const int x = g.add_value("x");
-  g.value(x).declared = {{2, ""}, {8, ""}, {7, ""}, {9, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
-  auto node = [&](OpType op, const std::string& name, std::vector<int> in, std::map<std::string, Attr> attrs = {}) {
-    Node n;
-    n.op = op;
-    n.name = name;
-    n.inputs = std::move(in);
-    n.outputs = {g.add_value(name + "_out")};
-    n.attrs = std::move(attrs);
-    g.nodes.push_back(n);
-    return n.outputs[0];
-  };
+  GraphBuilder gb({2, 8, 7, 9});
+  Graph& g = gb.g;
+  const int x = gb.input();
   auto conv = [&](const std::string& name, int in, int64_t cout, int64_t cin, int64_t k, uint32_t seed) {
     int w = g.add_constant(name + "_w", test::random_f32({cout, cin, k, k}, seed, -0.4f, 0.4f));
     int b = g.add_constant(name + "_b", test::random_f32({cout}, seed + 7, -0.5f, 0.5f));
-    return node(OpType::Conv, name, {in, w, b}, {{"pads", attr_ints({k / 2, k / 2, k / 2, k / 2})}});
+    return gb.node(OpType::Conv, name, {in, w, b}, {{"pads", attr_ints({k / 2, k / 2, k / 2, k / 2})}});
   };
   const int ya = conv("convA", x, 12, 8, 3, 1);
-  const int sa = node(OpType::Sigmoid, "sigA", {ya});
-  const int a = node(OpType::Mul, "siluA", {sa, ya});  // operands in the other order than Mul(y, s)
-  const int p = node(OpType::GlobalAveragePool, "gap", {a});
-  const int gate = node(OpType::Sigmoid, "gate", {conv("convS", p, 12, 12, 1, 2)});
-  const int m = node(OpType::Mul, "excite", {a, gate});
+  const int sa = gb.node(OpType::Sigmoid, "sigA", {ya});
+  const int a = gb.node(OpType::Mul, "siluA", {sa, ya});  // operands in the other order than Mul(y, s)
+  const int p = gb.node(OpType::GlobalAveragePool, "gap", {a});
+  const int gate = gb.node(OpType::Sigmoid, "gate", {conv("convS", p, 12, 12, 1, 2)});
+  const int m = gb.node(OpType::Mul, "excite", {a, gate});
   g.outputs = {conv("convB", m, 5, 12, 3, 3)};
   g.finalize();
 
   std::vector<Tensor> xs;
   for (uint32_t s : {11u, 12u, 13u}) xs.push_back(test::random_f32({2, 8, 7, 9}, s, -2.f, 2.f));
+  const std::map<std::string, float> amax = absmax_table(g, xs);
   PlanOptions fo;
   fo.backend = "ref";
   fo.fuse = false;
   auto unfused = Plan::build(g, fo);
-  std::map<std::string, float> amax;
-  Plan::Observer obs = [&](int v, const Tensor& t) {
-    if (t.dtype() != DType::f32) return;
-    float mx = 0;
-    for (int64_t i = 0; i < t.numel(); ++i) mx = std::max(mx, std::fabs(t.data<float>()[i]));
-    float& am = amax[unfused->graph().value(v).name];
-    am = std::max(am, mx);
-  };
   std::vector<Tensor> want;
-  for (const Tensor& t : xs) want.push_back(unfused->run({t}, &obs)[0].clone());
+  for (const Tensor& t : xs) want.push_back(unfused->run({t})[0].clone());
 
   // FP32: SiLU fused into convA, same outputs.
   for (const char* backend : {"ref", "cpu"}) {
