@@ -187,10 +187,15 @@ struct Quantizer {
     if (!why.empty()) return why;
     need_f32(pre);
     const int y = n.outputs[0];
+    size_t rebuilt = 0;
     auto fp32_node = [&](OpType op, std::vector<int> in, int out) {
       Node a;
       a.op = op;
-      a.name = g.value(out).name + "::" + op_name(op);
+      // The ONNX node's own name when fusion recorded it (reports list it as FP32, not as fused).
+      a.name = rebuilt < n.post.fused_nodes.size() ? n.post.fused_nodes[rebuilt] : g.value(out).name + "::" + op_name(op);
+      ++rebuilt;
+      report.lines.push_back({a.name, op_name(op), "fp32", "output read only in FP32: not fused into '" + n.name + "'"});
+      ++report.fp32_nodes;
       a.inputs = std::move(in);
       a.outputs = {out};
       if (op == OpType::LeakyRelu) a.attrs["alpha"] = attr_f(n.post.alpha);
