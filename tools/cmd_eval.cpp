@@ -116,6 +116,14 @@ int cmd_eval(int argc, char** argv) {
                 sqnr, runs[1].precision.c_str(), runs[0].precision.c_str());
     j["agreement"] = agreement;
     j["sqnr_db"] = db_json(sqnr);
+    // INT8 costing more than 0.3 points: say what repairs it (calibrate -> tune -> eval is the documented path).
+    const double lost = static_cast<double>(runs[0].correct - runs[1].correct) / static_cast<double>(seen);
+    if (runs[0].precision == "fp32" && runs[1].precision == "int8" && lost > 0.003 && !a.on("layers"))
+      std::fprintf(stderr,
+                   "note: INT8 loses %.2f points of top-1 here. `octet eval ... --layers` shows where the error "
+                   "enters; `octet tune MODEL --cache C --data <calibration images> -o TUNED` repairs it without "
+                   "labels (README, \"Repairing accuracy\").\n",
+                   100.0 * lost);
   }
   if (layers) {
     std::vector<LayerError> rows = layers->results();

@@ -86,3 +86,17 @@ def test_transformer_shape_tensors_are_skipped(tmp_path, octet, shared):
     assert len(rows) > 100 and all(row["values"] > 0 for row in rows)
     assert not any(row["op"] in ("Shape", "Gather") and row["sqnr_db"] == "inf" for row in rows)
     assert sum(row["int8"] for row in rows) > 20
+
+
+def test_eval_points_to_tune_when_int8_loses(work, octet):
+    """Without --layers, eval says what to do when INT8 costs more than 0.3 points (the damaged scale does), and
+    stays quiet when it does not (the clean cache)."""
+    def note(cache):
+        r = octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "500", *PRE, "--precision", "fp32,int8",
+                  "--cache", cache, "--quiet")
+        return r.stderr
+    bad = work / "worse.cache"
+    scaled_cache(work / "c.cache", bad, DAMAGED, 0.02)
+    msg = note(bad)
+    assert "octet tune" in msg and "points of top-1" in msg, msg
+    assert "octet tune" not in note(work / "c.cache")
