@@ -271,20 +271,32 @@ def test_runs_ort_default_asymmetric(workdir):
 def test_fp32_layer_reads_what_octet_rounds(workdir):
     """--fp32-layers: the layer keeps float weights and no Q/DQ of its own, but where octet's plan feeds it a
     tensor that an INT8 op produced (a Dequantize of the int8 value), the export rounds its input too, so ONNX
-    Runtime computes what octet computes. fmnist: /b1/b1.0/Conv (+Relu) runs int8 and only /b1/b1.3/Conv,
-    kept in FP32, reads its output."""
-    model = REPO / "models" / "fmnist_cnn.onnx"
-    x_name, calib = input_of(model, 32, 0)
-    cache = workdir / "fmnist_fp32layer.cache"
-    minmax_cache(model, x_name, calib, cache)
-    out = workdir / "fmnist_fp32layer.qdq.onnx"
-    octet("quantize", model, "--cache", cache, "-o", out, "--fp32-layers", "/b1/b1.3/Conv", "--force", "--quiet")
+    Runtime computes what octet computes. Model: r = Relu(convA(x)) is read by convB (int8, so r is int8) and by
+    convC, kept in FP32; y = convB(r) + convC(r)."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(3)
+    def w(name, shape):
+        return numpy_helper.from_array(rng.uniform(-0.5, 0.5, shape).astype(np.float32), name)
+    nodes = [helper.make_node("Conv", ["x", "wA"], ["a"], name="convA", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["a"], ["r"], name="relu"),
+             helper.make_node("Conv", ["r", "wB"], ["b"], name="convB", pads=[1, 1, 1, 1]),
+             helper.make_node("Conv", ["r", "wC"], ["c"], name="convC", pads=[1, 1, 1, 1]),
+             helper.make_node("Add", ["b", "c"], ["y"], name="add")]
+    g = helper.make_graph(nodes, "branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])],
+                          [w("wA", (6, 3, 3, 3)), w("wB", (4, 6, 3, 3)), w("wC", (4, 6, 3, 3))])
+    model = workdir / "branch.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    calib = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
+    cache = workdir / "branch.cache"
+    minmax_cache(model, "x", calib, cache)
+    out = workdir / "branch.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--fp32-layers", "convC", "--force", "--quiet")
     q = onnx.load(str(out))
     producer = {o: n for n in q.graph.node for o in n.output}
-    conv = next(n for n in q.graph.node if n.name == "/b1/b1.3/Conv")
+    by = {n.name: n for n in q.graph.node}
     inits = {i.name for i in q.graph.initializer}
-    assert producer[conv.input[0]].op_type == "DequantizeLinear", "the FP32 layer must read the rounded input"
-    assert conv.input[1] in inits, "the FP32 layer keeps its float weights"
-    # The int8 convs downstream keep their pairs.
-    nxt = next(n for n in q.graph.node if n.name == "/b2/b2.0/Conv")
-    assert producer[nxt.input[0]].op_type == "DequantizeLinear"
+    assert producer[by["convC"].input[0]].op_type == "DequantizeLinear", "the FP32 layer must read the rounded input"
+    assert by["convC"].input[1] in inits, "the FP32 layer keeps its float weights"
+    assert producer[by["convB"].input[0]].op_type == "DequantizeLinear"
+    assert producer[by["convB"].input[1]].op_type == "DequantizeLinear"
