@@ -84,6 +84,8 @@ struct PostOp {
   int residual_input = -1;
   // ONNX names of the outputs the fused nodes produced (kept for calibration / reporting).
   std::vector<std::string> fused_names;
+  // ONNX names of the fused nodes, in the same order (build time only: not stored in plan files).
+  std::vector<std::string> fused_nodes;
 };
 
 inline constexpr int kNoValue = -1;

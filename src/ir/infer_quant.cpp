@@ -45,10 +45,6 @@ void check_act(const Node& n) {
   OCTET_CHECK(lo <= hi, n.describe(), ": act_lo ", lo, " > act_hi ", hi);
   const int64_t act = n.attr_i("act", 0);
   OCTET_CHECK(act >= 0 && act <= quant::kActLast, n.describe(), ": unknown epilogue activation ", act);
-  if (n.attr_i("out_f32", 0) != 0) {
-    OCTET_CHECK(n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(), ": a float-output epilogue cannot take a residual");
-    return;
-  }
   if (act == 0) return;
   const float s = n.attr_f("out_scale", 0.f);
   OCTET_CHECK(s > 0.f && std::isfinite(s), n.describe(), ": out_scale ", s, " must be positive and finite");
@@ -127,7 +123,7 @@ void infer_QConv(InferCtx& c) {
     OCTET_CHECK(c.input(3).shape == y, n.describe(), ": residual ", shape_str(c.input(3).shape),
                 " must have the output shape ", shape_str(y));
   }
-  c.set(0, n.attr_i("out_f32", 0) != 0 ? DType::f32 : DType::i8, y);
+  c.set(0, DType::i8, y);
 }
 
 void infer_QLinear(InferCtx& c) {
@@ -149,7 +145,7 @@ void infer_QLinear(InferCtx& c) {
   check_act(n);
   Shape y = x;
   y.back() = w[0];
-  c.set(0, n.attr_i("out_f32", 0) != 0 ? DType::f32 : DType::i8, y);
+  c.set(0, DType::i8, y);
 }
 
 void infer_QAdd(InferCtx& c) {

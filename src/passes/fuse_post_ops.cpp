@@ -71,6 +71,7 @@ struct Fuser {
   }
   void absorb(Node& n, Node& next) {
     n.post.fused_names.push_back(g.value(n.outputs[0]).name);
+    n.post.fused_nodes.push_back(next.name);
     n.outputs[0] = next.outputs[0];
     next.outputs.clear();
     next.inputs.clear();
@@ -142,6 +143,8 @@ struct Fuser {
           n.post.act = Activation::Silu;
           n.post.fused_names.push_back(g.value(y).name);  // pre-activation, then the Sigmoid's output
           n.post.fused_names.push_back(g.value(sig.outputs[0]).name);
+          n.post.fused_nodes.push_back(sig.name);
+          n.post.fused_nodes.push_back(mul->name);
           n.outputs[0] = mul->outputs[0];
           for (Node* gone : {&sig, mul}) {
             gone->outputs.clear();

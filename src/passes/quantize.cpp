@@ -167,18 +167,69 @@ struct Quantizer {
     q.inputs.push_back(g.add_constant(g.unique_name(q.name + "::bias_acc"), b));
   }
 
+  // A conv/matmul with a fused non-linear activation whose output is read in FP32 only (a squeeze-excitation
+  // gate read by a Mul): quantizing that output would add a rounding nothing needs. The conv/matmul is quantized
+  // up to its pre-activation tensor instead, and the activation runs in FP32 after a Dequantize (the nodes fusion
+  // replaced, rebuilt). Returns "" when the conv/matmul went int8, else why not (it then stays FP32, fused).
+  std::string split_activation(const Node& n) {
+    const size_t want = n.post.act == Activation::Silu ? 2 : 1;
+    if (n.post.residual_input >= 0 || n.post.fused_names.size() != want) return "fused activation with a residual";
+    const int pre = g.find(n.post.fused_names[0]);
+    if (pre < 0) return "pre-activation tensor '" + n.post.fused_names[0] + "' is gone";
+    // Fusion left `pre` without a producer, so propagation gave it no shape: an elementwise activation's input
+    // has its output's shape (rank4() picks the layout of the Dequantize below from it).
+    shapes.shape[static_cast<size_t>(pre)] = shape(n.outputs[0]);
+    shapes.dtype[static_cast<size_t>(pre)] = DType::f32;
+    Node lin = n;
+    lin.post = PostOp{};
+    lin.outputs = {pre};
+    std::string why = n.op == OpType::Conv ? try_conv(lin) : try_linear(lin);
+    if (!why.empty()) return why;
+    need_f32(pre);
+    const int y = n.outputs[0];
+    size_t rebuilt = 0;
+    auto fp32_node = [&](OpType op, std::vector<int> in, int out) {
+      Node a;
+      a.op = op;
+      // The ONNX node's own name when fusion recorded it (reports list it as FP32, not as fused).
+      a.name = rebuilt < n.post.fused_nodes.size() ? n.post.fused_nodes[rebuilt] : g.value(out).name + "::" + op_name(op);
+      ++rebuilt;
+      report.lines.push_back({a.name, op_name(op), "fp32", "output read only in FP32: not fused into '" + n.name + "'"});
+      ++report.fp32_nodes;
+      a.inputs = std::move(in);
+      a.outputs = {out};
+      if (op == OpType::LeakyRelu) a.attrs["alpha"] = attr_f(n.post.alpha);
+      out_nodes.push_back(std::move(a));
+      f32_ready[static_cast<size_t>(out)] = 1;
+    };
+    switch (n.post.act) {
+      case Activation::Silu: {
+        const int s = g.find(n.post.fused_names[1]);
+        if (s < 0) fail("quantization pass: SiLU's sigmoid tensor '", n.post.fused_names[1], "' is gone");
+        fp32_node(OpType::Sigmoid, {pre}, s);
+        fp32_node(OpType::Mul, {pre, s}, y);
+        break;
+      }
+      case Activation::Sigmoid: fp32_node(OpType::Sigmoid, {pre}, y); break;
+      case Activation::HardSwish: fp32_node(OpType::HardSwish, {pre}, y); break;
+      case Activation::LeakyRelu: fp32_node(OpType::LeakyRelu, {pre}, y); break;
+      default: fail("quantization pass: ", n.describe(), " has no activation to split");
+    }
+    return "";
+  }
+
   std::string try_conv(const Node& n) {
+    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
     int x = n.inputs[0], y = n.outputs[0];
-    int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
-    const bool f32_out = float_output(n, res);
-    float sx = calib_scale(x), sy = f32_out ? 1.f : calib_scale(y);
+    float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
     if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
     float lo = quant::kNoLo, hi = quant::kNoHi;
     const quant::Act act = real_unit_act(n.post);
     if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
     if (act != quant::Act::None && res >= 0) return "fused residual before a non-linear activation has no INT8 epilogue";
     if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
       return "residual input '" + g.value(res).name + "' has no calibrated scale";
@@ -196,31 +247,16 @@ struct Quantizer {
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
     QWeights qw = quantize_rows(w, w.dim(0));
     // epilogue appends w and bias in this order: x, w, bias
-    epilogue(q, qw, bias, sxq, sy, act != quant::Act::None || f32_out);
+    epilogue(q, qw, bias, sxq, sy, act != quant::Act::None);
     q.attrs["strides"] = attr_ints(win.strides);
     q.attrs["dilations"] = attr_ints(win.dilations);
     q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
     q.attrs["group"] = attr_i(n.attr_i("group", 1));
     activation_attrs(q, n.post, act, lo, hi, sy);
-    if (f32_out) q.attrs["out_f32"] = attr_i(1);
     if (res >= 0) {
       int qr = get_int8(res);
       q.inputs.push_back(qr);
       q.attrs["residual_scale"] = attr_f(qscale.at(qr) / sy);
-    }
-    if (f32_out) {
-      // Float NHWC out of the epilogue, then the NCHW tensor the FP32 readers (and the model) know.
-      const int yn = g.add_value(g.unique_name(g.value(y).name + "::nhwc"), DType::f32);
-      q.outputs = {yn};
-      out_nodes.push_back(std::move(q));
-      Node t;
-      t.op = OpType::ToNchw;
-      t.name = g.value(y).name + "::to_nchw";
-      t.inputs = {yn};
-      t.outputs = {y};
-      out_nodes.push_back(std::move(t));
-      f32_ready[static_cast<size_t>(y)] = 1;
-      return "";
     }
     int qy = new_int8_value(y);
     q.outputs = {qy};
@@ -230,13 +266,8 @@ struct Quantizer {
     return "";
   }
 
-  // A conv/matmul whose result nothing int8 reads (a squeeze-excitation gate, a transformer's linear layers read
-  // by bias Adds, LayerNorms and attention, the last conv before an FP32 head) writes float: int8 in, int8
-  // weights, the epilogue in real units and no rounding of the output nobody needs (and no output scale).
-  // A fused residual keeps the int8 output.
-  bool float_output(const Node& n, int res) { return res < 0 && !has_int8_reader(n.outputs[0]); }
-
   std::string try_linear(const Node& n) {
+    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
     bool gemm = n.op == OpType::Gemm;
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 2)
       return "weights are not a constant matrix";
@@ -244,8 +275,7 @@ struct Quantizer {
     if (gemm && (n.attr_i("transA", 0) != 0 || n.attr_f("alpha", 1.f) != 1.f)) return "Gemm with transA or alpha";
     int x = n.inputs[0], y = n.outputs[0];
     if (shape(x).size() < 2) return "1-D input";
-    const bool f32_out = float_output(n, -1);
-    float sx = calib_scale(x), sy = f32_out ? 1.f : calib_scale(y);
+    float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
     if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
     if (available_int8(x) && rank4(x)) return "input is an NHWC int8 tensor";
@@ -273,15 +303,8 @@ struct Quantizer {
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
     q.inputs = {qx};
-    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None || f32_out);
+    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None);
     activation_attrs(q, n.post, act, lo, hi, sy);
-    if (f32_out) {
-      q.attrs["out_f32"] = attr_i(1);
-      q.outputs = {y};
-      out_nodes.push_back(std::move(q));
-      f32_ready[static_cast<size_t>(y)] = 1;
-      return "";
-    }
     int qy = new_int8_value(y);
     q.outputs = {qy};
     out_nodes.push_back(std::move(q));

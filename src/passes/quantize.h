@@ -20,12 +20,9 @@
 //             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
 //             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
 //             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, 1/s_y).
-//             out_f32 (i, 1: nothing int8 reads the result; no residual): y is f32, still NHWC,
-//             quant::dequantize_acc(acc, bias[k], multiplier[k] = s_x * s_w[k], act, alpha, act_lo, act_hi) with
-//             act_lo / act_hi in real units; no out_scale.
 //             2-D convolutions only (1-D/3-D stay FP32).
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
-//             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale, or out_f32, as QConv.
+//             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
 //             y i8 [..., N]. (Gemm with transB folded.)
 // QAdd        in: a i8, b i8 of the same shape (no broadcasting). attrs: scale_a, scale_b (s_a/s_y,
 //             s_b/s_y), act_lo, act_hi. y = quant::add(a, scale_a, b, scale_b, lo, hi).
@@ -57,7 +54,6 @@ struct QEpilogue {
   float residual_scale = 1.f, act_lo = quant::kNoLo, act_hi = quant::kNoHi;
   quant::Act act = quant::Act::None;  // non-linear activation (then multiplier is s_x * s_w[k])
   float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;
-  bool out_f32 = false;  // float output: multiplier is s_x * s_w[k], act_lo / act_hi in real units
 
   static QEpilogue of(const Node& n) {
     QEpilogue e;
@@ -71,12 +67,7 @@ struct QEpilogue {
     e.act_alpha = n.attr_f("act_alpha", 0.f);
     e.out_scale = n.attr_f("out_scale", 1.f);
     e.inv_out_scale = 1.f / e.out_scale;
-    e.out_f32 = n.attr_i("out_f32", 0) != 0;
     return e;
-  }
-  // One float output value (out_f32).
-  float apply_f32(int32_t acc, float bias, size_t k) const {
-    return quant::dequantize_acc(acc, bias, multiplier[k], act, act_alpha, act_lo, act_hi);
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
   int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {

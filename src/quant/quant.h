@@ -14,8 +14,6 @@
 //   into a conv), in real units, then quantized to the activation output's scale s_y:
 //                v = (float(acc) + bias[k]) * dequant[k]        dequant[k] = s_x * s_w[k]
 //                y = saturate_int8(round_half_even(activate(act, v, alpha) * inv_s_y))   inv_s_y = 1.f / s_y
-//   float output (the conv/matmul result is read only by FP32 ops, so no int8 rounding is needed there):
-//                y = act((float(acc) + bias[k]) * dequant[k])   act: activate(), or min(max(v, lo), hi) in real units
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment).
@@ -126,13 +124,6 @@ inline float activate(Act act, float v, float alpha) {
 inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float inv_out_scale) {
   const float v = (static_cast<float>(acc) + bias) * dequant;
   return saturate_i8(round_half_even(activate(act, v, alpha) * inv_out_scale));
-}
-
-// The float-output epilogue (see the top of this file): the accumulator in real units, activated.
-inline float dequantize_acc(int32_t acc, float bias, float dequant, Act act, float alpha, float lo, float hi) {
-  const float v = (static_cast<float>(acc) + bias) * dequant;
-  if (act != Act::None) return activate(act, v, alpha);
-  return std::min(std::max(v, lo), hi);
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).

@@ -102,7 +102,7 @@ class QConvDnnl final : public Kernel {
       for (step_ = x[0]; step_ > 1 && (x[0] % step_ != 0 || step_ * per_image > (int64_t{1} << 20));) --step_;
     }
     memory::desc src({step_, x[3], x[1], x[2]}, dt::s8, tag::nhwc);
-    memory::desc dst({step_, y[3], y[1], y[2]}, !fused_ ? dt::s32 : ep_.out_f32 ? dt::f32 : dt::s8, tag::nhwc);
+    memory::desc dst({step_, y[3], y[1], y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
     memory::desc wany(wd, dt::s8, tag::any);
     memory::desc bias = b_.defined() && fused_ ? memory::desc({K}, dt::f32, tag::x) : memory::desc();
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
@@ -172,14 +172,6 @@ class QConvDnnl final : public Kernel {
       stream().wait();
       const int64_t first = n0 / step_ * P * K;  // offset of this step's output (and residual)
       const int8_t* res = r ? r->data<int8_t>() + first : nullptr;
-      if (ep_.out_f32) {
-        float* yf = out[0]->data<float>() + first;
-#pragma omp parallel for schedule(static)
-        for (int64_t p = 0; p < P; ++p)
-          k.dequant_s32_f32(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.act_lo,
-                            ep_.act_hi, K, yf + p * K);
-        continue;
-      }
       int8_t* y = out[0]->data<int8_t>() + first;
       if (ep_.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)

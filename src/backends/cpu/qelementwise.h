@@ -36,9 +36,6 @@ struct QRowKernels {
   //   y[j] = requantize_act(acc[j], bias[j], dequant[j], act, alpha, inv_out_scale)
   void (*requant_act_s32_s8)(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
                              float inv_out_scale, int64_t k, int8_t* y);
-  // The float-output epilogue: y[j] = dequantize_acc(acc[j], bias[j], dequant[j], act, alpha, lo, hi).
-  void (*dequant_s32_f32)(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha, float lo,
-                          float hi, int64_t k, float* y);
   // Pooling over an NHWC window clipped to the input: the nh x nw valid pixels start at x0 and step by hs / ws
   // elements; each has c channels.
   //   max: y[ch] = max over the pixels (-128 when there are none)
@@ -60,8 +57,6 @@ void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult
                         float lo, float hi, int64_t k, int8_t* y);
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
                             float inv_out_scale, int64_t k, int8_t* y);
-void dequant_s32_f32_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha, float lo,
-                         float hi, int64_t k, float* y);
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y);
 void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
                     float multiplier, int8_t* y);

@@ -141,19 +141,6 @@ void requant_act_s32_s8_avx512(const int32_t* acc, const float* bias, const floa
   requant_act_s32_s8_ref(acc + j, bias ? bias + j : nullptr, dequant + j, act, alpha, inv_out_scale, k - j, y + j);
 }
 
-void dequant_s32_f32_avx512(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha, float lo,
-                            float hi, int64_t k, float* y) {
-  const __m512 va = _mm512_set1_ps(alpha), vlo = _mm512_set1_ps(lo), vhi = _mm512_set1_ps(hi);
-  int64_t j = 0;
-  for (; j + 16 <= k; j += 16) {
-    __m512 a = _mm512_cvtepi32_ps(_mm512_loadu_si512(acc + j));
-    if (bias) a = _mm512_add_ps(a, _mm512_loadu_ps(bias + j));
-    const __m512 v = _mm512_mul_ps(a, _mm512_loadu_ps(dequant + j));
-    _mm512_storeu_ps(y + j, act != 0 ? activate(act, v, va) : clamp_act(v, vlo, vhi));
-  }
-  dequant_s32_f32_ref(acc + j, bias ? bias + j : nullptr, dequant + j, act, alpha, lo, hi, k - j, y + j);
-}
-
 void maxpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
   for (int64_t c0 = 0; c0 < c; c0 += 64) {
     const int64_t left = c - c0;
@@ -193,16 +180,8 @@ void avgpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int
   }
 }
 
-const QRowKernels kAvx512{"avx512",
-                          quantize_f32_s8_avx512,
-                          dequantize_s8_f32_avx512,
-                          add_s8_avx512,
-                          rescale_s8_avx512,
-                          rescale_ch_s8_avx512,
-                          requant_s32_s8_avx512,
-                          requant_act_s32_s8_avx512,
-                          dequant_s32_f32_avx512,
-                          maxpool_s8_avx512,
+const QRowKernels kAvx512{"avx512",          quantize_f32_s8_avx512, dequantize_s8_f32_avx512, add_s8_avx512,
+                          rescale_s8_avx512, rescale_ch_s8_avx512, requant_s32_s8_avx512,  requant_act_s32_s8_avx512, maxpool_s8_avx512,
                           avgpool_s8_avx512};
 
 }  // namespace

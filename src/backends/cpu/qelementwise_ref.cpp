@@ -44,12 +44,6 @@ void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* 
     y[j] = quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, inv_out_scale);
 }
 
-void dequant_s32_f32_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha, float lo,
-                         float hi, int64_t k, float* y) {
-  const auto a = static_cast<quant::Act>(act);
-  for (int64_t j = 0; j < k; ++j) y[j] = quant::dequantize_acc(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, lo, hi);
-}
-
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {
   for (int64_t ch = 0; ch < c; ++ch) y[ch] = -128;
   for (int64_t i = 0; i < nh; ++i)
@@ -71,17 +65,8 @@ void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_
 
 namespace {
 
-const QRowKernels kRef{"ref",
-                       quantize_f32_s8_ref,
-                       dequantize_s8_f32_ref,
-                       add_s8_ref,
-                       rescale_s8_ref,
-                       rescale_ch_s8_ref,
-                       requant_s32_s8_ref,
-                       requant_act_s32_s8_ref,
-                       dequant_s32_f32_ref,
-                       maxpool_s8_ref,
-                       avgpool_s8_ref};
+const QRowKernels kRef{"ref",           quantize_f32_s8_ref, dequantize_s8_f32_ref, add_s8_ref, rescale_s8_ref,
+                       rescale_ch_s8_ref, requant_s32_s8_ref, requant_act_s32_s8_ref, maxpool_s8_ref, avgpool_s8_ref};
 
 const QRowKernels& pick() {
   const char* force = std::getenv("OCTET_CPU_ISA");

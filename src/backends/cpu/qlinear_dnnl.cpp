@@ -35,7 +35,7 @@ class QLinearDnnl final : public Kernel {
     const int64_t M = in[0]->numel() / K;
     memory::desc src({M, K}, dt::s8, tag::ab);
     memory::desc wany({K, N}, dt::s8, tag::any);
-    memory::desc dst({M, N}, !fused_ ? dt::s32 : ep_.out_f32 ? dt::f32 : dt::s8, tag::ab);
+    memory::desc dst({M, N}, fused_ ? dt::s8 : dt::s32, tag::ab);
     memory::desc bias = b_.defined() && fused_ ? memory::desc({1, N}, dt::f32, tag::ab) : memory::desc();
     dnnl::matmul::desc d(src, wany, bias, dst);
     dnnl::primitive_attr attr;
@@ -80,16 +80,8 @@ class QLinearDnnl final : public Kernel {
     const QRowKernels& k = q_row_kernels();
     const int64_t N = w_.dim(0), M = out[0]->numel() / N;
     const float* bias = b_.defined() ? b_.data<float>() : nullptr;
-    const float* mult = ep_.multiplier.data();
-    if (ep_.out_f32) {
-      float* yf = out[0]->data<float>();
-#pragma omp parallel for schedule(static)
-      for (int64_t m = 0; m < M; ++m)
-        k.dequant_s32_f32(acc_.data() + m * N, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.act_lo,
-                          ep_.act_hi, N, yf + m * N);
-      return;
-    }
     int8_t* y = out[0]->data<int8_t>();
+    const float* mult = ep_.multiplier.data();
     if (ep_.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
       for (int64_t m = 0; m < M; ++m)

@@ -90,8 +90,7 @@ void ref_QConv(const OpArgs& a) {
   const int8_t* wt = Wt.data<int8_t>();
   const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
   const int8_t* res = a.has(3) ? a.input(3).data<int8_t>() : nullptr;
-  int8_t* y = ep.out_f32 ? nullptr : a.output(0).data<int8_t>();
-  float* yf = ep.out_f32 ? a.output(0).data<float>() : nullptr;
+  int8_t* y = a.output(0).data<int8_t>();
 
   // One output pixel (all K channels) per iteration; y and the residual are [N, OH, OW, K].
 #pragma omp parallel for schedule(static)
@@ -106,8 +105,7 @@ void ref_QConv(const OpArgs& a) {
         for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
       });
       const int64_t o = pix * K + k;
-      if (yf) yf[o] = ep.apply_f32(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k));
-      else y[o] = ep.apply(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k), res ? res + o : nullptr);
+      y[o] = ep.apply(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k), res ? res + o : nullptr);
     }
   }
 }
@@ -124,15 +122,13 @@ void ref_QLinear(const OpArgs& a) {
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
   const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
-  int8_t* y = ep.out_f32 ? nullptr : a.output(0).data<int8_t>();
-  float* yf = ep.out_f32 ? a.output(0).data<float>() : nullptr;
+  int8_t* y = a.output(0).data<int8_t>();
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t j = 0; j < Nout; ++j) {
       int32_t acc = 0;
       for (int64_t k = 0; k < K; ++k) acc += int32_t{x[r * K + k]} * int32_t{wt[j * K + k]};
-      if (yf) yf[r * Nout + j] = ep.apply_f32(acc, bias ? bias[j] : 0.f, static_cast<size_t>(j));
-      else y[r * Nout + j] = ep.apply(acc, bias ? bias[j] : 0.f, static_cast<size_t>(j), nullptr);
+      y[r * Nout + j] = ep.apply(acc, bias ? bias[j] : 0.f, static_cast<size_t>(j), nullptr);
     }
 }
 
