@@ -5,6 +5,7 @@
 // propagated at batch 1 when the model declares its input shapes; without them no residual fusion).
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "passes/passes.h"
 #include "runtime/propagate.h"
@@ -76,13 +77,13 @@ struct Fuser {
     next.outputs.clear();
     next.inputs.clear();
   }
-  // SiLU written as Mul(y, Sigmoid(y)) after n (either Mul operand order): the Mul, when y and the Sigmoid's
-  // output are read by nothing else and are not graph outputs.
-  Node* silu_after(const Node& n) {
-    if (n.outputs.size() != 1) return nullptr;
+  // SiLU written as Mul(y, Sigmoid(y)) after n (either Mul operand order): the Sigmoid and the Mul, when y and
+  // the Sigmoid's output are read by nothing else and are not graph outputs.
+  std::pair<Node*, Node*> silu_after(const Node& n) {
+    if (n.outputs.size() != 1) return {nullptr, nullptr};
     const int y = n.outputs[0];
     const auto& cy = consumers[static_cast<size_t>(y)];
-    if (g.is_graph_output(y) || cy.size() != 2) return nullptr;
+    if (g.is_graph_output(y) || cy.size() != 2) return {nullptr, nullptr};
     for (int k = 0; k < 2; ++k) {
       Node& sig = g.nodes[static_cast<size_t>(cy[static_cast<size_t>(k)])];
       Node& mul = g.nodes[static_cast<size_t>(cy[static_cast<size_t>(1 - k)])];
@@ -94,9 +95,9 @@ struct Fuser {
       if (mul.op != OpType::Mul || mul.inputs.size() != 2 || mul.outputs.size() != 1 ||
           mul.post.act != Activation::None || mul.post.residual_input >= 0)
         continue;
-      if ((mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == y)) return &mul;
+      if ((mul.inputs[0] == y && mul.inputs[1] == s) || (mul.inputs[0] == s && mul.inputs[1] == y)) return {&sig, &mul};
     }
-    return nullptr;
+    return {nullptr, nullptr};
   }
   // Whether activation `a` may be fused onto n: anything in an FP32 plan; in an INT8 plan what the INT8
   // epilogue applies (quant.h): Relu/Clip everywhere, the non-linear ones only on a conv/matmul without a
@@ -136,17 +137,14 @@ struct Fuser {
       }
       if (kept(n.outputs[0])) continue;  // the Add absorbed above produces a kept tensor
       if (n.op != OpType::Add && allowed(n, Activation::Silu)) {
-        if (Node* mul = silu_after(n)) {  // the Mul output may be kept: the fused conv writes it
-          const int y = n.outputs[0];
-          const auto& cy = consumers[static_cast<size_t>(y)];
-          Node& sig = g.nodes[static_cast<size_t>(g.nodes[static_cast<size_t>(cy[0])].op == OpType::Sigmoid ? cy[0] : cy[1])];
+        if (auto [sig, mul] = silu_after(n); mul) {  // the Mul output may be kept: the fused conv writes it
           n.post.act = Activation::Silu;
-          n.post.fused_names.push_back(g.value(y).name);  // pre-activation, then the Sigmoid's output
-          n.post.fused_names.push_back(g.value(sig.outputs[0]).name);
-          n.post.fused_nodes.push_back(sig.name);
+          n.post.fused_names.push_back(g.value(n.outputs[0]).name);  // pre-activation, then the Sigmoid's output
+          n.post.fused_names.push_back(g.value(sig->outputs[0]).name);
+          n.post.fused_nodes.push_back(sig->name);
           n.post.fused_nodes.push_back(mul->name);
           n.outputs[0] = mul->outputs[0];
-          for (Node* gone : {&sig, mul}) {
+          for (Node* gone : {sig, mul}) {
             gone->outputs.clear();
             gone->inputs.clear();
           }

@@ -63,6 +63,23 @@ std::string last_dnnl_impl() {
 
 bool epilogue_forced() { return env_on("OCTET_QCONV_EPILOGUE"); }
 
+void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, const int8_t* residual, int64_t rows,
+                   int64_t k, int8_t* y) {
+  const QRowKernels& kr = q_row_kernels();
+  const float* mult = ep.multiplier.data();
+  if (ep.act != quant::Act::None) {
+#pragma omp parallel for schedule(static)
+    for (int64_t p = 0; p < rows; ++p)
+      kr.requant_act_s32_s8(acc + p * k, bias, mult, static_cast<int>(ep.act), ep.act_alpha, ep.inv_out_scale, k,
+                            y + p * k);
+    return;
+  }
+#pragma omp parallel for schedule(static)
+  for (int64_t p = 0; p < rows; ++p)
+    kr.requant_s32_s8(acc + p * k, bias, mult, residual ? residual + p * k : nullptr, ep.residual_scale, ep.act_lo,
+                      ep.act_hi, k, y + p * k);
+}
+
 namespace {
 
 class QConvDnnl final : public Kernel {
@@ -161,29 +178,16 @@ class QConvDnnl final : public Kernel {
       return;
     }
     // s32 route: step_ images at a time, each followed by our epilogue (one row of K channels per output pixel).
-    const QRowKernels& k = q_row_kernels();
     const int64_t N = in[0]->dim(0), K = out[0]->dim(3), P = out[0]->numel() / K / N * step_;
     const int64_t x_step = in[0]->numel() / N * step_;
     const float* bias = b_.defined() ? b_.data<float>() : nullptr;
-    const float* mult = ep_.multiplier.data();
     for (int64_t n0 = 0; n0 < N; n0 += step_) {
       smem_.set_data_handle(const_cast<int8_t*>(in[0]->data<int8_t>()) + n0 / step_ * x_step);
       prim_.execute(stream(), args_);
       stream().wait();
       const int64_t first = n0 / step_ * P * K;  // offset of this step's output (and residual)
-      const int8_t* res = r ? r->data<int8_t>() + first : nullptr;
-      int8_t* y = out[0]->data<int8_t>() + first;
-      if (ep_.act != quant::Act::None) {
-#pragma omp parallel for schedule(static)
-        for (int64_t p = 0; p < P; ++p)
-          k.requant_act_s32_s8(acc_.data() + p * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha,
-                               ep_.inv_out_scale, K, y + p * K);
-      } else {
-#pragma omp parallel for schedule(static)
-        for (int64_t p = 0; p < P; ++p)
-          k.requant_s32_s8(acc_.data() + p * K, bias, mult, res ? res + p * K : nullptr, ep_.residual_scale,
-                           ep_.act_lo, ep_.act_hi, K, y + p * K);
-      }
+      epilogue_rows(ep_, acc_.data(), bias, r ? r->data<int8_t>() + first : nullptr, P, K,
+                    out[0]->data<int8_t>() + first);
     }
   }
 

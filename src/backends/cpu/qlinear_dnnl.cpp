@@ -13,6 +13,9 @@
 namespace octet::cpu {
 
 bool epilogue_forced();  // qconv_dnnl.cpp
+// Our epilogue over `rows` rows of k accumulators (qconv_dnnl.cpp).
+void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, const int8_t* residual, int64_t rows,
+                   int64_t k, int8_t* y);
 
 namespace {
 
@@ -77,21 +80,8 @@ class QLinearDnnl final : public Kernel {
     prim_.execute(stream(), args_);
     stream().wait();
     if (fused_) return;
-    const QRowKernels& k = q_row_kernels();
     const int64_t N = w_.dim(0), M = out[0]->numel() / N;
-    const float* bias = b_.defined() ? b_.data<float>() : nullptr;
-    int8_t* y = out[0]->data<int8_t>();
-    const float* mult = ep_.multiplier.data();
-    if (ep_.act != quant::Act::None) {
-#pragma omp parallel for schedule(static)
-      for (int64_t m = 0; m < M; ++m)
-        k.requant_act_s32_s8(acc_.data() + m * N, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.inv_out_scale, N,
-                             y + m * N);
-      return;
-    }
-#pragma omp parallel for schedule(static)
-    for (int64_t m = 0; m < M; ++m)
-      k.requant_s32_s8(acc_.data() + m * N, bias, mult, nullptr, 1.f, ep_.act_lo, ep_.act_hi, N, y + m * N);
+    epilogue_rows(ep_, acc_.data(), b_.defined() ? b_.data<float>() : nullptr, nullptr, M, N, out[0]->data<int8_t>());
   }
 
  private:
