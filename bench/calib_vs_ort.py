@@ -6,7 +6,7 @@ Jobs (issue 3): mobilenetv2 and effnet_se from ../shared/models/cifar10 on the 1
 from make_bench_models.py on ../shared/data/imagenet-samples (resize 256, crop 224, ImageNet mean/std).
 
   octet-entropy2 / octet-percentile / octet-minmax
-      octet calibrate MODEL --data IMAGE_DIR <preprocessing> --algo A --threads T --batch B --cache C
+      octet calibrate MODEL --data IMAGE_DIR <preprocessing> --algo A --threads T --batch B --cache C --no-refine
       (end to end: JPEG decoding and preprocessing included; the cache is deleted before each run)
   ort-entropy / ort-percentile / ort-minmax
       exactly the calibration block of onnxruntime.quantization.quantize_static: create_calibrator() over the
@@ -117,7 +117,7 @@ def octet_side(a, octet, work, job, algo, extra=()):
         if p.exists():
             p.unlink()
     cmd = [octet, "calibrate", job["model"], "--data", job["data"], *job["pre"], "--algo", algo, "--threads",
-           a.threads, "--batch", a.batch, "--cache", cache, "--quiet", *extra]
+           a.threads, "--batch", a.batch, "--cache", cache, "--quiet", "--no-refine", *extra]
     if algo == "percentile":
         cmd += ["--percentile", "99.99"]
     r = bl.measured(cmd, env=bl.spin_env(a.no_spin))

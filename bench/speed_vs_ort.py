@@ -4,7 +4,7 @@
 For each model (ResNet-50, MobileNetV2 from ../shared/tools/make_bench_models.py) and batch size:
   octet-fp32   octet bench --threads T --json
   ort-fp32     onnxruntime InferenceSession (intra_op_num_threads=T, inter_op 1, ORT_SEQUENTIAL)
-  octet-int8   octet calibrate (entropy2) on the photos, then octet bench --precision int8 --cache C
+  octet-int8   octet calibrate --no-refine (entropy2) on the photos, then octet bench --precision int8 --cache C
   ort-int8     onnxruntime.quantization.quantize_static QDQ model (per_channel, QInt8 weights and activations,
                ActivationSymmetric + WeightSymmetric, MinMax calibration on octet's own preprocessed tensor of
                the same photos), run like ort-fp32
@@ -102,7 +102,8 @@ def prepare(a, work, octet):
         cache = work / f"{name}.entropy2.cache"
         npy = work / f"{name}.input.npy"
         qdq = work / f"{name}.ort_qdq.onnx"
-        bl.calibrate_or_reuse(octet, m, cache, ["--data", photos, *IMAGENET_PRE, "--threads", a.threads], a.reuse, name)
+        bl.calibrate_or_reuse(octet, m, cache, ["--data", photos, *IMAGENET_PRE, "--threads", a.threads, "--no-refine"],
+                              a.reuse, name)  # speed does not depend on the thresholds: skip the refinement
         if a.reuse and npy.exists():
             bl.log(f"reusing {npy}")
         else:

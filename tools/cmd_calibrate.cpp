@@ -2,11 +2,15 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
+#include "calib/sidecar.h"
+#include "calib/tune.h"
 #include "commands.h"
 #include "common.h"
+#include "core/progress.h"
 #include "onnx/import.h"
 
 namespace octet::cli {
@@ -27,6 +31,43 @@ int parse_trt_version(const std::string& s) {
   }
 }
 
+// Threshold refinement (the default last step of octet calibrate): octet tune's scale search alone, on
+// `batches` — for every tensor, among the thresholds calibration recorded from its histogram, the one that
+// gives the INT8 plan's outputs the best SQNR against FP32. No layer moves to FP32 (that is octet tune).
+// Rewrites the cache at `cache_path` (same header) and fills meta.refinement.
+void refine(const Graph& model, CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
+            const std::string& cache_path, const std::string& header, const Args& a, SidecarMeta& meta) {
+  int64_t n_samples = 0;
+  for (const auto& b : batches) n_samples += b.empty() ? 0 : b[0].dim(0);
+  TuneOptions opt;
+  opt.backend = a.get("backend");
+  opt.max_fp32_layers = 0;
+  opt.max_sweeps = static_cast<int>(a.get_int("refine-sweeps", 3));
+  Progress progress("refine", 0, a.on("quiet"), "trials");
+  opt.progress = [&](int done, int planned, const std::string&) {
+    progress.set_total(planned);
+    progress.update(done);
+  };
+  TuneResult r = tune(model, table, batches, opt);
+  progress.finish();
+  nlohmann::json changes = nlohmann::json::array();
+  std::map<std::string, const TuneStep*> last;  // a tensor changed in two sweeps: its final choice
+  for (const auto& s : r.steps)
+    if (s.kind == "scale") last[s.target] = &s;
+  for (const auto& e : table.entries)
+    if (auto it = last.find(e.name); it != last.end())
+      changes.push_back({{"tensor", e.name}, {"choice", it->second->choice}, {"from", e.amax}, {"to", it->second->amax_after}});
+  meta.refinement = {{"samples", n_samples}, {"sqnr_before_db", r.sqnr_start_db}, {"sqnr_after_db", r.sqnr_scales_db},
+                     {"sweeps", r.sweeps}, {"trials", r.trials}, {"changes", changes}};
+  const CacheHeader h = parse_cache_header(header);
+  write_cache_file(cache_path, to_cache(r.table, h.version, h.algo_token));
+  std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
+              "tensors changed (%d trial runs; --no-refine keeps %s's)\n",
+              static_cast<long long>(n_samples), r.sqnr_start_db, r.sqnr_scales_db, changes.size(),
+              table.entries.size(), r.trials, algo_name(table.algo));
+  table = std::move(r.table);
+}
+
 }  // namespace
 
 int cmd_calibrate(int argc, char** argv) {
@@ -35,7 +76,11 @@ int cmd_calibrate(int argc, char** argv) {
          "(TRT-<version>-<Algo> + 'tensor: hex scale' lines) and a JSON sidecar OUT.json with amax, statistics\n"
          "and health flags per tensor. With an existing cache whose header matches, calibration is skipped.\n"
          "Data: an image folder (flat or class sub-folders), an IDX set, a .npy (N x C x H x W float32),\n"
-         "a .npz keyed by input name (models with several inputs), or a raw float32 file of samples.");
+         "a .npz keyed by input name (models with several inputs), or a raw float32 file of samples.\n"
+         "Then, unless --no-refine, the thresholds are refined without labels: on --refine-samples of the data,\n"
+         "each tensor takes, among the thresholds calibration computed from its histogram (the algorithm's,\n"
+         "entropy2, mse, percentile 99.99 / 99.999, minmax), the one that brings the INT8 plan's outputs closest\n"
+         "to FP32. The cache keeps its header; the sidecar's \"refinement\" lists what changed.");
   add_data_options(a);
   add_preprocess_options(a);
   a.opt("cache", "OUT", "calibration cache to read (if valid) and write");
@@ -47,6 +92,11 @@ int cmd_calibrate(int argc, char** argv) {
   a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
   a.flag("calibrate-inputs", "apply --algo to the network inputs too (TensorRT's behaviour; default: MinMax for inputs)");
   a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
+  a.flag("no-refine", "write the algorithm's thresholds as computed (for entropy2: TensorRT's IInt8EntropyCalibrator2 "
+         "cache) instead of refining them");
+  a.opt("refine-samples", "N", "calibration samples (spread over --data) the refinement compares INT8 with FP32 on",
+        "128");
+  a.opt("refine-sweeps", "N", "at most N refinement sweeps over the tensors", "3");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
@@ -56,6 +106,10 @@ int cmd_calibrate(int argc, char** argv) {
   Algo algo = parse_algo(a.get("algo"));
   int64_t batch = a.get_int("batch", 32);
   OCTET_CHECK(batch > 0 && batch <= 65536, "--batch must be between 1 and 65536");
+  const bool refining = !a.on("no-refine");
+  const int64_t refine_samples = a.get_int("refine-samples", 128);
+  OCTET_CHECK(!refining || (refine_samples > 0 && a.get_int("refine-sweeps", 3) > 0),
+              "--refine-samples and --refine-sweeps must be positive");
 
   ImportResult imported = import_onnx_file(model_path);
   const Graph& model = imported.graph;
@@ -88,17 +142,21 @@ int cmd_calibrate(int argc, char** argv) {
 
   std::unique_ptr<Dataset> ds;
   std::unique_ptr<Calibrator> calibrator;
+  std::vector<std::vector<Tensor>> refine_batches;  // samples for the refinement, read before calibration
   int64_t expected = 0;
   if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
       ends_with(data_path, ".bin")) {
-    auto tc = std::make_unique<TensorCalibrator>(load_calibration_arrays(data_path, chw), static_cast<int>(batch),
-                                                 cache_path, algo);
+    std::map<std::string, Tensor> arrays = load_calibration_arrays(data_path, chw);
+    if (refining) refine_batches = spread_samples(model, arrays, refine_samples, batch);
+    auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), static_cast<int>(batch), cache_path, algo);
     expected = tc->samples();
     if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
     calibrator = std::move(tc);
   } else {
     ds = open_data(a, false);
     expected = static_cast<int64_t>(ds->size());
+    if (refining && model.inputs.size() == 1)
+      refine_batches = spread_samples(*ds, preprocess_from_args(a), chw, refine_samples, batch, a.on("skip-bad-images"));
     calibrator = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
                                                      cache_path, algo, a.on("skip-bad-images"));
   }
@@ -112,13 +170,29 @@ int cmd_calibrate(int argc, char** argv) {
                 static_cast<long long>(r.batches), static_cast<long long>(batch),
                 r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
-    for (const auto& w : r.warnings) std::printf("warning: %s\n", w.message.c_str());
     SidecarMeta meta;
     meta.cache_header = r.cache_bytes.substr(0, r.cache_bytes.find('\n'));
     meta.model_hash = file_fingerprint(model_path);
     meta.data_hash = "source:" + data_path;
     meta.batches = r.batches;
     meta.images = r.images;
+    if (refining) {
+      if (refine_batches.empty())
+        std::printf("note: thresholds not refined (no samples for the refinement); the cache holds %s's\n",
+                    algo_name(algo));
+      else
+        try {
+          refine(model, r.table, refine_batches, cache_path, meta.cache_header, a, meta);
+        } catch (const Error& e) {
+          std::printf("warning: thresholds not refined (%s); the cache holds %s's\n", e.what(), algo_name(algo));
+        }
+    }
+    // Clipping warnings describe the algorithm's threshold: not shown for tensors the refinement moved.
+    std::set<std::string> refined;
+    if (meta.refinement.contains("changes"))
+      for (const auto& c : meta.refinement["changes"]) refined.insert(c.at("tensor").get<std::string>());
+    for (const auto& w : r.warnings)
+      if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
     write_sidecar(cache_path + ".json", r.table, meta);
     std::printf("wrote %s (%s) and %s.json\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str());
   }

@@ -15,26 +15,6 @@ namespace octet::cli {
 
 namespace {
 
-// Every step-th sample of `base` (calibration folders are often sorted by class: the first N would be one
-// class).
-class Strided : public Dataset {
- public:
-  Strided(const Dataset& base, size_t count) : base_(base) {
-    count = std::min(count, base.size());
-    for (size_t i = 0; i < count; ++i) idx_.push_back(i * base.size() / count);
-  }
-  size_t size() const override { return idx_.size(); }
-  int label(size_t i) const override { return base_.label(idx_.at(i)); }
-  const std::vector<std::string>& class_names() const override { return base_.class_names(); }
-  void load(size_t i, float* dst, const Preprocess& p) const override { base_.load(idx_.at(i), dst, p); }
-  std::string sample_name(size_t i) const override { return base_.sample_name(idx_.at(i)); }
-  std::string source() const override { return base_.source(); }
-
- private:
-  const Dataset& base_;
-  std::vector<size_t> idx_;
-};
-
 std::string db(double v) {
   if (std::isinf(v)) return v > 0 ? "inf" : "-inf";
   char b[32];
@@ -60,6 +40,7 @@ int cmd_tune(int argc, char** argv) {
   a.opt("batch", "N", "batch size of the trial runs", "32");
   a.opt("max-fp32", "N", "at most N layers moved to FP32 (-1: 10% of the INT8 layers; 0: no mixed precision)", "-1");
   a.opt("min-gain", "DB", "a layer goes to FP32 only if it raises the output SQNR by at least this", "0.1");
+  a.opt("sweeps", "N", "at most N sweeps of the threshold search over all tensors (stops when a sweep gains less than --min-gain)", "3");
   a.flag("no-scale-search", "keep the calibrated thresholds (mixed precision only)");
   a.opt("fp32-layers", "NODE,...", "layers kept in FP32 from the start (never moved back)");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
@@ -113,14 +94,10 @@ int cmd_tune(int argc, char** argv) {
 
   // Samples, spread over the data set, preprocessed once.
   auto data = open_data(a, false);
-  Strided subset(*data, static_cast<size_t>(samples));
-  Batcher batcher(subset, preprocess_from_args(a), batch, input_chw(m.graph), a.on("skip-bad-images"));
-  std::vector<std::vector<Tensor>> batches;
+  std::vector<std::vector<Tensor>> batches = spread_samples(*data, preprocess_from_args(a), input_chw(m.graph),
+                                                            samples, batch, a.on("skip-bad-images"));
   int64_t n_samples = 0;
-  while (int64_t n = batcher.next()) {
-    batches.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
-    n_samples += n;
-  }
+  for (const auto& b : batches) n_samples += b[0].dim(0);
   OCTET_CHECK(n_samples > 0, "octet tune: no samples could be read from '", a.get("data"), "'");
 
   TuneOptions opt;
@@ -128,6 +105,8 @@ int cmd_tune(int argc, char** argv) {
   opt.search_scales = search && have_candidates;
   opt.max_fp32_layers = static_cast<int>(a.get_int("max-fp32", -1));
   opt.min_gain_db = a.get_double("min-gain", 0.1);
+  opt.max_sweeps = static_cast<int>(a.get_int("sweeps", 3));
+  OCTET_CHECK(opt.max_sweeps >= 1, "--sweeps must be at least 1");
   opt.fp32_layers = a.get_list("fp32-layers");
   Progress progress("tune", 0, a.on("quiet"), "trials");
   opt.progress = [&](int done, int planned, const std::string&) {

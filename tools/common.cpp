@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -257,6 +258,77 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
 }
 
 Shape input_chw(const Plan& plan) { return input_chw(plan.graph()); }
+
+namespace {
+
+// Every size/count-th index of [0, size), count of them (all when count >= size).
+std::vector<int64_t> spread_indices(int64_t size, int64_t count) {
+  count = std::min(count, size);
+  std::vector<int64_t> idx;
+  for (int64_t i = 0; i < count; ++i) idx.push_back(i * size / count);
+  return idx;
+}
+
+// A view of the samples `idx` of `base`.
+class Subset : public Dataset {
+ public:
+  Subset(const Dataset& base, std::vector<int64_t> idx) : base_(base), idx_(std::move(idx)) {}
+  size_t size() const override { return idx_.size(); }
+  int label(size_t i) const override { return base_.label(at(i)); }
+  const std::vector<std::string>& class_names() const override { return base_.class_names(); }
+  void load(size_t i, float* dst, const Preprocess& p) const override { base_.load(at(i), dst, p); }
+  std::string sample_name(size_t i) const override { return base_.sample_name(at(i)); }
+  std::string source() const override { return base_.source(); }
+
+ private:
+  size_t at(size_t i) const { return static_cast<size_t>(idx_.at(i)); }
+  const Dataset& base_;
+  std::vector<int64_t> idx_;
+};
+
+}  // namespace
+
+std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preprocess& p, const Shape& chw,
+                                                int64_t count, int64_t batch, bool skip_bad) {
+  Subset subset(ds, spread_indices(static_cast<int64_t>(ds.size()), count));
+  Batcher batcher(subset, p, batch, chw, skip_bad);
+  std::vector<std::vector<Tensor>> out;
+  while (int64_t n = batcher.next()) out.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
+  return out;
+}
+
+std::vector<std::vector<Tensor>> spread_samples(const Graph& model, const std::map<std::string, Tensor>& arrays,
+                                                int64_t count, int64_t batch) {
+  std::vector<const Tensor*> per_input;
+  for (int in : model.inputs) {
+    auto it = arrays.find(model.value(in).name);
+    if (it == arrays.end() && model.inputs.size() == 1) it = arrays.find("");
+    OCTET_CHECK(it != arrays.end(), "no samples for the model input '", model.value(in).name, "'");
+    OCTET_CHECK(it->second.dtype() == DType::f32 && it->second.rank() >= 1, "the samples for input '",
+                model.value(in).name, "' must be a float32 array of N samples");
+    per_input.push_back(&it->second);
+  }
+  OCTET_CHECK(!per_input.empty(), "the model has no inputs");
+  const std::vector<int64_t> idx = spread_indices(per_input[0]->dim(0), count);
+  std::vector<std::vector<Tensor>> out;
+  for (size_t b0 = 0; b0 < idx.size(); b0 += static_cast<size_t>(batch)) {
+    const size_t n = std::min(idx.size() - b0, static_cast<size_t>(batch));
+    std::vector<Tensor> inputs;
+    for (const Tensor* t : per_input) {
+      OCTET_CHECK(t->dim(0) == per_input[0]->dim(0), "the sample arrays hold different numbers of samples");
+      Shape shape = t->shape();
+      shape[0] = static_cast<int64_t>(n);
+      Tensor x(DType::f32, shape);
+      const size_t row = t->nbytes() / static_cast<size_t>(std::max<int64_t>(t->dim(0), 1));
+      for (size_t k = 0; k < n; ++k)
+        std::memcpy(static_cast<char*>(x.raw()) + k * row,
+                    static_cast<const char*>(t->raw()) + static_cast<size_t>(idx[b0 + k]) * row, row);
+      inputs.push_back(std::move(x));
+    }
+    out.push_back(std::move(inputs));
+  }
+  return out;
+}
 
 Shape input_chw(const Graph& g) {
   OCTET_CHECK(!g.inputs.empty(), "the model has no inputs");

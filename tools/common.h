@@ -61,6 +61,15 @@ Preprocess preprocess_from_args(const Args& a);
 // Adds --data --limit --shuffle --seed --skip-bad-images; opens the data set they name.
 void add_data_options(Args& a);
 std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
+// `count` samples spread evenly over `ds` (every size/count-th: calibration folders are often sorted by
+// class, so the first `count` would be one class), preprocessed, in batches of `batch` (the last may be
+// smaller); one tensor per batch, for single-input models.
+std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preprocess& p, const Shape& chw,
+                                                int64_t count, int64_t batch, bool skip_bad);
+// The same from in-memory arrays keyed by input name (load_calibration_arrays; "" for a single input):
+// one tensor per graph input, in graph-input order.
+std::vector<std::vector<Tensor>> spread_samples(const Graph& model, const std::map<std::string, Tensor>& arrays,
+                                                int64_t count, int64_t batch);
 // The model's first input without the batch dimension (for Preprocess::resolved).
 Shape input_chw(const Plan& plan);
 Shape input_chw(const Graph& model);

@@ -105,7 +105,7 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
     }
     tensors.push_back(std::move(t));
   }
-  return json{{"format", kFormat},
+  json j{{"format", kFormat},
               {"format_version", kFormatVersion},
               {"octet_version", meta.octet_version},
               {"cache_header", meta.cache_header},
@@ -119,6 +119,8 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
               {"images", meta.images},
               {"fp32_layers", meta.fp32_layers},
               {"tensors", std::move(tensors)}};
+  if (!meta.refinement.is_null()) j["refinement"] = meta.refinement;
+  return j;
 }
 
 CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
@@ -142,6 +144,7 @@ CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
       meta->batches = j.value("batches", int64_t{0});
       meta->images = j.value("images", int64_t{0});
       meta->fp32_layers = j.value("fp32_layers", std::vector<std::string>{});
+      meta->refinement = j.value("refinement", json());
     }
     for (const auto& tj : j.at("tensors")) {
       CalibEntry e;

@@ -14,8 +14,12 @@
 //                 "zeros": 0, "nan": 0, "inf": 0, "mean": 0.1, "clipped": 1.2e-5,
 //                 "candidates": {"entropy2": 1.0, "mse": 0.9, "percentile99.99": 0.95, ..., "minmax": 1.0},
 //                 "flags": {"all_zero": false, "constant": false, "nan": false, "inf": false,
-//                           "never_observed": false, "unquantizable": false}} ]
+//                           "never_observed": false, "unquantizable": false}} ],
+//   "refinement": {"samples": 128, "sqnr_before_db": 10.5, "sqnr_after_db": 19.4, "sweeps": 3, "trials": 925,
+//                  "changes": [{"tensor": "conv1", "choice": "mse", "from": 1.0, "to": 0.9}]}
 // }
+// "refinement" (octet calibrate's threshold refinement; absent with --no-refine) lists the tensors whose amax
+// is not the algorithm's; their "clipped" still describes the algorithm's threshold (candidates[algorithm]).
 // Non-finite numbers (min/max of a never-observed tensor) are written as null. Entries imported from a
 // cache (no statistics) carry only name/amax/scale/scale_hex/algorithm.
 #pragma once
@@ -41,6 +45,9 @@ struct SidecarMeta {
   // Layers (ONNX node names) that run FP32 in INT8 plans made with this cache: chosen by octet tune; build,
   // eval, bench and quantize use them unless --fp32-layers is given.
   std::vector<std::string> fp32_layers;
+  // What octet calibrate's threshold refinement did (samples, SQNR before/after, tensors changed); null when
+  // the cache holds the algorithm's thresholds as computed.
+  nlohmann::json refinement;
 };
 
 nlohmann::json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta);

@@ -120,8 +120,14 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   if (max_fp32 > 0) ev.planned += static_cast<int>(layers.size()) + max_fp32;
 
 
-  // 1. Scale search: one coordinate-descent sweep in network order.
-  if (opt.search_scales) {
+  // 1. Scale search: coordinate descent in network order, sweeps repeated while a sweep gains at least
+  // min_gain_db (a threshold chosen early can become the wrong one once later tensors changed).
+  for (int sweep = 0; opt.search_scales && sweep < opt.max_sweeps; ++sweep) {
+    const double sweep_start = best;
+    res.sweeps = sweep + 1;
+    if (sweep > 0)
+      for (const auto& e : res.table.entries)
+        if (scaled.count(e.name)) ev.planned += static_cast<int>(e.candidates.size());
     for (auto& e : res.table.entries) {
       if (!scaled.count(e.name)) continue;
       float cur = as_cached(e.amax);
@@ -153,6 +159,7 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         else if (chosen.rfind("percentile", 0) == 0) e.algo = Algo::Percentile;
       }
     }
+    if (best < sweep_start + opt.min_gain_db) break;
   }
   res.sqnr_scales_db = best;
 

@@ -4,8 +4,9 @@
 // 1. Scale search. For every tensor whose scale the INT8 plan uses, in network order, try the other
 //    thresholds calibration recorded for it (CalibEntry::candidates: entropy2, mse, percentile99.99,
 //    percentile99.999, minmax — all from the same histogram) and keep the one that gives the plan's outputs
-//    the highest SQNR against FP32 (one coordinate-descent sweep). The result is still an ordinary
-//    per-tensor table, so it is written as a TensorRT cache like any other.
+//    the highest SQNR against FP32 (coordinate descent: sweeps repeated, up to `max_sweeps`, while a sweep
+//    gains `min_gain_db`). The result is still an ordinary per-tensor table, so it is written as a TensorRT
+//    cache like any other. octet calibrate runs this step alone by default ("threshold refinement").
 // 2. Mixed precision. Rank units — each INT8 layer, and for each quantized tensor the INT8 layers around it
 //    (producer and consumers: a badly scaled tensor stops being rounded only when all of them run FP32) — by
 //    the output SQNR with that unit in FP32, then add units to the FP32 set in that order while each one
@@ -29,6 +30,7 @@ namespace octet {
 struct TuneOptions {
   std::string backend = "cpu";
   bool search_scales = true;
+  int max_sweeps = 3;          // scale search: at most this many sweeps over the tensors
   // Mixed precision: at most this many layers moved to FP32 (0: none; -1: 10% of the INT8 layers, at least 1).
   int max_fp32_layers = -1;
   double min_gain_db = 0.1;    // a scale change must gain more than 0.01 dB; a layer in FP32 this much
@@ -52,6 +54,7 @@ struct TuneResult {
   std::vector<TuneStep> steps;          // accepted changes, in order
   std::vector<std::pair<std::string, double>> layer_sensitivity;  // layer -> SQNR with it alone in FP32
   int trials = 0;
+  int sweeps = 0;                       // scale-search sweeps run
   int int8_layers = 0;
 };
 

@@ -105,6 +105,23 @@ TEST(Tune, ScaleSearchRepairsADamagedThreshold) {
   EXPECT_TRUE(logged);
 }
 
+TEST(Tune, ScaleSearchSweepsAgainOnlyAfterAGain) {
+  auto [g, t, victim] = damaged();
+  ASSERT_FALSE(victim.empty());
+  TuneOptions o;
+  o.max_fp32_layers = 0;
+  o.max_sweeps = 1;
+  TuneResult one = tune(g, t, samples(), o);
+  EXPECT_EQ(one.sweeps, 1);
+  o.max_sweeps = 5;
+  TuneResult more = tune(g, t, samples(), o);
+  // The first sweep repairs the damage (> 3 dB), so a second one runs; it starts where the first ended.
+  EXPECT_GE(more.sweeps, 2);
+  EXPECT_LE(more.sweeps, 5);
+  EXPECT_GE(more.sqnr_scales_db, one.sqnr_scales_db);
+  EXPECT_GT(more.trials, one.trials);
+}
+
 TEST(Tune, MixedPrecisionMovesTheDamagedLayerToFp32) {
   auto [g, t, victim] = damaged();
   ASSERT_FALSE(victim.empty());

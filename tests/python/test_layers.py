@@ -79,7 +79,8 @@ def test_transformer_shape_tensors_are_skipped(tmp_path, octet, shared):
     if not model.exists() or not (data / "test").is_dir():
         pytest.skip("vit_tiny or the CIFAR-10 images are not in ../shared")
     pre = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"]
-    octet("calibrate", model, "--data", data / "calib", "--limit", "32", *pre, "--cache", tmp_path / "v.cache", "--quiet")
+    octet("calibrate", model, "--data", data / "calib", "--limit", "32", *pre, "--cache", tmp_path / "v.cache", "--quiet",
+          "--no-refine")
     octet("eval", model, "--data", data / "test", "--limit", "16", *pre, "--precision", "fp32,int8", "--cache",
           tmp_path / "v.cache", "--layers", "--quiet", "--batch", "8", "--json", tmp_path / "v.json")
     rows = json.loads((tmp_path / "v.json").read_text())["layers"]

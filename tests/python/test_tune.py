@@ -1,6 +1,8 @@
 """octet tune from the command line: writes a tuned cache + sidecar, never overwrites unasked, and the sidecar's
 fp32_layers reach octet build (overridable with --fp32-layers none)."""
 import json
+import pathlib
+import struct
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ def calibrated(tmp_path_factory, octet):
     d = tmp_path_factory.mktemp("tune")
     x = np.random.default_rng(3).uniform(-0.8, 2.0, size=(48, 1, 28, 28)).astype(np.float32)
     np.save(d / "x.npy", x)
-    octet("calibrate", MODEL, "--data", d / "x.npy", "--cache", d / "c.cache", "--quiet")
+    # --no-refine: entropy2's thresholds, so tune's own scale search has something to do
+    octet("calibrate", MODEL, "--data", d / "x.npy", "--cache", d / "c.cache", "--quiet", "--no-refine")
     return d
 
 
@@ -66,3 +69,60 @@ def test_sidecar_fp32_layers_reach_build(calibrated, octet):
     r = octet("build", MODEL, "--cache", d / "s.cache", "-o", d / "s.plan", "--verbose", "--force",
               "--fp32-layers", "none")
     assert layer_precision(r.stdout, "/b2/b2.0/Conv") == "int8"
+
+
+FMNIST = pathlib.Path("/usr/share/datasets/fashion-mnist")
+PRE = ["--mean", "0.2860", "--std", "0.3530"]
+
+
+def cache_lines(path):
+    lines = path.read_text().splitlines()
+    return lines[0], dict(line.rsplit(":", 1) for line in lines[1:] if line.strip())
+
+
+def as_cached(amax):
+    """The float32 scale octet writes for amax, as the cache's hex."""
+    return "%x" % struct.unpack("!I", struct.pack("!f", np.float32(np.float32(amax) / np.float32(127))))[0]
+
+
+def test_calibrate_refines_thresholds_by_default(tmp_path, octet):
+    """Default octet calibrate = entropy2, then the refinement; --no-refine = entropy2 as computed. The two caches
+    differ exactly in the tensors the sidecar's "refinement" lists, each moved to one of its recorded candidates,
+    and on held-out test images the refined cache's INT8 output is closer to FP32."""
+    if not (FMNIST / "t10k-labels-idx1-ubyte").exists() and not (FMNIST / "t10k-labels-idx1-ubyte.gz").exists():
+        pytest.skip("Debian's dataset-fashion-mnist is not installed")
+    common = [MODEL, "--data", FMNIST / "train", "--limit", "400", *PRE, "--quiet"]
+    r = octet("calibrate", *common, "--cache", tmp_path / "r.cache", "--refine-samples", "64")
+    assert "refined thresholds on 64 calibration samples" in r.stdout
+    octet("calibrate", *common, "--cache", tmp_path / "n.cache", "--no-refine")
+    head_r, refined = cache_lines(tmp_path / "r.cache")
+    head_n, plain = cache_lines(tmp_path / "n.cache")
+    assert head_r == head_n == "TRT-101300-EntropyCalibration2" and refined.keys() == plain.keys()
+
+    side = json.loads((tmp_path / "r.cache.json").read_text())
+    assert "refinement" not in json.loads((tmp_path / "n.cache.json").read_text())
+    ref = side["refinement"]
+    assert ref["samples"] == 64 and 1 <= ref["sweeps"] <= 3
+    assert ref["sqnr_after_db"] > ref["sqnr_before_db"] + 1.0
+    changed = {c["tensor"]: c for c in ref["changes"]}
+    assert changed and changed.keys() == {k for k in plain if refined[k] != plain[k]}
+    tensors = {t["name"]: t for t in side["tensors"]}
+    for name, c in changed.items():
+        t = tensors[name]
+        assert plain[name].strip() == as_cached(t["candidates"]["entropy2"]), name  # --no-refine: entropy2's
+        assert refined[name].strip() == as_cached(c["to"]) == as_cached(t["amax"]), name
+        assert any(abs(v - c["to"]) <= 1e-6 * v for v in t["candidates"].values()), name
+
+    def sqnr(cache):
+        octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "500", *PRE, "--precision", "fp32,int8",
+              "--cache", cache, "--quiet", "--json", tmp_path / "e.json")
+        return json.loads((tmp_path / "e.json").read_text())["sqnr_db"]
+    assert sqnr(tmp_path / "r.cache") > sqnr(tmp_path / "n.cache") + 1.0
+
+
+def test_calibrate_refine_options_are_checked(tmp_path, octet):
+    x = np.random.default_rng(4).uniform(-0.8, 2.0, size=(16, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = octet("calibrate", MODEL, "--data", tmp_path / "x.npy", "--cache", tmp_path / "c.cache",
+              "--refine-samples", "0", check=False)
+    assert r.returncode != 0 and "--refine-samples" in r.stderr and not (tmp_path / "c.cache").exists()
