@@ -42,6 +42,8 @@ int cmd_tune(int argc, char** argv) {
   a.opt("min-gain", "DB", "a layer goes to FP32 only if it raises the output SQNR by at least this", "0.1");
   a.opt("sweeps", "N", "at most N sweeps of the threshold search over all tensors (stops when a sweep gains less than --min-gain)", "3");
   a.flag("no-scale-search", "keep the calibrated thresholds (mixed precision only)");
+  a.flag("scale-search", "search thresholds even when octet calibrate already refined them (by default a refined "
+         "cache goes straight to mixed precision)");
   a.opt("fp32-layers", "NODE,...", "layers kept in FP32 from the start (never moved back)");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
   a.flag("force", "overwrite TUNED");
@@ -87,7 +89,14 @@ int cmd_tune(int argc, char** argv) {
     table.params = st.params;
     table.hist_mode = st.hist_mode;
   }
+  OCTET_CHECK(!(a.on("scale-search") && a.on("no-scale-search")), "give --scale-search or --no-scale-search, not both");
   bool search = !a.on("no-scale-search");
+  if (search && !a.on("scale-search") && !meta.refinement.is_null()) {
+    search = false;
+    if (!a.on("quiet"))
+      std::fprintf(stderr, "note: octet calibrate already refined these thresholds; mixed precision only "
+                   "(--scale-search searches again)\n");
+  }
   if (search && !have_candidates)
     std::fprintf(stderr, "note: '%s' has no threshold candidates (a sidecar from octet calibrate has them); "
                  "doing mixed precision only\n", sidecar.c_str());

@@ -126,3 +126,23 @@ def test_calibrate_refine_options_are_checked(tmp_path, octet):
     r = octet("calibrate", MODEL, "--data", tmp_path / "x.npy", "--cache", tmp_path / "c.cache",
               "--refine-samples", "0", check=False)
     assert r.returncode != 0 and "--refine-samples" in r.stderr and not (tmp_path / "c.cache").exists()
+
+
+def test_tune_skips_the_search_calibrate_already_did(tmp_path, octet):
+    x = np.random.default_rng(5).uniform(-0.8, 2.0, size=(32, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    octet("calibrate", MODEL, "--data", tmp_path / "x.npy", "--cache", tmp_path / "c.cache", "--quiet")
+    assert "refinement" in json.loads((tmp_path / "c.cache.json").read_text())
+
+    def tune(*extra):
+        r = octet("tune", MODEL, "--cache", tmp_path / "c.cache", "--data", tmp_path / "x.npy", "--samples", "16",
+                  "-o", tmp_path / "t.cache", "--force", "--json", tmp_path / "t.json", *extra)
+        return r, json.loads((tmp_path / "t.json").read_text())
+    r, rep = tune()
+    assert "already refined" in r.stderr
+    assert rep["sqnr_scales_db"] == rep["sqnr_start_db"] and all(s["kind"] == "fp32" for s in rep["steps"])
+    r2, rep2 = tune("--scale-search")
+    assert "already refined" not in r2.stderr and rep2["trials"] > rep["trials"]
+    r3 = octet("tune", MODEL, "--cache", tmp_path / "c.cache", "--data", tmp_path / "x.npy", "-o", tmp_path / "u.cache",
+               "--scale-search", "--no-scale-search", check=False)
+    assert r3.returncode != 0 and "not both" in r3.stderr
