@@ -146,3 +146,26 @@ def test_tune_skips_the_search_calibrate_already_did(tmp_path, octet):
     r3 = octet("tune", MODEL, "--cache", tmp_path / "c.cache", "--data", tmp_path / "x.npy", "-o", tmp_path / "u.cache",
                "--scale-search", "--no-scale-search", check=False)
     assert r3.returncode != 0 and "not both" in r3.stderr
+
+
+def test_calibrate_refines_a_two_input_model_from_npz(tmp_path, octet):
+    """Samples for the refinement come from the .npz by input name, one tensor per input in graph order."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.default_rng(6)
+    w = numpy_helper.from_array(rng.uniform(-0.5, 0.5, (4, 3, 3, 3)).astype(np.float32), "w")
+    nodes = [helper.make_node("Mul", ["a", "b"], ["ab"], name="mul"),
+             helper.make_node("Conv", ["ab", "w"], ["c"], name="conv", pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["y"], name="relu")]
+    g = helper.make_graph(nodes, "two", [helper.make_tensor_value_info(n, TensorProto.FLOAT, ["N", 3, 8, 8])
+                                         for n in ("a", "b")],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])], [w])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), tmp_path / "two.onnx")
+    a = rng.uniform(-1, 1, (40, 3, 8, 8)).astype(np.float32)
+    b = rng.standard_t(2, (40, 3, 8, 8)).astype(np.float32)  # heavy tails: thresholds worth refining
+    np.savez(tmp_path / "x.npz", a=a, b=b)
+    r = octet("calibrate", tmp_path / "two.onnx", "--data", tmp_path / "x.npz", "--cache", tmp_path / "c.cache",
+              "--refine-samples", "20", "--batch", "8")
+    assert "refined thresholds on 20 calibration samples" in r.stdout
+    ref = json.loads((tmp_path / "c.cache.json").read_text())["refinement"]
+    assert ref["samples"] == 20 and ref["sqnr_after_db"] >= ref["sqnr_before_db"]
