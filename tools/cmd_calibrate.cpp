@@ -142,7 +142,7 @@ int cmd_calibrate(int argc, char** argv) {
 
   std::unique_ptr<Dataset> ds;
   std::unique_ptr<Calibrator> calibrator;
-  std::vector<std::vector<Tensor>> refine_batches;  // samples for the refinement, read before calibration
+  std::vector<std::vector<Tensor>> refine_batches;  // samples for the refinement (arrays: taken before they move)
   int64_t expected = 0;
   if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
       ends_with(data_path, ".bin")) {
@@ -155,8 +155,6 @@ int cmd_calibrate(int argc, char** argv) {
   } else {
     ds = open_data(a, false);
     expected = static_cast<int64_t>(ds->size());
-    if (refining && model.inputs.size() == 1)
-      refine_batches = spread_samples(*ds, preprocess_from_args(a), chw, refine_samples, batch, a.on("skip-bad-images"));
     calibrator = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
                                                      cache_path, algo, a.on("skip-bad-images"));
   }
@@ -177,6 +175,8 @@ int cmd_calibrate(int argc, char** argv) {
     meta.batches = r.batches;
     meta.images = r.images;
     if (refining) {
+      if (ds && model.inputs.size() == 1)
+        refine_batches = spread_samples(*ds, preprocess_from_args(a), chw, refine_samples, batch, a.on("skip-bad-images"));
       if (refine_batches.empty())
         std::printf("note: thresholds not refined (no samples for the refinement); the cache holds %s's\n",
                     algo_name(algo));
