@@ -37,7 +37,7 @@ int cmd_tune(int argc, char** argv) {
   add_preprocess_options(a);
   a.opt("output", "TUNED", "tuned cache to write (and TUNED.json)");
   a.opt("samples", "N", "samples used, spread evenly over --data", "128");
-  a.opt("batch", "N", "batch size of the trial runs", "32");
+  a.opt("batch", "N", "batch size of the trial runs (larger: more memory)", "8");
   a.opt("max-fp32", "N", "at most N layers moved to FP32 (-1: 10% of the INT8 layers; 0: no mixed precision)", "-1");
   a.opt("min-gain", "DB", "a layer goes to FP32 only if it raises the output SQNR by at least this", "0.1");
   a.opt("sweeps", "N", "at most N sweeps of the threshold search over all tensors (stops when a sweep gains less than --min-gain)", "3");
@@ -59,7 +59,7 @@ int cmd_tune(int argc, char** argv) {
     OCTET_CHECK(!std::filesystem::equivalent(cache_path, out, ec), "octet tune: -o would overwrite the input cache '",
                 cache_path, "'; write the tuned cache to a new file");
   }
-  int64_t samples = a.get_int("samples", 128), batch = a.get_int("batch", 32);
+  int64_t samples = a.get_int("samples", 128), batch = a.get_int("batch", 8);
   OCTET_CHECK(samples > 0 && batch > 0, "--samples and --batch must be positive");
   apply_threads(a);
 
