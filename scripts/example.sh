@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The built-in example: calibrate the Fashion-MNIST CNN (models/fmnist_cnn.onnx) on 1,000 training images of
-# Debian's dataset-fashion-mnist, write a TensorRT calibration cache, tune it, build the INT8 plan, then compare
+# Debian's dataset-fashion-mnist, write a TensorRT calibration cache (entropy2, refined), tune it (mixed
+# precision), build the INT8 plan, then compare
 # FP32 and INT8 accuracy on the 10,000 test images and their speed. Run scripts/setup.sh first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
