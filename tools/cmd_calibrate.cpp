@@ -7,10 +7,8 @@
 #include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
 #include "calib/sidecar.h"
-#include "calib/tune.h"
 #include "commands.h"
 #include "common.h"
-#include "core/progress.h"
 #include "onnx/import.h"
 
 namespace octet::cli {
@@ -31,41 +29,12 @@ int parse_trt_version(const std::string& s) {
   }
 }
 
-// Threshold refinement (the default last step of octet calibrate): octet tune's scale search alone, on
-// `batches` — for every tensor, among the thresholds calibration recorded from its histogram, the one that
-// gives the INT8 plan's outputs the best SQNR against FP32. No layer moves to FP32 (that is octet tune).
-// Rewrites the cache at `cache_path` (same header) and fills meta.refinement.
-void refine(const Graph& model, CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
-            const std::string& cache_path, const std::string& header, const Args& a, SidecarMeta& meta) {
-  int64_t n_samples = 0;
-  for (const auto& b : batches) n_samples += b.empty() ? 0 : b[0].dim(0);
-  TuneOptions opt;
-  opt.backend = a.get("backend");
-  opt.max_fp32_layers = 0;
-  opt.max_sweeps = static_cast<int>(a.get_int("refine-sweeps", 3));
-  Progress progress("refine", 0, a.on("quiet"), "trials");
-  opt.progress = [&](int done, int planned, const std::string&) {
-    progress.set_total(planned);
-    progress.update(done);
-  };
-  TuneResult r = tune(model, table, batches, opt);
-  progress.finish();
+// The sidecar's "refinement" (sidecar.h).
+nlohmann::json refinement_json(const RefineOutcome& r) {
   nlohmann::json changes = nlohmann::json::array();
-  std::map<std::string, const TuneStep*> last;  // a tensor changed in two sweeps: its final choice
-  for (const auto& s : r.steps)
-    if (s.kind == "scale") last[s.target] = &s;
-  for (const auto& e : table.entries)
-    if (auto it = last.find(e.name); it != last.end())
-      changes.push_back({{"tensor", e.name}, {"choice", it->second->choice}, {"from", e.amax}, {"to", it->second->amax_after}});
-  meta.refinement = {{"samples", n_samples}, {"sqnr_before_db", r.sqnr_start_db}, {"sqnr_after_db", r.sqnr_scales_db},
-                     {"sweeps", r.sweeps}, {"trials", r.trials}, {"changes", changes}};
-  const CacheHeader h = parse_cache_header(header);
-  write_cache_file(cache_path, to_cache(r.table, h.version, h.algo_token));
-  std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
-              "tensors changed (%d trial runs; --no-refine keeps %s's)\n",
-              static_cast<long long>(n_samples), r.sqnr_start_db, r.sqnr_scales_db, changes.size(),
-              table.entries.size(), r.trials, algo_name(table.algo));
-  table = std::move(r.table);
+  for (const auto& c : r.changes) changes.push_back({{"tensor", c.tensor}, {"choice", c.choice}, {"from", c.from}, {"to", c.to}});
+  return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
+          {"sweeps", r.sweeps}, {"trials", r.trials}, {"changes", changes}};
 }
 
 }  // namespace
@@ -124,6 +93,11 @@ int cmd_calibrate(int argc, char** argv) {
   opt.trt_version = parse_trt_version(a.get("trt-version"));
   opt.backend = a.get("backend");
   opt.quiet = a.on("quiet");
+  if (refining) {
+    opt.refine.samples = refine_samples;
+    opt.refine.batch = refine_batch;
+    opt.refine.max_sweeps = static_cast<int>(a.get_int("refine-sweeps", 3));
+  }
 
   const Shape chw = input_chw(model);
 
@@ -144,13 +118,11 @@ int cmd_calibrate(int argc, char** argv) {
 
   std::unique_ptr<Dataset> ds;
   std::unique_ptr<Calibrator> calibrator;
-  std::vector<std::vector<Tensor>> refine_batches;  // samples for the refinement (arrays: taken before they move)
   int64_t expected = 0;
   if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
       ends_with(data_path, ".bin")) {
-    std::map<std::string, Tensor> arrays = load_calibration_arrays(data_path, chw);
-    if (refining) refine_batches = spread_samples(model, arrays, refine_samples, refine_batch);
-    auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), static_cast<int>(batch), cache_path, algo);
+    auto tc = std::make_unique<TensorCalibrator>(load_calibration_arrays(data_path, chw), static_cast<int>(batch),
+                                                 cache_path, algo);
     expected = tc->samples();
     if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
     calibrator = std::move(tc);
@@ -176,24 +148,19 @@ int cmd_calibrate(int argc, char** argv) {
     meta.data_hash = "source:" + data_path;
     meta.batches = r.batches;
     meta.images = r.images;
-    if (refining) {
-      if (ds && model.inputs.size() == 1)
-        refine_batches =
-            spread_samples(*ds, preprocess_from_args(a), chw, refine_samples, refine_batch, a.on("skip-bad-images"));
-      if (refine_batches.empty())
-        std::printf("note: thresholds not refined (no samples for the refinement); the cache holds %s's\n",
-                    algo_name(algo));
-      else
-        try {
-          refine(model, r.table, refine_batches, cache_path, meta.cache_header, a, meta);
-        } catch (const Error& e) {
-          std::printf("warning: thresholds not refined (%s); the cache holds %s's\n", e.what(), algo_name(algo));
-        }
+    const RefineOutcome& rf = r.refinement;
+    if (rf.ran) {
+      meta.refinement = refinement_json(rf);
+      std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
+                  "tensors changed (%d trial runs; --no-refine keeps %s's)\n",
+                  static_cast<long long>(rf.samples), rf.sqnr_before_db, rf.sqnr_after_db, rf.changes.size(),
+                  r.table.entries.size(), rf.trials, algo_name(algo));
+    } else if (refining) {
+      std::printf("warning: thresholds not refined (%s); the cache holds %s's\n", rf.skipped.c_str(), algo_name(algo));
     }
     // Clipping warnings describe the algorithm's threshold: not shown for tensors the refinement moved.
     std::set<std::string> refined;
-    if (meta.refinement.contains("changes"))
-      for (const auto& c : meta.refinement["changes"]) refined.insert(c.at("tensor").get<std::string>());
+    for (const auto& c : rf.changes) refined.insert(c.tensor);
     for (const auto& w : r.warnings)
       if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
     write_sidecar(cache_path + ".json", r.table, meta);

@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -294,39 +293,6 @@ std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preproc
   Batcher batcher(subset, p, batch, chw, skip_bad);
   std::vector<std::vector<Tensor>> out;
   while (int64_t n = batcher.next()) out.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
-  return out;
-}
-
-std::vector<std::vector<Tensor>> spread_samples(const Graph& model, const std::map<std::string, Tensor>& arrays,
-                                                int64_t count, int64_t batch) {
-  std::vector<const Tensor*> per_input;
-  for (int in : model.inputs) {
-    auto it = arrays.find(model.value(in).name);
-    if (it == arrays.end() && model.inputs.size() == 1) it = arrays.find("");
-    OCTET_CHECK(it != arrays.end(), "no samples for the model input '", model.value(in).name, "'");
-    OCTET_CHECK(it->second.dtype() == DType::f32 && it->second.rank() >= 1, "the samples for input '",
-                model.value(in).name, "' must be a float32 array of N samples");
-    per_input.push_back(&it->second);
-  }
-  OCTET_CHECK(!per_input.empty(), "the model has no inputs");
-  const std::vector<int64_t> idx = spread_indices(per_input[0]->dim(0), count);
-  std::vector<std::vector<Tensor>> out;
-  for (size_t b0 = 0; b0 < idx.size(); b0 += static_cast<size_t>(batch)) {
-    const size_t n = std::min(idx.size() - b0, static_cast<size_t>(batch));
-    std::vector<Tensor> inputs;
-    for (const Tensor* t : per_input) {
-      OCTET_CHECK(t->dim(0) == per_input[0]->dim(0), "the sample arrays hold different numbers of samples");
-      Shape shape = t->shape();
-      shape[0] = static_cast<int64_t>(n);
-      Tensor x(DType::f32, shape);
-      const size_t row = t->nbytes() / static_cast<size_t>(std::max<int64_t>(t->dim(0), 1));
-      for (size_t k = 0; k < n; ++k)
-        std::memcpy(static_cast<char*>(x.raw()) + k * row,
-                    static_cast<const char*>(t->raw()) + static_cast<size_t>(idx[b0 + k]) * row, row);
-      inputs.push_back(std::move(x));
-    }
-    out.push_back(std::move(inputs));
-  }
   return out;
 }
 

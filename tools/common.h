@@ -66,10 +66,6 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
 // smaller); one tensor per batch, for single-input models.
 std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preprocess& p, const Shape& chw,
                                                 int64_t count, int64_t batch, bool skip_bad);
-// The same from in-memory arrays keyed by input name (load_calibration_arrays; "" for a single input):
-// one tensor per graph input, in graph-input order.
-std::vector<std::vector<Tensor>> spread_samples(const Graph& model, const std::map<std::string, Tensor>& arrays,
-                                                int64_t count, int64_t batch);
 // The model's first input without the batch dimension (for Preprocess::resolved).
 Shape input_chw(const Plan& plan);
 Shape input_chw(const Graph& model);

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <map>
 
+#include "calib/tune.h"
 #include "core/progress.h"
 #include "runtime/plan.h"
 
@@ -30,6 +32,97 @@ std::vector<int> calibrated_values(const Graph& g, const std::vector<DType>* dty
     for (int o : n.outputs)
       if (is_f32(o)) vals.push_back(o);
   return vals;
+}
+
+// The samples the refinement runs on, taken from the calibration stream: with the total known, the ones at
+// i * total / count (spread evenly); without, every k-th, k doubling (and every other kept sample dropped)
+// whenever more than `count` were kept — evenly spread either way, count/2..count of them.
+class SampleKeeper {
+ public:
+  SampleKeeper(int64_t count, int64_t expected) : count_(count) {
+    if (expected > 0)
+      for (int64_t i = 0; i < std::min(count, expected); ++i) wanted_.push_back(i * expected / std::min(count, expected));
+  }
+  bool wants(int64_t index) const {
+    if (count_ <= 0) return false;
+    if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), index);
+    return index % stride_ == 0;
+  }
+  void keep(std::vector<Tensor> sample) {
+    kept_.push_back(std::move(sample));
+    if (wanted_.empty() && static_cast<int64_t>(kept_.size()) > count_) {
+      std::vector<std::vector<Tensor>> half;
+      for (size_t i = 0; i < kept_.size(); i += 2) half.push_back(std::move(kept_[i]));
+      kept_ = std::move(half);
+      stride_ *= 2;
+    }
+  }
+  // The kept samples (each one tensor per input, batch 1) as batches of `batch`.
+  std::vector<std::vector<Tensor>> batches(int64_t batch) const {
+    std::vector<std::vector<Tensor>> out;
+    for (size_t b0 = 0; b0 < kept_.size(); b0 += static_cast<size_t>(batch)) {
+      const size_t n = std::min(kept_.size() - b0, static_cast<size_t>(batch));
+      std::vector<Tensor> inputs;
+      for (size_t i = 0; i < kept_[b0].size(); ++i) {
+        Shape shape = kept_[b0][i].shape();
+        shape[0] = static_cast<int64_t>(n);
+        Tensor t(DType::f32, shape);
+        for (size_t k = 0; k < n; ++k)
+          std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0][i].nbytes(), kept_[b0 + k][i].raw(), kept_[b0][i].nbytes());
+        inputs.push_back(std::move(t));
+      }
+      out.push_back(std::move(inputs));
+    }
+    return out;
+  }
+
+ private:
+  int64_t count_;
+  std::vector<int64_t> wanted_;
+  int64_t stride_ = 1;
+  std::vector<std::vector<Tensor>> kept_;
+};
+
+// Runs the refinement (RefineOptions) on `table` in place; failures leave the table as it is and say why.
+RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
+                     const CalibOptions& opt) {
+  RefineOutcome r;
+  for (const auto& b : batches) r.samples += b.empty() ? 0 : b[0].dim(0);
+  if (r.samples == 0) {
+    r.skipped = "no samples";
+    return r;
+  }
+  TuneOptions to;
+  to.backend = opt.backend;
+  to.max_fp32_layers = 0;
+  to.max_sweeps = opt.refine.max_sweeps;
+  Progress progress("refine", 0, opt.quiet, "trials");
+  to.progress = [&](int done, int planned, const std::string&) {
+    progress.set_total(planned);
+    progress.update(done);
+  };
+  TuneResult t;
+  try {
+    t = tune(model, table, batches, to);
+  } catch (const Error& e) {
+    progress.finish();
+    r.skipped = e.what();
+    return r;
+  }
+  progress.finish();
+  std::map<std::string, const TuneStep*> last;  // a tensor changed in two sweeps: its final choice
+  for (const auto& s : t.steps)
+    if (s.kind == "scale") last[s.target] = &s;
+  for (const auto& e : table.entries)
+    if (auto it = last.find(e.name); it != last.end())
+      r.changes.push_back({e.name, it->second->choice, e.amax, it->second->amax_after});
+  r.ran = true;
+  r.sqnr_before_db = t.sqnr_start_db;
+  r.sqnr_after_db = t.sqnr_scales_db;
+  r.sweeps = t.sweeps;
+  r.trials = t.trials;
+  table = std::move(t.table);
+  return r;
 }
 
 }  // namespace
@@ -123,6 +216,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   for (int v : g.inputs) names.push_back(g.value(v).name.c_str());
   std::vector<void*> bindings(g.inputs.size(), nullptr);
   int passes = two_pass ? 2 : 1;
+  SampleKeeper keeper(opt.refine.samples, opt.expected_images);
   for (int p = 0; p < passes; ++p) {
     pass = two_pass ? (p == 0 ? Pass::Absmax : Pass::Hist) : Pass::OnePass;
     if (p == 1) OCTET_CHECK(calibrator.rewind(), "the calibrator could not rewind for the second pass");
@@ -146,6 +240,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           inputs.push_back(std::move(t));
         }
         plan->run(inputs, &observer);
+        if (p == passes - 1 && keeper.wants(images + j)) keeper.keep(std::move(inputs));
       }
       if (!constants_seen) {
         // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
@@ -183,6 +278,10 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }
   out.warnings = health_check(out.table);
+  if (opt.refine.samples > 0) {
+    plan.reset();  // the unfused FP32 plan's buffers are not needed any more
+    out.refinement = refine(model, out.table, keeper.batches(opt.refine.batch), opt);
+  }
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));
   calibrator.writeCalibrationCache(out.cache_bytes.data(), out.cache_bytes.size());
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

@@ -17,6 +17,30 @@
 
 namespace octet {
 
+// Threshold refinement, the last step of calibration unless turned off: octet tune's scale search alone
+// (src/calib/tune.h; no layer moves to FP32). On a few of the calibration samples, every tensor the INT8 plan
+// rounds takes, among the thresholds calibration computed from its histogram (CalibEntry::candidates), the one
+// that gives the plan's outputs the best SQNR against FP32. The cache keeps its header.
+struct RefineOptions {
+  int64_t samples = 0;  // samples kept from the last calibration pass; 0: no refinement (TensorRT's thresholds)
+  int64_t batch = 8;    // batch size of the trial runs (memory)
+  int max_sweeps = 3;   // coordinate-descent sweeps, repeated while one gains 0.1 dB
+};
+
+struct RefineChange {
+  std::string tensor, choice;  // choice: the candidate taken ("mse", "percentile99.99", ...)
+  float from = 0.f, to = 0.f;  // amax
+};
+
+struct RefineOutcome {
+  bool ran = false;
+  std::string skipped;  // why refinement was asked for but did not run (the algorithm's thresholds are kept)
+  int64_t samples = 0;
+  double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
+  int sweeps = 0, trials = 0;
+  std::vector<RefineChange> changes;  // in table order
+};
+
 struct CalibOptions {
   AlgoParams params;
   // Network inputs get MinMax whatever the algorithm (their range is the preprocessing's; entropy clips
@@ -27,7 +51,9 @@ struct CalibOptions {
   int trt_version = kDefaultTrtVersion;
   std::string backend = "cpu";  // runtime for the FP32 passes
   bool quiet = false;           // no progress line
-  int64_t expected_images = 0;  // for the progress line's ETA (0 = unknown)
+  int64_t expected_images = 0;  // for the progress line's ETA (0 = unknown); also spreads the refinement's
+                                // samples evenly over the data (unknown: every k-th, k doubling as needed)
+  RefineOptions refine;
 };
 
 struct CalibOutcome {
@@ -38,7 +64,8 @@ struct CalibOutcome {
   int64_t batches = 0;         // per pass
   int64_t images = 0;          // per pass
   double seconds = 0;
-  std::vector<HealthWarning> warnings;
+  std::vector<HealthWarning> warnings;  // of the algorithm's thresholds
+  RefineOutcome refinement;
 };
 
 // The header octet writes for `algo`: TRT-<version>-<token> (percentile/mse use octet's own tokens).

@@ -11,6 +11,7 @@ std::string calibrate_model(const std::string& onnx_path, Calibrator& calibrator
   if (options.trt_version > 0) o.trt_version = options.trt_version;
   o.quiet = options.quiet;
   o.inputs_minmax = options.inputs_minmax;
+  o.refine.samples = options.refine_samples;
   return calibrate(model.graph, calibrator, o).cache_bytes;
 }
 

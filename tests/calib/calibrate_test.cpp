@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <random>
 
@@ -134,4 +135,80 @@ TEST(CalibDriver, NoDataIsAnError) {
   CalibOptions o;
   o.quiet = true;
   EXPECT_THROW(calibrate(g, c, o), Error);
+}
+
+namespace {
+
+// Counts writeCalibrationCache calls and keeps what was written last.
+class Recording : public TensorCalibrator {
+ public:
+  using TensorCalibrator::TensorCalibrator;
+  void writeCalibrationCache(const void* data, size_t length) override {
+    ++writes;
+    last.assign(static_cast<const char*>(data), length);
+  }
+  int writes = 0;
+  std::string last;
+};
+
+}  // namespace
+
+TEST(CalibDriver, RefinementMovesThresholdsToRecordedCandidatesAndWritesOnce) {
+  Graph g = fmnist();
+  CalibOptions o;
+  o.quiet = true;
+  Recording plain({{"input", samples(false)}}, 16, "", Algo::Entropy2);
+  CalibOutcome p = calibrate(g, plain, o);
+  EXPECT_FALSE(p.refinement.ran);
+  EXPECT_TRUE(p.refinement.skipped.empty());
+
+  o.refine.samples = 20;
+  o.expected_images = 70;
+  Recording rc({{"input", samples(false)}}, 16, "", Algo::Entropy2);
+  CalibOutcome r = calibrate(g, rc, o);
+  ASSERT_TRUE(r.refinement.ran) << r.refinement.skipped;
+  EXPECT_EQ(r.refinement.samples, 20);
+  EXPECT_GE(r.refinement.sqnr_after_db, r.refinement.sqnr_before_db);
+  EXPECT_GE(r.refinement.sweeps, 1);
+  EXPECT_EQ(rc.writes, 1);  // the refined cache only, not the algorithm's first
+  EXPECT_EQ(rc.last, r.cache_bytes);
+  EXPECT_EQ(r.cache_bytes.substr(0, r.cache_bytes.find('\n')), p.cache_bytes.substr(0, p.cache_bytes.find('\n')));
+  ASSERT_FALSE(r.refinement.changes.empty());
+  // Exactly the listed tensors differ from the algorithm's thresholds, each now one of its recorded candidates.
+  ASSERT_EQ(r.table.entries.size(), p.table.entries.size());
+  size_t differing = 0;
+  for (size_t i = 0; i < r.table.entries.size(); ++i) {
+    const CalibEntry &re = r.table.entries[i], &pe = p.table.entries[i];
+    ASSERT_EQ(re.name, pe.name);
+    auto c = std::find_if(r.refinement.changes.begin(), r.refinement.changes.end(),
+                          [&](const RefineChange& ch) { return ch.tensor == re.name; });
+    if (re.amax == pe.amax) {
+      EXPECT_TRUE(c == r.refinement.changes.end()) << re.name;
+      continue;
+    }
+    ++differing;
+    ASSERT_TRUE(c != r.refinement.changes.end()) << re.name;
+    EXPECT_EQ(c->from, pe.amax);
+    EXPECT_EQ(c->to, re.amax);
+    bool is_candidate = false;
+    for (const auto& [k, v] : re.candidates) is_candidate = is_candidate || std::fabs(v - re.amax) <= 1e-5f * v;
+    EXPECT_TRUE(is_candidate) << re.name << " amax " << re.amax;
+  }
+  EXPECT_EQ(differing, r.refinement.changes.size());
+}
+
+TEST(CalibDriver, RefinementSamplesWithoutAKnownTotalAreSpreadAndBounded) {
+  Graph g = fmnist();
+  CalibOptions o;
+  o.quiet = true;
+  o.refine.samples = 8;  // 70 samples, total not given: every k-th, k doubling -> between 4 and 8 of them
+  o.refine.max_sweeps = 1;
+  Recording c({{"input", samples(false)}}, 16, "", Algo::Entropy2);
+  CalibOutcome r = calibrate(g, c, o);
+  ASSERT_TRUE(r.refinement.ran) << r.refinement.skipped;
+  EXPECT_GE(r.refinement.samples, 4);
+  EXPECT_LE(r.refinement.samples, 8);
+  o.expected_images = 70;
+  Recording c2({{"input", samples(false)}}, 16, "", Algo::Entropy2);
+  EXPECT_EQ(calibrate(g, c2, o).refinement.samples, 8);
 }
