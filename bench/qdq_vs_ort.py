@@ -2,7 +2,7 @@
 """Q/DQ export and import, checked against ONNX Runtime on real data (issue 5).
 
 Export (every model in ../shared/models/cifar10, or --models):
-  octet calibrate MODEL --data calib/ <CIFAR preprocessing> --cache C                 (entropy2)
+  octet calibrate MODEL --data calib/ <CIFAR preprocessing> --cache C         (entropy2, refined: the default)
   octet eval MODEL --data test/ <CIFAR preprocessing> --precision fp32,int8 --cache C  -> octet FP32 / INT8 top-1
   octet quantize MODEL --cache C -o M.FMT.qdq.onnx --format FMT                       (FMT in --formats: trt, ort)
   ONNX Runtime (CPU provider, 1 thread) runs M.FMT.qdq.onnx on octet's own preprocessed test tensor -> top-1
