@@ -57,8 +57,8 @@ class SampleKeeper {
       stride_ *= 2;
     }
   }
-  // The kept samples (each one tensor per input, batch 1) as batches of `batch`.
-  std::vector<std::vector<Tensor>> batches(int64_t batch) const {
+  // The kept samples (each one tensor per input, batch 1) as batches of `batch`; the keeper is emptied.
+  std::vector<std::vector<Tensor>> take_batches(int64_t batch) {
     std::vector<std::vector<Tensor>> out;
     for (size_t b0 = 0; b0 < kept_.size(); b0 += static_cast<size_t>(batch)) {
       const size_t n = std::min(kept_.size() - b0, static_cast<size_t>(batch));
@@ -71,8 +71,10 @@ class SampleKeeper {
           std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0][i].nbytes(), kept_[b0 + k][i].raw(), kept_[b0][i].nbytes());
         inputs.push_back(std::move(t));
       }
+      for (size_t k = 0; k < n; ++k) kept_[b0 + k].clear();  // copied: one copy of the samples at a time
       out.push_back(std::move(inputs));
     }
+    kept_.clear();
     return out;
   }
 
@@ -278,13 +280,15 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }
   out.warnings = health_check(out.table);
+  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opt.refine.samples > 0) {
     plan.reset();  // the unfused FP32 plan's buffers are not needed any more
-    out.refinement = refine(model, out.table, keeper.batches(opt.refine.batch), opt);
+    auto t1 = std::chrono::steady_clock::now();
+    out.refinement = refine(model, out.table, keeper.take_batches(opt.refine.batch), opt);
+    out.refinement.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));
   calibrator.writeCalibrationCache(out.cache_bytes.data(), out.cache_bytes.size());
-  out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return out;
 }
 

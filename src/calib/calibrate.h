@@ -38,6 +38,7 @@ struct RefineOutcome {
   int64_t samples = 0;
   double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
   int sweeps = 0, trials = 0;
+  double seconds = 0;
   std::vector<RefineChange> changes;  // in table order
 };
 
@@ -63,7 +64,7 @@ struct CalibOutcome {
   std::string cache_bytes;     // what was (or would be) written
   int64_t batches = 0;         // per pass
   int64_t images = 0;          // per pass
-  double seconds = 0;
+  double seconds = 0;                   // the calibration passes (the refinement has its own)
   std::vector<HealthWarning> warnings;  // of the algorithm's thresholds
   RefineOutcome refinement;
 };

@@ -15,7 +15,7 @@
 //                 "candidates": {"entropy2": 1.0, "mse": 0.9, "percentile99.99": 0.95, ..., "minmax": 1.0},
 //                 "flags": {"all_zero": false, "constant": false, "nan": false, "inf": false,
 //                           "never_observed": false, "unquantizable": false}} ],
-//   "refinement": {"samples": 128, "sqnr_before_db": 10.5, "sqnr_after_db": 19.4, "sweeps": 3, "trials": 925,
+//   "refinement": {"samples": 128, "sqnr_before_db": 10.5, "sqnr_after_db": 19.4, "sweeps": 3, "trials": 925, "seconds": 60,
 //                  "changes": [{"tensor": "conv1", "choice": "mse", "from": 1.0, "to": 0.9}]}
 // }
 // "refinement" (octet calibrate's threshold refinement; absent with --no-refine) lists the tensors whose amax
