@@ -34,8 +34,7 @@ nlohmann::json refinement_json(const RefineOutcome& r) {
   nlohmann::json changes = nlohmann::json::array();
   for (const auto& c : r.changes) changes.push_back({{"tensor", c.tensor}, {"choice", c.choice}, {"from", c.from}, {"to", c.to}});
   return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
-          {"sweeps", r.sweeps}, {"trials", r.trials},
-          {"trials_stopped_early", r.trials_stopped_early}, {"seconds", r.seconds}, {"changes", changes}};
+          {"sweeps", r.sweeps}, {"trials", r.trials}, {"seconds", r.seconds}, {"changes", changes}};
 }
 
 }  // namespace
@@ -153,9 +152,9 @@ int cmd_calibrate(int argc, char** argv) {
     if (rf.ran) {
       meta.refinement = refinement_json(rf);
       std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
-                  "tensors changed (%d trial runs, %d stopped early, %.1f s; --no-refine keeps %s's)\n",
+                  "tensors changed (%d trial runs, %.1f s; --no-refine keeps %s's)\n",
                   static_cast<long long>(rf.samples), rf.sqnr_before_db, rf.sqnr_after_db, rf.changes.size(),
-                  r.table.entries.size(), rf.trials, rf.trials_stopped_early, rf.seconds, algo_name(algo));
+                  r.table.entries.size(), rf.trials, rf.seconds, algo_name(algo));
     } else if (refining) {
       std::printf("warning: thresholds not refined (%s); the cache holds %s's\n", rf.skipped.c_str(), algo_name(algo));
     }

@@ -156,7 +156,6 @@ int cmd_tune(int argc, char** argv) {
     write_json(a.get("json"), {{"samples", n_samples}, {"sqnr_start_db", r.sqnr_start_db},
                                {"sqnr_scales_db", r.sqnr_scales_db}, {"sqnr_final_db", r.sqnr_final_db},
                                {"fp32_layers", r.fp32_layers}, {"int8_layers", r.int8_layers}, {"trials", r.trials},
-                               {"trials_stopped_early", r.trials_stopped_early},
                                {"steps", steps}, {"layer_sensitivity", sens}});
   }
   return 0;

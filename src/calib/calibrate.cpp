@@ -123,7 +123,6 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   r.sqnr_after_db = t.sqnr_scales_db;
   r.sweeps = t.sweeps;
   r.trials = t.trials;
-  r.trials_stopped_early = t.trials_stopped_early;
   table = std::move(t.table);
   return r;
 }

@@ -37,7 +37,7 @@ struct RefineOutcome {
   std::string skipped;  // why refinement was asked for but did not run (the algorithm's thresholds are kept)
   int64_t samples = 0;
   double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
-  int sweeps = 0, trials = 0, trials_stopped_early = 0;
+  int sweeps = 0, trials = 0;
   double seconds = 0;
   std::vector<RefineChange> changes;  // in table order
 };

@@ -35,10 +35,8 @@ struct Evaluator {
   const std::vector<std::vector<Tensor>>& batches;
   const TuneOptions& opt;
   std::vector<std::vector<Tensor>> ref;  // FP32 outputs per batch
-  double total_signal = 0;  // sum of ref^2, accumulated in the order sqnr() accumulates it
   int trials = 0;
   int planned = 0;
-  int pruned = 0;
 
   Evaluator(const Graph& m, const std::vector<std::vector<Tensor>>& b, const TuneOptions& o)
       : model(m), batches(b), opt(o) {
@@ -50,9 +48,6 @@ struct Evaluator {
       for (const Tensor& y : plan->run(inputs)) outs.push_back(y.clone());
       ref.push_back(std::move(outs));
     }
-    double no_noise = 0;
-    for (const auto& outs : ref)
-      for (const Tensor& y : outs) accumulate(y, y, total_signal, no_noise);
   }
 
   std::unique_ptr<Plan> build(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32) const {
@@ -63,33 +58,18 @@ struct Evaluator {
     return Plan::build(model, po);
   }
 
-  // The output SQNR of a plan over all samples. With `must_beat` finite, the run stops as soon as the SQNR
-  // cannot end above it: noise only grows batch by batch and the signal's total is known, so
-  // sqnr_db(total_signal, noise so far) bounds the final value from above. The bound is returned then — a
-  // decision "final > must_beat" comes out exactly as without the early stop.
-  double sqnr(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32, const std::string& what,
-              double must_beat = -std::numeric_limits<double>::infinity()) {
-    return sqnr(*build(amax, fp32), what, must_beat);
+  double sqnr(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32, const std::string& what) {
+    return sqnr(*build(amax, fp32), what);
   }
-  double sqnr(Plan& plan, const std::string& what, double must_beat = -std::numeric_limits<double>::infinity()) {
-    double signal = 0, noise = 0, result = 0;
-    bool stopped = false;
-    for (size_t b = 0; b < batches.size() && !stopped; ++b) {
+  double sqnr(Plan& plan, const std::string& what) {
+    double signal = 0, noise = 0;
+    for (size_t b = 0; b < batches.size(); ++b) {
       std::vector<Tensor> outs = plan.run(batches[b]);
       for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
-      if (b + 1 < batches.size() && std::isfinite(must_beat) && !(noise == 0.0)) {
-        const double bound = sqnr_db(total_signal, noise);
-        if (bound <= must_beat) {
-          stopped = true;
-          result = bound;
-          ++pruned;
-        }
-      }
     }
-    if (!stopped) result = sqnr_db(signal, noise);
     ++trials;
     if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
-    return result;
+    return sqnr_db(signal, noise);
   }
 };
 
@@ -162,8 +142,7 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         if (seen) continue;
         tried.push_back(c);
         amax[e.name] = c;
-        double s = ev.sqnr(amax, res.fp32_layers, "scale " + e.name + " " + name,
-                           opt.stop_early ? best + 0.01 : -std::numeric_limits<double>::infinity());
+        double s = ev.sqnr(amax, res.fp32_layers, "scale " + e.name + " " + name);
         if (s > best + 0.01) {
           best = s;
           chosen = name;
@@ -259,7 +238,6 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   }
   res.sqnr_final_db = best;
   res.trials = ev.trials;
-  res.trials_stopped_early = ev.pruned;
   return res;
 }
 

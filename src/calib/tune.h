@@ -31,7 +31,6 @@ struct TuneOptions {
   std::string backend = "cpu";
   bool search_scales = true;
   int max_sweeps = 3;          // scale search: at most this many sweeps over the tensors
-  bool stop_early = true;      // scale search: stop a trial once it can no longer win (same decisions, faster)
   // Mixed precision: at most this many layers moved to FP32 (0: none; -1: 10% of the INT8 layers, at least 1).
   int max_fp32_layers = -1;
   double min_gain_db = 0.1;    // a scale change must gain more than 0.01 dB; a layer in FP32 this much
@@ -55,7 +54,6 @@ struct TuneResult {
   std::vector<TuneStep> steps;          // accepted changes, in order
   std::vector<std::pair<std::string, double>> layer_sensitivity;  // layer -> SQNR with it alone in FP32
   int trials = 0;
-  int trials_stopped_early = 0;         // scale trials stopped once they could no longer win (same decisions)
   int sweeps = 0;                       // scale-search sweeps run
   int int8_layers = 0;
 };
