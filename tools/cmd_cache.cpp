@@ -5,6 +5,7 @@
 #include <map>
 
 #include "calib/cache.h"
+#include "calib/sidecar.h"
 #include "commands.h"
 #include "common.h"
 
@@ -12,19 +13,69 @@ namespace octet::cli {
 
 namespace {
 
+// What the cache's sidecar (octet calibrate / tune) says beyond the scales: the tensors the threshold refinement
+// moved (name -> "choice, was amax X") and the layers octet tune keeps in FP32. Empty without a matching sidecar.
+struct SidecarNotes {
+  std::map<std::string, std::string> refined;
+  std::string summary;
+  std::vector<std::string> fp32_layers;
+};
+SidecarNotes sidecar_notes(const std::string& cache_path, const std::string& header) {
+  SidecarNotes n;
+  const std::string path = cache_path + ".json";
+  if (!std::filesystem::exists(path)) return n;
+  SidecarMeta meta;
+  try {
+    read_sidecar(path, &meta);
+  } catch (const Error& e) {
+    std::fprintf(stderr, "note: sidecar '%s' not read: %s\n", path.c_str(), e.what());
+    return n;
+  }
+  if (!meta.cache_header.empty() && meta.cache_header != header) return n;  // belongs to another cache
+  n.fp32_layers = meta.fp32_layers;
+  const nlohmann::json& r = meta.refinement;
+  if (r.is_object() && r.contains("changes")) {
+    char b[160];
+    std::snprintf(b, sizeof b, "%zu tensors on %lld samples (output SQNR vs FP32 %.2f -> %.2f dB); marked *",
+                  r["changes"].size(), static_cast<long long>(r.value("samples", int64_t{0})),
+                  r.value("sqnr_before_db", 0.0), r.value("sqnr_after_db", 0.0));
+    n.summary = b;
+    for (const auto& c : r["changes"]) {
+      std::snprintf(b, sizeof b, "%s, was amax %.6g", c.value("choice", std::string("?")).c_str(), c.value("from", 0.0));
+      n.refined[c.value("tensor", std::string())] = b;
+    }
+  }
+  return n;
+}
+
 int show(const Args& a) {
   OCTET_CHECK(a.positional().size() == 2, "octet cache show: give one cache file");
   CalibCache c = read_cache_file(a.positional()[1]);
   CacheHeader h = parse_cache_header(c.header);
   std::printf("header   %s  (TensorRT version %d, algorithm %s)\nentries  %zu\n", c.header.c_str(), h.version,
               h.algo_token.c_str(), c.entries.size());
+  const SidecarNotes notes = sidecar_notes(a.positional()[1], c.header);
+  if (!notes.summary.empty()) std::printf("refined  %s\n", notes.summary.c_str());
+  if (!notes.fp32_layers.empty()) {
+    std::printf("fp32     %zu layer(s) kept in FP32 by octet tune:", notes.fp32_layers.size());
+    for (const auto& l : notes.fp32_layers) std::printf(" %s", l.c_str());
+    std::printf("\n");
+  }
   nlohmann::json j = {{"header", c.header}, {"entries", nlohmann::json::array()}};
   for (const auto& e : c.entries) {
-    std::printf("  %-48s %-9s scale %-13.6g amax %.6g\n", e.name.c_str(), scale_hex(e.scale).c_str(), e.scale,
-                amax_from_scale(e.scale));
-    j["entries"].push_back({{"name", e.name}, {"hex", scale_hex(e.scale)}, {"scale", e.scale},
-                            {"amax", amax_from_scale(e.scale)}});
+    auto r = notes.refined.find(e.name);
+    const bool refined = r != notes.refined.end();
+    if (refined)
+      std::printf("* %-48s %-9s scale %-13.6g amax %-10.6g refined: %s\n", e.name.c_str(), scale_hex(e.scale).c_str(),
+                  e.scale, amax_from_scale(e.scale), r->second.c_str());
+    else
+      std::printf("  %-48s %-9s scale %-13.6g amax %.6g\n", e.name.c_str(), scale_hex(e.scale).c_str(), e.scale,
+                  amax_from_scale(e.scale));
+    nlohmann::json je = {{"name", e.name}, {"hex", scale_hex(e.scale)}, {"scale", e.scale}, {"amax", amax_from_scale(e.scale)}};
+    if (refined) je["refined"] = r->second;
+    j["entries"].push_back(std::move(je));
   }
+  if (!notes.fp32_layers.empty()) j["fp32_layers"] = notes.fp32_layers;
   if (a.has("json")) write_json(a.get("json"), j);
   return 0;
 }
@@ -80,7 +131,8 @@ int convert(const Args& a) {
 
 int cmd_cache(int argc, char** argv) {
   Args a("cache", "show FILE | diff A B | convert FILE --output OUT [--trt-version V]",
-         "show: print every entry's scale (hex and float) and amax = 127 x scale.\n"
+         "show: print every entry's scale (hex and float) and amax = 127 x scale; with the cache's sidecar, also\n"
+         "which tensors octet calibrate's refinement moved (marked *) and the layers octet tune keeps in FP32.\n"
          "diff: compare two caches entry by entry (exit status 1 when they differ).\n"
          "convert: rewrite the header for another TensorRT version (or algorithm token); entries unchanged.");
   a.opt("output", "OUT", "convert: the file to write");

@@ -143,6 +143,7 @@ int cmd_tune(int argc, char** argv) {
   write_cache_file(out, to_cache(r.table, h.version, h.algo_token));
   meta.cache_header = cache.header;
   meta.fp32_layers = r.fp32_layers;
+  if (opt.search_scales) meta.refinement = nullptr;  // calibrate's record no longer describes these thresholds
   if (meta.model_hash.empty()) meta.model_hash = file_fingerprint(model_path);
   write_sidecar(out + ".json", r.table, meta);
   std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());

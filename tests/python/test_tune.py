@@ -113,6 +113,11 @@ def test_calibrate_refines_thresholds_by_default(tmp_path, octet):
         assert refined[name].strip() == as_cached(c["to"]) == as_cached(t["amax"]), name
         assert any(abs(v - c["to"]) <= 1e-6 * v for v in t["candidates"].values()), name
 
+    shown = octet("cache", "show", tmp_path / "r.cache").stdout.splitlines()
+    marked = {line.split()[1] for line in shown if line.startswith("* ")}
+    assert marked == changed.keys() and any(line.startswith("refined ") for line in shown)
+    assert not any(line.startswith("* ") for line in octet("cache", "show", tmp_path / "n.cache").stdout.splitlines())
+
     def sqnr(cache):
         octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "500", *PRE, "--precision", "fp32,int8",
               "--cache", cache, "--quiet", "--json", tmp_path / "e.json")
