@@ -37,7 +37,7 @@ int cmd_tune(int argc, char** argv) {
   add_preprocess_options(a);
   a.opt("output", "TUNED", "tuned cache to write (and TUNED.json)");
   a.opt("samples", "N", "samples used, spread evenly over --data", "128");
-  a.opt("batch", "N", "batch size of the trial runs (larger: more memory)", "8");
+  a.opt("batch", "N", "batch size of the trial runs (larger: more memory; a model with a fixed batch runs that)", "8");
   a.opt("max-fp32", "N", "at most N layers moved to FP32 (-1: 10% of the INT8 layers; 0: no mixed precision)", "-1");
   a.opt("min-gain", "DB", "a layer goes to FP32 only if it raises the output SQNR by at least this", "0.1");
   a.opt("sweeps", "N", "at most N sweeps of the threshold search over all tensors (stops when a sweep gains less than --min-gain)", "3");
@@ -101,10 +101,17 @@ int cmd_tune(int argc, char** argv) {
     std::fprintf(stderr, "note: '%s' has no threshold candidates (a sidecar from octet calibrate has them); "
                  "doing mixed precision only\n", sidecar.c_str());
 
+  // A model with a fixed batch in its input shape runs that batch (complete batches only).
+  const auto& declared = m.graph.value(m.graph.inputs[0]).declared;
+  const int64_t fixed_batch = declared.empty() ? -1 : declared[0].value;
+  if (fixed_batch > 0) batch = fixed_batch;
+
   // Samples, spread over the data set, preprocessed once.
   auto data = open_data(a, false);
   std::vector<std::vector<Tensor>> batches = spread_samples(*data, preprocess_from_args(a), input_chw(m.graph),
                                                             samples, batch, a.on("skip-bad-images"));
+  if (fixed_batch > 0)
+    while (!batches.empty() && batches.back()[0].dim(0) != fixed_batch) batches.pop_back();
   int64_t n_samples = 0;
   for (const auto& b : batches) n_samples += b[0].dim(0);
   OCTET_CHECK(n_samples > 0, "octet tune: no samples could be read from '", a.get("data"), "'");

@@ -65,7 +65,7 @@ class SampleKeeper {
       std::vector<Tensor> inputs;
       for (size_t i = 0; i < kept_[b0].size(); ++i) {
         Shape shape = kept_[b0][i].shape();
-        shape[0] = static_cast<int64_t>(n);
+        shape[0] *= static_cast<int64_t>(n);
         Tensor t(DType::f32, shape);
         for (size_t k = 0; k < n; ++k)
           std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0][i].nbytes(), kept_[b0 + k][i].raw(), kept_[b0][i].nbytes());
@@ -284,7 +284,11 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   if (opt.refine.samples > 0) {
     plan.reset();  // the unfused FP32 plan's buffers are not needed any more
     auto t1 = std::chrono::steady_clock::now();
-    out.refinement = refine(model, out.table, keeper.take_batches(opt.refine.batch), opt);
+    // A model whose inputs declare a fixed batch (kept samples then have it already) runs one sample per trial run.
+    bool fixed_batch = false;
+    for (int v : model.inputs)
+      fixed_batch = fixed_batch || (!model.value(v).declared.empty() && model.value(v).declared[0].value >= 0);
+    out.refinement = refine(model, out.table, keeper.take_batches(fixed_batch ? 1 : opt.refine.batch), opt);
     out.refinement.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));

@@ -174,3 +174,21 @@ def test_calibrate_refines_a_two_input_model_from_npz(tmp_path, octet):
     assert "refined thresholds on 20 calibration samples" in r.stdout
     ref = json.loads((tmp_path / "c.cache.json").read_text())["refinement"]
     assert ref["samples"] == 20 and ref["sqnr_after_db"] >= ref["sqnr_before_db"]
+
+
+def test_fixed_batch_model_is_refined_and_tuned(tmp_path, octet):
+    """A model whose input declares batch 1 (common in exported models) runs its trials one sample at a time."""
+    onnx = pytest.importorskip("onnx")
+    m = onnx.load(str(MODEL))
+    for v in (m.graph.input[0], m.graph.output[0]):
+        d = v.type.tensor_type.shape.dim[0]
+        d.ClearField("dim_param")
+        d.dim_value = 1
+    onnx.save(m, tmp_path / "b1.onnx")
+    x = np.random.default_rng(7).uniform(-0.8, 2.0, size=(24, 1, 28, 28)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    r = octet("calibrate", tmp_path / "b1.onnx", "--data", tmp_path / "x.npy", "--cache", tmp_path / "c.cache")
+    assert "refined thresholds on 24 calibration samples" in r.stdout and "not refined" not in r.stdout
+    r = octet("tune", tmp_path / "b1.onnx", "--cache", tmp_path / "c.cache", "--data", tmp_path / "x.npy",
+              "--samples", "10", "-o", tmp_path / "t.cache", "--quiet")
+    assert "output SQNR vs FP32 on 10 samples" in r.stdout
