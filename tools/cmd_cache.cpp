@@ -5,7 +5,6 @@
 #include <map>
 
 #include "calib/cache.h"
-#include "calib/sidecar.h"
 #include "commands.h"
 #include "common.h"
 
@@ -22,16 +21,9 @@ struct SidecarNotes {
 };
 SidecarNotes sidecar_notes(const std::string& cache_path, const std::string& header) {
   SidecarNotes n;
-  const std::string path = cache_path + ".json";
-  if (!std::filesystem::exists(path)) return n;
-  SidecarMeta meta;
-  try {
-    read_sidecar(path, &meta);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "note: sidecar '%s' not read: %s\n", path.c_str(), e.what());
-    return n;
-  }
-  if (!meta.cache_header.empty() && meta.cache_header != header) return n;  // belongs to another cache
+  const std::optional<SidecarMeta> m = cache_sidecar_meta(cache_path);
+  if (!m || (!m->cache_header.empty() && m->cache_header != header)) return n;  // none, or another cache's
+  const SidecarMeta& meta = *m;
   n.fp32_layers = meta.fp32_layers;
   const nlohmann::json& r = meta.refinement;
   if (r.is_object() && r.contains("changes")) {

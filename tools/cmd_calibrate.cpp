@@ -78,8 +78,9 @@ int cmd_calibrate(int argc, char** argv) {
   int64_t batch = a.get_int("batch", 32);
   OCTET_CHECK(batch > 0 && batch <= 65536, "--batch must be between 1 and 65536");
   const bool refining = !a.on("no-refine");
-  const int64_t refine_samples = a.get_int("refine-samples", 128), refine_batch = a.get_int("refine-batch", 8);
-  OCTET_CHECK(!refining || (refine_samples > 0 && refine_batch > 0 && a.get_int("refine-sweeps", 3) > 0),
+  const int64_t refine_samples = a.get_int("refine-samples", 128), refine_batch = a.get_int("refine-batch", 8),
+                refine_sweeps = a.get_int("refine-sweeps", 3);
+  OCTET_CHECK(!refining || (refine_samples > 0 && refine_batch > 0 && refine_sweeps > 0),
               "--refine-samples, --refine-batch and --refine-sweeps must be positive");
 
   ImportResult imported = import_onnx_file(model_path);
@@ -96,7 +97,7 @@ int cmd_calibrate(int argc, char** argv) {
   if (refining) {
     opt.refine.samples = refine_samples;
     opt.refine.batch = refine_batch;
-    opt.refine.max_sweeps = static_cast<int>(a.get_int("refine-sweeps", 3));
+    opt.refine.max_sweeps = static_cast<int>(refine_sweeps);
   }
 
   const Shape chw = input_chw(model);

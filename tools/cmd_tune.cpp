@@ -102,18 +102,19 @@ int cmd_tune(int argc, char** argv) {
                  "doing mixed precision only\n", sidecar.c_str());
 
   // A model with a fixed batch in its input shape runs that batch (complete batches only).
-  const auto& declared = m.graph.value(m.graph.inputs[0]).declared;
-  const int64_t fixed_batch = declared.empty() ? -1 : declared[0].value;
+  const int64_t fixed_batch = declared_batch(m.graph);
   if (fixed_batch > 0) batch = fixed_batch;
 
   // Samples, spread over the data set, preprocessed once.
-  auto data = open_data(a, false);
-  std::vector<std::vector<Tensor>> batches = spread_samples(*data, preprocess_from_args(a), input_chw(m.graph),
-                                                            samples, batch, a.on("skip-bad-images"));
-  if (fixed_batch > 0)
-    while (!batches.empty() && batches.back()[0].dim(0) != fixed_batch) batches.pop_back();
+  auto data = spread(open_data(a, false), static_cast<size_t>(samples));
+  Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(m.graph), a.on("skip-bad-images"));
+  std::vector<std::vector<Tensor>> batches;
   int64_t n_samples = 0;
-  for (const auto& b : batches) n_samples += b[0].dim(0);
+  while (int64_t n = batcher.next()) {
+    if (n < batch && fixed_batch > 0) break;
+    batches.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
+    n_samples += n;
+  }
   OCTET_CHECK(n_samples > 0, "octet tune: no samples could be read from '", a.get("data"), "'");
 
   TuneOptions opt;

@@ -258,44 +258,6 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
 
 Shape input_chw(const Plan& plan) { return input_chw(plan.graph()); }
 
-namespace {
-
-// Every size/count-th index of [0, size), count of them (all when count >= size).
-std::vector<int64_t> spread_indices(int64_t size, int64_t count) {
-  count = std::min(count, size);
-  std::vector<int64_t> idx;
-  for (int64_t i = 0; i < count; ++i) idx.push_back(i * size / count);
-  return idx;
-}
-
-// A view of the samples `idx` of `base`.
-class Subset : public Dataset {
- public:
-  Subset(const Dataset& base, std::vector<int64_t> idx) : base_(base), idx_(std::move(idx)) {}
-  size_t size() const override { return idx_.size(); }
-  int label(size_t i) const override { return base_.label(at(i)); }
-  const std::vector<std::string>& class_names() const override { return base_.class_names(); }
-  void load(size_t i, float* dst, const Preprocess& p) const override { base_.load(at(i), dst, p); }
-  std::string sample_name(size_t i) const override { return base_.sample_name(at(i)); }
-  std::string source() const override { return base_.source(); }
-
- private:
-  size_t at(size_t i) const { return static_cast<size_t>(idx_.at(i)); }
-  const Dataset& base_;
-  std::vector<int64_t> idx_;
-};
-
-}  // namespace
-
-std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preprocess& p, const Shape& chw,
-                                                int64_t count, int64_t batch, bool skip_bad) {
-  Subset subset(ds, spread_indices(static_cast<int64_t>(ds.size()), count));
-  Batcher batcher(subset, p, batch, chw, skip_bad);
-  std::vector<std::vector<Tensor>> out;
-  while (int64_t n = batcher.next()) out.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
-  return out;
-}
-
 Shape input_chw(const Graph& g) {
   OCTET_CHECK(!g.inputs.empty(), "the model has no inputs");
   const Value& v = g.value(g.inputs[0]);
@@ -351,23 +313,29 @@ std::vector<std::string> fp32_layers_from(const Args& a) {
     return l;
   }
   if (!a.has("cache")) return {};
-  const std::string sidecar = a.get("cache") + ".json";
-  if (!std::filesystem::exists(sidecar)) return {};
+  const std::optional<SidecarMeta> meta = cache_sidecar_meta(a.get("cache"));
+  if (!meta) return {};
+  if (!meta->fp32_layers.empty()) {
+    static bool said = false;  // once per process (eval builds two plans)
+    if (!said)
+      std::fprintf(stderr, "note: %zu layer(s) kept in FP32 as recorded by octet tune in '%s.json' (--fp32-layers overrides)\n",
+                   meta->fp32_layers.size(), a.get("cache").c_str());
+    said = true;
+  }
+  return meta->fp32_layers;
+}
+
+std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path) {
+  const std::string sidecar = cache_path + ".json";
+  if (!std::filesystem::exists(sidecar)) return std::nullopt;
   SidecarMeta meta;
   try {
     read_sidecar(sidecar, &meta);
   } catch (const Error& e) {
     std::fprintf(stderr, "warning: ignoring '%s': %s\n", sidecar.c_str(), e.what());
-    return {};
+    return std::nullopt;
   }
-  if (!meta.fp32_layers.empty()) {
-    static bool said = false;  // once per process (eval builds two plans)
-    if (!said)
-      std::fprintf(stderr, "note: %zu layer(s) kept in FP32 as recorded by octet tune in '%s' (--fp32-layers overrides)\n",
-                   meta.fp32_layers.size(), sidecar.c_str());
-    said = true;
-  }
-  return meta.fp32_layers;
+  return meta;
 }
 
 

@@ -3,11 +3,13 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
 
 #include "args.h"
+#include "calib/sidecar.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
 #include "runtime/plan_file.h"
@@ -61,11 +63,6 @@ Preprocess preprocess_from_args(const Args& a);
 // Adds --data --limit --shuffle --seed --skip-bad-images; opens the data set they name.
 void add_data_options(Args& a);
 std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
-// `count` samples spread evenly over `ds` (every size/count-th: calibration folders are often sorted by
-// class, so the first `count` would be one class), preprocessed, in batches of `batch` (the last may be
-// smaller); one tensor per batch, for single-input models.
-std::vector<std::vector<Tensor>> spread_samples(const Dataset& ds, const Preprocess& p, const Shape& chw,
-                                                int64_t count, int64_t batch, bool skip_bad);
 // The model's first input without the batch dimension (for Preprocess::resolved).
 Shape input_chw(const Plan& plan);
 Shape input_chw(const Graph& model);
@@ -80,6 +77,9 @@ void add_int8_options(Args& a);
 // True when --precision int8 of `m` runs as a simulation: a Q/DQ model with asymmetric activations, no
 // --cache, --asymmetric not 'symmetric' (make_plan then builds an FP32 plan of the Q/DQ graph as written).
 bool simulates_asymmetric(const ModelSource& m, const Args& a);
+// The metadata of the JSON sidecar next to `cache_path` (octet calibrate / tune; its cache_header says which
+// cache it was written for), or nothing when there is none; an unreadable one is ignored with a warning.
+std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path);
 // The layers an INT8 plan keeps in FP32: --fp32-layers when given ('none' = none), else the "fp32_layers"
 // that octet tune wrote into the --cache's sidecar (with a note on stderr), else none.
 std::vector<std::string> fp32_layers_from(const Args& a);

@@ -7,6 +7,7 @@
 
 #include "calib/tune.h"
 #include "core/progress.h"
+#include "io/dataset.h"
 #include "runtime/plan.h"
 
 namespace octet {
@@ -40,12 +41,11 @@ std::vector<int> calibrated_values(const Graph& g, const std::vector<DType>* dty
 class SampleKeeper {
  public:
   SampleKeeper(int64_t count, int64_t expected) : count_(count) {
-    if (expected > 0)
-      for (int64_t i = 0; i < std::min(count, expected); ++i) wanted_.push_back(i * expected / std::min(count, expected));
+    if (count > 0 && expected > 0) wanted_ = spread_indices(static_cast<size_t>(expected), static_cast<size_t>(count));
   }
   bool wants(int64_t index) const {
     if (count_ <= 0) return false;
-    if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), index);
+    if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), static_cast<size_t>(index));
     return index % stride_ == 0;
   }
   void keep(std::vector<Tensor> sample) {
@@ -80,7 +80,7 @@ class SampleKeeper {
 
  private:
   int64_t count_;
-  std::vector<int64_t> wanted_;
+  std::vector<size_t> wanted_;
   int64_t stride_ = 1;
   std::vector<std::vector<Tensor>> kept_;
 };
@@ -285,10 +285,8 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     plan.reset();  // the unfused FP32 plan's buffers are not needed any more
     auto t1 = std::chrono::steady_clock::now();
     // A model whose inputs declare a fixed batch (kept samples then have it already) runs one sample per trial run.
-    bool fixed_batch = false;
-    for (int v : model.inputs)
-      fixed_batch = fixed_batch || (!model.value(v).declared.empty() && model.value(v).declared[0].value >= 0);
-    out.refinement = refine(model, out.table, keeper.take_batches(fixed_batch ? 1 : opt.refine.batch), opt);
+    const int64_t per_run = declared_batch(model) >= 0 ? 1 : opt.refine.batch;
+    out.refinement = refine(model, out.table, keeper.take_batches(per_run), opt);
     out.refinement.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));

@@ -333,6 +333,18 @@ std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOpti
   return std::make_unique<SubsetDataset>(std::move(base), std::move(idx));
 }
 
+std::vector<size_t> spread_indices(size_t size, size_t count) {
+  count = std::min(count, size);
+  std::vector<size_t> idx;
+  for (size_t i = 0; i < count; ++i) idx.push_back(i * size / count);
+  return idx;
+}
+
+std::unique_ptr<Dataset> spread(std::unique_ptr<Dataset> base, size_t count) {
+  std::vector<size_t> idx = spread_indices(base->size(), count);
+  return std::make_unique<SubsetDataset>(std::move(base), std::move(idx));
+}
+
 std::unique_ptr<Dataset> open_dataset(const std::string& path, bool need_labels, const DatasetOptions& opts) {
   std::error_code ec;
   std::unique_ptr<Dataset> ds;

@@ -88,6 +88,11 @@ std::unique_ptr<Dataset> open_idx(const std::string& path, bool need_labels);
 std::unique_ptr<Dataset> open_dataset(const std::string& path, bool need_labels, const DatasetOptions& opts = {});
 // A view of `base` shuffled and/or limited by `opts` (returns `base` itself when opts change nothing).
 std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOptions& opts);
+// Every size/count-th index of [0, size), min(count, size) of them: samples spread evenly over a set
+// (calibration folders are often sorted by class, so the first `count` would be one class).
+std::vector<size_t> spread_indices(size_t size, size_t count);
+// A view of those samples of `base`.
+std::unique_ptr<Dataset> spread(std::unique_ptr<Dataset> base, size_t count);
 
 // Fills N x C x H x W float32 batches from a Dataset, decoding the images of a batch in parallel
 // (OpenMP; decoding is the hot spot of calibration).

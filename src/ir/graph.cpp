@@ -171,4 +171,12 @@ void Graph::finalize() {
                 "graph output '", values[static_cast<size_t>(o)].name, "' is produced by no node");
 }
 
+int64_t declared_batch(const Graph& g) {
+  for (int v : g.inputs) {
+    const Value& val = g.value(v);
+    if (!val.declared.empty() && val.declared[0].value >= 0) return val.declared[0].value;
+  }
+  return -1;
+}
+
 }  // namespace octet

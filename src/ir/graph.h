@@ -156,4 +156,8 @@ class Graph {
   uint64_t uniq_ = 0;
 };
 
+// The batch the graph's inputs declare as a number in their first dimension (the first input that does), or
+// -1 when every input's batch is symbolic (dynamic) or undeclared.
+int64_t declared_batch(const Graph& g);
+
 }  // namespace octet
