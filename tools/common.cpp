@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "core/file_io.h"
 #include "calib/sidecar.h"
 #include "calib/table.h"
 #include "onnx/import.h"
@@ -199,14 +200,7 @@ void write_json(const std::string& path, const nlohmann::json& j) {
     std::fputs(text.c_str(), stdout);
     return;
   }
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp, std::ios::binary);
-    OCTET_CHECK(f.good(), "cannot write '", tmp, "'");
-    f << text;
-    OCTET_CHECK(f.good(), "cannot write '", tmp, "'");
-  }
-  std::filesystem::rename(tmp, path);
+  write_file_atomic(path, text);
 }
 
 void add_preprocess_options(Args& a) {

@@ -13,6 +13,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace octet {
 
@@ -46,7 +47,6 @@ std::string excerpt(std::string_view line) {
   return out;
 }
 
-std::string errno_str() { return std::strerror(errno); }
 
 }  // namespace
 
@@ -209,56 +209,8 @@ CalibCache parse_cache(std::string_view buf, std::string_view what) {
 }
 
 CalibCache read_cache_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f, "cannot open calibration cache '", path, "': ", errno_str());
-  std::ostringstream ss;
-  ss << f.rdbuf();
-  OCTET_CHECK(!f.bad(), "cannot read calibration cache '", path, "'");
-  return parse_cache(ss.str(), "'" + path + "'");
-}
-
-void write_file_atomic(const std::string& path, std::string_view bytes) {
-  const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  std::random_device rd;
-  std::string tmp;
-  int fd = -1;
-  for (int attempt = 0; attempt < 16 && fd < 0; ++attempt) {
-    char suffix[40];
-    std::snprintf(suffix, sizeof suffix, ".tmp.%d.%08x", static_cast<int>(getpid()), static_cast<unsigned>(rd()));
-    tmp = path + suffix;
-    fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0 && errno != EEXIST) break;
-  }
-  OCTET_CHECK(fd >= 0, "cannot write '", path, "': cannot create a temporary file in '", dir, "': ", errno_str());
-  const auto cleanup_fail = [&](const char* step) {
-    const std::string why = errno_str();
-    if (fd >= 0) ::close(fd);
-    ::unlink(tmp.c_str());
-    fail("cannot write '", path, "': ", step, ": ", why);
-  };
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      cleanup_fail("write failed");
-    }
-    p += w;
-    left -= static_cast<size_t>(w);
-  }
-  if (::fsync(fd) != 0) cleanup_fail("fsync failed");
-  const int rc = ::close(fd);
-  fd = -1;
-  if (rc != 0) cleanup_fail("close failed");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) cleanup_fail("rename failed");
-  // Make the rename itself durable; failure here does not un-write the file, so it is not an error.
-  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  // 64 MiB: a cache is one short line per tensor; anything larger is not one (and is not read into memory).
+  return parse_cache(read_file(path, "calibration cache", 64ull << 20), "'" + path + "'");
 }
 
 void write_cache_file(const std::string& path, const CalibCache& cache) {

@@ -9,6 +9,8 @@
 // '*', brackets, '/').
 #pragma once
 
+#include "core/file_io.h"  // write_file_atomic, used by the cache's callers too
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -78,9 +80,6 @@ CalibCache parse_cache(std::string_view buf, std::string_view what = "calibratio
 // temporary file in the same directory, which is flushed, synced and renamed over `path`; on any error
 // the temporary is removed and an existing `path` is left untouched.
 CalibCache read_cache_file(const std::string& path);
-void write_cache_file(const std::string& path, const CalibCache& cache);
-
-// Writes `bytes` to `path` atomically (see write_cache_file). Shared with the JSON sidecar.
-void write_file_atomic(const std::string& path, std::string_view bytes);
+void write_cache_file(const std::string& path, const CalibCache& cache);  // core/file_io.h write_file_atomic
 
 }  // namespace octet

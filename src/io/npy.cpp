@@ -1,4 +1,5 @@
 #include "io/npy.h"
+#include "core/file_io.h"
 
 #include <zlib.h>
 
@@ -334,31 +335,21 @@ void check_writable(const Tensor& t) {
   OCTET_CHECK(t.raw() != nullptr || t.nbytes() == 0, "cannot write an unallocated tensor to .npy");
 }
 
+// Output collected in memory and written atomically at close() (core/file_io.h): an error or an interruption
+// never leaves a partial file, and only a regular file is ever replaced.
 class OutFile {
  public:
-  explicit OutFile(const std::string& path) : path_(path) {
-    f_ = std::fopen(path.c_str(), "wb");
-    if (!f_) fail("cannot write '", path, "': ", std::strerror(errno));
-  }
-  ~OutFile() {
-    if (f_) std::fclose(f_);
-  }
+  explicit OutFile(const std::string& path) : path_(path) { check_output(path, /*overwrite=*/true, "output"); }
   void write(const void* p, uint64_t n) {
-    if (n && std::fwrite(p, 1, n, f_) != n) fail("cannot write '", path_, "': ", std::strerror(errno));
-    pos_ += n;
+    if (n) buf_.append(static_cast<const char*>(p), n);
   }
   void write(const std::string& s) { write(s.data(), s.size()); }
-  void close() {
-    int rc = std::fclose(f_);
-    f_ = nullptr;
-    if (rc != 0) fail("cannot write '", path_, "': ", std::strerror(errno));
-  }
-  uint64_t pos() const { return pos_; }
+  void close() { write_file_atomic(path_, buf_); }
+  uint64_t pos() const { return buf_.size(); }
 
  private:
   std::string path_;
-  FILE* f_ = nullptr;
-  uint64_t pos_ = 0;
+  std::string buf_;
 };
 
 // ---------------------------------------------------------------------------------------------------

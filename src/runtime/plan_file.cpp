@@ -9,6 +9,8 @@
 #include <limits>
 #include <unistd.h>
 
+#include "core/file_io.h"
+
 namespace octet {
 
 static_assert(std::endian::native == std::endian::little, "plan files are little-endian; add byte swaps here");
@@ -467,27 +469,7 @@ std::string serialize_plan(const Plan& plan) {
 
 std::string serialize_plan(const PlanContents& c) { return serialize(c.header, c.options, c.report, c.graph); }
 
-void save_plan(const Plan& plan, const std::string& path) {
-  std::string bytes = serialize_plan(plan);
-  std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-    OCTET_CHECK(f.good(), "cannot write plan '", tmp, "'");
-    f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    f.close();
-    if (!f) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      fail("cannot write plan '", tmp, "' (disk full?)");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    fail("cannot write plan '", path, "': ", ec.message());
-  }
-}
+void save_plan(const Plan& plan, const std::string& path) { write_file_atomic(path, serialize_plan(plan)); }
 
 PlanContents parse_plan(std::string_view bytes, const std::string& what, bool verify_checksum) {
   Reader r(bytes, what);
