@@ -70,6 +70,7 @@ int cmd_tune(int argc, char** argv) {
 
   // The table: the sidecar (with candidates) when present and matching the cache, else the cache alone.
   CalibCache cache = read_cache_file(cache_path);
+  check_cache_scales(cache, "'" + cache_path + "'");
   CalibTable table = table_from_cache(cache);
   SidecarMeta meta;
   const std::string sidecar = cache_path + ".json";
