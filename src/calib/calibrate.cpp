@@ -215,7 +215,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       return out;
     }
     out.cache_rejected = true;
-    out.note = "existing cache not used: " + reject + "; recalibrating";
+    out.note = "existing cache ignored: " + reject + "; recalibrating";
   }
 
   // Unfused FP32 plan: every op output exists as its own tensor.
