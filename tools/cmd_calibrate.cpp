@@ -139,7 +139,9 @@ int cmd_calibrate(int argc, char** argv) {
     auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), static_cast<int>(batch), cache_path, algo);
     file_calibrator = tc.get();
     expected = tc->samples();
-    if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
+    if (a.has("limit") || a.on("shuffle"))
+      std::fprintf(stderr, "note: --limit and --shuffle apply to image and IDX data only; every sample of '%s' is used\n",
+                   data_path.c_str());
     calibrator = std::move(tc);
   } else {
     ds = open_data(a, false);
