@@ -155,10 +155,7 @@ int cmd_calibrate(int argc, char** argv) {
   opt.expected_images = expected;
   CalibOutcome r = calibrate(model, *calibrator, opt);
 
-  if (r.cache_rejected)
-    std::printf("%s (the old cache will be kept as '%s.old')\n", r.note.c_str(), cache_path.c_str());
-  else if (!r.note.empty())
-    std::printf("%s\n", r.note.c_str());
+  if (!r.note.empty()) std::printf("%s\n", r.note.c_str());
   if (r.from_cache && sidecar_missing)
     std::printf("note: '%s' has no sidecar '%s' (a cache made by TensorRT, or its sidecar was removed): per-tensor "
                 "statistics are unavailable; delete the cache to recalibrate\n", cache_path.c_str(), sidecar_path.c_str());
@@ -191,7 +188,8 @@ int cmd_calibrate(int argc, char** argv) {
       if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
     write_sidecar(sidecar_path, r.table, meta);  // first: the cache is the commit point
     file_calibrator->commit();
-    std::printf("wrote %s (%s) and %s.json\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str());
+    std::printf("wrote %s (%s) and %s.json%s\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str(),
+                file_calibrator->kept_old() ? ("; the previous cache is kept as '" + cache_path + ".old'").c_str() : "");
   }
   return 0;
 }
