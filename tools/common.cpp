@@ -297,12 +297,10 @@ void check_zero_scales(const QuantizeReport& report, const std::string& cache_pa
   if (report.zero_scale_tensors.empty()) return;
   // octet calibrate writes 0 for tensors it found all zero or unquantizable (its sidecar says so): those stay
   // FP32 as before. Any other 0 for a tensor the plan would quantize is refused.
-  CalibTable side;
-  if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path)) {
-    const CalibCache cache = read_cache_file(cache_path);
-    if (meta->cache_header == cache.header) side = read_sidecar(cache_path + ".json");
-  }
   const CalibCache cache = read_cache_file(cache_path);
+  CalibTable side;
+  if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path); meta && meta->cache_header == cache.header)
+    side = read_sidecar(cache_path + ".json");
   for (const std::string& name : report.zero_scale_tensors) {
     const CalibEntry* s = side.find(name);
     if (s && s->has_stats && s->amax == 0.f) continue;
