@@ -108,6 +108,7 @@ int convert(const Args& a) {
   std::string out = a.required("output");
   OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
   CalibCache c = read_cache_file(a.positional()[1]);
+  check_cache_scales(c, "'" + a.positional()[1] + "'");  // no NaN/Inf/negative/denormal scale passed on to TensorRT
   CacheHeader h = parse_cache_header(c.header);
   std::string v = a.get("trt-version");
   int version = h.version;

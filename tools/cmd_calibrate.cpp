@@ -102,41 +102,63 @@ int cmd_calibrate(int argc, char** argv) {
 
   const Shape chw = input_chw(model);
 
-  // A cache that will be recalibrated over is kept as OUT.old rather than lost.
-  std::string old_header;
+  // The sidecar must belong to the cache (same header) and the model: a cache left by a run whose sidecar
+  // write failed, or by two runs that raced, is recalibrated rather than reused. A cache without a sidecar
+  // (e.g. made by TensorRT) is reused. A cache that is not reused is kept as OUT.old (FileCacheCalibrator).
+  const std::string sidecar_path = cache_path + ".json", model_hash = file_fingerprint(model_path);
+  bool sidecar_missing = false;
   if (std::filesystem::exists(cache_path)) {
-    std::ifstream f(cache_path);
-    std::getline(f, old_header);
-    if (!old_header.empty() && old_header.back() == '\r') old_header.pop_back();
-  }
-  bool mismatched_cache = !old_header.empty() && !opt.import_cache &&
-                          !check_cache_header(old_header, expected_cache_header(algo, opt.trt_version)).ok;
-  if (mismatched_cache) {
-    std::filesystem::copy_file(cache_path, cache_path + ".old", std::filesystem::copy_options::overwrite_existing);
-    std::fprintf(stderr, "existing cache '%s' (%s) does not match; kept as '%s.old'\n", cache_path.c_str(),
-                 old_header.c_str(), cache_path.c_str());
+    std::string cache_header;
+    {
+      std::ifstream f(cache_path);
+      std::getline(f, cache_header);
+      if (!cache_header.empty() && cache_header.back() == '\r') cache_header.pop_back();
+    }
+    if (!std::filesystem::exists(sidecar_path)) {
+      sidecar_missing = true;
+    } else if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path)) {
+      if (meta->cache_header != cache_header)
+        opt.reject_cache = "its sidecar '" + sidecar_path + "' was written for a cache with header '" +
+                           meta->cache_header + "', not '" + cache_header + "'";
+      else if (!meta->model_hash.empty() && meta->model_hash != model_hash)
+        opt.reject_cache = "its sidecar '" + sidecar_path + "' says it was made for another model (" +
+                           meta->model_hash + ", '" + model_path + "' is " + model_hash + ")";
+    } else {
+      sidecar_missing = true;  // unreadable: cache_sidecar_meta warned
+    }
   }
 
   std::unique_ptr<Dataset> ds;
   std::unique_ptr<Calibrator> calibrator;
   int64_t expected = 0;
+  FileCacheCalibrator* file_calibrator = nullptr;
   if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
       ends_with(data_path, ".bin")) {
-    auto tc = std::make_unique<TensorCalibrator>(load_calibration_arrays(data_path, chw), static_cast<int>(batch),
-                                                 cache_path, algo);
+    auto arrays = load_calibration_arrays(data_path, chw);
+    check_calibration_arrays(arrays, model, data_path);
+    auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), static_cast<int>(batch), cache_path, algo);
+    file_calibrator = tc.get();
     expected = tc->samples();
-    if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
+    if (a.has("limit") || a.on("shuffle"))
+      std::fprintf(stderr, "note: --limit and --shuffle apply to image and IDX data only; every sample of '%s' is used\n",
+                   data_path.c_str());
     calibrator = std::move(tc);
   } else {
     ds = open_data(a, false);
     expected = static_cast<int64_t>(ds->size());
-    calibrator = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
-                                                     cache_path, algo, a.on("skip-bad-images"));
+    auto dc = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
+                                                  cache_path, algo, a.on("skip-bad-images"));
+    file_calibrator = dc.get();
+    calibrator = std::move(dc);
   }
+  file_calibrator->defer_write(true);  // committed after the sidecar
   opt.expected_images = expected;
   CalibOutcome r = calibrate(model, *calibrator, opt);
 
   if (!r.note.empty()) std::printf("%s\n", r.note.c_str());
+  if (r.from_cache && sidecar_missing)
+    std::printf("note: '%s' has no sidecar '%s' (a cache made by TensorRT, or its sidecar was removed): per-tensor "
+                "statistics are unavailable; delete the cache to recalibrate\n", cache_path.c_str(), sidecar_path.c_str());
   if (!r.from_cache) {
     std::printf("calibrated %zu tensors of '%s' on %lld images (%lld batches of %lld, %s) in %.1f s (%.0f images/s)\n",
                 r.table.entries.size(), model_path.c_str(), static_cast<long long>(r.images),
@@ -145,7 +167,7 @@ int cmd_calibrate(int argc, char** argv) {
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
     SidecarMeta meta;
     meta.cache_header = r.cache_bytes.substr(0, r.cache_bytes.find('\n'));
-    meta.model_hash = file_fingerprint(model_path);
+    meta.model_hash = model_hash;
     meta.data_hash = "source:" + data_path;
     meta.batches = r.batches;
     meta.images = r.images;
@@ -164,8 +186,10 @@ int cmd_calibrate(int argc, char** argv) {
     for (const auto& c : rf.changes) refined.insert(c.tensor);
     for (const auto& w : r.warnings)
       if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
-    write_sidecar(cache_path + ".json", r.table, meta);
-    std::printf("wrote %s (%s) and %s.json\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str());
+    write_sidecar(sidecar_path, r.table, meta);  // first: the cache is the commit point
+    file_calibrator->commit();
+    std::printf("wrote %s (%s) and %s.json%s\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str(),
+                file_calibrator->kept_old() ? ("; the previous cache is kept as '" + cache_path + ".old'").c_str() : "");
   }
   return 0;
 }

@@ -64,6 +64,7 @@ int cmd_convert(int argc, char** argv) {
   } else {
     ScaleFormat f;
     c = read_scales_file(in, &f, header);
+    check_cache_scales(c, "'" + in + "'");
     from = scale_format_name(f);
   }
   ScaleFormat to = a.has("to") ? scale_format_from_name(a.get("to"))

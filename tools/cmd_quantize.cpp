@@ -93,6 +93,7 @@ int cmd_quantize(int argc, char** argv) {
   }
   ScaleFormat fmt;
   CalibCache cache = read_scales_file(a.required("cache"), &fmt);
+  check_cache_scales(cache, "'" + a.get("cache") + "'");
   std::map<std::string, float> scales;
   for (const auto& e : cache.entries) scales[e.name] = e.scale;
   QdqExportOptions opt;

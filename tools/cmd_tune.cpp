@@ -70,6 +70,7 @@ int cmd_tune(int argc, char** argv) {
 
   // The table: the sidecar (with candidates) when present and matching the cache, else the cache alone.
   CalibCache cache = read_cache_file(cache_path);
+  check_cache_scales(cache, "'" + cache_path + "'");
   CalibTable table = table_from_cache(cache);
   SidecarMeta meta;
   const std::string sidecar = cache_path + ".json";
@@ -148,12 +149,12 @@ int cmd_tune(int argc, char** argv) {
   }
 
   const CacheHeader h = parse_cache_header(cache.header);
-  write_cache_file(out, to_cache(r.table, h.version, h.algo_token));
   meta.cache_header = cache.header;
   meta.fp32_layers = r.fp32_layers;
   if (opt.search_scales) meta.refinement = nullptr;  // calibrate's record no longer describes these thresholds
   if (meta.model_hash.empty()) meta.model_hash = file_fingerprint(model_path);
-  write_sidecar(out + ".json", r.table, meta);
+  write_sidecar(out + ".json", r.table, meta);  // first: the cache is the commit point (as octet calibrate)
+  write_cache_file(out, to_cache(r.table, h.version, h.algo_token));
   std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());
 
   if (a.has("json")) {

@@ -3,6 +3,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -105,7 +106,9 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
   } else {
     OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
   }
-  return Plan::build(std::move(m.graph), o);
+  auto plan = Plan::build(std::move(m.graph), o);
+  if (precision == "int8" && a.has("cache")) check_zero_scales(plan->quantize_report(), a.get("cache"));
+  return plan;
 }
 
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
@@ -219,10 +222,15 @@ Preprocess preprocess_from_args(const Args& a) {
   if (a.has("size")) {
     auto s = a.get_floats("size");
     OCTET_CHECK(s.size() == 1 || s.size() == 2, "--size expects H or H,W");
+    for (float x : s)  // 0 or 0.5 would silently mean "the model's size"
+      OCTET_CHECK(x >= 1.f && x <= 65536.f && x == std::floor(x), "--size must be positive integers H[,W], got '",
+                  a.get("size"), "'");
     p.height = static_cast<int>(s[0]);
     p.width = static_cast<int>(s.size() == 2 ? s[1] : s[0]);
   }
   p.resize = static_cast<int>(a.get_int("resize", 0));
+  OCTET_CHECK(!a.has("resize") || (p.resize >= 1 && a.get_int("resize", 0) <= 65536),
+              "--resize must be a positive integer, got '", a.get("resize"), "'");
   p.mean = a.get_floats("mean");
   p.std = a.get_floats("std");
   p.scale = static_cast<float>(a.get_double("scale", 1.0 / 255.0));
@@ -245,7 +253,7 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
   o.shuffle = a.on("shuffle");
   o.seed = static_cast<uint64_t>(a.get_int("seed", 0));
   int64_t limit = a.get_int("limit", 0);
-  OCTET_CHECK(limit >= 0, "--limit must be >= 0");
+  OCTET_CHECK(!a.has("limit") || limit >= 1, "--limit must be >= 1, got ", limit, " (leave it out to use every sample)");
   o.limit = static_cast<size_t>(limit);
   return open_dataset(a.required("data"), need_labels, o);
 }
@@ -277,10 +285,31 @@ std::string file_fingerprint(const std::string& path) {
 }
 
 std::map<std::string, float> load_amax(const std::string& cache_path) {
-  CalibTable t = table_from_cache(read_cache_file(cache_path));
+  const CalibCache cache = read_cache_file(cache_path);
+  check_cache_scales(cache, "'" + cache_path + "'");
+  CalibTable t = table_from_cache(cache);
   std::map<std::string, float> m;
   for (const auto& e : t.entries) m[e.name] = e.amax;
   return m;
+}
+
+void check_zero_scales(const QuantizeReport& report, const std::string& cache_path) {
+  if (report.zero_scale_tensors.empty()) return;
+  // octet calibrate writes 0 for tensors it found all zero or unquantizable (its sidecar says so): those stay
+  // FP32 as before. Any other 0 for a tensor the plan would quantize is refused.
+  const CalibCache cache = read_cache_file(cache_path);
+  CalibTable side;
+  if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path); meta && meta->cache_header == cache.header)
+    side = read_sidecar(cache_path + ".json");
+  for (const std::string& name : report.zero_scale_tensors) {
+    const CalibEntry* s = side.find(name);
+    if (s && s->has_stats && s->amax == 0.f) continue;
+    for (const auto& e : cache.entries)
+      if (e.name == name)
+        fail("calibration cache ", cache_entry_location(e, "'" + cache_path + "'"), ": tensor '", name,
+             "' has scale 0, but the INT8 plan quantizes it (a 0 is valid only for tensors that are not quantized, "
+             "such as shape tensors); recalibrate, or keep its layer in FP32 with --fp32-layers");
+  }
 }
 
 bool simulates_asymmetric(const ModelSource& m, const Args& a) {

@@ -72,6 +72,9 @@ std::string file_fingerprint(const std::string& path);
 
 // amax per tensor name (127 x scale) from a TensorRT calibration cache.
 std::map<std::string, float> load_amax(const std::string& cache_path);
+// Refuses (Error naming the tensor and its cache line) a scale of 0 in `cache_path` for a tensor the INT8 plan
+// would quantize (QuantizeReport::zero_scale_tensors), unless octet's own sidecar records that amax 0.
+void check_zero_scales(const QuantizeReport& report, const std::string& cache_path);
 // Adds --cache and --fp32-layers (INT8 plans).
 void add_int8_options(Args& a);
 // True when --precision int8 of `m` runs as a simulation: a Q/DQ model with asymmetric activations, no

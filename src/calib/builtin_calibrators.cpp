@@ -21,15 +21,39 @@ std::optional<std::string> FileCacheCalibrator::readCalibrationCache() {
 
 void FileCacheCalibrator::writeCalibrationCache(const void* data, size_t length) {
   if (cache_path_.empty()) return;
-  std::string bytes(static_cast<const char*>(data), length);
-  if (auto old = readCalibrationCache(); old && *old == bytes) return;  // same content: leave the file alone
+  pending_ = std::string(static_cast<const char*>(data), length);
+  if (!defer_) commit();
+}
+
+void FileCacheCalibrator::commit() {
+  if (!pending_) return;
+  std::string bytes = std::move(*pending_);
+  pending_.reset();
+  auto old = readCalibrationCache();
+  if (old && *old == bytes) return;  // same content: leave the file alone
+  if (old && !old->empty()) {
+    write_file_atomic(cache_path_ + ".old", *old);  // a cache calibration did not reuse is kept, not lost
+    kept_old_ = true;
+  }
   write_file_atomic(cache_path_, bytes);
   wrote_ = true;
 }
 
 DatasetCalibrator::DatasetCalibrator(const Dataset& ds, const Preprocess& p, int batch, const Shape& chw,
                                      std::string cache_path, Algo algo, bool skip_bad)
-    : FileCacheCalibrator(std::move(cache_path), algo), batcher_(ds, p, batch, chw, skip_bad) {}
+    : FileCacheCalibrator(std::move(cache_path), algo), ds_(ds), batcher_(ds, p, batch, chw, skip_bad) {}
+
+std::vector<int64_t> DatasetCalibrator::all_sample_ids() const {
+  std::vector<int64_t> ids(ds_.size());
+  for (size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int64_t>(ds_.canonical_index(i));
+  return ids;
+}
+
+std::vector<int64_t> DatasetCalibrator::batch_sample_ids() const {
+  std::vector<int64_t> ids;
+  for (size_t i : batcher_.indices()) ids.push_back(static_cast<int64_t>(ds_.canonical_index(i)));
+  return ids;
+}
 
 bool DatasetCalibrator::getBatch(void* bindings[], const char* names[], int nbBindings) {
   OCTET_CHECK(nbBindings == 1, "image calibration feeds one input; the model has ", nbBindings,
@@ -94,6 +118,35 @@ std::map<std::string, Tensor> load_calibration_arrays(const std::string& path, c
   f.seekg(0);
   f.read(static_cast<char*>(t.raw()), bytes);
   return {{"", t}};
+}
+
+void check_calibration_arrays(std::map<std::string, Tensor>& arrays, const Graph& model, const std::string& path) {
+  for (int v : model.inputs) {
+    const Value& in = model.value(v);
+    auto it = arrays.find(in.name);
+    if (it == arrays.end() && model.inputs.size() == 1 && arrays.size() == 1) it = arrays.begin();
+    OCTET_CHECK(it != arrays.end(), "calibration data '", path, "' has no array for the model input '", in.name, "'");
+    Tensor& t = it->second;
+    // What one sample must look like: the declared shape without the batch dimension (-1: dynamic).
+    Shape want;
+    for (size_t i = 1; i < in.declared.size(); ++i) want.push_back(in.declared[i].value);
+    auto want_str = [&] {
+      std::string s;
+      for (size_t i = 0; i < want.size(); ++i) s += (i ? "x" : "") + (want[i] >= 0 ? std::to_string(want[i]) : std::string("?"));
+      return s;
+    };
+    const std::string key = it->first.empty() ? "" : " (array '" + it->first + "')";
+    if (in.has_declared_shape && t.rank() == static_cast<int64_t>(want.size()) && want.size() == 3 && want[0] == 1 &&
+        (want[1] < 0 || t.dim(1) == want[1]) && (want[2] < 0 || t.dim(2) == want[2]))
+      t = t.reshaped({t.dim(0), 1, t.dim(1), t.dim(2)});  // N x H x W for a one-channel input
+    bool ok = t.rank() >= 1 && t.dim(0) >= 1;
+    if (in.has_declared_shape) {
+      ok = ok && t.rank() == static_cast<int64_t>(want.size()) + 1;
+      for (size_t i = 0; ok && i < want.size(); ++i) ok = want[i] < 0 || t.dim(static_cast<int64_t>(i) + 1) == want[i];
+    }
+    OCTET_CHECK(ok, "calibration data '", path, "'", key, " has shape ", shape_str(t.shape()), ", but the model input '",
+                in.name, "' takes samples of ", want_str(), " (an array of N x ", want_str(), ")");
+  }
 }
 
 }  // namespace octet

@@ -5,6 +5,7 @@
 
 #include <bit>
 #include <cerrno>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -202,10 +203,29 @@ CalibCache parse_cache(std::string_view buf, std::string_view what) {
     }
     auto [it, inserted] = seen.emplace(name, lineno);
     if (!inserted) bad("tensor '", excerpt(name), "' already appeared on line ", it->second);
-    out.entries.push_back({std::string(name), std::bit_cast<float>(bits)});
+    out.entries.push_back({std::string(name), std::bit_cast<float>(bits), lineno});
   }
   OCTET_CHECK(have_header, "cannot read ", what, ": it is empty (no TRT-<version>-<algorithm> header)");
   return out;
+}
+
+std::string cache_entry_location(const CacheEntry& e, std::string_view what) {
+  std::ostringstream os;
+  if (e.line > 0) os << "line " << e.line << " of ";
+  os << what;
+  return os.str();
+}
+
+void check_cache_scales(const CalibCache& cache, std::string_view what) {
+  for (const auto& e : cache.entries) {
+    if (e.scale == 0.f && !std::signbit(e.scale)) continue;  // "0": not quantized (checked where used)
+    const std::string why = scale_problem(e.scale);
+    if (why.empty()) continue;
+    fail("calibration scales ", cache_entry_location(e, what), ": tensor '", excerpt(e.name), "' has scale ",
+         scale_hex(e.scale), " (", why,
+         "); a scale must be a normal positive finite float32 with 127 x scale and 1 / scale finite "
+         "(recalibrate, or correct that line)");
+  }
 }
 
 CalibCache read_cache_file(const std::string& path) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "calib/algorithms.h"
+#include "quant/scale_rule.h"
 
 namespace octet {
 
@@ -58,12 +59,22 @@ std::string scale_hex(float scale);  // printf("%x") of the bits: "3c010a14", "0
 struct CacheEntry {
   std::string name;
   float scale = 0.f;
+  size_t line = 0;  // 1-based line in the text it was parsed from (0: not parsed from text)
 };
+
+
 
 struct CalibCache {
   std::string header;  // verbatim first line, without line terminator
   std::vector<CacheEntry> entries;
 };
+
+// Throws Error, naming `what` (a file), the tensor and its line, for the first entry whose scale is neither
+// usable (quant/scale_rule.h scale_problem) nor exactly 0 (0 is legal: TensorRT writes it for tensors it does not quantize,
+// e.g. shape tensors; whether a 0 is used is the INT8 plan's business, see passes/quantize.h).
+void check_cache_scales(const CalibCache& cache, std::string_view what);
+// "line 7 of 'model.cache'" style location of an entry for messages ("'model.cache'" when line is 0).
+std::string cache_entry_location(const CacheEntry& e, std::string_view what);
 
 // Serializes header and entries (in order), each line ending in "\n". Throws Error for a name that is
 // empty or contains '\n' / '\r'.

@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstring>
+#include <cmath>
 #include <map>
+#include <set>
 
 #include "calib/tune.h"
 #include "core/progress.h"
@@ -35,23 +37,33 @@ std::vector<int> calibrated_values(const Graph& g, const std::vector<DType>* dty
   return vals;
 }
 
-// The samples the refinement runs on, taken from the calibration stream: with the total known, the ones at
-// i * total / count (spread evenly); without, every k-th, k doubling (and every other kept sample dropped)
-// whenever more than `count` were kept — evenly spread either way, count/2..count of them.
+// The samples the refinement runs on, taken from the calibration stream. With the canonical ids of all samples
+// (SampleIndexSource): the ones at ranks i * total / count of the sorted ids, kept by id, whatever order they
+// arrive in. Else by stream position: with the total known, the ones at i * total / count (spread evenly);
+// without, every k-th, k doubling (and every other kept sample dropped) whenever more than `count` were kept —
+// evenly spread either way, count/2..count of them. take_batches returns them in id (position) order.
 class SampleKeeper {
  public:
-  SampleKeeper(int64_t count, int64_t expected) : count_(count) {
-    if (count > 0 && expected > 0) wanted_ = spread_indices(static_cast<size_t>(expected), static_cast<size_t>(count));
+  SampleKeeper(int64_t count, int64_t expected, std::vector<int64_t> all_ids) : count_(count) {
+    if (count <= 0) return;
+    if (!all_ids.empty()) {
+      std::sort(all_ids.begin(), all_ids.end());
+      for (size_t r : spread_indices(all_ids.size(), static_cast<size_t>(count))) wanted_.push_back(all_ids[r]);
+    } else if (expected > 0) {
+      for (size_t r : spread_indices(static_cast<size_t>(expected), static_cast<size_t>(count)))
+        wanted_.push_back(static_cast<int64_t>(r));
+    }
   }
-  bool wants(int64_t index) const {
+  // `id`: the sample's canonical id, or its stream position.
+  bool wants(int64_t id) const {
     if (count_ <= 0) return false;
-    if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), static_cast<size_t>(index));
-    return index % stride_ == 0;
+    if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), id);
+    return id % stride_ == 0;
   }
-  void keep(std::vector<Tensor> sample) {
-    kept_.push_back(std::move(sample));
+  void keep(int64_t id, std::vector<Tensor> sample) {
+    kept_.emplace_back(id, std::move(sample));
     if (wanted_.empty() && static_cast<int64_t>(kept_.size()) > count_) {
-      std::vector<std::vector<Tensor>> half;
+      std::vector<std::pair<int64_t, std::vector<Tensor>>> half;
       for (size_t i = 0; i < kept_.size(); i += 2) half.push_back(std::move(kept_[i]));
       kept_ = std::move(half);
       stride_ *= 2;
@@ -59,19 +71,20 @@ class SampleKeeper {
   }
   // The kept samples (each one tensor per input, batch 1) as batches of `batch`; the keeper is emptied.
   std::vector<std::vector<Tensor>> take_batches(int64_t batch) {
+    std::stable_sort(kept_.begin(), kept_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<std::vector<Tensor>> out;
     for (size_t b0 = 0; b0 < kept_.size(); b0 += static_cast<size_t>(batch)) {
       const size_t n = std::min(kept_.size() - b0, static_cast<size_t>(batch));
       std::vector<Tensor> inputs;
-      for (size_t i = 0; i < kept_[b0].size(); ++i) {
-        Shape shape = kept_[b0][i].shape();
+      for (size_t i = 0; i < kept_[b0].second.size(); ++i) {
+        Shape shape = kept_[b0].second[i].shape();
         shape[0] *= static_cast<int64_t>(n);
         Tensor t(DType::f32, shape);
         for (size_t k = 0; k < n; ++k)
-          std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0][i].nbytes(), kept_[b0 + k][i].raw(), kept_[b0][i].nbytes());
+          std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0].second[i].nbytes(), kept_[b0 + k].second[i].raw(), kept_[b0].second[i].nbytes());
         inputs.push_back(std::move(t));
       }
-      for (size_t k = 0; k < n; ++k) kept_[b0 + k].clear();  // copied: one copy of the samples at a time
+      for (size_t k = 0; k < n; ++k) kept_[b0 + k].second.clear();  // copied: one copy of the samples at a time
       out.push_back(std::move(inputs));
     }
     kept_.clear();
@@ -80,9 +93,9 @@ class SampleKeeper {
 
  private:
   int64_t count_;
-  std::vector<size_t> wanted_;
+  std::vector<int64_t> wanted_;  // sorted
   int64_t stride_ = 1;
-  std::vector<std::vector<Tensor>> kept_;
+  std::vector<std::pair<int64_t, std::vector<Tensor>>> kept_;
 };
 
 // Runs the refinement (RefineOptions) on `table` in place; failures leave the table as it is and say why.
@@ -127,6 +140,39 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   return r;
 }
 
+// Why a cache whose header is right still cannot stand for `model`'s calibration ("" when it can): no entries,
+// a scale that no kernel may use (quant/scale_rule.h; 0 is allowed), names of another model, or no scale for a
+// network input (TensorRT and octet always write one).
+std::string cache_misfit(const CalibCache& cache, const Graph& model) {
+  if (cache.entries.empty()) return "it has no tensor entries, only its header";
+  for (const auto& e : cache.entries) {
+    if (e.scale == 0.f && !std::signbit(e.scale)) continue;
+    if (std::string why = scale_problem(e.scale); !why.empty())
+      return "tensor '" + e.name + "' on line " + std::to_string(e.line) + " has scale " + scale_hex(e.scale) + " (" +
+             why + ")";
+  }
+  std::set<std::string> names;
+  for (const auto& v : model.values) names.insert(v.name);
+  size_t foreign = 0;
+  const CacheEntry* first = nullptr;
+  for (const auto& e : cache.entries)
+    if (!names.count(e.name)) {
+      ++foreign;
+      if (!first) first = &e;
+    }
+  if (foreign == cache.entries.size())
+    return std::to_string(foreign) + " of its " + std::to_string(cache.entries.size()) +
+           " tensor names are not in the model (e.g. '" + first->name + "' on line " + std::to_string(first->line) +
+           "): a cache of another model";
+  std::set<std::string> in_cache;
+  for (const auto& e : cache.entries) in_cache.insert(e.name);
+  for (int v : calibrated_values(model, nullptr))
+    if (std::find(model.inputs.begin(), model.inputs.end(), v) != model.inputs.end() && !in_cache.count(model.value(v).name))
+      return "it has no scale for the model input '" + model.value(v).name + "' (" + std::to_string(foreign) + " of its " +
+             std::to_string(cache.entries.size()) + " tensor names are not in the model)";
+  return "";
+}
+
 }  // namespace
 
 std::string expected_cache_header(Algo algo, int trt_version) { return make_cache_header(trt_version, algo_token(algo)); }
@@ -144,9 +190,22 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   const std::string header = expected_cache_header(algo, opt.trt_version);
 
   if (auto cached = calibrator.readCalibrationCache(); cached && !cached->empty()) {
-    CalibCache cache = parse_cache(*cached);
-    HeaderCheck hc = check_cache_header(cache.header, header);
-    if (hc.ok || opt.import_cache) {
+    std::string reject = opt.reject_cache;
+    CalibCache cache;
+    HeaderCheck hc;
+    if (reject.empty()) {
+      try {
+        cache = parse_cache(*cached, "the existing cache");
+      } catch (const Error& e) {
+        reject = e.what();
+      }
+    }
+    if (reject.empty()) {
+      hc = check_cache_header(cache.header, header);
+      if (!hc.ok && !opt.import_cache) reject = hc.reason;
+    }
+    if (reject.empty()) reject = cache_misfit(cache, model);
+    if (reject.empty()) {
       out.table = table_from_cache(cache, algo);
       out.from_cache = true;
       out.note = hc.ok ? "calibration cache matches (" + header + "); calibration skipped"
@@ -155,7 +214,8 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       calibrator.writeCalibrationCache(cached->data(), cached->size());
       return out;
     }
-    out.note = "existing cache ignored: " + hc.reason + "; recalibrating";
+    out.cache_rejected = true;
+    out.note = "existing cache ignored: " + reject + "; recalibrating";
   }
 
   // Unfused FP32 plan: every op output exists as its own tensor.
@@ -218,7 +278,9 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   for (int v : g.inputs) names.push_back(g.value(v).name.c_str());
   std::vector<void*> bindings(g.inputs.size(), nullptr);
   int passes = two_pass ? 2 : 1;
-  SampleKeeper keeper(opt.refine.samples, opt.expected_images);
+  auto* ids = dynamic_cast<const SampleIndexSource*>(&calibrator);
+  SampleKeeper keeper(opt.refine.samples, opt.expected_images,
+                      ids && opt.refine.samples > 0 ? ids->all_sample_ids() : std::vector<int64_t>{});
   for (int p = 0; p < passes; ++p) {
     pass = two_pass ? (p == 0 ? Pass::Absmax : Pass::Hist) : Pass::OnePass;
     if (p == 1) OCTET_CHECK(calibrator.rewind(), "the calibrator could not rewind for the second pass");
@@ -234,6 +296,12 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       OCTET_CHECK(n > 0 && n <= batch, "the calibrator reported a batch of ", n, " images (batch size ", batch, ")");
       for (size_t i = 0; i < g.inputs.size(); ++i)
         OCTET_CHECK(bindings[i] != nullptr, "getBatch() left binding ", i, " ('", names[i], "') empty");
+      std::vector<int64_t> batch_ids;
+      if (ids && p == passes - 1 && opt.refine.samples > 0) {
+        batch_ids = ids->batch_sample_ids();
+        OCTET_CHECK(static_cast<int64_t>(batch_ids.size()) == n, "the calibrator named ", batch_ids.size(),
+                    " samples for a batch of ", n);
+      }
       for (int j = 0; j < n; ++j) {
         std::vector<Tensor> inputs;
         for (size_t i = 0; i < g.inputs.size(); ++i) {
@@ -242,7 +310,8 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           inputs.push_back(std::move(t));
         }
         plan->run(inputs, &observer);
-        if (p == passes - 1 && keeper.wants(images + j)) keeper.keep(std::move(inputs));
+        const int64_t id = batch_ids.empty() ? images + j : batch_ids[static_cast<size_t>(j)];
+        if (p == passes - 1 && keeper.wants(id)) keeper.keep(id, std::move(inputs));
       }
       if (!constants_seen) {
         // Tensors folded at build (computed from weights or shapes only) are observed once per pass.

@@ -55,11 +55,30 @@ struct CalibOptions {
   int64_t expected_images = 0;  // for the progress line's ETA (0 = unknown); also spreads the refinement's
                                 // samples evenly over the data (unknown: every k-th, k doubling as needed)
   RefineOptions refine;
+  // Non-empty: an existing cache is not reused, for this reason (e.g. its sidecar was written for another
+  // cache or model; tools/cmd_calibrate.cpp), and calibration runs.
+  std::string reject_cache;
+};
+
+// Which samples the refinement keeps. Octet's own data-set calibrators (DatasetCalibrator) implement this
+// too: the refinement then takes its samples by their index in the data set's canonical (unshuffled) order —
+// the same samples, in the same order, whatever --shuffle or the batch size — so the whole cache is
+// independent of both. A calibrator without it (a custom C++ Calibrator) gets the samples at stream positions
+// i * total / count: independent of the batch size, but not of the order the calibrator delivers its samples
+// in (the calibration passes themselves are order-independent in two-pass mode).
+class SampleIndexSource {
+ public:
+  virtual ~SampleIndexSource() = default;
+  // Canonical indices of every sample the calibrator will deliver (any order).
+  virtual std::vector<int64_t> all_sample_ids() const = 0;
+  // Canonical index of each sample of the batch getBatch() returned last, in batch order.
+  virtual std::vector<int64_t> batch_sample_ids() const = 0;
 };
 
 struct CalibOutcome {
   CalibTable table;
   bool from_cache = false;
+  bool cache_rejected = false; // an existing cache was not reused (note says why): it was recalibrated over
   std::string note;            // why a cache was used or ignored
   std::string cache_bytes;     // what was (or would be) written
   int64_t batches = 0;         // per pass

@@ -48,6 +48,7 @@ CalibCache to_cache(const CalibTable& table, int trt_version, std::string_view a
 }
 
 CalibTable table_from_cache(const CalibCache& cache, Algo fallback) {
+  check_cache_scales(cache, "the calibration cache");  // callers check first, naming the file; this is the backstop
   CalibTable t;
   t.algo = fallback;
   const CacheHeader h = parse_cache_header(cache.header);

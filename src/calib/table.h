@@ -52,7 +52,7 @@ CalibCache to_cache(const CalibTable& table, int trt_version = kDefaultTrtVersio
                     std::string_view algo_token = {});
 
 // A table from a cache (amax = 127*scale, has_stats = false). The algorithm is taken from the header token
-// when it is one TensorRT knows, else `fallback`.
+// when it is one TensorRT knows, else `fallback`. Throws Error for a scale check_cache_scales refuses.
 CalibTable table_from_cache(const CalibCache& cache, Algo fallback = Algo::Entropy2);
 
 }  // namespace octet

@@ -148,6 +148,7 @@ class SubsetDataset : public Dataset {
   void load(size_t i, float* dst, const Preprocess& p) const override { base_->load(idx_.at(i), dst, p); }
   std::string sample_name(size_t i) const override { return base_->sample_name(idx_.at(i)); }
   std::string source() const override { return base_->source(); }
+  size_t canonical_index(size_t i) const override { return base_->canonical_index(idx_.at(i)); }
 
  private:
   std::unique_ptr<Dataset> base_;

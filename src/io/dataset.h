@@ -44,6 +44,8 @@ class Dataset {
   virtual std::string sample_name(size_t i) const = 0;
   // What the set was opened from (folder or file).
   virtual std::string source() const = 0;
+  // Index of sample i in the underlying set's own (unshuffled) order: views (select, spread) map through.
+  virtual size_t canonical_index(size_t i) const { return i; }
 };
 
 // One sample of an ImageDataset: an image file, or (when `image` is non-empty) a decoded image.

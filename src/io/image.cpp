@@ -1,7 +1,10 @@
 #include "io/image.h"
 
 #include <cmath>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
@@ -70,6 +73,20 @@ cv::Mat to_channels(const cv::Mat& src, int channels, const std::string& name) {
   return out;
 }
 
+// A JPEG (starts FF D8) must end with its EOI marker FF D9, after any trailing padding (zeros, whitespace):
+// libjpeg decodes a truncated file with a gray bottom and only a warning on stderr that names no file
+// ("Premature end of JPEG file"), so a cut-off file is refused here, before the decoder sees it.
+void check_jpeg_complete(const unsigned char* head, size_t head_size, const unsigned char* tail, size_t tail_size,
+                         const std::string& name) {
+  if (head_size < 2 || head[0] != 0xFF || head[1] != 0xD8) return;  // not a JPEG
+  size_t n = tail_size;
+  while (n > 0 && (tail[n - 1] == 0 || tail[n - 1] == ' ' || tail[n - 1] == '\n' || tail[n - 1] == '\r' ||
+                   tail[n - 1] == '\t'))
+    --n;
+  if (n >= 2 && tail[n - 2] == 0xFF && tail[n - 1] == 0xD9) return;
+  fail("cannot decode image '", name, "': truncated JPEG (no end-of-image marker FF D9 at the end of the file)");
+}
+
 }  // namespace
 
 Preprocess Preprocess::resolved(const Shape& chw) const {
@@ -107,6 +124,23 @@ Preprocess Preprocess::resolved(const Shape& chw) const {
 cv::Mat decode_image(const std::string& path) {
   std::error_code ec;
   if (!std::filesystem::is_regular_file(path, ec)) fail("cannot read image '", path, "': no such file");
+  {
+    // The first 2 and the last (up to) 64 KiB bytes: enough to see a JPEG's end marker past any padding.
+    std::ifstream f(path, std::ios::binary | std::ios::ate);
+    const std::streamoff size = f.good() ? static_cast<std::streamoff>(f.tellg()) : 0;
+    if (size >= 2) {
+      unsigned char head[2] = {0, 0};
+      f.seekg(0);
+      f.read(reinterpret_cast<char*>(head), 2);
+      if (f && head[0] == 0xFF && head[1] == 0xD8) {
+        const std::streamoff k = std::min<std::streamoff>(size, 64 << 10);
+        std::vector<unsigned char> tail(static_cast<size_t>(k));
+        f.seekg(size - k);
+        f.read(reinterpret_cast<char*>(tail.data()), k);
+        if (f) check_jpeg_complete(head, 2, tail.data(), tail.size(), path);
+      }
+    }
+  }
   cv::Mat img;
   try {
     img = cv::imread(path, cv::IMREAD_UNCHANGED);
@@ -119,6 +153,7 @@ cv::Mat decode_image(const std::string& path) {
 
 cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
   if (size == 0 || size > static_cast<size_t>(INT32_MAX)) fail("cannot decode image '", name, "': ", size, " bytes");
+  check_jpeg_complete(static_cast<const unsigned char*>(data), size, static_cast<const unsigned char*>(data), size, name);
   cv::Mat img;
   try {
     cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<void*>(data));

@@ -1,5 +1,7 @@
 #include "onnx/qdq_import.h"
 
+#include "quant/scale_rule.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -46,8 +48,9 @@ struct Stripper {
     if (p.scale.rank() > 1) error(n, "block-wise quantization (scale of rank > 1) is not supported");
     if (n.has_attr("block_size") && n.attr_i("block_size", 0) != 0) error(n, "block-wise quantization is not supported");
     for (int64_t k = 0; k < p.scale.numel(); ++k)
-      if (!(p.scale.data<float>()[k] > 0.f) || !std::isfinite(p.scale.data<float>()[k]))
-        error(n, "scale " + std::to_string(p.scale.data<float>()[k]) + " is not a positive number");
+      if (const std::string why = scale_problem(p.scale.data<float>()[k]); !why.empty())
+        error(n, "scale " + std::to_string(p.scale.data<float>()[k]) + " is not usable (" + why +
+                     "; a scale must be a normal positive finite float32 with 127 x scale and 1 / scale finite)");
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
       if (!g.is_const(n.inputs[2])) error(n, "the zero point is not a constant");
       const Tensor& z = g.const_of(n.inputs[2]);

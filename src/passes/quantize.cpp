@@ -18,6 +18,8 @@
 #include "quant/quant.h"
 #include "runtime/propagate.h"
 
+#include "quant/scale_rule.h"
+
 namespace octet {
 
 namespace {
@@ -37,12 +39,24 @@ struct Quantizer {
   const std::vector<Node>* orig_nodes = nullptr;
   std::vector<int8_t> int8_reader_memo;      // has_int8_reader per value: -1 unknown, 0 no, 1 yes
 
-  // Calibrated scale of an original value, or 0.
+  std::set<std::string> zero_blocked;  // tensors whose amax 0 kept a layer in FP32
+
+  // Calibrated scale of an original value, or 0 (no amax, or amax 0: "not quantized"). Any other amax must give
+  // a usable scale (calib/cache.h scale_problem): none that isn't reaches a kernel parameter.
   float calib_scale(int v) {
     auto it = amax.find(g.value(v).name);
-    if (it == amax.end() || !(it->second > 0.f) || !std::isfinite(it->second)) return 0.f;
+    if (it == amax.end() || it->second == 0.f) return 0.f;
+    if (const std::string why = amax_problem(it->second); !why.empty())
+      fail("INT8 quantization: tensor '", it->first, "' has amax ", it->second, " (scale = amax / 127 is ", why,
+           "); a scale must be a normal positive finite float32 with 127 x scale and 1 / scale finite");
     used.insert(it->first);
     return it->second / 127.f;
+  }
+  // The reason a layer stays FP32 because tensor v has no scale; an amax of exactly 0 given for v is recorded
+  // (QuantizeReport::zero_scale_tensors), since the layer would otherwise have used it.
+  std::string no_scale(int v, std::string msg) {
+    if (auto it = amax.find(g.value(v).name); it != amax.end() && it->second == 0.f) zero_blocked.insert(it->first);
+    return msg;
   }
   const Shape& shape(int v) const { return shapes.shape[static_cast<size_t>(v)]; }
   bool rank4(int v) const { return shape(v).size() == 4; }
@@ -224,15 +238,15 @@ struct Quantizer {
       return "not a 2-D convolution with constant weights";
     int x = n.inputs[0], y = n.outputs[0];
     float sx = calib_scale(x), sy = calib_scale(y);
-    if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
-    if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
+    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
+    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
     float lo = quant::kNoLo, hi = quant::kNoHi;
     const quant::Act act = real_unit_act(n.post);
     if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
     int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
     if (act != quant::Act::None && res >= 0) return "fused residual before a non-linear activation has no INT8 epilogue";
     if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
-      return "residual input '" + g.value(res).name + "' has no calibrated scale";
+      return no_scale(res, "residual input '" + g.value(res).name + "' has no calibrated scale");
     const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
     Window win = forward_window(n, shape(x), Shape(w.shape().begin() + 2, w.shape().end()), false);
 
@@ -276,8 +290,8 @@ struct Quantizer {
     int x = n.inputs[0], y = n.outputs[0];
     if (shape(x).size() < 2) return "1-D input";
     float sx = calib_scale(x), sy = calib_scale(y);
-    if (sx == 0.f && !available_int8(x)) return "input '" + g.value(x).name + "' has no calibrated scale";
-    if (sy == 0.f) return "output '" + g.value(y).name + "' has no calibrated scale";
+    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
+    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
     if (available_int8(x) && rank4(x)) return "input is an NHWC int8 tensor";
     float lo = quant::kNoLo, hi = quant::kNoHi;
     const quant::Act act = real_unit_act(n.post);
@@ -371,7 +385,7 @@ struct Quantizer {
       case OpType::AveragePool: case OpType::GlobalAveragePool: {
         if (!rank4(n.inputs[0])) return "not 2-D pooling";
         float sy = calib_scale(y);
-        if (sy == 0.f) return "output has no calibrated scale";
+        if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
         Node q;
         q.op = OpType::QAvgPool;
         q.name = n.name;
@@ -396,7 +410,7 @@ struct Quantizer {
         if (n.inputs.size() != 2 || g.is_const(n.inputs[0]) || g.is_const(n.inputs[1])) return "Add of a constant";
         if (shape(n.inputs[0]) != shape(n.inputs[1])) return "broadcasting Add";
         float sy = calib_scale(y), lo, hi;
-        if (sy == 0.f) return "output has no calibrated scale";
+        if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
         if (!act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
         Node q;
         q.op = OpType::QAdd;
@@ -412,7 +426,7 @@ struct Quantizer {
       }
       case OpType::Concat: {
         float sy = calib_scale(y);
-        if (sy == 0.f) return "output has no calibrated scale";
+        if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
         int rank = static_cast<int>(shape(y).size());
         int axis = static_cast<int>(n.attr_i("axis", 0));
         if (axis < 0) axis += rank;
@@ -449,7 +463,7 @@ struct Quantizer {
       if (gs.size() != 4 || (gs[0] != xs[0] && gs[0] != 1) || gs[1] != xs[1] || gs[2] != 1 || gs[3] != 1) continue;
       const int y = n.outputs[0];
       const float sy = calib_scale(y);
-      if (sy == 0.f) return "output has no calibrated scale";
+      if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
       if (!has_int8_reader(y)) return "output read only in FP32 (an INT8 Mul would round it once more)";
       need_f32(gate);
       Node q;
@@ -574,12 +588,13 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr, {}};
+  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});
   // Only tensors that ended up with an int8 twin count: a scale looked up for a layer that then stayed FP32
   // does not.
+  q.report.zero_scale_tensors.assign(q.zero_blocked.begin(), q.zero_blocked.end());
   for (const auto& name : q.used)
     if (g.find(name + "::int8") >= 0) q.report.scaled_tensors.push_back(name);
   return q.report;

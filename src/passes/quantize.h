@@ -96,6 +96,9 @@ struct QuantizeReport {
   // Names of the tensors whose calibrated scale the INT8 graph uses (sorted): changing any other amax
   // cannot change the plan.
   std::vector<std::string> scaled_tensors;
+  // Tensors (sorted) given an amax of exactly 0 that kept a layer FP32 which would otherwise run INT8: a cache's
+  // "0" is legal only for tensors the plan does not quantize, so the CLI refuses these (tools/common.cpp).
+  std::vector<std::string> zero_scale_tensors;
   // Every int8 tensor of the graph: its value, the ONNX tensor it represents (value `of`) and its scale;
   // rank-4 ones are NHWC. For error analysis (calib/layer_error.h); not stored in plan files.
   struct Int8Tensor {

@@ -6,6 +6,7 @@
 #include <bit>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "calib/table.h"
@@ -231,6 +232,53 @@ TEST(CalibTable, ToCacheUsesScaleBits) {
   t.algo = Algo::Percentile;
   EXPECT_THROW(to_cache(t), Error);
   EXPECT_EQ(to_cache(t, 8601, "LegacyCalibration").header, "TRT-8601-LegacyCalibration");
+}
+
+}  // namespace
+}  // namespace octet
+
+// Issue 17: the one rule for a scale a kernel may use, and the cache check that names tensor and line.
+namespace octet {
+namespace {
+
+TEST(ScaleRule, OnlyNormalPositiveFiniteScalesWithFiniteAmaxAndReciprocal) {
+  EXPECT_EQ(scale_problem(0.0078740157f), "");
+  EXPECT_EQ(scale_problem(std::numeric_limits<float>::min()), "");  // smallest normal: 1/s is finite
+  EXPECT_EQ(scale_problem(std::numeric_limits<float>::max() / 128.f), "");
+  EXPECT_EQ(scale_problem(std::numeric_limits<float>::quiet_NaN()), "NaN");
+  EXPECT_NE(scale_problem(std::numeric_limits<float>::infinity()), "");
+  EXPECT_NE(scale_problem(-std::numeric_limits<float>::infinity()), "");
+  EXPECT_EQ(scale_problem(-1.f), "negative");
+  EXPECT_EQ(scale_problem(0.f), "zero");
+  EXPECT_EQ(scale_problem(-0.f), "negative zero");
+  EXPECT_EQ(scale_problem(std::numeric_limits<float>::denorm_min()), "denormal");
+  EXPECT_NE(scale_problem(std::numeric_limits<float>::max()).find("127"), std::string::npos);
+  EXPECT_EQ(amax_problem(1.f), "");
+  EXPECT_NE(amax_problem(std::numeric_limits<float>::min()), "");  // amax / 127 is denormal
+  EXPECT_NE(amax_problem(std::numeric_limits<float>::quiet_NaN()), "");
+  EXPECT_NE(amax_problem(-2.f), "");
+}
+
+TEST(ScaleRule, CheckCacheScalesNamesTensorAndLineAndAllowsZero) {
+  CalibCache c = parse_cache("TRT-101300-EntropyCalibration2\n\ninput: 3c010a14\nshape_t: 0\nconv:out: 7fc00000\n", "'m.cache'");
+  ASSERT_EQ(c.entries.size(), 3u);
+  EXPECT_EQ(c.entries[0].line, 3u);
+  EXPECT_EQ(c.entries[2].line, 5u);
+  try {
+    check_cache_scales(c, "'m.cache'");
+    FAIL() << "NaN scale accepted";
+  } catch (const Error& e) {
+    const std::string m = e.what();
+    EXPECT_NE(m.find("line 5 of 'm.cache'"), std::string::npos) << m;
+    EXPECT_NE(m.find("'conv:out'"), std::string::npos) << m;
+    EXPECT_NE(m.find("NaN"), std::string::npos) << m;
+  }
+  c.entries.pop_back();
+  EXPECT_NO_THROW(check_cache_scales(c, "'m.cache'"));  // 0 (not quantized) is legal in a cache
+  for (const char* hex : {"7f800000", "bf800000", "1", "7f7fffff", "80000000"}) {
+    CalibCache b = parse_cache(std::string("TRT-101300-EntropyCalibration2\nx: ") + hex + "\n");
+    EXPECT_THROW(check_cache_scales(b, "b"), Error) << hex;
+  }
 }
 
 }  // namespace

@@ -5,12 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
+#include <limits>
+#include <map>
 #include <numeric>
 #include <random>
 
 #include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
+#include "core/file_io.h"
+#include "io/dataset.h"
 #include "onnx/import.h"
+#include "runtime/plan.h"
 #include "test_util.h"
 
 using namespace octet;
@@ -211,4 +217,159 @@ TEST(CalibDriver, RefinementSamplesWithoutAKnownTotalAreSpreadAndBounded) {
   o.expected_images = 70;
   Recording c2({{"input", samples(false)}}, 16, "", Algo::Entropy2);
   EXPECT_EQ(calibrate(g, c2, o).refinement.samples, 8);
+}
+
+// --- issue 17 -----------------------------------------------------------------------------------------------
+
+namespace {
+
+// 90 random 28x28 8-bit images as an IDX file (octet's own data set reader, which --shuffle applies to).
+std::string write_idx(const std::string& name) {
+  std::string path = testing::TempDir() + "/" + name + "-images-idx3-ubyte";
+  std::string bytes = {0, 0, 8, 3, 0, 0, 0, 90, 0, 0, 0, 28, 0, 0, 0, 28};
+  std::mt19937 rng(3);
+  for (int i = 0; i < 90 * 784; ++i) bytes.push_back(static_cast<char>(rng() % 256));
+  write_file_atomic(path, bytes);
+  return path;
+}
+
+std::string calibrate_idx(const Graph& g, const std::string& idx, bool shuffle, int batch) {
+  DatasetOptions dopt;
+  dopt.shuffle = shuffle;
+  dopt.seed = 5;
+  auto ds = open_dataset(idx, false, dopt);
+  Preprocess p;
+  DatasetCalibrator c(*ds, p, batch, {1, 28, 28}, "", Algo::Entropy2);
+  CalibOptions o;
+  o.quiet = true;
+  o.refine.samples = 10;
+  o.refine.max_sweeps = 1;
+  o.expected_images = static_cast<int64_t>(ds->size());
+  CalibOutcome r = calibrate(g, c, o);
+  EXPECT_TRUE(r.refinement.ran) << r.refinement.skipped;
+  return r.cache_bytes;
+}
+
+}  // namespace
+
+TEST(CalibDriver, RefinedCacheDoesNotDependOnShuffleOrBatchForOctetDataSets) {
+  Graph g = fmnist();
+  const std::string idx = write_idx("octet_shuffle_test");
+  const std::string ref = calibrate_idx(g, idx, false, 32);
+  EXPECT_EQ(calibrate_idx(g, idx, true, 32), ref);
+  EXPECT_EQ(calibrate_idx(g, idx, true, 7), ref);
+  EXPECT_EQ(calibrate_idx(g, idx, false, 7), ref);
+}
+
+TEST(CalibDriver, ExistingCacheThatCannotStandForTheModelIsRecalibratedAndKept) {
+  Graph g = fmnist();
+  const std::string good = calibrate_bytes(g, 32, false);
+  const std::string path = testing::TempDir() + "/octet_stale_test.cache";
+  const std::string nan_cache = [&] {
+    std::string s = good;
+    size_t at = s.find("/b1/b1.2/Relu_output_0: ");
+    size_t eol = s.find('\n', at);
+    return s.replace(at, eol - at, "/b1/b1.2/Relu_output_0: 7fc00000");
+  }();
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {nan_cache, "'/b1/b1.2/Relu_output_0' on line"},
+      {"TRT-101300-EntropyCalibration2\n", "no tensor entries"},
+      {"TRT-101300-EntropyCalibration2\nother/a: 3c010a14\nother/b: 3c010a14\n", "2 of its 2 tensor names"},
+      {"not a header\n" + good.substr(good.find('\n') + 1), "not a header"},
+  };
+  for (const auto& [text, why] : cases) {
+    std::filesystem::remove(path + ".old");
+    write_file_atomic(path, text);
+    Counting c({{"input", samples(false)}}, 32, path, Algo::Entropy2);
+    CalibOptions o;
+    o.quiet = true;
+    CalibOutcome r = calibrate(g, c, o);
+    EXPECT_FALSE(r.from_cache) << why;
+    EXPECT_TRUE(r.cache_rejected) << why;
+    EXPECT_GT(c.calls, 0) << why;
+    EXPECT_NE(r.note.find(why), std::string::npos) << r.note;
+    EXPECT_EQ(r.cache_bytes, good);
+    EXPECT_TRUE(c.kept_old());
+    EXPECT_EQ(read_file(path + ".old", "test", 1 << 20), text);
+  }
+  // A reason from the caller (a sidecar that disagrees) rejects even a good cache.
+  write_file_atomic(path, good);
+  Counting c({{"input", samples(false)}}, 32, path, Algo::Entropy2);
+  CalibOptions o;
+  o.quiet = true;
+  o.reject_cache = "its sidecar was written for another cache";
+  CalibOutcome r = calibrate(g, c, o);
+  EXPECT_FALSE(r.from_cache);
+  EXPECT_NE(r.note.find("sidecar"), std::string::npos) << r.note;
+}
+
+TEST(CalibDriver, DeferredCacheWriteHappensOnCommitOnly) {
+  Graph g = fmnist();
+  const std::string path = testing::TempDir() + "/octet_deferred_test.cache";
+  std::filesystem::remove(path);
+  TensorCalibrator c({{"input", samples(false)}}, 32, path, Algo::Entropy2);
+  c.defer_write(true);
+  CalibOptions o;
+  o.quiet = true;
+  CalibOutcome r = calibrate(g, c, o);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  c.commit();
+  EXPECT_EQ(read_file(path, "test", 1 << 20), r.cache_bytes);
+}
+
+TEST(CalibDriver, CalibrationArraysMustMatchTheModelInput) {
+  Graph g = fmnist();
+  auto expect_error = [&](Shape s, const char* key) {
+    std::map<std::string, Tensor> a = {{key, Tensor(DType::f32, s)}};
+    try {
+      check_calibration_arrays(a, g, "x.npy");
+      ADD_FAILURE() << shape_str(s) << " accepted";
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_NE(m.find("x.npy"), std::string::npos) << m;
+      EXPECT_NE(m.find(shape_str(s)), std::string::npos) << m;
+      EXPECT_NE(m.find("1x28x28"), std::string::npos) << m;
+    }
+  };
+  for (Shape s : {Shape{100000, 1}, Shape{784}, Shape{5, 28, 29}, Shape{2, 1, 1, 28, 28}, Shape{4, 3, 28, 28},
+                  Shape{4, 1, 32, 32}, Shape{0, 1, 28, 28}})
+    expect_error(s, "");
+  expect_error({3, 1, 28, 27}, "input");
+  std::map<std::string, Tensor> ok = {{"", Tensor(DType::f32, {3, 28, 28})}};
+  check_calibration_arrays(ok, g, "x.npy");
+  EXPECT_EQ(ok.at("").shape(), (Shape{3, 1, 28, 28}));
+  std::map<std::string, Tensor> wrong_name = {{"image", Tensor(DType::f32, {3, 1, 28, 28})}, {"b", Tensor(DType::f32, {3})}};
+  EXPECT_THROW(check_calibration_arrays(wrong_name, g, "x.npz"), Error);
+}
+
+TEST(QuantizePass, UnusableAmaxIsAnErrorAndAZeroThatBlocksALayerIsReported) {
+  Graph g = fmnist();
+  CalibTable t;
+  {
+    TensorCalibrator c({{"input", samples(false)}}, 32, "", Algo::Entropy2);
+    CalibOptions o;
+    o.quiet = true;
+    t = calibrate(g, c, o).table;
+  }
+  std::map<std::string, float> amax;
+  for (const auto& e : t.entries) amax[e.name] = e.amax;
+  const std::string x = "/b2/b2.2/Relu_output_0";
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(), -1.f,
+                    std::numeric_limits<float>::min(), -0.5f}) {
+    PlanOptions po;
+    po.int8_amax = amax;
+    po.int8_amax[x] = bad;
+    try {
+      Plan::build(g, po);
+      ADD_FAILURE() << "amax " << bad << " accepted";
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(x), std::string::npos) << e.what();
+    }
+  }
+  PlanOptions po;
+  po.int8_amax = amax;
+  po.int8_amax[x] = 0.f;
+  po.int8_amax["not_in_the_model"] = 0.f;
+  auto plan = Plan::build(g, po);
+  EXPECT_EQ(plan->quantize_report().zero_scale_tensors, std::vector<std::string>{x});
 }
