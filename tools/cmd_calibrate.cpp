@@ -1,10 +1,7 @@
 // octet calibrate MODEL --data PATH <preprocessing> --algo ALGO --cache OUT: TensorRT-compatible calibration.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
-#include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
 #include "calib/sidecar.h"
 #include "commands.h"
@@ -15,11 +12,6 @@ namespace octet::cli {
 
 namespace {
 
-bool ends_with(const std::string& s, const char* suf) {
-  std::string x(suf);
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-
 int parse_trt_version(const std::string& s) {
   if (s.find('.') != std::string::npos) return trt_version_number(s);
   try {
@@ -27,14 +19,6 @@ int parse_trt_version(const std::string& s) {
   } catch (...) {
     fail("--trt-version expects 10.13.0 or 101300, got '", s, "'");
   }
-}
-
-// The sidecar's "refinement" (sidecar.h).
-nlohmann::json refinement_json(const RefineOutcome& r) {
-  nlohmann::json changes = nlohmann::json::array();
-  for (const auto& c : r.changes) changes.push_back({{"tensor", c.tensor}, {"choice", c.choice}, {"from", c.from}, {"to", c.to}});
-  return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
-          {"sweeps", r.sweeps}, {"trials", r.trials}, {"seconds", r.seconds}, {"changes", changes}};
 }
 
 }  // namespace
@@ -102,37 +86,12 @@ int cmd_calibrate(int argc, char** argv) {
 
   const Shape chw = input_chw(model);
 
-  // A cache that will be recalibrated over is kept as OUT.old rather than lost.
-  std::string old_header;
-  if (std::filesystem::exists(cache_path)) {
-    std::ifstream f(cache_path);
-    std::getline(f, old_header);
-    if (!old_header.empty() && old_header.back() == '\r') old_header.pop_back();
-  }
-  bool mismatched_cache = !old_header.empty() && !opt.import_cache &&
-                          !check_cache_header(old_header, expected_cache_header(algo, opt.trt_version)).ok;
-  if (mismatched_cache) {
-    std::filesystem::copy_file(cache_path, cache_path + ".old", std::filesystem::copy_options::overwrite_existing);
-    std::fprintf(stderr, "existing cache '%s' (%s) does not match; kept as '%s.old'\n", cache_path.c_str(),
-                 old_header.c_str(), cache_path.c_str());
-  }
+  if (auto kept = api::keep_mismatched_cache(cache_path, algo, opt)) std::fprintf(stderr, "%s\n", kept->c_str());
 
-  std::unique_ptr<Dataset> ds;
-  std::unique_ptr<Calibrator> calibrator;
-  int64_t expected = 0;
-  if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
-      ends_with(data_path, ".bin")) {
-    auto tc = std::make_unique<TensorCalibrator>(load_calibration_arrays(data_path, chw), static_cast<int>(batch),
-                                                 cache_path, algo);
-    expected = tc->samples();
-    if (a.has("limit")) std::fprintf(stderr, "note: --limit applies to image data only\n");
-    calibrator = std::move(tc);
-  } else {
-    ds = open_data(a, false);
-    expected = static_cast<int64_t>(ds->size());
-    calibrator = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
-                                                     cache_path, algo, a.on("skip-bad-images"));
-  }
+  std::unique_ptr<DataCalibrator> calibrator =
+      api::make_data_calibrator(data_path, chw, [&] { return open_data(a, false); }, preprocess_from_args(a),
+                                static_cast<int>(batch), cache_path, algo, a.on("skip-bad-images"), a.has("limit"));
+  const int64_t expected = calibrator->samples();
   opt.expected_images = expected;
   CalibOutcome r = calibrate(model, *calibrator, opt);
 
@@ -143,15 +102,8 @@ int cmd_calibrate(int argc, char** argv) {
                 static_cast<long long>(r.batches), static_cast<long long>(batch),
                 r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
-    SidecarMeta meta;
-    meta.cache_header = r.cache_bytes.substr(0, r.cache_bytes.find('\n'));
-    meta.model_hash = file_fingerprint(model_path);
-    meta.data_hash = "source:" + data_path;
-    meta.batches = r.batches;
-    meta.images = r.images;
     const RefineOutcome& rf = r.refinement;
     if (rf.ran) {
-      meta.refinement = refinement_json(rf);
       std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
                   "tensors changed (%d trial runs, %.1f s; --no-refine keeps %s's)\n",
                   static_cast<long long>(rf.samples), rf.sqnr_before_db, rf.sqnr_after_db, rf.changes.size(),
@@ -164,7 +116,7 @@ int cmd_calibrate(int argc, char** argv) {
     for (const auto& c : rf.changes) refined.insert(c.tensor);
     for (const auto& w : r.warnings)
       if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
-    write_sidecar(cache_path + ".json", r.table, meta);
+    const SidecarMeta meta = api::write_calibration_sidecar(cache_path, r, model_path, data_path);
     std::printf("wrote %s (%s) and %s.json\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str());
   }
   return 0;

@@ -4,14 +4,8 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "core/file_io.h"
-#include "calib/sidecar.h"
-#include "calib/table.h"
-#include "onnx/import.h"
-#include "onnx/qdq_import.h"
 
 namespace octet::cli {
 
@@ -26,92 +20,49 @@ void apply_threads(const Args& a) {
   if (t > 0) omp_set_num_threads(static_cast<int>(t));
 }
 
-ModelSource load_model(const std::string& path) {
-  ModelSource m;
-  m.path = path;
-  if (is_plan_file(path)) {
-    m.plan = std::make_shared<const PlanContents>(read_plan_file(path));
-    return m;
+EngineOptions engine_options(const ModelSource& m, const Args& a, std::optional<std::string> precision) {
+  EngineOptions o;
+  if (precision) {
+    if (m.plan) {
+      const char* have = m.plan->options.int8_amax.empty() ? "fp32" : "int8";
+      OCTET_CHECK(*precision == have, "'", m.path, "' is an ", have, " plan but --precision is ", *precision,
+                  "; pass --precision ", have, ", or the ONNX model to run it in ", *precision);
+    }
+    OCTET_CHECK(*precision == "fp32" || *precision == "int8", "--precision is fp32 or int8, got '", *precision, "'");
+    o.precision = *precision == "int8" ? Precision::int8 : Precision::fp32;
   }
-  m.graph = import_onnx_file(path).graph;
-  if (has_qdq(m.graph)) {
-    QdqImportResult q = import_qdq(m.graph);
-    m.qdq_warnings = std::move(q.warnings);
-    m.qdq_asymmetric = std::move(q.asymmetric);
-    if (!m.qdq_asymmetric.empty()) m.qdq_graph = std::move(m.graph);
-    m.graph = std::move(q.graph);
-    m.qdq_amax = std::move(q.amax);
+  // Args::on: given on the command line (not just defaulted); a plan file keeps its own backend.
+  o.backend = m.plan && !a.on("backend") ? "" : a.get("backend");
+  if (a.has("cache")) o.cache_path = a.get("cache");
+  o.fp32_layers = fp32_layers_arg(a);
+  if (o.precision == Precision::int8 && !m.qdq_asymmetric.empty() && !a.has("cache")) {
+    const std::string mode = a.get("asymmetric");
+    OCTET_CHECK(mode.empty() || mode == "simulate" || mode == "symmetric", "--asymmetric is simulate or symmetric, got '",
+                mode, "'");
+    o.asymmetric = mode == "symmetric" ? AsymmetricPolicy::symmetric : AsymmetricPolicy::simulate;
   }
-  return m;
+  return o;
 }
-
-namespace {
-
-const char* plan_precision(const PlanContents& c) { return c.options.int8_amax.empty() ? "fp32" : "int8"; }
-
-// `check_precision` false: --precision was not given (run, bench), the plan's own applies.
-std::unique_ptr<Plan> plan_of_file(const ModelSource& m, const Args& a, const std::string& precision,
-                                   bool check_precision) {
-  const PlanContents& c = *m.plan;
-  const std::string have = plan_precision(c);
-  OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (", have,
-              "); to compare precisions, pass the ONNX model with --cache instead");
-  OCTET_CHECK(!check_precision || precision == have, "'", m.path, "' is an ", have, " plan but --precision is ",
-              precision, "; pass --precision ", have, ", or the ONNX model to run it in ", precision);
-  // Args::on: given on the command line (not just defaulted).
-  OCTET_CHECK(!a.on("backend") || a.get("backend") == c.options.backend, "'", m.path, "' is a plan for backend ",
-              c.options.backend, "; make one for ", a.get("backend"), " with octet build --backend ", a.get("backend"));
-  OCTET_CHECK(!a.on("cache") && !a.on("fp32-layers"), "'", m.path,
-              "' is a plan: its scales and FP32 layers are fixed; --cache and --fp32-layers go to octet build");
-  return plan_from_contents(c, m.path);
-}
-
-}  // namespace
 
 std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision) {
-  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/true);
-  PlanOptions o;
-  o.backend = a.get("backend");
-  if (precision == "int8") {
-    if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
-    else if (simulates_asymmetric(m, a)) {
-      // The model as written, Q/DQ nodes and all, in FP32 kernels: QuantizeLinear/DequantizeLinear round and
-      // clamp exactly as ONNX defines them (uint8, zero points), so the result is the model's INT8 arithmetic
-      // up to float summation order -- its accuracy, at FP32 speed.
-      OCTET_CHECK(!a.has("fp32-layers"), "--fp32-layers: '", m.path, "' runs as a simulation of its own Q/DQ "
-                  "(asymmetric activations), which decides itself what is quantized; with --asymmetric symmetric "
-                  "it runs as an INT8 plan that --fp32-layers applies to");
-      static bool said = false;  // once per process (eval may build several plans)
-      if (!said)
-        std::fprintf(stderr,
-                     "note: '%s' has %zu asymmetric (uint8 / zero point != 0) activation(s), e.g. '%s'; octet's INT8 "
-                     "kernels are symmetric int8, so its INT8 is simulated: FP32 arithmetic with the model's exact "
-                     "Q/DQ rounding (its accuracy, FP32 speed). --asymmetric symmetric maps them to int8 kernels "
-                     "instead (INT8 speed, about one bit less precision per tensor)\n",
-                     m.path.c_str(), m.qdq_asymmetric.size(), m.qdq_asymmetric[0].c_str());
-      said = true;
-      PlanOptions fo;
-      fo.backend = o.backend;
-      return Plan::build(std::move(m.qdq_graph), fo);
-    } else {
-      for (const auto& w : m.qdq_warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      o.int8_amax = m.qdq_amax;
-      // Round where the Q/DQ model rounds: a Conv whose output has its own pair before a Relu (ONNX Runtime's
-      // symmetric QDQ) requantizes twice there, so octet must not fuse the Relu past that pair.
-      for (const auto& [name, amax] : m.qdq_amax) o.keep_unfused.insert(name);
-    }
-    OCTET_CHECK(!o.int8_amax.empty(), "--precision int8 needs --cache FILE (make one with octet calibrate) or a Q/DQ model");
-    o.fp32_layers = fp32_layers_from(a);
-  } else {
-    OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
-  }
-  return Plan::build(std::move(m.graph), o);
+  if (m.plan)
+    OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
+                m.plan->options.int8_amax.empty() ? "fp32" : "int8",
+                "); to compare precisions, pass the ONNX model with --cache instead");
+  EngineOptions o = engine_options(m, a, precision);
+  return api::make_plan(std::move(m), o);
 }
 
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
   ModelSource m = load_model(model);
-  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/a.on("precision"));
+  if (m.plan && !a.on("precision")) {
+    OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
+                m.plan->options.int8_amax.empty() ? "fp32" : "int8",
+                "); to compare precisions, pass the ONNX model with --cache instead");
+    EngineOptions o = engine_options(m, a, std::nullopt);
+    return api::make_plan(std::move(m), o);
+  }
   return make_plan(std::move(m), a, precision);
 }
 
@@ -260,35 +211,9 @@ Shape input_chw(const Graph& g) {
   return chw;
 }
 
-std::string file_fingerprint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot read '", path, "'");
-  uint64_t h = 1469598103934665603ull;
-  char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    for (std::streamsize i = 0; i < f.gcount(); ++i) {
-      h ^= static_cast<unsigned char>(buf[i]);
-      h *= 1099511628211ull;
-    }
-  }
-  char out[40];
-  std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
-
-std::map<std::string, float> load_amax(const std::string& cache_path) {
-  CalibTable t = table_from_cache(read_cache_file(cache_path));
-  std::map<std::string, float> m;
-  for (const auto& e : t.entries) m[e.name] = e.amax;
-  return m;
-}
-
 bool simulates_asymmetric(const ModelSource& m, const Args& a) {
   if (m.qdq_asymmetric.empty() || a.has("cache")) return false;
-  const std::string mode = a.get("asymmetric");
-  OCTET_CHECK(mode.empty() || mode == "simulate" || mode == "symmetric", "--asymmetric is simulate or symmetric, got '",
-              mode, "'");
-  return mode != "symmetric";
+  return api::simulates_asymmetric(m, engine_options(m, a, "int8"));
 }
 
 void add_int8_options(Args& a) {
@@ -300,37 +225,11 @@ void add_int8_options(Args& a) {
         "recorded in the cache's .json sidecar; 'none' for none)");
 }
 
-std::vector<std::string> fp32_layers_from(const Args& a) {
-  if (a.has("fp32-layers")) {
-    std::vector<std::string> l = a.get_list("fp32-layers");
-    if (l.size() == 1 && l[0] == "none") l.clear();
-    return l;
-  }
-  if (!a.has("cache")) return {};
-  const std::optional<SidecarMeta> meta = cache_sidecar_meta(a.get("cache"));
-  if (!meta) return {};
-  if (!meta->fp32_layers.empty()) {
-    static bool said = false;  // once per process (eval builds two plans)
-    if (!said)
-      std::fprintf(stderr, "note: %zu layer(s) kept in FP32 as recorded by octet tune in '%s.json' (--fp32-layers overrides)\n",
-                   meta->fp32_layers.size(), a.get("cache").c_str());
-    said = true;
-  }
-  return meta->fp32_layers;
+std::optional<std::vector<std::string>> fp32_layers_arg(const Args& a) {
+  if (!a.has("fp32-layers")) return std::nullopt;
+  std::vector<std::string> l = a.get_list("fp32-layers");
+  if (l.size() == 1 && l[0] == "none") l.clear();
+  return l;
 }
-
-std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path) {
-  const std::string sidecar = cache_path + ".json";
-  if (!std::filesystem::exists(sidecar)) return std::nullopt;
-  SidecarMeta meta;
-  try {
-    read_sidecar(sidecar, &meta);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "warning: ignoring '%s': %s\n", sidecar.c_str(), e.what());
-    return std::nullopt;
-  }
-  return meta;
-}
-
 
 }  // namespace octet::cli

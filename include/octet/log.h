@@ -1,0 +1,27 @@
+// Messages from the library: notes and warnings that octet's API paths produce (an asymmetric Q/DQ model run
+// as a simulation, FP32 layers taken from a cache's sidecar, an unreadable sidecar ignored, ...). They go to
+// the log handler; the default handler prints "note: <text>" / "warning: <text>" to stderr, as the CLI does.
+//
+//   octet::set_log_handler([](octet::LogLevel level, const std::string& text) { my_log(level, text); });
+//   octet::set_log_handler(nullptr);   // messages are dropped
+//
+// The handler is process-wide and may be called from any thread that calls into octet.
+// (Progress lines of long work -- calibration passes, tune -- are separate: CalibrationOptions::quiet.)
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace octet {
+
+enum class LogLevel { note, warning };
+using LogHandler = std::function<void(LogLevel level, const std::string& text)>;
+
+// Installs `handler` (nullptr: drop messages); returns the previous one.
+LogHandler set_log_handler(LogHandler handler);
+// The handler the library starts with: "note: ..." / "warning: ..." + newline on stderr.
+void default_log_handler(LogLevel level, const std::string& text);
+// Sends a message to the current handler (used by octet itself).
+void log_message(LogLevel level, const std::string& text);
+
+}  // namespace octet

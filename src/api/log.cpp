@@ -1,0 +1,39 @@
+#include <cstdio>
+#include <mutex>
+
+#include "octet/log.h"
+
+namespace octet {
+
+namespace {
+std::mutex& handler_mutex() {
+  static std::mutex m;
+  return m;
+}
+LogHandler& handler() {
+  static LogHandler h = default_log_handler;
+  return h;
+}
+}  // namespace
+
+LogHandler set_log_handler(LogHandler h) {
+  std::lock_guard<std::mutex> lock(handler_mutex());
+  LogHandler old = std::move(handler());
+  handler() = std::move(h);
+  return old;
+}
+
+void default_log_handler(LogLevel level, const std::string& text) {
+  std::fprintf(stderr, "%s: %s\n", level == LogLevel::note ? "note" : "warning", text.c_str());
+}
+
+void log_message(LogLevel level, const std::string& text) {
+  LogHandler h;
+  {
+    std::lock_guard<std::mutex> lock(handler_mutex());
+    h = handler();
+  }
+  if (h) h(level, text);
+}
+
+}  // namespace octet
