@@ -16,6 +16,7 @@
 
 #include "octet/cache.h"
 #include "octet/calibrate.h"
+#include "octet/calibration_session.h"
 #include "octet/calibrator.h"
 #include "octet/data.h"
 #include "octet/engine.h"
