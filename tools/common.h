@@ -35,14 +35,9 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
 // load_model + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
 
-// The precision a plan gives each layer and why (octet build --verbose, octet info on a plan).
-struct LayerRow {
-  std::string node, op, precision, why;
-};
-// With `onnx` (the model the plan was built from): one row per ONNX node, fused and folded ones included.
-// Without: one row per QuantizeReport line (INT8 plans) or per executed node (FP32 plans).
-std::vector<LayerRow> layer_table(const Graph& plan_graph, const QuantizeReport& report, bool int8,
-                                  const Graph* onnx = nullptr);
+// The precision a plan gives each layer and why: api::layer_table.
+using api::LayerRow;
+using api::layer_table;
 void print_layer_table(const std::vector<LayerRow>& rows);
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);

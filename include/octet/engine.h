@@ -21,10 +21,15 @@
 namespace octet {
 
 namespace api {
-struct EngineImpl;  // src/api/engine_impl.h
+struct EngineImpl;  // src/api/internal.h
 }
 
 enum class Precision { fp32, int8 };
+
+// The precision an engine gives a layer and why ("int8", "fp32", or "-" for a node folded or removed).
+struct LayerPrecision {
+  std::string node, op, precision, why;
+};
 const char* precision_name(Precision p);  // "fp32", "int8"
 
 // A Q/DQ model whose activations are asymmetric (uint8 / zero point), run at Precision::int8 without a cache:
@@ -70,6 +75,8 @@ class Engine {
   // Precision::int8 for a quantized engine (an asymmetric Q/DQ model run as a simulation is fp32).
   Precision precision() const;
   const std::string& backend() const;
+  // Every layer's precision and why: one row per quantization decision (INT8 engines) or executed node (FP32).
+  std::vector<LayerPrecision> layers() const;
   // One line per executed node (name, op, backend), after a run or at batch 1.
   std::vector<std::string> describe();
   // Writes the engine as a plan file (atomically).

@@ -20,7 +20,7 @@
 namespace octet {
 
 namespace api {
-struct ModelSource;  // the internal representation (src/api/model_source.h)
+struct ModelSource;  // the internal representation (src/api/internal.h)
 }
 
 struct TensorSpec {

@@ -104,6 +104,16 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
 // (`strict`: refuse asymmetric activations instead of converting them).
 CalibCache scales_from_qdq_model(const std::string& path, const std::string& header, bool strict);
 
+// --- plan introspection ---
+// The precision a plan gives each layer and why (octet build --verbose, octet info on a plan).
+struct LayerRow {
+  std::string node, op, precision, why;
+};
+// With `onnx` (the model the plan was built from): one row per ONNX node, fused and folded ones included.
+// Without: one row per QuantizeReport line (INT8 plans) or per executed node (FP32 plans).
+std::vector<LayerRow> layer_table(const Graph& plan_graph, const QuantizeReport& report, bool int8,
+                                  const Graph* onnx = nullptr);
+
 // --- engine ---
 struct EngineImpl {
   std::unique_ptr<Plan> plan;

@@ -121,6 +121,12 @@ std::vector<std::string> Engine::describe() {
   }
   return impl_->plan->describe();
 }
+std::vector<LayerPrecision> Engine::layers() const {
+  const Plan& p = *impl_->plan;
+  std::vector<LayerPrecision> out;
+  for (const auto& r : api::layer_table(p.graph(), p.quantize_report(), p.is_int8())) out.push_back({r.node, r.op, r.precision, r.why});
+  return out;
+}
 void Engine::save(const std::string& plan_path) const { save_plan(*impl_->plan, plan_path); }
 
 }  // namespace octet

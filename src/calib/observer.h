@@ -1,4 +1,6 @@
-// Streaming per-tensor statistics and |x| histograms for calibration (docs/calibration-spec.md §2.4).
+// Streaming per-tensor statistics and |x| histograms for calibration (§2.4).
+// (§ numbers: calibration-spec.md, the calibration spec kept with the team's shared documents, outside this
+// repository.)
 //
 // Memory is O(bins) per tensor, never O(images); counts are 64-bit. Two ways to feed a tensor:
 //
