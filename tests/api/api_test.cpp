@@ -131,6 +131,54 @@ TEST(PublicApi, LogHandlerGetsTheSidecarNoteAndQdqExportMirrorsThePlan) {
   std::filesystem::remove_all(dir);
 }
 
+// Batches of 4 from memory; can rewind (two-pass mode).
+class VectorCalibrator : public octet::Calibrator {
+ public:
+  explicit VectorCalibrator(const std::vector<float>& x) : x_(x) {}
+  int batchSize() const override { return 4; }
+  bool getBatch(void* bindings[], const char*[], int) override {
+    const size_t per = 4 * 28 * 28;
+    if (pos_ >= x_.size()) return false;
+    bindings[0] = const_cast<float*>(x_.data() + pos_);
+    const size_t left = (x_.size() - pos_) / (28 * 28);
+    if (left < 4) setLastBatchSize(static_cast<int>(left));
+    pos_ += per;
+    return true;
+  }
+  bool rewind() override {
+    pos_ = 0;
+    return true;
+  }
+
+ private:
+  const std::vector<float>& x_;
+  size_t pos_ = 0;
+};
+
+TEST(PublicApi, CalibrateReportsProgressAndEqualsTheSession) {
+  octet::Model m = octet::Model::load(fmnist());
+  const int64_t n = 10;
+  std::vector<float> x = random_images(n, 4);
+  std::vector<octet::ProgressEvent> events;
+  auto old = octet::set_progress_handler([&](const octet::ProgressEvent& e) { events.push_back(e); });
+  VectorCalibrator cal(x);
+  octet::CalibrationOptions o;
+  o.quiet = false;
+  o.expected_samples = n;
+  o.refine.samples = 0;
+  octet::CalibrationResult r = octet::calibrate(m, cal, o);
+  octet::set_progress_handler(old);
+  EXPECT_TRUE(r.two_pass);
+  EXPECT_EQ(r.images, n);
+  EXPECT_EQ(r.batches, 3);
+  EXPECT_FALSE(r.refined);
+  EXPECT_EQ(r.cache, session_cache(m, x, n));
+  std::vector<std::string> finished;
+  for (const auto& e : events)
+    if (e.finished) finished.push_back(e.label + " " + std::to_string(e.done) + "/" + std::to_string(e.total));
+  EXPECT_EQ(finished, (std::vector<std::string>{"calibrate 1/2 10/10", "calibrate 2/2 10/10"}));
+}
+
 TEST(PublicApi, CachesConvertBetweenFormats) {
   octet::ScaleTable t;
   t.header = octet::cache_header("10.13.0");

@@ -1,3 +1,4 @@
+// The library's message and progress handlers (include/octet/log.h): process-wide, behind one mutex.
 #include <cstdio>
 #include <mutex>
 
@@ -34,6 +35,25 @@ void log_message(LogLevel level, const std::string& text) {
     h = handler();
   }
   if (h) h(level, text);
+}
+
+namespace {
+ProgressHandler& progress() {
+  static ProgressHandler h;
+  return h;
+}
+}  // namespace
+
+ProgressHandler set_progress_handler(ProgressHandler h) {
+  std::lock_guard<std::mutex> lock(handler_mutex());
+  ProgressHandler old = std::move(progress());
+  progress() = std::move(h);
+  return old;
+}
+
+ProgressHandler progress_handler() {
+  std::lock_guard<std::mutex> lock(handler_mutex());
+  return progress();
 }
 
 }  // namespace octet
