@@ -9,7 +9,7 @@
 #include <opencv2/imgproc.hpp>
 #include <vector>
 
-#include "octet/octet.h"
+#include <octet/octet.h>
 
 class FolderCalibrator : public octet::Calibrator {
  public:

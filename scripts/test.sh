@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds and runs octet's tests: the C++ suites (ctest: core, ops incl. the backend harness, io, calibration,
-# models incl. ONNX's node tests) and the Python checks against ONNX Runtime (tests/python).
+# models incl. ONNX's node tests), the Python checks against ONNX Runtime (tests/python) and the installed CMake
+# package (scripts/test_package.sh: examples/ built out of tree against it).
 #   scripts/test.sh             # Release build in build/
 #   OCTET_SANITIZE=1 scripts/test.sh   # AddressSanitizer + UBSan build in build-asan/
 # Run scripts/setup.sh once first (dependencies).
@@ -18,4 +19,8 @@ cmake --build $B -j"$(nproc)"
 (cd $B && ctest --output-on-failure -j"$(nproc)" ${CTEST_ARGS:-})
 if [ "${OCTET_SANITIZE:-0}" != 1 ] && python3 -c "import pytest" 2>/dev/null; then
   OCTET_BIN=$PWD/$B/octet python3 -m pytest -q tests/python
+fi
+# The installed CMake package: examples/ built out of tree with find_package(octet) and run.
+if [ "${OCTET_SANITIZE:-0}" != 1 ]; then
+  scripts/test_package.sh $B
 fi

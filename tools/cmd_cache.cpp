@@ -21,7 +21,7 @@ struct SidecarNotes {
 };
 SidecarNotes sidecar_notes(const std::string& cache_path, const std::string& header) {
   SidecarNotes n;
-  const std::optional<SidecarMeta> m = cache_sidecar_meta(cache_path);
+  const std::optional<SidecarMeta> m = api::cache_sidecar_meta(cache_path);
   if (!m || (!m->cache_header.empty() && m->cache_header != header)) return n;  // none, or another cache's
   const SidecarMeta& meta = *m;
   n.fp32_layers = meta.fp32_layers;

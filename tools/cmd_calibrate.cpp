@@ -1,10 +1,7 @@
 // octet calibrate MODEL --data PATH <preprocessing> --algo ALGO --cache OUT: TensorRT-compatible calibration.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
-#include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
 #include "calib/sidecar.h"
 #include "commands.h"
@@ -15,11 +12,6 @@ namespace octet::cli {
 
 namespace {
 
-bool ends_with(const std::string& s, const char* suf) {
-  std::string x(suf);
-  return s.size() >= x.size() && s.compare(s.size() - x.size(), x.size(), x) == 0;
-}
-
 int parse_trt_version(const std::string& s) {
   if (s.find('.') != std::string::npos) return trt_version_number(s);
   try {
@@ -27,14 +19,6 @@ int parse_trt_version(const std::string& s) {
   } catch (...) {
     fail("--trt-version expects 10.13.0 or 101300, got '", s, "'");
   }
-}
-
-// The sidecar's "refinement" (sidecar.h).
-nlohmann::json refinement_json(const RefineOutcome& r) {
-  nlohmann::json changes = nlohmann::json::array();
-  for (const auto& c : r.changes) changes.push_back({{"tensor", c.tensor}, {"choice", c.choice}, {"from", c.from}, {"to", c.to}});
-  return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
-          {"sweeps", r.sweeps}, {"trials", r.trials}, {"seconds", r.seconds}, {"changes", changes}};
 }
 
 }  // namespace
@@ -102,78 +86,29 @@ int cmd_calibrate(int argc, char** argv) {
 
   const Shape chw = input_chw(model);
 
-  // The sidecar must belong to the cache (same header) and the model: a cache left by a run whose sidecar
-  // write failed, or by two runs that raced, is recalibrated rather than reused. A cache without a sidecar
-  // (e.g. made by TensorRT) is reused. A cache that is not reused is kept as OUT.old (FileCacheCalibrator).
-  const std::string sidecar_path = cache_path + ".json", model_hash = file_fingerprint(model_path);
-  bool sidecar_missing = false;
-  if (std::filesystem::exists(cache_path)) {
-    std::string cache_header;
-    {
-      std::ifstream f(cache_path);
-      std::getline(f, cache_header);
-      if (!cache_header.empty() && cache_header.back() == '\r') cache_header.pop_back();
-    }
-    if (!std::filesystem::exists(sidecar_path)) {
-      sidecar_missing = true;
-    } else if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path)) {
-      if (meta->cache_header != cache_header)
-        opt.reject_cache = "its sidecar '" + sidecar_path + "' was written for a cache with header '" +
-                           meta->cache_header + "', not '" + cache_header + "'";
-      else if (!meta->model_hash.empty() && meta->model_hash != model_hash)
-        opt.reject_cache = "its sidecar '" + sidecar_path + "' says it was made for another model (" +
-                           meta->model_hash + ", '" + model_path + "' is " + model_hash + ")";
-    } else {
-      sidecar_missing = true;  // unreadable: cache_sidecar_meta warned
-    }
-  }
-
-  std::unique_ptr<Dataset> ds;
-  std::unique_ptr<Calibrator> calibrator;
-  int64_t expected = 0;
-  FileCacheCalibrator* file_calibrator = nullptr;
-  if (ends_with(data_path, ".npz") || ends_with(data_path, ".npy") || ends_with(data_path, ".raw") ||
-      ends_with(data_path, ".bin")) {
-    auto arrays = load_calibration_arrays(data_path, chw);
-    check_calibration_arrays(arrays, model, data_path);
-    auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), static_cast<int>(batch), cache_path, algo);
-    file_calibrator = tc.get();
-    expected = tc->samples();
-    if (a.has("limit") || a.on("shuffle"))
-      std::fprintf(stderr, "note: --limit and --shuffle apply to image and IDX data only; every sample of '%s' is used\n",
-                   data_path.c_str());
-    calibrator = std::move(tc);
-  } else {
-    ds = open_data(a, false);
-    expected = static_cast<int64_t>(ds->size());
-    auto dc = std::make_unique<DatasetCalibrator>(*ds, preprocess_from_args(a), static_cast<int>(batch), chw,
-                                                  cache_path, algo, a.on("skip-bad-images"));
-    file_calibrator = dc.get();
-    calibrator = std::move(dc);
-  }
-  file_calibrator->defer_write(true);  // committed after the sidecar
+  const api::CacheSidecarCheck sidecar = api::check_cache_sidecar(cache_path, model_path);
+  if (!sidecar.reject.empty()) opt.reject_cache = sidecar.reject;
+  std::unique_ptr<api::OwningCalibrator> calibrator =
+      api::make_data_calibrator(data_path, model, chw, [&] { return open_data(a, false); }, preprocess_from_args(a),
+                                static_cast<int>(batch), cache_path, algo, a.on("skip-bad-images"),
+                                a.has("limit") || a.on("shuffle"));
+  calibrator->file().defer_write(true);  // committed after the sidecar
+  const int64_t expected = calibrator->samples();
   opt.expected_images = expected;
   CalibOutcome r = calibrate(model, *calibrator, opt);
 
   if (!r.note.empty()) std::printf("%s\n", r.note.c_str());
-  if (r.from_cache && sidecar_missing)
+  if (r.from_cache && sidecar.sidecar_missing)
     std::printf("note: '%s' has no sidecar '%s' (a cache made by TensorRT, or its sidecar was removed): per-tensor "
-                "statistics are unavailable; delete the cache to recalibrate\n", cache_path.c_str(), sidecar_path.c_str());
+                "statistics are unavailable; delete the cache to recalibrate\n", cache_path.c_str(), (cache_path + ".json").c_str());
   if (!r.from_cache) {
     std::printf("calibrated %zu tensors of '%s' on %lld images (%lld batches of %lld, %s) in %.1f s (%.0f images/s)\n",
                 r.table.entries.size(), model_path.c_str(), static_cast<long long>(r.images),
                 static_cast<long long>(r.batches), static_cast<long long>(batch),
                 r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
-    SidecarMeta meta;
-    meta.cache_header = r.cache_bytes.substr(0, r.cache_bytes.find('\n'));
-    meta.model_hash = model_hash;
-    meta.data_hash = "source:" + data_path;
-    meta.batches = r.batches;
-    meta.images = r.images;
     const RefineOutcome& rf = r.refinement;
     if (rf.ran) {
-      meta.refinement = refinement_json(rf);
       std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
                   "tensors changed (%d trial runs, %.1f s; --no-refine keeps %s's)\n",
                   static_cast<long long>(rf.samples), rf.sqnr_before_db, rf.sqnr_after_db, rf.changes.size(),
@@ -186,10 +121,10 @@ int cmd_calibrate(int argc, char** argv) {
     for (const auto& c : rf.changes) refined.insert(c.tensor);
     for (const auto& w : r.warnings)
       if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
-    write_sidecar(sidecar_path, r.table, meta);  // first: the cache is the commit point
-    file_calibrator->commit();
+    const SidecarMeta meta = api::write_calibration_sidecar(cache_path, r, sidecar.model_hash, data_path);
+    calibrator->file().commit();  // after the sidecar: the cache is the commit point
     std::printf("wrote %s (%s) and %s.json%s\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str(),
-                file_calibrator->kept_old() ? ("; the previous cache is kept as '" + cache_path + ".old'").c_str() : "");
+                calibrator->file().kept_old() ? ("; the previous cache is kept as '" + cache_path + ".old'").c_str() : "");
   }
   return 0;
 }

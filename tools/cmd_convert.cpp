@@ -8,8 +8,7 @@
 #include "calib/formats.h"
 #include "commands.h"
 #include "common.h"
-#include "onnx/import.h"
-#include "onnx/qdq_import.h"
+#include "core/file_io.h"
 
 namespace octet::cli {
 
@@ -20,22 +19,6 @@ bool ends_with(const std::string& s, const std::string& suf) {
 }
 
 }  // namespace
-
-// Scales of a Q/DQ model's activation QuantizeLinear nodes, in graph order, as a cache with `header`.
-CalibCache scales_from_qdq_model(const std::string& path, const std::string& header, bool strict) {
-  ImportOptions io;
-  io.strict = false;  // only the Q/DQ nodes matter here
-  ImportResult r = import_onnx_file(path, io);
-  OCTET_CHECK(has_qdq(r.graph), "'", path, "' has no QuantizeLinear/DequantizeLinear nodes");
-  QdqImportOptions qo;
-  qo.strict_symmetric = strict;
-  QdqImportResult q = import_qdq(r.graph, qo);
-  for (const auto& w : q.warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-  CalibCache c;
-  c.header = header;
-  for (const auto& [name, s] : q.scales) c.entries.push_back({name, s});
-  return c;
-}
 
 int cmd_convert(int argc, char** argv) {
   Args a("convert", "IN -o OUT [--to trt|ort-json|ort-text]",
@@ -59,7 +42,7 @@ int cmd_convert(int argc, char** argv) {
   CalibCache c;
   std::string from;
   if (ends_with(in, ".onnx")) {
-    c = scales_from_qdq_model(in, header, a.on("strict"));
+    c = api::scales_from_qdq_model(in, header, a.on("strict"));
     from = "Q/DQ model";
   } else {
     ScaleFormat f;

@@ -68,28 +68,10 @@ int cmd_tune(int argc, char** argv) {
   OCTET_CHECK(m.graph.inputs.size() == 1, "octet tune: '", model_path, "' has ", m.graph.inputs.size(),
               " inputs; tune reads image data for single-input models");
 
-  // The table: the sidecar (with candidates) when present and matching the cache, else the cache alone.
-  CalibCache cache = read_cache_file(cache_path);
-  check_cache_scales(cache, "'" + cache_path + "'");
-  CalibTable table = table_from_cache(cache);
-  SidecarMeta meta;
-  const std::string sidecar = cache_path + ".json";
-  bool have_candidates = false;
-  if (std::filesystem::exists(sidecar)) {
-    CalibTable st = read_sidecar(sidecar, &meta);
-    OCTET_CHECK(meta.cache_header.empty() || meta.cache_header == cache.header, "'", sidecar, "' belongs to a cache with header '",
-                meta.cache_header, "', not '", cache.header, "'");
-    // The cache's scales rule (it may have been edited); statistics and candidates come from the sidecar.
-    for (auto& e : table.entries)
-      if (const CalibEntry* s = st.find(e.name)) {
-        float amax = e.amax;
-        e = *s;
-        e.amax = amax;
-        have_candidates = have_candidates || !e.candidates.empty();
-      }
-    table.params = st.params;
-    table.hist_mode = st.hist_mode;
-  }
+  api::TuneInput in = api::load_tune_input(cache_path);
+  const SidecarMeta& meta = in.meta;
+  const std::string& sidecar = in.sidecar;
+  const bool have_candidates = in.have_candidates;
   OCTET_CHECK(!(a.on("scale-search") && a.on("no-scale-search")), "give --scale-search or --no-scale-search, not both");
   bool search = !a.on("no-scale-search");
   if (search && !a.on("scale-search") && !meta.refinement.is_null()) {
@@ -131,7 +113,7 @@ int cmd_tune(int argc, char** argv) {
     progress.set_total(planned);
     progress.update(done);
   };
-  TuneResult r = tune(m.graph, table, batches, opt);
+  TuneResult r = tune(m.graph, in.table, batches, opt);
   progress.finish();
 
   int scale_changes = 0;
@@ -148,13 +130,7 @@ int cmd_tune(int argc, char** argv) {
       std::printf("  fp32  %-50s (%s dB)\n", s.target.c_str(), db(s.sqnr_db).c_str());
   }
 
-  const CacheHeader h = parse_cache_header(cache.header);
-  meta.cache_header = cache.header;
-  meta.fp32_layers = r.fp32_layers;
-  if (opt.search_scales) meta.refinement = nullptr;  // calibrate's record no longer describes these thresholds
-  if (meta.model_hash.empty()) meta.model_hash = file_fingerprint(model_path);
-  write_sidecar(out + ".json", r.table, meta);  // first: the cache is the commit point (as octet calibrate)
-  write_cache_file(out, to_cache(r.table, h.version, h.algo_token));
+  api::write_tuned(out, in, r.table, r.fp32_layers, opt.search_scales, model_path);
   std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());
 
   if (a.has("json")) {

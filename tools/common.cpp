@@ -5,14 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 
 #include "core/file_io.h"
-#include "calib/sidecar.h"
-#include "calib/table.h"
-#include "onnx/import.h"
-#include "onnx/qdq_import.h"
 
 namespace octet::cli {
 
@@ -27,162 +21,50 @@ void apply_threads(const Args& a) {
   if (t > 0) omp_set_num_threads(static_cast<int>(t));
 }
 
-ModelSource load_model(const std::string& path) {
-  ModelSource m;
-  m.path = path;
-  if (is_plan_file(path)) {
-    m.plan = std::make_shared<const PlanContents>(read_plan_file(path));
-    return m;
+EngineOptions engine_options(const ModelSource& m, const Args& a, std::optional<std::string> precision) {
+  EngineOptions o;
+  if (precision) {
+    if (m.plan) {
+      const char* have = m.plan->options.int8_amax.empty() ? "fp32" : "int8";
+      OCTET_CHECK(*precision == have, "'", m.path, "' is an ", have, " plan but --precision is ", *precision,
+                  "; pass --precision ", have, ", or the ONNX model to run it in ", *precision);
+    }
+    OCTET_CHECK(*precision == "fp32" || *precision == "int8", "--precision is fp32 or int8, got '", *precision, "'");
+    o.precision = *precision == "int8" ? Precision::int8 : Precision::fp32;
   }
-  m.graph = import_onnx_file(path).graph;
-  if (has_qdq(m.graph)) {
-    QdqImportResult q = import_qdq(m.graph);
-    m.qdq_warnings = std::move(q.warnings);
-    m.qdq_asymmetric = std::move(q.asymmetric);
-    if (!m.qdq_asymmetric.empty()) m.qdq_graph = std::move(m.graph);
-    m.graph = std::move(q.graph);
-    m.qdq_amax = std::move(q.amax);
+  // Args::on: given on the command line (not just defaulted); a plan file keeps its own backend.
+  o.backend = m.plan && !a.on("backend") ? "" : a.get("backend");
+  if (a.has("cache")) o.cache_path = a.get("cache");
+  o.fp32_layers = fp32_layers_arg(a);
+  if (o.precision == Precision::int8 && !m.qdq_asymmetric.empty() && !a.has("cache")) {
+    const std::string mode = a.get("asymmetric");
+    OCTET_CHECK(mode.empty() || mode == "simulate" || mode == "symmetric", "--asymmetric is simulate or symmetric, got '",
+                mode, "'");
+    o.asymmetric = mode == "symmetric" ? AsymmetricPolicy::symmetric : AsymmetricPolicy::simulate;
   }
-  return m;
+  return o;
 }
-
-namespace {
-
-const char* plan_precision(const PlanContents& c) { return c.options.int8_amax.empty() ? "fp32" : "int8"; }
-
-// `check_precision` false: --precision was not given (run, bench), the plan's own applies.
-std::unique_ptr<Plan> plan_of_file(const ModelSource& m, const Args& a, const std::string& precision,
-                                   bool check_precision) {
-  const PlanContents& c = *m.plan;
-  const std::string have = plan_precision(c);
-  OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (", have,
-              "); to compare precisions, pass the ONNX model with --cache instead");
-  OCTET_CHECK(!check_precision || precision == have, "'", m.path, "' is an ", have, " plan but --precision is ",
-              precision, "; pass --precision ", have, ", or the ONNX model to run it in ", precision);
-  // Args::on: given on the command line (not just defaulted).
-  OCTET_CHECK(!a.on("backend") || a.get("backend") == c.options.backend, "'", m.path, "' is a plan for backend ",
-              c.options.backend, "; make one for ", a.get("backend"), " with octet build --backend ", a.get("backend"));
-  OCTET_CHECK(!a.on("cache") && !a.on("fp32-layers"), "'", m.path,
-              "' is a plan: its scales and FP32 layers are fixed; --cache and --fp32-layers go to octet build");
-  return plan_from_contents(c, m.path);
-}
-
-}  // namespace
 
 std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision) {
-  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/true);
-  PlanOptions o;
-  o.backend = a.get("backend");
-  if (precision == "int8") {
-    if (a.has("cache")) o.int8_amax = load_amax(a.get("cache"));
-    else if (simulates_asymmetric(m, a)) {
-      // The model as written, Q/DQ nodes and all, in FP32 kernels: QuantizeLinear/DequantizeLinear round and
-      // clamp exactly as ONNX defines them (uint8, zero points), so the result is the model's INT8 arithmetic
-      // up to float summation order -- its accuracy, at FP32 speed.
-      OCTET_CHECK(!a.has("fp32-layers"), "--fp32-layers: '", m.path, "' runs as a simulation of its own Q/DQ "
-                  "(asymmetric activations), which decides itself what is quantized; with --asymmetric symmetric "
-                  "it runs as an INT8 plan that --fp32-layers applies to");
-      static bool said = false;  // once per process (eval may build several plans)
-      if (!said)
-        std::fprintf(stderr,
-                     "note: '%s' has %zu asymmetric (uint8 / zero point != 0) activation(s), e.g. '%s'; octet's INT8 "
-                     "kernels are symmetric int8, so its INT8 is simulated: FP32 arithmetic with the model's exact "
-                     "Q/DQ rounding (its accuracy, FP32 speed). --asymmetric symmetric maps them to int8 kernels "
-                     "instead (INT8 speed, about one bit less precision per tensor)\n",
-                     m.path.c_str(), m.qdq_asymmetric.size(), m.qdq_asymmetric[0].c_str());
-      said = true;
-      PlanOptions fo;
-      fo.backend = o.backend;
-      return Plan::build(std::move(m.qdq_graph), fo);
-    } else {
-      for (const auto& w : m.qdq_warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
-      o.int8_amax = m.qdq_amax;
-      // Round where the Q/DQ model rounds: a Conv whose output has its own pair before a Relu (ONNX Runtime's
-      // symmetric QDQ) requantizes twice there, so octet must not fuse the Relu past that pair.
-      for (const auto& [name, amax] : m.qdq_amax) o.keep_unfused.insert(name);
-    }
-    OCTET_CHECK(!o.int8_amax.empty(), "--precision int8 needs --cache FILE (make one with octet calibrate) or a Q/DQ model");
-    o.fp32_layers = fp32_layers_from(a);
-  } else {
-    OCTET_CHECK(precision == "fp32", "--precision is fp32 or int8, got '", precision, "'");
-  }
-  auto plan = Plan::build(std::move(m.graph), o);
-  if (precision == "int8" && a.has("cache")) check_zero_scales(plan->quantize_report(), a.get("cache"));
-  return plan;
+  if (m.plan)
+    OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
+                m.plan->options.int8_amax.empty() ? "fp32" : "int8",
+                "); to compare precisions, pass the ONNX model with --cache instead");
+  EngineOptions o = engine_options(m, a, precision);
+  return api::make_plan(std::move(m), o);
 }
 
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
   ModelSource m = load_model(model);
-  if (m.plan) return plan_of_file(m, a, precision, /*check_precision=*/a.on("precision"));
+  if (m.plan && !a.on("precision")) {
+    OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
+                m.plan->options.int8_amax.empty() ? "fp32" : "int8",
+                "); to compare precisions, pass the ONNX model with --cache instead");
+    EngineOptions o = engine_options(m, a, std::nullopt);
+    return api::make_plan(std::move(m), o);
+  }
   return make_plan(std::move(m), a, precision);
-}
-
-std::vector<LayerRow> layer_table(const Graph& pg, const QuantizeReport& report, bool int8, const Graph* onnx) {
-  std::map<std::string, const QuantizeReport::Line*> by_node;
-  for (const auto& l : report.lines) by_node[l.node] = &l;
-  std::vector<LayerRow> rows;
-  if (!onnx) {
-    if (int8) {
-      for (const auto& l : report.lines) rows.push_back({l.node, l.op, l.precision, l.why});
-    } else {
-      for (const Node& n : pg.nodes) rows.push_back({n.name, op_name(n.op), "fp32", "FP32 plan"});
-    }
-    return rows;
-  }
-  // Tensors the fusion pass folded into another node's kernel -> that node.
-  std::map<std::string, int> fused_into;
-  for (size_t i = 0; i < pg.nodes.size(); ++i)
-    for (const auto& t : pg.nodes[i].post.fused_names) fused_into[t] = static_cast<int>(i);
-  for (const Node& n : onnx->nodes) {
-    LayerRow r{n.name, op_name(n.op), "fp32", ""};
-    if (auto it = by_node.find(n.name); it != by_node.end()) {
-      r.precision = it->second->precision;
-      r.why = it->second->why;
-      rows.push_back(r);
-      continue;
-    }
-    // Not quantized on its own: fused into a neighbour (whose precision it shares), folded, or removed.
-    int host = -1;
-    for (int o : n.outputs) {
-      const std::string& name = onnx->value(o).name;
-      if (auto f = fused_into.find(name); f != fused_into.end()) host = f->second;
-      // Its output now comes from another node (an activation fused into a Conv), possibly as the int8 or
-      // channels-last twin the passes name "<tensor>::int8" / "<tensor>::nhwc".
-      for (const char* suffix : {"", "::int8", "::nhwc"}) {
-        if (host >= 0) break;
-        int v = pg.find(name + suffix);
-        if (v >= 0 && pg.value(v).producer >= 0 && pg.nodes[static_cast<size_t>(pg.value(v).producer)].name != n.name)
-          host = pg.value(v).producer;
-      }
-      if (host >= 0) break;
-    }
-    // Past the layout and quantization plumbing the passes insert ("<tensor>::to_nchw", "::dequantize") to the
-    // node that computes the value.
-    for (int hop = 0; hop < 4 && host >= 0; ++hop) {
-      const Node& h = pg.nodes[static_cast<size_t>(host)];
-      if (h.name.find("::") == std::string::npos || h.inputs.empty() || h.inputs[0] < 0) break;
-      host = pg.value(h.inputs[0]).producer;
-    }
-    if (host >= 0 && pg.nodes[static_cast<size_t>(host)].name == n.name) host = -1;  // itself, not fused
-    if (host >= 0) {
-      const Node& h = pg.nodes[static_cast<size_t>(host)];
-      auto it = by_node.find(h.name);
-      r.precision = it != by_node.end() ? it->second->precision : (int8 ? op_is_internal(h.op) ? "int8" : "fp32" : "fp32");
-      r.why = "fused into '" + h.name + "' (" + op_name(h.op) + ")";
-    } else if (int v = n.outputs.empty() ? -1 : pg.find(onnx->value(n.outputs[0]).name); v >= 0 && pg.is_const(v)) {
-      r.precision = "-";
-      r.why = "folded into a constant";
-    } else if (!int8 && std::any_of(pg.nodes.begin(), pg.nodes.end(), [&](const Node& p) { return p.name == n.name; })) {
-      r.why = "FP32 plan";
-    } else {
-      r.precision = "-";
-      r.why = "removed by the graph passes";
-    }
-    if (!int8 && host >= 0) r.why = "FP32 plan; " + r.why;
-    rows.push_back(r);
-  }
-  return rows;
 }
 
 void print_layer_table(const std::vector<LayerRow>& rows) {
@@ -268,56 +150,9 @@ Shape input_chw(const Graph& g) {
   return chw;
 }
 
-std::string file_fingerprint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot read '", path, "'");
-  uint64_t h = 1469598103934665603ull;
-  char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    for (std::streamsize i = 0; i < f.gcount(); ++i) {
-      h ^= static_cast<unsigned char>(buf[i]);
-      h *= 1099511628211ull;
-    }
-  }
-  char out[40];
-  std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
-  return out;
-}
-
-std::map<std::string, float> load_amax(const std::string& cache_path) {
-  const CalibCache cache = read_cache_file(cache_path);
-  check_cache_scales(cache, "'" + cache_path + "'");
-  CalibTable t = table_from_cache(cache);
-  std::map<std::string, float> m;
-  for (const auto& e : t.entries) m[e.name] = e.amax;
-  return m;
-}
-
-void check_zero_scales(const QuantizeReport& report, const std::string& cache_path) {
-  if (report.zero_scale_tensors.empty()) return;
-  // octet calibrate writes 0 for tensors it found all zero or unquantizable (its sidecar says so): those stay
-  // FP32 as before. Any other 0 for a tensor the plan would quantize is refused.
-  const CalibCache cache = read_cache_file(cache_path);
-  CalibTable side;
-  if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path); meta && meta->cache_header == cache.header)
-    side = read_sidecar(cache_path + ".json");
-  for (const std::string& name : report.zero_scale_tensors) {
-    const CalibEntry* s = side.find(name);
-    if (s && s->has_stats && s->amax == 0.f) continue;
-    for (const auto& e : cache.entries)
-      if (e.name == name)
-        fail("calibration cache ", cache_entry_location(e, "'" + cache_path + "'"), ": tensor '", name,
-             "' has scale 0, but the INT8 plan quantizes it (a 0 is valid only for tensors that are not quantized, "
-             "such as shape tensors); recalibrate, or keep its layer in FP32 with --fp32-layers");
-  }
-}
-
 bool simulates_asymmetric(const ModelSource& m, const Args& a) {
   if (m.qdq_asymmetric.empty() || a.has("cache")) return false;
-  const std::string mode = a.get("asymmetric");
-  OCTET_CHECK(mode.empty() || mode == "simulate" || mode == "symmetric", "--asymmetric is simulate or symmetric, got '",
-              mode, "'");
-  return mode != "symmetric";
+  return api::simulates_asymmetric(m, engine_options(m, a, "int8"));
 }
 
 void add_int8_options(Args& a) {
@@ -329,37 +164,11 @@ void add_int8_options(Args& a) {
         "recorded in the cache's .json sidecar; 'none' for none)");
 }
 
-std::vector<std::string> fp32_layers_from(const Args& a) {
-  if (a.has("fp32-layers")) {
-    std::vector<std::string> l = a.get_list("fp32-layers");
-    if (l.size() == 1 && l[0] == "none") l.clear();
-    return l;
-  }
-  if (!a.has("cache")) return {};
-  const std::optional<SidecarMeta> meta = cache_sidecar_meta(a.get("cache"));
-  if (!meta) return {};
-  if (!meta->fp32_layers.empty()) {
-    static bool said = false;  // once per process (eval builds two plans)
-    if (!said)
-      std::fprintf(stderr, "note: %zu layer(s) kept in FP32 as recorded by octet tune in '%s.json' (--fp32-layers overrides)\n",
-                   meta->fp32_layers.size(), a.get("cache").c_str());
-    said = true;
-  }
-  return meta->fp32_layers;
+std::optional<std::vector<std::string>> fp32_layers_arg(const Args& a) {
+  if (!a.has("fp32-layers")) return std::nullopt;
+  std::vector<std::string> l = a.get_list("fp32-layers");
+  if (l.size() == 1 && l[0] == "none") l.clear();
+  return l;
 }
-
-std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path) {
-  const std::string sidecar = cache_path + ".json";
-  if (!std::filesystem::exists(sidecar)) return std::nullopt;
-  SidecarMeta meta;
-  try {
-    read_sidecar(sidecar, &meta);
-  } catch (const Error& e) {
-    std::fprintf(stderr, "warning: ignoring '%s': %s\n", sidecar.c_str(), e.what());
-    return std::nullopt;
-  }
-  return meta;
-}
-
 
 }  // namespace octet::cli

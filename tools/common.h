@@ -1,4 +1,5 @@
-// Pieces shared by several subcommands: loading a model into a plan, threads, JSON output files.
+// Pieces shared by several subcommands: command-line flags -> the api layer's typed options, threads, JSON
+// output files, the layer table. The policy itself (plan vs ONNX vs Q/DQ, scales, FP32 layers) is in src/api.
 #pragma once
 
 #include <map>
@@ -8,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "api/internal.h"
 #include "args.h"
 #include "calib/sidecar.h"
 #include "io/dataset.h"
@@ -20,39 +22,22 @@ namespace octet::cli {
 void add_runtime_options(Args& a);
 // Applies --threads (0 = all cores) to OpenMP/oneDNN.
 void apply_threads(const Args& a);
-// A model as octet runs it: the FP32 graph, and — for a Q/DQ model (ONNX Runtime quantize_static, PyTorch,
-// ModelOpt, octet quantize) — the activation scales its Q/DQ pairs carried, which an INT8 plan uses unless
-// --cache overrides them.
-// A plan file (octet build; recognized by its magic bytes, whatever the extension) is loaded instead: its
-// graph is already optimized and its backend and precision are fixed.
-struct ModelSource {
-  Graph graph;
-  std::map<std::string, float> qdq_amax;  // empty for a plain FP32 model
-  // A Q/DQ model with asymmetric activations: the model as read (Q/DQ nodes kept, for --asymmetric simulate),
-  // those tensors, and the import's warnings (printed when they are mapped to symmetric int8).
-  Graph qdq_graph;
-  std::vector<std::string> qdq_asymmetric, qdq_warnings;
-  std::string path;
-  std::shared_ptr<const PlanContents> plan;  // set for a plan file (graph and qdq_amax then empty)
-};
-ModelSource load_model(const std::string& path);
-// A plan of `m` on --backend for precision "fp32" or "int8" (scales from --cache, else the model's Q/DQ).
-// For a plan file: `precision` must be the plan's, --backend (when given) its backend, and --cache,
-// --fp32-layers and a list of several precisions are refused (they need the ONNX model).
-// Takes `m` by value: pass std::move(m) when it is not needed afterwards, so the model's weights can be
-// released as the plan replaces them.
+// A model as octet runs it (plan file, ONNX, Q/DQ ONNX): src/api/internal.h.
+using api::ModelSource;
+using api::load_model;
+// The EngineOptions that the flags of add_int8_options / add_runtime_options say, for `precision` (nullopt:
+// not given — a plan file's own; fp32 for a model). --asymmetric is checked where it applies (an asymmetric
+// Q/DQ model without --cache), as before.
+EngineOptions engine_options(const ModelSource& m, const Args& a, std::optional<std::string> precision);
+// A plan of `m` (api::make_plan) for precision "fp32" or "int8" with the command's flags.
+// Takes `m` by value: pass std::move(m) when it is not needed afterwards.
 std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision);
 // load_model + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
 
-// The precision a plan gives each layer and why (octet build --verbose, octet info on a plan).
-struct LayerRow {
-  std::string node, op, precision, why;
-};
-// With `onnx` (the model the plan was built from): one row per ONNX node, fused and folded ones included.
-// Without: one row per QuantizeReport line (INT8 plans) or per executed node (FP32 plans).
-std::vector<LayerRow> layer_table(const Graph& plan_graph, const QuantizeReport& report, bool int8,
-                                  const Graph* onnx = nullptr);
+// The precision a plan gives each layer and why: api::layer_table.
+using api::LayerRow;
+using api::layer_table;
 void print_layer_table(const std::vector<LayerRow>& rows);
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);
@@ -67,25 +52,11 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels);
 Shape input_chw(const Plan& plan);
 Shape input_chw(const Graph& model);
 
-// "fnv1a64:<hex>" of a file's bytes: identifies the model a cache was made from.
-std::string file_fingerprint(const std::string& path);
-
-// amax per tensor name (127 x scale) from a TensorRT calibration cache.
-std::map<std::string, float> load_amax(const std::string& cache_path);
-// Refuses (Error naming the tensor and its cache line) a scale of 0 in `cache_path` for a tensor the INT8 plan
-// would quantize (QuantizeReport::zero_scale_tensors), unless octet's own sidecar records that amax 0.
-void check_zero_scales(const QuantizeReport& report, const std::string& cache_path);
-// Adds --cache and --fp32-layers (INT8 plans).
+// Adds --cache, --asymmetric and --fp32-layers (INT8 plans).
 void add_int8_options(Args& a);
-// True when --precision int8 of `m` runs as a simulation: a Q/DQ model with asymmetric activations, no
-// --cache, --asymmetric not 'symmetric' (make_plan then builds an FP32 plan of the Q/DQ graph as written).
+// True when --precision int8 of `m` runs as a simulation of its asymmetric Q/DQ (api::simulates_asymmetric).
 bool simulates_asymmetric(const ModelSource& m, const Args& a);
-// The metadata of the JSON sidecar next to `cache_path` (octet calibrate / tune; its cache_header says which
-// cache it was written for), or nothing when there is none; an unreadable one is ignored with a warning.
-std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path);
-// The layers an INT8 plan keeps in FP32: --fp32-layers when given ('none' = none), else the "fp32_layers"
-// that octet tune wrote into the --cache's sidecar (with a note on stderr), else none.
-std::vector<std::string> fp32_layers_from(const Args& a);
-
+// --fp32-layers as a list ('none': empty), or nullopt when not given (the cache's sidecar decides).
+std::optional<std::vector<std::string>> fp32_layers_arg(const Args& a);
 
 }  // namespace octet::cli

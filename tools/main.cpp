@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "core/version.h"
+#include "octet/log.h"
 
 namespace {
 
@@ -98,6 +99,10 @@ void apply_omp_defaults(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   apply_omp_defaults(argc, argv);
+  // The library's notes and warnings, printed as octet always printed them.
+  octet::set_log_handler([](octet::LogLevel level, const std::string& text) {
+    std::fprintf(stderr, "%s: %s\n", level == octet::LogLevel::note ? "note" : "warning", text.c_str());
+  });
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
     usage(argc < 2 ? stderr : stdout);
     return argc < 2 ? 2 : 0;

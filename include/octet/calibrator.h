@@ -39,7 +39,7 @@ class Calibrator {
   // calibrator's algorithm (and TensorRT version) is ignored, with the reason printed.
   virtual std::optional<std::string> readCalibrationCache() { return std::nullopt; }
   // Receives the TensorRT calibration cache (text). May be called again with the same bytes.
-  virtual void writeCalibrationCache(const void* data, size_t length) {}
+  virtual void writeCalibrationCache(const void* /*data*/, size_t /*length*/) {}
   // entropy2 (default), entropy, minmax, percentile, mse or legacy.
   virtual std::string algorithm() const { return "entropy2"; }
 

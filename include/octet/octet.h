@@ -1,28 +1,36 @@
-// octet's public C++ API. Link against the octet libraries (CMake target octet_all).
+// octet's public C++ API: everything a user includes. Link the CMake target octet::octet
+// (find_package(octet)). Headers here only; everything under src/ is private.
+//
+//   #include <octet/octet.h>
+//   octet::Model model = octet::Model::load("model.onnx");
+//   auto cal = octet::make_data_calibrator(model, {.path = "calib/"}, "model.cache");
+//   octet::calibrate(model, *cal);
+//   octet::EngineOptions o;
+//   o.precision = octet::Precision::int8;
+//   o.cache_path = "model.cache";
+//   octet::Engine engine = octet::Engine::build(model, o);
+//   auto outputs = engine.run({{"input", octet::TensorView::of(data, {1, 3, 224, 224})}});
+//
+// Errors: octet::Error (a std::runtime_error). Messages: octet::set_log_handler (octet/log.h).
 #pragma once
 
-#include <string>
-
+#include "octet/cache.h"
+#include "octet/calibrate.h"
+#include "octet/calibration_session.h"
 #include "octet/calibrator.h"
+#include "octet/data.h"
+#include "octet/engine.h"
+#include "octet/error.h"
+#include "octet/evaluate.h"
+#include "octet/log.h"
+#include "octet/model.h"
+#include "octet/qdq.h"
+#include "octet/tensor.h"
+#include "octet/tune.h"
+#include "octet/types.h"
 
 namespace octet {
 
-struct CalibrateModelOptions {
-  int trt_version = 0;        // cache header version (0: octet's default, a current TensorRT 10)
-  bool quiet = true;          // no progress line on stderr
-  bool inputs_minmax = true;  // network inputs calibrated with MinMax (false: with the calibrator's algorithm)
-  // Threshold refinement (README, "Calibration"): on this many of the calibration samples (kept from the last
-  // pass, evenly spread: every k-th), each tensor takes the recorded threshold that brings the INT8 outputs
-  // closest to FP32. 0: none — the algorithm's thresholds as computed (for entropy2, TensorRT's).
-  int refine_samples = 128;
-};
-
-// Calibrates the ONNX model at `onnx_path` with `calibrator` — exactly what `octet calibrate` does — and
-// returns the TensorRT calibration cache text, which is also handed to calibrator.writeCalibrationCache()
-// (once, after the refinement).
-// A valid cache from calibrator.readCalibrationCache() is returned as is, without calling getBatch.
-// Throws octet::Error (a std::runtime_error) with a message naming the file, tensor or node on bad input.
-std::string calibrate_model(const std::string& onnx_path, Calibrator& calibrator,
-                            const CalibrateModelOptions& options = {});
+const char* version();  // "0.1.0"
 
 }  // namespace octet

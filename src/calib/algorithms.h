@@ -1,4 +1,6 @@
-// Calibration algorithms: histogram + statistics of one tensor -> amax (docs/calibration-spec.md §2.4, §3).
+// Calibration algorithms: histogram + statistics of one tensor -> amax (§2.4, §3).
+// (§ numbers: calibration-spec.md, the calibration spec kept with the team's shared documents, outside this
+// repository.)
 //
 // amax is the symmetric clipping threshold of the tensor; the TensorRT scale is amax/127 (see cache.h).
 // All algorithms are pure functions of (Histogram, TensorStats, AlgoParams): the same inputs give the

@@ -1,4 +1,6 @@
-// TensorRT calibration cache (docs/calibration-spec.md §4): text, one header line then one line per tensor.
+// TensorRT calibration cache (§4): text, one header line then one line per tensor.
+// (§ numbers: calibration-spec.md, the calibration spec kept with the team's shared documents, outside this
+// repository.)
 //
 //   TRT-101300-EntropyCalibration2
 //   images: 3c021406                <- name ": " hex bits of the float32 scale (lower case, no padding)

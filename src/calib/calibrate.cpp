@@ -279,6 +279,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   std::vector<void*> bindings(g.inputs.size(), nullptr);
   int passes = two_pass ? 2 : 1;
   auto* ids = dynamic_cast<const SampleIndexSource*>(&calibrator);
+  if (ids && !ids->provides_ids()) ids = nullptr;
   SampleKeeper keeper(opt.refine.samples, opt.expected_images,
                       ids && opt.refine.samples > 0 ? ids->all_sample_ids() : std::vector<int64_t>{});
   for (int p = 0; p < passes; ++p) {

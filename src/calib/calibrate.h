@@ -69,6 +69,8 @@ struct CalibOptions {
 class SampleIndexSource {
  public:
   virtual ~SampleIndexSource() = default;
+  // False for a wrapper whose calibrator has no ids (then the refinement keeps every k-th sample it sees).
+  virtual bool provides_ids() const { return true; }
   // Canonical indices of every sample the calibrator will deliver (any order).
   virtual std::vector<int64_t> all_sample_ids() const = 0;
   // Canonical index of each sample of the batch getBatch() returned last, in batch order.

@@ -351,4 +351,33 @@ void TensorObserver::merge(const TensorObserver& o) {
   }
 }
 
+ObserverState TensorObserver::state() const {
+  ObserverState s;
+  s.mode = mode_;
+  s.stats = stats_;
+  s.hist_started = hist_started_;
+  s.range_override = range_override_;
+  s.hist_mode = hist_.mode_;
+  s.hist_range = hist_.range_;
+  s.counts = hist_.counts_;
+  s.zeros = hist_.zeros_;
+  s.zeros_before = hist_.zeros_before_;
+  s.nonfinite = hist_.nonfinite_;
+  return s;
+}
+
+TensorObserver TensorObserver::from_state(const ObserverState& s) {
+  TensorObserver o(s.mode);
+  o.stats_ = s.stats;
+  o.hist_started_ = s.hist_started;
+  o.range_override_ = s.range_override;
+  o.hist_.mode_ = s.hist_mode;
+  o.hist_.range_ = s.hist_range;
+  o.hist_.counts_ = s.counts;
+  o.hist_.zeros_ = s.zeros;
+  o.hist_.zeros_before_ = s.zeros_before;
+  o.hist_.nonfinite_ = s.nonfinite;
+  return o;
+}
+
 }  // namespace octet

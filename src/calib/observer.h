@@ -1,4 +1,6 @@
-// Streaming per-tensor statistics and |x| histograms for calibration (docs/calibration-spec.md §2.4).
+// Streaming per-tensor statistics and |x| histograms for calibration (§2.4).
+// (§ numbers: calibration-spec.md, the calibration spec kept with the team's shared documents, outside this
+// repository.)
 //
 // Memory is O(bins) per tensor, never O(images); counts are 64-bit. Two ways to feed a tensor:
 //
@@ -93,6 +95,7 @@ class Histogram {
   void grow(int k);
 
  private:
+  friend class TensorObserver;  // state() / from_state()
   void add(const float* x, size_t n);  // the hot loop: bins |x| with the current range
 
   HistMode mode_ = HistMode::Growing;
@@ -103,9 +106,24 @@ class Histogram {
   uint64_t nonfinite_ = 0;
 };
 
+// Every field of a TensorObserver, for exporting and importing observer state exactly (calib/session.h).
+struct ObserverState {
+  HistMode mode = HistMode::Fixed;
+  TensorStats stats;
+  bool hist_started = false;
+  float range_override = -1.f;
+  HistMode hist_mode = HistMode::Growing;
+  float hist_range = 0.f;
+  std::array<uint64_t, Histogram::kBins> counts{};
+  uint64_t zeros = 0, zeros_before = 0, nonfinite = 0;
+};
+
 // Statistics + histogram of one named network tensor.
 class TensorObserver {
  public:
+  ObserverState state() const;
+  static TensorObserver from_state(const ObserverState& s);
+
   explicit TensorObserver(HistMode mode = HistMode::Fixed) : mode_(mode) {
     if (mode == HistMode::Growing) hist_ = Histogram::growing();
   }

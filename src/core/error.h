@@ -1,4 +1,5 @@
-// Errors at the API boundary: one exception type, one message shape.
+// Errors at the API boundary: one exception type (octet::Error, defined in the public include/octet/error.h —
+// the same type users catch), one message shape.
 //
 //   throw octet::Error("cannot load 'model.onnx': ...");
 //   OCTET_CHECK(cond, "node 'conv1' (Conv): weight must be 4-D, got ", shape_str(s));
@@ -12,12 +13,9 @@
 #include <string>
 #include <utility>
 
-namespace octet {
+#include "octet/error.h"
 
-class Error : public std::runtime_error {
- public:
-  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
-};
+namespace octet {
 
 namespace detail {
 template <typename... Args>

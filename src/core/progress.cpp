@@ -9,6 +9,8 @@ namespace octet {
 Progress::Progress(std::string label, int64_t total, bool quiet, std::string unit)
     : label_(std::move(label)), unit_(std::move(unit)), total_(total), enabled_(!quiet && isatty(2)) {
   start_ = last_ = std::chrono::steady_clock::now();
+  if (!quiet) handler_ = progress_handler();
+  if (handler_) enabled_ = false;
 }
 
 Progress::~Progress() { finish(); }
@@ -18,6 +20,8 @@ double Progress::elapsed_s() const {
 }
 
 void Progress::update(int64_t done) {
+  done_ = done;
+  if (handler_) handler_({label_, done, total_, unit_, false});
   if (!enabled_) return;
   auto now = std::chrono::steady_clock::now();
   // Nothing in the first 2 s (short work stays silent), then at most 10 redraws a second.
@@ -45,6 +49,7 @@ void Progress::draw(int64_t done, bool final) {
 void Progress::finish() {
   if (finished_) return;
   finished_ = true;
+  if (handler_) handler_({label_, done_, total_, unit_, true});
   if (enabled_ && drawn_) draw(total_, true);
 }
 

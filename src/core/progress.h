@@ -1,10 +1,13 @@
 // A progress line on stderr for long work: "label  [=====>    ] 512/1000  1234 img/s  ETA 3s".
-// Quiet when stderr is not a terminal, when quiet=true, or for work that finishes within ~2 s.
+// Quiet when stderr is not a terminal, when quiet=true, or for work that finishes within ~2 s. With a progress
+// handler installed (octet/log.h), every update and the finish go to it instead (unless quiet=true).
 #pragma once
 
 #include <chrono>
 #include <cstdint>
 #include <string>
+
+#include "octet/log.h"
 
 namespace octet {
 
@@ -22,6 +25,8 @@ class Progress {
   std::string label_, unit_;
   int64_t total_;
   bool enabled_, drawn_ = false, finished_ = false;
+  ProgressHandler handler_;  // when set: events instead of the line
+  int64_t done_ = 0;
   std::chrono::steady_clock::time_point start_, last_;
 };
 

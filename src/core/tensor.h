@@ -11,18 +11,15 @@
 #include <vector>
 
 #include "core/error.h"
+#include "octet/types.h"  // DType, Shape: the public API's types
 
 namespace octet {
-
-enum class DType : uint8_t { f32, i8, u8, i32, i64, boolean, f64, f16 };
 
 const char* dtype_name(DType t);
 // ONNX TensorProto.DataType code <-> DType (throws naming the code for types octet does not support).
 DType dtype_from_onnx(int code);
 int dtype_to_onnx(DType t);
 size_t dtype_size(DType t);
-
-using Shape = std::vector<int64_t>;
 
 int64_t numel(const Shape& s);
 std::string shape_str(const Shape& s);  // "1x3x224x224", "scalar" for rank 0

@@ -44,8 +44,8 @@ struct QdqExportOptions {
   QdqFormat format = QdqFormat::TensorRT;
   // ONNX node names that get no Q/DQ (inputs, outputs and weights stay float). An unknown name is an error.
   std::vector<std::string> fp32_layers;
-  // trt: the activation tensors octet's own INT8 plan holds in int8 (int8_tensors_of_plan in tools/, from
-  // Plan::build with the same scales). Each gets a Q/DQ pair, with its own scale, at every consumer, so a
+  // trt: the activation tensors octet's own INT8 plan holds in int8 (api::mirror_plan in src/api/qdq.cpp,
+  // from Plan::build with the same scales). Each gets a Q/DQ pair, with its own scale, at every consumer, so a
   // runtime executing the Q/DQ model rounds where octet rounds: outputs of int8 Concat / AveragePool /
   // GlobalAveragePool / Add nodes and the weighted-op outputs they read. Empty: TensorRT's rules alone (and
   // Concat inputs with the Concat output's scale).

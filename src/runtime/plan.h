@@ -36,7 +36,7 @@ struct PlanOptions {
   std::map<std::string, float> int8_amax;
   std::vector<std::string> fp32_layers;  // INT8 plans: ONNX node names kept in FP32
   // Tensors the fusion pass must not fuse away (their producer absorbs no Add / activation after them). For a
-  // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (tools/common.cpp).
+  // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (api::make_plan, src/api/policy.cpp).
   std::set<std::string> keep_unfused;
 };
 

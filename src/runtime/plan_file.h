@@ -9,14 +9,15 @@
 // created again at load (weights are packed for this machine's ISA then), so a plan carries no ISA-specific
 // bytes; what it does carry is the CPU feature level its INT8 numerics were built for (see below).
 //
-// Format (version 1). All integers and floats little-endian; str = u32 byte length + bytes (no NUL);
+// Format (version 3 = kPlanFormatVersion; the layout below has not changed since version 1, only what values
+// mean: see the history at kPlanFormatVersion). All integers and floats little-endian; str = u32 byte length + bytes (no NUL);
 // vec<T> = u32 count + count x T; bool = u8 0/1.
 //
 //   -- fixed for every format version, so any octet can say what a file is --
 //   char[8]  magic "OCTETPLN"
 //   u32      format version (kPlanFormatVersion)
 //   str      octet version that wrote it ("0.1.0")
-//   -- version 1 --
+//   -- versions 1 to 3 --
 //   str      backend ("cpu" | "ref")
 //   str      CPU feature level of the machine that built it: "avx512_vnni" | "avx512" | "avx2" | "generic"
 //   str      CPU feature level required to run it (same names; "generic" when nothing is required)
@@ -63,6 +64,7 @@ namespace octet {
 
 inline constexpr char kPlanMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
 // 2: QConv / QLinear biases are float32 in accumulator units (1: int32).
+// 3: post.activation may be Silu (6), fused into QConv / QLinear (a version-2 reader does not know it).
 inline constexpr uint32_t kPlanFormatVersion = 3;
 // The octet version written into plan headers (also CMakeLists' project VERSION and `octet --version`).
 inline constexpr const char* kPlanOctetVersion = kOctetVersion;
