@@ -60,6 +60,9 @@ int cmd_run(int argc, char** argv) {
     const Value& v = g.value(g.inputs[i]);
     if (inputs[i].dtype() != v.dtype) fail("input '", v.name, "' expects ", dtype_name(v.dtype), ", '", in_path, "' holds ",
                                            dtype_name(inputs[i].dtype()));
+    if (inputs[i].numel() == 0)
+      fail("input '", v.name, "' has ", inputs[i].rank() > 0 && inputs[i].dim(0) == 0 ? "0 samples" : "no values",
+           " (shape ", shape_str(inputs[i].shape()), "); nothing to run");
   }
   std::vector<Shape> shapes;
   for (const auto& t : inputs) shapes.push_back(t.shape());

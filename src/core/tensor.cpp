@@ -64,6 +64,18 @@ int64_t numel(const Shape& s) {
   return n;
 }
 
+int64_t checked_nbytes(const Shape& s, size_t elem_size) {
+  for (int64_t d : s)
+    if (d < 0) return -1;
+  for (int64_t d : s)
+    if (d == 0) return 0;
+  int64_t n = 1;
+  for (int64_t d : s)
+    if (__builtin_mul_overflow(n, d, &n)) return -1;
+  if (__builtin_mul_overflow(n, static_cast<int64_t>(elem_size), &n)) return -1;
+  return n;
+}
+
 std::string shape_str(const Shape& s) {
   if (s.empty()) return "scalar";
   std::ostringstream os;
@@ -81,7 +93,10 @@ std::shared_ptr<void> aligned_alloc_shared(size_t bytes) {
 
 Tensor::Tensor(DType dtype, Shape shape) : dtype_(dtype), shape_(std::move(shape)) {
   for (int64_t d : shape_) OCTET_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape_));
-  size_t bytes = nbytes();
+  const int64_t checked = checked_nbytes(shape_, dtype_size(dtype_));
+  OCTET_CHECK(checked >= 0, "a ", dtype_name(dtype_), " tensor of shape ", shape_str(shape_),
+              " is too large: its size in bytes overflows a 64-bit integer");
+  const size_t bytes = static_cast<size_t>(checked);
   holder_ = aligned_alloc_shared(bytes);
   data_ = holder_.get();
   std::memset(data_, 0, bytes);

@@ -22,6 +22,9 @@ int dtype_to_onnx(DType t);
 size_t dtype_size(DType t);
 
 int64_t numel(const Shape& s);
+// Bytes a tensor of `s` holds, or -1 when a dim is negative or the element count or the byte count
+// (elements x elem_size) does not fit in int64_t. Any zero dim gives 0, whatever the others are.
+int64_t checked_nbytes(const Shape& s, size_t elem_size);
 std::string shape_str(const Shape& s);  // "1x3x224x224", "scalar" for rank 0
 
 template <typename T> constexpr DType dtype_of();

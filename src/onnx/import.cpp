@@ -2,29 +2,21 @@
 
 #include <onnx/onnx_pb.h>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <sstream>
+
+#include "core/file_io.h"
+#include "onnx/tensor_data.h"
 
 namespace octet {
 
 namespace {
-
-// Refuse anything bigger than this for one tensor: 16 GiB. Guards against absurd dims in hostile files.
-constexpr uint64_t kMaxTensorBytes = 16ull << 30;
-
-std::vector<char> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OCTET_CHECK(f.good(), "cannot open '", path, "': ", std::strerror(errno));
-  std::streamsize size = f.tellg();
-  OCTET_CHECK(size >= 0, "cannot read '", path, "'");
-  std::vector<char> buf(static_cast<size_t>(size));
-  f.seekg(0);
-  OCTET_CHECK(size == 0 || f.read(buf.data(), size), "cannot read '", path, "'");
-  return buf;
-}
 
 struct Importer {
   std::string what;      // file name for messages
@@ -35,92 +27,74 @@ struct Importer {
 
   [[noreturn]] void error(const std::string& msg) { fail("cannot load '", what, "': ", msg); }
 
-  Shape checked_dims(const onnx::TensorProto& t) {
-    Shape s;
-    uint64_t n = 1;
-    for (int64_t d : t.dims()) {
-      if (d < 0) error("initializer '" + t.name() + "' has a negative dimension");
-      if (d > 0 && n > kMaxTensorBytes / static_cast<uint64_t>(d))
-        error("initializer '" + t.name() + "' has absurd dimensions");
-      n *= static_cast<uint64_t>(d);
-      s.push_back(d);
-    }
-    return s;
-  }
-
-  std::vector<char> read_external(const onnx::TensorProto& t, size_t want) {
-    std::string location;
-    int64_t offset = 0, length = -1;
-    for (const auto& kv : t.external_data()) {
-      if (kv.key() == "location") location = kv.value();
-      else if (kv.key() == "offset") offset = std::stoll(kv.value());
-      else if (kv.key() == "length") length = std::stoll(kv.value());
-    }
-    if (location.empty()) error("initializer '" + t.name() + "' has external data without a location");
-    // Like ONNX Runtime: external data lives beside the model, never elsewhere on the machine.
-    std::filesystem::path loc(location);
-    bool escapes = loc.is_absolute();
-    for (const auto& part : loc) escapes = escapes || part == "..";
-    if (escapes)
-      error("initializer '" + t.name() + "': external data location '" + location +
-            "' must be a relative path inside the model's folder");
-    std::filesystem::path p = std::filesystem::path(base_dir) / location;
-    std::ifstream f(p, std::ios::binary | std::ios::ate);
-    if (!f.good()) error("initializer '" + t.name() + "': cannot open external data file '" + p.string() + "'");
-    int64_t fsize = f.tellg();
-    if (length < 0) length = static_cast<int64_t>(want);
-    if (offset < 0 || length != static_cast<int64_t>(want) || offset + length > fsize)
-      error("initializer '" + t.name() + "': external data in '" + p.string() + "' (offset " +
-            std::to_string(offset) + ", length " + std::to_string(length) + ") does not hold the " +
-            std::to_string(want) + " bytes its dims need");
-    std::vector<char> buf(want);
-    f.seekg(offset);
-    f.read(buf.data(), static_cast<std::streamsize>(want));
-    return buf;
-  }
-
-  Tensor tensor_from_proto(const onnx::TensorProto& t) {
+  // Every size is checked against the data actually present (raw_data, the typed field, or the external
+  // file's length) BEFORE the tensor is allocated: a 2 KB file cannot ask for gigabytes.
+  Tensor tensor_from_proto(const onnx::TensorProto& t, const std::string& who) {
     DType dt;
     try {
       dt = dtype_from_onnx(t.data_type());
     } catch (const Error& e) {
-      error("initializer '" + t.name() + "': " + e.what());
+      error(who + ": " + e.what());
     }
-    Shape shape = checked_dims(t);
-    int64_t n = numel(shape);
-    size_t bytes = static_cast<size_t>(n) * dtype_size(dt);
-    if (bytes > kMaxTensorBytes) error("initializer '" + t.name() + "' is too large");
-    Tensor out(dt, shape);
-    auto mismatch = [&](size_t got) {
-      error("initializer '" + t.name() + "' has " + std::to_string(got) + " values but its dims " +
-            shape_str(shape) + " need " + std::to_string(n));
+    const size_t esize = dtype_size(dt);
+    uint64_t n = 0;
+    try {
+      n = checked_element_count(t, esize, who);
+    } catch (const Error& e) {
+      error(e.what());
+    }
+    const uint64_t bytes = n * esize;
+    Shape shape(t.dims().begin(), t.dims().end());
+    auto mismatch = [&](uint64_t got) {
+      error(who + " has " + std::to_string(got) + " values but its dims " + shape_str(shape) + " need " +
+            std::to_string(n));
     };
     if (t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
-      auto buf = read_external(t, bytes);
-      if (bytes) std::memcpy(out.raw(), buf.data(), bytes);
+      ExternalData ext;
+      try {
+        ext = locate_external_data(t, bytes, base_dir, who);
+      } catch (const Error& e) {
+        error(e.what());
+      }
+      Tensor out(dt, shape);
+      try {
+        read_external_data(ext, out.raw(), who);
+      } catch (const Error& e) {
+        error(e.what());
+      }
       return out;
     }
     if (t.has_raw_data()) {
-      if (t.raw_data().size() != bytes) mismatch(t.raw_data().size() / std::max<size_t>(dtype_size(dt), 1));
+      if (t.raw_data().size() != bytes) {
+        if (t.raw_data().size() % esize == 0) mismatch(t.raw_data().size() / esize);
+        error(who + " has " + std::to_string(t.raw_data().size()) + " bytes of raw_data but its dims " +
+              shape_str(shape) + " need " + std::to_string(bytes));
+      }
+      Tensor out(dt, shape);
       if (bytes) std::memcpy(out.raw(), t.raw_data().data(), bytes);
       return out;
     }
+    uint64_t have = 0;
+    switch (dt) {
+      case DType::f32: have = static_cast<uint64_t>(t.float_data_size()); break;
+      case DType::f64: have = static_cast<uint64_t>(t.double_data_size()); break;
+      case DType::i64: have = static_cast<uint64_t>(t.int64_data_size()); break;
+      default: have = static_cast<uint64_t>(t.int32_data_size()); break;
+    }
+    if (have != n) mismatch(have);
+    Tensor out(dt, shape);
     switch (dt) {
       case DType::f32:
-        if (t.float_data_size() != n) mismatch(static_cast<size_t>(t.float_data_size()));
-        for (int64_t i = 0; i < n; ++i) out.data<float>()[i] = t.float_data(static_cast<int>(i));
+        for (uint64_t i = 0; i < n; ++i) out.data<float>()[i] = t.float_data(static_cast<int>(i));
         break;
       case DType::f64:
-        if (t.double_data_size() != n) mismatch(static_cast<size_t>(t.double_data_size()));
-        for (int64_t i = 0; i < n; ++i) out.data<double>()[i] = t.double_data(static_cast<int>(i));
+        for (uint64_t i = 0; i < n; ++i) out.data<double>()[i] = t.double_data(static_cast<int>(i));
         break;
       case DType::i64:
-        if (t.int64_data_size() != n) mismatch(static_cast<size_t>(t.int64_data_size()));
-        for (int64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = t.int64_data(static_cast<int>(i));
+        for (uint64_t i = 0; i < n; ++i) out.data<int64_t>()[i] = t.int64_data(static_cast<int>(i));
         break;
       case DType::i32: case DType::i8: case DType::u8: case DType::boolean: case DType::f16: {
-        if (t.int32_data_size() != n) mismatch(static_cast<size_t>(t.int32_data_size()));
-        for (int64_t i = 0; i < n; ++i) {
+        for (uint64_t i = 0; i < n; ++i) {
           int32_t v = t.int32_data(static_cast<int>(i));
           switch (dt) {
             case DType::i32: out.data<int32_t>()[i] = v; break;
@@ -155,7 +129,7 @@ struct Importer {
         break;
       case onnx::AttributeProto_AttributeType_TENSOR:
         r.kind = Attr::Kind::Tensor;
-        r.t = tensor_from_proto(a.t());
+        r.t = tensor_from_proto(a.t(), "node '" + node + "': attribute '" + a.name() + "'");
         break;
       default:
         error("node '" + node + "': attribute '" + a.name() + "' has a type octet does not support (graphs, sparse tensors)");
@@ -267,7 +241,7 @@ struct Importer {
     const std::string& out = np.output(0);
     for (const auto& a : np.attribute()) {
       Tensor t;
-      if (a.name() == "value") t = tensor_from_proto(a.t());
+      if (a.name() == "value") t = tensor_from_proto(a.t(), "Constant node '" + np.name() + "': value");
       else if (a.name() == "value_float") t = Tensor::scalar_f32(a.f());
       else if (a.name() == "value_floats") t = Tensor::from<float>({a.floats_size()}, {a.floats().begin(), a.floats().end()});
       else if (a.name() == "value_int") t = Tensor::from<int64_t>({}, {a.i()});
@@ -299,7 +273,7 @@ struct Importer {
       const onnx::TensorProto& init = gp.initializer(i);
       if (init.name().empty()) error("an initializer has no name");
       if (g.find(init.name()) >= 0) error("initializer '" + init.name() + "' is defined twice");
-      g.add_constant(init.name(), tensor_from_proto(init));
+      g.add_constant(init.name(), tensor_from_proto(init, "initializer '" + init.name() + "'"));
       if (init.has_raw_data()) std::string().swap(*m.mutable_graph()->mutable_initializer(i)->mutable_raw_data());
     }
     for (const auto& in : gp.input()) {
@@ -414,29 +388,34 @@ ImportResult import_onnx_buffer(const void* data, size_t size, const std::string
 }
 
 Tensor read_tensor_proto_file(const std::string& path) {
-  auto buf = read_file(path);
+  const std::string buf = read_file(path, "tensor file", static_cast<uint64_t>(std::numeric_limits<int>::max()));
   onnx::TensorProto t;
   if (!t.ParseFromArray(buf.data(), static_cast<int>(buf.size())))
     fail("cannot read '", path, "': not a serialized onnx.TensorProto");
   Importer im;
   im.what = path;
-  im.base_dir = std::filesystem::path(path).parent_path().string();
-  return im.tensor_from_proto(t);
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  im.base_dir = dir.empty() ? "." : dir;
+  return im.tensor_from_proto(t, "tensor '" + t.name() + "'");
 }
 
 ImportResult import_onnx_file(const std::string& path, const ImportOptions& opt) {
-  // Parsed from the stream, not from a copy of the file in memory: with the initializers released as the
-  // graph takes them (import_graph), the peak is about one copy of the weights, not three.
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OCTET_CHECK(f.good(), "cannot open '", path, "': ", std::strerror(errno));
-  const std::streamsize size = f.tellg();
-  OCTET_CHECK(size >= 0, "cannot read '", path, "'");
+  // Parsed from the descriptor, not from a copy of the file in memory: with the initializers released as the
+  // graph takes them (import_graph), the peak is about one copy of the weights, not three. The file is opened
+  // as a regular file only (core/file_io.h): a directory or FIFO is an error naming it, never a hang.
+  const int fd = open_regular_file(path, "model");
+  struct FdCloser {
+    int fd;
+    ~FdCloser() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) fail("cannot read model '", path, "': ", std::strerror(errno));
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size == 0) fail("cannot load '", path, "': the file is empty");
-  if (size > std::numeric_limits<int>::max())
+  if (size > static_cast<uint64_t>(std::numeric_limits<int>::max()))
     fail("cannot load '", path, "': ", size, " bytes; protobuf reads at most 2 GiB (store the weights as external data)");
-  f.seekg(0);
   onnx::ModelProto m;
-  if (!m.ParseFromIstream(&f))
+  if (!m.ParseFromFileDescriptor(fd))
     fail("cannot load '", path, "': not an ONNX model (protobuf parsing failed; truncated or another format?)");
   std::string dir = std::filesystem::path(path).parent_path().string();
   return import_model(m, path, dir.empty() ? "." : dir, opt);

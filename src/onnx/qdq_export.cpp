@@ -14,6 +14,8 @@
 #include <unordered_set>
 
 #include "core/error.h"
+#include "core/file_io.h"
+#include "onnx/tensor_data.h"
 #include "quant/quant.h"
 
 namespace octet {
@@ -34,7 +36,6 @@ constexpr int kInt8 = TensorProto::INT8;
 constexpr int kInt32 = TensorProto::INT32;
 constexpr int kInt64 = TensorProto::INT64;
 constexpr int kBool = TensorProto::BOOL;
-constexpr uint64_t kMaxWeightBytes = 16ull << 30;
 
 bool is_std(const onnx::NodeProto& n) { return n.domain().empty() || n.domain() == "ai.onnx"; }
 
@@ -259,38 +260,38 @@ struct Exporter {
     if (t.data_type() != kFloat)
       error(who + ": weight '" + t.name() + "' is " + std::to_string(t.data_type()) +
             " (ONNX type code), octet quantizes float32 weights only");
-    uint64_t n = 1;
-    for (int64_t d : t.dims()) {
-      if (d < 0 || (d > 0 && n > kMaxWeightBytes / 4 / static_cast<uint64_t>(d)))
-        error(who + ": weight '" + t.name() + "' has absurd dimensions");
-      n *= static_cast<uint64_t>(d);
+    const std::string wname = who + ": weight '" + t.name() + "'";
+    uint64_t n = 0;
+    try {
+      n = checked_element_count(t, 4, wname);
+    } catch (const Error& e) {
+      error(e.what());
     }
-    std::vector<float> out(n);
+    // The data present is checked against the dims before anything is allocated.
     if (t.data_location() == TensorProto::EXTERNAL) {
-      std::string location;
-      int64_t offset = 0, length = -1;
-      for (const auto& kv : t.external_data()) {
-        if (kv.key() == "location") location = kv.value();
-        else if (kv.key() == "offset") offset = std::stoll(kv.value());
-        else if (kv.key() == "length") length = std::stoll(kv.value());
+      ExternalData ext;
+      try {
+        ext = locate_external_data(t, n * 4, base_dir, wname);
+      } catch (const Error& e) {
+        error(e.what());
       }
-      std::filesystem::path p = std::filesystem::path(base_dir) / location;
-      std::ifstream f(p, std::ios::binary | std::ios::ate);
-      if (location.empty() || !f.good()) error(who + ": cannot open the external data of weight '" + t.name() + "'");
-      int64_t size = f.tellg();
-      int64_t want = static_cast<int64_t>(n * 4);
-      if (offset < 0 || (length >= 0 && length != want) || offset + want > size)
-        error(who + ": external data of weight '" + t.name() + "' in '" + p.string() + "' is too short");
-      f.seekg(offset);
-      f.read(reinterpret_cast<char*>(out.data()), want);
-    } else if (t.has_raw_data()) {
-      if (t.raw_data().size() != n * 4) error(who + ": weight '" + t.name() + "' has the wrong number of bytes");
-      if (n) std::memcpy(out.data(), t.raw_data().data(), n * 4);
-    } else {
-      if (static_cast<uint64_t>(t.float_data_size()) != n)
-        error(who + ": weight '" + t.name() + "' has the wrong number of values");
-      for (uint64_t i = 0; i < n; ++i) out[i] = t.float_data(static_cast<int>(i));
+      std::vector<float> out(n);
+      try {
+        read_external_data(ext, out.data(), wname);
+      } catch (const Error& e) {
+        error(e.what());
+      }
+      return out;
     }
+    if (t.has_raw_data()) {
+      if (t.raw_data().size() != n * 4) error(wname + " has the wrong number of bytes");
+      std::vector<float> out(n);
+      if (n) std::memcpy(out.data(), t.raw_data().data(), n * 4);
+      return out;
+    }
+    if (static_cast<uint64_t>(t.float_data_size()) != n) error(wname + " has the wrong number of values");
+    std::vector<float> out(n);
+    for (uint64_t i = 0; i < n; ++i) out[i] = t.float_data(static_cast<int>(i));
     return out;
   }
 
@@ -817,9 +818,7 @@ std::string export_qdq_buffer(const void* data, size_t size, const std::string& 
 std::string export_qdq_file(const std::string& model_path, const std::string& out_path,
                             const std::map<std::string, float>& scales, const QdqExportOptions& opt,
                             QdqExportReport* report) {
-  std::ifstream f(model_path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot open '", model_path, "': ", std::strerror(errno));
-  std::string buf((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string buf = read_file(model_path, "model", static_cast<uint64_t>(std::numeric_limits<int>::max()));
   namespace fs = std::filesystem;
   fs::path in_dir = fs::path(model_path).parent_path(), out_dir = fs::path(out_path).parent_path();
   if (in_dir.empty()) in_dir = ".";

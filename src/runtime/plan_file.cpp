@@ -3,6 +3,7 @@
 
 #include <array>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -537,15 +538,8 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
 }
 
 PlanContents read_plan_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OCTET_CHECK(f.good(), "cannot load plan '", path, "': cannot open the file");
-  std::streamoff size = f.tellg();
-  OCTET_CHECK(size >= 0, "cannot load plan '", path, "': cannot read the file");
-  std::string bytes(static_cast<size_t>(size), '\0');
-  f.seekg(0);
-  f.read(bytes.data(), size);
-  OCTET_CHECK(f.good() || f.gcount() == size, "cannot load plan '", path, "': read error");
-  return parse_plan(bytes, path);
+  // A regular file only (a directory or FIFO is an error naming it, never a hang).
+  return parse_plan(read_file(path, "plan"), path);
 }
 
 void check_plan_cpu(const PlanHeader& h, CpuLevel have, const std::string& what) {
@@ -566,10 +560,24 @@ std::unique_ptr<Plan> plan_from_contents(PlanContents c, const std::string& what
 std::unique_ptr<Plan> load_plan_file(const std::string& path) { return plan_from_contents(read_plan_file(path), path); }
 
 bool is_plan_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  // Anything but a readable regular file is "not a plan": the ONNX importer then says what is wrong with it.
+  // core/file_io opens without blocking, so a FIFO never hangs here.
+  int fd = -1;
+  try {
+    fd = open_regular_file(path, "model");
+  } catch (const Error&) {
+    return false;
+  }
   char m[sizeof kPlanMagic];
-  if (!f.read(m, sizeof m)) return false;
-  return std::memcmp(m, kPlanMagic, sizeof m) == 0;
+  size_t got = 0;
+  while (got < sizeof m) {
+    const ssize_t r = ::read(fd, m + got, sizeof m - got);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    got += static_cast<size_t>(r);
+  }
+  ::close(fd);
+  return got == sizeof m && std::memcmp(m, kPlanMagic, sizeof m) == 0;
 }
 
 }  // namespace octet

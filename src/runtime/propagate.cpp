@@ -6,6 +6,19 @@
 
 namespace octet {
 
+namespace {
+
+// Every shape the plan will allocate for: dims >= 0 and a byte size that fits in 64 bits (a fixed batch of
+// 2^62 wrapped around to a tiny buffer before, then crashed).
+void check_shape(const Shape& s, DType dt, const std::string& who) {
+  if (checked_nbytes(s, dtype_size(dt)) >= 0) return;
+  for (int64_t d : s)
+    if (d < 0) fail(who, " has a negative dimension in shape ", shape_str(s));
+  fail(who, " has shape ", shape_str(s), ": too large, its size in bytes overflows a 64-bit integer");
+}
+
+}  // namespace
+
 Propagation propagate(const Graph& g, const std::vector<Shape>& input_shapes) {
   OCTET_CHECK(input_shapes.size() == g.inputs.size(), "the model has ", g.inputs.size(), " inputs, ",
               input_shapes.size(), " shapes given");
@@ -39,6 +52,7 @@ Propagation propagate(const Graph& g, const std::vector<Shape>& input_shapes) {
         fail("input '", val.name, "' expects ", want.str(), ", got ", shape_str(s));
       }
     }
+    check_shape(s, val.dtype, "input '" + val.name + "'");
     size_t v = static_cast<size_t>(g.inputs[i]);
     info[v].dtype = p.dtype[v] = val.dtype;
     info[v].shape = p.shape[v] = s;
@@ -53,6 +67,9 @@ Propagation propagate(const Graph& g, const std::vector<Shape>& input_shapes) {
     }
     ctx.out.resize(n.outputs.size());
     infer_fn(n.op)(ctx);
+    for (size_t o = 0; o < n.outputs.size(); ++o)
+      check_shape(ctx.out[o].folded ? ctx.out[o].folded->shape() : ctx.out[o].shape, ctx.out[o].dtype,
+                  n.describe() + ": output '" + g.value(n.outputs[o]).name + "'");
     bool all_folded = true;
     for (auto& o : ctx.out) all_folded = all_folded && o.folded.has_value();
     if (all_known || all_folded) {

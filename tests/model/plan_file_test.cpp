@@ -415,3 +415,15 @@ TEST(QuantizePass, SiluFusedIntoTheEpilogueAndGatesStayFp32) {
     EXPECT_GT(dot / std::sqrt(n1 * n2), 0.995) << "INT8 vs FP32 cosine, input " << i;
   }
 }
+
+TEST(PlanFile, DirectoryIsNoPlanAndNotRead) {
+  const std::string dir = testing::TempDir() + "/octet_plan_dir.plan";
+  std::filesystem::create_directories(dir);
+  EXPECT_FALSE(is_plan_file(dir));
+  try {
+    read_plan_file(dir);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("is a directory"), std::string::npos) << e.what();
+  }
+}

@@ -1,7 +1,8 @@
 // The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling (FP32) and for QConv/QLinear (INT8), own
 // AVX-512 kernels for the other INT8 ops (Quantize, Dequantize, QAdd, QMaxPool, QAvgPool, QConcat); everything
 // else runs the reference kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
-// reference kernel for that shape instead of failing.
+// reference kernel for that shape instead of failing; so does one whose data input or an output is empty
+// (0 elements).
 #include "backends/cpu/eltwise.h"
 #include "backends/cpu/kernels.h"
 #include "backends/ref/ref.h"
@@ -17,6 +18,13 @@ class FallbackKernel final : public Kernel {
   FallbackKernel(std::unique_ptr<Kernel> fast, const Node& n) : fast_(std::move(fast)), ref_(make_ref_backend()->create({}, n)) {}
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     use_ref_ = false;
+    // oneDNN divides by the sizes of its tensors (SIGFPE on a batch of 0): an empty data input or output, which
+    // needs no work or only a fill, takes the reference kernel. (Only input 0: an empty optional input such as
+    // Resize's roi is no reason to leave the fast kernel.)
+    if (!in.empty() && in[0] && in[0]->numel() == 0) use_ref_ = true;
+    for (const Tensor* t : out)
+      if (t && t->numel() == 0) use_ref_ = true;
+    if (use_ref_) return;
     try {
       fast_->prepare(in, out);
     } catch (const std::exception&) {
