@@ -6,6 +6,8 @@
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
+#include "core/file_io.h"
+
 namespace octet {
 
 Interp interp_from_name(const std::string& name) {
@@ -105,16 +107,10 @@ Preprocess Preprocess::resolved(const Shape& chw) const {
 }
 
 cv::Mat decode_image(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail("cannot read image '", path, "': no such file");
-  cv::Mat img;
-  try {
-    img = cv::imread(path, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    fail("cannot decode image '", path, "': ", e.what());
-  }
-  if (img.empty()) fail("cannot decode image '", path, "': corrupt or unsupported format");
-  return img;
+  // Read through core/file_io (a regular file only: a FIFO named x.jpg is an error, not a hang), then decode
+  // the bytes as imread would.
+  const std::string bytes = read_file(path, "image", static_cast<uint64_t>(INT32_MAX));
+  return decode_image(bytes.data(), bytes.size(), path);
 }
 
 cv::Mat decode_image(const void* data, size_t size, const std::string& name) {

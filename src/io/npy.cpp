@@ -1,6 +1,8 @@
 #include "io/npy.h"
 #include "core/file_io.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -45,29 +47,39 @@ class MemSource : public Source {
   size_t n_;
 };
 
+// A regular file only (core/file_io.h: a FIFO or device is refused, never waited on), read with pread.
 class FileSource : public Source {
  public:
-  explicit FileSource(const std::string& path) {
+  FileSource(const std::string& path, const char* what) {
     name_ = path;
-    f_ = std::fopen(path.c_str(), "rb");
-    if (!f_) fail("cannot open '", path, "': ", std::strerror(errno));
-    if (fseeko(f_, 0, SEEK_END) != 0) fail("cannot read '", path, "': not a seekable file");
-    off_t end = ftello(f_);
-    if (end < 0) fail("cannot read '", path, "': not a seekable file");
-    size_ = static_cast<uint64_t>(end);
+    fd_ = open_regular_file(path, what);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      ::close(fd_);
+      fail("cannot read ", what, " '", path, "': ", std::strerror(errno));
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
   }
-  ~FileSource() override { std::fclose(f_); }
+  ~FileSource() override { ::close(fd_); }
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
   uint64_t size() const override { return size_; }
   void read(uint64_t off, void* dst, size_t n) const override {
     if (off > size_ || n > size_ - off) fail("cannot read '", name_, "': unexpected end of file");
-    if (fseeko(f_, static_cast<off_t>(off), SEEK_SET) != 0 || std::fread(dst, 1, n, f_) != n)
-      fail("cannot read '", name_, "': read error or file truncated");
+    char* p = static_cast<char*>(dst);
+    while (n > 0) {
+      const ssize_t r = ::pread(fd_, p, std::min<size_t>(n, 1u << 30), static_cast<off_t>(off));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) fail("cannot read '", name_, "': ", std::strerror(errno));
+      if (r == 0) fail("cannot read '", name_, "': file truncated while reading");
+      p += r;
+      off += static_cast<uint64_t>(r);
+      n -= static_cast<size_t>(r);
+    }
   }
 
  private:
-  FILE* f_ = nullptr;
+  int fd_ = -1;
   uint64_t size_ = 0;
 };
 
@@ -537,7 +549,7 @@ void put64(std::string& s, uint64_t v) {
 // -------------------------------------------------------------------------------------------------------
 
 Tensor read_npy(const std::string& path) {
-  FileSource f(path);
+  FileSource f(path, ".npy file");
   return read_npy_at(f, 0, f.size(), quoted(path));
 }
 
@@ -562,7 +574,7 @@ void write_npy(const std::string& path, const Tensor& t) {
 }
 
 std::map<std::string, Tensor> read_npz(const std::string& path) {
-  FileSource f(path);
+  FileSource f(path, ".npz file");
   return read_zip_npys(f);
 }
 
