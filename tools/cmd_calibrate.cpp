@@ -1,7 +1,5 @@
 // octet calibrate MODEL --data PATH <preprocessing> --algo ALGO --cache OUT: TensorRT-compatible calibration.
 #include <cstdio>
-#include <filesystem>
-#include <fstream>
 #include <set>
 
 #include "calib/builtin_calibrators.h"
@@ -73,6 +71,10 @@ int cmd_calibrate(int argc, char** argv) {
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet calibrate: give exactly one model file");
   const std::string model_path = a.positional()[0], cache_path = a.required("cache"), data_path = a.required("data");
+  // Before the work (core/file_io.h): the cache is read when it is there (and reused when valid) and replaced
+  // otherwise, so only a regular file may be at --cache (and at its sidecar and .old); no --force needed.
+  check_output(cache_path, /*overwrite=*/true, "--cache");
+  check_output(cache_path + ".json", /*overwrite=*/true, "the cache's sidecar");
   apply_threads(a);
   Algo algo = parse_algo(a.get("algo"));
   int64_t batch = a.get_int("batch", 32);
@@ -103,16 +105,18 @@ int cmd_calibrate(int argc, char** argv) {
   const Shape chw = input_chw(model);
 
   // A cache that will be recalibrated over is kept as OUT.old rather than lost.
-  std::string old_header;
-  if (std::filesystem::exists(cache_path)) {
-    std::ifstream f(cache_path);
-    std::getline(f, old_header);
+  std::string old_header, old_bytes;
+  if (file_kind(cache_path) != "missing") {
+    old_bytes = read_file(cache_path, "calibration cache", 64ull << 20);
+    old_header = old_bytes.substr(0, old_bytes.find('\n'));
     if (!old_header.empty() && old_header.back() == '\r') old_header.pop_back();
   }
   bool mismatched_cache = !old_header.empty() && !opt.import_cache &&
                           !check_cache_header(old_header, expected_cache_header(algo, opt.trt_version)).ok;
   if (mismatched_cache) {
-    std::filesystem::copy_file(cache_path, cache_path + ".old", std::filesystem::copy_options::overwrite_existing);
+    // Written like every output (a link or FIFO at OUT.old is refused, not followed).
+    check_output(cache_path + ".old", /*overwrite=*/true, "the old cache's copy");
+    write_file_atomic(cache_path + ".old", old_bytes);
     std::fprintf(stderr, "existing cache '%s' (%s) does not match; kept as '%s.old'\n", cache_path.c_str(),
                  old_header.c_str(), cache_path.c_str());
   }

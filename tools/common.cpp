@@ -4,6 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 
@@ -203,6 +207,10 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   write_file_atomic(path, text);
 }
 
+void check_json_output(const Args& a) {
+  if (a.has("json") && a.get("json") != "-") check_output(a.get("json"), a.on("force"), "--json");
+}
+
 void add_preprocess_options(Args& a) {
   a.opt("size", "H[,W]", "output size; alone: resize the whole image to exactly HxW (default: the model's)");
   a.opt("resize", "S", "resize the shorter side to S, then center-crop --size");
@@ -261,16 +269,24 @@ Shape input_chw(const Graph& g) {
 }
 
 std::string file_fingerprint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot read '", path, "'");
+  const int fd = open_regular_file(path, "model");  // regular files only (core/file_io.h)
   uint64_t h = 1469598103934665603ull;
   char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    for (std::streamsize i = 0; i < f.gcount(); ++i) {
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      fail("cannot read '", path, "': ", std::strerror(e));
+    }
+    if (r == 0) break;
+    for (ssize_t i = 0; i < r; ++i) {
       h ^= static_cast<unsigned char>(buf[i]);
       h *= 1099511628211ull;
     }
   }
+  ::close(fd);
   char out[40];
   std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
   return out;
@@ -321,7 +337,7 @@ std::vector<std::string> fp32_layers_from(const Args& a) {
 
 std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path) {
   const std::string sidecar = cache_path + ".json";
-  if (!std::filesystem::exists(sidecar)) return std::nullopt;
+  if (file_kind(sidecar) == "missing") return std::nullopt;
   SidecarMeta meta;
   try {
     read_sidecar(sidecar, &meta);
