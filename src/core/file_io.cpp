@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <vector>
 
 #include "core/error.h"
 
@@ -214,6 +215,10 @@ void check_output(const std::string& path, bool overwrite, const char* what) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
   check_output(path, /*overwrite=*/true, "output");
   const size_t slash = path.rfind('/');
   const std::string dir = parent_dir(path);
@@ -243,16 +248,18 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
     unregister_temp(slot);
     fail("cannot write '", path, "': ", step, ": ", errno_text(e), " (nothing was changed)");
   };
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      cleanup_fail("write failed", errno);
+  for (const std::string_view bytes : pieces) {
+    const char* p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      const ssize_t w = ::write(fd, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        cleanup_fail("write failed", errno);
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
     }
-    p += w;
-    left -= static_cast<size_t>(w);
   }
   if (::fsync(fd) != 0) cleanup_fail("fsync failed", errno);
   const int rc = ::close(fd);

@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -347,21 +348,30 @@ void check_writable(const Tensor& t) {
   OCTET_CHECK(t.raw() != nullptr || t.nbytes() == 0, "cannot write an unallocated tensor to .npy");
 }
 
-// Output collected in memory and written atomically at close() (core/file_io.h): an error or an interruption
-// never leaves a partial file, and only a regular file is ever replaced.
+// Output collected as pieces and written atomically at close() (core/file_io.h): an error or an interruption
+// never leaves a partial file, and only a regular file is ever replaced. Small pieces (headers) are copied; a
+// tensor's bytes are referenced (write_view), not copied, so a large output does not take twice its memory.
 class OutFile {
  public:
   explicit OutFile(const std::string& path) : path_(path) { check_output(path, /*overwrite=*/true, "output"); }
-  void write(const void* p, uint64_t n) {
-    if (n) buf_.append(static_cast<const char*>(p), n);
+  void write(const std::string& s) {
+    owned_.push_back(s);
+    pieces_.emplace_back(owned_.back());
+    pos_ += s.size();
   }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-  void close() { write_file_atomic(path_, buf_); }
-  uint64_t pos() const { return buf_.size(); }
+  // `p` must stay valid until close().
+  void write_view(const void* p, uint64_t n) {
+    if (n) pieces_.emplace_back(static_cast<const char*>(p), static_cast<size_t>(n));
+    pos_ += n;
+  }
+  void close() { write_file_atomic(path_, pieces_); }
+  uint64_t pos() const { return pos_; }
 
  private:
   std::string path_;
-  std::string buf_;
+  std::deque<std::string> owned_;  // stable addresses for the views in pieces_
+  std::vector<std::string_view> pieces_;
+  uint64_t pos_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -569,7 +579,7 @@ void write_npy(const std::string& path, const Tensor& t) {
   check_writable(t);
   OutFile f(path);
   f.write(npy_header(t));
-  f.write(t.raw(), t.nbytes());
+  f.write_view(t.raw(), t.nbytes());
   f.close();
 }
 
@@ -620,7 +630,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& arr
     }
     f.write(lh);
     f.write(head);
-    f.write(t.raw(), t.nbytes());
+    f.write_view(t.raw(), t.nbytes());
 
     put32(central, kCentralSig);
     put16(central, (3 << 8) | (z64 ? 45 : 20));  // made by: unix

@@ -165,7 +165,10 @@ TEST_F(FileIo, AtomicWriteReplacesARegularFileKeepingItsMode) {
   EXPECT_EQ(fs::file_size(path("fresh.bin")), 1u << 20);
   write_file_atomic(path("empty.bin"), "");
   EXPECT_EQ(fs::file_size(path("empty.bin")), 0u);
-  EXPECT_TRUE(others({"out.bin", "fresh.bin", "empty.bin"}).empty());
+  const std::string big(3 << 20, 'b');
+  write_file_atomic(path("pieces.bin"), std::vector<std::string_view>{"head|", big, "", "|tail"});
+  EXPECT_EQ(get(path("pieces.bin")), "head|" + big + "|tail");
+  EXPECT_TRUE(others({"out.bin", "fresh.bin", "empty.bin", "pieces.bin"}).empty());
   EXPECT_EQ(read_file(path("out.bin"), "x"), "new");
   EXPECT_HAS(error_of([&] { read_file(path("fresh.bin"), "cache", 1000); }), "more than the 1000");
 }
