@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -113,14 +114,26 @@ TEST_F(FileIo, DirectoryIsNeitherReadNorReplaced) {
   EXPECT_TRUE(others({"d"}).empty());
 }
 
+// A private character device like /dev/null (1,3) in the test folder when we may make one (root): were the
+// refusal ever to regress, the rename would replace that node, not the machine's /dev/null. Without the right
+// to make it, /dev/null itself, which such a user cannot replace anyway.
+std::string null_device(const std::string& folder) {
+  const std::string p = folder + "/null";
+  if (::mknod(p.c_str(), S_IFCHR | 0666, makedev(1, 3)) == 0) return p;
+  return "/dev/null";
+}
+
 TEST_F(FileIo, DeviceOutputRefusedAndLeftADevice) {
-  const std::string e = error_of([] { check_output("/dev/null", true, "--json"); });
+  const std::string dev = null_device(dir_.string());
+  const std::string e = error_of([&] { check_output(dev, true, "--json"); });
   EXPECT_HAS(e, "character device");
   EXPECT_HAS(e, "--json");
-  EXPECT_HAS(error_of([] { write_file_atomic("/dev/null", "x"); }), "character device");
+  EXPECT_HAS(e, dev);
+  EXPECT_HAS(error_of([&] { write_file_atomic(dev, "x"); }), "character device");
   struct stat st {};
-  ASSERT_EQ(::lstat("/dev/null", &st), 0);
+  ASSERT_EQ(::lstat(dev.c_str(), &st), 0);
   EXPECT_TRUE(S_ISCHR(st.st_mode));
+  EXPECT_TRUE(others({"null"}).empty());
 }
 
 TEST_F(FileIo, SymlinkOutputRefusedAndNotFollowed) {

@@ -181,18 +181,33 @@ def test_labelled_folder_link_between_classes(exe, tmp_path):
 
 # --- outputs: only regular files are replaced, checked before the work ----------------------------------
 
-def test_device_outputs_refused_and_left_devices(exe, tmp_path):
+@pytest.fixture
+def devices(tmp_path):
+    """Character devices like /dev/null and /dev/full. As root they are private nodes made in tmp_path: were the
+    refusal ever to regress, octet would replace those, not the machine's /dev/null (an old octet did rename its
+    --json output over /dev/null). Without the right to make nodes, the real ones, which such a user cannot
+    replace anyway."""
+    try:
+        os.mknod(tmp_path / "null", stat.S_IFCHR | 0o666, os.makedev(1, 3))
+        os.mknod(tmp_path / "full", stat.S_IFCHR | 0o666, os.makedev(1, 7))
+        return tmp_path / "null", tmp_path / "full"
+    except PermissionError:
+        return pathlib.Path("/dev/null"), pathlib.Path("/dev/full")
+
+
+def test_device_outputs_refused_and_left_devices(exe, tmp_path, devices):
+    null, full = devices
     x = npy(tmp_path / "x.npy")
-    refused(run(exe, "info", MODEL, "--json", "/dev/null"), "/dev/null", "character device")
-    refused(run(exe, "run", MODEL, "--input", x, "--output", "/dev/null"), "/dev/null", "character device")
-    refused(run(exe, "run", MODEL, "--input", x, "--output", "/dev/full", "--force"), "/dev/full", "character device")
-    refused(run(exe, "build", MODEL, "-o", "/dev/full", "--force"), "/dev/full", "character device")
+    refused(run(exe, "info", MODEL, "--json", null), null, "character device")
+    refused(run(exe, "run", MODEL, "--input", x, "--output", null), null, "character device")
+    refused(run(exe, "run", MODEL, "--input", x, "--output", full, "--force"), full, "character device")
+    refused(run(exe, "build", MODEL, "-o", full, "--force"), full, "character device")
     # Before the work: the cache is refused before the (missing) data is even looked at.
-    refused(run(exe, "calibrate", MODEL, "--data", tmp_path / "missing", "--cache", "/dev/null"), "/dev/null",
-            "character device")
-    refused(run(exe, "eval", MODEL, "--data", tmp_path / "missing", "--json", "/dev/null"), "/dev/null")
-    for dev in ("/dev/null", "/dev/full"):
+    refused(run(exe, "calibrate", MODEL, "--data", tmp_path / "missing", "--cache", null), null, "character device")
+    refused(run(exe, "eval", MODEL, "--data", tmp_path / "missing", "--json", null), null)
+    for dev in (null, full):
         assert stat.S_ISCHR(os.lstat(dev).st_mode)
+    assert temps(tmp_path) == []
 
 
 def test_build_to_a_directory_says_so(exe, tmp_path):
