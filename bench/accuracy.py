@@ -110,7 +110,7 @@ def main():
                      "--no-refine", *calib_limit])
             acc = out / f"{name}.{algo}.json"
             run([a.octet, "eval", model, "--data", test, *pre, "--precision", "fp32,int8", "--cache", cache,
-                 "--batch", "100", "--quiet", "--json", acc, *limit, *a.extra.split()])
+                 "--batch", "100", "--quiet", "--json", acc, "--force", *limit, *a.extra.split()])
             j = json.loads(acc.read_text())
             results[name][algo] = j
             print(f"{name:12s} {algo:10s} fp32 {100*j['fp32']['top1']:.2f}  int8 {100*j['int8']['top1']:.2f}  "
@@ -122,7 +122,7 @@ def main():
                     perturbed_cache(cache, pc, f)
                     pj = out / f"{name}.{algo}.noise_{tag}.json"
                     run([a.octet, "eval", model, "--data", test, *pre, "--precision", "int8", "--cache", pc,
-                         "--batch", "100", "--quiet", "--json", pj, *limit, *a.extra.split()])
+                         "--batch", "100", "--quiet", "--json", pj, "--force", *limit, *a.extra.split()])
                     tops.append(json.loads(pj.read_text())["int8"]["top1"])
                 j["noise"] = {"relative_scale_change": a.noise, "int8_top1": tops}
                 print(f"{name:12s} {algo:10s} int8 with scales x (1 +- {a.noise:g}): "

@@ -17,6 +17,6 @@ $OCTET tune models/fmnist_cnn.onnx --cache "$OUT/fmnist.cache" --data $DATA/trai
   -o "$OUT/fmnist.tuned.cache" --force
 $OCTET build models/fmnist_cnn.onnx --cache "$OUT/fmnist.tuned.cache" -o "$OUT/fmnist.int8.plan" --force
 $OCTET eval models/fmnist_cnn.onnx --data $DATA/t10k $PRE --precision fp32,int8 --cache "$OUT/fmnist.tuned.cache" \
-  --batch 100 --json "$OUT/accuracy.json"
+  --batch 100 --json "$OUT/accuracy.json" --force
 $OCTET bench models/fmnist_cnn.onnx --precision fp32 --batch 16 --iterations 200
 $OCTET bench "$OUT/fmnist.int8.plan" --batch 16 --iterations 200

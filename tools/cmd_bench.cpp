@@ -24,6 +24,7 @@ int cmd_bench(int argc, char** argv) {
   a.opt("precision", "P", "fp32 or int8 (int8 needs --cache)", "fp32");
   add_int8_options(a);
   a.opt("json", "FILE", "write results as JSON");
+  a.flag("force", "overwrite an existing --json file");
   a.flag("quiet", "no progress output");
   a.flag("verbose", "print the plan: every executed node, its op and backend");
   a.flag("profile", "after the timed runs, time every node over --iterations more runs; print per-op-type and per-node times");
@@ -34,6 +35,7 @@ int cmd_bench(int argc, char** argv) {
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet bench: --precision is fp32 or int8, got '", precision, "'");
   int64_t batch = a.get_int("batch", 1), iters = a.get_int("iterations", 50), warm = a.get_int("warmup", 5);
   OCTET_CHECK(batch > 0 && iters > 0 && warm >= 0, "octet bench: --batch and --iterations must be positive");
+  check_json_output(a);
   auto plan = load_plan(a.positional()[0], a, precision);
   // A Q/DQ model whose asymmetric INT8 is simulated runs an FP32 plan: say so rather than "fp32" or "int8".
   const char* label = plan->is_int8() ? "int8" : precision == "int8" ? "int8-simulated" : "fp32";

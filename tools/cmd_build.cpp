@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "commands.h"
+#include "core/file_io.h"
 #include "common.h"
 
 namespace octet::cli {
@@ -25,7 +26,7 @@ int cmd_build(int argc, char** argv) {
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet build: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
-  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  check_output(out, a.on("force"), "-o");  // before the work: a regular file, replaced only with --force
   {
     std::error_code ec;
     OCTET_CHECK(!std::filesystem::equivalent(model, out, ec), "octet build: the output would overwrite the input model");

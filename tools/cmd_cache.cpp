@@ -42,6 +42,7 @@ SidecarNotes sidecar_notes(const std::string& cache_path, const std::string& hea
 
 int show(const Args& a) {
   OCTET_CHECK(a.positional().size() == 2, "octet cache show: give one cache file");
+  check_json_output(a);
   CalibCache c = read_cache_file(a.positional()[1]);
   CacheHeader h = parse_cache_header(c.header);
   std::printf("header   %s  (TensorRT version %d, algorithm %s)\nentries  %zu\n", c.header.c_str(), h.version,
@@ -106,7 +107,7 @@ int diff(const Args& a) {
 int convert(const Args& a) {
   OCTET_CHECK(a.positional().size() == 2, "octet cache convert: give one cache file (and -o/--output)");
   std::string out = a.required("output");
-  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  check_output(out, a.on("force"), "--output");
   CalibCache c = read_cache_file(a.positional()[1]);
   check_cache_scales(c, "'" + a.positional()[1] + "'");  // no NaN/Inf/negative/denormal scale passed on to TensorRT
   CacheHeader h = parse_cache_header(c.header);
@@ -133,7 +134,7 @@ int cmd_cache(int argc, char** argv) {
   a.opt("algo-token", "TOKEN", "convert: algorithm token for the new header (e.g. EntropyCalibration2)");
   a.opt("tolerance", "REL", "diff: relative scale difference still counted as equal", "0");
   a.opt("json", "FILE", "show: also write the entries as JSON");
-  a.flag("force", "convert: overwrite OUT");
+  a.flag("force", "convert: overwrite OUT; show: overwrite the --json file");
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(!a.positional().empty(), "octet cache: say show, diff or convert (see --help)");
   const std::string& verb = a.positional()[0];

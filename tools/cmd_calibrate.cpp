@@ -57,6 +57,10 @@ int cmd_calibrate(int argc, char** argv) {
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet calibrate: give exactly one model file");
   const std::string model_path = a.positional()[0], cache_path = a.required("cache"), data_path = a.required("data");
+  // Before the work (core/file_io.h): the cache is read when it is there (and reused when valid) and replaced
+  // otherwise, so only a regular file may be at --cache (and at its sidecar and .old); no --force needed.
+  check_output(cache_path, /*overwrite=*/true, "--cache");
+  check_output(cache_path + ".json", /*overwrite=*/true, "the cache's sidecar");
   apply_threads(a);
   Algo algo = parse_algo(a.get("algo"));
   int64_t batch = a.get_int("batch", 32);

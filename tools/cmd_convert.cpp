@@ -35,7 +35,7 @@ int cmd_convert(int argc, char** argv) {
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet convert: give exactly one input file");
   const std::string in = a.positional()[0], out = a.required("output");
-  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  check_output(out, a.on("force"), "-o");
   std::string v = a.get("trt-version");
   int version = v.find('.') != std::string::npos ? trt_version_number(v) : std::stoi(v);
   std::string header = make_cache_header(version, a.get("algo-token"));

@@ -47,12 +47,14 @@ int cmd_eval(int argc, char** argv) {
   a.flag("layers", "with --precision fp32,int8: also the error of every tensor of the INT8 plan against FP32 "
          "(SQNR, cosine, share of int8 values at the limits) -- where INT8 loses accuracy. Runs both plans once more "
          "per batch and holds one batch of FP32 activations: lower --batch for large models");
+  a.flag("force", "overwrite an existing --json file");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet eval: give exactly one model file");
   int64_t batch = a.get_int("batch", 32);
   OCTET_CHECK(batch > 0, "--batch must be positive");
+  check_json_output(a);
   apply_threads(a);
   ModelSource model = load_model(a.positional()[0]);
   std::vector<Run> runs;

@@ -74,8 +74,10 @@ int cmd_info(int argc, char** argv) {
          "Print a model's inputs, outputs, op counts and any ops octet cannot run; for a plan (octet build) its\n"
          "header and every layer's precision and why.");
   a.opt("json", "FILE", "also write the information as JSON (- for stdout)");
+  a.flag("force", "overwrite an existing --json file");
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet info: give exactly one model file");
+  check_json_output(a);
   const std::string path = a.positional()[0];
   if (is_plan_file(path)) return plan_info(path, a);
   ImportOptions io;

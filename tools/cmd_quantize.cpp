@@ -33,7 +33,7 @@ int cmd_quantize(int argc, char** argv) {
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet quantize: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
-  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  check_output(out, a.on("force"), "-o");
   {
     std::error_code ec;
     OCTET_CHECK(!std::filesystem::equivalent(model, out, ec), "octet quantize: the output would overwrite the input model");

@@ -1,9 +1,9 @@
 // octet run MODEL --input X.npy|X.npz [--output Y.npy|Y.npz]: one inference on numpy data.
 #include <cstdio>
-#include <filesystem>
 
 #include "commands.h"
 #include "common.h"
+#include "core/file_io.h"
 #include "io/npy.h"
 
 namespace octet::cli {
@@ -19,15 +19,19 @@ int cmd_run(int argc, char** argv) {
   a.opt("precision", "P", "fp32 or int8 (int8 needs --cache)", "fp32");
   add_int8_options(a);
   a.opt("output", "FILE", "where to write the outputs (.npy or .npz); existing files are not overwritten without --force");
-  a.flag("force", "overwrite an existing --output file");
+  a.flag("force", "overwrite an existing --output / --save-input file");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet run: give exactly one model file");
   OCTET_CHECK(a.has("input") != a.has("data"), "octet run: give either --input FILE or --data PATH");
   std::string in_path = a.get("input");
   std::string out_path = a.get("output");
-  if (!out_path.empty() && std::filesystem::exists(out_path) && !a.on("force"))
-    fail("'", out_path, "' exists; pass --force to overwrite it");
+  // Outputs are checked before the work (core/file_io.h): only a regular file is replaced, only with --force.
+  if (!out_path.empty()) check_output(out_path, a.on("force"), "--output");
+  if (a.has("save-input")) {
+    OCTET_CHECK(a.has("data"), "octet run: --save-input needs --data");
+    check_output(a.get("save-input"), a.on("force"), "--save-input");
+  }
   const std::string precision = a.get("precision");
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet run: --precision is fp32 or int8");
   auto plan = load_plan(a.positional()[0], a, precision);

@@ -46,14 +46,16 @@ int cmd_tune(int argc, char** argv) {
          "cache goes straight to mixed precision)");
   a.opt("fp32-layers", "NODE,...", "layers kept in FP32 from the start (never moved back)");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
-  a.flag("force", "overwrite TUNED");
+  a.flag("force", "overwrite TUNED and the --json file");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet tune: give exactly one model file");
   const std::string model_path = a.positional()[0], cache_path = a.required("cache"), out = a.required("output");
   a.required("data");
-  OCTET_CHECK(!std::filesystem::exists(out) || a.on("force"), "'", out, "' exists; pass --force to overwrite it");
+  check_output(out, a.on("force"), "-o");
+  check_output(out + ".json", /*overwrite=*/true, "sidecar");  // the tuned cache's own sidecar goes with it
+  check_json_output(a);
   {
     std::error_code ec;
     OCTET_CHECK(!std::filesystem::equivalent(cache_path, out, ec), "octet tune: -o would overwrite the input cache '",

@@ -99,6 +99,10 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   write_file_atomic(path, text);
 }
 
+void check_json_output(const Args& a) {
+  if (a.has("json") && a.get("json") != "-") check_output(a.get("json"), a.on("force"), "--json");
+}
+
 void add_preprocess_options(Args& a) {
   a.opt("size", "H[,W]", "output size; alone: resize the whole image to exactly HxW (default: the model's)");
   a.opt("resize", "S", "resize the shorter side to S, then center-crop --size");

@@ -11,6 +11,7 @@
 
 #include "api/internal.h"
 #include "args.h"
+#include "core/file_io.h"
 #include "calib/sidecar.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
@@ -41,6 +42,9 @@ using api::layer_table;
 void print_layer_table(const std::vector<LayerRow>& rows);
 // Writes JSON to `path` atomically (temp file + rename); "-" prints to stdout.
 void write_json(const std::string& path, const nlohmann::json& j);
+// Before any work: --json's path (unless "-") may be written (core/file_io.h check_output; an existing file
+// only with --force, which the command must declare).
+void check_json_output(const Args& a);
 
 // Adds the preprocessing flags of DESIGN.md (--size --resize --mean --std --scale --bgr --gray --interp).
 void add_preprocess_options(Args& a);

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "api/internal.h"
+#include "core/file_io.h"
 #include "calib/builtin_calibrators.h"
 #include "onnx/import.h"
 
@@ -82,14 +83,12 @@ CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::
   CacheSidecarCheck c;
   c.model_hash = file_fingerprint(model_path);
   const std::string sidecar_path = cache_path + ".json";
-  if (!std::filesystem::exists(cache_path)) return c;
-  std::string cache_header;
-  {
-    std::ifstream f(cache_path);
-    std::getline(f, cache_header);
-    if (!cache_header.empty() && cache_header.back() == '\r') cache_header.pop_back();
-  }
-  if (!std::filesystem::exists(sidecar_path)) {
+  if (file_kind(cache_path) == "missing") return c;
+  // Only a regular file is read (a FIFO or link there is refused naming it, core/file_io.h).
+  const std::string bytes = read_file(cache_path, "calibration cache", 64ull << 20);
+  std::string cache_header = bytes.substr(0, bytes.find('\n'));
+  if (!cache_header.empty() && cache_header.back() == '\r') cache_header.pop_back();
+  if (file_kind(sidecar_path) == "missing") {
     c.sidecar_missing = true;
   } else if (std::optional<SidecarMeta> meta = cache_sidecar_meta(cache_path)) {
     if (meta->cache_header != cache_header)

@@ -1,12 +1,17 @@
 // Loading a model and making a plan of it: plan file vs ONNX vs Q/DQ, asymmetric simulation, FP32 layers from
 // the cache's sidecar. (Moved from tools/common.cpp, which now maps command-line flags to EngineOptions.)
 #include <omp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 
 #include "api/internal.h"
+#include "core/file_io.h"
 #include "calib/table.h"
 #include "onnx/import.h"
 #include "onnx/qdq_import.h"
@@ -126,16 +131,24 @@ void check_zero_scales(const QuantizeReport& report, const std::string& cache_pa
 }
 
 std::string file_fingerprint(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot read '", path, "'");
+  const int fd = open_regular_file(path, "model");  // regular files only (core/file_io.h)
   uint64_t h = 1469598103934665603ull;
   char buf[1 << 16];
-  while (f.read(buf, sizeof buf) || f.gcount() > 0) {
-    for (std::streamsize i = 0; i < f.gcount(); ++i) {
+  for (;;) {
+    const ssize_t r = ::read(fd, buf, sizeof buf);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      const int e = errno;
+      ::close(fd);
+      fail("cannot read '", path, "': ", std::strerror(e));
+    }
+    if (r == 0) break;
+    for (ssize_t i = 0; i < r; ++i) {
       h ^= static_cast<unsigned char>(buf[i]);
       h *= 1099511628211ull;
     }
   }
+  ::close(fd);
   char out[40];
   std::snprintf(out, sizeof out, "fnv1a64:%016llx", static_cast<unsigned long long>(h));
   return out;
@@ -173,7 +186,7 @@ std::vector<std::string> fp32_layers_from(const EngineOptions& o) {
 
 std::optional<SidecarMeta> cache_sidecar_meta(const std::string& cache_path) {
   const std::string sidecar = cache_path + ".json";
-  if (!std::filesystem::exists(sidecar)) return std::nullopt;
+  if (file_kind(sidecar) == "missing") return std::nullopt;
   SidecarMeta meta;
   try {
     read_sidecar(sidecar, &meta);

@@ -1,22 +1,22 @@
 #include "calib/builtin_calibrators.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "calib/cache.h"
+#include "core/file_io.h"
 #include "io/npy.h"
 
 namespace octet {
 
 std::optional<std::string> FileCacheCalibrator::readCalibrationCache() {
-  if (cache_path_.empty() || !std::filesystem::exists(cache_path_)) return std::nullopt;
-  std::ifstream f(cache_path_, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot read calibration cache '", cache_path_, "'");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  return ss.str();
+  if (cache_path_.empty() || file_kind(cache_path_) == "missing") return std::nullopt;
+  // A FIFO or device at the cache path is an error naming it, not a hang (core/file_io.h).
+  return read_file(cache_path_, "calibration cache", 64ull << 20);
 }
 
 void FileCacheCalibrator::writeCalibrationCache(const void* data, size_t length) {
@@ -107,16 +107,30 @@ std::map<std::string, Tensor> load_calibration_arrays(const std::string& path, c
   // Raw float32: samples of sample_chw back to back.
   int64_t per = numel(sample_chw);
   OCTET_CHECK(per > 0, "raw calibration data '", path, "' needs the model's input shape to be static");
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  OCTET_CHECK(f.good(), "cannot open '", path, "'");
-  int64_t bytes = f.tellg();
-  OCTET_CHECK(bytes > 0 && bytes % (per * 4) == 0, "raw float32 file '", path, "' has ", bytes,
-              " bytes, not a multiple of one sample (", shape_str(sample_chw), " x 4 bytes)");
+  const int fd = open_regular_file(path, "raw calibration data");  // a FIFO is refused, not waited on
+  struct stat st {};
+  const int64_t bytes = ::fstat(fd, &st) == 0 ? static_cast<int64_t>(st.st_size) : -1;
+  if (!(bytes > 0 && bytes % (per * 4) == 0)) {
+    ::close(fd);
+    fail("raw float32 file '", path, "' has ", bytes, " bytes, not a multiple of one sample (", shape_str(sample_chw),
+         " x 4 bytes)");
+  }
   Shape s = sample_chw;
   s.insert(s.begin(), bytes / (per * 4));
   Tensor t(DType::f32, s);
-  f.seekg(0);
-  f.read(static_cast<char*>(t.raw()), bytes);
+  char* dst = static_cast<char*>(t.raw());
+  int64_t got = 0;
+  while (got < bytes) {
+    const ssize_t r = ::read(fd, dst + got, static_cast<size_t>(std::min<int64_t>(bytes - got, 1 << 30)));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) {
+      const int e = r < 0 ? errno : 0;
+      ::close(fd);
+      fail("cannot read raw calibration data '", path, "': ", e ? std::strerror(e) : "file truncated while reading");
+    }
+    got += r;
+  }
+  ::close(fd);
   return {{"", t}};
 }
 

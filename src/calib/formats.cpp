@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace octet {
 
@@ -186,9 +187,7 @@ std::string serialize_scales(const CalibCache& cache, ScaleFormat f) {
 }
 
 CalibCache read_scales_file(const std::string& path, ScaleFormat* fmt, const std::string& default_header) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f.good(), "cannot open '", path, "': ", std::strerror(errno));
-  std::string bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+  const std::string bytes = read_file(path, "scales file", 1ull << 30);  // regular files only (core/file_io.h)
   ScaleFormat d = detect_scale_format(bytes);
   if (fmt) *fmt = d;
   switch (d) {

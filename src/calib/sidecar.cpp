@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/file_io.h"
 
 namespace octet {
 
@@ -180,13 +181,10 @@ void write_sidecar(const std::string& path, const CalibTable& table, const Sidec
 }
 
 CalibTable read_sidecar(const std::string& path, SidecarMeta* meta) {
-  std::ifstream f(path, std::ios::binary);
-  OCTET_CHECK(f, "cannot open calibration sidecar '", path, "'");
-  std::ostringstream ss;
-  ss << f.rdbuf();
+  const std::string text = read_file(path, "calibration sidecar", 1ull << 30);  // regular files only
   json j;
   try {
-    j = json::parse(ss.str());
+    j = json::parse(text);
   } catch (const json::exception& e) {
     fail("cannot read calibration sidecar '", path, "': ", e.what());
   }

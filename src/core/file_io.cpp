@@ -13,6 +13,7 @@
 #include <cstring>
 #include <mutex>
 #include <random>
+#include <vector>
 
 #include "core/error.h"
 
@@ -21,6 +22,12 @@ namespace octet {
 namespace {
 
 std::string errno_text(int e) { return std::strerror(e); }
+
+// The folder `path` is in ("." for a bare name, "/" for "/x").
+std::string parent_dir(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  return slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+}
 
 const char* kind_of_mode(mode_t m) {
   if (S_ISREG(m)) return "";
@@ -34,16 +41,19 @@ const char* kind_of_mode(mode_t m) {
 }
 
 // --- temporary files removed on SIGINT / SIGTERM / SIGHUP -------------------------------------------------
-// Fixed slots so that the handler only reads plain memory and calls unlink (async-signal-safe).
+// Fixed slots so that the handler only reads plain memory and calls unlink (async-signal-safe). A slot is
+// claimed (kClaimed) before its path is written and published (kReady) after, so two threads never write the
+// same slot and the handler never reads a half-written path.
 constexpr int kSlots = 16;
 constexpr size_t kPathMax = 4096;
-std::array<std::atomic<bool>, kSlots> g_used{};
+constexpr int kFree = 0, kClaimed = 1, kReady = 2;
+std::array<std::atomic<int>, kSlots> g_state{};
 std::array<std::array<char, kPathMax>, kSlots> g_paths{};
 std::once_flag g_install;
 
 void on_signal(int sig) {
   for (int i = 0; i < kSlots; ++i)
-    if (g_used[i].load()) ::unlink(g_paths[i].data());
+    if (g_state[i].load() == kReady) ::unlink(g_paths[i].data());
   ::signal(sig, SIG_DFL);
   ::raise(sig);
 }
@@ -65,16 +75,17 @@ int register_temp(const std::string& path) {
   if (path.size() >= kPathMax) return -1;
   std::call_once(g_install, install_handlers);
   for (int i = 0; i < kSlots; ++i) {
-    bool expected = false;
-    if (g_used[i].load()) continue;
+    int expected = kFree;
+    if (!g_state[i].compare_exchange_strong(expected, kClaimed)) continue;
     std::memcpy(g_paths[i].data(), path.c_str(), path.size() + 1);
-    if (g_used[i].compare_exchange_strong(expected, true)) return i;
+    g_state[i].store(kReady);
+    return i;
   }
   return -1;  // all slots busy: the file is still removed on every error path, just not on a signal
 }
 
 void unregister_temp(int slot) {
-  if (slot >= 0) g_used[slot].store(false);
+  if (slot >= 0) g_state[slot].store(kFree);
 }
 
 // Removes "<base>.tmp.<pid>.<hex>" files in `dir` left by an octet process that no longer runs (kill -9).
@@ -97,6 +108,9 @@ void remove_stale_temps(const std::string& dir, const std::string& base) {
       if (!digits) break;
     }
     if (!digits || pid <= 0) continue;
+    // Exactly the name write_file_atomic makes (8 hex digits after the pid): never a user's "x.tmp.12.bak".
+    const std::string_view hex = rest.substr(dot + 1);
+    if (hex.size() != 8 || hex.find_first_not_of("0123456789abcdef") != std::string_view::npos) continue;
     if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or not ours to judge
     const std::string full = (dir == "/" ? "" : dir) + "/" + std::string(n);
     struct stat st {};
@@ -125,10 +139,14 @@ int open_regular_file(const std::string& path, const char* what) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail("cannot read ", what, " '", path, "': ", errno_text(errno));
   struct stat st {};
-  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-    const std::string kind = kind_of_mode(st.st_mode);
+  if (::fstat(fd, &st) != 0) {
+    const int e = errno;
     ::close(fd);
-    fail("cannot read ", what, " '", path, "': it is ", kind, " (octet reads only regular files)");
+    fail("cannot read ", what, " '", path, "': ", errno_text(e));
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    fail("cannot read ", what, " '", path, "': it is ", kind_of_mode(st.st_mode), " (octet reads only regular files)");
   }
   const int flags = ::fcntl(fd, F_GETFL);
   if (flags >= 0) ::fcntl(fd, F_SETFL, flags & ~O_NONBLOCK);
@@ -146,7 +164,7 @@ uint64_t regular_file_size(const std::string& path, const char* what) {
 std::string read_file(const std::string& path, const char* what, uint64_t max_bytes) {
   const int fd = open_regular_file(path, what);
   struct stat st {};
-  ::fstat(fd, &st);
+  if (::fstat(fd, &st) != 0) st.st_size = 0;  // cannot fail on an open descriptor; read() reports what is there
   const uint64_t size = static_cast<uint64_t>(st.st_size);
   if (size > max_bytes) {
     ::close(fd);
@@ -178,10 +196,17 @@ std::string read_file(const std::string& path, const char* what, uint64_t max_by
 
 void check_output(const std::string& path, bool overwrite, const char* what) {
   OCTET_CHECK(!path.empty(), what, ": the output path is empty");
+  OCTET_CHECK(path.back() != '/', "cannot write ", what, " '", path, "': it names a directory; give a file name");
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) {
-    if (errno == ENOENT) return;
-    fail("cannot write ", what, " '", path, "': ", errno_text(errno));
+    if (errno != ENOENT && errno != ENOTDIR) fail("cannot write ", what, " '", path, "': ", errno_text(errno));
+    // Nothing there yet: its folder must exist, so that a typo fails now rather than after the work.
+    const std::string dir = parent_dir(path);
+    struct stat ds {};
+    if (::stat(dir.c_str(), &ds) != 0)
+      fail("cannot write ", what, " '", path, "': folder '", dir, "': ", errno_text(errno));
+    if (!S_ISDIR(ds.st_mode)) fail("cannot write ", what, " '", path, "': '", dir, "' is not a folder");
+    return;
   }
   if (!S_ISREG(st.st_mode))
     fail("cannot write ", what, " '", path, "': it is ", kind_of_mode(st.st_mode),
@@ -190,9 +215,13 @@ void check_output(const std::string& path, bool overwrite, const char* what) {
 }
 
 void write_file_atomic(const std::string& path, std::string_view bytes) {
+  write_file_atomic(path, std::vector<std::string_view>{bytes});
+}
+
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces) {
   check_output(path, /*overwrite=*/true, "output");
   const size_t slash = path.rfind('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
+  const std::string dir = parent_dir(path);
   const std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
   remove_stale_temps(dir, base);
   std::random_device rd;
@@ -210,22 +239,27 @@ void write_file_atomic(const std::string& path, std::string_view bytes) {
   if (fd < 0)
     fail("cannot write '", path, "': cannot create a temporary file in '", dir, "': ", errno_text(open_errno));
   const int slot = register_temp(tmp);
+  // Replacing a file keeps its permission bits (a private 0600 file stays private).
+  struct stat old_st {};
+  if (::lstat(path.c_str(), &old_st) == 0 && S_ISREG(old_st.st_mode)) ::fchmod(fd, old_st.st_mode & 07777);
   const auto cleanup_fail = [&](const char* step, int e) {
     if (fd >= 0) ::close(fd);
     ::unlink(tmp.c_str());
     unregister_temp(slot);
     fail("cannot write '", path, "': ", step, ": ", errno_text(e), " (nothing was changed)");
   };
-  const char* p = bytes.data();
-  size_t left = bytes.size();
-  while (left > 0) {
-    const ssize_t w = ::write(fd, p, left);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      cleanup_fail("write failed", errno);
+  for (const std::string_view bytes : pieces) {
+    const char* p = bytes.data();
+    size_t left = bytes.size();
+    while (left > 0) {
+      const ssize_t w = ::write(fd, p, left);
+      if (w < 0) {
+        if (errno == EINTR) continue;
+        cleanup_fail("write failed", errno);
+      }
+      p += w;
+      left -= static_cast<size_t>(w);
     }
-    p += w;
-    left -= static_cast<size_t>(w);
   }
   if (::fsync(fd) != 0) cleanup_fail("fsync failed", errno);
   const int rc = ::close(fd);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace octet {
 
@@ -45,5 +46,8 @@ void check_output(const std::string& path, bool overwrite, const char* what);
 // Writes `bytes` to `path` atomically (see the file comment). Refuses a non-regular target as check_output
 // does (an existing regular file is replaced: call check_output first for the --force rule).
 void write_file_atomic(const std::string& path, std::string_view bytes);
+// The same for a file made of `pieces` written one after the other (a header and a large tensor's bytes, without
+// copying them into one buffer first).
+void write_file_atomic(const std::string& path, const std::vector<std::string_view>& pieces);
 
 }  // namespace octet

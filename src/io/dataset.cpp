@@ -7,7 +7,12 @@
 #include <filesystem>
 #include <iostream>
 #include <random>
+#include <set>
 
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/file_io.h"
 #include "io/npy.h"
 
 namespace octet {
@@ -33,30 +38,129 @@ bool hidden(const fs::path& p) {
   return !n.empty() && n[0] == '.';
 }
 
-// Every image below `dir` (recursive, following directory links up to a depth that stops link loops),
-// sorted component-wise so that "a/x" < "a-b/y" exactly when folder "a" sorts before "a-b".
-std::vector<fs::path> list_images(const fs::path& dir) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  auto opts = fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied;
-  fs::recursive_directory_iterator it(dir, opts, ec), end;
-  if (ec) fail("cannot list folder '", dir.string(), "': ", ec.message());
-  for (; it != end; it.increment(ec)) {
-    if (ec) fail("cannot list folder '", dir.string(), "': ", ec.message());
-    const fs::path& p = it->path();
-    if (hidden(p)) {
-      if (it->is_directory(ec)) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_directory(ec)) {
-      if (it.depth() >= 32) it.disable_recursion_pending();
-      continue;
-    }
-    if (it->is_regular_file(ec) && is_image_file(p)) out.push_back(p);
+// The images below one or more folders, each folder and each image file visited once (by device and inode),
+// so that links (`ln -s . a`, a link to a parent, a class folder linked into another, bind mounts) can neither
+// make the walk endless nor count an image twice. Real sub-folders are walked first (breadth first, entries
+// sorted), links afterwards, in the same deterministic order; so an image is named by its real path when it
+// has one. What was skipped is reported once, summarized, by report().
+class FolderWalk {
+ public:
+  explicit FolderWalk(std::string root) : root_(std::move(root)) {}
+
+  // Marks `dir` (links followed) as visited without listing it: the labelled reader's top folder.
+  void mark_visited(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) == 0) dirs_.insert({st.st_dev, st.st_ino});
   }
-  std::sort(out.begin(), out.end());
-  return out;
-}
+
+  // Adds the images below `dir` to group `k` (call it for every group, then finish()). Returns false
+  // when `dir` was already visited (through another path).
+  bool add_root(const fs::path& dir, size_t k) {
+    if (groups_.size() <= k) groups_.resize(k + 1);
+    return walk_real(dir, k);
+  }
+
+  // Follows the links found so far (and those found below them); returns every group's images, sorted.
+  std::vector<std::vector<fs::path>> finish() {
+    for (size_t i = 0; i < pending_.size(); ++i) {  // grows while we go
+      const auto [p, k] = pending_[i];
+      struct stat st {};
+      if (::stat(p.c_str(), &st) != 0) continue;  // a dangling link: nothing to read, as before
+      if (S_ISDIR(st.st_mode)) {
+        if (!walk_real(p, k)) skipped_links_.push_back(p.string());
+      } else {
+        add_file(p, st, k);
+      }
+    }
+    for (auto& g : groups_) std::sort(g.begin(), g.end());
+    return std::move(groups_);
+  }
+
+  // One line on stderr when anything was skipped (nothing otherwise).
+  void report() const {
+    if (skipped_links_.empty() && duplicates_.empty() && not_regular_.empty() && too_deep_.empty()) return;
+    auto list = [](const std::vector<std::string>& v) {
+      std::string s;
+      for (size_t i = 0; i < v.size() && i < 3; ++i) s += (i ? ", '" : ": '") + v[i] + "'";
+      return s + (v.size() > 3 ? ", ..." : "");
+    };
+    std::string msg = "note: data folder '" + root_ + "':";
+    const char* sep = " skipped ";
+    if (!skipped_links_.empty()) {
+      msg += sep + std::to_string(skipped_links_.size()) + " link(s) to folders already read (loops or duplicates)" +
+             list(skipped_links_);
+      sep = "; skipped ";
+    }
+    if (!duplicates_.empty()) {
+      msg += sep + std::to_string(duplicates_.size()) + " image(s) already read through another path" + list(duplicates_);
+      sep = "; skipped ";
+    }
+    if (!not_regular_.empty()) {
+      msg += sep + std::to_string(not_regular_.size()) + " image name(s) that are not regular files (FIFO, device, ...)" +
+             list(not_regular_);
+      sep = "; skipped ";
+    }
+    if (!too_deep_.empty())
+      msg += sep + std::to_string(too_deep_.size()) + " folder(s) nested deeper than 256 levels" + list(too_deep_);
+    std::cerr << msg << "\n";
+  }
+
+ private:
+  using Id = std::pair<dev_t, ino_t>;
+
+  // Breadth first over the real sub-folders of `dir`; links are queued for finish().
+  bool walk_real(const fs::path& dir, size_t k) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) != 0) fail("cannot list folder '", dir.string(), "': ", std::strerror(errno));
+    if (!dirs_.insert({st.st_dev, st.st_ino}).second) return false;
+    std::vector<std::pair<fs::path, int>> queue{{dir, 0}};
+    for (size_t qi = 0; qi < queue.size(); ++qi) {
+      const auto [d, depth] = queue[qi];
+      std::error_code ec;
+      std::vector<fs::path> entries;
+      for (fs::directory_iterator it(d, fs::directory_options::skip_permission_denied, ec), end; !ec && it != end;
+           it.increment(ec))
+        entries.push_back(it->path());
+      if (ec) fail("cannot list folder '", d.string(), "': ", ec.message());
+      std::sort(entries.begin(), entries.end());
+      for (const fs::path& p : entries) {
+        if (hidden(p)) continue;
+        struct stat es {};
+        if (::lstat(p.c_str(), &es) != 0) continue;  // vanished meanwhile
+        if (S_ISLNK(es.st_mode)) {
+          pending_.push_back({p, k});
+        } else if (S_ISDIR(es.st_mode)) {
+          if (depth >= 256) {
+            too_deep_.push_back(p.string());
+            continue;
+          }
+          if (dirs_.insert({es.st_dev, es.st_ino}).second) queue.push_back({p, depth + 1});
+          else skipped_links_.push_back(p.string());  // a bind mount of a folder already read
+        } else {
+          add_file(p, es, k);
+        }
+      }
+    }
+    return true;
+  }
+
+  // `st` is the file's (links followed) status.
+  void add_file(const fs::path& p, const struct stat& st, size_t k) {
+    if (!is_image_file(p)) return;
+    if (!S_ISREG(st.st_mode)) {
+      not_regular_.push_back(p.string());
+      return;
+    }
+    if (files_.insert({st.st_dev, st.st_ino}).second) groups_[k].push_back(p);
+    else duplicates_.push_back(p.string());
+  }
+
+  std::string root_;
+  std::set<Id> dirs_, files_;
+  std::vector<std::pair<fs::path, size_t>> pending_;
+  std::vector<std::vector<fs::path>> groups_;
+  std::vector<std::string> skipped_links_, duplicates_, not_regular_, too_deep_;
+};
 
 const char* kImageKinds = "jpg, jpeg, png, bmp, webp, tif, tiff";
 
@@ -68,9 +172,13 @@ uint32_t be32(const uint8_t* p) {
 
 class GzFile {
  public:
-  explicit GzFile(const std::string& path) : path_(path) {
-    f_ = gzopen(path.c_str(), "rb");  // reads plain files too
-    if (!f_) fail("cannot open '", path, "': ", std::strerror(errno));
+  GzFile(const std::string& path, const char* what) : path_(path) {
+    const int fd = open_regular_file(path, what);  // a FIFO or device is refused, never waited on
+    f_ = gzdopen(fd, "rb");                         // reads plain files too
+    if (!f_) {
+      ::close(fd);
+      fail("cannot open '", path, "': ", std::strerror(errno));
+    }
   }
   ~GzFile() { gzclose(f_); }
   GzFile(const GzFile&) = delete;
@@ -111,9 +219,10 @@ class GzFile {
   gzFile f_;
 };
 
+// Something is at `p` (links followed): a FIFO there is an error naming it when opened, not "missing".
 bool exists_file(const std::string& p) {
   std::error_code ec;
-  return fs::is_regular_file(p, ec);
+  return fs::exists(p, ec) && !fs::is_directory(p, ec);
 }
 
 // t10k-images-idx3-ubyte[.gz] -> t10k-labels-idx1-ubyte[.gz] (either compression).
@@ -209,8 +318,12 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& dir, bool labelled
   if (!fs::is_directory(dir, ec)) fail("cannot open data folder '", dir, "': not a folder");
   std::vector<Sample> samples;
   std::vector<std::string> classes;
+  FolderWalk walk(dir);
   if (!labelled) {
-    for (const fs::path& p : list_images(dir)) samples.push_back({p.string(), {}, -1});
+    walk.add_root(dir, 0);
+    const auto groups = walk.finish();
+    walk.report();
+    for (const fs::path& p : groups[0]) samples.push_back({p.string(), {}, -1});
     if (samples.empty()) fail("data folder '", dir, "' has no images (", kImageKinds, ")");
   } else {
     std::vector<fs::path> class_dirs;
@@ -232,11 +345,20 @@ std::unique_ptr<Dataset> open_image_folder(const std::string& dir, bool labelled
            "') beside its class sub-folders; a labelled set keeps every image inside a class folder");
     std::sort(class_dirs.begin(), class_dirs.end(),
               [](const fs::path& a, const fs::path& b) { return a.filename().string() < b.filename().string(); });
+    // One walk for all classes: a link from one class folder into another (or up to the top folder) cannot
+    // give an image two labels.
+    walk.mark_visited(dir);
+    std::vector<bool> fresh(class_dirs.size());
+    for (size_t k = 0; k < class_dirs.size(); ++k) fresh[k] = walk.add_root(class_dirs[k], k);
+    const auto groups = walk.finish();
+    walk.report();
     for (size_t k = 0; k < class_dirs.size(); ++k) {
-      std::vector<fs::path> imgs = list_images(class_dirs[k]);
-      if (imgs.empty()) fail("class folder '", class_dirs[k].string(), "' has no images (", kImageKinds, ")");
+      if (!fresh[k])
+        fail("class folder '", class_dirs[k].string(), "' is a folder already read (a link to the top folder or to "
+             "another class folder); each class needs its own folder");
+      if (groups[k].empty()) fail("class folder '", class_dirs[k].string(), "' has no images (", kImageKinds, ")");
       classes.push_back(class_dirs[k].filename().string());
-      for (const fs::path& p : imgs) samples.push_back({p.string(), {}, static_cast<int>(k)});
+      for (const fs::path& p : groups[k]) samples.push_back({p.string(), {}, static_cast<int>(k)});
     }
   }
   return std::make_unique<ImageDataset>(std::move(samples), std::move(classes), dir);
@@ -254,7 +376,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& path_in, bool need_labels) 
       fail("cannot open data '", path_in, "': no such file or folder (nor IDX images '", path_in,
            "-images-idx3-ubyte[.gz]')");
   }
-  GzFile f(path);
+  GzFile f(path, "IDX images");
   uint8_t h[16];
   if (f.read(h, 16) != 16) fail("cannot read '", path, "': too short for an IDX image file");
   uint32_t magic = be32(h);
@@ -282,7 +404,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& path_in, bool need_labels) 
          ")");
   }
   if (!label_path.empty()) {
-    GzFile lf(label_path);
+    GzFile lf(label_path, "IDX labels");
     uint8_t lh[8];
     if (lf.read(lh, 8) != 8 || be32(lh) != 0x00000801)
       fail("cannot read '", label_path, "': not an IDX label file (magic 0x00000801)");
@@ -350,6 +472,8 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, bool need_labels,
   std::error_code ec;
   std::unique_ptr<Dataset> ds;
   std::string name = lower(fs::path(path).filename().string());
+  // A FIFO, device or socket is refused here, naming it, before any reader could wait on it.
+  if (fs::exists(path, ec) && !fs::is_directory(path, ec)) require_regular_file(path, "data");
   if (fs::is_directory(path, ec)) {
     ds = open_image_folder(path, need_labels);
   } else if (!fs::exists(path, ec) || name.find("idx3") != std::string::npos) {

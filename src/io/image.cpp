@@ -2,12 +2,18 @@
 
 #include <cmath>
 #include <algorithm>
+#include <cstdlib>
+#include <cstdint>
+#include <cstring>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <vector>
 
 #include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
+
+#include "core/file_io.h"
 
 namespace octet {
 
@@ -122,38 +128,70 @@ Preprocess Preprocess::resolved(const Shape& chw) const {
 }
 
 cv::Mat decode_image(const std::string& path) {
-  std::error_code ec;
-  if (!std::filesystem::is_regular_file(path, ec)) fail("cannot read image '", path, "': no such file");
-  {
-    // The first 2 and the last (up to) 64 KiB bytes: enough to see a JPEG's end marker past any padding.
-    std::ifstream f(path, std::ios::binary | std::ios::ate);
-    const std::streamoff size = f.good() ? static_cast<std::streamoff>(f.tellg()) : 0;
-    if (size >= 2) {
-      unsigned char head[2] = {0, 0};
-      f.seekg(0);
-      f.read(reinterpret_cast<char*>(head), 2);
-      if (f && head[0] == 0xFF && head[1] == 0xD8) {
-        const std::streamoff k = std::min<std::streamoff>(size, 64 << 10);
-        std::vector<unsigned char> tail(static_cast<size_t>(k));
-        f.seekg(size - k);
-        f.read(reinterpret_cast<char*>(tail.data()), k);
-        if (f) check_jpeg_complete(head, 2, tail.data(), tail.size(), path);
-      }
-    }
-  }
-  cv::Mat img;
-  try {
-    img = cv::imread(path, cv::IMREAD_UNCHANGED);
-  } catch (const cv::Exception& e) {
-    fail("cannot decode image '", path, "': ", e.what());
-  }
-  if (img.empty()) fail("cannot decode image '", path, "': corrupt or unsupported format");
-  return img;
+  // Read through core/file_io (a regular file only: a FIFO named x.jpg is an error, not a hang), then decode
+  // the bytes as imread would.
+  const std::string bytes = read_file(path, "image", static_cast<uint64_t>(INT32_MAX));
+  return decode_image(bytes.data(), bytes.size(), path);
 }
+
+namespace {
+
+// Largest image octet decodes: 2^27 pixels (e.g. 11585 x 11585; ~400 MB as 8-bit RGB). OpenCV's own limit
+// (2^30 pixels, fixed when the library loads) lets a 100-byte PNG header ask for gigabytes
+// (fuzz/regressions/fuzz_image), so the size a PNG, JPEG, BMP or PNM header declares is checked first.
+constexpr uint64_t kMaxImagePixels = uint64_t{1} << 27;
+
+// Width x height as the header of a PNG, JPEG, BMP or binary PNM declares it; 0 when not one of those or not
+// found (OpenCV's decoder then applies its own checks).
+uint64_t declared_pixels(const unsigned char* p, size_t n) {
+  const auto be16 = [&](size_t i) { return static_cast<uint64_t>(p[i]) << 8 | p[i + 1]; };
+  const auto be32 = [&](size_t i) { return be16(i) << 16 | be16(i + 2); };
+  const auto le32 = [&](size_t i) {
+    return static_cast<uint64_t>(p[i]) | static_cast<uint64_t>(p[i + 1]) << 8 | static_cast<uint64_t>(p[i + 2]) << 16 |
+           static_cast<uint64_t>(p[i + 3]) << 24;
+  };
+  if (n >= 24 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) return be32(16) * be32(20);
+  if (n >= 26 && p[0] == 'B' && p[1] == 'M') {
+    const uint64_t w = le32(18), h = le32(22);
+    const auto mag = [](uint64_t v) { return v & 0x80000000u ? (~v + 1) & 0xffffffffu : v; };  // int32, may be < 0
+    return mag(w) * mag(h);
+  }
+  if (n >= 4 && p[0] == 0xFF && p[1] == 0xD8) {
+    size_t i = 2;
+    while (i + 9 < n) {
+      if (p[i] != 0xFF) return 0;
+      const unsigned m = p[i + 1];
+      if (m == 0xFF) { ++i; continue; }
+      if (m == 0xD8 || m == 0x01 || (m >= 0xD0 && m <= 0xD7)) { i += 2; continue; }
+      if (m >= 0xC0 && m <= 0xCF && m != 0xC4 && m != 0xC8 && m != 0xCC) return be16(i + 5) * be16(i + 7);
+      i += 2 + be16(i + 2);
+    }
+    return 0;
+  }
+  if (n >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6') {
+    uint64_t v[2] = {0, 0};
+    size_t i = 2;
+    for (int k = 0; k < 2; ++k) {
+      while (i < n && (std::isspace(p[i]) || p[i] == '#')) {
+        if (p[i] == '#')
+          while (i < n && p[i] != '\n') ++i;
+        else ++i;
+      }
+      while (i < n && p[i] >= '0' && p[i] <= '9' && v[k] < (uint64_t{1} << 40)) v[k] = v[k] * 10 + (p[i++] - '0');
+    }
+    return v[0] * v[1];
+  }
+  return 0;
+}
+
+}  // namespace
 
 cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
   if (size == 0 || size > static_cast<size_t>(INT32_MAX)) fail("cannot decode image '", name, "': ", size, " bytes");
   check_jpeg_complete(static_cast<const unsigned char*>(data), size, static_cast<const unsigned char*>(data), size, name);
+  if (const uint64_t px = declared_pixels(static_cast<const unsigned char*>(data), size); px > kMaxImagePixels)
+    fail("cannot decode image '", name, "': its header declares ", px, " pixels, more than the ", kMaxImagePixels,
+         " octet decodes");
   cv::Mat img;
   try {
     cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<void*>(data));
@@ -161,7 +199,8 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
   } catch (const cv::Exception& e) {
     fail("cannot decode image '", name, "': ", e.what());
   }
-  if (img.empty()) fail("cannot decode image '", name, "': corrupt or unsupported format");
+  if (img.empty())
+    fail("cannot decode image '", name, "': corrupt or unsupported format");
   return img;
 }
 

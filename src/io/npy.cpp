@@ -1,9 +1,12 @@
 #include "io/npy.h"
 #include "core/file_io.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
+#include <deque>
 #include <cstdio>
 #include <cstring>
 #include <limits>
@@ -45,29 +48,39 @@ class MemSource : public Source {
   size_t n_;
 };
 
+// A regular file only (core/file_io.h: a FIFO or device is refused, never waited on), read with pread.
 class FileSource : public Source {
  public:
-  explicit FileSource(const std::string& path) {
+  FileSource(const std::string& path, const char* what) {
     name_ = path;
-    f_ = std::fopen(path.c_str(), "rb");
-    if (!f_) fail("cannot open '", path, "': ", std::strerror(errno));
-    if (fseeko(f_, 0, SEEK_END) != 0) fail("cannot read '", path, "': not a seekable file");
-    off_t end = ftello(f_);
-    if (end < 0) fail("cannot read '", path, "': not a seekable file");
-    size_ = static_cast<uint64_t>(end);
+    fd_ = open_regular_file(path, what);
+    struct stat st {};
+    if (::fstat(fd_, &st) != 0) {
+      ::close(fd_);
+      fail("cannot read ", what, " '", path, "': ", std::strerror(errno));
+    }
+    size_ = static_cast<uint64_t>(st.st_size);
   }
-  ~FileSource() override { std::fclose(f_); }
+  ~FileSource() override { ::close(fd_); }
   FileSource(const FileSource&) = delete;
   FileSource& operator=(const FileSource&) = delete;
   uint64_t size() const override { return size_; }
   void read(uint64_t off, void* dst, size_t n) const override {
     if (off > size_ || n > size_ - off) fail("cannot read '", name_, "': unexpected end of file");
-    if (fseeko(f_, static_cast<off_t>(off), SEEK_SET) != 0 || std::fread(dst, 1, n, f_) != n)
-      fail("cannot read '", name_, "': read error or file truncated");
+    char* p = static_cast<char*>(dst);
+    while (n > 0) {
+      const ssize_t r = ::pread(fd_, p, std::min<size_t>(n, 1u << 30), static_cast<off_t>(off));
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0) fail("cannot read '", name_, "': ", std::strerror(errno));
+      if (r == 0) fail("cannot read '", name_, "': file truncated while reading");
+      p += r;
+      off += static_cast<uint64_t>(r);
+      n -= static_cast<size_t>(r);
+    }
   }
 
  private:
-  FILE* f_ = nullptr;
+  int fd_ = -1;
   uint64_t size_ = 0;
 };
 
@@ -335,21 +348,30 @@ void check_writable(const Tensor& t) {
   OCTET_CHECK(t.raw() != nullptr || t.nbytes() == 0, "cannot write an unallocated tensor to .npy");
 }
 
-// Output collected in memory and written atomically at close() (core/file_io.h): an error or an interruption
-// never leaves a partial file, and only a regular file is ever replaced.
+// Output collected as pieces and written atomically at close() (core/file_io.h): an error or an interruption
+// never leaves a partial file, and only a regular file is ever replaced. Small pieces (headers) are copied; a
+// tensor's bytes are referenced (write_view), not copied, so a large output does not take twice its memory.
 class OutFile {
  public:
   explicit OutFile(const std::string& path) : path_(path) { check_output(path, /*overwrite=*/true, "output"); }
-  void write(const void* p, uint64_t n) {
-    if (n) buf_.append(static_cast<const char*>(p), n);
+  void write(const std::string& s) {
+    owned_.push_back(s);
+    pieces_.emplace_back(owned_.back());
+    pos_ += s.size();
   }
-  void write(const std::string& s) { write(s.data(), s.size()); }
-  void close() { write_file_atomic(path_, buf_); }
-  uint64_t pos() const { return buf_.size(); }
+  // `p` must stay valid until close().
+  void write_view(const void* p, uint64_t n) {
+    if (n) pieces_.emplace_back(static_cast<const char*>(p), static_cast<size_t>(n));
+    pos_ += n;
+  }
+  void close() { write_file_atomic(path_, pieces_); }
+  uint64_t pos() const { return pos_; }
 
  private:
   std::string path_;
-  std::string buf_;
+  std::deque<std::string> owned_;  // stable addresses for the views in pieces_
+  std::vector<std::string_view> pieces_;
+  uint64_t pos_ = 0;
 };
 
 // ---------------------------------------------------------------------------------------------------
@@ -537,7 +559,7 @@ void put64(std::string& s, uint64_t v) {
 // -------------------------------------------------------------------------------------------------------
 
 Tensor read_npy(const std::string& path) {
-  FileSource f(path);
+  FileSource f(path, ".npy file");
   return read_npy_at(f, 0, f.size(), quoted(path));
 }
 
@@ -557,12 +579,12 @@ void write_npy(const std::string& path, const Tensor& t) {
   check_writable(t);
   OutFile f(path);
   f.write(npy_header(t));
-  f.write(t.raw(), t.nbytes());
+  f.write_view(t.raw(), t.nbytes());
   f.close();
 }
 
 std::map<std::string, Tensor> read_npz(const std::string& path) {
-  FileSource f(path);
+  FileSource f(path, ".npz file");
   return read_zip_npys(f);
 }
 
@@ -608,7 +630,7 @@ void write_npz(const std::string& path, const std::map<std::string, Tensor>& arr
     }
     f.write(lh);
     f.write(head);
-    f.write(t.raw(), t.nbytes());
+    f.write_view(t.raw(), t.nbytes());
 
     put32(central, kCentralSig);
     put16(central, (3 << 8) | (z64 ? 45 : 20));  // made by: unix

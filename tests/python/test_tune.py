@@ -120,7 +120,7 @@ def test_calibrate_refines_thresholds_by_default(tmp_path, octet):
 
     def sqnr(cache):
         octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "500", *PRE, "--precision", "fp32,int8",
-              "--cache", cache, "--quiet", "--json", tmp_path / "e.json")
+              "--cache", cache, "--quiet", "--json", tmp_path / "e.json", "--force")
         return json.loads((tmp_path / "e.json").read_text())["sqnr_db"]
     assert sqnr(tmp_path / "r.cache") > sqnr(tmp_path / "n.cache") + 1.0
 
