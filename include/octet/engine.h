@@ -50,7 +50,8 @@ struct EngineOptions {
   std::optional<std::vector<std::string>> fp32_layers;
   // "cpu" (oneDNN + octet's kernels) or "ref" (plain loops). Empty: cpu; for a plan file, the plan's.
   std::string backend;
-  int threads = 0;  // OpenMP threads (0: leave as is — all cores unless OMP_NUM_THREADS says otherwise)
+  int threads = 0;  // OpenMP threads (0: leave as is — all cores unless OMP_NUM_THREADS says otherwise; more
+                    // than the CPUs this process may use are clamped to them)
   AsymmetricPolicy asymmetric = AsymmetricPolicy::simulate;
 };
 

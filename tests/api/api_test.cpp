@@ -196,3 +196,20 @@ TEST(PublicApi, CachesConvertBetweenFormats) {
 }
 
 }  // namespace
+
+namespace {
+
+// Absurd thread counts (issue 17: --threads 100000 crashed libgomp) are clamped to the CPUs; negative refused.
+TEST(PublicApi, ThreadsAreClampedToTheCpus) {
+  octet::Model m = octet::Model::load(fmnist());
+  octet::EngineOptions o;
+  o.threads = 100000;
+  octet::Engine e = octet::Engine::build(m, o);
+  std::vector<float> x = random_images(2, 3);
+  const octet::HostTensor y = e.run({{"input", octet::TensorView::of(x.data(), {2, 1, 28, 28})}}).at("logits");
+  EXPECT_EQ(y.shape(), (octet::Shape{2, 10}));
+  o.threads = -1;
+  EXPECT_THROW(octet::Engine::build(m, o), octet::Error);
+}
+
+}  // namespace
