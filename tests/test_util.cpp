@@ -1,6 +1,12 @@
 #include "test_util.h"
 
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <chrono>
 #include <cmath>
+#include <future>
 #include <cstdlib>
 #include <filesystem>
 #include <random>
@@ -43,6 +49,25 @@ double max_rel_error(const Tensor& a, const Tensor& b) {
   double ref = 0;
   for (float v : vb) ref = std::max(ref, static_cast<double>(std::fabs(v)));
   return max_abs_error(a, b) / (ref + 1e-6);
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "<no error>";
+}
+
+std::string error_without_hang(const std::string& fifo, const std::function<void()>& f) {
+  auto fut = std::async(std::launch::async, [&] { return error_of(f); });
+  if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
+    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
+    if (w >= 0) ::close(w);
+    ADD_FAILURE() << "blocked on the FIFO '" << fifo << "'";
+  }
+  return fut.get();
 }
 
 }  // namespace octet::test

@@ -177,6 +177,17 @@ std::string cache_misfit(const CalibCache& cache, const Graph& model) {
 
 std::string expected_cache_header(Algo algo, int trt_version) { return make_cache_header(trt_version, algo_token(algo)); }
 
+void observe_layout_copies(const Graph& g, std::vector<int>& obs_of) {
+  for (const Node& n : g.nodes) {
+    bool copy = n.op == OpType::ToNhwc || n.op == OpType::ToNchw;
+    for (int o : n.outputs) {
+      int orig = g.value(o).layout_of;
+      if (copy) obs_of[static_cast<size_t>(o)] = -1;
+      else if (orig >= 0) obs_of[static_cast<size_t>(o)] = obs_of[static_cast<size_t>(orig)];
+    }
+  }
+}
+
 std::vector<std::string> calibrated_tensor_names(const Graph& model) {
   std::vector<std::string> names;
   for (int v : calibrated_values(model, nullptr)) names.push_back(model.value(v).name);
@@ -248,16 +259,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     obs_value.push_back(v);
     obs_name.push_back(model.value(mv).name);
   }
-  // Channels-last copies (passes/nhwc.cpp): a tensor the plan computes only in NHWC is observed through that
-  // copy (statistics do not depend on layout); transposing copies of an observed tensor are never observed.
-  for (const Node& n : g.nodes) {
-    bool copy = n.op == OpType::ToNhwc || n.op == OpType::ToNchw;
-    for (int o : n.outputs) {
-      int orig = g.value(o).layout_of;
-      if (copy) obs_of[static_cast<size_t>(o)] = -1;
-      else if (orig >= 0) obs_of[static_cast<size_t>(o)] = obs_of[static_cast<size_t>(orig)];
-    }
-  }
+  observe_layout_copies(g, obs_of);
   bool two_pass = !obs.empty() && obs[0].mode() == HistMode::Fixed;
   enum class Pass { Absmax, Hist, OnePass } pass = two_pass ? Pass::Absmax : Pass::OnePass;
   auto feed = [&](int v, const Tensor& t) {

@@ -97,5 +97,9 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
 
 // Names of the tensors calibration observes, in network order (inputs first, then node outputs).
 std::vector<std::string> calibrated_tensor_names(const Graph& model);
+// Channels-last copies (passes/nhwc.cpp) in the plan graph `g`: a tensor the plan computes only in NHWC is
+// observed through that copy (statistics do not depend on layout); transposing copies of an observed tensor
+// are never observed. Updates `obs_of` (plan value -> observer, -1 for none) for calibrate() and CalibSession.
+void observe_layout_copies(const Graph& g, std::vector<int>& obs_of);
 
 }  // namespace octet

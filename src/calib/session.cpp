@@ -85,15 +85,7 @@ CalibSession::CalibSession(const Graph& model, const CalibSessionOptions& opt)
     obs_name_.push_back(model_.value(mv).name);
     constant_.push_back(plan_->is_folded(v) ? 1 : 0);
   }
-  // Channels-last copies: observed through the copy; transposing copies never (as calibrate()).
-  for (const Node& n : g.nodes) {
-    bool copy = n.op == OpType::ToNhwc || n.op == OpType::ToNchw;
-    for (int o : n.outputs) {
-      int orig = g.value(o).layout_of;
-      if (copy) obs_of_[static_cast<size_t>(o)] = -1;
-      else if (orig >= 0) obs_of_[static_cast<size_t>(o)] = obs_of_[static_cast<size_t>(orig)];
-    }
-  }
+  observe_layout_copies(g, obs_of_);  // channels-last copies, as calibrate()
 }
 
 CalibSession::~CalibSession() = default;

@@ -23,10 +23,14 @@
 
 #include "core/error.h"
 
+#include "test_util.h"
+
 namespace octet {
 namespace {
 
 namespace fs = std::filesystem;
+using test::error_of;
+using test::error_without_hang;
 
 class FileIo : public ::testing::Test {
  protected:
@@ -63,28 +67,7 @@ std::string get(const std::string& p) {
   return std::string(std::istreambuf_iterator<char>(f), {});
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
 #define EXPECT_HAS(msg, part) EXPECT_NE((msg).find(part), std::string::npos) << (msg)
-
-// Runs `f` (which must throw) on another thread; if it has not returned within 5 s it is blocked on the
-// FIFO: a writer is opened to release it and the test fails instead of hanging.
-std::string error_without_hang(const std::string& fifo, const std::function<void()>& f) {
-  auto fut = std::async(std::launch::async, [&] { return error_of(f); });
-  if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
-    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-    if (w >= 0) ::close(w);
-    ADD_FAILURE() << "blocked on the FIFO '" << fifo << "'";
-  }
-  return fut.get();
-}
 
 TEST_F(FileIo, FifoReadThrowsFastNamingIt) {
   const std::string fifo = path("in.npy");

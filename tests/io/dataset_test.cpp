@@ -18,19 +18,11 @@ namespace {
 
 using test::TempDir;
 namespace fs = std::filesystem;
+using test::error_of;
 
 void png(const std::string& path, int value, int h = 4, int w = 4) {
   fs::create_directories(fs::path(path).parent_path());
   ASSERT_TRUE(cv::imwrite(path, cv::Mat(h, w, CV_8UC1, cv::Scalar(value)))) << path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
 }
 
 TEST(IoDataset, LabelledFolderOrderAndNames) {

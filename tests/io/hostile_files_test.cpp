@@ -21,35 +21,19 @@
 #include "io/io_test_util.h"
 #include "io/npy.h"
 
+#include "test_util.h"
+
 namespace octet {
 namespace {
 
 using test::TempDir;
 namespace fs = std::filesystem;
+using test::error_of;
+using test::error_without_hang;
 
 void png(const std::string& path, int value) {
   fs::create_directories(fs::path(path).parent_path());
   ASSERT_TRUE(cv::imwrite(path, cv::Mat(4, 4, CV_8UC1, cv::Scalar(value)))) << path;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "<no error>";
-}
-
-// `f` must throw at once; if it is still blocked on the FIFO after 5 s a writer releases it and the test fails.
-std::string error_without_hang(const std::string& fifo, const std::function<void()>& f) {
-  auto fut = std::async(std::launch::async, [&] { return error_of(f); });
-  if (fut.wait_for(std::chrono::seconds(5)) == std::future_status::timeout) {
-    const int w = ::open(fifo.c_str(), O_WRONLY | O_NONBLOCK);
-    if (w >= 0) ::close(w);
-    ADD_FAILURE() << "blocked on the FIFO '" << fifo << "'";
-  }
-  return fut.get();
 }
 
 // Runs `f` in a child process, killed after `seconds`: its result (0..250), -1 when it did not finish in time
