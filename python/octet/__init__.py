@@ -22,8 +22,44 @@ import os as _os
 
 import numpy as _np
 
-from . import _octet
-from ._octet import CalibrationResult, Error, TensorSpec, TuningResult, QdqResult  # noqa: F401
+
+def _omp_defaults():
+    """The CLI's OpenMP wait default (tools/main.cpp), for this process: libgomp reads OMP_WAIT_POLICY and
+    GOMP_SPINCOUNT once, when it is loaded (by the extension below). With neither set by the user (nor
+    OCTET_OMP_DEFAULTS): a short spin (GOMP_SPINCOUNT=3000) when the CPUs this process may use are idle, else
+    OMP_WAIT_POLICY=passive — spinning workers on shared cores make octet 10-100x slower."""
+    env = _os.environ
+    if any(k in env for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OCTET_OMP_DEFAULTS")):
+        return
+    try:
+        with open("/proc/self/maps") as f:
+            if "libgomp" in f.read():
+                return  # already loaded by another library: too late to choose
+        usable = len(_os.sched_getaffinity(0))
+
+        def idle():
+            with open("/proc/stat") as f:
+                v = [int(x) for x in f.readline().split()[1:]]
+            return v[3] + v[4], sum(v)
+
+        import time
+        i0, t0 = idle()
+        time.sleep(0.03)
+        i1, t1 = idle()
+        idle_cpus = (i1 - i0) / max(t1 - t0, 1) * (_os.cpu_count() or 1)
+    except OSError:
+        return
+    if idle_cpus >= usable - 0.5:
+        env["GOMP_SPINCOUNT"] = "3000"
+    else:
+        env["OMP_WAIT_POLICY"] = "passive"
+    env["OCTET_OMP_DEFAULTS"] = "applied"
+
+
+_omp_defaults()
+
+from . import _octet  # noqa: E402
+from ._octet import CalibrationResult, Error, QdqResult, TensorSpec, TuningResult  # noqa: F401,E402
 
 __version__ = _octet.version()
 CUDA = _octet.cuda_available()
