@@ -17,6 +17,7 @@ TensorRT-style calibrators run unchanged with one import changed::
     engine = octet.Engine("model.onnx", precision="int8", cache="model.cache")
     outputs = engine.run({"input": x})        # {name: numpy array}
 """
+import atexit as _atexit
 import enum as _enum
 import os as _os
 
@@ -329,9 +330,18 @@ def _algo_name(a):
     return _ALGO_NAMES[CalibrationAlgoType(int(a))]
 
 
+def set_progress_handler(fn):
+    """Progress of long work (calibration passes, refinement, tune) goes to fn(label, done, total, unit, finished)
+    (total 0: unknown), e.g. to drive a tqdm bar; None restores octet's progress line on stderr."""
+    _octet.set_progress_handler(fn)
+
+
+_atexit.register(_octet.set_progress_handler, None)  # before the interpreter goes
+
+
 def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, calibrate_inputs=False,
               one_pass=False, import_cache=False, percentile=99.99, quantile=None, trt_version="10.13.0",
-              refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, **preprocessing):
+              refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, progress=None, **preprocessing):
     """Calibrates `model` (path or Model) — what `octet calibrate` does, with its defaults — and returns a
     CalibrationResult (`.cache`: the TensorRT cache bytes).
 
@@ -343,8 +353,18 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
     and a valid cache from its read_calibration_cache skips calibration (as in TensorRT).
     `algo`: entropy2 (default), entropy, minmax, percentile, mse, legacy (a calibrator's own by default).
     `refine`: True (default: 128 samples), False, or the number of samples.
+    `progress`: fn(label, done, total, unit, finished) called as the passes and the refinement advance.
     A calibrator that cannot rewind has its batches read once and kept in memory, so that the default two-pass
     calibration gives the CLI's result; one_pass=True streams them instead (TensorRT's one-pass histograms)."""
+    if progress is not None:
+        set_progress_handler(progress)
+        try:
+            return calibrate(model, data, cache, algo, refine, batch, calibrate_inputs=calibrate_inputs,
+                             one_pass=one_pass, import_cache=import_cache, percentile=percentile, quantile=quantile,
+                             trt_version=trt_version, refine_batch=refine_batch, refine_sweeps=refine_sweeps,
+                             backend=backend, quiet=False, **preprocessing)
+        finally:
+            set_progress_handler(None)
     m = _model(model)
     refine_samples = 0 if refine is False or refine is None else 128 if refine is True else int(refine)
     cache_path = _os.fspath(cache) if cache else ""

@@ -363,6 +363,28 @@ NB_MODULE(_octet, m) {
   m.def("version", [] { return std::string(octet::version()); });
   m.def("cuda_available", [] { return false; });
 
+  // Progress of long work (calibration passes, refinement, tune): fn(label, done, total, unit, finished), called
+  // with the GIL taken from the thread doing the work; None: octet's progress line (on a terminal). An exception
+  // raised by fn is reported as unraisable (the work goes on).
+  m.def("set_progress_handler", [](nb::object fn) {
+    if (fn.is_none()) {
+      octet::set_progress_handler(nullptr);
+      return;
+    }
+    std::shared_ptr<nb::object> holder(new nb::object(std::move(fn)), [](nb::object* p) {
+      nb::gil_scoped_acquire gil;
+      delete p;
+    });
+    octet::set_progress_handler([holder](const octet::ProgressEvent& e) {
+      nb::gil_scoped_acquire gil;
+      try {
+        (*holder)(e.label, e.done, e.total, e.unit, e.finished);
+      } catch (nb::python_error& err) {
+        err.discard_as_unraisable("octet progress handler");
+      }
+    });
+  }, "fn"_a.none());
+
   nb::class_<octet::TensorSpec>(m, "TensorSpec")
       .def_ro("name", &octet::TensorSpec::name)
       .def_prop_ro("dtype", [](const octet::TensorSpec& s) { return std::string(octet::dtype_name(s.dtype)); })

@@ -287,3 +287,42 @@ def test_engine_releases_the_gil():
     done.set()
     t.join()
     assert ticks[0] > 20, f"the other thread ran {ticks[0]} times during {runs} runs"
+
+
+def test_batch_kinds_give_the_same_cache(samples_npy):
+    """get_batch may return numpy arrays, a dict by name, objects with __array_interface__ or CPU DLPack."""
+    data = np.load(samples_npy)
+
+    class ArrayInterface:
+        def __init__(self, a):
+            self.__array_interface__ = a.__array_interface__
+            self._keep = a
+
+    class DLPackOnly:
+        def __init__(self, a):
+            self._a = a
+
+        def __dlpack__(self, **kw):
+            return self._a.__dlpack__(**kw)
+
+        def __dlpack_device__(self):
+            return self._a.__dlpack_device__()
+
+    def calibrator(wrap):
+        class C(NpyCalibrator):
+            def get_batch(self, names):
+                b = super().get_batch(names)
+                return None if b is None else wrap(names, b[0])
+        return C(data, batch_size=40)
+
+    want = trt.calibrate(MODEL, NpyCalibrator(data), refine=False).cache
+    for wrap in (lambda n, a: [a], lambda n, a: {n[0]: a}, lambda n, a: [ArrayInterface(a)],
+                 lambda n, a: [DLPackOnly(a)], lambda n, a: [a.astype(np.float64)]):
+        assert trt.calibrate(MODEL, calibrator(wrap), refine=False).cache == want
+
+
+def test_progress_callback(samples_npy):
+    events = []
+    trt.calibrate(MODEL, str(samples_npy), refine=False, progress=lambda *e: events.append(e))
+    assert events and any(e[0].startswith("calibrate") for e in events) and events[-1][4]
+    assert max(e[1] for e in events) == N
