@@ -326,3 +326,43 @@ def test_progress_callback(samples_npy):
     trt.calibrate(MODEL, str(samples_npy), refine=False, progress=lambda *e: events.append(e))
     assert events and any(e[0].startswith("calibrate") for e in events) and events[-1][4]
     assert max(e[1] for e in events) == N
+
+
+def test_streaming_1000_batches_keeps_rss_flat():
+    """one_pass=True streams get_batch's arrays (nothing kept): 1,000 batches leave RSS flat."""
+    def rss_mb():
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+    class Stream(trt.IInt8EntropyCalibrator2):
+        def __init__(self):
+            trt.IInt8EntropyCalibrator2.__init__(self)
+            self.i, self.rss, self.rng = 0, {}, np.random.default_rng(0)
+
+        def get_batch_size(self):
+            return 1
+
+        def get_batch(self, names):
+            self.i += 1
+            if self.i in (200, 1000):
+                self.rss[self.i] = rss_mb()
+            if self.i > 1000:
+                return None
+            return [self.rng.random((1, 1, 28, 28), dtype=np.float32)]
+
+    s = Stream()
+    r = trt.calibrate(MODEL, s, refine=False, one_pass=True)
+    assert r.images == 1000 and not r.two_pass
+    assert s.rss[1000] - s.rss[200] < 4, s.rss
+
+
+def test_keyboard_interrupt_in_get_batch(samples_npy, tmp_path):
+    class Interrupted(NpyCalibrator):
+        def get_batch(self, names):
+            if self.pos >= 64:
+                raise KeyboardInterrupt
+            return super().get_batch(names)
+
+    with pytest.raises(KeyboardInterrupt):
+        trt.calibrate(MODEL, Interrupted(np.load(samples_npy)), cache=tmp_path / "k.cache")
+    assert not (tmp_path / "k.cache").exists()
