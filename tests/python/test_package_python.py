@@ -225,6 +225,14 @@ def test_errors(samples_npy, tmp_path):
         assert "get_batch" in "".join(str(t.name) for t in e.traceback)  # the traceback reaches into get_batch
         assert not (tmp_path / "x.cache").exists()
 
+    class RaisingWrite(NpyCalibrator):
+        def write_calibration_cache(self, cache):
+            raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        trt.calibrate(MODEL, RaisingWrite(data), cache=tmp_path / "w.cache", refine=False)
+    assert not (tmp_path / "w.cache").exists()
+
     class DevicePointer(NpyCalibrator):
         def get_batch(self, names):
             return [0x7F0012345600]
