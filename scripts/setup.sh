@@ -3,7 +3,8 @@
 #   scripts/setup.sh            # as root, or with sudo available
 # Debian packages: compiler, CMake, protobuf + ONNX (libonnx-dev), OpenCV, oneDNN (libdnnl-dev), GoogleTest,
 # nlohmann-json; the Fashion-MNIST data set and ONNX's node test data used by the example and the tests.
-# Python packages (tests and benchmarks only): numpy, onnx, onnxruntime, pytest.
+# Python packages: numpy, onnx, onnxruntime, pytest (tests and benchmarks); nanobind and scikit-build-core to build
+# the Python package octet, which is installed last (scripts/install_python.sh: against the library built here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SUDO=""
@@ -18,8 +19,12 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 if [ "${OCTET_SKIP_PIP:-0}" != 1 ]; then
-  python3 -m pip install -q --disable-pip-version-check numpy onnx onnxruntime pytest 2>&1 | grep -v "Running pip as the 'root'" || true
+  python3 -m pip install -q --disable-pip-version-check numpy onnx onnxruntime pytest nanobind scikit-build-core 2>&1 | grep -v "Running pip as the 'root'" || true
 fi
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+# Position-independent code: the Python extension (a shared module) links these static libraries.
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null
 cmake --build build -j"$(nproc)"
 echo "built: build/octet"
+if [ "${OCTET_SKIP_PIP:-0}" != 1 ]; then
+  scripts/install_python.sh build
+fi

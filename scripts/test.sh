@@ -13,11 +13,14 @@ if [ "${OCTET_SANITIZE:-0}" = 1 ]; then
   export ASAN_OPTIONS=detect_leaks=0:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 else
   B=build
-  cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release >/dev/null
+  cmake -S . -B $B -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null
 fi
 cmake --build $B -j"$(nproc)"
 (cd $B && ctest --output-on-failure -j"$(nproc)" ${CTEST_ARGS:-})
 if [ "${OCTET_SANITIZE:-0}" != 1 ] && python3 -c "import pytest" 2>/dev/null; then
+  # The Python package from this build, for tests/python/test_package_python.py (with nanobind and
+  # scikit-build-core installed, as scripts/setup.sh does; a failing build fails the tests).
+  if python3 -c "import nanobind, scikit_build_core" 2>/dev/null; then scripts/install_python.sh $B; fi
   OCTET_BIN=$PWD/$B/octet python3 -m pytest -q tests/python
 fi
 # The installed CMake package: examples/ built out of tree with find_package(octet) and run.

@@ -59,6 +59,12 @@ struct CalibrationResult {
   std::string refinement_skipped;
   double sqnr_before_db = 0, sqnr_after_db = 0;
   std::vector<RefinedTensor> refined_tensors;
+  // Writes `cache_path` and its JSON sidecar <cache_path>.json as `octet calibrate --cache` does (the sidecar
+  // first: the cache is the commit point). `model_path` and `data_source` are recorded in the sidecar (the model's
+  // fingerprint, "source:<data_source>"). A result taken from a cache (from_cache) writes the cache alone.
+  void save(const std::string& cache_path, const std::string& model_path = {}, const std::string& data_source = {}) const;
+
+  std::shared_ptr<const void> state;  // internal: the table and statistics save() writes
 };
 
 // Calibrates `model` (an FP32 or Q/DQ ONNX model, not a plan) with `calibrator`. Throws octet::Error.

@@ -7,6 +7,7 @@
 #include "api/internal.h"
 #include "core/file_io.h"
 #include "calib/builtin_calibrators.h"
+#include "core/file_io.h"
 #include "onnx/import.h"
 
 namespace octet::api {
@@ -133,6 +134,7 @@ CalibrationResult to_public(const CalibOutcome& r) {
   p.sqnr_before_db = r.refinement.sqnr_before_db;
   p.sqnr_after_db = r.refinement.sqnr_after_db;
   for (const auto& c : r.refinement.changes) p.refined_tensors.push_back({c.tensor, c.choice, c.from, c.to});
+  p.state = std::make_shared<const CalibOutcome>(r);
   return p;
 }
 
@@ -156,6 +158,18 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   o.refine.batch = options.refine.batch;
   o.refine.max_sweeps = options.refine.max_sweeps;
   return api::to_public(octet::calibrate(model.source().graph, calibrator, o));
+}
+
+void CalibrationResult::save(const std::string& cache_path, const std::string& model_path,
+                             const std::string& data_source) const {
+  OCTET_CHECK(!cache_path.empty(), "CalibrationResult::save: no cache path");
+  if (!from_cache) {
+    OCTET_CHECK(state != nullptr, "CalibrationResult::save: the result holds no calibration statistics");
+    const auto& r = *static_cast<const CalibOutcome*>(state.get());
+    api::write_calibration_sidecar(cache_path, r, model_path.empty() ? std::string() : api::file_fingerprint(model_path),
+                                   data_source);
+  }
+  write_file_atomic(cache_path, cache);
 }
 
 namespace {

@@ -1,0 +1,642 @@
+// octet._octet: nanobind bindings of octet's public API (include/octet/*.h only). The Python layer
+// (python/octet/__init__.py) adds the TensorRT-compatible names on top.
+#include <nanobind/nanobind.h>
+#include <nanobind/ndarray.h>
+#include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
+#include <nanobind/stl/pair.h>
+#include <nanobind/stl/shared_ptr.h>
+#include <nanobind/stl/string.h>
+#include <nanobind/stl/vector.h>
+
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <type_traits>
+
+#include <octet/octet.h>
+
+namespace nb = nanobind;
+using namespace nb::literals;
+
+namespace {
+
+// ---------------------------------------------------------------- arrays
+
+octet::DType dtype_of(const nb::dlpack::dtype& d) {
+  using C = nb::dlpack::dtype_code;
+  const auto code = static_cast<C>(d.code);
+  if (code == C::Float && d.bits == 32) return octet::DType::f32;
+  if (code == C::Float && d.bits == 64) return octet::DType::f64;
+  if (code == C::Float && d.bits == 16) return octet::DType::f16;
+  if (code == C::Int && d.bits == 8) return octet::DType::i8;
+  if (code == C::UInt && d.bits == 8) return octet::DType::u8;
+  if (code == C::Int && d.bits == 32) return octet::DType::i32;
+  if (code == C::Int && d.bits == 64) return octet::DType::i64;
+  if (code == C::Bool) return octet::DType::boolean;
+  throw octet::Error("unsupported array dtype (code " + std::to_string(d.code) + ", " + std::to_string(d.bits) + " bits)");
+}
+
+nb::dlpack::dtype dl_of(octet::DType t) {
+  switch (t) {
+    case octet::DType::f32: return nb::dtype<float>();
+    case octet::DType::f64: return nb::dtype<double>();
+    case octet::DType::i8: return nb::dtype<int8_t>();
+    case octet::DType::u8: return nb::dtype<uint8_t>();
+    case octet::DType::i32: return nb::dtype<int32_t>();
+    case octet::DType::i64: return nb::dtype<int64_t>();
+    case octet::DType::boolean: return nb::dtype<bool>();
+    case octet::DType::f16: return {static_cast<uint8_t>(nb::dlpack::dtype_code::Float), 16, 1};
+  }
+  return nb::dtype<float>();
+}
+
+using HostArray = nb::ndarray<nb::device::cpu, nb::c_contig>;
+
+// A view of a C-contiguous host array (no copy: valid while the array lives).
+octet::TensorView view_of(const HostArray& a) {
+  octet::TensorView v;
+  v.dtype = dtype_of(a.dtype());
+  for (size_t i = 0; i < a.ndim(); ++i) v.shape.push_back(static_cast<int64_t>(a.shape(i)));
+  v.data = a.data();
+  return v;
+}
+
+// A numpy array owning (sharing) the tensor's buffer: no copy.
+nb::object to_numpy(const octet::HostTensor& t) {
+  auto* keep = new octet::HostTensor(t);
+  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<octet::HostTensor*>(p); });
+  std::vector<size_t> shape(t.shape().begin(), t.shape().end());
+  nb::ndarray<nb::numpy> a(keep->data(), shape.size(), shape.data(), owner, nullptr, dl_of(t.dtype()));
+  return a.cast();
+}
+
+octet::HostTensor host_of(const HostArray& a) { return octet::HostTensor::copy_of(view_of(a)); }
+
+std::vector<int64_t> shape_list(const octet::Shape& s) { return {s.begin(), s.end()}; }
+
+// ---------------------------------------------------------------- calibrators written in Python
+
+// Raised through octet's C++ frames when a Python callback raised: the Python exception is kept (with its
+// traceback) and re-raised as itself once calibrate() has unwound.
+struct PythonCallbackFailed : std::exception {
+  const char* what() const noexcept override { return "a Python calibrator method raised"; }
+};
+
+// Adapts a Python object with TensorRT's calibrator methods (get_batch_size, get_batch(names),
+// read_calibration_cache, write_calibration_cache, get_algorithm) to octet::Calibrator. octet's calibrate()
+// runs with the GIL released; every call into Python takes it back.
+//
+// Modes: `stream` forwards getBatch to Python (one pass, or two when the Python object has rewind());
+// `record` reads every batch once (read_all) and replays it, so that the default two-pass calibration — whose
+// result does not depend on batch size or order — works with calibrators that cannot rewind, as `octet
+// calibrate` does for its own data.
+class PyCalibrator : public octet::Calibrator {
+ public:
+  PyCalibrator(nb::object obj, std::vector<octet::TensorSpec> inputs, std::string algorithm, bool record)
+      : obj_(std::move(obj)), inputs_(std::move(inputs)), algorithm_(std::move(algorithm)), record_(record) {
+    nb::object bs = obj_.attr("get_batch_size")();
+    batch_ = nb::cast<int>(bs);
+    if (batch_ <= 0) throw octet::Error("get_batch_size() returned " + std::to_string(batch_) + "; it must be positive");
+    for (const auto& s : inputs_) {
+      int64_t v = 1;
+      for (size_t i = 1; i < s.shape.size(); ++i) {
+        if (s.shape[i] < 0)
+          throw octet::Error("input '" + s.name + "' has a symbolic dimension " + std::to_string(i) +
+                             "; calibrating it from Python needs a fixed shape");
+        v *= s.shape[i];
+      }
+      sample_numel_.push_back(v);
+      names_.push_back(s.name);
+    }
+    has_rewind_ = nb::hasattr(obj_, "rewind");
+  }
+
+  int batchSize() const override { return batch_; }
+
+  // Reads every batch from Python (record mode); returns the number of samples.
+  int64_t read_all() {
+    int64_t total = 0;
+    while (true) {
+      Batch b;
+      if (!fetch(b)) break;
+      total += b.n;
+      batches_.push_back(std::move(b));
+    }
+    recorded_ = true;
+    return total;
+  }
+  bool recorded() const { return recorded_; }
+
+  bool getBatch(void* bindings[], const char* names[], int nb_bindings) override {
+    if (record_) {
+      if (!recorded_) throw octet::Error("internal: record mode without read_all()");
+      if (pos_ >= batches_.size()) return false;
+      const Batch& b = batches_[pos_++];
+      bind(b, bindings, names, nb_bindings);
+      return true;
+    }
+    current_ = Batch{};
+    if (!fetch(current_)) return false;
+    bind(current_, bindings, names, nb_bindings);
+    return true;
+  }
+
+  bool rewind() override {
+    if (record_) {
+      pos_ = 0;
+      return true;
+    }
+    if (!has_rewind_) return false;
+    return call([&] { return nb::cast<bool>(obj_.attr("rewind")()); });
+  }
+
+  std::optional<std::string> readCalibrationCache() override {
+    if (!cache_read_) {
+      cache_ = call([&]() -> std::optional<std::string> {
+        nb::object r = obj_.attr("read_calibration_cache")();
+        return bytes_of(r, "read_calibration_cache");
+      });
+      cache_read_ = true;
+    }
+    return cache_;
+  }
+
+  void writeCalibrationCache(const void* data, size_t length) override {
+    call([&] {
+      obj_.attr("write_calibration_cache")(nb::bytes(static_cast<const char*>(data), length));
+      return 0;
+    });
+  }
+
+  std::string algorithm() const override { return algorithm_; }
+
+  // The Python exception a callback raised (re-raised by calibrate()).
+  std::optional<nb::python_error>& error() { return error_; }
+
+ private:
+  struct Batch {
+    std::vector<std::vector<float>> data;  // per input: batch_ x sample_numel floats (the tail zero when n < batch_)
+    int n = 0;
+  };
+
+  template <typename F>
+  std::invoke_result_t<F> call(F&& f) {
+    nb::gil_scoped_acquire gil;
+    try {
+      return f();
+    } catch (nb::python_error& e) {
+      error_.emplace(std::move(e));
+      throw PythonCallbackFailed();
+    }
+  }
+
+  static std::optional<std::string> bytes_of(const nb::object& r, const char* what) {
+    if (r.is_none()) return std::nullopt;
+    if (nb::isinstance<nb::bytes>(r)) {
+      nb::bytes b = nb::borrow<nb::bytes>(r);
+      return std::string(b.c_str(), b.size());
+    }
+    if (nb::isinstance<nb::str>(r)) return nb::cast<std::string>(r);
+    // bytearray, memoryview, numpy buffers: through bytes()
+    nb::object b = nb::module_::import_("builtins").attr("bytes")(r);
+    nb::bytes bb = nb::borrow<nb::bytes>(b);
+    (void)what;
+    return std::string(bb.c_str(), bb.size());
+  }
+
+  // One batch from Python's get_batch(names): None / [] / False -> no more data.
+  bool fetch(Batch& b) {
+    return call([&] {
+      nb::list names;
+      for (const auto& n : names_) names.append(nb::str(n.c_str()));
+      nb::object r = obj_.attr("get_batch")(names);
+      if (r.is_none()) return false;
+      if (nb::isinstance<nb::bool_>(r) && !nb::cast<bool>(r)) return false;
+      nb::object conv = nb::module_::import_("octet._convert").attr("batch_arrays");
+      // -> list of float32 C-contiguous numpy arrays, one per input, each n x sample (flat ok)
+      nb::list arrays = nb::borrow<nb::list>(conv(r, names, nb::cast(batch_)));
+      if (arrays.size() == 0) return false;
+      if (arrays.size() != names_.size())
+        throw octet::Error("get_batch returned " + std::to_string(arrays.size()) + " bindings for " +
+                           std::to_string(names_.size()) + " model inputs");
+      b.data.resize(names_.size());
+      int n = -1;
+      for (size_t i = 0; i < names_.size(); ++i) {
+        auto a = nb::cast<nb::ndarray<float, nb::device::cpu, nb::c_contig>>(arrays[i]);
+        const int64_t numel = static_cast<int64_t>(a.size());
+        const int64_t per = sample_numel_[i];
+        if (per == 0 || numel % per != 0 || numel / per == 0 || numel / per > batch_)
+          throw octet::Error("get_batch: binding " + std::to_string(i) + " ('" + names_[i] + "') holds " +
+                             std::to_string(numel) + " values; expected a multiple (1 to " + std::to_string(batch_) +
+                             ") of " + std::to_string(per) + " per sample");
+        const int k = static_cast<int>(numel / per);
+        if (n >= 0 && k != n)
+          throw octet::Error("get_batch: the bindings hold different numbers of samples (" + std::to_string(n) +
+                             " and " + std::to_string(k) + ")");
+        n = k;
+        b.data[i].assign(static_cast<size_t>(batch_ * per), 0.f);
+        std::memcpy(b.data[i].data(), a.data(), static_cast<size_t>(numel) * sizeof(float));
+      }
+      b.n = n;
+      return true;
+    });
+  }
+
+  void bind(const Batch& b, void* bindings[], const char* names[], int nb_bindings) {
+    for (int i = 0; i < nb_bindings; ++i) {
+      size_t k = 0;
+      while (k < names_.size() && names_[k] != names[i]) ++k;
+      if (k == names_.size()) throw octet::Error(std::string("calibration asked for unknown input '") + names[i] + "'");
+      bindings[i] = const_cast<float*>(b.data[k].data());
+    }
+    if (b.n != batch_) setLastBatchSize(b.n);
+  }
+
+  nb::object obj_;
+  std::vector<octet::TensorSpec> inputs_;
+  std::vector<std::string> names_;
+  std::vector<int64_t> sample_numel_;
+  std::string algorithm_;
+  bool record_ = false, recorded_ = false, has_rewind_ = false;
+  int batch_ = 0;
+  std::vector<Batch> batches_;
+  size_t pos_ = 0;
+  Batch current_;
+  bool cache_read_ = false;
+  std::optional<std::string> cache_;
+  std::optional<nb::python_error> error_;
+};
+
+// Thrown by the probe calibrator: calibration needs data.
+struct NeedsData : std::exception {};
+
+// Wraps a calibrator: getBatch throws NeedsData (to learn, without reading data, whether the cache is used).
+class ProbeCalibrator : public octet::Calibrator {
+ public:
+  explicit ProbeCalibrator(PyCalibrator& inner) : inner_(inner) {}
+  int batchSize() const override { return inner_.batchSize(); }
+  bool getBatch(void**, const char**, int) override { throw NeedsData(); }
+  bool rewind() override { return true; }
+  std::optional<std::string> readCalibrationCache() override { return inner_.readCalibrationCache(); }
+  void writeCalibrationCache(const void* d, size_t n) override { inner_.writeCalibrationCache(d, n); }
+  std::string algorithm() const override { return inner_.algorithm(); }
+
+ private:
+  PyCalibrator& inner_;
+};
+
+octet::CalibrationOptions calib_options(int trt_version, bool inputs_minmax, bool one_pass, bool import_cache,
+                                        double percentile, double quantile, const std::string& backend,
+                                        int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet) {
+  octet::CalibrationOptions o;
+  o.trt_version = trt_version;
+  o.inputs_minmax = inputs_minmax;
+  o.one_pass = one_pass;
+  o.import_cache = import_cache;
+  o.percentile = percentile;
+  o.legacy_quantile = quantile;
+  o.backend = backend;
+  o.quiet = quiet;
+  o.refine.samples = refine_samples;
+  o.refine.batch = refine_batch;
+  o.refine.max_sweeps = refine_sweeps;
+  return o;
+}
+
+octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object calibrator, const std::string& algo,
+                                          bool record, octet::CalibrationOptions o) {
+  PyCalibrator cal(calibrator, model.inputs(), algo, record);
+  auto rethrow = [&]() {
+    if (cal.error()) {
+      nb::python_error e = std::move(*cal.error());
+      cal.error().reset();
+      throw std::move(e);
+    }
+  };
+  try {
+    if (record) {
+      // Without reading data: is the calibrator's cache used? (read_calibration_cache is asked once.)
+      if (auto c = cal.readCalibrationCache(); c && !c->empty()) {
+        ProbeCalibrator probe(cal);
+        try {
+          nb::gil_scoped_release nogil;
+          octet::CalibrationOptions po = o;
+          po.refine.samples = 0;
+          return octet::calibrate(model, probe, po);
+        } catch (const NeedsData&) {
+        }
+      }
+      o.expected_samples = cal.read_all();
+      if (o.expected_samples == 0) throw octet::Error("the calibrator provided no data (get_batch returned None at once)");
+    }
+    nb::gil_scoped_release nogil;
+    return octet::calibrate(model, cal, o);
+  } catch (const PythonCallbackFailed&) {
+    rethrow();
+    throw;
+  }
+}
+
+octet::ImagePreprocess preprocess_of(int height, int width, int resize, std::vector<float> mean, std::vector<float> std,
+                                     float scale, bool bgr, bool gray, const std::string& interp) {
+  octet::ImagePreprocess p;
+  p.height = height;
+  p.width = width;
+  p.resize = resize;
+  p.mean = std::move(mean);
+  p.std = std::move(std);
+  p.scale = scale;
+  p.bgr = bgr;
+  p.gray = gray;
+  p.interp = interp;
+  return p;
+}
+
+}  // namespace
+
+NB_MODULE(_octet, m) {
+  m.doc() = "octet: INT8 post-training quantization for ONNX models (C++ bindings; use the octet package)";
+  nb::exception<octet::Error>(m, "Error");
+  m.def("version", [] { return std::string(octet::version()); });
+  m.def("cuda_available", [] { return false; });
+
+  // Progress of long work (calibration passes, refinement, tune): fn(label, done, total, unit, finished), called
+  // with the GIL taken from the thread doing the work; None: octet's progress line (on a terminal). An exception
+  // raised by fn is reported as unraisable (the work goes on).
+  m.def("set_progress_handler", [](nb::object fn) {
+    if (fn.is_none()) {
+      octet::set_progress_handler(nullptr);
+      return;
+    }
+    std::shared_ptr<nb::object> holder(new nb::object(std::move(fn)), [](nb::object* p) {
+      nb::gil_scoped_acquire gil;
+      delete p;
+    });
+    octet::set_progress_handler([holder](const octet::ProgressEvent& e) {
+      nb::gil_scoped_acquire gil;
+      try {
+        (*holder)(e.label, e.done, e.total, e.unit, e.finished);
+      } catch (nb::python_error& err) {
+        err.discard_as_unraisable("octet progress handler");
+      }
+    });
+  }, "fn"_a.none());
+
+  nb::class_<octet::TensorSpec>(m, "TensorSpec")
+      .def_ro("name", &octet::TensorSpec::name)
+      .def_prop_ro("dtype", [](const octet::TensorSpec& s) { return std::string(octet::dtype_name(s.dtype)); })
+      .def_prop_ro("shape", [](const octet::TensorSpec& s) { return shape_list(s.shape); })
+      .def("__repr__", [](const octet::TensorSpec& s) {
+        std::string r = "TensorSpec(name='" + s.name + "', dtype='" + octet::dtype_name(s.dtype) + "', shape=[";
+        for (size_t i = 0; i < s.shape.size(); ++i) r += (i ? ", " : "") + std::to_string(s.shape[i]);
+        return r + "])";
+      });
+
+  nb::class_<octet::Model>(m, "Model")
+      .def("__init__", [](octet::Model* self, const std::string& path) {
+        nb::gil_scoped_release nogil;
+        new (self) octet::Model(octet::Model::load(path));
+      }, "path"_a)
+      .def_prop_ro("path", &octet::Model::path)
+      .def_prop_ro("is_plan", &octet::Model::is_plan)
+      .def_prop_ro("is_qdq", &octet::Model::is_qdq)
+      .def_prop_ro("inputs", &octet::Model::inputs)
+      .def_prop_ro("outputs", &octet::Model::outputs)
+      .def("__repr__", [](const octet::Model& mo) { return "octet.Model('" + mo.path() + "')"; });
+
+  nb::class_<octet::LayerPrecision>(m, "LayerPrecision")
+      .def_ro("node", &octet::LayerPrecision::node)
+      .def_ro("op", &octet::LayerPrecision::op)
+      .def_ro("precision", &octet::LayerPrecision::precision)
+      .def_ro("why", &octet::LayerPrecision::why);
+
+  nb::class_<octet::Engine>(m, "Engine")
+      .def("__init__",
+           [](octet::Engine* self, const octet::Model& model, std::optional<std::string> precision,
+              const std::string& cache, std::optional<std::vector<std::string>> fp32_layers, const std::string& backend,
+              int threads, const std::string& asymmetric) {
+             octet::EngineOptions o;
+             if (precision) {
+               if (*precision == "fp32") o.precision = octet::Precision::fp32;
+               else if (*precision == "int8") o.precision = octet::Precision::int8;
+               else throw octet::Error("precision must be 'fp32' or 'int8', got '" + *precision + "'");
+             }
+             o.cache_path = cache;
+             o.fp32_layers = std::move(fp32_layers);
+             o.backend = backend;
+             o.threads = threads;
+             if (asymmetric == "symmetric") o.asymmetric = octet::AsymmetricPolicy::symmetric;
+             else if (asymmetric != "simulate") throw octet::Error("asymmetric must be 'simulate' or 'symmetric'");
+             nb::gil_scoped_release nogil;
+             new (self) octet::Engine(octet::Engine::build(model, o));
+           },
+           "model"_a, "precision"_a = nb::none(), "cache"_a = "", "fp32_layers"_a = nb::none(), "backend"_a = "",
+           "threads"_a = 0, "asymmetric"_a = "simulate")
+      .def("run",
+           [](octet::Engine& e, const std::map<std::string, HostArray>& inputs) {
+             std::map<std::string, octet::TensorView> views;
+             for (const auto& [k, a] : inputs) views.emplace(k, view_of(a));
+             std::map<std::string, octet::HostTensor> outs;
+             {
+               nb::gil_scoped_release nogil;
+               outs = e.run(views);
+             }
+             nb::dict d;
+             for (const auto& [k, t] : outs) d[nb::str(k.c_str())] = to_numpy(t);
+             return d;
+           },
+           "inputs"_a)
+      .def_prop_ro("inputs", &octet::Engine::inputs)
+      .def_prop_ro("outputs", &octet::Engine::outputs)
+      .def_prop_ro("precision", [](const octet::Engine& e) { return std::string(octet::precision_name(e.precision())); })
+      .def_prop_ro("backend", &octet::Engine::backend)
+      .def("input_shapes", [](const octet::Engine& e, int64_t batch) {
+        std::vector<std::vector<int64_t>> r;
+        for (const auto& s : e.input_shapes(batch)) r.push_back(shape_list(s));
+        return r;
+      }, "batch"_a = 1)
+      .def("layers", &octet::Engine::layers)
+      .def("describe", &octet::Engine::describe)
+      .def("save", &octet::Engine::save, "plan_path"_a);
+
+  nb::class_<octet::RefinedTensor>(m, "RefinedTensor")
+      .def_ro("tensor", &octet::RefinedTensor::tensor)
+      .def_ro("choice", &octet::RefinedTensor::choice)
+      .def_ro("amax_from", &octet::RefinedTensor::from)
+      .def_ro("amax_to", &octet::RefinedTensor::to);
+
+  nb::class_<octet::CalibrationResult>(m, "CalibrationResult")
+      .def_prop_ro("cache", [](const octet::CalibrationResult& r) { return nb::bytes(r.cache.data(), r.cache.size()); })
+      .def_ro("header", &octet::CalibrationResult::header)
+      .def_ro("from_cache", &octet::CalibrationResult::from_cache)
+      .def_ro("note", &octet::CalibrationResult::note)
+      .def_ro("tensors", &octet::CalibrationResult::tensors)
+      .def_ro("images", &octet::CalibrationResult::images)
+      .def_ro("batches", &octet::CalibrationResult::batches)
+      .def_ro("two_pass", &octet::CalibrationResult::two_pass)
+      .def_ro("seconds", &octet::CalibrationResult::seconds)
+      .def_ro("warnings", &octet::CalibrationResult::warnings)
+      .def_ro("refined", &octet::CalibrationResult::refined)
+      .def_ro("refinement_skipped", &octet::CalibrationResult::refinement_skipped)
+      .def_ro("sqnr_before_db", &octet::CalibrationResult::sqnr_before_db)
+      .def_ro("sqnr_after_db", &octet::CalibrationResult::sqnr_after_db)
+      .def_ro("refined_tensors", &octet::CalibrationResult::refined_tensors)
+      .def("save", [](const octet::CalibrationResult& r, const std::string& cache_path, const std::string& model_path,
+                      const std::string& data_source) { r.save(cache_path, model_path, data_source); },
+           "cache_path"_a, "model_path"_a = "", "data_source"_a = "");
+
+  // calibrate with a Python calibrator (TensorRT's method names).
+  m.def("calibrate_python",
+        [](const octet::Model& model, nb::object calibrator, const std::string& algo, bool record, int trt_version,
+           bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
+           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet) {
+          return calibrate_python(model, std::move(calibrator), algo, record,
+                                  calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile, quantile,
+                                                backend, refine_samples, refine_batch, refine_sweeps, quiet));
+        },
+        "model"_a, "calibrator"_a, "algo"_a, "record"_a, "trt_version"_a, "inputs_minmax"_a, "one_pass"_a,
+        "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a, "refine_batch"_a,
+        "refine_sweeps"_a, "quiet"_a);
+
+  // calibrate on a data set with octet's calibrators (as `octet calibrate --data`).
+  m.def("calibrate_data",
+        [](const octet::Model& model, const std::string& data, const std::string& cache, int batch, const std::string& algo,
+           size_t limit, bool shuffle, uint64_t seed, bool skip_bad, int height, int width, int resize,
+           std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr, bool gray, const std::string& interp,
+           int trt_version, bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
+           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet) {
+          octet::DataOptions d;
+          d.path = data;
+          d.limit = limit;
+          d.shuffle = shuffle;
+          d.seed = seed;
+          d.skip_bad_images = skip_bad;
+          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp);
+          octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
+                                                      quantile, backend, refine_samples, refine_batch, refine_sweeps, quiet);
+          nb::gil_scoped_release nogil;
+          auto cal = octet::make_data_calibrator(model, d, cache, batch, algo);
+          o.expected_samples = cal->samples();
+          return octet::calibrate(model, *cal, o);
+        },
+        "model"_a, "data"_a, "cache"_a, "batch"_a, "algo"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a,
+        "height"_a, "width"_a, "resize"_a, "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "trt_version"_a,
+        "inputs_minmax"_a, "one_pass"_a, "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a,
+        "refine_batch"_a, "refine_sweeps"_a, "quiet"_a);
+
+  m.def("load_samples",
+        [](const octet::Model& model, const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
+           int height, int width, int resize, std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr,
+           bool gray, const std::string& interp, bool labels) {
+          octet::DataOptions d;
+          d.path = path;
+          d.limit = limit;
+          d.shuffle = shuffle;
+          d.seed = seed;
+          d.skip_bad_images = skip_bad;
+          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp);
+          octet::Samples s;
+          {
+            nb::gil_scoped_release nogil;
+            s = octet::load_samples(model, d, labels);
+          }
+          return nb::make_tuple(to_numpy(s.data), s.labels);
+        },
+        "model"_a, "path"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a, "height"_a, "width"_a, "resize"_a,
+        "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "labels"_a);
+
+  // Q/DQ export (octet quantize): returns the result; the model bytes are written to out_path.
+  nb::class_<octet::QdqResult>(m, "QdqResult")
+      .def_ro("opset", &octet::QdqResult::opset)
+      .def_ro("quantized_nodes", &octet::QdqResult::quantized_nodes)
+      .def_ro("activation_pairs", &octet::QdqResult::activation_pairs)
+      .def_ro("weights", &octet::QdqResult::weights)
+      .def_ro("biases", &octet::QdqResult::biases)
+      .def_ro("notes", &octet::QdqResult::notes)
+      .def_ro("skipped", &octet::QdqResult::skipped);
+  m.def("quantize_qdq",
+        [](const std::string& onnx, const std::string& scales, const std::string& out, const std::string& format,
+           std::optional<std::vector<std::string>> fp32_layers, bool rules_only) {
+          octet::QdqOptions o;
+          o.format = format;
+          o.fp32_layers = std::move(fp32_layers);
+          o.rules_only = rules_only;
+          nb::gil_scoped_release nogil;
+          octet::QdqResult r = octet::quantize_qdq(onnx, scales, out, o);
+          std::ofstream f(out, std::ios::binary);
+          f.write(r.model.data(), static_cast<std::streamsize>(r.model.size()));
+          if (!f) throw octet::Error("cannot write '" + out + "'");
+          r.model.clear();
+          return r;
+        },
+        "onnx_path"_a, "scales_path"_a, "out_path"_a, "format"_a = "trt", "fp32_layers"_a = nb::none(),
+        "rules_only"_a = false);
+
+  // Caches.
+  m.def("read_scales", [](const std::string& path) {
+    octet::ScaleTable t = octet::read_scales(path);
+    std::vector<std::pair<std::string, float>> e;
+    for (const auto& s : t.entries) e.emplace_back(s.name, s.scale);
+    return nb::make_tuple(t.header, e);
+  }, "path"_a);
+  m.def("write_scales",
+        [](const std::string& path, const std::string& header, const std::vector<std::pair<std::string, float>>& entries,
+           const std::string& format) {
+          octet::ScaleTable t;
+          t.header = header;
+          for (const auto& [n, s] : entries) t.entries.push_back({n, s});
+          octet::CacheFormat f = format == "trt" ? octet::CacheFormat::trt
+                                 : format == "ort_json" ? octet::CacheFormat::ort_json
+                                 : format == "ort_text" ? octet::CacheFormat::ort_text
+                                 : throw octet::Error("format must be trt, ort_json or ort_text, got '" + format + "'");
+          octet::write_scales(path, t, f);
+        },
+        "path"_a, "header"_a, "entries"_a, "format"_a = "trt");
+  m.def("cache_header", &octet::cache_header, "trt_version"_a, "algo_token"_a = "EntropyCalibration2");
+  m.def("cache_fp32_layers", &octet::cache_fp32_layers, "cache_path"_a);
+
+  // Accuracy measures (numpy in).
+  m.def("top1", [](const HostArray& s) { return octet::top1(host_of(s)); }, "scores"_a);
+  m.def("top1_accuracy", [](const HostArray& s, const std::vector<int>& l) { return octet::top1_accuracy(host_of(s), l); },
+        "scores"_a, "labels"_a);
+  m.def("agreement", [](const HostArray& a, const HostArray& b) { return octet::agreement(host_of(a), host_of(b)); },
+        "a"_a, "b"_a);
+  m.def("sqnr_db", [](const HostArray& r, const HostArray& t) { return octet::sqnr_db(host_of(r), host_of(t)); },
+        "ref"_a, "test"_a);
+
+  // tune (octet tune): samples = list of batches, each a list of arrays (one per model input).
+  nb::class_<octet::TuningResult>(m, "TuningResult")
+      .def_ro("sqnr_start_db", &octet::TuningResult::sqnr_start_db)
+      .def_ro("sqnr_scales_db", &octet::TuningResult::sqnr_scales_db)
+      .def_ro("sqnr_final_db", &octet::TuningResult::sqnr_final_db)
+      .def_ro("fp32_layers", &octet::TuningResult::fp32_layers)
+      .def_ro("int8_layers", &octet::TuningResult::int8_layers)
+      .def_ro("trials", &octet::TuningResult::trials)
+      .def_ro("searched_scales", &octet::TuningResult::searched_scales)
+      .def_prop_ro("cache", [](const octet::TuningResult& r) { return nb::bytes(r.cache.data(), r.cache.size()); })
+      .def("save", &octet::TuningResult::save, "cache_path"_a);
+  m.def("tune",
+        [](const octet::Model& model, const std::string& cache, const std::vector<std::vector<HostArray>>& samples,
+           int max_fp32_layers, double min_gain_db, bool scale_search, std::vector<std::string> fp32_layers,
+           const std::string& backend) {
+          std::vector<std::vector<octet::HostTensor>> s;
+          for (const auto& b : samples) {
+            std::vector<octet::HostTensor> v;
+            for (const auto& a : b) v.push_back(host_of(a));
+            s.push_back(std::move(v));
+          }
+          octet::TuningOptions o;
+          o.max_fp32_layers = max_fp32_layers;
+          o.min_gain_db = min_gain_db;
+          o.scale_search = scale_search;
+          o.fp32_layers = std::move(fp32_layers);
+          o.backend = backend;
+          nb::gil_scoped_release nogil;
+          return octet::tune(model, cache, s, o);
+        },
+        "model"_a, "cache"_a, "samples"_a, "max_fp32_layers"_a = -1, "min_gain_db"_a = 0.1, "scale_search"_a = true,
+        "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu");
+}
