@@ -108,6 +108,13 @@ void add_preprocess_options(Args& a) {
   a.flag("bgr", "keep OpenCV's BGR channel order (default RGB)");
   a.flag("gray", "one grayscale channel");
   a.opt("interp", "MODE", "resize interpolation: bilinear, nearest, area, cubic", "bilinear");
+  a.opt("letterbox", "H[,W]", "keep the aspect ratio: scale to fit HxW, pad the rest with --pad-value (YOLO)");
+  a.opt("pad-value", "V", "--letterbox padding, a pixel value before --scale/--mean/--std", "114");
+  a.opt("pad-placement", "WHERE", "--letterbox: center (Ultralytics) or topleft (YOLOX: padding at bottom/right)",
+        "center");
+  a.opt("limit-side", "N", "models of dynamic HxW: resize so the longer side is at most N (PP-OCR's limit_side_len); "
+        "without --size each image keeps its own size");
+  a.opt("multiple", "M", "models of dynamic HxW: round each side to a multiple of M (PP-OCR: 32)");
 }
 
 Preprocess preprocess_from_args(const Args& a) {
@@ -130,6 +137,29 @@ Preprocess preprocess_from_args(const Args& a) {
   p.bgr = a.on("bgr");
   if (a.on("gray")) p.channels = 1;
   p.interp = interp_from_name(a.get("interp"));
+  if (a.has("letterbox")) {
+    OCTET_CHECK(!a.has("size") && !a.has("resize"), "--letterbox H[,W] gives the output size; leave out --size and "
+                "--resize");
+    auto s = a.get_floats("letterbox");
+    OCTET_CHECK(s.size() == 1 || s.size() == 2, "--letterbox expects H or H,W");
+    for (float x : s)
+      OCTET_CHECK(x >= 1.f && x <= 65536.f && x == std::floor(x), "--letterbox must be positive integers H[,W], got '",
+                  a.get("letterbox"), "'");
+    p.letterbox = true;
+    p.height = static_cast<int>(s[0]);
+    p.width = static_cast<int>(s.size() == 2 ? s[1] : s[0]);
+  }
+  OCTET_CHECK(!a.on("pad-value") || a.has("letterbox"), "--pad-value applies to --letterbox");
+  OCTET_CHECK(!a.on("pad-placement") || a.has("letterbox"), "--pad-placement applies to --letterbox");
+  p.pad_value = static_cast<float>(a.get_double("pad-value", 114.0));
+  p.pad_placement = pad_placement_from_name(a.get("pad-placement"));
+  const int64_t limit = a.get_int("limit-side", 0), multiple = a.get_int("multiple", 0);
+  OCTET_CHECK(!a.has("limit-side") || (limit >= 1 && limit <= 65536), "--limit-side must be a positive integer, got '",
+              a.get("limit-side"), "'");
+  OCTET_CHECK(!a.has("multiple") || (multiple >= 1 && multiple <= 65536), "--multiple must be a positive integer, got '",
+              a.get("multiple"), "'");
+  p.limit_side = static_cast<int>(limit);
+  p.multiple = static_cast<int>(multiple);
   return p;
 }
 

@@ -181,6 +181,11 @@ Preprocess internal_preprocess(const ImagePreprocess& ip) {
   p.bgr = ip.bgr;
   if (ip.gray) p.channels = 1;
   p.interp = interp_from_name(ip.interp);
+  p.letterbox = ip.letterbox;
+  p.pad_value = ip.pad_value;
+  p.pad_placement = pad_placement_from_name(ip.pad_placement);
+  p.limit_side = ip.limit_side;
+  p.multiple = ip.multiple;
   return p;
 }
 
