@@ -22,6 +22,7 @@ int cmd_build(int argc, char** argv) {
   a.flag("force", "overwrite an existing output file");
   a.flag("verbose", "print every ONNX node's precision and why, and the executed plan");
   add_runtime_options(a);
+  add_shapes_option(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet build: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
@@ -33,6 +34,7 @@ int cmd_build(int argc, char** argv) {
   apply_threads(a);
   ModelSource m = load_model(model);
   OCTET_CHECK(!m.plan, "'", model, "' is already a plan; octet build takes the ONNX model");
+  apply_shapes(m, a);
   std::string precision = a.get("precision");
   if (precision.empty()) precision = a.has("cache") || !m.qdq_amax.empty() ? "int8" : "fp32";
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet build: --precision is fp32 or int8, got '", precision, "'");

@@ -55,6 +55,7 @@ int cmd_eval(int argc, char** argv) {
   OCTET_CHECK(batch > 0, "--batch must be positive");
   apply_threads(a);
   ModelSource model = load_model(a.positional()[0]);
+  apply_shapes(model, a);
   std::vector<Run> runs;
   for (const auto& p : a.get_list("precision")) runs.push_back({p, make_plan(model, a, p), 0, {}});
   OCTET_CHECK(!runs.empty(), "octet eval: --precision is empty");

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "core/file_io.h"
+#include "ir/input_shapes.h"
 
 namespace octet::cli {
 
@@ -65,9 +66,23 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
   return api::make_plan(std::move(m), o);
 }
 
+void add_shapes_option(Args& a) {
+  a.opt("shapes", "NAME:DIMS", "fix the model's dynamic input dimensions, e.g. x:1x3x480x640 (several: comma "
+        "separated); the batch dimension stays as the model declares it");
+}
+
+void apply_shapes(ModelSource& m, const Args& a) {
+  if (!a.has("shapes")) return;
+  OCTET_CHECK(!m.plan, "--shapes applies to ONNX models; '", m.path, "' is a plan, whose shapes were fixed when it "
+              "was built");
+  set_input_shapes(m.graph, a.get("shapes"));
+  if (!m.qdq_graph.inputs.empty()) set_input_shapes(m.qdq_graph, a.get("shapes"));
+}
+
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
   ModelSource m = load_model(model);
+  apply_shapes(m, a);
   if (m.plan && !a.on("precision")) {
     OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
                 m.plan->options.int8_amax.empty() ? "fp32" : "int8",
@@ -115,6 +130,7 @@ void add_preprocess_options(Args& a) {
   a.opt("limit-side", "N", "models of dynamic HxW: resize so the longer side is at most N (PP-OCR's limit_side_len); "
         "without --size each image keeps its own size");
   a.opt("multiple", "M", "models of dynamic HxW: round each side to a multiple of M (PP-OCR: 32)");
+  add_shapes_option(a);
 }
 
 Preprocess preprocess_from_args(const Args& a) {

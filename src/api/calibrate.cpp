@@ -30,7 +30,8 @@ nlohmann::json refinement_json(const RefineOutcome& r) {
 OwningCalibrator::OwningCalibrator(std::unique_ptr<Dataset> ds, std::unique_ptr<FileCacheCalibrator> inner,
                                    int64_t samples)
     : ds_(std::move(ds)), inner_(std::move(inner)), samples_(samples),
-      ids_(dynamic_cast<const SampleIndexSource*>(inner_.get())) {}
+      ids_(dynamic_cast<const SampleIndexSource*>(inner_.get())),
+      shapes_(dynamic_cast<const BatchShapeSource*>(inner_.get())) {}
 
 int OwningCalibrator::batchSize() const { return inner_->batchSize(); }
 bool OwningCalibrator::getBatch(void* bindings[], const char* names[], int nb) {
