@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "core/file_io.h"
@@ -91,6 +92,64 @@ std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const s
     return api::make_plan(std::move(m), o);
   }
   return make_plan(std::move(m), a, precision);
+}
+
+std::vector<Tensor> run_in_chunks(Plan& plan, const std::vector<Tensor>& inputs, int64_t chunk) {
+  const Graph& g = plan.graph();
+  OCTET_CHECK(!inputs.empty() && inputs[0].rank() >= 1, "no input to run");
+  const int64_t n = inputs[0].dim(0);
+  for (const Tensor& t : inputs)
+    OCTET_CHECK(t.rank() >= 1 && t.dim(0) == n, "the inputs hold different numbers of samples (", n, " and ",
+                t.rank() >= 1 ? t.dim(0) : 0, ")");
+  const int64_t fixed = declared_batch(g);
+  if (fixed > 0) chunk = fixed;  // a model of fixed batch runs that many at a time
+  if (chunk <= 0 || chunk >= n) {
+    if (fixed <= 0 || n == fixed) {
+      std::vector<Tensor> outs;
+      for (const Tensor& t : plan.run(inputs)) outs.push_back(t.clone());
+      return outs;
+    }
+  }
+  std::vector<std::vector<Tensor>> parts;
+  for (int64_t c = 0; c < n; c += chunk) {
+    const int64_t k = std::min(chunk, n - c);
+    std::vector<Tensor> in;
+    for (const Tensor& t : inputs) {
+      Shape s = t.shape();
+      const size_t row = static_cast<size_t>(t.nbytes() / static_cast<size_t>(n));
+      s[0] = chunk;
+      Tensor x(t.dtype(), s);  // the last chunk of a fixed-batch model is padded with zeros
+      std::memset(x.raw(), 0, x.nbytes());
+      std::memcpy(x.raw(), static_cast<const char*>(t.raw()) + static_cast<size_t>(c) * row, static_cast<size_t>(k) * row);
+      if (fixed <= 0 && k < chunk) x = x.first(k);
+      in.push_back(x);
+    }
+    std::vector<Tensor> outs = plan.run(in);
+    std::vector<Tensor> kept;
+    for (size_t o = 0; o < outs.size(); ++o) {
+      OCTET_CHECK(outs[o].rank() >= 1 && outs[o].dim(0) == in[0].dim(0), "output '", g.value(g.outputs[o]).name,
+                  "' is ", shape_str(outs[o].shape()), ": no batch dimension to run ", n, " samples ", chunk,
+                  " at a time by");
+      kept.push_back(outs[o].first(k).clone());
+    }
+    parts.push_back(std::move(kept));
+  }
+  std::vector<Tensor> outs;
+  for (size_t o = 0; o < parts[0].size(); ++o) {
+    Shape s = parts[0][o].shape();
+    s[0] = n;
+    Tensor y(parts[0][o].dtype(), s);
+    size_t at = 0;
+    for (const auto& p : parts) {
+      OCTET_CHECK(p[o].rank() == y.rank(), "output '", g.value(g.outputs[o]).name, "' changes rank between chunks");
+      for (int64_t d = 1; d < y.rank(); ++d)
+        OCTET_CHECK(p[o].dim(d) == y.dim(d), "output '", g.value(g.outputs[o]).name, "' changes shape between chunks");
+      std::memcpy(static_cast<char*>(y.raw()) + at, p[o].raw(), p[o].nbytes());
+      at += p[o].nbytes();
+    }
+    outs.push_back(std::move(y));
+  }
+  return outs;
 }
 
 void print_layer_table(const std::vector<LayerRow>& rows) {
