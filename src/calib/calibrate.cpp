@@ -352,6 +352,24 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     out.images = images;
   }
 
+  // Network inputs and the tensors that only move their values (no arithmetic): calibrated like the inputs.
+  std::vector<char> input_values(model.values.size(), 0);
+  for (int v : model.inputs) input_values[static_cast<size_t>(v)] = 1;
+  for (const Node& n : model.nodes) {  // topological order
+    switch (n.op) {
+      case OpType::Slice: case OpType::Concat: case OpType::Reshape: case OpType::Transpose: case OpType::Flatten:
+      case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity: case OpType::Split: break;
+      default: continue;
+    }
+    bool any = false, all = true;  // every non-constant data input is input-derived
+    for (int in : n.inputs) {
+      if (in < 0 || model.is_const(in)) continue;
+      any = true;
+      all = all && input_values[static_cast<size_t>(in)] != 0;
+    }
+    if (any && all)
+      for (int o : n.outputs) input_values[static_cast<size_t>(o)] = 1;
+  }
   out.table.algo = algo;
   out.table.params = opt.params;
   out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
@@ -367,7 +385,9 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     }
     // Network inputs: their range is set by preprocessing and every value carries signal, so clipping them
     // (what KL does with a spike such as a uniform background) only loses information — MinMax by default.
-    bool is_input = std::find(model.inputs.begin(), model.inputs.end(), mv) != model.inputs.end();
+    // So are tensors that only rearrange input values (a YOLO Focus: Slice x4 -> Concat of the image): entropy2
+    // put yolox_det's Focus output at amax 114 of the image's 255, saturating every brighter pixel.
+    bool is_input = input_values[static_cast<size_t>(mv)] != 0;
     Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
     out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }
