@@ -61,10 +61,18 @@ int cmd_build(int argc, char** argv) {
   if (a.on("verbose")) {
     std::printf("layers (%zu ONNX nodes):\n", rows.size());
     print_layer_table(rows);
-    plan->reshape(plan->input_shapes(1));
-    auto lines = plan->describe();
-    std::printf("executed plan (%zu nodes at batch 1):\n", lines.size());
-    for (const auto& l : lines) std::printf("  %s\n", l.c_str());
+    bool dynamic = false;  // a model of dynamic H x W: no shapes to list the executed plan at
+    for (int v : plan->graph().inputs)
+      for (size_t d = 1; d < plan->graph().value(v).declared.size(); ++d)
+        dynamic |= plan->graph().value(v).declared[d].value < 0;
+    if (dynamic) {
+      std::printf("executed plan: not listed, the input has dynamic dimensions beyond the batch (--shapes fixes them)\n");
+    } else {
+      plan->reshape(plan->input_shapes(1));
+      auto lines = plan->describe();
+      std::printf("executed plan (%zu nodes at batch 1):\n", lines.size());
+      for (const auto& l : lines) std::printf("  %s\n", l.c_str());
+    }
   }
   int n8 = 0, n32 = 0;
   for (const auto& r : rows) {
