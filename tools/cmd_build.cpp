@@ -23,6 +23,7 @@ int cmd_build(int argc, char** argv) {
   a.flag("force", "overwrite an existing output file");
   a.flag("verbose", "print every ONNX node's precision and why, and the executed plan");
   add_runtime_options(a);
+  add_shapes_option(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet build: give exactly one model file");
   const std::string model = a.positional()[0], out = a.required("output");
@@ -34,6 +35,7 @@ int cmd_build(int argc, char** argv) {
   apply_threads(a);
   ModelSource m = load_model(model);
   OCTET_CHECK(!m.plan, "'", model, "' is already a plan; octet build takes the ONNX model");
+  apply_shapes(m, a);
   std::string precision = a.get("precision");
   if (precision.empty()) precision = a.has("cache") || !m.qdq_amax.empty() ? "int8" : "fp32";
   OCTET_CHECK(precision == "fp32" || precision == "int8", "octet build: --precision is fp32 or int8, got '", precision, "'");
@@ -60,10 +62,18 @@ int cmd_build(int argc, char** argv) {
   if (a.on("verbose")) {
     std::printf("layers (%zu ONNX nodes):\n", rows.size());
     print_layer_table(rows);
-    plan->reshape(plan->input_shapes(1));
-    auto lines = plan->describe();
-    std::printf("executed plan (%zu nodes at batch 1):\n", lines.size());
-    for (const auto& l : lines) std::printf("  %s\n", l.c_str());
+    bool dynamic = false;  // a model of dynamic H x W: no shapes to list the executed plan at
+    for (int v : plan->graph().inputs)
+      for (size_t d = 1; d < plan->graph().value(v).declared.size(); ++d)
+        dynamic |= plan->graph().value(v).declared[d].value < 0;
+    if (dynamic) {
+      std::printf("executed plan: not listed, the input has dynamic dimensions beyond the batch (--shapes fixes them)\n");
+    } else {
+      plan->reshape(plan->input_shapes(1));
+      auto lines = plan->describe();
+      std::printf("executed plan (%zu nodes at batch 1):\n", lines.size());
+      for (const auto& l : lines) std::printf("  %s\n", l.c_str());
+    }
   }
   int n8 = 0, n32 = 0;
   for (const auto& r : rows) {

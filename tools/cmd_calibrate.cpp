@@ -6,6 +6,7 @@
 #include "calib/sidecar.h"
 #include "commands.h"
 #include "common.h"
+#include "ir/input_shapes.h"
 #include "onnx/import.h"
 
 namespace octet::cli {
@@ -72,6 +73,7 @@ int cmd_calibrate(int argc, char** argv) {
               "--refine-samples, --refine-batch and --refine-sweeps must be positive");
 
   ImportResult imported = import_onnx_file(model_path);
+  if (a.has("shapes")) set_input_shapes(imported.graph, a.get("shapes"));
   const Graph& model = imported.graph;
   CalibOptions opt;
   opt.params.percentile = a.get_double("percentile", 99.99);

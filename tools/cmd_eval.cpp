@@ -57,6 +57,7 @@ int cmd_eval(int argc, char** argv) {
   check_json_output(a);
   apply_threads(a);
   ModelSource model = load_model(a.positional()[0]);
+  apply_shapes(model, a);
   std::vector<Run> runs;
   for (const auto& p : a.get_list("precision")) runs.push_back({p, make_plan(model, a, p), 0, {}});
   OCTET_CHECK(!runs.empty(), "octet eval: --precision is empty");
@@ -68,19 +69,27 @@ int cmd_eval(int argc, char** argv) {
                 "Q/DQ model (no int8 tensors to compare); pass --asymmetric symmetric");
     layers = std::make_unique<LayerErrorMeter>(*runs[0].plan, *runs[1].plan);
   }
+  // A model of fixed batch B runs B images at a time (the last batch padded with zeros).
+  const int64_t fixed_batch = declared_batch(runs[0].plan->graph());
+  if (fixed_batch > 0 && fixed_batch != batch) {
+    if (a.on("batch"))
+      std::fprintf(stderr, "note: the model's batch is fixed at %lld; --batch %lld ignored\n",
+                   static_cast<long long>(fixed_batch), static_cast<long long>(batch));
+    batch = fixed_batch;
+  }
   auto data = open_data(a, true);
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));
   Progress progress("eval", static_cast<int64_t>(data->size()), a.on("quiet"));
   int64_t seen = 0, agree = 0;
   double signal = 0, noise = 0;
   while (int64_t n = batcher.next()) {
-    Tensor x = n < batch ? batcher.batch().first(n) : batcher.batch();
+    Tensor x = n < batch && fixed_batch <= 0 ? batcher.batch().first(n) : batcher.batch();
     std::vector<Tensor> first_out;
     for (size_t r = 0; r < runs.size(); ++r) {
       Run& run = runs[r];
       auto outs = run.plan->run({x});
       const Tensor& y = outs[0];
-      OCTET_CHECK(y.rank() == 2 && y.dim(0) == n && y.dtype() == DType::f32, "octet eval: output '",
+      OCTET_CHECK(y.rank() == 2 && y.dim(0) == x.dim(0) && y.dtype() == DType::f32, "octet eval: output '",
                   run.plan->graph().value(run.plan->graph().outputs[0]).name, "' is ", shape_str(y.shape()),
                   "; expected N x classes");
       int64_t k = y.dim(1);
@@ -94,7 +103,7 @@ int cmd_eval(int argc, char** argv) {
       if (r == 0) {
         first_out.push_back(y.clone());
       } else {
-        add_sqnr_sums(first_out[0].data<float>(), y.data<float>(), y.numel(), signal, noise);
+        add_sqnr_sums(first_out[0].data<float>(), y.data<float>(), n * k, signal, noise);
         for (int64_t i = 0; i < n; ++i) agree += runs[0].pred[static_cast<size_t>(i)] == run.pred[static_cast<size_t>(i)];
       }
     }

@@ -16,6 +16,7 @@ int cmd_run(int argc, char** argv) {
   add_data_options(a);
   add_preprocess_options(a);
   a.opt("save-input", "FILE", "with --data: also write the preprocessed input batch as .npy");
+  a.opt("batch", "N", "run N samples at a time (default: all at once; a model of fixed batch B runs B at a time)");
   a.opt("precision", "P", "fp32 or int8 (int8 needs --cache)", "fp32");
   add_int8_options(a);
   a.opt("output", "FILE", "where to write the outputs (.npy or .npz); existing files are not overwritten without --force");
@@ -48,6 +49,11 @@ int cmd_run(int argc, char** argv) {
                     a.on("skip-bad-images"));
     int64_t n = batcher.next();
     inputs.push_back(batcher.batch().first(n).clone());
+    if (batcher.preprocess().size_from_image() && batcher.next() > 0)
+      fail("octet run: the images of '", data->source(), "' give inputs of different sizes (",
+           shape_str(inputs[0].shape()), " first, then ", shape_str(batcher.batch().shape()), " from '",
+           data->sample_name(batcher.indices()[0]), "'); octet run writes one array: give --size, or --limit-side "
+           "with images of one aspect ratio");
     if (a.has("save-input")) write_npy(a.get("save-input"), inputs[0]);
   } else if (ends_with(in_path, ".npz")) {
     auto arrays = read_npz(in_path);
@@ -68,10 +74,9 @@ int cmd_run(int argc, char** argv) {
       fail("input '", v.name, "' has ", inputs[i].rank() > 0 && inputs[i].dim(0) == 0 ? "0 samples" : "no values",
            " (shape ", shape_str(inputs[i].shape()), "); nothing to run");
   }
-  std::vector<Shape> shapes;
-  for (const auto& t : inputs) shapes.push_back(t.shape());
-  plan->reshape(shapes);
-  auto outs = plan->run(inputs);
+  const int64_t chunk = a.get_int("batch", 0);
+  OCTET_CHECK(!a.has("batch") || chunk >= 1, "--batch must be >= 1");
+  auto outs = run_in_chunks(*plan, inputs, chunk);
   for (size_t i = 0; i < outs.size(); ++i)
     std::printf("output %s  %s  %s\n", g.value(g.outputs[i]).name.c_str(), dtype_name(outs[i].dtype()),
                 shape_str(outs[i].shape()).c_str());

@@ -66,6 +66,7 @@ int cmd_tune(int argc, char** argv) {
   apply_threads(a);
 
   ModelSource m = load_model(model_path);
+  apply_shapes(m, a);
   OCTET_CHECK(!m.plan, "'", model_path, "' is a plan; octet tune takes the ONNX model");
   OCTET_CHECK(m.graph.inputs.size() == 1, "octet tune: '", model_path, "' has ", m.graph.inputs.size(),
               " inputs; tune reads image data for single-input models");

@@ -6,9 +6,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <thread>
 
 #include "core/file_io.h"
+#include "ir/input_shapes.h"
 
 namespace octet::cli {
 
@@ -65,9 +67,23 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
   return api::make_plan(std::move(m), o);
 }
 
+void add_shapes_option(Args& a) {
+  a.opt("shapes", "NAME:DIMS", "fix the model's dynamic input dimensions, e.g. x:1x3x480x640 (several: comma "
+        "separated); the batch dimension stays as the model declares it");
+}
+
+void apply_shapes(ModelSource& m, const Args& a) {
+  if (!a.has("shapes")) return;
+  OCTET_CHECK(!m.plan, "--shapes applies to ONNX models; '", m.path, "' is a plan, whose shapes were fixed when it "
+              "was built");
+  set_input_shapes(m.graph, a.get("shapes"));
+  if (!m.qdq_graph.inputs.empty()) set_input_shapes(m.qdq_graph, a.get("shapes"));
+}
+
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision) {
   apply_threads(a);
   ModelSource m = load_model(model);
+  apply_shapes(m, a);
   if (m.plan && !a.on("precision")) {
     OCTET_CHECK(a.get_list("precision").size() <= 1, "'", m.path, "' is a plan with one precision (",
                 m.plan->options.int8_amax.empty() ? "fp32" : "int8",
@@ -76,6 +92,64 @@ std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const s
     return api::make_plan(std::move(m), o);
   }
   return make_plan(std::move(m), a, precision);
+}
+
+std::vector<Tensor> run_in_chunks(Plan& plan, const std::vector<Tensor>& inputs, int64_t chunk) {
+  const Graph& g = plan.graph();
+  OCTET_CHECK(!inputs.empty() && inputs[0].rank() >= 1, "no input to run");
+  const int64_t n = inputs[0].dim(0);
+  for (const Tensor& t : inputs)
+    OCTET_CHECK(t.rank() >= 1 && t.dim(0) == n, "the inputs hold different numbers of samples (", n, " and ",
+                t.rank() >= 1 ? t.dim(0) : 0, ")");
+  const int64_t fixed = declared_batch(g);
+  if (fixed > 0) chunk = fixed;  // a model of fixed batch runs that many at a time
+  if (chunk <= 0 || chunk >= n) {
+    if (fixed <= 0 || n == fixed) {
+      std::vector<Tensor> outs;
+      for (const Tensor& t : plan.run(inputs)) outs.push_back(t.clone());
+      return outs;
+    }
+  }
+  std::vector<std::vector<Tensor>> parts;
+  for (int64_t c = 0; c < n; c += chunk) {
+    const int64_t k = std::min(chunk, n - c);
+    std::vector<Tensor> in;
+    for (const Tensor& t : inputs) {
+      Shape s = t.shape();
+      const size_t row = static_cast<size_t>(t.nbytes() / static_cast<size_t>(n));
+      s[0] = chunk;
+      Tensor x(t.dtype(), s);  // the last chunk of a fixed-batch model is padded with zeros
+      std::memset(x.raw(), 0, x.nbytes());
+      std::memcpy(x.raw(), static_cast<const char*>(t.raw()) + static_cast<size_t>(c) * row, static_cast<size_t>(k) * row);
+      if (fixed <= 0 && k < chunk) x = x.first(k);
+      in.push_back(x);
+    }
+    std::vector<Tensor> outs = plan.run(in);
+    std::vector<Tensor> kept;
+    for (size_t o = 0; o < outs.size(); ++o) {
+      OCTET_CHECK(outs[o].rank() >= 1 && outs[o].dim(0) == in[0].dim(0), "output '", g.value(g.outputs[o]).name,
+                  "' is ", shape_str(outs[o].shape()), ": no batch dimension to run ", n, " samples ", chunk,
+                  " at a time by");
+      kept.push_back(outs[o].first(k).clone());
+    }
+    parts.push_back(std::move(kept));
+  }
+  std::vector<Tensor> outs;
+  for (size_t o = 0; o < parts[0].size(); ++o) {
+    Shape s = parts[0][o].shape();
+    s[0] = n;
+    Tensor y(parts[0][o].dtype(), s);
+    size_t at = 0;
+    for (const auto& p : parts) {
+      OCTET_CHECK(p[o].rank() == y.rank(), "output '", g.value(g.outputs[o]).name, "' changes rank between chunks");
+      for (int64_t d = 1; d < y.rank(); ++d)
+        OCTET_CHECK(p[o].dim(d) == y.dim(d), "output '", g.value(g.outputs[o]).name, "' changes shape between chunks");
+      std::memcpy(static_cast<char*>(y.raw()) + at, p[o].raw(), p[o].nbytes());
+      at += p[o].nbytes();
+    }
+    outs.push_back(std::move(y));
+  }
+  return outs;
 }
 
 void print_layer_table(const std::vector<LayerRow>& rows) {
@@ -112,6 +186,14 @@ void add_preprocess_options(Args& a) {
   a.flag("bgr", "keep OpenCV's BGR channel order (default RGB)");
   a.flag("gray", "one grayscale channel");
   a.opt("interp", "MODE", "resize interpolation: bilinear, nearest, area, cubic", "bilinear");
+  a.opt("letterbox", "H[,W]", "keep the aspect ratio: scale to fit HxW, pad the rest with --pad-value (YOLO)");
+  a.opt("pad-value", "V", "--letterbox padding, a pixel value before --scale/--mean/--std", "114");
+  a.opt("pad-placement", "WHERE", "--letterbox: center (Ultralytics) or topleft (YOLOX: padding at bottom/right)",
+        "center");
+  a.opt("limit-side", "N", "models of dynamic HxW: resize so the longer side is at most N (PP-OCR's limit_side_len); "
+        "without --size each image keeps its own size");
+  a.opt("multiple", "M", "models of dynamic HxW: round each side to a multiple of M (PP-OCR: 32)");
+  add_shapes_option(a);
 }
 
 Preprocess preprocess_from_args(const Args& a) {
@@ -134,6 +216,29 @@ Preprocess preprocess_from_args(const Args& a) {
   p.bgr = a.on("bgr");
   if (a.on("gray")) p.channels = 1;
   p.interp = interp_from_name(a.get("interp"));
+  if (a.has("letterbox")) {
+    OCTET_CHECK(!a.has("size") && !a.has("resize"), "--letterbox H[,W] gives the output size; leave out --size and "
+                "--resize");
+    auto s = a.get_floats("letterbox");
+    OCTET_CHECK(s.size() == 1 || s.size() == 2, "--letterbox expects H or H,W");
+    for (float x : s)
+      OCTET_CHECK(x >= 1.f && x <= 65536.f && x == std::floor(x), "--letterbox must be positive integers H[,W], got '",
+                  a.get("letterbox"), "'");
+    p.letterbox = true;
+    p.height = static_cast<int>(s[0]);
+    p.width = static_cast<int>(s.size() == 2 ? s[1] : s[0]);
+  }
+  OCTET_CHECK(!a.on("pad-value") || a.has("letterbox"), "--pad-value applies to --letterbox");
+  OCTET_CHECK(!a.on("pad-placement") || a.has("letterbox"), "--pad-placement applies to --letterbox");
+  p.pad_value = static_cast<float>(a.get_double("pad-value", 114.0));
+  p.pad_placement = pad_placement_from_name(a.get("pad-placement"));
+  const int64_t limit = a.get_int("limit-side", 0), multiple = a.get_int("multiple", 0);
+  OCTET_CHECK(!a.has("limit-side") || (limit >= 1 && limit <= 65536), "--limit-side must be a positive integer, got '",
+              a.get("limit-side"), "'");
+  OCTET_CHECK(!a.has("multiple") || (multiple >= 1 && multiple <= 65536), "--multiple must be a positive integer, got '",
+              a.get("multiple"), "'");
+  p.limit_side = static_cast<int>(limit);
+  p.multiple = static_cast<int>(multiple);
   return p;
 }
 

@@ -33,8 +33,16 @@ EngineOptions engine_options(const ModelSource& m, const Args& a, std::optional<
 // A plan of `m` (api::make_plan) for precision "fp32" or "int8" with the command's flags.
 // Takes `m` by value: pass std::move(m) when it is not needed afterwards.
 std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string& precision);
-// load_model + make_plan. For a plan file, `precision` is checked only when --precision was given.
+// --shapes NAME:DIMS (added with the preprocessing flags): fixes dynamic input dimensions of an ONNX model.
+void add_shapes_option(Args& a);
+void apply_shapes(ModelSource& m, const Args& a);
+// load_model + apply_shapes + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
+
+// Runs `inputs` (N samples each) `chunk` samples at a time (0: all at once) and concatenates the outputs; a model
+// whose inputs declare a fixed batch runs that many at a time (the last chunk padded with zeros, its extra rows
+// dropped), so any number of samples runs through it. Outputs are copies.
+std::vector<Tensor> run_in_chunks(Plan& plan, const std::vector<Tensor>& inputs, int64_t chunk = 0);
 
 // The precision a plan gives each layer and why: api::layer_table.
 using api::LayerRow;

@@ -20,6 +20,14 @@ struct ImagePreprocess {
   float scale = 1.f / 255.f;
   bool bgr = false, gray = false;
   std::string interp = "bilinear";  // bilinear, nearest, area, cubic
+  // Keep the aspect ratio: scale to fit height x width, pad with pad_value (a pixel value before scale/mean/std)
+  // at "center" (Ultralytics) or "topleft" (YOLOX: padding at the bottom/right).
+  bool letterbox = false;
+  float pad_value = 114.f;
+  std::string pad_placement = "center";
+  // Models of dynamic H x W with no height/width given: each image keeps its own size, the longer side limited
+  // to limit_side (0: none) and each side rounded to a multiple of `multiple` (0: none) as PP-OCR does.
+  int limit_side = 0, multiple = 0;
 };
 
 // A data set: an image folder (flat, or class sub-folders = labels), an IDX set (MNIST format, file or prefix

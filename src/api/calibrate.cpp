@@ -32,7 +32,8 @@ nlohmann::json refinement_json(const RefineOutcome& r) {
 OwningCalibrator::OwningCalibrator(std::unique_ptr<Dataset> ds, std::unique_ptr<FileCacheCalibrator> inner,
                                    int64_t samples)
     : ds_(std::move(ds)), inner_(std::move(inner)), samples_(samples),
-      ids_(dynamic_cast<const SampleIndexSource*>(inner_.get())) {}
+      ids_(dynamic_cast<const SampleIndexSource*>(inner_.get())),
+      shapes_(dynamic_cast<const BatchShapeSource*>(inner_.get())) {}
 
 int OwningCalibrator::batchSize() const { return inner_->batchSize(); }
 bool OwningCalibrator::getBatch(void* bindings[], const char* names[], int nb) {
@@ -194,6 +195,11 @@ Preprocess internal_preprocess(const ImagePreprocess& ip) {
   p.bgr = ip.bgr;
   if (ip.gray) p.channels = 1;
   p.interp = interp_from_name(ip.interp);
+  p.letterbox = ip.letterbox;
+  p.pad_value = ip.pad_value;
+  p.pad_placement = pad_placement_from_name(ip.pad_placement);
+  p.limit_side = ip.limit_side;
+  p.multiple = ip.multiple;
   return p;
 }
 

@@ -55,6 +55,12 @@ std::vector<int64_t> DatasetCalibrator::batch_sample_ids() const {
   return ids;
 }
 
+std::vector<std::vector<int64_t>> DatasetCalibrator::batch_sample_shapes() const {
+  Shape s = batcher_.batch().shape();
+  if (!s.empty()) s.erase(s.begin());
+  return {s};
+}
+
 bool DatasetCalibrator::getBatch(void* bindings[], const char* names[], int nbBindings) {
   OCTET_CHECK(nbBindings == 1, "image calibration feeds one input; the model has ", nbBindings,
               " (use .npz data keyed by input name)");
@@ -91,6 +97,10 @@ bool TensorCalibrator::getBatch(void* bindings[], const char* names[], int nbBin
     const Tensor& t = it->second;
     int64_t per = t.numel() / t.dim(0);
     bindings[i] = const_cast<float*>(t.data<float>()) + pos_ * per;
+    Shape s = t.shape();
+    s.erase(s.begin());
+    if (i == 0) shapes_.clear();
+    shapes_.push_back(s);
   }
   if (n < batch_) setLastBatchSize(static_cast<int>(n));
   pos_ += n;

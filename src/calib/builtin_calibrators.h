@@ -39,7 +39,7 @@ class FileCacheCalibrator : public Calibrator {
 };
 
 // One-input models: batches from a Dataset (image folder, IDX, .npy of N x C x H x W).
-class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource {
+class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource, public BatchShapeSource {
  public:
   DatasetCalibrator(const Dataset& ds, const Preprocess& p, int batch, const Shape& chw, std::string cache_path,
                     Algo algo, bool skip_bad = false);
@@ -53,6 +53,7 @@ class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource {
   // Dataset::canonical_index of the samples (the refinement's choice ignores --shuffle; calibrate.h).
   std::vector<int64_t> all_sample_ids() const override;
   std::vector<int64_t> batch_sample_ids() const override;
+  std::vector<std::vector<int64_t>> batch_sample_shapes() const override;
 
  private:
   const Dataset& ds_;
@@ -60,7 +61,7 @@ class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource {
 };
 
 // Any number of inputs: one array per input name, N x (input shape) each, N equal.
-class TensorCalibrator : public FileCacheCalibrator {
+class TensorCalibrator : public FileCacheCalibrator, public BatchShapeSource {
  public:
   TensorCalibrator(std::map<std::string, Tensor> arrays, int batch, std::string cache_path, Algo algo);
   int batchSize() const override { return batch_; }
@@ -70,9 +71,11 @@ class TensorCalibrator : public FileCacheCalibrator {
     return true;
   }
   int64_t samples() const { return n_; }
+  std::vector<std::vector<int64_t>> batch_sample_shapes() const override { return shapes_; }
 
  private:
   std::map<std::string, Tensor> arrays_;
+  std::vector<std::vector<int64_t>> shapes_;  // of the last getBatch, per binding
   int batch_;
   int64_t n_ = 0, pos_ = 0;
 };

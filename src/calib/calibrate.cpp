@@ -73,8 +73,15 @@ class SampleKeeper {
   std::vector<std::vector<Tensor>> take_batches(int64_t batch) {
     std::stable_sort(kept_.begin(), kept_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
     std::vector<std::vector<Tensor>> out;
-    for (size_t b0 = 0; b0 < kept_.size(); b0 += static_cast<size_t>(batch)) {
-      const size_t n = std::min(kept_.size() - b0, static_cast<size_t>(batch));
+    auto same_shapes = [&](size_t a, size_t b) {
+      for (size_t i = 0; i < kept_[a].second.size(); ++i)
+        if (kept_[a].second[i].shape() != kept_[b].second[i].shape()) return false;
+      return true;
+    };
+    for (size_t b0 = 0, n = 0; b0 < kept_.size(); b0 += n) {
+      // A batch holds samples of one shape (a model of dynamic H x W calibrated on images of several sizes).
+      n = 1;
+      while (n < static_cast<size_t>(batch) && b0 + n < kept_.size() && same_shapes(b0, b0 + n)) ++n;
       std::vector<Tensor> inputs;
       for (size_t i = 0; i < kept_[b0].second.size(); ++i) {
         Shape shape = kept_[b0].second[i].shape();
@@ -241,7 +248,12 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   // The FP32 passes run one sample at a time: each sample's activations are then bit-identical whatever
   // the batch size or order (oneDNN may pick other kernels, with other rounding, for other batch sizes),
   // which is what makes the two-pass result independent of them.
-  std::vector<Shape> shapes = plan->input_shapes(1);
+  // A calibrator that says each batch's shape (BatchShapeSource) may feed any size a dynamic model accepts;
+  // the histograms of a tensor merge across sizes (two-pass: one absmax over every size, then fixed bins).
+  auto* shape_src = dynamic_cast<const BatchShapeSource*>(&calibrator);
+  if (shape_src && !shape_src->provides_shapes()) shape_src = nullptr;
+  std::vector<Shape> shapes;
+  if (!shape_src) shapes = plan->input_shapes(1);
 
   // Observers for the model's calibrated tensors, found by name in the plan's graph.
   std::vector<int> model_vals = calibrated_values(model, nullptr);
@@ -305,6 +317,16 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
         OCTET_CHECK(static_cast<int64_t>(batch_ids.size()) == n, "the calibrator named ", batch_ids.size(),
                     " samples for a batch of ", n);
       }
+      if (shape_src) {
+        std::vector<Shape> per = shape_src->batch_sample_shapes();
+        OCTET_CHECK(per.size() == g.inputs.size(), "the calibrator gave shapes for ", per.size(), " inputs; the model has ",
+                    g.inputs.size());
+        shapes.clear();
+        for (Shape& s : per) {
+          s.insert(s.begin(), 1);
+          shapes.push_back(std::move(s));
+        }
+      }
       for (int j = 0; j < n; ++j) {
         std::vector<Tensor> inputs;
         for (size_t i = 0; i < g.inputs.size(); ++i) {
@@ -332,6 +354,24 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     out.images = images;
   }
 
+  // Network inputs and the tensors that only move their values (no arithmetic): calibrated like the inputs.
+  std::vector<char> input_values(model.values.size(), 0);
+  for (int v : model.inputs) input_values[static_cast<size_t>(v)] = 1;
+  for (const Node& n : model.nodes) {  // topological order
+    switch (n.op) {
+      case OpType::Slice: case OpType::Concat: case OpType::Reshape: case OpType::Transpose: case OpType::Flatten:
+      case OpType::Squeeze: case OpType::Unsqueeze: case OpType::Identity: case OpType::Split: break;
+      default: continue;
+    }
+    bool any = false, all = true;  // every non-constant data input is input-derived
+    for (int in : n.inputs) {
+      if (in < 0 || model.is_const(in)) continue;
+      any = true;
+      all = all && input_values[static_cast<size_t>(in)] != 0;
+    }
+    if (any && all)
+      for (int o : n.outputs) input_values[static_cast<size_t>(o)] = 1;
+  }
   out.table.algo = algo;
   out.table.params = opt.params;
   out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
@@ -347,7 +387,9 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     }
     // Network inputs: their range is set by preprocessing and every value carries signal, so clipping them
     // (what KL does with a spike such as a uniform background) only loses information — MinMax by default.
-    bool is_input = std::find(model.inputs.begin(), model.inputs.end(), mv) != model.inputs.end();
+    // So are tensors that only rearrange input values (a YOLO Focus: Slice x4 -> Concat of the image): entropy2
+    // put yolox_det's Focus output at amax 114 of the image's 255, saturating every brighter pixel.
+    bool is_input = input_values[static_cast<size_t>(mv)] != 0;
     Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
     out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }

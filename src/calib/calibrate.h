@@ -77,6 +77,19 @@ class SampleIndexSource {
   virtual std::vector<int64_t> batch_sample_ids() const = 0;
 };
 
+// The shape of the current batch's inputs, for models with dynamic dimensions other than the batch (a detector of
+// dynamic H x W calibrated on images of their own sizes). octet's DatasetCalibrator and TensorCalibrator implement
+// it; without it, calibration feeds the model's declared shapes (which must then be static but for the batch).
+class BatchShapeSource {
+ public:
+  virtual ~BatchShapeSource() = default;
+  // False for a wrapper whose calibrator does not say.
+  virtual bool provides_shapes() const { return true; }
+  // Per input (in getBatch's binding order), the shape of one sample of the batch getBatch() returned last
+  // (without the batch dimension).
+  virtual std::vector<std::vector<int64_t>> batch_sample_shapes() const = 0;
+};
+
 struct CalibOutcome {
   CalibTable table;
   bool from_cache = false;

@@ -255,6 +255,7 @@ class SubsetDataset : public Dataset {
   int label(size_t i) const override { return base_->label(idx_.at(i)); }
   const std::vector<std::string>& class_names() const override { return base_->class_names(); }
   void load(size_t i, float* dst, const Preprocess& p) const override { base_->load(idx_.at(i), dst, p); }
+  Tensor load_tensor(size_t i, const Preprocess& p) const override { return base_->load_tensor(idx_.at(i), p); }
   std::string sample_name(size_t i) const override { return base_->sample_name(idx_.at(i)); }
   std::string source() const override { return base_->source(); }
   size_t canonical_index(size_t i) const override { return base_->canonical_index(idx_.at(i)); }
@@ -287,6 +288,14 @@ class NpyDataset : public Dataset {
     size_t n = static_cast<size_t>(data_.dim(1) * data_.dim(2) * data_.dim(3));
     std::memcpy(dst, data_.data<float>() + i * n, n * sizeof(float));
   }
+  Tensor load_tensor(size_t i, const Preprocess& p) const override {
+    if (!p.size_from_image()) return Dataset::load_tensor(i, p);
+    OCTET_CHECK(p.channels == data_.dim(1), "'", path_, "' holds samples of ", data_.dim(1),
+                " channel(s) but the input needs ", p.channels);
+    Tensor t(DType::f32, {data_.dim(1), data_.dim(2), data_.dim(3)});
+    std::memcpy(t.raw(), data_.data<float>() + i * static_cast<size_t>(t.numel()), t.nbytes());
+    return t;
+  }
   std::string sample_name(size_t i) const override { return path_ + "[" + std::to_string(i) + "]"; }
   std::string source() const override { return path_; }
 
@@ -297,6 +306,13 @@ class NpyDataset : public Dataset {
 };
 
 }  // namespace
+
+Tensor Dataset::load_tensor(size_t i, const Preprocess& p) const {
+  OCTET_CHECK(!p.size_from_image(), "data '", source(), "' cannot give samples of their own size; give the size");
+  Tensor t(DType::f32, p.output_shape());
+  load(i, t.data<float>(), p);
+  return t;
+}
 
 // --- ImageDataset -------------------------------------------------------------------------------------
 
@@ -309,6 +325,12 @@ void ImageDataset::load(size_t i, float* dst, const Preprocess& p) const {
     load_image(s.path, dst, p);
   else
     preprocess_image(s.image, dst, p, s.path);
+}
+
+Tensor ImageDataset::load_tensor(size_t i, const Preprocess& p) const {
+  if (!p.size_from_image()) return Dataset::load_tensor(i, p);
+  const Sample& s = samples_.at(i);
+  return preprocess_image(s.image.empty() ? decode_image(s.path) : s.image, p, s.path);
 }
 
 // --- readers ------------------------------------------------------------------------------------------
@@ -497,10 +519,66 @@ std::unique_ptr<Dataset> open_dataset(const std::string& path, bool need_labels,
 Batcher::Batcher(const Dataset& ds, const Preprocess& p, int64_t batch_size, const Shape& chw, bool skip_bad)
     : ds_(ds), p_(p.resolved(chw)), n_(batch_size), skip_bad_(skip_bad) {
   OCTET_CHECK(batch_size > 0, "batch size must be positive, got ", batch_size);
-  batch_ = Tensor(DType::f32, {n_, p_.channels, p_.height, p_.width});
+  if (!p_.size_from_image()) batch_ = Tensor(DType::f32, {n_, p_.channels, p_.height, p_.width});
+}
+
+int64_t Batcher::next_sized() {
+  labels_.clear();
+  indices_.clear();
+  std::vector<std::pair<size_t, Tensor>> got;
+  while (static_cast<int64_t>(got.size()) < n_) {
+    if (pending_.empty()) {
+      if (pos_ >= ds_.size()) break;
+      const int64_t k = std::min<int64_t>(n_, static_cast<int64_t>(ds_.size() - pos_));
+      std::vector<Tensor> t(static_cast<size_t>(k));
+      std::vector<std::string> err(static_cast<size_t>(k));
+      std::vector<char> ok(static_cast<size_t>(k), 0);
+#pragma omp parallel for schedule(dynamic, 1)
+      for (int64_t j = 0; j < k; ++j) {
+        try {
+          t[static_cast<size_t>(j)] = ds_.load_tensor(pos_ + static_cast<size_t>(j), p_);
+          ok[static_cast<size_t>(j)] = 1;
+        } catch (const std::exception& e) {
+          err[static_cast<size_t>(j)] = e.what();
+        }
+      }
+      for (int64_t j = 0; j < k; ++j) {
+        const size_t idx = pos_ + static_cast<size_t>(j);
+        if (!ok[static_cast<size_t>(j)]) {
+          if (!skip_bad_) {
+            pos_ = idx + 1;
+            pending_.clear();
+            fail(err[static_cast<size_t>(j)]);
+          }
+          std::cerr << "warning: skipping sample " << idx << ": " << err[static_cast<size_t>(j)] << "\n";
+          ++skipped_;
+          continue;
+        }
+        pending_.emplace_back(idx, std::move(t[static_cast<size_t>(j)]));
+      }
+      pos_ += static_cast<size_t>(k);
+      continue;
+    }
+    if (!got.empty() && pending_.front().second.shape() != got.front().second.shape()) break;  // one size a batch
+    got.push_back(std::move(pending_.front()));
+    pending_.erase(pending_.begin());
+  }
+  if (got.empty()) return 0;
+  const Shape& s = got.front().second.shape();
+  batch_ = Tensor(DType::f32, {n_, s[0], s[1], s[2]});
+  const size_t per = static_cast<size_t>(got.front().second.numel());
+  float* out = batch_.data<float>();
+  for (size_t j = 0; j < got.size(); ++j) {
+    std::memcpy(out + j * per, got[j].second.raw(), per * sizeof(float));
+    labels_.push_back(ds_.label(got[j].first));
+    indices_.push_back(got[j].first);
+  }
+  std::memset(out + got.size() * per, 0, (static_cast<size_t>(n_) - got.size()) * per * sizeof(float));
+  return static_cast<int64_t>(got.size());
 }
 
 int64_t Batcher::next() {
+  if (p_.size_from_image()) return next_sized();
   const size_t per = static_cast<size_t>(p_.channels) * p_.height * p_.width;
   float* out = batch_.data<float>();
   labels_.clear();

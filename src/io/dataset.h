@@ -40,6 +40,9 @@ class Dataset {
   // Preprocesses sample i into dst[p.channels * p.height * p.width]; `p` must be resolved().
   // Throws octet::Error naming the sample. Thread-safe: the Batcher calls it from OpenMP threads.
   virtual void load(size_t i, float* dst, const Preprocess& p) const = 0;
+  // Sample i as a new C x H x W tensor: p.output_shape() for a fixed size; with p.size_from_image(), the size
+  // the sample gives (an image's own after --limit-side / --multiple; a .npy's sample shape). Thread-safe.
+  virtual Tensor load_tensor(size_t i, const Preprocess& p) const;
   // A name for messages: the image path, or "<file>[i]" for samples inside a file.
   virtual std::string sample_name(size_t i) const = 0;
   // What the set was opened from (folder or file).
@@ -63,6 +66,7 @@ class ImageDataset : public Dataset {
   int label(size_t i) const override { return samples_.at(i).label; }
   const std::vector<std::string>& class_names() const override { return classes_; }
   void load(size_t i, float* dst, const Preprocess& p) const override;
+  Tensor load_tensor(size_t i, const Preprocess& p) const override;
   std::string sample_name(size_t i) const override { return samples_.at(i).path; }
   std::string source() const override { return source_; }
   const Sample& sample(size_t i) const { return samples_.at(i); }
@@ -98,6 +102,9 @@ std::unique_ptr<Dataset> spread(std::unique_ptr<Dataset> base, size_t count);
 
 // Fills N x C x H x W float32 batches from a Dataset, decoding the images of a batch in parallel
 // (OpenMP; decoding is the hot spot of calibration).
+// With a size taken from each image (Preprocess::size_from_image: a model of dynamic H x W), a batch holds
+// consecutive samples of one size: it ends early where the next sample has another size, and batch() has
+// that batch's H x W.
 class Batcher {
  public:
   // `chw` is the model input shape without the batch dimension (values <= 0 dynamic); `p` is
@@ -119,7 +126,10 @@ class Batcher {
   // Batches in one pass when nothing is skipped: ceil(size / batch_size).
   int64_t num_batches() const { return (static_cast<int64_t>(ds_.size()) + n_ - 1) / n_; }
   // Starts again from the first sample (the skip count is kept).
-  void reset() { pos_ = 0; }
+  void reset() {
+    pos_ = 0;
+    pending_.clear();
+  }
 
  private:
   const Dataset& ds_;
@@ -131,6 +141,8 @@ class Batcher {
   std::vector<size_t> indices_;
   size_t pos_ = 0;
   size_t skipped_ = 0;
+  std::vector<std::pair<size_t, Tensor>> pending_;  // size_from_image: loaded, not yet batched (index, C x H x W)
+  int64_t next_sized();
 };
 
 }  // namespace octet

@@ -95,6 +95,12 @@ void check_jpeg_complete(const unsigned char* head, size_t head_size, const unsi
 
 }  // namespace
 
+PadPlacement pad_placement_from_name(const std::string& name) {
+  if (name == "center" || name == "centre") return PadPlacement::center;
+  if (name == "topleft" || name == "top-left") return PadPlacement::topleft;
+  fail("unknown pad placement '", name, "' (use center or topleft)");
+}
+
 Preprocess Preprocess::resolved(const Shape& chw) const {
   OCTET_CHECK(chw.size() == 3, "preprocessing: model input must be C x H x W per image, got ", shape_str(chw));
   Preprocess p = *this;
@@ -105,16 +111,36 @@ Preprocess Preprocess::resolved(const Shape& chw) const {
   OCTET_CHECK(mc <= 0 || mc == p.channels, "preprocessing gives ", p.channels, " channel(s)",
               p.channels == 1 ? " (--gray)" : "", " but the model input expects ", mc);
   OCTET_CHECK(p.resize >= 0 && p.height >= 0 && p.width >= 0, "preprocessing: negative --resize or --size");
-  if (p.height == 0) {
-    OCTET_CHECK(mh > 0, "preprocessing: the model input height is dynamic; give --size H,W");
-    p.height = static_cast<int>(mh);
+  OCTET_CHECK(p.limit_side >= 0 && p.multiple >= 0, "preprocessing: negative --limit-side or --multiple");
+  OCTET_CHECK(std::isfinite(p.pad_value), "preprocessing: --pad-value must be finite");
+  OCTET_CHECK(!(p.letterbox && p.resize > 0), "preprocessing: --letterbox and --resize exclude each other");
+  const bool from_image = p.limit_side > 0 || p.multiple > 0;
+  if (from_image) {
+    OCTET_CHECK(p.height == 0 && p.width == 0 && p.resize == 0 && !p.letterbox,
+                "preprocessing: --limit-side / --multiple size each image by itself; leave out --size, --resize and "
+                "--letterbox");
+    OCTET_CHECK(mh <= 0 && mw <= 0, "preprocessing: --limit-side / --multiple need a model input of dynamic height and "
+                "width; this one takes ", mh, "x", mw, " (use --letterbox ", mh, ",", mw, " or --size)");
   }
-  if (p.width == 0) {
-    OCTET_CHECK(mw > 0, "preprocessing: the model input width is dynamic; give --size H,W");
-    p.width = static_cast<int>(mw);
+  const bool size_given = p.height > 0 || p.width > 0;
+  if (!size_given && mh <= 0 && mw <= 0 && p.resize == 0 && !p.letterbox) {
+    // A model of dynamic H x W and no size: each image keeps its own (after --limit-side / --multiple).
+    p.height = p.width = 0;
+  } else {
+    if (p.height == 0) {
+      OCTET_CHECK(mh > 0, "preprocessing: the model input height is dynamic; give --size H,W",
+                  p.letterbox ? " (or --letterbox H,W)" : "");
+      p.height = static_cast<int>(mh);
+    }
+    if (p.width == 0) {
+      OCTET_CHECK(mw > 0, "preprocessing: the model input width is dynamic; give --size H,W",
+                  p.letterbox ? " (or --letterbox H,W)" : "");
+      p.width = static_cast<int>(mw);
+    }
   }
-  OCTET_CHECK((mh <= 0 || mh == p.height) && (mw <= 0 || mw == p.width), "preprocessing: --size ", p.height,
-              "x", p.width, " but the model input expects ", mh, "x", mw);
+  OCTET_CHECK((mh <= 0 || p.height == 0 || mh == p.height) && (mw <= 0 || p.width == 0 || mw == p.width),
+              "preprocessing: ", p.letterbox ? "--letterbox " : "--size ", p.height, "x", p.width,
+              " but the model input expects ", mh, "x", mw);
   auto check_vec = [&](const std::vector<float>& v, const char* what) {
     OCTET_CHECK(v.empty() || v.size() == 1 || static_cast<int>(v.size()) == p.channels, "preprocessing: --", what,
                 " has ", v.size(), " values for ", p.channels, " channel(s) (give 1 or ", p.channels, ")");
@@ -125,6 +151,72 @@ Preprocess Preprocess::resolved(const Shape& chw) const {
   for (float s : p.std) OCTET_CHECK(s != 0.f, "preprocessing: --std has a zero");
   OCTET_CHECK(std::isfinite(p.scale) && p.scale != 0.f, "preprocessing: --scale must be finite and non-zero");
   return p;
+}
+
+ImageGeometry Preprocess::geometry(int h, int w) const {
+  OCTET_CHECK(h > 0 && w > 0, "preprocessing: empty image (", h, "x", w, ")");
+  ImageGeometry g;
+  if (size_from_image()) {
+    // PaddleOCR DetResizeForTest.resize_image_type0, limit_type 'max' (Python arithmetic in doubles).
+    double r = 1.0;
+    if (limit_side > 0 && std::max(h, w) > limit_side) r = static_cast<double>(limit_side) / (h > w ? h : w);
+    int rh = static_cast<int>(h * r), rw = static_cast<int>(w * r);
+    if (multiple > 1) {
+      auto round_to = [&](int v) {  // max(int(round(v / m) * m), m), round half to even
+        const int k = static_cast<int>(std::nearbyint(static_cast<double>(v) / multiple));
+        return std::max(k * multiple, multiple);
+      };
+      rh = round_to(rh);
+      rw = round_to(rw);
+    }
+    rh = std::max(rh, 1);
+    rw = std::max(rw, 1);
+    g.out_h = g.resized_h = rh;
+    g.out_w = g.resized_w = rw;
+  } else if (letterbox) {
+    const double r = std::min(static_cast<double>(height) / h, static_cast<double>(width) / w);
+    if (pad_placement == PadPlacement::topleft) {  // YOLOX preproc: int(w * r), at (0, 0)
+      g.resized_h = static_cast<int>(h * r);
+      g.resized_w = static_cast<int>(w * r);
+    } else {  // Ultralytics LetterBox: round(w * r), centred with round(d / 2 -+ 0.1)
+      g.resized_h = static_cast<int>(std::nearbyint(h * r));
+      g.resized_w = static_cast<int>(std::nearbyint(w * r));
+    }
+    g.resized_h = std::clamp(g.resized_h, 1, height);
+    g.resized_w = std::clamp(g.resized_w, 1, width);
+    if (pad_placement == PadPlacement::center) {
+      g.top = static_cast<int>(std::nearbyint((height - g.resized_h) / 2.0 - 0.1));
+      g.left = static_cast<int>(std::nearbyint((width - g.resized_w) / 2.0 - 0.1));
+    }
+    g.out_h = height;
+    g.out_w = width;
+  } else if (resize > 0) {
+    // torchvision _compute_resized_output_size: int(S * long / short), true division then truncation.
+    if (w <= h) {
+      g.resized_w = resize;
+      g.resized_h = static_cast<int>(static_cast<double>(int64_t{resize} * h) / w);
+    } else {
+      g.resized_h = resize;
+      g.resized_w = static_cast<int>(static_cast<double>(int64_t{resize} * w) / h);
+    }
+    // Padding (a crop larger than the image) puts floor(d / 2) before; the crop offset is half-to-even.
+    g.top = height > g.resized_h ? (height - g.resized_h) / 2 : -crop_offset(g.resized_h, height);
+    g.left = width > g.resized_w ? (width - g.resized_w) / 2 : -crop_offset(g.resized_w, width);
+    g.out_h = height;
+    g.out_w = width;
+  } else {
+    g.out_h = g.resized_h = height;
+    g.out_w = g.resized_w = width;
+  }
+  g.scale_y = static_cast<double>(g.resized_h) / h;
+  g.scale_x = static_cast<double>(g.resized_w) / w;
+  return g;
+}
+
+Shape Preprocess::output_shape(int src_h, int src_w) const {
+  if (!size_from_image()) return output_shape();
+  ImageGeometry g = geometry(src_h, src_w);
+  return {channels, g.out_h, g.out_w};
 }
 
 cv::Mat decode_image(const std::string& path) {
@@ -205,26 +297,20 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
 }
 
 void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const std::string& name) {
-  OCTET_CHECK(p.channels > 0 && p.height > 0 && p.width > 0, "preprocess_image: Preprocess not resolved");
+  OCTET_CHECK(p.channels > 0 && (p.size_from_image() || (p.height > 0 && p.width > 0)),
+              "preprocess_image: Preprocess not resolved");
   if (src.empty() || src.rows <= 0 || src.cols <= 0) fail("cannot use image '", name, "': empty image");
   if (p.channels != 1 && p.channels != 3)
     fail("cannot use image '", name, "': the input expects ", p.channels, " channels; images give 1 (--gray) or 3");
-  const int H = p.height, W = p.width, C = p.channels;
+  const ImageGeometry geo = p.geometry(src.rows, src.cols);
+  const int H = geo.out_h, W = geo.out_w, C = p.channels;
   cv::Mat img;
   try {
     img = to_channels(src, C, name);
     const int interp = cv_interp(p.interp);
     if (p.resize > 0) {
-      int h0 = img.rows, w0 = img.cols, nh, nw;
-      // torchvision _compute_resized_output_size: int(S * long / short), true division then truncation.
-      if (w0 <= h0) {
-        nw = p.resize;
-        nh = static_cast<int>(static_cast<double>(int64_t{p.resize} * h0) / w0);
-      } else {
-        nh = p.resize;
-        nw = static_cast<int>(static_cast<double>(int64_t{p.resize} * w0) / h0);
-      }
-      if (nh != h0 || nw != w0) {
+      const int nh = geo.resized_h, nw = geo.resized_w;
+      if (nh != img.rows || nw != img.cols) {
         cv::Mat r;
         cv::resize(img, r, cv::Size(nw, nh), 0, 0, interp);
         img = r;
@@ -237,9 +323,9 @@ void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const
         img = padded;
       }
       img = img(cv::Rect(crop_offset(img.cols, W), crop_offset(img.rows, H), W, H));
-    } else if (img.rows != H || img.cols != W) {
+    } else if (img.rows != geo.resized_h || img.cols != geo.resized_w) {
       cv::Mat r;
-      cv::resize(img, r, cv::Size(W, H), 0, 0, interp);
+      cv::resize(img, r, cv::Size(geo.resized_w, geo.resized_h), 0, 0, interp);
       img = r;
     }
   } catch (const cv::Exception& e) {
@@ -247,6 +333,13 @@ void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const
   }
   cv::Mat f;
   img.convertTo(f, CV_32F, img.depth() == CV_16U ? 255.0 / 65535.0 : 1.0);
+  if (p.letterbox) {  // padding in 8-bit pixel units, whatever the depth
+    cv::Mat padded;
+    cv::copyMakeBorder(f, padded, geo.top, H - geo.resized_h - geo.top, geo.left, W - geo.resized_w - geo.left,
+                       cv::BORDER_CONSTANT, cv::Scalar::all(p.pad_value));
+    f = padded;
+  }
+  OCTET_CHECK(f.rows == H && f.cols == W, "preprocess_image: internal size mismatch");
 
   float mean[3], stdv[3];
   for (int c = 0; c < C; ++c) {
@@ -266,14 +359,20 @@ void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const
   }
 }
 
+Tensor preprocess_image(const cv::Mat& img, const Preprocess& p, const std::string& name) {
+  if (img.empty() || img.rows <= 0 || img.cols <= 0) fail("cannot use image '", name, "': empty image");
+  Tensor t(DType::f32, p.output_shape(img.rows, img.cols));
+  preprocess_image(img, t.data<float>(), p, name);
+  return t;
+}
+
 void load_image(const std::string& path, float* dst, const Preprocess& p) {
   preprocess_image(decode_image(path), dst, p, path);
 }
 
 Tensor load_image(const std::string& path, const Preprocess& p) {
-  Tensor t(DType::f32, {1, p.channels, p.height, p.width});
-  load_image(path, t.data<float>(), p);
-  return t;
+  Tensor t = preprocess_image(decode_image(path), p, path);
+  return t.reshaped({1, t.dim(0), t.dim(1), t.dim(2)});
 }
 
 }  // namespace octet

@@ -12,6 +12,16 @@
 //        round; a crop larger than the image pads with zeros (pixel value 0, before normalization).
 //      - `resize` == 0: resize the whole image to exactly height x width (cv2.resize in the classic
 //        calibrators), aspect ratio not kept.
+//      - `letterbox`: keep the aspect ratio: scale by r = min(height / h, width / w), then pad to height x width
+//        with `pad_value` (a pixel value, before scale/mean/std). PadPlacement::topleft is YOLOX's preproc
+//        (size int(w * r) x int(h * r), image at the top left, padding at the bottom/right);
+//        PadPlacement::center is Ultralytics' LetterBox (size round(w * r) x round(h * r), padding split with
+//        top = round(dh / 2 - 0.1), left = round(dw / 2 - 0.1), the rest at the bottom/right).
+//      - size from the image (height == width == 0 after resolved(): a model with dynamic H x W and no size
+//        given): PP-OCR's DetResizeForTest (limit_type 'max'): r = limit_side / max(h, w) when `limit_side` > 0
+//        and the longer side exceeds it, else 1; h' = int(h * r), w' = int(w * r); with `multiple` > 1 each is
+//        then max(round(h' / multiple) * multiple, multiple) (Python's half-to-even round), and the image is
+//        resized to exactly h' x w' (so the aspect ratio may change by less than one multiple).
 //      Resizing runs at the decoded depth (8-bit results are rounded to 8 bits, as cv2.resize on a uint8
 //      array). INTER_LINEAR is NOT antialiased when downscaling: it matches cv2.resize, not PIL/torchvision
 //      (whose bilinear filter widens with the scale factor); use `area` to approximate antialiasing.
@@ -30,6 +40,20 @@
 namespace octet {
 
 enum class Interp { bilinear, nearest, area, cubic };
+enum class PadPlacement { center, topleft };
+
+// "center" or "topleft"; throws naming the accepted values.
+PadPlacement pad_placement_from_name(const std::string& name);
+
+// Where the source image lands in the output of Preprocess (geometry()): resized to resized_h x resized_w, its
+// top-left pixel at (top, left) of the out_h x out_w output (negative: cropped). To map an output coordinate
+// back to the source image: x_src = (x_out - left) / scale_x, y_src = (y_out - top) / scale_y.
+struct ImageGeometry {
+  int out_h = 0, out_w = 0;
+  int resized_h = 0, resized_w = 0;
+  int top = 0, left = 0;
+  double scale_y = 1, scale_x = 1;  // resized / source
+};
 
 // "bilinear"|"linear", "nearest", "area", "cubic"|"bicubic"; throws naming the accepted values.
 Interp interp_from_name(const std::string& name);
@@ -46,13 +70,24 @@ struct Preprocess {
   float scale = 1.f / 255.f;
   std::vector<float> mean;  // empty: 0; else 1 value (all channels) or one per channel
   std::vector<float> std;   // empty: 1; else 1 value or one per channel; must be non-zero
+  bool letterbox = false;   // keep the aspect ratio, pad to height x width (see the top of this file)
+  float pad_value = 114.f;  // letterbox padding, a pixel value before scale/mean/std (YOLO's 114)
+  PadPlacement pad_placement = PadPlacement::center;  // center: Ultralytics; topleft: YOLOX
+  int limit_side = 0;       // size from the image: the longer side at most this (0: no limit)
+  int multiple = 0;         // size from the image: each side rounded to a multiple of this (0, 1: none)
 
   // Fills what is left at 0 from the model input shape `chw` (C, H, W; a value <= 0 is a dynamic
   // dimension) and validates everything; throws octet::Error saying which setting disagrees with the
   // model. The returned Preprocess has channels, height and width set.
   Preprocess resolved(const Shape& chw) const;
-  // C x H x W of the output; only meaningful after resolved().
+  // C x H x W of the output; only meaningful after resolved() and when !size_from_image().
   Shape output_shape() const { return {channels, height, width}; }
+  // After resolved(): the output size depends on each image (a model with dynamic H x W and no size given).
+  bool size_from_image() const { return height == 0 || width == 0; }
+  // Where an image of src_h x src_w lands (resolved() first). Throws for an empty image.
+  ImageGeometry geometry(int src_h, int src_w) const;
+  // C x H x W of the output for an image of src_h x src_w.
+  Shape output_shape(int src_h, int src_w) const;
 };
 
 // Decodes with cv::IMREAD_UNCHANGED: keeps 1/2/3/4 channels and 8/16-bit or float depth, so grayscale,
@@ -63,13 +98,16 @@ cv::Mat decode_image(const std::string& path);
 // Same from bytes in memory (an encoded file); `name` is used in messages.
 cv::Mat decode_image(const void* data, size_t size, const std::string& name);
 
-// Steps 2-5 on a decoded image (any depth, 1-4 channels) into dst[channels * height * width].
+// Steps 2-5 on a decoded image (any depth, 1-4 channels) into dst[channels * height * width] (with
+// size_from_image(): the size of p.output_shape(img.rows, img.cols)).
 // `p` must be resolved(). `name` is used in messages. Thread-safe.
 void preprocess_image(const cv::Mat& img, float* dst, const Preprocess& p, const std::string& name);
+// The same into a new C x H x W tensor of whatever size the image gives.
+Tensor preprocess_image(const cv::Mat& img, const Preprocess& p, const std::string& name);
 
 // decode_image + preprocess_image into the slot dst[channels * height * width]. Thread-safe.
 void load_image(const std::string& path, float* dst, const Preprocess& p);
-// The same into a new 1 x C x H x W tensor.
+// The same into a new 1 x C x H x W tensor (any size with size_from_image()).
 Tensor load_image(const std::string& path, const Preprocess& p);
 
 }  // namespace octet

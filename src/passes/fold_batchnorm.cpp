@@ -56,6 +56,88 @@ void apply(Graph& g, const std::vector<std::vector<int>>& consumers, Node& conv,
   if (consumers[static_cast<size_t>(old_w)].size() == 1 && !g.is_graph_output(old_w)) g.value(old_w).constant.reset();
 }
 
+// Per-output-channel values of constant `c` read as an operand broadcast against a Conv output of rank `rank`
+// with m channels (scalar, or a shape that is 1 everywhere but the channel axis), or empty when it is not one.
+std::vector<float> per_channel(const Graph& g, int c, int64_t m, int64_t rank) {
+  if (c < 0 || !g.is_const(c) || g.const_of(c).dtype() != DType::f32) return {};
+  const Tensor& t = g.const_of(c);
+  std::vector<float> v = t.to_f32();
+  if (t.numel() == 1) return std::vector<float>(static_cast<size_t>(m), v[0]);
+  if (t.numel() != m || t.rank() > rank) return {};
+  const int64_t ch = 1 - (rank - t.rank());  // the channel axis (1 of the output) in t's dimensions
+  if (ch < 0) return {};
+  for (int64_t d = 0; d < t.rank(); ++d)
+    if (t.dim(d) != (d == ch ? m : 1)) return {};
+  return v;
+}
+
+// Conv -> Mul(per-channel constant) and/or -> Add(per-channel constant): a BatchNormalization exported as
+// arithmetic (paddle2onnx, PP-OCR), folded into the conv's weights and bias like a BatchNormalization, so the
+// activation after it fuses into the conv. Repeats until nothing changes.
+int fold_channel_affine(Graph& g) {
+  int folded = 0;
+  for (bool changed = true; changed;) {
+    changed = false;
+    auto consumers = g.consumers();
+    std::vector<int> producer(g.values.size(), -1);
+    for (size_t i = 0; i < g.nodes.size(); ++i)
+      for (int o : g.nodes[i].outputs) producer[static_cast<size_t>(o)] = static_cast<int>(i);
+    for (Node& op : g.nodes) {
+      if ((op.op != OpType::Mul && op.op != OpType::Add) || op.inputs.size() != 2 || op.outputs.size() != 1) continue;
+      for (int side = 0; side < 2; ++side) {
+        const int y = op.inputs[static_cast<size_t>(side)], c = op.inputs[static_cast<size_t>(1 - side)];
+        const int p = y >= 0 ? producer[static_cast<size_t>(y)] : -1;
+        if (p < 0) continue;
+        Node& conv = g.nodes[static_cast<size_t>(p)];
+        if (conv.op != OpType::Conv || conv.outputs.size() != 1 || conv.outputs[0] != y) continue;
+        if (consumers[static_cast<size_t>(y)].size() != 1 || g.is_graph_output(y)) continue;
+        if (conv.post.act != Activation::None || conv.post.residual_input >= 0) continue;
+        if (conv.inputs.size() < 2 || !g.is_const(conv.inputs[1]) ||
+            (conv.inputs.size() > 2 && conv.inputs[2] >= 0 && !g.is_const(conv.inputs[2])))
+          continue;
+        const Tensor& w = g.const_of(conv.inputs[1]);
+        if (w.dtype() != DType::f32 || w.rank() < 3) continue;
+        const int64_t m = w.dim(0), per = w.numel() / m;
+        std::vector<float> k = per_channel(g, c, m, w.rank());
+        if (k.empty()) continue;
+        const bool has_b = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
+        std::vector<float> b = has_b ? g.const_of(conv.inputs[2]).to_f32() : std::vector<float>(static_cast<size_t>(m), 0.f);
+        Tensor nb(DType::f32, {m});
+        Tensor nw = op.op == OpType::Mul ? w.clone() : w;
+        for (int64_t j = 0; j < m; ++j) {
+          const size_t jj = static_cast<size_t>(j);
+          if (op.op == OpType::Mul) {
+            for (int64_t i = 0; i < per; ++i) nw.data<float>()[j * per + i] = w.data<float>()[j * per + i] * k[jj];
+            nb.data<float>()[j] = b[jj] * k[jj];
+          } else {
+            nb.data<float>()[j] = b[jj] + k[jj];
+          }
+        }
+        conv.inputs.resize(3);
+        if (op.op == OpType::Mul)
+          conv.inputs[1] = g.add_constant(g.unique_name(g.value(conv.inputs[1]).name + "_affine"), nw);
+        conv.inputs[2] = g.add_constant(g.unique_name(conv.name + "_bias_affine"), nb);
+        // No fused_names entry: the affine is part of the conv's linear op now (the quantizer counts fused_names
+        // as fused activation / residual nodes).
+        conv.outputs[0] = op.outputs[0];
+        op.outputs.clear();
+        op.inputs.clear();
+        ++folded;
+        changed = true;
+        break;
+      }
+      if (changed) break;  // producers and consumers changed: recompute
+    }
+    if (changed) {
+      std::vector<Node> kept;
+      for (Node& n : g.nodes)
+        if (!n.outputs.empty()) kept.push_back(std::move(n));
+      g.nodes = std::move(kept);
+    }
+  }
+  return folded;
+}
+
 }  // namespace
 
 int fold_batchnorm(Graph& g) {
@@ -77,7 +159,7 @@ int fold_batchnorm(Graph& g) {
   for (Node& n : g.nodes)
     if (!n.outputs.empty()) kept.push_back(std::move(n));
   g.nodes = std::move(kept);
-  return folded;
+  return folded + fold_channel_affine(g);
 }
 
 }  // namespace octet

@@ -3,6 +3,7 @@
 //
 // The residual Add is fused only when both of its inputs have the same shape (checked with shapes
 // propagated at batch 1 when the model declares its input shapes; without them no residual fusion).
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <utility>
@@ -193,9 +194,77 @@ std::optional<Propagation> try_shapes(const Graph& g) {
   }
 }
 
+// HardSwish exported decomposed (PaddlePaddle's paddle2onnx, PP-OCR): Div(Mul(x, Clip(Add(x, 3), 0, 6)), 6) — or
+// Mul(·, 1/6) for the Div — becomes one HardSwish node named as the last one, so that it fuses into the
+// producer of x like an ONNX HardSwish (and runs in the INT8 conv epilogue). The intermediate tensors must have
+// no other reader. Returns how many were rewritten.
+int canonicalize_hardswish(Graph& g, const std::set<std::string>* keep) {
+  g.finalize();
+  auto consumers = g.consumers();
+  std::vector<int> producer(g.values.size(), -1);
+  for (size_t i = 0; i < g.nodes.size(); ++i)
+    for (int o : g.nodes[i].outputs) producer[static_cast<size_t>(o)] = static_cast<int>(i);
+  auto scalar = [&](int v, float& out) {
+    if (v < 0 || !g.is_const(v) || g.const_of(v).dtype() != DType::f32 || g.const_of(v).numel() != 1) return false;
+    out = g.const_of(v).data<float>()[0];
+    return true;
+  };
+  auto near = [](float a, float b) { return std::fabs(a - b) <= 1e-6f * std::max(1.f, std::fabs(b)); };
+  // The node producing v when v is an intermediate read only by one node (not a graph output, not kept).
+  auto single_use_producer = [&](int v) -> Node* {
+    if (v < 0 || g.is_graph_output(v) || consumers[static_cast<size_t>(v)].size() != 1 || producer[static_cast<size_t>(v)] < 0)
+      return nullptr;
+    if (keep && keep->count(g.value(v).name)) return nullptr;
+    return &g.nodes[static_cast<size_t>(producer[static_cast<size_t>(v)])];
+  };
+  int rewritten = 0;
+  for (Node& last : g.nodes) {
+    if (last.inputs.size() != 2 || last.outputs.size() != 1) continue;
+    float k = 0.f;
+    if (!((last.op == OpType::Div && scalar(last.inputs[1], k) && near(k, 6.f)) ||
+          (last.op == OpType::Mul && ((scalar(last.inputs[1], k) && near(k, 1.f / 6.f)) ||
+                                      (scalar(last.inputs[0], k) && near(k, 1.f / 6.f))))))
+      continue;
+    const int m_in = last.op == OpType::Mul && g.is_const(last.inputs[0]) ? last.inputs[1] : last.inputs[0];
+    Node* mul = single_use_producer(m_in);
+    if (!mul || mul->op != OpType::Mul || mul->inputs.size() != 2) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int x = mul->inputs[static_cast<size_t>(side)], c = mul->inputs[static_cast<size_t>(1 - side)];
+      Node* clip = single_use_producer(c);
+      if (!clip || clip->op != OpType::Clip || clip->inputs.size() != 3) continue;
+      float lo = 0.f, hi = 0.f;
+      if (!scalar(clip->inputs[1], lo) || !scalar(clip->inputs[2], hi) || lo != 0.f || hi != 6.f) continue;
+      Node* add = single_use_producer(clip->inputs[0]);
+      if (!add || add->op != OpType::Add || add->inputs.size() != 2) continue;
+      float three = 0.f;
+      const bool ok = (add->inputs[0] == x && scalar(add->inputs[1], three)) ||
+                      (add->inputs[1] == x && scalar(add->inputs[0], three));
+      if (!ok || three != 3.f || g.is_const(x)) continue;
+      last.op = OpType::HardSwish;
+      last.inputs = {x};
+      last.attrs.clear();
+      for (Node* n : {add, clip, mul}) {
+        n->inputs.clear();
+        n->outputs.clear();
+      }
+      ++rewritten;
+      break;
+    }
+  }
+  if (rewritten) {
+    std::vector<Node> kept;
+    for (Node& n : g.nodes)
+      if (!n.outputs.empty()) kept.push_back(std::move(n));
+    g.nodes = std::move(kept);
+    g.finalize();
+  }
+  return rewritten;
+}
+
 }  // namespace
 
 int fuse_post_ops(Graph& g, bool int8, const std::set<std::string>* keep) {
+  canonicalize_hardswish(g, keep);
   g.finalize();
   auto shapes = try_shapes(g);
   Fuser f{g, {}, {}, shapes ? &*shapes : nullptr, int8, keep};

@@ -539,20 +539,38 @@ struct Quantizer {
   }
 };
 
-std::vector<Shape> batch1_shapes(const Graph& g) {
+// Input shapes for the quantizer's shape propagation: batch 1, and a symbolic dimension beyond the batch (a
+// detector of dynamic H x W) probed at `probe` (a multiple of 32, as FPN-style models need); the plan itself
+// keeps the dimension dynamic. `symbolic` is set when a probe was used.
+std::vector<Shape> batch1_shapes(const Graph& g, int64_t probe, bool* symbolic) {
   std::vector<Shape> shapes;
   for (int v : g.inputs) {
     const Value& val = g.value(v);
     OCTET_CHECK(val.has_declared_shape, "INT8 build needs the declared shape of input '", val.name, "'");
     Shape s;
     for (size_t i = 0; i < val.declared.size(); ++i) {
-      OCTET_CHECK(val.declared[i].value >= 0 || i == 0, "INT8 build: input '", val.name, "' has symbolic dim '",
-                  val.declared[i].symbol, "' beyond the batch dimension");
-      s.push_back(val.declared[i].value >= 0 ? val.declared[i].value : 1);
+      if (val.declared[i].value < 0 && i > 0) *symbolic = true;
+      s.push_back(val.declared[i].value >= 0 ? val.declared[i].value : (i == 0 ? 1 : probe));
     }
     shapes.push_back(s);
   }
   return shapes;
+}
+
+Propagation propagate_for_quantize(const Graph& g) {
+  bool symbolic = false;
+  std::vector<Shape> shapes = batch1_shapes(g, 64, &symbolic);
+  try {
+    return propagate(g, shapes);
+  } catch (const Error& e) {
+    if (!symbolic) throw;
+    std::string first;
+    for (int v : g.inputs)
+      for (size_t i = 1; i < g.value(v).declared.size() && first.empty(); ++i)
+        if (g.value(v).declared[i].value < 0) first = g.value(v).name + "' has symbolic dim '" + g.value(v).declared[i].symbol;
+    fail("INT8 build: input '", first, "' beyond the batch dimension, and the model does not run at 64 there (",
+         e.what(), "); fix the input shape (--shapes NAME:DIMS)");
+  }
 }
 
 }  // namespace
@@ -588,7 +606,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate(g, batch1_shapes(g)), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}};
+  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});

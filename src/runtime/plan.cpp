@@ -84,7 +84,8 @@ std::vector<Shape> Plan::input_shapes(int64_t batch) const {
       if (d.value >= 0) s.push_back(d.value);
       else if (i == 0) s.push_back(batch);
       else fail("input '", val.name, "' has symbolic dimension '", d.symbol, "' at position ", i,
-                "; give the input shape explicitly");
+                "; give the input shape explicitly (octet's --shapes ", val.name,
+                ":DIMS, e.g. 1x3x480x640) or data of the size it takes");
     }
     shapes.push_back(s);
   }

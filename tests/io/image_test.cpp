@@ -212,7 +212,8 @@ TEST(IoImage, ResolveChecksAgainstTheModel) {
   s.std = {0.f};
   EXPECT_THROW(s.resolved({3, 8, 8}), Error);
   Preprocess d;
-  EXPECT_THROW(d.resolved({3, -1, -1}), Error);
+  EXPECT_TRUE(d.resolved({3, -1, -1}).size_from_image());  // dynamic model, no size: each image's own
+  EXPECT_THROW(d.resolved({3, -1, 32}), Error);
   d.height = d.width = 32;
   EXPECT_EQ(d.resolved({3, -1, -1}).height, 32);
   EXPECT_THROW(d.resolved({3, 224, 224}), Error);

@@ -91,3 +91,17 @@ def test_qdq_vs_ort_quick(tmp_path, shared):
         assert 0 <= c["ort"]["top1"] <= 1 and c["ort"]["images"] == 50
         # octet either runs the model (top-1 and a delta) or refuses it with a message
         assert ("octet" in c and c["octet"]["int8"]["images"] == 50) or c.get("octet_error"), c
+
+
+def test_detect_accuracy_quick(tmp_path, shared):
+    if not (shared / "models" / "detect" / "yolox_det.onnx").exists() or not (shared / "data" / "text-scenes").is_dir():
+        pytest.skip("models/detect or data/text-scenes not in ../shared")
+    _run_script("detect_accuracy.py", tmp_path, shared)
+    data = json.loads((tmp_path / "detect_accuracy.json").read_text())
+    assert data["test_scenes"] == 8
+    for model in ("ppocr_det", "yolox_det"):
+        assert data[model]["fp32_vs_ort_rel_l2"] < 1e-4, data[model]
+    assert 0 <= data["ppocr_det"]["mask_iou_vs_fp32"] <= 1
+    assert data["ppocr_det"]["fp32_vs_labels"]["f1"] > 0.5  # the DBNet post-process finds the text lines
+    assert 0 <= data["yolox_det"]["box_f1_vs_fp32"] <= 1
+    assert data["yolox_det"]["detections_fp32"] > 0
