@@ -16,7 +16,7 @@ std::unique_ptr<Kernel> make_matmul(const Graph& g, const Node& n);
 bool pool_supported(const Graph& g, const Node& n);  // MaxPool, AveragePool, Global*Pool
 std::unique_ptr<Kernel> make_pool(const Graph& g, const Node& n);
 
-// INT8 ops (contracts: src/passes/quantize.h; arithmetic bit-identical to src/quant/quant.h).
+// INT8 ops (contracts: src/ir/qops.h; arithmetic bit-identical to src/quant/quant.h).
 bool qconv_supported(const Graph& g, const Node& n);  // oneDNN int8 convolution (qconv_dnnl.cpp)
 std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n);
 bool qlinear_supported(const Graph& g, const Node& n);  // oneDNN int8 matmul (qlinear_dnnl.cpp)

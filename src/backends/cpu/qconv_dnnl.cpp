@@ -1,4 +1,4 @@
-// QConv on oneDNN's int8 convolution (contract: src/passes/quantize.h): src s8 NHWC, weights s8 reordered
+// QConv on oneDNN's int8 convolution (contract: src/ir/qops.h): src s8 NHWC, weights s8 reordered
 // once per shape from the OIHW / GOIHW constant into the primitive's layout, bias f32 (accumulator units), dst s8 NHWC with
 // per-output-channel output scales, residual as a sum post-op (the residual is copied into dst first), then
 // clip_v2(act_lo, act_hi) when either bound is finite.
@@ -27,7 +27,7 @@
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
-#include "passes/quantize.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {

@@ -1,4 +1,4 @@
-// QLinear on oneDNN's int8 matmul (contract: src/passes/quantize.h): x s8 flattened to [M, K], weights
+// QLinear on oneDNN's int8 matmul (contract: src/ir/qops.h): x s8 flattened to [M, K], weights
 // s8 [N, K] (a transposed [K, N] view) reordered once per shape into the primitive's layout, bias f32,
 // y s8 [M, N] with per-N output scales and clip_v2(act_lo, act_hi) when a bound is finite.
 // Exactness argument and the s32 + own-epilogue path (OCTET_QCONV_EPILOGUE=1): see qconv_dnnl.cpp.
@@ -7,7 +7,7 @@
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
-#include "passes/quantize.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
