@@ -8,7 +8,7 @@
 #include <utility>
 
 #include "passes/passes.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 namespace octet {
 

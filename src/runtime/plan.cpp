@@ -6,7 +6,7 @@
 
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 #include "passes/passes.h"
 
 namespace octet {
