@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/layout.h"
 
 namespace octet {
 
@@ -34,6 +35,9 @@ class Backend {
   // Can this backend run `n` as it stands in `g` (op, attributes, dtypes, constant weights)?
   virtual bool supports(const Graph& g, const Node& n) const = 0;
   virtual std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const = 0;
+  // The layout its 2-D convolutions and pools want: NHWC makes the compile pipeline convert the graph
+  // (passes/pipeline.h) when PlanOptions::channels_last allows it.
+  virtual Layout preferred_layout() const { return Layout::NCHW; }
 };
 
 std::unique_ptr<Backend> make_ref_backend();

@@ -7,47 +7,25 @@
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
 #include "backends/ref/propagate.h"
-#include "passes/passes.h"
+#include "passes/pipeline.h"
 
 namespace octet {
-
-namespace {
-
-// Constants that no node reads any more -- FP32 weights replaced by BatchNormalization-folded or int8 ones --
-// are dropped, so that (when the caller moved its graph in) their memory goes back before the kernels pack
-// their own copies.
-void release_unread_constants(Graph& g) {
-  std::vector<char> read(g.values.size(), 0);
-  for (const Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) read[static_cast<size_t>(v)] = 1;
-  for (int v : g.outputs) read[static_cast<size_t>(v)] = 1;
-  for (size_t v = 0; v < g.values.size(); ++v)
-    if (!read[v] && g.values[v].constant) g.values[v].constant.reset();
-}
-
-}  // namespace
 
 std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
   p->backend_ = make_backend(opt.backend);
   p->ref_ = make_ref_backend();
-  fold_constants(g);
-  if (opt.fold_batchnorm) fold_batchnorm(g);
-  release_unread_constants(g);
-  bool int8 = !opt.int8_amax.empty();
-  if (opt.fuse) fuse_post_ops(g, /*int8=*/int8, opt.keep_unfused.empty() ? nullptr : &opt.keep_unfused);
-  g.finalize();
-  if (int8) {
-    QuantizeOptions qo;
-    qo.fp32_layers = opt.fp32_layers;
-    p->qreport_ = quantize_graph(g, opt.int8_amax, qo);
-    release_unread_constants(g);
-  }
-  if (opt.backend == "cpu" && opt.channels_last) convert_to_nhwc(g);
-  release_unread_constants(g);
-  p->graph_ = std::move(g);
+  CompileOptions co;
+  co.fold_batchnorm = opt.fold_batchnorm;
+  co.fuse = opt.fuse;
+  co.channels_last = opt.channels_last;
+  co.int8_amax = opt.int8_amax;
+  co.fp32_layers = opt.fp32_layers;
+  co.keep_unfused = opt.keep_unfused;
+  CompiledGraph c = compile(std::move(g), co, BackendTraits{p->backend_->preferred_layout()});
+  p->qreport_ = std::move(c.report);
+  p->graph_ = std::move(c.graph);
   p->create_kernels();
   return p;
 }

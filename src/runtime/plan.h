@@ -4,8 +4,9 @@
 //   plan->reshape(plan->input_shapes(/*batch=*/16));
 //   auto outs = plan->run({input});      // views, valid until the next run/reshape
 //
-// build(): graph passes (constant folding, BatchNormalization folding, activation/residual fusion)
-//          and one kernel per node from the backend, falling back to `ref` where it says no.
+// build(): the compile pipeline (passes/pipeline.h: constant folding, BatchNormalization folding, fusion,
+//          quantization, NHWC where the backend prefers it), then one kernel per node from the backend,
+//          falling back to `ref` where it says no.
 // reshape(): concrete shapes for every tensor; nodes whose inputs are all known (weights, shapes) are
 //          evaluated now and become constants (this is where Shape->Gather->Concat->Reshape folds);
 //          buffers are assigned (a tensor's buffer is reused once its last reader has run).
@@ -20,7 +21,7 @@
 #include <vector>
 
 #include "ir/graph.h"
-#include "passes/quantize.h"
+#include "passes/pipeline.h"
 #include "runtime/backend.h"
 
 namespace octet {
@@ -29,7 +30,7 @@ struct PlanOptions {
   std::string backend = "cpu";
   bool fold_batchnorm = true;  // BatchNormalization after Conv folded into the Conv weights
   bool fuse = true;            // activations and residual adds into the producing op
-  bool channels_last = true;   // cpu backend: 2-D convs and pools run NHWC (passes/nhwc.cpp)
+  bool channels_last = true;   // 2-D convs and pools run NHWC where the backend prefers it (passes/nhwc.cpp)
   bool keep_all_outputs = false;  // keep every tensor alive after run (calibration, debugging)
   // INT8: when non-empty, the plan is quantized with these calibrated amax values (ONNX tensor name ->
   // amax, scale = amax / 127); see passes/quantize.h.

@@ -50,6 +50,7 @@ class FallbackKernel final : public Kernel {
 class CpuBackend final : public Backend {
  public:
   const char* name() const override { return "cpu"; }
+  Layout preferred_layout() const override { return Layout::NHWC; }
   bool supports(const Graph& g, const Node& n) const override {
     switch (n.op) {
       case OpType::Conv: case OpType::ConvNhwc: return cpu::conv_supported(g, n);
