@@ -41,8 +41,12 @@ class Backend {
 };
 
 std::unique_ptr<Backend> make_ref_backend();
-std::unique_ptr<Backend> make_cpu_backend();
-// "ref" or "cpu"; throws listing the valid names.
+
+// Backends above the runtime (backends/cpu, ...) register a factory by name; "ref" is always there. The cpu
+// backend registers itself when octet_cpu is linked (its CMake target pulls in the registering object file).
+using BackendFactory = std::unique_ptr<Backend> (*)();
+void register_backend(const std::string& name, BackendFactory factory);
+// A registered backend by name ("ref", "cpu"); throws listing the valid names.
 std::unique_ptr<Backend> make_backend(const std::string& name);
 
 }  // namespace octet

@@ -30,10 +30,33 @@ class RefBackend final : public Backend {
 
 std::unique_ptr<Backend> make_ref_backend() { return std::make_unique<RefBackend>(); }
 
+namespace {
+
+// Registered backends in registration order, "ref" first (a function-local static: backends register from
+// static initializers of other libraries).
+std::vector<std::pair<std::string, BackendFactory>>& registry() {
+  static std::vector<std::pair<std::string, BackendFactory>> r{{"ref", make_ref_backend}};
+  return r;
+}
+
+}  // namespace
+
+void register_backend(const std::string& name, BackendFactory factory) {
+  for (auto& [n, f] : registry())
+    if (n == name) {
+      f = factory;
+      return;
+    }
+  registry().emplace_back(name, factory);
+}
+
 std::unique_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "ref") return make_ref_backend();
-  if (name == "cpu") return make_cpu_backend();
-  fail("unknown backend '", name, "' (valid: ref, cpu)");
+  std::string valid;
+  for (const auto& [n, f] : registry()) {
+    if (n == name) return f();
+    valid += (valid.empty() ? "" : ", ") + n;
+  }
+  fail("unknown backend '", name, "' (valid: ", valid, ")");
 }
 
 }  // namespace octet

@@ -3,6 +3,7 @@
 // else runs the reference kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
 // reference kernel for that shape instead of failing; so does one whose data input or an output is empty
 // (0 elements).
+#include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/eltwise.h"
 #include "backends/cpu/kernels.h"
 #include "backends/ref/ref.h"
@@ -93,5 +94,20 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend() { return std::make_unique<CpuBackend>(); }
+
+namespace {
+const bool kRegistered = (register_backend("cpu", make_cpu_backend), true);
+}  // namespace
+
+}  // namespace octet
+
+// Referenced by octet_cpu's link option (-Wl,--undefined=...), so that every program linking octet_cpu keeps
+// this object file and its registration above.
+extern "C" {
+extern const int octet_cpu_backend_anchor;
+const int octet_cpu_backend_anchor = 1;
+}
+
+namespace octet {
 
 }  // namespace octet
