@@ -14,6 +14,17 @@
 
 namespace octet {
 
+// Options of a backend, passed in through PlanOptions::backend_options rather than read from the environment
+// by the kernels. (OCTET_CPU_ISA, the cpu backend's process-wide choice of row kernels, is still read there.)
+struct BackendOptions {
+  bool strict = false;          // cpu: a kernel whose shape-dependent setup fails throws instead of running ref
+  bool qconv_epilogue = false;  // cpu: QConv/QLinear run oneDNN with an s32 dst and octet's own epilogue
+  bool verbose = false;         // cpu: print the oneDNN implementation of each int8 primitive to stderr
+  // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on):
+  // what a plan uses when PlanOptions::backend_options is unset (the CLI's and tests' switches).
+  static BackendOptions from_environment();
+};
+
 class Kernel {
  public:
   virtual ~Kernel() = default;
@@ -26,6 +37,9 @@ class Kernel {
   // also work when the buffers differ (keep_all_outputs, the input is read later, ...). A fused residual is
   // the use: conv's sum post-op accumulates into dst, which otherwise needs a copy of the residual first.
   virtual int inplace_input() const { return -1; }
+  // After prepare(): why this kernel runs the reference implementation instead of its own for these shapes
+  // (empty when it does not). Plan::describe() reports it.
+  virtual std::string fallback_reason() const { return {}; }
 };
 
 class Backend {
@@ -44,9 +58,9 @@ std::unique_ptr<Backend> make_ref_backend();
 
 // Backends above the runtime (backends/cpu, ...) register a factory by name; "ref" is always there. The cpu
 // backend registers itself when octet_cpu is linked (its CMake target pulls in the registering object file).
-using BackendFactory = std::unique_ptr<Backend> (*)();
+using BackendFactory = std::unique_ptr<Backend> (*)(const BackendOptions&);
 void register_backend(const std::string& name, BackendFactory factory);
 // A registered backend by name ("ref", "cpu"); throws listing the valid names.
-std::unique_ptr<Backend> make_backend(const std::string& name);
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options = {});
 
 }  // namespace octet

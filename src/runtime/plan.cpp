@@ -14,7 +14,7 @@ namespace octet {
 std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
-  p->backend_ = make_backend(opt.backend);
+  p->backend_ = make_backend(opt.backend, opt.backend_options ? *opt.backend_options : BackendOptions::from_environment());
   p->ref_ = make_ref_backend();
   CompileOptions co;
   co.fold_batchnorm = opt.fold_batchnorm;
@@ -33,7 +33,7 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
 std::unique_ptr<Plan> Plan::from_optimized(Graph g, const PlanOptions& opt, QuantizeReport report) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
-  p->backend_ = make_backend(opt.backend);
+  p->backend_ = make_backend(opt.backend, opt.backend_options ? *opt.backend_options : BackendOptions::from_environment());
   p->ref_ = make_ref_backend();
   p->qreport_ = std::move(report);
   p->graph_ = std::move(g);
@@ -48,6 +48,7 @@ void Plan::create_kernels() {
     Backend& b = fast ? *backend_ : *ref_;
     kernels_.push_back(b.create(G, n));
     kernel_backend_.push_back(b.name());
+    fallback_.push_back(fast || std::string(backend_->name()) == "ref" ? std::string() : std::string(backend_->name()) + " does not support it");
   }
 }
 
@@ -199,7 +200,9 @@ std::vector<std::string> Plan::describe() const {
     std::string post;
     if (n.post.residual_input >= 0) post += "+Add";
     if (n.post.act != Activation::None) post += "+Act";
-    lines.push_back(n.name + " " + op_name(n.op) + post + " [" + st.backend + "]");
+    std::string why = fallback_[static_cast<size_t>(st.node)];
+    if (why.empty()) why = kernels_[static_cast<size_t>(st.node)]->fallback_reason();
+    lines.push_back(n.name + " " + op_name(n.op) + post + " [" + st.backend + "]" + (why.empty() ? "" : " (ref: " + why + ")"));
   }
   return lines;
 }

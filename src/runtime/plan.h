@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -39,6 +40,8 @@ struct PlanOptions {
   // Tensors the fusion pass must not fuse away (their producer absorbs no Add / activation after them). For a
   // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (api::make_plan, src/api/policy.cpp).
   std::set<std::string> keep_unfused;
+  // The backend's options; unset: BackendOptions::from_environment() (the OCTET_CPU_* switches).
+  std::optional<BackendOptions> backend_options;
 };
 
 class Plan {
@@ -64,7 +67,7 @@ class Plan {
   // Shape of value v after reshape.
   const Shape& shape(int v) const { return tensors_[static_cast<size_t>(v)].shape(); }
   bool is_folded(int v) const { return folded_[static_cast<size_t>(v)] != 0; }
-  // One line per executed node: name, op, backend.
+  // One line per executed node: name, op, backend, and for a node that falls back to ref, why.
   std::vector<std::string> describe() const;
   size_t arena_bytes() const { return arena_bytes_; }
   // For INT8 plans: the precision chosen for every ONNX node, and why.
@@ -87,6 +90,7 @@ class Plan {
   std::unique_ptr<Backend> ref_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // per node
   std::vector<const char*> kernel_backend_;       // per node
+  std::vector<std::string> fallback_;             // per node: why it runs on ref while the backend is not ref
   std::vector<Step> steps_;                       // after reshape: non-folded nodes
   std::vector<Tensor> tensors_;                   // per value
   std::vector<char> folded_;                      // per value: known before run

@@ -8,6 +8,6 @@
 
 namespace octet {
 
-std::unique_ptr<Backend> make_cpu_backend();
+std::unique_ptr<Backend> make_cpu_backend(const BackendOptions& options = {});
 
 }  // namespace octet
