@@ -6,7 +6,7 @@
 #include "common.h"
 #include "onnx/import.h"
 #include "onnx/qdq_import.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 namespace octet::cli {
 

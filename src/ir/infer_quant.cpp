@@ -1,5 +1,5 @@
 // Shape inference of the internal INT8 ops (Quantize ... QConcat); the contract of each op, attribute by
-// attribute, is in src/passes/quantize.h. Everything a later kernel relies on is validated here (dtypes,
+// attribute, is in src/ir/qops.h. Everything a later kernel relies on is validated here (dtypes,
 // shapes, attribute lengths, int32 accumulator range), so kernels only assert.
 //
 // 4-D activations are NHWC: a Q-op window (QConv, QMaxPool, QAvgPool) reads [N, H, W, C] and writes

@@ -9,7 +9,7 @@
 #include <utility>
 
 #include "passes/passes.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 namespace octet {
 

@@ -12,7 +12,7 @@
 #include <cmath>
 
 #include "ir/window.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 namespace octet {
 

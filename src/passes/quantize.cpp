@@ -16,7 +16,7 @@
 
 #include "ir/window.h"
 #include "quant/quant.h"
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 #include "quant/scale_rule.h"
 

@@ -10,8 +10,20 @@
 #include <vector>
 
 #include "ir/graph.h"
+#include "ir/layout.h"
 
 namespace octet {
+
+// Options of a backend, passed in through PlanOptions::backend_options rather than read from the environment
+// by the kernels. (OCTET_CPU_ISA, the cpu backend's process-wide choice of row kernels, is still read there.)
+struct BackendOptions {
+  bool strict = false;          // cpu: a kernel whose shape-dependent setup fails throws instead of running ref
+  bool qconv_epilogue = false;  // cpu: QConv/QLinear run oneDNN with an s32 dst and octet's own epilogue
+  bool verbose = false;         // cpu: print the oneDNN implementation of each int8 primitive to stderr
+  // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on):
+  // what a plan uses when PlanOptions::backend_options is unset (the CLI's and tests' switches).
+  static BackendOptions from_environment();
+};
 
 class Kernel {
  public:
@@ -25,6 +37,9 @@ class Kernel {
   // also work when the buffers differ (keep_all_outputs, the input is read later, ...). A fused residual is
   // the use: conv's sum post-op accumulates into dst, which otherwise needs a copy of the residual first.
   virtual int inplace_input() const { return -1; }
+  // After prepare(): why this kernel runs the reference implementation instead of its own for these shapes
+  // (empty when it does not). Plan::describe() reports it.
+  virtual std::string fallback_reason() const { return {}; }
 };
 
 class Backend {
@@ -34,11 +49,18 @@ class Backend {
   // Can this backend run `n` as it stands in `g` (op, attributes, dtypes, constant weights)?
   virtual bool supports(const Graph& g, const Node& n) const = 0;
   virtual std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const = 0;
+  // The layout its 2-D convolutions and pools want: NHWC makes the compile pipeline convert the graph
+  // (passes/pipeline.h) when PlanOptions::channels_last allows it.
+  virtual Layout preferred_layout() const { return Layout::NCHW; }
 };
 
 std::unique_ptr<Backend> make_ref_backend();
-std::unique_ptr<Backend> make_cpu_backend();
-// "ref" or "cpu"; throws listing the valid names.
-std::unique_ptr<Backend> make_backend(const std::string& name);
+
+// Backends above the runtime (backends/cpu, ...) register a factory by name; "ref" is always there. The cpu
+// backend registers itself when octet_cpu is linked (its CMake target pulls in the registering object file).
+using BackendFactory = std::unique_ptr<Backend> (*)(const BackendOptions&);
+void register_backend(const std::string& name, BackendFactory factory);
+// A registered backend by name ("ref", "cpu"); throws listing the valid names.
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options = {});
 
 }  // namespace octet

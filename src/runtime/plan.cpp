@@ -6,48 +6,26 @@
 
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
-#include "runtime/propagate.h"
-#include "passes/passes.h"
+#include "backends/ref/propagate.h"
+#include "passes/pipeline.h"
 
 namespace octet {
-
-namespace {
-
-// Constants that no node reads any more -- FP32 weights replaced by BatchNormalization-folded or int8 ones --
-// are dropped, so that (when the caller moved its graph in) their memory goes back before the kernels pack
-// their own copies.
-void release_unread_constants(Graph& g) {
-  std::vector<char> read(g.values.size(), 0);
-  for (const Node& n : g.nodes)
-    for (int v : n.inputs)
-      if (v >= 0) read[static_cast<size_t>(v)] = 1;
-  for (int v : g.outputs) read[static_cast<size_t>(v)] = 1;
-  for (size_t v = 0; v < g.values.size(); ++v)
-    if (!read[v] && g.values[v].constant) g.values[v].constant.reset();
-}
-
-}  // namespace
 
 std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
-  p->backend_ = make_backend(opt.backend);
+  p->backend_ = make_backend(opt.backend, opt.backend_options ? *opt.backend_options : BackendOptions::from_environment());
   p->ref_ = make_ref_backend();
-  fold_constants(g);
-  if (opt.fold_batchnorm) fold_batchnorm(g);
-  release_unread_constants(g);
-  bool int8 = !opt.int8_amax.empty();
-  if (opt.fuse) fuse_post_ops(g, /*int8=*/int8, opt.keep_unfused.empty() ? nullptr : &opt.keep_unfused);
-  g.finalize();
-  if (int8) {
-    QuantizeOptions qo;
-    qo.fp32_layers = opt.fp32_layers;
-    p->qreport_ = quantize_graph(g, opt.int8_amax, qo);
-    release_unread_constants(g);
-  }
-  if (opt.backend == "cpu" && opt.channels_last) convert_to_nhwc(g);
-  release_unread_constants(g);
-  p->graph_ = std::move(g);
+  CompileOptions co;
+  co.fold_batchnorm = opt.fold_batchnorm;
+  co.fuse = opt.fuse;
+  co.channels_last = opt.channels_last;
+  co.int8_amax = opt.int8_amax;
+  co.fp32_layers = opt.fp32_layers;
+  co.keep_unfused = opt.keep_unfused;
+  CompiledGraph c = compile(std::move(g), co, BackendTraits{p->backend_->preferred_layout()});
+  p->qreport_ = std::move(c.report);
+  p->graph_ = std::move(c.graph);
   p->create_kernels();
   return p;
 }
@@ -55,7 +33,7 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
 std::unique_ptr<Plan> Plan::from_optimized(Graph g, const PlanOptions& opt, QuantizeReport report) {
   std::unique_ptr<Plan> p(new Plan());
   p->opt_ = opt;
-  p->backend_ = make_backend(opt.backend);
+  p->backend_ = make_backend(opt.backend, opt.backend_options ? *opt.backend_options : BackendOptions::from_environment());
   p->ref_ = make_ref_backend();
   p->qreport_ = std::move(report);
   p->graph_ = std::move(g);
@@ -70,6 +48,7 @@ void Plan::create_kernels() {
     Backend& b = fast ? *backend_ : *ref_;
     kernels_.push_back(b.create(G, n));
     kernel_backend_.push_back(b.name());
+    fallback_.push_back(fast || std::string(backend_->name()) == "ref" ? std::string() : std::string(backend_->name()) + " does not support it");
   }
 }
 
@@ -222,7 +201,9 @@ std::vector<std::string> Plan::describe() const {
     std::string post;
     if (n.post.residual_input >= 0) post += "+Add";
     if (n.post.act != Activation::None) post += "+Act";
-    lines.push_back(n.name + " " + op_name(n.op) + post + " [" + st.backend + "]");
+    std::string why = fallback_[static_cast<size_t>(st.node)];
+    if (why.empty()) why = kernels_[static_cast<size_t>(st.node)]->fallback_reason();
+    lines.push_back(n.name + " " + op_name(n.op) + post + " [" + st.backend + "]" + (why.empty() ? "" : " (ref: " + why + ")"));
   }
   return lines;
 }

@@ -4,8 +4,9 @@
 //   plan->reshape(plan->input_shapes(/*batch=*/16));
 //   auto outs = plan->run({input});      // views, valid until the next run/reshape
 //
-// build(): graph passes (constant folding, BatchNormalization folding, activation/residual fusion)
-//          and one kernel per node from the backend, falling back to `ref` where it says no.
+// build(): the compile pipeline (passes/pipeline.h: constant folding, BatchNormalization folding, fusion,
+//          quantization, NHWC where the backend prefers it), then one kernel per node from the backend,
+//          falling back to `ref` where it says no.
 // reshape(): concrete shapes for every tensor; nodes whose inputs are all known (weights, shapes) are
 //          evaluated now and become constants (this is where Shape->Gather->Concat->Reshape folds);
 //          buffers are assigned (a tensor's buffer is reused once its last reader has run).
@@ -16,11 +17,12 @@
 #include <map>
 #include <set>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ir/graph.h"
-#include "passes/quantize.h"
+#include "passes/pipeline.h"
 #include "runtime/backend.h"
 
 namespace octet {
@@ -29,7 +31,7 @@ struct PlanOptions {
   std::string backend = "cpu";
   bool fold_batchnorm = true;  // BatchNormalization after Conv folded into the Conv weights
   bool fuse = true;            // activations and residual adds into the producing op
-  bool channels_last = true;   // cpu backend: 2-D convs and pools run NHWC (passes/nhwc.cpp)
+  bool channels_last = true;   // 2-D convs and pools run NHWC where the backend prefers it (passes/nhwc.cpp)
   bool keep_all_outputs = false;  // keep every tensor alive after run (calibration, debugging)
   // INT8: when non-empty, the plan is quantized with these calibrated amax values (ONNX tensor name ->
   // amax, scale = amax / 127); see passes/quantize.h.
@@ -38,6 +40,8 @@ struct PlanOptions {
   // Tensors the fusion pass must not fuse away (their producer absorbs no Add / activation after them). For a
   // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (api::make_plan, src/api/policy.cpp).
   std::set<std::string> keep_unfused;
+  // The backend's options; unset: BackendOptions::from_environment() (the OCTET_CPU_* switches).
+  std::optional<BackendOptions> backend_options;
 };
 
 class Plan {
@@ -63,7 +67,7 @@ class Plan {
   // Shape of value v after reshape.
   const Shape& shape(int v) const { return tensors_[static_cast<size_t>(v)].shape(); }
   bool is_folded(int v) const { return folded_[static_cast<size_t>(v)] != 0; }
-  // One line per executed node: name, op, backend.
+  // One line per executed node: name, op, backend, and for a node that falls back to ref, why.
   std::vector<std::string> describe() const;
   size_t arena_bytes() const { return arena_bytes_; }
   // For INT8 plans: the precision chosen for every ONNX node, and why.
@@ -86,6 +90,7 @@ class Plan {
   std::unique_ptr<Backend> ref_;
   std::vector<std::unique_ptr<Kernel>> kernels_;  // per node
   std::vector<const char*> kernel_backend_;       // per node
+  std::vector<std::string> fallback_;             // per node: why it runs on ref while the backend is not ref
   std::vector<Step> steps_;                       // after reshape: non-folded nodes
   std::vector<Tensor> tensors_;                   // per value
   std::vector<char> folded_;                      // per value: known before run

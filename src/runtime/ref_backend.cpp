@@ -1,6 +1,9 @@
 #include "backends/ref/ref.h"
 #include "runtime/backend.h"
 
+#include <cstdlib>
+#include <cstring>
+
 namespace octet {
 
 namespace {
@@ -30,10 +33,45 @@ class RefBackend final : public Backend {
 
 std::unique_ptr<Backend> make_ref_backend() { return std::make_unique<RefBackend>(); }
 
-std::unique_ptr<Backend> make_backend(const std::string& name) {
-  if (name == "ref") return make_ref_backend();
-  if (name == "cpu") return make_cpu_backend();
-  fail("unknown backend '", name, "' (valid: ref, cpu)");
+BackendOptions BackendOptions::from_environment() {
+  auto on = [](const char* name) {
+    const char* v = std::getenv(name);
+    return v && *v && std::strcmp(v, "0") != 0;
+  };
+  BackendOptions o;
+  o.strict = on("OCTET_CPU_STRICT");
+  o.qconv_epilogue = on("OCTET_QCONV_EPILOGUE");
+  o.verbose = on("OCTET_CPU_VERBOSE");
+  return o;
+}
+
+namespace {
+
+// Registered backends in registration order, "ref" first (a function-local static: backends register from
+// static initializers of other libraries).
+std::vector<std::pair<std::string, BackendFactory>>& registry() {
+  static std::vector<std::pair<std::string, BackendFactory>> r{{"ref", [](const BackendOptions&) { return make_ref_backend(); }}};
+  return r;
+}
+
+}  // namespace
+
+void register_backend(const std::string& name, BackendFactory factory) {
+  for (auto& [n, f] : registry())
+    if (n == name) {
+      f = factory;
+      return;
+    }
+  registry().emplace_back(name, factory);
+}
+
+std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options) {
+  std::string valid;
+  for (const auto& [n, f] : registry()) {
+    if (n == name) return f(options);
+    valid += (valid.empty() ? "" : ", ") + n;
+  }
+  fail("unknown backend '", name, "' (valid: ", valid, ")");
 }
 
 }  // namespace octet

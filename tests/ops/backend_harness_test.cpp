@@ -21,6 +21,7 @@
 #include <string>
 #include <vector>
 
+#include "backends/cpu/cpu_backend.h"
 #include "backends/cpu/eltwise.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"

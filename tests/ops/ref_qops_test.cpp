@@ -1,4 +1,4 @@
-// Reference kernels of the internal INT8 ops (src/passes/quantize.h) against formulas written here:
+// Reference kernels of the internal INT8 ops (src/ir/qops.h) against formulas written here:
 // exact comparisons with int64 accumulations over the logical NCHW tensors (the op inputs are NHWC copies
 // made by the test) followed by the quant.h epilogue, and agreement within one quantization step with the
 // FP32 reference ops (Conv, Gemm, MaxPool, AveragePool) run on dequantized inputs. Odd shapes throughout.

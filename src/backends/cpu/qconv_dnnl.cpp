@@ -1,4 +1,4 @@
-// QConv on oneDNN's int8 convolution (contract: src/passes/quantize.h): src s8 NHWC, weights s8 reordered
+// QConv on oneDNN's int8 convolution (contract: src/ir/qops.h): src s8 NHWC, weights s8 reordered
 // once per shape from the OIHW / GOIHW constant into the primitive's layout, bias f32 (accumulator units), dst s8 NHWC with
 // per-output-channel output scales, residual as a sum post-op (the residual is copied into dst first), then
 // clip_v2(act_lo, act_hi) when either bound is finite.
@@ -11,12 +11,12 @@
 //   fmaf(residual_scale, r, v), clamp, round-half-even, saturate -- the same operations in the same order.
 // - A fused non-linear activation (act attribute) always takes the s32 + own-epilogue route below
 //   (requant_act_s32_s8: quant::requantize_act, whose exp oneDNN's eltwise post-ops do not reproduce).
-// - OCTET_QCONV_EPILOGUE=1 runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
+// - BackendOptions::qconv_epilogue (OCTET_QCONV_EPILOGUE=1) runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
 //   requantize pass (requant_s32_s8, qelementwise.h): the second route to the same bits, kept for tests.
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
 //   (exact). Without VNNI, oneDNN halves the weights (scale_adjust 0.5) to avoid vpmaddubsw saturation, which
 //   is not exact: prepare() refuses that layout and the node falls back to the reference kernel.
-// - OCTET_CPU_VERBOSE=1 prints the oneDNN implementation picked for each int8 primitive (pd.impl_info_str())
+// - BackendOptions::verbose (OCTET_CPU_VERBOSE=1) prints the oneDNN implementation picked for each int8 primitive (pd.impl_info_str())
 //   at prepare; last_dnnl_impl() returns it for tests.
 #include <cmath>
 #include <cstdio>
@@ -27,7 +27,7 @@
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
-#include "passes/quantize.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
@@ -41,19 +41,14 @@ using dnnl::memory;
 using tag = memory::format_tag;
 using dt = memory::data_type;
 
-bool env_on(const char* name) {
-  const char* v = std::getenv(name);
-  return v && *v && std::strcmp(v, "0") != 0;
-}
-
 }  // namespace
 
-void note_dnnl_impl(const char* op, const std::string& impl) {
+void note_dnnl_impl(const char* op, const std::string& impl, bool verbose) {
   {
     std::lock_guard<std::mutex> lk(g_impl_mu);
     g_last_impl = impl;
   }
-  if (env_on("OCTET_CPU_VERBOSE")) std::fprintf(stderr, "octet cpu: %s -> oneDNN %s\n", op, impl.c_str());
+  if (verbose) std::fprintf(stderr, "octet cpu: %s -> oneDNN %s\n", op, impl.c_str());
 }
 
 std::string last_dnnl_impl() {
@@ -61,7 +56,6 @@ std::string last_dnnl_impl() {
   return g_last_impl;
 }
 
-bool epilogue_forced() { return env_on("OCTET_QCONV_EPILOGUE"); }
 
 void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, const int8_t* residual, int64_t rows,
                    int64_t k, int8_t* y) {
@@ -84,13 +78,13 @@ namespace {
 
 class QConvDnnl final : public Kernel {
  public:
-  QConvDnnl(const Graph& g, const Node& n) : node_(n) {
+  QConvDnnl(const Graph& g, const Node& n, const BackendOptions& opt) : node_(n), verbose_(opt.verbose) {
     w_ = g.const_of(n.inputs[1]);
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
     residual_ = n.inputs.size() > 3 && n.inputs[3] >= 0;
     ep_ = QEpilogue::of(n);
     // A non-linear activation runs in our epilogue (oneDNN's exp is not quant::exp_approx).
-    fused_ = !epilogue_forced() && ep_.act == quant::Act::None;
+    fused_ = !opt.qconv_epilogue && ep_.act == quant::Act::None;
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -136,7 +130,7 @@ class QConvDnnl final : public Kernel {
     pd_ = dnnl::convolution_forward::primitive_desc(d, attr, engine());
     note_dnnl_impl(group > 1 && group == K && group == x[3] ? (fused_ ? "QConv(depthwise)" : "QConv(depthwise, s32 + epilogue)")
                                                             : (fused_ ? "QConv" : "QConv(s32 + epilogue)"),
-                   pd_.impl_info_str());
+                   pd_.impl_info_str(), verbose_);
     {
       const auto& ex = pd_.weights_desc().data.extra;
       OCTET_CHECK(!(ex.flags & dnnl_memory_extra_flag_scale_adjust) || ex.scale_adjust == 1.f,
@@ -197,6 +191,7 @@ class QConvDnnl final : public Kernel {
   bool residual_ = false, fused_ = true;
   int64_t step_ = 1;  // images per oneDNN call (the s32 route; all of them when fused)
   QEpilogue ep_;
+  bool verbose_ = false;
   std::vector<int32_t> acc_;  // s32 dst of the epilogue path
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
@@ -220,6 +215,8 @@ bool qconv_supported(const Graph& g, const Node& n) {
   return static_cast<int64_t>(n.attr_floats("multiplier").size()) == w.dim(0);
 }
 
-std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n) { return std::make_unique<QConvDnnl>(g, n); }
+std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n, const BackendOptions& opt) {
+  return std::make_unique<QConvDnnl>(g, n, opt);
+}
 
 }  // namespace octet::cpu

@@ -1,4 +1,4 @@
-// cpu kernels of the element-wise INT8 ops (contracts: src/passes/quantize.h): Quantize (optionally
+// cpu kernels of the element-wise INT8 ops (contracts: src/ir/qops.h): Quantize (optionally
 // NCHW f32 -> NHWC i8), Dequantize (optionally NHWC i8 -> NCHW f32), QAdd and QConcat. The arithmetic is
 // in the row kernels (qelementwise.h: AVX-512 or the scalar twins); this file splits tensors into rows and
 // threads them with OpenMP. Layout transposes go through a 16-channel x 64-pixel tile on the stack so both

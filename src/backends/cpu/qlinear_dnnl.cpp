@@ -1,18 +1,17 @@
-// QLinear on oneDNN's int8 matmul (contract: src/passes/quantize.h): x s8 flattened to [M, K], weights
+// QLinear on oneDNN's int8 matmul (contract: src/ir/qops.h): x s8 flattened to [M, K], weights
 // s8 [N, K] (a transposed [K, N] view) reordered once per shape into the primitive's layout, bias f32,
 // y s8 [M, N] with per-N output scales and clip_v2(act_lo, act_hi) when a bound is finite.
-// Exactness argument and the s32 + own-epilogue path (OCTET_QCONV_EPILOGUE=1): see qconv_dnnl.cpp.
+// Exactness argument and the s32 + own-epilogue path (BackendOptions::qconv_epilogue): see qconv_dnnl.cpp.
 #include <cstring>
 
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
-#include "passes/quantize.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
 
-bool epilogue_forced();  // qconv_dnnl.cpp
 // Our epilogue over `rows` rows of k accumulators (qconv_dnnl.cpp).
 void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, const int8_t* residual, int64_t rows,
                    int64_t k, int8_t* y);
@@ -25,11 +24,11 @@ using dt = memory::data_type;
 
 class QLinearDnnl final : public Kernel {
  public:
-  QLinearDnnl(const Graph& g, const Node& n) : node_(n) {
+  QLinearDnnl(const Graph& g, const Node& n, const BackendOptions& opt) : node_(n), verbose_(opt.verbose) {
     w_ = g.const_of(n.inputs[1]);
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
     ep_ = QEpilogue::of(n);
-    fused_ = !epilogue_forced() && ep_.act == quant::Act::None;  // non-linear activation: own epilogue (qconv_dnnl.cpp)
+    fused_ = !opt.qconv_epilogue && ep_.act == quant::Act::None;  // non-linear activation: own epilogue (qconv_dnnl.cpp)
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -50,7 +49,7 @@ class QLinearDnnl final : public Kernel {
       attr.set_post_ops(po);
     }
     pd_ = dnnl::matmul::primitive_desc(d, attr, engine());
-    note_dnnl_impl("QLinear", pd_.impl_info_str());
+    note_dnnl_impl("QLinear", pd_.impl_info_str(), verbose_);
     {
       const auto& ex = pd_.weights_desc().data.extra;
       OCTET_CHECK(!(ex.flags & dnnl_memory_extra_flag_scale_adjust) || ex.scale_adjust == 1.f,
@@ -89,6 +88,7 @@ class QLinearDnnl final : public Kernel {
   Tensor w_, b_;
   bool fused_ = true;
   QEpilogue ep_;
+  bool verbose_ = false;
   std::vector<int32_t> acc_;
   dnnl::matmul::primitive_desc pd_;
   dnnl::matmul prim_;
@@ -111,6 +111,8 @@ bool qlinear_supported(const Graph& g, const Node& n) {
   return static_cast<int64_t>(n.attr_floats("multiplier").size()) == w.dim(0);
 }
 
-std::unique_ptr<Kernel> make_qlinear(const Graph& g, const Node& n) { return std::make_unique<QLinearDnnl>(g, n); }
+std::unique_ptr<Kernel> make_qlinear(const Graph& g, const Node& n, const BackendOptions& opt) {
+  return std::make_unique<QLinearDnnl>(g, n, opt);
+}
 
 }  // namespace octet::cpu

@@ -1,4 +1,4 @@
-// cpu kernels of QMaxPool and QAvgPool (contracts: src/passes/quantize.h), NHWC int8. Each output pixel's
+// cpu kernels of QMaxPool and QAvgPool (contracts: src/ir/qops.h), NHWC int8. Each output pixel's
 // window is clipped to the input here (padding never takes part: it never wins a max and is not summed),
 // and the channel vector of the pixel goes to a row kernel (qelementwise.h) that loops over the valid
 // pixels. Threads split output rows (n, oh); global pooling splits (n, 256-channel blocks).

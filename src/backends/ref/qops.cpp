@@ -1,4 +1,4 @@
-// Reference kernels of the internal INT8 ops (Quantize ... QConcat; contracts in src/passes/quantize.h).
+// Reference kernels of the internal INT8 ops (Quantize ... QConcat; contracts in src/ir/qops.h).
 // They are the oracle every fast INT8 kernel must match bit for bit, so they are plain loops: every output
 // value comes from one call of a src/quant/quant.h function, window taps are bounds-tested one by one
 // (padding contributes nothing and never wins a max), and products are summed in int32 (infer_Q* bounds the
@@ -12,7 +12,7 @@
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
 #include "ir/window.h"
-#include "passes/quantize.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet {

@@ -1,5 +1,6 @@
 // Shape propagation with folding: concrete shapes for every tensor of a graph, and the data of every
 // tensor that is known before run (constants and what is computed from them and from input shapes).
+// It runs the ref kernels on what is known, so it lives with ref, under passes (which use it) and runtime.
 #pragma once
 
 #include <vector>

@@ -1,4 +1,4 @@
-#include "runtime/propagate.h"
+#include "backends/ref/propagate.h"
 
 #include <sstream>
 
