@@ -1,14 +1,13 @@
 #include "common.h"
 
 #include <omp.h>
-#include <sched.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
-#include <thread>
 
+#include "core/cpus.h"
 #include "core/file_io.h"
 #include "ir/input_shapes.h"
 
@@ -22,10 +21,7 @@ void add_runtime_options(Args& a) {
 void apply_threads(const Args& a) {
   int64_t t = a.get_int("threads", 0);
   OCTET_CHECK(t >= 0 && t <= (1 << 20), "--threads must be between 0 and the number of CPUs, got ", t);
-  // More threads than CPUs only slow down, and libgomp crashes creating tens of thousands: clamp.
-  int64_t cpus = 0;
-  if (cpu_set_t set; sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
-  if (cpus <= 0) cpus = std::max(1u, std::thread::hardware_concurrency());
+  const int64_t cpus = usable_cpus();
   if (t > cpus) {
     std::fprintf(stderr, "note: --threads %lld is more than the %lld CPUs this process may use; using %lld\n",
                  static_cast<long long>(t), static_cast<long long>(cpus), static_cast<long long>(cpus));

@@ -5,10 +5,10 @@
 #include <exception>
 #include <string>
 
-#include <sched.h>
 #include <unistd.h>
 
 #include "commands.h"
+#include "core/cpus.h"
 #include "core/error.h"
 #include "core/version.h"
 #include "octet/log.h"
@@ -85,9 +85,7 @@ void apply_omp_defaults(int argc, char** argv) {
   for (int i = 2; i < argc; ++i)
     if (std::strcmp(argv[i], "--help") == 0 || std::strcmp(argv[i], "-h") == 0) return;
   if (std::getenv("OMP_WAIT_POLICY") || std::getenv("GOMP_SPINCOUNT") || std::getenv("OCTET_OMP_DEFAULTS")) return;
-  cpu_set_t mask;
-  CPU_ZERO(&mask);
-  const int usable = sched_getaffinity(0, sizeof(mask), &mask) == 0 ? CPU_COUNT(&mask) : 1;
+  const int usable = octet::usable_cpus();
   const bool spin = idle_cpus_now() >= static_cast<double>(usable) - 0.5;
   const int ok = spin ? setenv("GOMP_SPINCOUNT", "3000", 0) : setenv("OMP_WAIT_POLICY", "passive", 0);
   if (ok != 0 || setenv("OCTET_OMP_DEFAULTS", "applied", 1) != 0) return;

@@ -1,7 +1,6 @@
 // Loading a model and making a plan of it: plan file vs ONNX vs Q/DQ, asymmetric simulation, FP32 layers from
 // the cache's sidecar. (Moved from tools/common.cpp, which now maps command-line flags to EngineOptions.)
 #include <omp.h>
-#include <sched.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -9,11 +8,11 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <thread>
 #include <filesystem>
 #include <fstream>
 
 #include "api/internal.h"
+#include "core/cpus.h"
 #include "core/file_io.h"
 #include "calib/table.h"
 #include "onnx/import.h"
@@ -72,13 +71,7 @@ std::unique_ptr<Plan> plan_of_file(const ModelSource& m, const EngineOptions& o)
 
 std::unique_ptr<Plan> make_plan(ModelSource m, const EngineOptions& eo) {
   OCTET_CHECK(eo.threads >= 0, "EngineOptions::threads must be >= 0, got ", eo.threads);
-  if (eo.threads > 0) {
-    // More threads than CPUs only slow down, and libgomp crashes creating tens of thousands: clamp.
-    int cpus = 0;
-    if (cpu_set_t set; sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
-    if (cpus <= 0) cpus = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    omp_set_num_threads(std::min(eo.threads, cpus));
-  }
+  if (eo.threads > 0) omp_set_num_threads(std::min(eo.threads, usable_cpus()));  // clamped (core/cpus.h)
   if (m.plan) return plan_of_file(m, eo);
   const Precision precision = eo.precision.value_or(Precision::fp32);
   PlanOptions o;
