@@ -6,6 +6,10 @@
 #   scripts/fuzz.sh                         # every target, 30 s each
 #   FUZZ_SECONDS=300 scripts/fuzz.sh onnx   # one target, longer
 #   FUZZ_JOBS=2 ...                         # targets run in parallel (default 1)
+#   FUZZ_RUNS=1000000 FUZZ_SEED=1 ...       # CI: a fixed seed and number of inputs per target (FUZZ_SECONDS
+#                                           # then only caps the time), so that a run is the same on every
+#                                           # machine: a new finding comes from a change, not from luck.
+#                                           # Exploratory fuzzing (the default) draws a new seed each run.
 # Needs clang and libFuzzer (Debian 12: clang-14 + libclang-rt-14-dev; installed when missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,13 +44,18 @@ run_one() {
   find "$work" -name '*.md' -delete
   local start=$SECONDS rc=0
   # -close_fd_mask=1: the harnesses print nothing useful on stdout
-  "$B/fuzz/fuzz_$t" "$work" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-    -artifact_prefix="$findings/" -print_final_stats=1 -close_fd_mask=1 >"$log" 2>&1 || rc=$?
+  local fixed=()
+  if [ -n "${FUZZ_RUNS:-}" ]; then fixed=(-runs="$FUZZ_RUNS" -seed="${FUZZ_SEED:-1}"); fi
+  "$B/fuzz/fuzz_$t" "$work" "${fixed[@]}" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
+    -max_len=65536 -artifact_prefix="$findings/" -print_final_stats=1 -close_fd_mask=1 >"$log" 2>&1 || rc=$?
   local stats
   stats=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
   if [ $rc -ne 0 ]; then
     echo "fuzz_$t: FAILED (rc $rc) after $((SECONDS - start)) s; log $log, input(s) in $findings/:" >&2
-    grep -E 'ERROR|SUMMARY|out-of-memory|timeout|deadly signal|Test unit written' "$log" | head -8 >&2
+    # the sanitizer's or libFuzzer's report, its first frames, the reproducer; not the decoders' own log lines
+    grep -a -v -E '^\[ *(ERROR|WARN|INFO)[:0-9@. ]*\]' "$log" |
+      grep -a -E '^==[0-9]+==|^SUMMARY|out-of-memory|timeout|deadly signal|^ +#[0-9] |Test unit written|Running:' |
+      head -16 >&2
     return 1
   fi
   echo "fuzz_$t: ok, ${stats:-?} runs in $((SECONDS - start)) s"

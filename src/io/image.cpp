@@ -276,10 +276,39 @@ uint64_t declared_pixels(const unsigned char* p, size_t n) {
   return 0;
 }
 
+// The formats octet decodes, told by their first bytes: JPEG, PNG, BMP, WebP, TIFF and binary/ASCII PNM. OpenCV
+// would also hand other bytes to decoders octet never meant to expose (DICOM through GDCM, which asserts and
+// aborts on a malformed header (fuzz/regressions/fuzz_image), JPEG 2000, OpenEXR, Radiance HDR, Sun raster,
+// PFM), so anything else is refused before cv::imdecode sees it.
+const char* sniff_format(const unsigned char* p, size_t n) {
+  if (n >= 3 && p[0] == 0xFF && p[1] == 0xD8 && p[2] == 0xFF) return "JPEG";
+  if (n >= 8 && std::memcmp(p, "\x89PNG\r\n\x1a\n", 8) == 0) return "PNG";
+  if (n >= 2 && p[0] == 'B' && p[1] == 'M') return "BMP";
+  if (n >= 12 && std::memcmp(p, "RIFF", 4) == 0 && std::memcmp(p + 8, "WEBP", 4) == 0) return "WebP";
+  if (n >= 4 && (std::memcmp(p, "II*\0", 4) == 0 || std::memcmp(p, "MM\0*", 4) == 0)) return "TIFF";
+  if (n >= 3 && p[0] == 'P' && p[1] >= '1' && p[1] <= '6' && std::isspace(p[2])) return "PNM";
+  return nullptr;
+}
+
+std::string first_bytes_hex(const unsigned char* p, size_t n) {
+  static const char* kHex = "0123456789abcdef";
+  std::string s;
+  for (size_t i = 0; i < std::min<size_t>(n, 8); ++i) {
+    if (i) s += ' ';
+    s += kHex[p[i] >> 4];
+    s += kHex[p[i] & 15];
+  }
+  return s;
+}
+
 }  // namespace
 
 cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
   if (size == 0 || size > static_cast<size_t>(INT32_MAX)) fail("cannot decode image '", name, "': ", size, " bytes");
+  const auto* bytes = static_cast<const unsigned char*>(data);
+  if (!sniff_format(bytes, size))
+    fail("cannot decode image '", name, "': not a JPEG, PNG, BMP, WebP, TIFF or PNM file (it starts with ",
+         first_bytes_hex(bytes, size), ")");
   check_jpeg_complete(static_cast<const unsigned char*>(data), size, static_cast<const unsigned char*>(data), size, name);
   if (const uint64_t px = declared_pixels(static_cast<const unsigned char*>(data), size); px > kMaxImagePixels)
     fail("cannot decode image '", name, "': its header declares ", px, " pixels, more than the ", kMaxImagePixels,

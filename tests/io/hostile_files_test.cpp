@@ -165,4 +165,30 @@ TEST(IoHostile, FifoIdxLabelsRefused) {
 }
 
 }  // namespace
+// Bytes OpenCV would hand to a decoder octet never meant to expose are refused by their first bytes, naming the
+// file: a DICOM header (GDCM asserted and aborted the process on this one, found by fuzz_image), JPEG 2000,
+// OpenEXR, Radiance HDR. The formats the folder walk accepts still decode.
+TEST(IoHostile, OnlyKnownImageFormatsReachTheDecoder) {
+  std::string dicom(128, '\0');
+  dicom[0] = 'P';
+  dicom[1] = '\x89';
+  dicom[2] = 'P';
+  dicom += "N\xff\xff\xff" "DICM";
+  const std::string jp2 = std::string("\0\0\0\x0cjP  \r\n\x87\n", 12) + std::string(64, '\0');
+  const std::string exr = std::string("\x76\x2f\x31\x01", 4) + std::string(64, '\0');
+  const std::string hdr = "#?RADIANCE\nFORMAT=32-bit_rle_rgbe\n\n-Y 2 +X 2\n" + std::string(16, '\0');
+  for (const std::string* bytes : std::initializer_list<const std::string*>{&dicom, &jp2, &exr, &hdr}) {
+    const std::string e = error_of([&] { decode_image(bytes->data(), bytes->size(), "scan.jpg"); });
+    EXPECT_NE(e.find("scan.jpg"), std::string::npos) << e;
+    EXPECT_NE(e.find("not a JPEG, PNG, BMP, WebP, TIFF or PNM file"), std::string::npos) << e;
+  }
+  for (const char* ext : {".png", ".jpg", ".bmp", ".webp", ".tiff", ".ppm"}) {
+    std::vector<unsigned char> buf;
+    ASSERT_TRUE(cv::imencode(ext, cv::Mat(3, 5, CV_8UC3, cv::Scalar(10, 20, 30)), buf)) << ext;
+    const cv::Mat img = decode_image(buf.data(), buf.size(), std::string("x") + ext);
+    EXPECT_EQ(img.rows, 3) << ext;
+    EXPECT_EQ(img.cols, 5) << ext;
+  }
+}
+
 }  // namespace octet
