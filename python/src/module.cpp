@@ -292,8 +292,9 @@ struct Interrupted : std::exception {
 
 class InterruptGuard {
  public:
-  // `line`: no handler of the user's: draw a progress line on stderr (a terminal) as octet would.
-  explicit InterruptGuard(bool line) : line_(line && isatty(2)) {
+  // `quiet`: the work was asked to be quiet — events go nowhere but here (as octet's own quiet work reports
+  // nothing); else to the installed handler, or without one to a progress line on stderr (a terminal).
+  explicit InterruptGuard(bool quiet) : quiet_(quiet), line_(!quiet && isatty(2)) {
     prev_ = octet::set_progress_handler([this](const octet::ProgressEvent& e) { on_event(e); });
   }
   ~InterruptGuard() { octet::set_progress_handler(std::move(prev_)); }
@@ -303,8 +304,12 @@ class InterruptGuard {
 
  private:
   void on_event(const octet::ProgressEvent& e) {
-    if (prev_) prev_(e);
-    else if (line_) draw(e);
+    if (quiet_) {
+    } else if (prev_) {
+      prev_(e);
+    } else if (line_) {
+      draw(e);
+    }
     if (e.finished || error_) return;  // never throw from a finish: it may run while unwinding
     nb::gil_scoped_acquire gil;
     if (PyErr_CheckSignals() != 0) {
@@ -318,7 +323,7 @@ class InterruptGuard {
     if (e.finished) std::fputc('\n', stderr);
     std::fflush(stderr);
   }
-  bool line_;
+  bool quiet_, line_;
   octet::ProgressHandler prev_;
   std::optional<nb::python_error> error_;
 };
@@ -364,9 +369,8 @@ octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object 
                                           std::optional<std::string> file_cache, const std::string& file_reject) {
   PyCalibrator cal(calibrator, model.inputs(), algo, record);
   cal.set_file_cache(std::move(file_cache));
-  const bool line = !o.quiet;
-  o.quiet = false;  // progress events reach the guard (and the user's handler); the guard draws the line
-  InterruptGuard guard(line);
+  InterruptGuard guard(o.quiet);
+  o.quiet = false;  // progress events reach the guard, which passes them on unless asked to be quiet
   auto rethrow = [&]() {
     for (auto* slot : {&cal.error(), &guard.error()}) {
       if (*slot) {
@@ -598,7 +602,7 @@ NB_MODULE(_octet, m) {
           octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
                                                       quantile, backend, refine_samples, refine_batch, refine_sweeps, false);
           o.reject_cache = reject_cache;
-          InterruptGuard guard(!quiet);
+          InterruptGuard guard(quiet);
           try {
             nb::gil_scoped_release nogil;
             auto cal = octet::make_data_calibrator(model, d, cache, batch, algo);

@@ -398,3 +398,17 @@ def test_stale_and_invalid_caches_as_the_cli(model, small_dir, small_data, tmp_p
     (py_dir / "dir.cache").mkdir()
     with pytest.raises(trt.Error, match="dir.cache"):
         py(py_dir / "dir.cache")
+
+
+def test_quiet_work_reports_nothing_to_the_handler(model, small_data):
+    """The Ctrl-C check rides on progress events; a handler installed with set_progress_handler still hears
+    nothing from work asked to be quiet (calibrate's default), and everything with quiet=False."""
+    events = []
+    trt.set_progress_handler(lambda *e: events.append(e))
+    try:
+        trt.calibrate(model, ArrayCalibrator(small_data), refine=False)
+        assert events == []
+        trt.calibrate(model, ArrayCalibrator(small_data), refine=False, quiet=False)
+        assert [e[0] for e in events if e[4]] == ["calibrate 1/2", "calibrate 2/2"]
+    finally:
+        trt.set_progress_handler(None)
