@@ -19,7 +19,7 @@ if [ -n "$missing" ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
 if [ "${OCTET_SKIP_PIP:-0}" != 1 ]; then
-  python3 -m pip install -q --disable-pip-version-check numpy onnx onnxruntime pytest nanobind scikit-build-core 2>&1 | grep -v "Running pip as the 'root'" || true
+  python3 -m pip install -q --disable-pip-version-check numpy onnx onnxruntime pytest nanobind scikit-build-core opencv-python-headless 2>&1 | grep -v "Running pip as the 'root'" || true
 fi
 # Position-independent code: the Python extension (a shared module) links these static libraries.
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null

@@ -4,8 +4,13 @@
 
 TensorRT code allocates device memory (pycuda) and returns [int(self.device_input)] from get_batch; octet without
 CUDA reads host memory, so this class returns the numpy batch itself (the lines TensorRT would use are in comments).
-Images are read with OpenCV (cv2) when installed; the preprocessing (resize, /255, ImageNet mean/std, NCHW) is the
-usual one: pass the same to `octet calibrate` (--mean/--std) to get the same cache.
+Images are read with OpenCV (cv2, pip install opencv-python-headless); the preprocessing (resize with INTER_LINEAR,
+x * (1/255), ImageNet mean/std, NCHW, in float32) is octet's own, so this class writes the cache byte for byte that
+
+    octet calibrate MODEL.onnx --data IMAGE_DIR --cache CACHE --mean 0.485,0.456,0.406 --std 0.229,0.224,0.225
+
+writes (tests/python/test_package_trt_class.py checks it). Note `x * (1/255)`: `x / 255.0` rounds half of the 256
+pixel values differently in float32, and the cache then differs in a few low bits.
 """
 import os
 import sys
@@ -42,7 +47,7 @@ class MyEntropyCalibrator(trt.IInt8EntropyCalibrator2):
         for f in files:
             img = cv2.cvtColor(cv2.imread(f), cv2.COLOR_BGR2RGB)
             img = cv2.resize(img, self.image_size[::-1], interpolation=cv2.INTER_LINEAR)
-            batch.append(((img.astype(np.float32) / 255.0 - mean) / std).transpose(2, 0, 1))
+            batch.append(((img.astype(np.float32) * np.float32(1 / 255) - mean) / std).transpose(2, 0, 1))
         batch = np.ascontiguousarray(np.stack(batch), dtype=np.float32)
         self.index += len(files)
         # cuda.memcpy_htod(self.device_input, batch); return [int(self.device_input)]

@@ -37,6 +37,7 @@ struct CalibrationOptions {
   std::string backend = "cpu";  // runtime of the FP32 passes
   int64_t expected_samples = 0; // for the progress line and the spread of the refinement's samples (0: unknown)
   RefinementOptions refine;
+  std::string reject_cache;     // non-empty: the calibrator's cache is not reused, for this reason (check_cache_file)
 };
 
 struct RefinedTensor {
@@ -91,5 +92,16 @@ struct CalibrateModelOptions {
 };
 std::string calibrate_model(const std::string& onnx_path, Calibrator& calibrator,
                             const CalibrateModelOptions& options = {});
+
+// The checks `octet calibrate --cache PATH` makes before calibrating, for callers that manage the cache file
+// themselves (the Python package): only a regular file may be at PATH and its sidecar PATH.json (else Error); a
+// cache whose sidecar belongs to another cache or another model is not reused (`reject` says why: pass it as
+// CalibrationOptions::reject_cache); a cache without a sidecar (made by TensorRT) is reused.
+struct CacheFileCheck {
+  bool exists = false;           // a cache is at PATH
+  std::string reject;            // non-empty: why that cache must not be reused
+  bool sidecar_missing = false;  // a cache without a (readable) sidecar
+};
+CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path);
 
 }  // namespace octet

@@ -19,7 +19,10 @@ TensorRT-style calibrators run unchanged with one import changed::
 """
 import atexit as _atexit
 import enum as _enum
+import operator as _operator
 import os as _os
+import tempfile as _tempfile
+import warnings as _warnings
 
 import numpy as _np
 
@@ -123,22 +126,49 @@ class Engine(_octet.Engine):
 # ----------------------------------------------------------------------------------------------- data sets
 
 
+def _hw(v, what):
+    """H or (H, W) -> (H, W) of positive integers (the CLI's H[,W])."""
+    try:
+        hw = tuple(v) if hasattr(v, "__len__") else (v,)
+        hw = tuple(_operator.index(x) for x in hw if not isinstance(x, bool))
+    except TypeError:
+        hw = ()
+    if len(hw) not in (1, 2) or not all(1 <= x <= 65536 for x in hw):
+        raise Error(f"{what} must be positive integers H or (H, W), got {v!r}")
+    return (hw[0], hw[-1])
+
+
 class Dataset:
     """Data on disk with `octet calibrate`'s preprocessing (--size --resize --mean --std --scale --bgr --gray
-    --interp --limit --shuffle --seed --skip-bad-images): an image folder, an IDX set, a .npy / .npz / raw file."""
+    --interp --letterbox --pad-value --pad-placement --limit-side --multiple --limit --shuffle --seed
+    --skip-bad-images): an image folder, an IDX set, a .npy / .npz / raw file.
+
+    `letterbox`: True (to `size`, else the model's) or the output size H / (H, W) as the CLI's --letterbox H[,W]:
+    keep the aspect ratio, pad with `pad_value` (a pixel value before scale/mean/std; default 114) at
+    `pad_placement` "center" (Ultralytics, default) or "topleft" (YOLOX)."""
 
     def __init__(self, path, size=None, resize=0, mean=None, std=None, scale=1.0 / 255.0, bgr=False, gray=False,
-                 interp="bilinear", limit=0, shuffle=False, seed=0, skip_bad_images=False, letterbox=False):
-        if letterbox:
-            raise Error("letterbox preprocessing is not supported by octet's data sets (yet); preprocess in a "
-                        "calibrator's get_batch instead")
+                 interp="bilinear", limit=0, shuffle=False, seed=0, skip_bad_images=False, letterbox=False,
+                 pad_value=None, pad_placement=None, limit_side=0, multiple=0):
         self.path = _os.fspath(path)
-        if size is None:
-            h = w = 0
-        elif isinstance(size, int):
-            h = w = size
+        h, w = (0, 0) if size is None else _hw(size, "size")
+        if letterbox is not False and letterbox is not None:
+            if letterbox is not True:
+                if size is not None:
+                    raise Error("letterbox=(H, W) gives the output size; leave out size (or pass letterbox=True)")
+                h, w = _hw(letterbox, "letterbox")
+            if resize:
+                raise Error("letterbox and resize exclude each other (as --letterbox and --resize)")
+            self.letterbox = True
         else:
-            h, w = size
+            if pad_value is not None or pad_placement is not None:
+                raise Error("pad_value and pad_placement apply to letterbox=...")
+            self.letterbox = False
+        self.pad_value = 114.0 if pad_value is None else float(pad_value)
+        self.pad_placement = "center" if pad_placement is None else str(pad_placement)
+        self.limit_side, self.multiple = int(limit_side), int(multiple)
+        if self.limit_side < 0 or self.multiple < 0:
+            raise Error(f"limit_side and multiple must be positive (0: none), got {limit_side}, {multiple}")
         self.height, self.width = int(h), int(w)
         self.resize = int(resize)
         self.mean = [float(x) for x in (mean or [])]
@@ -151,7 +181,9 @@ class Dataset:
     def _args(self):
         return dict(limit=self.limit, shuffle=self.shuffle, seed=self.seed, skip_bad_images=self.skip_bad_images,
                     height=self.height, width=self.width, resize=self.resize, mean=self.mean, std=self.std,
-                    scale=self.scale, bgr=self.bgr, gray=self.gray, interp=self.interp)
+                    scale=self.scale, bgr=self.bgr, gray=self.gray, interp=self.interp, letterbox=self.letterbox,
+                    pad_value=self.pad_value, pad_placement=self.pad_placement, limit_side=self.limit_side,
+                    multiple=self.multiple)
 
     def load(self, model, labels=False):
         """The whole set, preprocessed for `model`'s first input: (N x C x H x W float32 array, labels list)."""
@@ -312,6 +344,48 @@ class IInt8LegacyCalibrator(IInt8Calibrator):
 # ----------------------------------------------------------------------------------------------- calibrate
 
 
+class CacheWarning(UserWarning):
+    """calibrate(cache=PATH) did not reuse the cache at PATH (why: the message) and calibrated again."""
+
+
+def _write_atomic(path, data):
+    """Writes bytes to `path` through a temporary file in its folder and a rename; refuses a non-regular file
+    there (as octet's own outputs, core/file_io.h)."""
+    if _os.path.lexists(path) and (_os.path.islink(path) or not _os.path.isfile(path)):
+        raise Error(f"cannot write '{path}': it is not a regular file (octet replaces only regular files)")
+    fd, tmp = _tempfile.mkstemp(prefix=_os.path.basename(path) + ".", suffix=".tmp",
+                                dir=_os.path.dirname(_os.path.abspath(path)))
+    try:
+        with _os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            _os.fsync(f.fileno())
+        _os.replace(tmp, path)
+    except BaseException:
+        _os.unlink(tmp)
+        raise
+
+
+def _cache_file(cache_path, model_path):
+    """octet calibrate's checks of the cache at `cache_path`: (its bytes or None, why it must not be reused)."""
+    if not cache_path:
+        return None, ""
+    exists, reject, _ = _octet.check_cache_file(cache_path, model_path)
+    if not exists:
+        return None, ""
+    with open(cache_path, "rb") as f:
+        return f.read(), reject
+
+
+def _after_calibration(r, cache_path, old):
+    """Says why an existing cache was not reused, and where it was kept (as octet calibrate prints it)."""
+    if not cache_path or r.from_cache or old is None:
+        return
+    kept = f"; the previous cache is kept as '{cache_path}.old'" if old and old != r.cache else ""
+    why = r.note or "the calibrator's own cache was used instead"
+    _warnings.warn(f"'{cache_path}': {why}{kept}", CacheWarning, stacklevel=3)
+
+
 def _trt_version(v):
     if isinstance(v, int):
         return v
@@ -348,9 +422,12 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
     `data`: a calibrator (TensorRT's Python interface: subclass octet.IInt8EntropyCalibrator2 & co.), or a
     data set — a path (image folder, IDX, .npy/.npz/raw) or an octet.Dataset / ImageFolder; preprocessing
     keywords (size, mean, std, ...) as `octet calibrate`'s flags.
-    `cache`: also write this cache file and its JSON sidecar (as `octet calibrate --cache`); for a data set an
-    existing valid cache there skips calibration. A calibrator gets the cache through write_calibration_cache,
-    and a valid cache from its read_calibration_cache skips calibration (as in TensorRT).
+    `cache`: also write this cache file and its JSON sidecar (as `octet calibrate --cache`); a valid cache there
+    skips calibration (for a calibrator: when its read_calibration_cache gives none); one that is stale or invalid
+    (other algorithm or TensorRT version, unreadable, a sidecar for another model or cache) is kept as PATH.old and
+    calibration runs again, with a CacheWarning saying why. A calibrator gets the cache through
+    write_calibration_cache, and a valid cache from its read_calibration_cache skips calibration (as in TensorRT).
+    Ctrl-C (KeyboardInterrupt), during the passes or the refinement, stops the work and writes no cache.
     `algo`: entropy2 (default), entropy, minmax, percentile, mse, legacy (a calibrator's own by default).
     `refine`: True (default: 128 samples), False, or the number of samples.
     `progress`: fn(label, done, total, unit, finished) called as the passes and the refinement advance.
@@ -374,10 +451,13 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
                   quiet=quiet)
     if isinstance(data, (str, bytes, _os.PathLike, Dataset)):
         ds = data if isinstance(data, Dataset) else Dataset(data, **preprocessing)
+        old, reject = _cache_file(cache_path, m.path)
         r = _octet.calibrate_data(m, ds.path, cache_path, int(batch), _algo_name(algo) or "entropy2",
-                                  quantile=0.9999 if quantile is None else float(quantile), **ds._args(), **common)
+                                  quantile=0.9999 if quantile is None else float(quantile), reject_cache=reject,
+                                  **ds._args(), **common)
         if cache_path and not r.from_cache:
             r.save(cache_path, m.path, ds.path)
+        _after_calibration(r, cache_path, old)
         return r
     if preprocessing:
         raise TypeError(f"unexpected keyword arguments for a calibrator: {sorted(preprocessing)}")
@@ -390,9 +470,14 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
         q = getattr(calibrator, "get_quantile", None)
         quantile = float(q()) if q else 0.9999
     record = not one_pass and not hasattr(calibrator, "rewind")
-    r = _octet.calibrate_python(m, calibrator, name, record, quantile=float(quantile), **common)
-    if cache_path:
+    old, reject = _cache_file(cache_path, m.path)
+    r = _octet.calibrate_python(m, calibrator, name, record, quantile=float(quantile), file_cache=old,
+                                file_reject=reject, **common)
+    if cache_path and not (r.from_cache and r.cache == old):
+        if old and old != r.cache:
+            _write_atomic(cache_path + ".old", old)  # a cache calibration did not reuse is kept, not lost
         r.save(cache_path, m.path, "python:" + type(calibrator).__name__)
+    _after_calibration(r, cache_path, old)
     return r
 
 

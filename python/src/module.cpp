@@ -9,6 +9,8 @@
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/vector.h>
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -160,9 +162,17 @@ class PyCalibrator : public octet::Calibrator {
         return bytes_of(r, "read_calibration_cache");
       });
       cache_read_ = true;
+      if ((!cache_ || cache_->empty()) && file_cache_) {  // calibrate(cache=PATH): the file's, as the CLI reads it
+        cache_ = file_cache_;
+        cache_from_file_ = true;
+      }
     }
     return cache_;
   }
+
+  // The cache at calibrate()'s cache=PATH: used when read_calibration_cache() gives none.
+  void set_file_cache(std::optional<std::string> c) { file_cache_ = std::move(c); }
+  bool cache_from_file() const { return cache_from_file_; }
 
   void writeCalibrationCache(const void* data, size_t length) override {
     call([&] {
@@ -265,8 +275,56 @@ class PyCalibrator : public octet::Calibrator {
   std::vector<Batch> batches_;
   size_t pos_ = 0;
   Batch current_;
-  bool cache_read_ = false;
-  std::optional<std::string> cache_;
+  bool cache_read_ = false, cache_from_file_ = false;
+  std::optional<std::string> cache_, file_cache_;
+  std::optional<nb::python_error> error_;
+};
+
+// Ctrl-C while octet works with the GIL released: Python's SIGINT handler only sets a flag, which Python checks
+// when it runs Python code — never, during the FP32 passes over replayed batches or the refinement. While it
+// lives, this guard puts a progress handler in front of the installed one (octet calls it after every batch
+// and every refinement trial) that runs PyErr_CheckSignals and, when a handler raised (KeyboardInterrupt),
+// throws Interrupted: calibration unwinds before any cache is written, and the caller re-raises the Python
+// exception. The handler is process-wide: two calibrations in two threads at once share it.
+struct Interrupted : std::exception {
+  const char* what() const noexcept override { return "interrupted"; }
+};
+
+class InterruptGuard {
+ public:
+  // `quiet`: the work was asked to be quiet — events go nowhere but here (as octet's own quiet work reports
+  // nothing); else to the installed handler, or without one to a progress line on stderr (a terminal).
+  explicit InterruptGuard(bool quiet) : quiet_(quiet), line_(!quiet && isatty(2)) {
+    prev_ = octet::set_progress_handler([this](const octet::ProgressEvent& e) { on_event(e); });
+  }
+  ~InterruptGuard() { octet::set_progress_handler(std::move(prev_)); }
+  InterruptGuard(const InterruptGuard&) = delete;
+  InterruptGuard& operator=(const InterruptGuard&) = delete;
+  std::optional<nb::python_error>& error() { return error_; }
+
+ private:
+  void on_event(const octet::ProgressEvent& e) {
+    if (quiet_) {
+    } else if (prev_) {
+      prev_(e);
+    } else if (line_) {
+      draw(e);
+    }
+    if (e.finished || error_) return;  // never throw from a finish: it may run while unwinding
+    nb::gil_scoped_acquire gil;
+    if (PyErr_CheckSignals() != 0) {
+      error_.emplace();  // takes the raised exception (KeyboardInterrupt, or what a signal handler raised)
+      throw Interrupted();
+    }
+  }
+  static void draw(const octet::ProgressEvent& e) {
+    std::fprintf(stderr, "\r%s %lld/%lld %s   ", e.label.c_str(), static_cast<long long>(e.done),
+                 static_cast<long long>(e.total), e.unit.c_str());
+    if (e.finished) std::fputc('\n', stderr);
+    std::fflush(stderr);
+  }
+  bool quiet_, line_;
+  octet::ProgressHandler prev_;
   std::optional<nb::python_error> error_;
 };
 
@@ -307,16 +365,24 @@ octet::CalibrationOptions calib_options(int trt_version, bool inputs_minmax, boo
 }
 
 octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object calibrator, const std::string& algo,
-                                          bool record, octet::CalibrationOptions o) {
+                                          bool record, octet::CalibrationOptions o,
+                                          std::optional<std::string> file_cache, const std::string& file_reject) {
   PyCalibrator cal(calibrator, model.inputs(), algo, record);
+  cal.set_file_cache(std::move(file_cache));
+  InterruptGuard guard(o.quiet);
+  o.quiet = false;  // progress events reach the guard, which passes them on unless asked to be quiet
   auto rethrow = [&]() {
-    if (cal.error()) {
-      nb::python_error e = std::move(*cal.error());
-      cal.error().reset();
-      throw std::move(e);
+    for (auto* slot : {&cal.error(), &guard.error()}) {
+      if (*slot) {
+        nb::python_error e = std::move(**slot);
+        slot->reset();
+        throw std::move(e);
+      }
     }
   };
   try {
+    cal.readCalibrationCache();  // once, first: whose cache it is decides whether the file's verdict applies
+    if (cal.cache_from_file()) o.reject_cache = file_reject;
     if (record) {
       // Without reading data: is the calibrator's cache used? (read_calibration_cache is asked once.)
       if (auto c = cal.readCalibrationCache(); c && !c->empty()) {
@@ -337,11 +403,15 @@ octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object 
   } catch (const PythonCallbackFailed&) {
     rethrow();
     throw;
+  } catch (const Interrupted&) {
+    rethrow();
+    throw;
   }
 }
 
 octet::ImagePreprocess preprocess_of(int height, int width, int resize, std::vector<float> mean, std::vector<float> std,
-                                     float scale, bool bgr, bool gray, const std::string& interp) {
+                                     float scale, bool bgr, bool gray, const std::string& interp, bool letterbox,
+                                     float pad_value, const std::string& pad_placement, int limit_side, int multiple) {
   octet::ImagePreprocess p;
   p.height = height;
   p.width = width;
@@ -352,6 +422,11 @@ octet::ImagePreprocess preprocess_of(int height, int width, int resize, std::vec
   p.bgr = bgr;
   p.gray = gray;
   p.interp = interp;
+  p.letterbox = letterbox;
+  p.pad_value = pad_value;
+  p.pad_placement = pad_placement;
+  p.limit_side = limit_side;
+  p.multiple = multiple;
   return p;
 }
 
@@ -380,7 +455,9 @@ NB_MODULE(_octet, m) {
       try {
         (*holder)(e.label, e.done, e.total, e.unit, e.finished);
       } catch (nb::python_error& err) {
-        err.discard_as_unraisable("octet progress handler");
+        // Ctrl-C while the callback ran (Python raised it there): trip the flag again for the interrupt guard.
+        if (err.matches(PyExc_KeyboardInterrupt)) PyErr_SetInterrupt();
+        else err.discard_as_unraisable("octet progress handler");
       }
     });
   }, "fn"_a.none());
@@ -492,52 +569,70 @@ NB_MODULE(_octet, m) {
   m.def("calibrate_python",
         [](const octet::Model& model, nb::object calibrator, const std::string& algo, bool record, int trt_version,
            bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
-           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet) {
+           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet,
+           std::optional<nb::bytes> file_cache, const std::string& file_reject) {
+          std::optional<std::string> fc;
+          if (file_cache) fc = std::string(file_cache->c_str(), file_cache->size());
           return calibrate_python(model, std::move(calibrator), algo, record,
                                   calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile, quantile,
-                                                backend, refine_samples, refine_batch, refine_sweeps, quiet));
+                                                backend, refine_samples, refine_batch, refine_sweeps, quiet),
+                                  std::move(fc), file_reject);
         },
         "model"_a, "calibrator"_a, "algo"_a, "record"_a, "trt_version"_a, "inputs_minmax"_a, "one_pass"_a,
         "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a, "refine_batch"_a,
-        "refine_sweeps"_a, "quiet"_a);
+        "refine_sweeps"_a, "quiet"_a, "file_cache"_a = nb::none(), "file_reject"_a = "");
 
   // calibrate on a data set with octet's calibrators (as `octet calibrate --data`).
   m.def("calibrate_data",
         [](const octet::Model& model, const std::string& data, const std::string& cache, int batch, const std::string& algo,
            size_t limit, bool shuffle, uint64_t seed, bool skip_bad, int height, int width, int resize,
            std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr, bool gray, const std::string& interp,
+           bool letterbox, float pad_value, const std::string& pad_placement, int limit_side, int multiple,
            int trt_version, bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
-           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet) {
+           const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet,
+           const std::string& reject_cache) {
           octet::DataOptions d;
           d.path = data;
           d.limit = limit;
           d.shuffle = shuffle;
           d.seed = seed;
           d.skip_bad_images = skip_bad;
-          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp);
+          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp,
+                                       letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
-                                                      quantile, backend, refine_samples, refine_batch, refine_sweeps, quiet);
-          nb::gil_scoped_release nogil;
-          auto cal = octet::make_data_calibrator(model, d, cache, batch, algo);
-          o.expected_samples = cal->samples();
-          return octet::calibrate(model, *cal, o);
+                                                      quantile, backend, refine_samples, refine_batch, refine_sweeps, false);
+          o.reject_cache = reject_cache;
+          InterruptGuard guard(quiet);
+          try {
+            nb::gil_scoped_release nogil;
+            auto cal = octet::make_data_calibrator(model, d, cache, batch, algo);
+            o.expected_samples = cal->samples();
+            return octet::calibrate(model, *cal, o);
+          } catch (const Interrupted&) {
+            nb::python_error e = std::move(*guard.error());
+            guard.error().reset();
+            throw std::move(e);
+          }
         },
         "model"_a, "data"_a, "cache"_a, "batch"_a, "algo"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a,
-        "height"_a, "width"_a, "resize"_a, "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "trt_version"_a,
-        "inputs_minmax"_a, "one_pass"_a, "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a,
-        "refine_batch"_a, "refine_sweeps"_a, "quiet"_a);
+        "height"_a, "width"_a, "resize"_a, "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "letterbox"_a,
+        "pad_value"_a, "pad_placement"_a, "limit_side"_a, "multiple"_a, "trt_version"_a, "inputs_minmax"_a, "one_pass"_a,
+        "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a, "refine_batch"_a,
+        "refine_sweeps"_a, "quiet"_a, "reject_cache"_a = "");
 
   m.def("load_samples",
         [](const octet::Model& model, const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
            int height, int width, int resize, std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr,
-           bool gray, const std::string& interp, bool labels) {
+           bool gray, const std::string& interp, bool letterbox, float pad_value, const std::string& pad_placement,
+           int limit_side, int multiple, bool labels) {
           octet::DataOptions d;
           d.path = path;
           d.limit = limit;
           d.shuffle = shuffle;
           d.seed = seed;
           d.skip_bad_images = skip_bad;
-          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp);
+          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp,
+                                       letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::Samples s;
           {
             nb::gil_scoped_release nogil;
@@ -546,7 +641,8 @@ NB_MODULE(_octet, m) {
           return nb::make_tuple(to_numpy(s.data), s.labels);
         },
         "model"_a, "path"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a, "height"_a, "width"_a, "resize"_a,
-        "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "labels"_a);
+        "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "letterbox"_a, "pad_value"_a, "pad_placement"_a,
+        "limit_side"_a, "multiple"_a, "labels"_a);
 
   // Q/DQ export (octet quantize): returns the result; the model bytes are written to out_path.
   nb::class_<octet::QdqResult>(m, "QdqResult")
@@ -597,6 +693,11 @@ NB_MODULE(_octet, m) {
         "path"_a, "header"_a, "entries"_a, "format"_a = "trt");
   m.def("cache_header", &octet::cache_header, "trt_version"_a, "algo_token"_a = "EntropyCalibration2");
   m.def("cache_fp32_layers", &octet::cache_fp32_layers, "cache_path"_a);
+  // (exists, reject reason or "", sidecar missing) of the cache at `cache_path` for `model_path` (octet calibrate's checks)
+  m.def("check_cache_file", [](const std::string& cache_path, const std::string& model_path) {
+    octet::CacheFileCheck c = octet::check_cache_file(cache_path, model_path);
+    return nb::make_tuple(c.exists, c.reject, c.sidecar_missing);
+  }, "cache_path"_a, "model_path"_a);
 
   // Accuracy measures (numpy in).
   m.def("top1", [](const HostArray& s) { return octet::top1(host_of(s)); }, "scores"_a);

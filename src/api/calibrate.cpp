@@ -158,7 +158,19 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   o.refine.samples = options.refine.samples;
   o.refine.batch = options.refine.batch;
   o.refine.max_sweeps = options.refine.max_sweeps;
+  o.reject_cache = options.reject_cache;
   return api::to_public(octet::calibrate(model.source().graph, calibrator, o));
+}
+
+CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path) {
+  check_output(cache_path, /*overwrite=*/true, "cache");
+  check_output(cache_path + ".json", /*overwrite=*/true, "the cache's sidecar");
+  CacheFileCheck c;
+  c.exists = file_kind(cache_path) != "missing";
+  const api::CacheSidecarCheck s = api::check_cache_sidecar(cache_path, model_path);
+  c.reject = s.reject;
+  c.sidecar_missing = s.sidecar_missing;
+  return c;
 }
 
 void CalibrationResult::save(const std::string& cache_path, const std::string& model_path,

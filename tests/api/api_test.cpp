@@ -179,6 +179,46 @@ TEST(PublicApi, CalibrateReportsProgressAndEqualsTheSession) {
   EXPECT_EQ(finished, (std::vector<std::string>{"calibrate 1/2 10/10", "calibrate 2/2 10/10"}));
 }
 
+// check_cache_file + CalibrationOptions::reject_cache: what `octet calibrate --cache` does to an existing cache,
+// for callers that manage the file (the Python package).
+TEST(PublicApi, CheckCacheFileRejectsAnotherModelsCache) {
+  octet::Model m = octet::Model::load(fmnist());
+  const std::string dir = temp_dir(), cache = dir + "/m.cache", other = dir + "/other.onnx";
+  EXPECT_FALSE(octet::check_cache_file(cache, fmnist()).exists);
+  std::vector<float> x = random_images(10, 5);
+  VectorCalibrator cal(x);
+  octet::CalibrationOptions o;
+  o.refine.samples = 0;
+  octet::CalibrationResult r = octet::calibrate(m, cal, o);
+  r.save(cache, fmnist());
+  octet::CacheFileCheck c = octet::check_cache_file(cache, fmnist());
+  EXPECT_TRUE(c.exists);
+  EXPECT_EQ(c.reject, "");
+  EXPECT_FALSE(c.sidecar_missing);
+  std::ofstream(other) << "not the same model";
+  r.save(cache, other);  // the sidecar now names another model
+  c = octet::check_cache_file(cache, fmnist());
+  EXPECT_NE(c.reject.find("another model"), std::string::npos) << c.reject;
+
+  struct Cached : VectorCalibrator {
+    Cached(const std::vector<float>& x, std::string c) : VectorCalibrator(x), c_(std::move(c)) {}
+    std::optional<std::string> readCalibrationCache() override { return c_; }
+    std::string c_;
+  };
+  Cached cached(x, r.cache);
+  EXPECT_TRUE(octet::calibrate(m, cached, o).from_cache);  // a valid cache: reused
+  o.reject_cache = c.reject;
+  Cached rejected(x, r.cache);
+  octet::CalibrationResult again = octet::calibrate(m, rejected, o);
+  EXPECT_FALSE(again.from_cache);
+  EXPECT_NE(again.note.find("another model"), std::string::npos) << again.note;
+  EXPECT_EQ(again.cache, r.cache);
+
+  std::filesystem::create_directories(dir + "/d.cache");  // only a regular file may be there
+  EXPECT_THROW(octet::check_cache_file(dir + "/d.cache", fmnist()), octet::Error);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(PublicApi, CachesConvertBetweenFormats) {
   octet::ScaleTable t;
   t.header = octet::cache_header("10.13.0");
