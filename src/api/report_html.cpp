@@ -42,6 +42,7 @@ tr:hover td{background:#f3f6fb}
 .tensor>summary .nm{font-weight:600}
 .tensor .body{padding:4px 10px 10px;display:flex;flex-wrap:wrap;gap:14px}
 .chart{flex:1 1 460px;min-width:360px}
+.info{flex:0 1 340px;min-width:280px}
 .chart svg{width:100%;height:auto;background:#fff}
 .legend span{display:inline-block;margin-right:10px;font-size:11px}
 .legend i{display:inline-block;width:14px;height:3px;vertical-align:middle;margin-right:3px}
@@ -139,7 +140,7 @@ function lineChart(parent,title,curve,vlines,logy){
   vlines.forEach(function(v){if(v.x!==null){x0=Math.min(x0,v.x);x1=Math.max(x1,v.x);}});if(y1===y0){y1+=1;y0-=1;}
   function X(v){return L+(W-L-Rm)*(v-x0)/(x1-x0||1);}function Y(v){return Tp+(H-Tp-B)*(1-(v-y0)/(y1-y0));}
   sv('rect',{x:L,y:Tp,width:W-L-Rm,height:H-Tp-B,fill:'#fbfcfd',stroke:'#d5dae1'},svg);
-  axisTicks(y0,y1,4).forEach(function(v){sv('line',{x1:L,x2:W-Rm,y1:Y(v),y2:Y(v),stroke:'#eceff3'},svg);sv('text',{x:L-4,y:Y(v)+4,'text-anchor':'end'},svg,logy?'1e'+fmt(v,1):fmt(v,2));});
+  axisTicks(y0,y1,4).filter(function(v){return !logy||Math.abs(v-Math.round(v))<1e-9||y1-y0<2;}).forEach(function(v){sv('line',{x1:L,x2:W-Rm,y1:Y(v),y2:Y(v),stroke:'#eceff3'},svg);sv('text',{x:L-4,y:Y(v)+4,'text-anchor':'end'},svg,logy?'1e'+(Math.round(v*10)/10):fmt(v,2));});
   axisTicks(x0,x1,6).forEach(function(v){sv('text',{x:X(v),y:H-B+15,'text-anchor':'middle'},svg,fmt(v,3));});
   sv('text',{x:(L+W)/2,y:H-2,'text-anchor':'middle'},svg,'threshold (amax)');
   sv('polyline',{points:pts.map(function(p){return X(p[0]).toFixed(1)+','+Y(p[1]).toFixed(1);}).join(' '),fill:'none',stroke:'#2b6cb0','stroke-width':1.4},svg);
@@ -154,7 +155,7 @@ function tensorBody(box,t){
   var cv=el('div',{'class':'chart'},body);var vl=[{x:t.chosen,color:'#c53030',label:'chosen',width:2}];
   lineChart(cv,'KL divergence (entropy calibration) over thresholds',t.kl,vl.concat([{x:t.candidates.entropy2===undefined?null:t.candidates.entropy2,color:ccolor('entropy2'),label:'entropy2',dash:'4 3'}]),false);
   lineChart(cv,'MSE of fake-quantized histogram over thresholds (log)',t.mse,vl.concat([{x:t.candidates.mse===undefined?null:t.candidates.mse,color:ccolor('mse'),label:'mse',dash:'4 3'}]),true);
-  var info=el('div',{'class':'chart'},body),tb=el('table',{},info);
+  var info=el('div',{'class':'info'},body),tb=el('table',{},info);
   function row(k,v,cls){var r=el('tr',{},tb);el('td',{},r,k);el('td',{'class':'n'+(cls?' '+cls:'')},r,v);}
   row('node',t.node+' ('+t.op+')');row('precision in the INT8 plan',t.quantized?(t.int8?'int8':'scale used, held in FP32'):'FP32 (scale unused)');
   row('chosen threshold (cache)',fmt(t.chosen,6));row(t.algorithm+' (recomputed)',fmt(t.algo_amax,6));
@@ -174,13 +175,13 @@ function tensorBox(parent,t,open){
 (function(){var host=document.getElementById('sqnr-chart'),W=1100,H=300,L=46,Rm=46,Tp=12,B=26;var svg=sv('svg',{viewBox:'0 0 '+W+' '+H},host);
   var m=T.filter(function(t){return t.measured;});if(!m.length){sv('text',{x:W/2,y:H/2,'text-anchor':'middle'},svg,'no tensors measured');return;}
   var cap=function(v){return v===null?80:Math.min(v,80);};var ymax=10*Math.ceil(Math.max.apply(null,m.map(function(t){return cap(t.sqnr_db);}))/10),ymin=Math.min(0,10*Math.floor(Math.min.apply(null,m.map(function(t){return cap(t.sqnr_db);}))/10));
-  var n=T.length;function X(i){return L+(W-L-Rm)*(n>1?i/(n-1):0.5);}function Y(v){return Tp+(H-Tp-B)*(1-(v-ymin)/(ymax-ymin||1));}function Yc(v){return Tp+(H-Tp-B)*(1-v);}
+  var n=T.length;function X(i){return L+(W-L-Rm)*(n>1?i/(n-1):0.5);}function Y(v){return Tp+(H-Tp-B)*(1-(v-ymin)/(ymax-ymin||1));}var cs=m.map(function(t){return t.cosine===null?1:t.cosine;}),clo=Math.max(0,Math.floor(Math.min.apply(null,cs)*100)/100-0.01);function Yc(v){return Tp+(H-Tp-B)*(1-(v-clo)/(1-clo||1));}
   sv('rect',{x:L,y:Tp,width:W-L-Rm,height:H-Tp-B,fill:'#fbfcfd',stroke:'#d5dae1'},svg);
   axisTicks(ymin,ymax,6).forEach(function(v){sv('line',{x1:L,x2:W-Rm,y1:Y(v),y2:Y(v),stroke:'#eceff3'},svg);sv('text',{x:L-4,y:Y(v)+4,'text-anchor':'end'},svg,String(Math.round(v)));});
-  [0,0.5,1].forEach(function(v){sv('text',{x:W-Rm+4,y:Yc(v)+4,fill:'#d9822b'},svg,String(v));});
+  [clo,(clo+1)/2,1].forEach(function(v){sv('text',{x:W-Rm+4,y:Yc(v)+4,fill:'#d9822b'},svg,fmt(v,3));});
   sv('text',{x:8,y:Tp+8},svg,'dB');sv('text',{x:(L+W)/2,y:H-4,'text-anchor':'middle'},svg,'tensor (execution order) \u2014 '+n+' tensors');
   var cliff={};R.cliff.forEach(function(i){cliff[i]=true;});
-  sv('polyline',{points:m.map(function(t){return X(t.index).toFixed(1)+','+Yc(Math.max(0,t.cosine===null?0:t.cosine)).toFixed(1);}).join(' '),fill:'none',stroke:'#d9822b','stroke-width':1,opacity:0.7},svg);
+  sv('polyline',{points:m.map(function(t){return X(t.index).toFixed(1)+','+Yc(Math.max(clo,t.cosine===null?1:t.cosine)).toFixed(1);}).join(' '),fill:'none',stroke:'#d9822b','stroke-width':1,opacity:0.7},svg);
   sv('polyline',{points:m.map(function(t){return X(t.index).toFixed(1)+','+Y(cap(t.sqnr_db)).toFixed(1);}).join(' '),fill:'none',stroke:'#2b6cb0','stroke-width':1.3},svg);
   m.forEach(function(t){var c=sv('circle',{cx:X(t.index),cy:Y(cap(t.sqnr_db)),r:cliff[t.index]?4.5:2.2,fill:cliff[t.index]?'#c53030':(t.int8?'#2b6cb0':'#9aa3b1'),style:'cursor:pointer'},svg);
     sv('title',{},c,'#'+t.index+' '+(t.node||t.name)+' ('+t.op+'): SQNR '+db(t.sqnr_db)+' dB, drop '+fmt(t.drop_db,1)+' dB, cosine '+fmt(t.cosine,4));
