@@ -37,7 +37,8 @@ int cmd_report(int argc, char** argv) {
   a.required("data");
   check_output(out, a.on("force"), "-o");
   check_json_output(a);
-  const int64_t samples = a.get_int("samples", 256), batch = a.get_int("batch", 16);
+  const int64_t samples = a.get_int("samples", 256);
+  int64_t batch = a.get_int("batch", 16);
   OCTET_CHECK(samples > 0 && batch > 0, "--samples and --batch must be positive");
   apply_threads(a);
 
@@ -56,7 +57,18 @@ int cmd_report(int argc, char** argv) {
   ro.cache_path = cache_path;
   api::ReportBuilder builder(m.graph, *fp32, *int8, std::move(in), ro);
 
-  auto data = spread(open_data(a, false), static_cast<size_t>(samples));
+  // A model of fixed batch B runs B samples at a time; a last, partial batch is left out (padding would enter the
+  // histograms).
+  const int64_t fixed_batch = declared_batch(m.graph);
+  if (fixed_batch > 0) batch = fixed_batch;
+  // Labels where the data has them (class sub-folders, an IDX label file): top-1 of both precisions; else agreement.
+  std::unique_ptr<Dataset> all;
+  try {
+    all = open_data(a, true);
+  } catch (const Error&) {
+    all = open_data(a, false);
+  }
+  auto data = spread(std::move(all), static_cast<size_t>(samples));
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(m.graph), a.on("skip-bad-images"));
   Progress progress("report", 2 * static_cast<int64_t>(data->size()), a.on("quiet"));
   int64_t seen = 0;
@@ -66,6 +78,12 @@ int cmd_report(int argc, char** argv) {
       batcher.reset();
     }
     while (int64_t n = batcher.next()) {
+      if (fixed_batch > 0 && n < fixed_batch) {
+        if (pass == 0)
+          std::fprintf(stderr, "note: the model's batch is fixed at %lld; the last %lld samples are left out\n",
+                       static_cast<long long>(fixed_batch), static_cast<long long>(n));
+        break;
+      }
       const Tensor x = n < batch ? batcher.batch().first(n) : batcher.batch();
       builder.add(x, batcher.labels());
       if (pass == 0) seen += n;

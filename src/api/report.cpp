@@ -123,7 +123,52 @@ void ReportBuilder::next_pass() {
 
 json ReportBuilder::finish() const {
   OCTET_CHECK(pass_ == 1, "report: finish() after the second pass");
-  const CalibTable algo_table = session_->table();
+  // Per tensor, the searches (the costly part: O(bins^2) each), in parallel over tensors. The candidates are
+  // candidate_amax's list (calib/table.h), computed here with the KL and MSE curves from the same two searches;
+  // octet's entropy and entropy2 share one KL search (algorithms.cpp), so "entropy" is entropy2's threshold.
+  const AlgoParams& params = cache_.table.params;
+  struct Searched {
+    std::vector<std::pair<std::string, float>> cand;
+    std::vector<double> kl, mse;
+    float algo_amax = 0.f;
+    Algo algo = Algo::Entropy2;
+  };
+  const int n_obs = static_cast<int>(session_->observer_count());
+  std::vector<Searched> searched(static_cast<size_t>(n_obs));
+  std::set<std::string> model_inputs;
+  for (int v : model_.inputs) model_inputs.insert(model_.value(v).name);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int i = 0; i < n_obs; ++i) {
+    const TensorObserver& obs = session_->observer(static_cast<size_t>(i));
+    const Histogram& h = obs.hist();
+    const TensorStats& st = obs.stats();
+    Searched& r = searched[static_cast<size_t>(i)];
+    // Network inputs get MinMax, as calibration gives them (CalibOptions::inputs_minmax).
+    r.algo = model_inputs.count(session_->observer_name(static_cast<size_t>(i))) ? Algo::MinMax : cache_.table.algo;
+    if (h.empty()) {
+      r.algo_amax = compute_amax(h, st, r.algo, params);
+      continue;
+    }
+    AlgoParams p = params;
+    const float e2 = compute_amax(h, st, Algo::Entropy2, p, &r.kl);
+    r.cand.emplace_back("entropy2", e2);
+    r.cand.emplace_back("mse", compute_amax(h, st, Algo::Mse, p, &r.mse));
+    for (double pct : {99.99, 99.999}) {
+      p.percentile = pct;
+      r.cand.emplace_back(pct == 99.99 ? "percentile99.99" : "percentile99.999", compute_amax(h, st, Algo::Percentile, p));
+    }
+    r.cand.emplace_back("minmax", compute_amax(h, st, Algo::MinMax, params));
+    r.cand.emplace_back("entropy", e2);
+    // The algorithm's own threshold: one of the candidates (same search, same parameters), else computed.
+    const std::string known = r.algo == Algo::Entropy ? "entropy2" : algo_name(r.algo);
+    bool found = false;
+    for (const auto& [k, v] : r.cand)
+      if (k == known) {
+        r.algo_amax = v;
+        found = true;
+      }
+    if (!found) r.algo_amax = compute_amax(h, st, r.algo, params);
+  }
   const QuantizeReport& qr = int8_.quantize_report();
   const std::set<std::string> quantized(qr.scaled_tensors.begin(), qr.scaled_tensors.end());
   std::map<std::string, LayerError> err;
@@ -132,9 +177,6 @@ json ReportBuilder::finish() const {
   if (cache_.meta.refinement.is_object() && cache_.meta.refinement.contains("changes"))
     for (const auto& c : cache_.meta.refinement["changes"])
       if (c.contains("tensor")) refined[c["tensor"].get<std::string>()] = c;
-  std::set<std::string> model_inputs;
-  for (int v : model_.inputs) model_inputs.insert(model_.value(v).name);
-
   // Nearest measured ancestors' SQNR (min over them): walks up through tensors the error meter did not see (fused
   // away), skipping constants.
   std::map<int, double> up_memo;
@@ -163,7 +205,7 @@ json ReportBuilder::finish() const {
     const Histogram& h = obs.hist();
     const TensorStats& st = obs.stats();
     const CalibEntry* ce = cache_.table.find(name);
-    const CalibEntry* ae = algo_table.find(name);
+    const Searched& sr = searched[i];
     const int v = model_.find(name);
     json t;
     t["name"] = name;
@@ -180,24 +222,22 @@ json ReportBuilder::finish() const {
     t["in_cache"] = ce != nullptr;
     const float chosen = ce ? ce->amax : 0.f;
     t["chosen"] = num(chosen);
-    t["algorithm"] = ae ? algo_name(ae->algo) : algo_name(cache_.table.algo);
-    t["algo_amax"] = num(ae ? ae->amax : 0.f);
+    t["algorithm"] = algo_name(sr.algo);
+    t["algo_amax"] = num(sr.algo_amax);
     json cand = json::object();
-    std::vector<double> kl, mse;
-    if (!h.empty()) {
-      for (const auto& [k, a] : candidate_amax(h, st, cache_.table.params)) cand[k] = num(a);
-      cand["entropy"] = num(compute_amax(h, st, Algo::Entropy, cache_.table.params));
-      compute_amax(h, st, Algo::Entropy2, cache_.table.params, &kl);
-      compute_amax(h, st, Algo::Mse, cache_.table.params, &mse);
-    } else {
-      cand["minmax"] = num(st.absmax());
-    }
+    const std::vector<double>& kl = sr.kl;
+    const std::vector<double>& mse = sr.mse;
+    for (const auto& [k, a] : sr.cand) cand[k] = num(a);
+    if (h.empty()) cand["minmax"] = num(st.absmax());
     t["candidates"] = cand;
     t["clipped"] = h.empty() ? 0.0 : clipped_fraction(h, chosen);
     // Health flags at the chosen threshold (the check's own wording for the warnings).
     CalibTable one;
-    CalibEntry e = ae ? *ae : CalibEntry{};
+    CalibEntry e;
     e.name = name;
+    e.algo = sr.algo;
+    e.has_stats = true;
+    e.stats = st;
     e.amax = chosen;
     e.clipped = t["clipped"].get<double>();
     one.entries.push_back(e);

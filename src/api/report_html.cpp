@@ -41,8 +41,8 @@ tr:hover td{background:#f3f6fb}
 .tensor>summary{padding:5px 8px;cursor:pointer;font-size:13px}
 .tensor>summary .nm{font-weight:600}
 .tensor .body{padding:4px 10px 10px;display:flex;flex-wrap:wrap;gap:14px}
-.chart{flex:1 1 460px;min-width:360px}
-.info{flex:0 1 340px;min-width:280px}
+.chart{flex:1 1 380px;min-width:320px}
+.info{flex:0 1 300px;min-width:260px}
 .chart svg{width:100%;height:auto;background:#fff}
 .legend span{display:inline-block;margin-right:10px;font-size:11px}
 .legend i{display:inline-block;width:14px;height:3px;vertical-align:middle;margin-right:3px}
@@ -96,7 +96,7 @@ card('output SQNR, INT8 vs FP32',db(S.output_sqnr_db)+' dB');
 card('layers in INT8',pct(S.int8_layer_share,1)+' ('+S.int8_layers+' of '+(S.int8_layers+S.fp32_layers)+')');
 card('MACs in INT8',pct(S.int8_mac_share,1)+' of '+fmt(S.macs/1e6,1)+' M');
 var ref=R.refinement;
-if(ref){card('refinement: output SQNR',fmt(ref.sqnr_before_db,1)+' \u2192 '+fmt(ref.sqnr_after_db,1)+' dB');card('thresholds the refinement moved',String((ref.changes||[]).length));}
+if(ref){card('refinement: output SQNR',fmt(ref.sqnr_before_db,1)+' \u2192 '+fmt(ref.sqnr_after_db,1)+' dB');card('thresholds the refinement moved',String((ref.changes||[]).filter(function(c){return c.from!==c.to;}).length));}
 document.getElementById('summary-note').textContent=(R.sidecar?'':'No calibration sidecar next to the cache: refinement record and candidate list come from this data only. ')+
 'Histograms and candidate thresholds are computed from these '+R.images+' samples; "chosen" is the threshold the cache gives the INT8 plan.';
 var COLORS={'entropy2':'#2b6cb0','entropy':'#805ad5','mse':'#2f855a','percentile99.99':'#d69e2e','percentile99.999':'#dd6b20','minmax':'#718096'};
@@ -159,7 +159,7 @@ function tensorBody(box,t){
   function row(k,v,cls){var r=el('tr',{},tb);el('td',{},r,k);el('td',{'class':'n'+(cls?' '+cls:'')},r,v);}
   row('node',t.node+' ('+t.op+')');row('precision in the INT8 plan',t.quantized?(t.int8?'int8':'scale used, held in FP32'):'FP32 (scale unused)');
   row('chosen threshold (cache)',fmt(t.chosen,6));row(t.algorithm+' (recomputed)',fmt(t.algo_amax,6));
-  if(t.refined)row('refinement moved it',fmt(t.refined.from,5)+' \u2192 '+fmt(t.refined.to,5)+' ('+t.refined.choice+')','bad');
+  if(t.refined)row('refinement',t.refined.from!==t.refined.to?fmt(t.refined.from,5)+' \u2192 '+fmt(t.refined.to,5)+' ('+t.refined.choice+')':'listed as changed, same value ('+t.refined.choice+')',t.refined.from!==t.refined.to?'bad':'');
   row('clipped at chosen',pct(t.clipped,4),t.clipped>1e-3?'bad':'');row('min / max',fmt(t.min,4)+' / '+fmt(t.max,4));row('mean',fmt(t.mean,4));
   if(t.measured){row('SQNR vs FP32',db(t.sqnr_db)+' dB');row('drop from inputs',fmt(t.drop_db,1)+' dB',t.drop_db>3?'bad':'');row('cosine',fmt(t.cosine,5));row('int8 values at \u00b1127',pct(t.saturated,3));}
   (t.warnings||[]).forEach(function(w){el('div',{'class':'note bad'},info,w);});
@@ -168,7 +168,7 @@ function tensorBox(parent,t,open){
   var d=el('details',{'class':'tensor',id:'t'+t.index},parent);var s=el('summary',{},d);
   s.appendChild(document.createTextNode('#'+t.index+' '));el('span',{'class':'nm'},s,t.node||t.name);
   s.appendChild(document.createTextNode(' \u00b7 '+t.op+' \u00b7 tensor '+t.name+(t.measured?' \u00b7 SQNR '+db(t.sqnr_db)+' dB (drop '+fmt(t.drop_db,1)+')':'')+' \u00b7 chosen '+fmt(t.chosen,4)+' '));flagsHtml(s,t);
-  if(t.refined)el('span',{'class':'flag'},s,'refined');
+  if(t.refined&&t.refined.from!==t.refined.to)el('span',{'class':'flag'},s,'refined');
   var drawn=false;function draw(){if(!drawn){drawn=true;tensorBody(d,t);}}
   d.addEventListener('toggle',function(){if(d.open)draw();});if(open){d.open=true;draw();}return d;}
 // SQNR chart
@@ -186,7 +186,10 @@ function tensorBox(parent,t,open){
   m.forEach(function(t){var c=sv('circle',{cx:X(t.index),cy:Y(cap(t.sqnr_db)),r:cliff[t.index]?4.5:2.2,fill:cliff[t.index]?'#c53030':(t.int8?'#2b6cb0':'#9aa3b1'),style:'cursor:pointer'},svg);
     sv('title',{},c,'#'+t.index+' '+(t.node||t.name)+' ('+t.op+'): SQNR '+db(t.sqnr_db)+' dB, drop '+fmt(t.drop_db,1)+' dB, cosine '+fmt(t.cosine,4));
     c.addEventListener('click',function(){var d=document.getElementById('t'+t.index);d.open=true;d.scrollIntoView();});});
-  R.cliff.slice(0,5).forEach(function(i,k){var t=T[i];sv('text',{x:Math.min(X(i)+6,W-Rm-150),y:Y(cap(t.sqnr_db))-6-10*(k%2),fill:'#c53030'},svg,(t.node||t.name).slice(-28));});
+  // Labels for the worst five, moved up where they would overlap one to their left.
+  var placed=[];R.cliff.slice(0,5).sort(function(a,b){return a-b;}).forEach(function(i){var t=T[i],x=Math.min(X(i)+6,W-Rm-170),y=Y(cap(t.sqnr_db))-8;
+    placed.forEach(function(p){if(Math.abs(p[0]-x)<170&&Math.abs(p[1]-y)<12)y=p[1]-13;});placed.push([x,y]);
+    sv('text',{x:x,y:Math.max(Tp+10,y),fill:'#c53030'},svg,(t.node||t.name).slice(-30));});
 })();
 // Cliff
 (function(){var p=document.getElementById('cliff-list');if(!R.cliff.length){el('p',{'class':'note'},p,'No tensor loses more than 0.5 dB against its inputs.');return;}
