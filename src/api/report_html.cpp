@@ -42,7 +42,8 @@ tr:hover td{background:#f3f6fb}
 .tensor>summary .nm{font-weight:600}
 .tensor .body{padding:4px 10px 10px;display:flex;flex-wrap:wrap;gap:14px}
 .chart{flex:1 1 380px;min-width:320px}
-.info{flex:0 1 300px;min-width:260px}
+.info{flex:0 1 300px;min-width:260px;overflow:hidden}
+.info td{white-space:normal;word-break:break-word}
 .chart svg{width:100%;height:auto;background:#fff}
 .legend span{display:inline-block;margin-right:10px;font-size:11px}
 .legend i{display:inline-block;width:14px;height:3px;vertical-align:middle;margin-right:3px}
@@ -188,8 +189,9 @@ function tensorBox(parent,t,open){
     c.addEventListener('click',function(){var d=document.getElementById('t'+t.index);d.open=true;d.scrollIntoView();});});
   // Labels for the worst five, moved up where they would overlap one to their left.
   var placed=[];R.cliff.slice(0,5).sort(function(a,b){return a-b;}).forEach(function(i){var t=T[i],x=Math.min(X(i)+6,W-Rm-170),y=Y(cap(t.sqnr_db))-8;
-    placed.forEach(function(p){if(Math.abs(p[0]-x)<170&&Math.abs(p[1]-y)<12)y=p[1]-13;});placed.push([x,y]);
-    sv('text',{x:x,y:Math.max(Tp+10,y),fill:'#c53030'},svg,(t.node||t.name).slice(-30));});
+    function hit(){return placed.some(function(p){return Math.abs(p[0]-x)<175&&Math.abs(p[1]-y)<12;});}
+    while(hit()&&y>Tp+12)y-=13;if(hit()){y=Y(cap(t.sqnr_db))+16;while(hit())y+=13;}placed.push([x,y]);
+    var nm=t.node||t.name;sv('text',{x:x,y:y,fill:'#c53030'},svg,nm.length>32?'\u2026'+nm.slice(-31):nm);});
 })();
 // Cliff
 (function(){var p=document.getElementById('cliff-list');if(!R.cliff.length){el('p',{'class':'note'},p,'No tensor loses more than 0.5 dB against its inputs.');return;}

@@ -192,6 +192,25 @@ def test_report_renders_in_chromium(report, tmp_path):
     shot = tmp_path / "shot.png"
     r = run_chromium(["--window-size=1200,1400", f"--screenshot={shot}", page.as_uri()], tmp_path)
     assert shot.exists(), r.stderr[-2000:]
+    check_screenshot(shot)
+
+
+def test_report_renders_in_firefox(report, tmp_path):
+    """Firefox too, where installed (CI installs only Chromium): the script ran and drew the charts."""
+    ff = shutil.which("firefox-esr") or shutil.which("firefox")
+    if not ff:
+        pytest.skip("no firefox on this machine")
+    d, _ = report
+    shot = tmp_path / "ff.png"
+    (tmp_path / "ffprofile").mkdir()
+    r = subprocess.run([ff, "--headless", "--no-remote", "--profile", str(tmp_path / "ffprofile"),
+                        "--window-size=1200,1400", "--screenshot", str(shot), (d / "r.html").as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert shot.exists(), r.stderr[-2000:]
+    check_screenshot(shot)
+
+
+def check_screenshot(shot):
     w, h, bpp, rows = png_pixels(shot)
     assert (w, h) == (1200, 1400)
     colours, ink = set(), 0
@@ -202,3 +221,7 @@ def test_report_renders_in_chromium(report, tmp_path):
             ink += sum(px) < 600  # not white / near-white background
     assert len(colours) > 50, f"screenshot looks blank ({len(colours)} colours)"
     assert ink > 2000, f"screenshot has almost nothing drawn ({ink} dark samples)"
+    # The charts are drawn by the page's script: the SQNR line's and histograms' colours must be on screen.
+    line = sum(row.count(b"\x2b\x6c\xb0" if bpp == 3 else b"\x2b\x6c\xb0\xff") for row in rows)
+    bars = sum(row.count(b"\xa9\xc4\xe8" if bpp == 3 else b"\xa9\xc4\xe8\xff") for row in rows)
+    assert line > 50 and bars > 500, f"charts not drawn ({line} line pixels, {bars} histogram pixels)"
