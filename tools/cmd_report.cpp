@@ -102,7 +102,7 @@ int cmd_report(int argc, char** argv) {
     std::printf("top-1 FP32 %.2f%%  INT8 %.2f%%  (%lld labelled)\n", 100.0 * s["fp32_top1"].get<double>(),
                 100.0 * s["int8_top1"].get<double>(), static_cast<long long>(s["labelled"].get<int64_t>()));
   if (!s["agreement"].is_null()) std::printf("agreement %.2f%%", 100.0 * s["agreement"].get<double>());
-  std::printf("  output SQNR %s dB  INT8 layers %lld/%lld  INT8 MACs %.1f%%\n",
+  std::printf("  output SQNR %s dB  float layers in INT8 %lld/%lld  INT8 MACs %.1f%%\n",
               s["output_sqnr_db"].is_null() ? "inf" : std::to_string(s["output_sqnr_db"].get<double>()).substr(0, 5).c_str(),
               static_cast<long long>(s["int8_layers"].get<int64_t>()),
               static_cast<long long>(s["int8_layers"].get<int64_t>() + s["fp32_layers"].get<int64_t>()),

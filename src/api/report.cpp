@@ -306,6 +306,9 @@ json ReportBuilder::finish() const {
 
   // Layers: precision and why per ONNX node; MACs from an unfused NCHW FP32 plan at batch 1 (shapes only).
   std::map<std::string, int64_t> macs_of;
+  // Nodes whose outputs are all non-float (Shape, Gather of shapes, Cast to int64, ...) compute indices: listed,
+  // but not counted as layers that could run INT8.
+  std::map<std::string, bool> index_node;
   {
     PlanOptions po;
     po.backend = "ref";
@@ -314,16 +317,28 @@ json ReportBuilder::finish() const {
     po.channels_last = false;
     auto p = Plan::build(model_, po);
     p->reshape(p->input_shapes(1));
-    for (const Node& n : p->graph().nodes) macs_of[n.name] += node_macs(*p, n);
+    for (const Node& n : p->graph().nodes) {
+      macs_of[n.name] += node_macs(*p, n);
+      // Types as run (the model's declared types of intermediate tensors may be missing).
+      bool any_float = false;
+      for (int o : n.outputs) any_float = any_float || (o >= 0 && p->tensor(o).dtype() == DType::f32);
+      index_node[n.name] = !any_float;
+    }
   }
   json layers = json::array();
-  int64_t macs = 0, int8_macs = 0, n_int8 = 0, n_fp32 = 0;
+  int64_t macs = 0, int8_macs = 0, n_int8 = 0, n_fp32 = 0, n_index = 0, mac_layers = 0, int8_mac_layers = 0;
   for (const LayerRow& r : layer_table(int8_.graph(), qr, true, &model_)) {
     const int64_t m = macs_of.count(r.node) ? macs_of[r.node] : 0;
-    layers.push_back({{"node", r.node}, {"op", r.op}, {"precision", r.precision}, {"why", r.why}, {"macs", m}});
+    const bool index = index_node.count(r.node) && index_node[r.node];
+    layers.push_back({{"node", r.node}, {"op", r.op}, {"precision", r.precision}, {"why", r.why}, {"macs", m},
+                      {"index_op", index}});
     macs += m;
-    if (r.precision == "int8") {
+    mac_layers += m > 0;
+    if (index) {
+      ++n_index;
+    } else if (r.precision == "int8") {
       int8_macs += m;
+      int8_mac_layers += m > 0;
       ++n_int8;
     } else if (r.precision == "fp32") {
       ++n_fp32;
@@ -340,6 +355,9 @@ json ReportBuilder::finish() const {
                {"agreement", images_ ? json(static_cast<double>(agree_) / static_cast<double>(images_)) : json(nullptr)},
                {"output_sqnr_db", num(sqnr_db(signal_, noise_))},
                {"int8_layers", n_int8},
+               {"index_layers", n_index},
+               {"mac_layers", mac_layers},
+               {"int8_mac_layers", int8_mac_layers},
                {"fp32_layers", n_fp32},
                {"int8_layer_share", n_int8 + n_fp32 ? json(static_cast<double>(n_int8) / static_cast<double>(n_int8 + n_fp32)) : json(nullptr)},
                {"macs", macs},

@@ -17,8 +17,9 @@
 // JSON (format "octet-report", version 1):
 // { "format", "version", "octet_version", "model", "cache", "cache_header", "algorithm", "images", "backend",
 //   "summary": {"images", "labelled", "fp32_top1", "int8_top1" (null without labels), "agreement",
-//               "output_sqnr_db" (null: equal), "int8_layers", "fp32_layers", "int8_layer_share", "macs",
-//               "int8_macs", "int8_mac_share"},
+//               "output_sqnr_db" (null: equal), "int8_layers", "fp32_layers" (float layers: nodes with a float
+//               output), "int8_layer_share", "index_layers" (nodes computing only shapes / indices), "mac_layers",
+//               "int8_mac_layers" (Conv, ConvTranspose, MatMul, Gemm), "macs", "int8_macs", "int8_mac_share"},
 //   "refinement": the sidecar's record or null,
 //   "tensors": [{"name", "node", "op", "index", "quantized" (the INT8 plan uses its scale), "int8" (held as int8),
 //                "chosen" (amax the plan uses), "algorithm", "algo_amax" (the algorithm's, recomputed here),
@@ -28,7 +29,7 @@
 //                units; y null where infinite), "measured" (has error data), "sqnr_db", "cosine", "saturated",
 //                "drop_db" (SQNR of its nearest measured inputs minus its own)}],
 //   "cliff": [indices into tensors, largest drop first],
-//   "layers": [{"node", "op", "precision", "why", "macs"}],   // every ONNX node
+//   "layers": [{"node", "op", "precision", "why", "macs", "index_op"}],   // every ONNX node
 //   "ref_fallback": [lines of Plan::describe that run on ref under another backend] }
 #pragma once
 

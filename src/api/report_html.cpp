@@ -94,7 +94,8 @@ function card(k,v,cls){var c=el('div',{'class':'card'},cards);el('div',{'class':
 if(S.fp32_top1!==null){card('FP32 top-1 ('+S.labelled+' labelled)',pct(S.fp32_top1));card('INT8 top-1',pct(S.int8_top1),S.int8_top1<S.fp32_top1-0.003?'bad':'ok');}
 card('INT8 agrees with FP32 (top-1)',pct(S.agreement));
 card('output SQNR, INT8 vs FP32',db(S.output_sqnr_db)+' dB');
-card('layers in INT8',pct(S.int8_layer_share,1)+' ('+S.int8_layers+' of '+(S.int8_layers+S.fp32_layers)+')');
+card('float layers in INT8',pct(S.int8_layer_share,1)+' ('+S.int8_layers+' of '+(S.int8_layers+S.fp32_layers)+')');
+card('Conv/MatMul/Gemm layers in INT8',S.int8_mac_layers+' of '+S.mac_layers);
 card('MACs in INT8',pct(S.int8_mac_share,1)+' of '+fmt(S.macs/1e6,1)+' M');
 var ref=R.refinement;
 if(ref){card('refinement: output SQNR',fmt(ref.sqnr_before_db,1)+' \u2192 '+fmt(ref.sqnr_after_db,1)+' dB');card('thresholds the refinement moved',String((ref.changes||[]).filter(function(c){return c.from!==c.to;}).length));}
@@ -116,7 +117,7 @@ function table(parent,cols,rows,initial){
 // Line chart in an SVG: series [{y:[...], x0, dx, color, axis}], vlines [{x,color,label,width,dash}]
 function axisTicks(lo,hi,n){var s=(hi-lo)/n,p=Math.pow(10,Math.floor(Math.log10(s||1))),m=s/p;var st=(m<1.5?1:m<3.5?2:m<7.5?5:10)*p;var a=[];for(var v=Math.ceil(lo/st)*st;v<=hi+1e-12;v+=st)a.push(v);return a;}
 function histChart(parent,t){
-  var W=560,H=230,L=52,Rm=10,Tp=10,B=34,svg=sv('svg',{viewBox:'0 0 '+W+' '+H,role:'img'},parent);
+  var W=560,H=230,L=52,Rm=22,Tp=10,B=34,svg=sv('svg',{viewBox:'0 0 '+W+' '+H,role:'img'},parent);
   var c=t.hist.counts,range=t.hist.range||0;var xmax=range;
   var cand=t.candidates||{};for(var k in cand)if(cand[k]!==null)xmax=Math.max(xmax,cand[k]);if(t.chosen)xmax=Math.max(xmax,t.chosen);
   if(!(xmax>0)){sv('text',{x:W/2,y:H/2,'text-anchor':'middle'},svg,'no histogram (tensor never observed or all zero)');return;}
@@ -133,7 +134,7 @@ function histChart(parent,t){
   if(t.chosen!==null){var xc=X(t.chosen);sv('line',{x1:xc,x2:xc,y1:Tp,y2:H-B,stroke:'#c53030','stroke-width':2.2},svg);sv('text',{x:Math.min(xc+3,W-60),y:Tp+12,fill:'#c53030'},svg,'chosen '+fmt(t.chosen,3));}
 }
 function lineChart(parent,title,curve,vlines,logy){
-  var W=560,H=200,L=52,Rm=10,Tp=18,B=30,svg=sv('svg',{viewBox:'0 0 '+W+' '+H,role:'img'},parent);
+  var W=560,H=200,L=52,Rm=22,Tp=18,B=30,svg=sv('svg',{viewBox:'0 0 '+W+' '+H,role:'img'},parent);
   sv('text',{x:L,y:12},svg,title);
   var ys=curve.y,pts=[];for(var i=0;i<ys.length;i++)if(ys[i]!==null&&(!logy||ys[i]>0))pts.push([curve.x0+i*curve.dx,logy?Math.log10(ys[i]):ys[i]]);
   if(pts.length<2){sv('text',{x:W/2,y:H/2,'text-anchor':'middle'},svg,'no curve');return;}
@@ -197,9 +198,10 @@ function tensorBox(parent,t,open){
 (function(){var p=document.getElementById('cliff-list');if(!R.cliff.length){el('p',{'class':'note'},p,'No tensor loses more than 0.5 dB against its inputs.');return;}
   R.cliff.forEach(function(i,k){tensorBox(p,T[i],k<3);});})();
 // FP32 layers
-(function(){var rows=R.layers.filter(function(l){return l.precision==='fp32';});var p=document.getElementById('fp32-table');
-  if(!rows.length)el('p',{'class':'note'},p,'Every quantizable layer runs in INT8.');
-  else table(p,[{k:'node',label:'ONNX node'},{k:'op',label:'op'},{k:'why',label:'why FP32'},{k:'macs',label:'MACs',num:true}],rows);
+(function(){var rows=R.layers.filter(function(l){return l.precision==='fp32'&&!l.index_op;});var p=document.getElementById('fp32-table');
+  if(!rows.length)el('p',{'class':'note'},p,'Every float layer runs in INT8.');
+  else{el('p',{'class':'note'},p,rows.length+' float layers run in FP32 (largest MACs first; '+S.index_layers+' shape / index nodes, which compute no float values, are left out here and listed under all layers).');
+    table(p,[{k:'node',label:'ONNX node'},{k:'op',label:'op'},{k:'why',label:'why FP32'},{k:'macs',label:'MACs',num:true}],rows,'macs');}
   var rl=document.getElementById('ref-list');if(R.ref_fallback.length){el('p',{'class':'note'},rl,'Nodes on the reference backend (slow path) and why:');var ul=el('ul',{},rl);R.ref_fallback.forEach(function(l){el('li',{},ul,l);});}
   table(document.getElementById('layers-table'),[{k:'node',label:'ONNX node'},{k:'op',label:'op'},{k:'precision',label:'precision'},{k:'why',label:'why'},{k:'macs',label:'MACs',num:true}],R.layers.slice());})();
 // Tensor table

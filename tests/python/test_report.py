@@ -84,6 +84,9 @@ def test_report_data_matches_cache_and_sidecar(report):
     assert 0.5 < s["fp32_top1"] <= 1 and 0.5 < s["int8_top1"] <= 1 and 0.5 < s["agreement"] <= 1
     assert s["output_sqnr_db"] > 10
     assert s["int8_layers"] > 0 and 0 < s["int8_mac_share"] <= 1 and s["macs"] > 1_000_000
+    # fmnist_cnn: six convs and a Gemm carry the MACs; the convs run INT8.
+    assert s["mac_layers"] == 7 and s["int8_mac_layers"] >= 6
+    assert s["int8_macs"] == sum(l["macs"] for l in j["layers"] if l["precision"] == "int8")
     # The cliff: measured tensors, largest drop first.
     drops = [j["tensors"][i]["drop_db"] for i in j["cliff"]]
     assert drops and drops == sorted(drops, reverse=True)
@@ -225,3 +228,35 @@ def check_screenshot(shot):
     line = sum(row.count(b"\x2b\x6c\xb0" if bpp == 3 else b"\x2b\x6c\xb0\xff") for row in rows)
     bars = sum(row.count(b"\xa9\xc4\xe8" if bpp == 3 else b"\xa9\xc4\xe8\xff") for row in rows)
     assert line > 50 and bars > 500, f"charts not drawn ({line} line pixels, {bars} histogram pixels)"
+
+
+def test_report_macs_match_onnx_shapes(report):
+    """MACs per Conv / Gemm against the ONNX model's own shapes (onnx shape inference)."""
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper, shape_inference
+    d, _ = report
+    j = json.loads((d / "r.json").read_text())
+    macs = {l["node"]: l["macs"] for l in j["layers"]}
+    m = shape_inference.infer_shapes(onnx.load(str(MODEL)))
+    shapes = {v.name: [x.dim_value or 1 for x in v.type.tensor_type.shape.dim]
+              for v in list(m.graph.value_info) + list(m.graph.output) + list(m.graph.input)}
+    weights = {i.name: numpy_helper.to_array(i).shape for i in m.graph.initializer}
+
+    def prod(s):
+        p = 1
+        for x in s:
+            p *= x
+        return p
+
+    checked = 0
+    for n in m.graph.node:
+        if n.op_type == "Conv":
+            w = weights[n.input[1]]
+            assert macs[n.name] == prod(shapes[n.output[0]]) * prod(w) // w[0], n.name
+            checked += 1
+        elif n.op_type == "Gemm":
+            out = shapes[n.output[0]]
+            assert macs[n.name] == prod(out) * prod(shapes[n.input[0]]) // out[0], n.name
+            checked += 1
+    assert checked == 7
+    assert j["summary"]["macs"] == sum(macs.values())
