@@ -101,9 +101,10 @@ int cmd_report(int argc, char** argv) {
   if (!s["fp32_top1"].is_null())
     std::printf("top-1 FP32 %.2f%%  INT8 %.2f%%  (%lld labelled)\n", 100.0 * s["fp32_top1"].get<double>(),
                 100.0 * s["int8_top1"].get<double>(), static_cast<long long>(s["labelled"].get<int64_t>()));
-  if (!s["agreement"].is_null()) std::printf("agreement %.2f%%", 100.0 * s["agreement"].get<double>());
-  std::printf("  output SQNR %s dB  float layers in INT8 %lld/%lld  INT8 MACs %.1f%%\n",
-              s["output_sqnr_db"].is_null() ? "inf" : std::to_string(s["output_sqnr_db"].get<double>()).substr(0, 5).c_str(),
+  if (!s["agreement"].is_null()) std::printf("agreement %.2f%%  ", 100.0 * s["agreement"].get<double>());
+  char sqnr[32] = "inf";
+  if (!s["output_sqnr_db"].is_null()) std::snprintf(sqnr, sizeof sqnr, "%.1f", s["output_sqnr_db"].get<double>());
+  std::printf("output SQNR %s dB  float layers in INT8 %lld/%lld  INT8 MACs %.1f%%\n", sqnr,
               static_cast<long long>(s["int8_layers"].get<int64_t>()),
               static_cast<long long>(s["int8_layers"].get<int64_t>() + s["fp32_layers"].get<int64_t>()),
               s["int8_mac_share"].is_null() ? 0.0 : 100.0 * s["int8_mac_share"].get<double>());

@@ -99,6 +99,7 @@ void ReportBuilder::add(const Tensor& x, const std::vector<int>& labels) {
   // Classifier outputs (N x K): agreement, and top-1 where labels are given.
   if (yf.rank() == 2 && yf.dim(0) == n && yf.dtype() == DType::f32 && yq.dtype() == DType::f32) {
     const int64_t k = yf.dim(1);
+    classified_ += n;
     for (int64_t i = 0; i < n; ++i) {
       const int64_t pf = argmax(yf.data<float>() + i * k, k), pq = argmax(yq.data<float>() + i * k, k);
       agree_ += pf == pq;
@@ -352,7 +353,7 @@ json ReportBuilder::finish() const {
                {"labelled", labelled_},
                {"fp32_top1", labelled_ ? json(static_cast<double>(fp32_correct_) / static_cast<double>(labelled_)) : json(nullptr)},
                {"int8_top1", labelled_ ? json(static_cast<double>(int8_correct_) / static_cast<double>(labelled_)) : json(nullptr)},
-               {"agreement", images_ ? json(static_cast<double>(agree_) / static_cast<double>(images_)) : json(nullptr)},
+               {"agreement", classified_ ? json(static_cast<double>(agree_) / static_cast<double>(classified_)) : json(nullptr)},
                {"output_sqnr_db", num(sqnr_db(signal_, noise_))},
                {"int8_layers", n_int8},
                {"index_layers", n_index},

@@ -16,7 +16,8 @@
 //
 // JSON (format "octet-report", version 1):
 // { "format", "version", "octet_version", "model", "cache", "cache_header", "algorithm", "images", "backend",
-//   "summary": {"images", "labelled", "fp32_top1", "int8_top1" (null without labels), "agreement",
+//   "summary": {"images", "labelled", "fp32_top1", "int8_top1" (null without labels), "agreement" (top-1 of
+//               both equal; null unless the first output is N x classes),
 //               "output_sqnr_db" (null: equal), "int8_layers", "fp32_layers" (float layers: nodes with a float
 //               output), "int8_layer_share", "index_layers" (nodes computing only shapes / indices), "mac_layers",
 //               "int8_mac_layers" (Conv, ConvTranspose, MatMul, Gemm), "macs", "int8_macs", "int8_mac_share"},
@@ -76,7 +77,7 @@ class ReportBuilder {
   std::unique_ptr<CalibSession> session_;
   std::unique_ptr<LayerErrorMeter> meter_;
   int pass_ = 0;
-  int64_t images_ = 0, labelled_ = 0, fp32_correct_ = 0, int8_correct_ = 0, agree_ = 0;
+  int64_t images_ = 0, classified_ = 0, labelled_ = 0, fp32_correct_ = 0, int8_correct_ = 0, agree_ = 0;
   double signal_ = 0, noise_ = 0;
 };
 

@@ -92,7 +92,7 @@ document.getElementById('meta').textContent='model '+R.model+' \u00b7 cache '+R.
 var cards=document.getElementById('cards');
 function card(k,v,cls){var c=el('div',{'class':'card'},cards);el('div',{'class':'v'+(cls?' '+cls:'')},c,v);el('div',{'class':'k'},c,k);}
 if(S.fp32_top1!==null){card('FP32 top-1 ('+S.labelled+' labelled)',pct(S.fp32_top1));card('INT8 top-1',pct(S.int8_top1),S.int8_top1<S.fp32_top1-0.003?'bad':'ok');}
-card('INT8 agrees with FP32 (top-1)',pct(S.agreement));
+if(S.agreement!==null)card('INT8 agrees with FP32 (top-1)',pct(S.agreement));
 card('output SQNR, INT8 vs FP32',db(S.output_sqnr_db)+' dB');
 card('float layers in INT8',pct(S.int8_layer_share,1)+' ('+S.int8_layers+' of '+(S.int8_layers+S.fp32_layers)+')');
 card('Conv/MatMul/Gemm layers in INT8',S.int8_mac_layers+' of '+S.mac_layers);
