@@ -71,6 +71,7 @@ constexpr const char* kTail = R"OCTET(</script>
 <div id="sqnr-chart" class="chart"></div>
 <p class="note">The error at a tensor includes everything upstream of it: where the line falls is where quantization hurts. Click a point to open that tensor below.</p></section>
 <section id="cliff"><h2>At the cliff: tensors with the largest SQNR drop</h2><div id="cliff-list"></div></section>
+<section id="refine"><h2>What the refinement moved (from the cache's sidecar)</h2><div id="refine-table"></div></section>
 <section id="fp32"><h2>Layers kept in FP32, and why</h2><div id="fp32-table"></div><div id="ref-list"></div>
 <details><summary>All layers (precision, reason, MACs)</summary><div id="layers-table"></div></details></section>
 <section id="tensors"><h2>All tensors (sortable; click a name to open its histogram)</h2><div id="tensor-table"></div></section>
@@ -197,6 +198,17 @@ function tensorBox(parent,t,open){
 // Cliff
 (function(){var p=document.getElementById('cliff-list');if(!R.cliff.length){el('p',{'class':'note'},p,'No tensor loses more than 0.5 dB against its inputs.');return;}
   R.cliff.forEach(function(i,k){tensorBox(p,T[i],k<3);});})();
+// Refinement
+(function(){var p=document.getElementById('refine-table');
+  if(!R.refinement){el('p',{'class':'note'},p,'No refinement record: the cache holds the algorithm\'s thresholds (octet calibrate --no-refine, another tool, or no sidecar).');return;}
+  var idx={};T.forEach(function(t){idx[t.name]=t;});
+  var rows=(R.refinement.changes||[]).map(function(c){var t=idx[c.tensor]||{};return {tensor:c.tensor,node:t.node||'',choice:c.choice,from:c.from,to:c.to,
+    ratio:c.from?c.to/c.from:null,sqnr_db:t.measured?t.sqnr_db:null,drop_db:t.measured?t.drop_db:null,index:t.index};});
+  el('p',{'class':'note'},p,'Output SQNR on '+R.refinement.samples+' calibration samples: '+fmt(R.refinement.sqnr_before_db,1)+' dB before, '+fmt(R.refinement.sqnr_after_db,1)+' dB after; '+rows.length+' thresholds listed.');
+  table(p,[{k:'node',label:'ONNX node',render:function(td,r){if(r.index===undefined){td.textContent=r.tensor;return;}var a=el('a',{href:'#t'+r.index},td,r.node||r.tensor);a.addEventListener('click',function(){document.getElementById('t'+r.index).open=true;});}},
+    {k:'tensor',label:'tensor'},{k:'choice',label:'taken'},{k:'from',label:'from',num:true,fmt:function(v){return fmt(v,4);}},{k:'to',label:'to',num:true,fmt:function(v){return fmt(v,4);}},
+    {k:'ratio',label:'to / from',num:true,fmt:function(v){return v===null?'':v.toFixed(3);}},{k:'sqnr_db',label:'SQNR dB',num:true,fmt:function(v){return v===null?'':db(v);}},
+    {k:'drop_db',label:'drop dB',num:true,fmt:function(v){return fmt(v,1);}}],rows);})();
 // FP32 layers
 (function(){var rows=R.layers.filter(function(l){return l.precision==='fp32'&&!l.index_op;});var p=document.getElementById('fp32-table');
   if(!rows.length)el('p',{'class':'note'},p,'Every float layer runs in INT8.');
