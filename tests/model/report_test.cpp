@@ -7,6 +7,8 @@
 #include <filesystem>
 #include <map>
 
+#include <unistd.h>
+
 #include "api/report.h"
 #include "calib/session.h"
 #include "onnx/import.h"
