@@ -2,7 +2,7 @@
 # Installs what octet needs on a fresh Debian 12 machine and builds it (Release) into build/.
 #   scripts/setup.sh            # as root, or with sudo available
 # Debian packages: compiler, CMake, protobuf + ONNX (libonnx-dev), OpenCV, oneDNN (libdnnl-dev), GoogleTest,
-# nlohmann-json; the Fashion-MNIST data set and ONNX's node test data used by the example and the tests.
+# nlohmann-json, Chromium (the report test's browser); the Fashion-MNIST data set and ONNX's node test data used by the example and the tests.
 # Python packages: numpy, onnx, onnxruntime, pytest (tests and benchmarks); nanobind and scikit-build-core to build
 # the Python package octet, which is installed last (scripts/install_python.sh: against the library built here).
 set -euo pipefail
@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
 PKGS="build-essential cmake ccache pkg-config libprotobuf-dev protobuf-compiler libonnx-dev libopencv-dev libdnnl-dev
-      libgtest-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist libonnx-testdata python3 python3-pip"
+      libgtest-dev nlohmann-json3-dev zlib1g-dev dataset-fashion-mnist libonnx-testdata python3 python3-pip
+      chromium"  # chromium: tests/python/test_report.py renders octet report's page headless
 missing=""
 for p in $PKGS; do dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"; done
 if [ -n "$missing" ]; then

@@ -14,5 +14,6 @@ int cmd_quantize(int argc, char** argv);
 int cmd_convert(int argc, char** argv);
 int cmd_build(int argc, char** argv);
 int cmd_tune(int argc, char** argv);
+int cmd_report(int argc, char** argv);
 
 }  // namespace octet::cli

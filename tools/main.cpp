@@ -28,6 +28,7 @@ const Command kCommands[] = {
     {"calibrate", octet::cli::cmd_calibrate, "calibrate on data, write a TensorRT calibration cache + JSON sidecar"},
     {"cache", octet::cli::cmd_cache, "show, diff or convert calibration caches"},
     {"tune", octet::cli::cmd_tune, "repair INT8 accuracy: per-tensor thresholds and automatic mixed precision"},
+    {"report", octet::cli::cmd_report, "one HTML page of where INT8 loses accuracy: histograms, thresholds, SQNR per layer"},
     {"quantize", octet::cli::cmd_quantize, "write a Q/DQ ONNX model (TensorRT explicit INT8, ONNX Runtime QDQ)"},
     {"convert", octet::cli::cmd_convert, "scales between TensorRT caches, ORT calibration tables, Q/DQ models"},
     {"build", octet::cli::cmd_build, "optimize (and quantize) a model once and save it as a plan file"},

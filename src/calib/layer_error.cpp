@@ -94,7 +94,7 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8) : fp32_(fp32), int8_(in
   }
 }
 
-void LayerErrorMeter::add(const Tensor& x) {
+void LayerErrorMeter::add(const Tensor& x, std::vector<Tensor>* fp32_out, std::vector<Tensor>* int8_out) {
   std::vector<std::vector<float>> ref(rows_.size());
   const Graph& f = fp32_.graph();
   Plan::Observer keep = [&](int v, const Tensor& t) {
@@ -103,7 +103,11 @@ void LayerErrorMeter::add(const Tensor& x) {
     if (r < 0 || !ref[static_cast<size_t>(r)].empty() || t.dtype() != DType::f32) return;
     ref[static_cast<size_t>(r)] = as_nchw_f32(t, onnx_value(f, v).second, 0.f);
   };
-  fp32_.run({x}, &keep);
+  std::vector<Tensor> fo = fp32_.run({x}, &keep);
+  if (fp32_out) {
+    fp32_out->clear();
+    for (const Tensor& t : fo) fp32_out->push_back(t.clone());
+  }
   Plan::Observer compare = [&](int v, const Tensor& t) {
     const int r = row_of_int8_value_[static_cast<size_t>(v)];
     if (r < 0 || (t.dtype() != DType::f32 && t.dtype() != DType::i8)) return;
@@ -125,7 +129,11 @@ void LayerErrorMeter::add(const Tensor& x) {
     if (t.dtype() == DType::i8)
       for (int64_t i = 0; i < t.numel(); ++i) e.saturated += t.data<int8_t>()[i] == -128 || t.data<int8_t>()[i] == 127;
   };
-  int8_.run({x}, &compare);
+  std::vector<Tensor> io = int8_.run({x}, &compare);
+  if (int8_out) {
+    int8_out->clear();
+    for (const Tensor& t : io) int8_out->push_back(t.clone());
+  }
 }
 
 std::vector<LayerError> LayerErrorMeter::results() const {

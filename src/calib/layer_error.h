@@ -32,8 +32,9 @@ class LayerErrorMeter {
   // keep_all_outputs: the FP32 tensors of one add() are copied as the observer sees them (one batch of
   // activations in memory).
   LayerErrorMeter(Plan& fp32, Plan& int8);
-  // Runs both plans on x and accumulates.
-  void add(const Tensor& x);
+  // Runs both plans on x and accumulates. When given, fp32_out / int8_out receive copies of the plans' outputs
+  // (graph-output order), so a caller that also compares outputs (octet report) need not run the plans again.
+  void add(const Tensor& x, std::vector<Tensor>* fp32_out = nullptr, std::vector<Tensor>* int8_out = nullptr);
   // One row per tensor, in the FP32 plan's execution order.
   std::vector<LayerError> results() const;
 

@@ -58,6 +58,12 @@ class CalibSession {
   void import_state(std::string_view state);
   void merge_state(std::string_view state);
 
+  // The observers (statistics and histograms), one per calibrated tensor the plan computes, in network order;
+  // for reports (octet report) that need more than the table: histograms, search curves.
+  size_t observer_count() const { return obs_.size(); }
+  const std::string& observer_name(size_t i) const { return obs_name_[i]; }
+  const TensorObserver& observer(size_t i) const { return obs_[i]; }
+
   // After the last pass: the table (as calibrate() builds it, without refinement) and the cache text.
   CalibTable table() const;
   std::string finish() const;
