@@ -452,9 +452,19 @@ class CudaBackend final : public Backend {
 std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0)
-    fail("backend 'cuda': no usable NVIDIA GPU (cudaGetDeviceCount: ",
-         e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", "); use --backend cpu, or see docs/gpu.md");
+  if (e != cudaSuccess || count == 0) {
+    // Name the likely cause: no driver at all, a driver older than the runtime linked in, or no device.
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    std::string why = e != cudaSuccess ? cudaGetErrorString(e) : "no devices";
+    if (driver == 0)
+      why = "no NVIDIA driver found (libcuda.so.1)";
+    else if (e == cudaErrorInsufficientDriver)
+      why += " (the driver supports CUDA " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) +
+             ", this octet needs " + std::to_string(CUDART_VERSION / 1000) + "." +
+             std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+    fail("backend 'cuda': no usable NVIDIA GPU: ", why, "; use --backend cpu, or see docs/gpu.md");
+  }
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties", "device 0");
   if (prop.major != 9 || prop.minor != 0)
