@@ -191,9 +191,15 @@ class CudaKernel : public Kernel {
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     ctx_->forget_values();
     use_ref_ = false;
+    why_.clear();
     for (const Tensor* t : out)
-      if (t && t->numel() == 0) use_ref_ = true;  // nothing to launch: ref fills it on the host
-    if (!in.empty() && in[0] && in[0]->numel() == 0) use_ref_ = true;
+      if (t && t->numel() == 0) why_ = "empty tensor";  // nothing to launch: ref fills it on the host
+    if (!in.empty() && in[0] && in[0]->numel() == 0) why_ = "empty tensor";
+    const bool elementwise = node_.op == OpType::Add || node_.op == OpType::Sub || node_.op == OpType::Mul ||
+                             node_.op == OpType::Div || node_.op == OpType::Relu;
+    if (elementwise && out[0]->rank() > cuda::kMaxRank)
+      why_ = "rank " + std::to_string(out[0]->rank()) + " > " + std::to_string(cuda::kMaxRank);
+    use_ref_ = !why_.empty();
     if (use_ref_) return;
     for (size_t i = 0; i < in.size(); ++i)
       if (in[i] && reuse_[i]) ctx_->reserve(*in[i], where_);
@@ -231,7 +237,7 @@ class CudaKernel : public Kernel {
       if (!download_[i]) ctx_->download(*out[i], node_.outputs[i], where_);
   }
 
-  std::string fallback_reason() const override { return use_ref_ ? "empty tensor" : std::string(); }
+  std::string fallback_reason() const override { return why_; }
 
  protected:
   virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
@@ -275,6 +281,7 @@ class CudaKernel : public Kernel {
   std::vector<Staging> staging_;
   std::vector<bool> reuse_, download_;
   bool use_ref_ = false;
+  std::string why_;  // why run() takes the reference kernel (empty: it does not)
 };
 
 // A kernel whose Args come from a function of (node, in, out shapes) plus pointers: F fills the pointers.
