@@ -22,6 +22,7 @@
 
 #include "backends/cuda/args.h"
 #include "backends/cuda/launch.h"
+#include "backends/cuda/placement.h"
 #include "backends/ref/ref.h"
 #include "core/error.h"
 #include "runtime/backend.h"
@@ -123,69 +124,14 @@ class DeviceContext {
   std::vector<void*> owned_;
 };
 
-bool is_f32(const Graph& g, int v) { return v >= 0 && g.value(v).dtype == DType::f32; }
-bool is_i8(const Graph& g, int v) { return v >= 0 && g.value(v).dtype == DType::i8; }
-bool no_post(const Node& n) { return n.post.act == Activation::None && n.post.residual_input < 0; }
-
-// What the cuda backend runs (supports() of the backend; also used to decide where each value lives).
-bool cuda_supports(const Graph& g, const Node& n) {
-  if (n.outputs.empty()) return false;
-  const int y = n.outputs[0];
-  switch (n.op) {
-    case OpType::Quantize: return is_f32(g, n.inputs[0]) && is_i8(g, y);
-    case OpType::Dequantize: return is_i8(g, n.inputs[0]) && is_f32(g, y);
-    case OpType::QConv:
-      // 2-D only (the contract); weights constant (ONNX OIHW order).
-      return n.inputs.size() >= 2 && g.is_const(n.inputs[1]) && g.value(n.inputs[1]).constant->rank() == 4;
-    case OpType::QLinear: return n.inputs.size() >= 2 && g.is_const(n.inputs[1]);
-    case OpType::QAdd: case OpType::QMaxPool: case OpType::QAvgPool: case OpType::QConcat: case OpType::QMulGate:
-      return true;
-    case OpType::ToNhwc: case OpType::ToNchw: {
-      const DType t = g.value(y).dtype;
-      return t == DType::f32 || t == DType::i8;
-    }
-    case OpType::Flatten: case OpType::Reshape: case OpType::Squeeze: case OpType::Unsqueeze:
-    case OpType::Identity:
-      return g.value(y).dtype == g.value(n.inputs[0]).dtype;  // a copy of input 0's bytes
-    case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div:
-      return no_post(n) && n.inputs.size() == 2 && is_f32(g, n.inputs[0]) && is_f32(g, n.inputs[1]) &&
-             is_f32(g, y);
-    case OpType::Relu: return no_post(n) && is_f32(g, n.inputs[0]) && is_f32(g, y);
-    case OpType::Concat: return is_f32(g, y);
-    case OpType::PoolNhwc: return n.attr_i("global", 0) != 0 && is_f32(g, y);
-    default: return false;
-  }
-}
-
 // One node on the GPU. The subclasses' launch() only builds Args from shapes and device pointers.
 class CudaKernel : public Kernel {
  public:
   CudaKernel(const Graph& g, const Node& n, std::shared_ptr<DeviceContext> ctx)
       : node_(n), ctx_(std::move(ctx)), where_(n.describe()), ref_(make_ref_backend()->create(g, n)) {
-    // An input is uploaded every run (stage()) unless a cuda kernel produced it (then the device copy is
-    // current whenever the mirror's tag says so) or it is a constant (uploaded once per reshape).
-    std::vector<int> producer(g.values.size(), -1);
-    for (size_t i = 0; i < g.nodes.size(); ++i)
-      for (int o : g.nodes[i].outputs)
-        if (o >= 0) producer[static_cast<size_t>(o)] = static_cast<int>(i);
-    for (int v : n.inputs) {
-      bool reuse = false;
-      if (v >= 0) {
-        const int p = producer[static_cast<size_t>(v)];
-        reuse = g.is_const(v) || (p >= 0 && cuda_supports(g, g.nodes[static_cast<size_t>(p)]));
-        for (int gi : g.inputs) reuse = reuse && gi != v;
-      }
-      reuse_.push_back(reuse);
-    }
-    // An output goes to the host when a graph output or when a node that does not run here reads it.
-    for (int o : n.outputs) {
-      bool host = false;
-      for (int go : g.outputs) host = host || go == o;
-      for (const Node& c : g.nodes)
-        for (int v : c.inputs)
-          if (v == o && !cuda_supports(g, c)) host = true;
-      download_.push_back(host);
-    }
+    const cuda::Residency r = cuda::residency(g, n, cuda::supports);
+    reuse_ = r.reuse;
+    download_ = r.download;
   }
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
@@ -325,7 +271,7 @@ class CudaBackend final : public Backend {
   explicit CudaBackend(const BackendOptions& o) : opt_(o), ctx_(std::make_shared<DeviceContext>()) {}
   const char* name() const override { return "cuda"; }
   Layout preferred_layout() const override { return Layout::NHWC; }
-  bool supports(const Graph& g, const Node& n) const override { return cuda_supports(g, n); }
+  bool supports(const Graph& g, const Node& n) const override { return cuda::supports(g, n); }
 
   std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
     using namespace cuda;
