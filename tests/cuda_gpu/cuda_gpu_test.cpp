@@ -204,6 +204,80 @@ TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
   }
 }
 
+TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  Dev dev;
+  {  // QLinear with SiLU
+    QLinearArgs a = qlinear_args(node(OpType::QLinear, {{"multiplier", attr_floats(random_f(13, 5, 1e-5f, 3e-4f))},
+                                                        {"act", attr_i(2)}, {"out_scale", attr_f(0.03f)}}),
+                                 {7, 61}, {13, 61});
+    const auto x = random_i8(7 * 61, 6), w = random_i8(13 * 61, 7, -127);
+    const auto bias = random_f(13, 8, -900.f, 900.f);
+    const std::vector<float> mult = random_f(13, 5, 1e-5f, 3e-4f);
+    std::vector<int8_t> host(static_cast<size_t>(a.count()));
+    a.x = x.data(), a.w = w.data(), a.bias = bias.data(), a.multiplier = mult.data(), a.y = host.data();
+    run_on_host<QLinearBody>(a);
+    a.x = dev.copy(x.data(), x.size()), a.w = dev.copy(w.data(), w.size()), a.bias = dev.copy(bias.data(), 13);
+    a.multiplier = dev.copy(mult.data(), 13), a.y = dev.copy<int8_t>(nullptr, host.size());
+    launch<QLinearBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, host.size()), host) << "QLinear";
+  }
+  const Shape s = {2, 5, 3, 7};
+  const size_t n = static_cast<size_t>(numel(s));
+  const auto xi = random_i8(n, 9);
+  const auto xf = random_f(n, 10, -3.f, 3.f), gate = random_f(14, 11, 0.f, 1.f);
+  {  // QMulGate, a gate per image and channel
+    QMulGateArgs a = qmulgate_args(node(OpType::QMulGate, {{"scale", attr_f(1.6f)}}), s, {2, 7, 1, 1});
+    std::vector<int8_t> host(n);
+    a.x = xi.data(), a.g = gate.data(), a.y = host.data();
+    run_on_host<QMulGateBody>(a);
+    a.x = dev.copy(xi.data(), n), a.g = dev.copy(gate.data(), gate.size()), a.y = dev.copy<int8_t>(nullptr, n);
+    launch<QMulGateBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, n), host) << "QMulGate";
+  }
+  {  // QConcat of two inputs on the channel axis
+    const Shape s2 = {2, 5, 3, 4}, y = {2, 5, 3, 11};
+    const auto x2 = random_i8(static_cast<size_t>(numel(s2)), 12);
+    auto parts = qconcat_args(node(OpType::QConcat, {{"axis", attr_i(3)}, {"scales", attr_floats({0.7f, 1.f})}}),
+                              {s, s2}, y);
+    const size_t m = static_cast<size_t>(numel(y));
+    std::vector<int8_t> host(m);
+    const int8_t* xs[2] = {xi.data(), x2.data()};
+    for (size_t i = 0; i < 2; ++i) {
+      QConcatPartArgs a = parts[i];
+      a.x = xs[i], a.y = host.data();
+      run_on_host<QConcatPartBody>(a);
+    }
+    int8_t* dy = dev.copy<int8_t>(nullptr, m);
+    for (size_t i = 0; i < 2; ++i) {
+      QConcatPartArgs a = parts[i];
+      a.x = dev.copy(xs[i], static_cast<size_t>(a.count())), a.y = dy;
+      launch<QConcatPartBody>(a, nullptr);
+    }
+    EXPECT_EQ(dev.back(dy, m), host) << "QConcat";
+  }
+  {  // ToNhwc of f32
+    TransposeArgs a = layout_args(node(OpType::ToNhwc, {}), s);
+    a.elem_bytes = 4;
+    std::vector<float> host(n);
+    a.x = xf.data(), a.y = host.data();
+    run_on_host<TransposeBody>(a);
+    a.x = dev.copy(xf.data(), n), a.y = dev.copy<float>(nullptr, n);
+    launch<TransposeBody>(a, nullptr);
+    EXPECT_EQ(dev.back(static_cast<float*>(a.y), n), host) << "ToNhwc";
+  }
+  {  // Mul by a per-channel constant (broadcast)
+    const auto c = random_f(5, 13, 0.5f, 2.f);
+    BinaryArgs a = binary_args(node(OpType::Mul, {}), s, {5, 1, 1}, s);
+    std::vector<float> host(n);
+    a.a = xf.data(), a.b = c.data(), a.y = host.data();
+    run_on_host<BinaryBody>(a);
+    a.a = dev.copy(xf.data(), n), a.b = dev.copy(c.data(), c.size()), a.y = dev.copy<float>(nullptr, n);
+    launch<BinaryBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, n), host) << "Mul";
+  }
+}
+
 // ---- whole models ----
 
 std::map<std::string, float> absmax_table(const Graph& g, const std::vector<Tensor>& inputs) {
