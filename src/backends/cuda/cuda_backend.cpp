@@ -189,14 +189,6 @@ class CudaKernel : public Kernel {
   virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
                       const std::vector<const void*>& din, const std::vector<void*>& dout) = 0;
   cudaStream_t stream() const { return ctx_->stream(); }
-  template <class T>
-  static const T* as(const void* p) {
-    return static_cast<const T*>(p);
-  }
-  template <class T>
-  static T* as(void* p) {
-    return static_cast<T*>(p);
-  }
 
   Node node_;
   std::shared_ptr<DeviceContext> ctx_;
