@@ -1005,4 +1005,3 @@ TEST(HarnessCuda, CudaMatchesRef) {
 
 }  // namespace
 }  // namespace octet
-
