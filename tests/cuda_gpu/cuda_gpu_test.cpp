@@ -40,10 +40,12 @@ std::string no_device_reason() {
   return "";
 }
 
-#define REQUIRE_GPU()                                            \
-  do {                                                           \
-    const std::string why = no_device_reason();                  \
-    if (!why.empty()) GTEST_SKIP() << "no usable GPU: " << why;  \
+#define REQUIRE_GPU()                                              \
+  do {                                                             \
+    const std::string why = no_device_reason();                    \
+    if (!why.empty()) {                                            \
+      GTEST_SKIP() << "no usable GPU: " << why;                    \
+    }                                                              \
   } while (0)
 
 // Device copies of host buffers, freed at the end of the test.
