@@ -58,7 +58,9 @@ class Dev {
   T* copy(const T* host, size_t n) {
     void* d = nullptr;
     EXPECT_EQ(cudaMalloc(&d, n * sizeof(T) + 1), cudaSuccess);
-    if (host) EXPECT_EQ(cudaMemcpy(d, host, n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    if (host) {
+      EXPECT_EQ(cudaMemcpy(d, host, n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    }
     bufs_.push_back(d);
     return static_cast<T*>(d);
   }
