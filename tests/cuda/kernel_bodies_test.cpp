@@ -411,5 +411,19 @@ TEST(CudaKernelBodies, ConcatAndGlobalPoolMatchRef) {
   }
 }
 
+TEST(CudaKernelBodies, BatchNormalizationEqualsRefBitForBit) {
+  Tensor x = test::random_f32({2, 5, 3, 7}, 91, -3.f, 3.f);
+  Tensor scale = test::random_f32({5}, 92, 0.5f, 2.f), shift = test::random_f32({5}, 93);
+  Tensor mean = test::random_f32({5}, 94), var = test::random_f32({5}, 95, 0.01f, 3.f);
+  Node n = make_node(OpType::BatchNormalization, {{"epsilon", attr_f(1e-3f)}});
+  Tensor ref = run_ref(n, {&x, &scale, &shift, &mean, &var});
+  BatchNormArgs a = batchnorm_args(n, x.shape());
+  Tensor y = like(ref);
+  a.x = x.data<float>(), a.scale = scale.data<float>(), a.shift = shift.data<float>();
+  a.mean = mean.data<float>(), a.var = var.data<float>(), a.y = y.data<float>();
+  run_on_host<BatchNormBody>(a);
+  expect_bytes_equal(y, ref, "BatchNormalization");
+}
+
 }  // namespace
 }  // namespace octet

@@ -167,4 +167,13 @@ GlobalPoolArgs global_pool_args(const Node& n, const Shape& x) {
   return a;
 }
 
+BatchNormArgs batchnorm_args(const Node& n, const Shape& x) {
+  BatchNormArgs a{};
+  a.n = numel(x);
+  a.C = x.size() > 1 ? x[1] : 1;
+  a.plane = a.n && a.C ? a.n / (x[0] * a.C) : 1;
+  a.eps = n.attr_f("epsilon", 1e-5f);
+  return a;
+}
+
 }  // namespace octet::cuda

@@ -30,5 +30,6 @@ TransposeArgs layout_args(const Node& n, const Shape& x);  // ToNhwc / ToNchw
 BinaryArgs binary_args(const Node& n, const Shape& a, const Shape& b, const Shape& y);
 ConcatPartArgs concat_part_args(const Node& n, const std::vector<Shape>& xs, size_t i, const Shape& y);
 GlobalPoolArgs global_pool_args(const Node& n, const Shape& x);  // PoolNhwc with global=1
+BatchNormArgs batchnorm_args(const Node& n, const Shape& x);
 
 }  // namespace octet::cuda

@@ -384,6 +384,17 @@ class CudaBackend final : public Backend {
           a.y = static_cast<float*>(o[0]);
           cuda::launch<GlobalPoolBody>(a, k.s());
         });
+      case OpType::BatchNormalization:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          BatchNormArgs a = batchnorm_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.scale = p<float>(d, 1);
+          a.shift = p<float>(d, 2);
+          a.mean = p<float>(d, 3);
+          a.var = p<float>(d, 4);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<BatchNormBody>(a, k.s());
+        });
       default: fail(where, ": the cuda backend has no kernel for ", op_name(n.op));
     }
   }

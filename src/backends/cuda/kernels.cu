@@ -49,5 +49,6 @@ template void launch<TransposeBody>(const TransposeArgs&, cudaStream_t);
 template void launch<BinaryBody>(const BinaryArgs&, cudaStream_t);
 template void launch<ConcatPartBody>(const ConcatPartArgs&, cudaStream_t);
 template void launch<GlobalPoolBody>(const GlobalPoolArgs&, cudaStream_t);
+template void launch<BatchNormBody>(const BatchNormArgs&, cudaStream_t);
 
 }  // namespace octet::cuda

@@ -4,6 +4,7 @@
 // within a tolerance (STYLE.md), not bit for bit (a global average may sum in another order).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 
 #include "quant/quant.h"
@@ -81,6 +82,25 @@ struct ConcatPartArgs {
 struct ConcatPartBody {
   using Args = ConcatPartArgs;
   OCTET_HD void operator()(const Args& a, int64_t i) const { a.y[i / a.len * a.row + a.col + i % a.len] = a.x[i]; }
+};
+
+// BatchNormalization (inference) on f32 [N, C, plane...]: ref's formula literally, y = (x - mean) / sqrt(var +
+// eps) * scale + shift, each operation rounded on its own (sqrtf and the division are correctly rounded on the
+// GPU too: no fast-math), so bit-identical to ref.
+struct BatchNormArgs {
+  const float *x, *scale, *shift, *mean, *var;
+  float* y;
+  int64_t n, C, plane;
+  float eps;
+  int64_t count() const { return n; }
+};
+struct BatchNormBody {
+  using Args = BatchNormArgs;
+  OCTET_HD void operator()(const Args& a, int64_t o) const {
+    const int64_t c = o / a.plane % a.C;
+    const float sd = sqrtf(a.var[c] + a.eps);
+    a.y[o] = (a.x[o] - a.mean[c]) / sd * a.scale[c] + a.shift[c];
+  }
 };
 
 // PoolNhwc with global=1 on f32 [N, HW, C] -> [N, 1, 1, C]: the maximum, or the mean as ref computes it (a

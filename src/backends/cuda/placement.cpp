@@ -35,6 +35,9 @@ bool supports(const Graph& g, const Node& n) {
              is_f32(g, y);
     case OpType::Relu: return no_post(n) && is_f32(g, n.inputs[0]) && is_f32(g, y);
     case OpType::Concat: return is_f32(g, y);
+    case OpType::BatchNormalization:
+      // Inference form only: one output, scale/B/mean/var given, x at least [N, C].
+      return no_post(n) && n.outputs.size() == 1 && n.inputs.size() == 5 && is_f32(g, n.inputs[0]) && is_f32(g, y);
     case OpType::PoolNhwc: return n.attr_i("global", 0) != 0 && is_f32(g, y);
     default: return false;
   }
