@@ -22,13 +22,15 @@ LAYERS = {
     "passes": (["src/passes"], ["ref", "ir", "core", "public"]),
     "runtime": (["src/runtime"], ["passes", "ref", "ir", "core", "public"]),
     "cpu": (["src/backends/cpu"], ["runtime", "passes", "ref", "ir", "core", "public"]),
+    "cuda": (["src/backends/cuda"], ["runtime", "passes", "ref", "ir", "core", "public"]),
     "io": (["src/io"], ["core", "public"]),
     "calib": (["src/calib"], ["cpu", "runtime", "passes", "ref", "ir", "onnx", "io", "core", "public"]),
     "api": (["src/api"], ["calib", "cpu", "runtime", "passes", "ref", "ir", "onnx", "io", "core", "public"]),
     "cli": (["tools"], ["api", "calib", "cpu", "runtime", "passes", "ref", "ir", "onnx", "io", "core", "public"]),
 }
 # Include prefix ("x/" of #include "x/...") -> layer. Longest prefix first.
-PREFIXES = [("backends/ref/", "ref"), ("backends/cpu/", "cpu"), ("octet/", "public"), ("core/", "core"),
+PREFIXES = [("backends/ref/", "ref"), ("backends/cpu/", "cpu"), ("backends/cuda/", "cuda"), ("octet/", "public"),
+            ("core/", "core"),
             ("ir/", "ir"), ("quant/", "ir"), ("onnx/", "onnx"), ("passes/", "passes"), ("runtime/", "runtime"),
             ("io/", "io"), ("calib/", "calib"), ("api/", "api")]
 INCLUDE = re.compile(r'^\s*#\s*include\s*"([^"]+)"')
@@ -47,7 +49,7 @@ def check(root):
     for layer, (dirs, allowed) in LAYERS.items():
         for d in dirs:
             for f in sorted((root / d).rglob("*")):
-                if f.suffix not in (".h", ".cpp", ".inc") or not f.is_file():
+                if f.suffix not in (".h", ".cpp", ".inc", ".cu") or not f.is_file():
                     continue
                 for lineno, line in enumerate(f.read_text(errors="replace").splitlines(), 1):
                     m = INCLUDE.match(line)

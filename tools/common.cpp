@@ -14,7 +14,9 @@
 namespace octet::cli {
 
 void add_runtime_options(Args& a) {
-  a.opt("backend", "NAME", "execution backend: cpu (oneDNN + own kernels) or ref (plain loops)", "cpu");
+  a.opt("backend", "NAME",
+        "execution backend: cpu (oneDNN + own kernels), ref (plain loops) or cuda (NVIDIA Hopper GPU; docs/gpu.md)",
+        "cpu");
   a.opt("threads", "T", "threads (0 = all cores)", "0");
 }
 

@@ -66,10 +66,9 @@ struct QEpilogue {
     return e;
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
+  quant::EpilogueArgs args() const { return {residual_scale, act_lo, act_hi, act, act_alpha, inv_out_scale}; }
   int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {
-    if (act != quant::Act::None) return quant::requantize_act(acc, bias, multiplier[k], act, act_alpha, inv_out_scale);
-    if (residual) return quant::requantize_residual(acc, bias, multiplier[k], *residual, residual_scale, act_lo, act_hi);
-    return quant::requantize(acc, bias, multiplier[k], act_lo, act_hi);
+    return quant::epilogue(args(), acc, bias, multiplier[k], residual);
   }
 };
 

@@ -16,7 +16,14 @@
 //                y = saturate_int8(round_half_even(activate(act, v, alpha) * inv_s_y))   inv_s_y = 1.f / s_y
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
-// Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment).
+// Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
+//
+// Fused multiply-adds: exactly the fp::fma calls written below (std::fma on the host, __fmaf_rn on the GPU)
+// and no others. Every other product and sum is rounded on its own: the host's SIMD copies are compiled with
+// -ffp-contract=off, and the CUDA build compiles device code with --fmad=false, so that nvcc does not contract,
+// e.g., 1.f + p * 2^n (exp_approx inlined into a sigmoid) into an fma. The functions marked OCTET_HD are
+// compiled for the GPU too (__host__ __device__ under nvcc, nothing in plain C++): ref, cpu and cuda run this
+// one text.
 #pragma once
 
 #include <algorithm>
@@ -25,23 +32,63 @@
 #include <cstring>
 #include <limits>
 
+#if defined(__CUDACC__)
+#define OCTET_HD __host__ __device__
+#else
+#define OCTET_HD
+#endif
+
 namespace octet::quant {
+
+// The primitives the functions below are written in, the same operation on host and device.
+namespace fp {
+// Round half to even (the default rounding mode on the host; rintf is round-half-even on the GPU).
+OCTET_HD inline float round_even(float v) {
+#if defined(__CUDA_ARCH__)
+  return rintf(v);
+#else
+  return std::nearbyint(v);
+#endif
+}
+// a * b + c with one rounding.
+OCTET_HD inline float fma(float a, float b, float c) {
+#if defined(__CUDA_ARCH__)
+  return __fmaf_rn(a, b, c);
+#else
+  return std::fma(a, b, c);
+#endif
+}
+// std::max / std::min exactly (a NaN first argument is kept, as std::max(NaN, lo) keeps it).
+OCTET_HD inline float max(float a, float b) { return a < b ? b : a; }
+OCTET_HD inline float min(float a, float b) { return b < a ? b : a; }
+OCTET_HD inline float clamp(float v, float lo, float hi) { return min(max(v, lo), hi); }
+OCTET_HD inline float from_bits(uint32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __uint_as_float(bits);
+#else
+  float f;
+  static_assert(sizeof(f) == sizeof(bits));
+  std::memcpy(&f, &bits, sizeof(bits));
+  return f;
+#endif
+}
+}  // namespace fp
 
 inline constexpr float kNoLo = -std::numeric_limits<float>::infinity();
 inline constexpr float kNoHi = std::numeric_limits<float>::infinity();
 
-inline int8_t saturate_i8(float v) {
+OCTET_HD inline int8_t saturate_i8(float v) {
   // v is already rounded; clamp in float first so the conversion is defined for any v (NaN -> 0).
   if (!(v >= -128.f)) return v != v ? 0 : -128;
   if (v > 127.f) return 127;
   return static_cast<int8_t>(v);
 }
 
-inline float round_half_even(float v) { return std::nearbyint(v); }
+OCTET_HD inline float round_half_even(float v) { return fp::round_even(v); }
 
 // Activation quantization: x / scale, as ONNX QuantizeLinear (a division, not a multiply by 1/scale).
-inline int8_t quantize(float x, float scale) { return saturate_i8(round_half_even(x / scale)); }
-inline float dequantize(int8_t q, float scale) { return static_cast<float>(q) * scale; }
+OCTET_HD inline int8_t quantize(float x, float scale) { return saturate_i8(round_half_even(x / scale)); }
+OCTET_HD inline float dequantize(int8_t q, float scale) { return static_cast<float>(q) * scale; }
 
 // Weight quantization: per output channel, narrow range [-127, 127].
 inline int8_t quantize_weight(float w, float scale) {
@@ -67,16 +114,16 @@ inline int32_t quantize_bias(float b, float sx_sw) {
 }
 
 // The epilogue of every quantized conv/matmul (see the top of this file).
-inline int8_t requantize(int32_t acc, float bias, float multiplier, float act_lo, float act_hi) {
+OCTET_HD inline int8_t requantize(int32_t acc, float bias, float multiplier, float act_lo, float act_hi) {
   float v = (static_cast<float>(acc) + bias) * multiplier;
-  v = std::min(std::max(v, act_lo), act_hi);
+  v = fp::clamp(v, act_lo, act_hi);
   return saturate_i8(round_half_even(v));
 }
-inline int8_t requantize_residual(int32_t acc, float bias, float multiplier, int8_t residual, float residual_scale,
-                                  float act_lo, float act_hi) {
+OCTET_HD inline int8_t requantize_residual(int32_t acc, float bias, float multiplier, int8_t residual,
+                                           float residual_scale, float act_lo, float act_hi) {
   float v = (static_cast<float>(acc) + bias) * multiplier;
-  v = std::fma(residual_scale, static_cast<float>(residual), v);
-  v = std::min(std::max(v, act_lo), act_hi);
+  v = fp::fma(residual_scale, static_cast<float>(residual), v);
+  v = fp::clamp(v, act_lo, act_hi);
   return saturate_i8(round_half_even(v));
 }
 
@@ -87,32 +134,29 @@ inline constexpr int kActLast = 4;
 // e^x for finite x, as a fixed sequence of float operations: x clamped to [-87, 88]; n = round(x log2 e);
 // r = x - n ln2 (two fmas, ln2 split in a high part exact in 9 bits and a low part); e^r by a degree-7
 // polynomial in Horner form (one fma per coefficient); times 2^n built from the exponent bits.
-inline float exp_approx(float x) {
-  x = std::min(std::max(x, -87.f), 88.f);
-  const float n = std::nearbyint(x * 1.44269504088896341f);
-  float r = std::fma(n, -0.693359375f, x);
-  r = std::fma(n, 2.12194440e-4f, r);
+OCTET_HD inline float exp_approx(float x) {
+  x = fp::clamp(x, -87.f, 88.f);
+  const float n = fp::round_even(x * 1.44269504088896341f);
+  float r = fp::fma(n, -0.693359375f, x);
+  r = fp::fma(n, 2.12194440e-4f, r);
   float p = 1.9875691500e-4f;
-  p = std::fma(p, r, 1.3981999507e-3f);
-  p = std::fma(p, r, 8.3334519073e-3f);
-  p = std::fma(p, r, 4.1665795894e-2f);
-  p = std::fma(p, r, 1.6666665459e-1f);
-  p = std::fma(p, r, 5.0000001201e-1f);
-  p = std::fma(p, r, 1.f);
-  p = std::fma(p, r, 1.f);
+  p = fp::fma(p, r, 1.3981999507e-3f);
+  p = fp::fma(p, r, 8.3334519073e-3f);
+  p = fp::fma(p, r, 4.1665795894e-2f);
+  p = fp::fma(p, r, 1.6666665459e-1f);
+  p = fp::fma(p, r, 5.0000001201e-1f);
+  p = fp::fma(p, r, 1.f);
+  p = fp::fma(p, r, 1.f);
   const uint32_t bits = static_cast<uint32_t>(static_cast<int32_t>(n) + 127) << 23;
-  float two_n;
-  static_assert(sizeof(two_n) == sizeof(bits));
-  std::memcpy(&two_n, &bits, sizeof(bits));
-  return p * two_n;
+  return p * fp::from_bits(bits);
 }
 
 // The activation in real units; v finite.
-inline float activate(Act act, float v, float alpha) {
+OCTET_HD inline float activate(Act act, float v, float alpha) {
   switch (act) {
     case Act::Sigmoid: return 1.f / (1.f + exp_approx(-v));
     case Act::Silu: return v / (1.f + exp_approx(-v));
-    case Act::HardSwish: return v * std::min(std::max(v / 6.f + 0.5f, 0.f), 1.f);
+    case Act::HardSwish: return v * fp::clamp(v / 6.f + 0.5f, 0.f, 1.f);
     case Act::LeakyRelu: return v >= 0.f ? v : v * alpha;
     case Act::None: break;
   }
@@ -121,29 +165,49 @@ inline float activate(Act act, float v, float alpha) {
 
 // The epilogue with a non-linear activation (see the top of this file); inv_out_scale = 1.f / s_y (a multiply
 // per element instead of a division).
-inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float inv_out_scale) {
+OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha,
+                                      float inv_out_scale) {
   const float v = (static_cast<float>(acc) + bias) * dequant;
   return saturate_i8(round_half_even(activate(act, v, alpha) * inv_out_scale));
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
-inline int8_t rescale(int8_t q, float ratio) { return saturate_i8(round_half_even(static_cast<float>(q) * ratio)); }
+OCTET_HD inline int8_t rescale(int8_t q, float ratio) {
+  return saturate_i8(round_half_even(static_cast<float>(q) * ratio));
+}
 
 // An int8 tensor times a float per-channel gate (squeeze-excitation): q * (gate * s_in / s_out), the
 // multiplier formed as one float product per (image, channel).
-inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
+OCTET_HD inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
 
 // Sum of two int8 tensors with their scales, in output units: fmaf(b, scale_b, a * scale_a).
-inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {
-  float v = std::fma(static_cast<float>(b), scale_b, static_cast<float>(a) * scale_a);
-  v = std::min(std::max(v, act_lo), act_hi);
+OCTET_HD inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {
+  float v = fp::fma(static_cast<float>(b), scale_b, static_cast<float>(a) * scale_a);
+  v = fp::clamp(v, act_lo, act_hi);
   return saturate_i8(round_half_even(v));
 }
 
 // Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y.
-inline int8_t average(int32_t sum, int32_t count, float multiplier) {
+OCTET_HD inline int8_t average(int32_t sum, int32_t count, float multiplier) {
   float m = multiplier / static_cast<float>(count);
   return saturate_i8(round_half_even(static_cast<float>(sum) * m));
+}
+
+// The epilogue attributes of a QConv / QLinear (ir/qops.h's QEpilogue without its per-channel vector), a plain
+// struct that device code can take by value.
+struct EpilogueArgs {
+  float residual_scale, act_lo, act_hi;
+  Act act;
+  float act_alpha, inv_out_scale;
+};
+
+// One output value of a QConv / QLinear: channel k's accumulator, its bias (accumulator units), multiplier and
+// residual (nullptr: none) through the requantization the attributes ask for.
+OCTET_HD inline int8_t epilogue(const EpilogueArgs& e, int32_t acc, float bias, float multiplier,
+                                const int8_t* residual) {
+  if (e.act != Act::None) return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale);
+  if (residual) return requantize_residual(acc, bias, multiplier, *residual, e.residual_scale, e.act_lo, e.act_hi);
+  return requantize(acc, bias, multiplier, e.act_lo, e.act_hi);
 }
 
 }  // namespace octet::quant

@@ -40,6 +40,10 @@ class Kernel {
   // After prepare(): why this kernel runs the reference implementation instead of its own for these shapes
   // (empty when it does not). Plan::describe() reports it.
   virtual std::string fallback_reason() const { return {}; }
+  // Optional: make the host copies of this node's outputs current. A device backend (cuda) keeps a value on
+  // the device when only its own kernels read it; the plan calls this after run() where it reads every
+  // tensor itself (an observer, keep_all_outputs). Default: nothing (the outputs are host memory).
+  virtual void to_host(const std::vector<Tensor*>& out) {}
 };
 
 class Backend {

@@ -186,6 +186,7 @@ std::vector<Tensor> Plan::run(const std::vector<Tensor>& inputs, const Observer*
     for (int v : G.inputs) (*observer)(v, tensors_[static_cast<size_t>(v)]);
   for (Step& st : steps_) {
     kernels_[static_cast<size_t>(st.node)]->run(st.in, st.out);
+    if (observer || opt_.keep_all_outputs) kernels_[static_cast<size_t>(st.node)]->to_host(st.out);
     if (observer)
       for (int out : G.nodes[static_cast<size_t>(st.node)].outputs) (*observer)(out, tensors_[static_cast<size_t>(out)]);
   }

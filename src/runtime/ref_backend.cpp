@@ -71,6 +71,9 @@ std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOpti
     if (n == name) return f(options);
     valid += (valid.empty() ? "" : ", ") + n;
   }
+  if (name == "cuda")
+    fail("backend 'cuda' is not available: this octet was built without CUDA (no nvcc found, or OCTET_CUDA=OFF; "
+         "see docs/gpu.md) (valid: ", valid, ")");
   fail("unknown backend '", name, "' (valid: ", valid, ")");
 }
 

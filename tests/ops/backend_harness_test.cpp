@@ -974,5 +974,34 @@ TEST(HarnessRowKernels, EltwiseSimdEqualsScalarTwin) {
   }
 }
 
+// ---------------------------------------------------------------------------------------------------- cuda
+
+// The cuda backend (issue 14, docs/gpu.md) on the same cases, where this build has it and a usable GPU is
+// present (else skipped with make_backend's reason): INT8 byte for byte with ref, FP32 within the case's
+// tolerance; a node it does not take runs on ref inside its plan. Each case runs twice on one plan (the second
+// run reuses the device buffers and constants).
+TEST(HarnessCuda, CudaMatchesRef) {
+  try {
+    make_backend("cuda");
+  } catch (const Error& e) {
+    GTEST_SKIP() << e.what();
+  }
+  for (const auto& cases : {int8_cases(), eltwise_cases(), fp32_cases()})
+    for (const Case& c : cases) {
+      SCOPED_TRACE(c.name);
+      const std::vector<Tensor> want = run_plan(c, "ref", nullptr);
+      PlanOptions opt;
+      opt.backend = "cuda";
+      auto plan = Plan::build(c.g, opt);
+      for (int run = 0; run < 2; ++run) {
+        std::vector<Tensor> got;
+        for (const Tensor& t : plan->run(c.feeds)) got.push_back(t.clone());
+        ASSERT_EQ(got.size(), want.size());
+        for (size_t i = 0; i < want.size(); ++i) expect_same(c, got[i], want[i], "(cuda plan)");
+      }
+      std::printf("[ harness  ] %-40s %s\n", c.name.c_str(), plan->describe().at(0).c_str());
+    }
+}
+
 }  // namespace
 }  // namespace octet

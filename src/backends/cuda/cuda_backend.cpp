@@ -1,0 +1,440 @@
+// The cuda backend (issue 14; docs/gpu.md): simple, correct kernels for the ops of INT8 plans — the bodies of
+// kernels.h / kernels_fp32.h launched one thread per output value — on one stream, with device buffers that
+// mirror the plan's host tensors.
+//
+// Where data lives. The plan owns host tensors; this backend keeps a device mirror per host buffer
+// (DeviceContext, one per backend instance, so per plan), tagged with the graph value whose data it holds
+// now. A kernel uploads an input only when the device does not hold that value: always for graph inputs and
+// values that kernels of other backends produce, once per reshape for constants, never for a value a cuda
+// kernel produced this run. It downloads an output only when the host needs it: a graph output, a value a
+// non-cuda node reads, or when the plan asks (Kernel::to_host: observers, keep_all_outputs). So a plan that
+// runs wholly on cuda copies only at its inputs and outputs.
+//
+// Not verified on a GPU yet: this file and kernels.cu have only been compiled (no device in the session that
+// wrote them); the bodies they launch are tested on the CPU against ref (tests/cuda/).
+#include <cuda_runtime_api.h>
+
+#include <cstring>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "backends/cuda/args.h"
+#include "backends/cuda/launch.h"
+#include "backends/cuda/placement.h"
+#include "backends/ref/ref.h"
+#include "core/error.h"
+#include "runtime/backend.h"
+
+namespace octet {
+
+namespace {
+
+void check(cudaError_t e, const char* what, const std::string& where) {
+  if (e != cudaSuccess) fail("cuda: ", what, " failed for ", where, ": ", cudaGetErrorString(e));
+}
+
+// Device mirrors of host buffers, and the stream every kernel runs on.
+class DeviceContext {
+ public:
+  DeviceContext() {
+    check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate", "the backend");
+  }
+  ~DeviceContext() {
+    for (auto& [host, m] : mirrors_) cudaFree(m.dev);
+    for (void* p : owned_) cudaFree(p);
+    cudaStreamDestroy(stream_);
+  }
+  DeviceContext(const DeviceContext&) = delete;
+  DeviceContext& operator=(const DeviceContext&) = delete;
+
+  cudaStream_t stream() const { return stream_; }
+
+  // After a reshape the host buffers and constants may have changed: no mirror holds a value any more.
+  void forget_values() {
+    for (auto& [host, m] : mirrors_) m.value = -1;
+  }
+  // A mirror of at least t's bytes for t's host buffer (allocated in prepare, not in run).
+  void reserve(const Tensor& t, const std::string& where) {
+    if (t.nbytes() == 0) return;
+    Mirror& m = mirrors_[t.raw()];
+    if (m.bytes >= t.nbytes()) return;
+    if (m.dev) cudaFree(m.dev);
+    m = {};
+    check(cudaMalloc(&m.dev, t.nbytes()), "cudaMalloc", where);
+    m.bytes = t.nbytes();
+  }
+  // The device copy of value v (in host tensor t: a constant or what a cuda kernel produced), uploaded
+  // unless the device holds v already.
+  const void* input(const Tensor& t, int v, const std::string& where) {
+    if (t.nbytes() == 0) return nullptr;
+    Mirror& m = mirror(t, where);
+    if (m.value != v) {
+      check(cudaMemcpyAsync(m.dev, t.raw(), t.nbytes(), cudaMemcpyHostToDevice, stream_), "upload", where);
+      m.value = v;
+    }
+    return m.dev;
+  }
+  // The device buffer a kernel writes value v of host tensor t to.
+  void* output(const Tensor& t, int v, const std::string& where) {
+    if (t.nbytes() == 0) return nullptr;
+    Mirror& m = mirror(t, where);
+    m.value = v;
+    return m.dev;
+  }
+  // Host copy of t from its mirror, when the mirror holds v (waits for the stream).
+  void download(Tensor& t, int v, const std::string& where) {
+    if (t.nbytes() == 0) return;
+    auto it = mirrors_.find(t.raw());
+    if (it == mirrors_.end() || it->second.value != v) return;
+    check(cudaMemcpyAsync(t.raw(), it->second.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_), "download", where);
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where);
+  }
+  // The mirror of t no longer holds value v (a host kernel rewrote t).
+  void drop(const Tensor& t) {
+    auto it = mirrors_.find(t.raw());
+    if (it != mirrors_.end()) it->second.value = -1;
+  }
+  void sync(const std::string& where) { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where); }
+  // Device memory for a kernel's own constants (multipliers), freed with the context.
+  const float* upload_floats(const std::vector<float>& v, const std::string& where) {
+    if (v.empty()) return nullptr;
+    void* p = nullptr;
+    check(cudaMalloc(&p, v.size() * sizeof(float)), "cudaMalloc", where);
+    owned_.push_back(p);
+    check(cudaMemcpy(p, v.data(), v.size() * sizeof(float), cudaMemcpyHostToDevice), "upload", where);
+    return static_cast<const float*>(p);
+  }
+
+ private:
+  struct Mirror {
+    void* dev = nullptr;
+    size_t bytes = 0;
+    int value = -1;  // the graph value whose data the device copy holds, -1: none
+  };
+  Mirror& mirror(const Tensor& t, const std::string& where) {
+    auto it = mirrors_.find(t.raw());
+    OCTET_CHECK(it != mirrors_.end() && it->second.bytes >= t.nbytes(), "cuda: ", where,
+                ": a tensor without a device buffer (prepare() was not called after reshape)");
+    return it->second;
+  }
+  cudaStream_t stream_ = nullptr;
+  std::unordered_map<const void*, Mirror> mirrors_;
+  std::vector<void*> owned_;
+};
+
+// One node on the GPU. The subclasses' launch() only builds Args from shapes and device pointers.
+class CudaKernel : public Kernel {
+ public:
+  CudaKernel(const Graph& g, const Node& n, std::shared_ptr<DeviceContext> ctx)
+      : node_(n), ctx_(std::move(ctx)), where_(n.describe()), ref_(make_ref_backend()->create(g, n)) {
+    const cuda::Residency r = cuda::residency(g, n, cuda::supports);
+    reuse_ = r.reuse;
+    download_ = r.download;
+  }
+
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    ctx_->forget_values();
+    use_ref_ = false;
+    why_.clear();
+    for (const Tensor* t : out)
+      if (t && t->numel() == 0) why_ = "empty tensor";  // nothing to launch: ref fills it on the host
+    if (!in.empty() && in[0] && in[0]->numel() == 0) why_ = "empty tensor";
+    const bool elementwise = node_.op == OpType::Add || node_.op == OpType::Sub || node_.op == OpType::Mul ||
+                             node_.op == OpType::Div || node_.op == OpType::Relu;
+    if (elementwise && out[0]->rank() > cuda::kMaxRank)
+      why_ = "rank " + std::to_string(out[0]->rank()) + " > " + std::to_string(cuda::kMaxRank);
+    use_ref_ = !why_.empty();
+    if (use_ref_) return;
+    for (size_t i = 0; i < in.size(); ++i)
+      if (in[i] && reuse_[i]) ctx_->reserve(*in[i], where_);
+    for (const Tensor* t : out) ctx_->reserve(*t, where_);
+  }
+
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    if (use_ref_) {
+      // The host must see the device's values first; the outputs are then the host's.
+      for (size_t i = 0; i < in.size(); ++i)
+        if (in[i]) ctx_->download(const_cast<Tensor&>(*in[i]), node_.inputs[i], where_);
+      ref_->run(in, out);
+      for (Tensor* t : out) ctx_->drop(*t);
+      return;
+    }
+    std::vector<const void*> din(in.size(), nullptr);
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (!in[i]) continue;
+      din[i] = reuse_[i] ? ctx_->input(*in[i], node_.inputs[i], where_) : stage(i, *in[i]);
+    }
+    std::vector<void*> dout(out.size(), nullptr);
+    for (size_t i = 0; i < out.size(); ++i) dout[i] = ctx_->output(*out[i], node_.outputs[i], where_);
+    launch(in, out, din, dout);
+    for (size_t i = 0; i < out.size(); ++i)
+      if (download_[i]) ctx_->download(*out[i], node_.outputs[i], where_);
+  }
+
+  ~CudaKernel() override {
+    for (Staging& st : staging_) cudaFree(st.dev);
+  }
+
+  void to_host(const std::vector<Tensor*>& out) override {
+    if (use_ref_) return;
+    for (size_t i = 0; i < out.size(); ++i)
+      if (!download_[i]) ctx_->download(*out[i], node_.outputs[i], where_);
+  }
+
+  std::string fallback_reason() const override { return why_; }
+
+ protected:
+  virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
+                      const std::vector<const void*>& din, const std::vector<void*>& dout) = 0;
+  cudaStream_t stream() const { return ctx_->stream(); }
+
+  Node node_;
+  std::shared_ptr<DeviceContext> ctx_;
+  std::string where_;
+
+ private:
+  // Input i uploaded to this kernel's own buffer (a graph input's host buffer is the caller's and changes
+  // from run to run; it is no key for a mirror). Allocates only when the input grows.
+  const void* stage(size_t i, const Tensor& t) {
+    if (t.nbytes() == 0) return nullptr;
+    if (staging_.size() < i + 1) staging_.resize(i + 1);
+    Staging& st = staging_[i];
+    if (st.bytes < t.nbytes()) {
+      if (st.dev) cudaFree(st.dev);
+      st = {};
+      check(cudaMalloc(&st.dev, t.nbytes()), "cudaMalloc", where_);
+      st.bytes = t.nbytes();
+    }
+    check(cudaMemcpyAsync(st.dev, t.raw(), t.nbytes(), cudaMemcpyHostToDevice, ctx_->stream()), "upload", where_);
+    return st.dev;
+  }
+  struct Staging {
+    void* dev = nullptr;
+    size_t bytes = 0;
+  };
+
+  std::unique_ptr<Kernel> ref_;
+  std::vector<Staging> staging_;
+  std::vector<bool> reuse_, download_;
+  bool use_ref_ = false;
+  std::string why_;  // why run() takes the reference kernel (empty: it does not)
+};
+
+// A kernel whose Args come from a function of (node, in, out shapes) plus pointers: F fills the pointers.
+template <class F>
+class FnKernel final : public CudaKernel {
+ public:
+  FnKernel(const Graph& g, const Node& n, std::shared_ptr<DeviceContext> ctx, F f)
+      : CudaKernel(g, n, std::move(ctx)), f_(std::move(f)) {}
+
+ protected:
+  void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
+              const std::vector<const void*>& din, const std::vector<void*>& dout) override {
+    f_(*this, in, out, din, dout);
+  }
+
+ public:
+  cudaStream_t s() const { return stream(); }
+  const Node& node() const { return node_; }
+
+ private:
+  F f_;
+};
+
+template <class F>
+std::unique_ptr<Kernel> make(const Graph& g, const Node& n, std::shared_ptr<DeviceContext> ctx, F f) {
+  return std::make_unique<FnKernel<F>>(g, n, std::move(ctx), std::move(f));
+}
+
+using In = std::vector<const Tensor*>;
+using Out = std::vector<Tensor*>;
+using DIn = std::vector<const void*>;
+using DOut = std::vector<void*>;
+
+template <class T>
+const T* p(const DIn& d, size_t i) {
+  return i < d.size() ? static_cast<const T*>(d[i]) : nullptr;
+}
+
+class CudaBackend final : public Backend {
+ public:
+  explicit CudaBackend(const BackendOptions& o) : opt_(o), ctx_(std::make_shared<DeviceContext>()) {}
+  const char* name() const override { return "cuda"; }
+  Layout preferred_layout() const override { return Layout::NHWC; }
+  bool supports(const Graph& g, const Node& n) const override { return cuda::supports(g, n); }
+
+  std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
+    using namespace cuda;
+    const std::string where = n.describe();
+    switch (n.op) {
+      case OpType::Quantize:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QuantizeArgs a = quantize_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.y = static_cast<int8_t*>(o[0]);
+          cuda::launch<QuantizeBody>(a, k.s());
+        });
+      case OpType::Dequantize:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          DequantizeArgs a = dequantize_args(k.node(), in[0]->shape());
+          a.x = p<int8_t>(d, 0);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<DequantizeBody>(a, k.s());
+        });
+      case OpType::QConv: {
+        const float* mult = ctx_->upload_floats(n.attr_floats("multiplier"), where);
+        return make(g, n, ctx_, [mult](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QConvArgs a = qconv_args(k.node(), in[0]->shape(), in[1]->shape());
+          a.x = p<int8_t>(d, 0);
+          a.w = p<int8_t>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.residual = p<int8_t>(d, 3);
+          a.multiplier = mult;
+          a.y = static_cast<int8_t*>(o[0]);
+          cuda::launch<QConvBody>(a, k.s());
+        });
+      }
+      case OpType::QLinear: {
+        const float* mult = ctx_->upload_floats(n.attr_floats("multiplier"), where);
+        return make(g, n, ctx_, [mult](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QLinearArgs a = qlinear_args(k.node(), in[0]->shape(), in[1]->shape());
+          a.x = p<int8_t>(d, 0);
+          a.w = p<int8_t>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.multiplier = mult;
+          a.y = static_cast<int8_t*>(o[0]);
+          cuda::launch<QLinearBody>(a, k.s());
+        });
+      }
+      case OpType::QAdd:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QAddArgs a = qadd_args(k.node(), out[0]->shape());
+          a.a = p<int8_t>(d, 0);
+          a.b = p<int8_t>(d, 1);
+          a.y = static_cast<int8_t*>(o[0]);
+          cuda::launch<QAddBody>(a, k.s());
+        });
+      case OpType::QMulGate:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QMulGateArgs a = qmulgate_args(k.node(), in[0]->shape(), in[1]->shape());
+          a.x = p<int8_t>(d, 0);
+          a.g = p<float>(d, 1);
+          a.y = static_cast<int8_t*>(o[0]);
+          cuda::launch<QMulGateBody>(a, k.s());
+        });
+      case OpType::QMaxPool: case OpType::QAvgPool:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          QPoolArgs a = qpool_args(k.node(), in[0]->shape());
+          a.x = p<int8_t>(d, 0);
+          a.y = static_cast<int8_t*>(o[0]);
+          if (k.node().op == OpType::QMaxPool) cuda::launch<QMaxPoolBody>(a, k.s());
+          else cuda::launch<QAvgPoolBody>(a, k.s());
+        });
+      case OpType::QConcat: case OpType::Concat:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          std::vector<Shape> xs;
+          for (const Tensor* t : in) xs.push_back(t->shape());
+          if (k.node().op == OpType::QConcat) {
+            std::vector<QConcatPartArgs> parts = qconcat_args(k.node(), xs, out[0]->shape());
+            for (size_t i = 0; i < parts.size(); ++i) {
+              parts[i].x = p<int8_t>(d, i);
+              parts[i].y = static_cast<int8_t*>(o[0]);
+              cuda::launch<QConcatPartBody>(parts[i], k.s());
+            }
+          } else {
+            for (size_t i = 0; i < xs.size(); ++i) {
+              ConcatPartArgs a = concat_part_args(k.node(), xs, i, out[0]->shape());
+              a.x = p<float>(d, i);
+              a.y = static_cast<float*>(o[0]);
+              cuda::launch<ConcatPartBody>(a, k.s());
+            }
+          }
+        });
+      case OpType::ToNhwc: case OpType::ToNchw:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          TransposeArgs a = layout_args(k.node(), in[0]->shape());
+          a.x = d[0];
+          a.y = o[0];
+          a.elem_bytes = static_cast<int>(dtype_size(out[0]->dtype()));
+          cuda::launch<TransposeBody>(a, k.s());
+        });
+      case OpType::Flatten: case OpType::Reshape: case OpType::Squeeze: case OpType::Unsqueeze:
+      case OpType::Identity:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          if (out[0]->nbytes() == 0) return;
+          check(cudaMemcpyAsync(o[0], d[0], out[0]->nbytes(), cudaMemcpyDeviceToDevice, k.s()), "copy",
+                k.node().describe());
+        });
+      case OpType::Add: case OpType::Sub: case OpType::Mul: case OpType::Div: case OpType::Relu:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          const bool unary = k.node().op == OpType::Relu;
+          BinaryArgs a = binary_args(k.node(), in[0]->shape(), unary ? in[0]->shape() : in[1]->shape(),
+                                     out[0]->shape());
+          a.a = p<float>(d, 0);
+          a.b = unary ? a.a : p<float>(d, 1);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<BinaryBody>(a, k.s());
+        });
+      case OpType::PoolNhwc:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          GlobalPoolArgs a = global_pool_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<GlobalPoolBody>(a, k.s());
+        });
+      case OpType::BatchNormalization:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          BatchNormArgs a = batchnorm_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.scale = p<float>(d, 1);
+          a.shift = p<float>(d, 2);
+          a.mean = p<float>(d, 3);
+          a.var = p<float>(d, 4);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<BatchNormBody>(a, k.s());
+        });
+      default: fail(where, ": the cuda backend has no kernel for ", op_name(n.op));
+    }
+  }
+
+ private:
+  BackendOptions opt_;
+  std::shared_ptr<DeviceContext> ctx_;
+};
+
+// The backend needs a device this build can run on: sm_90 (the code is sm_90a only).
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
+  int count = 0;
+  const cudaError_t e = cudaGetDeviceCount(&count);
+  if (e != cudaSuccess || count == 0) {
+    // Name the likely cause: no driver at all, a driver older than the runtime linked in, or no device.
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    std::string why = e != cudaSuccess ? cudaGetErrorString(e) : "no devices";
+    if (driver == 0)
+      why = "no NVIDIA driver found (libcuda.so.1)";
+    else if (e == cudaErrorInsufficientDriver)
+      why += " (the driver supports CUDA " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) +
+             ", this octet needs " + std::to_string(CUDART_VERSION / 1000) + "." +
+             std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+    fail("backend 'cuda': no usable NVIDIA GPU: ", why, "; use --backend cpu, or see docs/gpu.md");
+  }
+  cudaDeviceProp prop{};
+  check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties", "device 0");
+  if (prop.major != 9 || prop.minor != 0)
+    fail("backend 'cuda': device 0 (", prop.name, ") is compute capability ", prop.major, ".", prop.minor,
+         "; this octet was built for sm_90a (Hopper: H100, H200, GH200) only");
+  return std::make_unique<CudaBackend>(o);
+}
+
+const bool kRegistered = (register_backend("cuda", make_cuda_backend), true);
+
+}  // namespace
+
+}  // namespace octet
+
+// Referenced by the octet_cuda target's link option (--undefined) so that the registering object file is kept.
+extern const int octet_cuda_backend_anchor;
+const int octet_cuda_backend_anchor = 1;

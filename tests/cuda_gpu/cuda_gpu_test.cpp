@@ -1,0 +1,365 @@
+// The cuda backend on a GPU (skipped, with the reason, where cudaGetDeviceCount finds no usable device):
+// (1) the real kernels, launched through cuda::launch on device copies of the inputs, give exactly what the
+// same bodies give on the CPU (tests/cuda/ checks those against ref), INT8 and FP32 alike; (2) whole CIFAR-10
+// models (OCTET_SHARED) as INT8 plans on backend "cuda" give the ref backend's INT8 plan's outputs bit for bit
+// and the cpu plan's top-1 (bitwise equality with cpu is printed), also with observers (Kernel::to_host) and over several runs and batch sizes.
+// (3) Without a device, make_backend("cuda") is a clear error (this part runs everywhere).
+#include <gtest/gtest.h>
+
+#include <cuda_runtime_api.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "backends/cuda/args.h"
+#include "backends/cuda/launch.h"
+#include "onnx/import.h"
+#include "runtime/plan.h"
+#include "test_util.h"
+
+namespace octet {
+namespace {
+
+using namespace cuda;
+
+// Why there is no usable device ("" when there is one).
+std::string no_device_reason() {
+  int n = 0;
+  const cudaError_t e = cudaGetDeviceCount(&n);
+  if (e != cudaSuccess) return std::string("cudaGetDeviceCount: ") + cudaGetErrorString(e);
+  if (n == 0) return "no CUDA device";
+  cudaDeviceProp p{};
+  if (cudaGetDeviceProperties(&p, 0) != cudaSuccess) return "cudaGetDeviceProperties failed";
+  if (p.major != 9 || p.minor != 0) return std::string(p.name) + " is not sm_90 (this build is sm_90a only)";
+  return "";
+}
+
+#define REQUIRE_GPU()                                              \
+  do {                                                             \
+    const std::string why = no_device_reason();                    \
+    if (!why.empty()) {                                            \
+      GTEST_SKIP() << "no usable GPU: " << why;                    \
+    }                                                              \
+  } while (0)
+
+// Device copies of host buffers, freed at the end of the test.
+class Dev {
+ public:
+  ~Dev() {
+    for (void* p : bufs_) cudaFree(p);
+  }
+  template <class T>
+  T* copy(const T* host, size_t n) {
+    void* d = nullptr;
+    EXPECT_EQ(cudaMalloc(&d, n * sizeof(T) + 1), cudaSuccess);
+    if (host) {
+      EXPECT_EQ(cudaMemcpy(d, host, n * sizeof(T), cudaMemcpyHostToDevice), cudaSuccess);
+    }
+    bufs_.push_back(d);
+    return static_cast<T*>(d);
+  }
+  template <class T>
+  std::vector<T> back(const T* dev, size_t n) {
+    std::vector<T> h(n);
+    EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+    EXPECT_EQ(cudaMemcpy(h.data(), dev, n * sizeof(T), cudaMemcpyDeviceToHost), cudaSuccess);
+    return h;
+  }
+
+ private:
+  std::vector<void*> bufs_;
+};
+
+std::vector<int8_t> random_i8(size_t n, uint32_t seed, int lo = -128) {
+  std::mt19937 rng(seed);
+  std::uniform_int_distribution<int> u(lo, 127);
+  std::vector<int8_t> v(n);
+  for (auto& x : v) x = static_cast<int8_t>(u(rng));
+  return v;
+}
+std::vector<float> random_f(size_t n, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> u(lo, hi);
+  std::vector<float> v(n);
+  for (auto& x : v) x = u(rng);
+  return v;
+}
+
+Node node(OpType op, std::map<std::string, Attr> attrs) {
+  Node n;
+  n.op = op;
+  n.name = std::string("gpu_") + op_name(op);
+  n.attrs = std::move(attrs);
+  n.outputs.push_back(0);
+  return n;
+}
+
+TEST(CudaGpu, QConvKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  struct C {
+    Shape x;
+    int64_t K, group, k;
+    std::vector<int64_t> strides, pads;
+    int act;
+  };
+  const std::vector<C> cases = {{{2, 9, 7, 6}, 9, 1, 3, {1, 1}, {1, 1, 1, 1}, 0},
+                                {{1, 11, 9, 5}, 7, 1, 3, {2, 2}, {1, 0, 2, 1}, 0},
+                                {{2, 8, 8, 6}, 6, 6, 3, {1, 1}, {1, 1, 1, 1}, 0},
+                                {{1, 7, 5, 12}, 9, 3, 1, {1, 1}, {0, 0, 0, 0}, 2},
+                                {{1, 6, 6, 8}, 8, 8, 3, {2, 2}, {1, 1, 1, 1}, 3}};
+  uint32_t seed = 1;
+  for (const C& c : cases) {
+    std::map<std::string, Attr> attrs = {{"strides", attr_ints(c.strides)}, {"pads", attr_ints(c.pads)},
+                                         {"dilations", attr_ints({1, 1})}, {"group", attr_i(c.group)}};
+    attrs["multiplier"] = attr_floats(random_f(static_cast<size_t>(c.K), ++seed, 1e-4f, 0.03f));
+    if (c.act) {
+      attrs["act"] = attr_i(c.act);
+      attrs["out_scale"] = attr_f(0.02f);
+    } else {
+      attrs["act_lo"] = attr_f(0.f);
+      attrs["residual_scale"] = attr_f(0.8f);
+    }
+    Node n = node(OpType::QConv, attrs);
+    const Shape w = {c.K, c.x[3] / c.group, c.k, c.k};
+    QConvArgs a = qconv_args(n, c.x, w);
+    const auto x = random_i8(static_cast<size_t>(numel(c.x)), ++seed);
+    const auto wt = random_i8(static_cast<size_t>(numel(w)), ++seed, -127);
+    const auto bias = random_f(static_cast<size_t>(c.K), ++seed, -2000.f, 2000.f);
+    const auto res = random_i8(static_cast<size_t>(a.count()), ++seed);
+    const std::vector<float> mult = n.attr_floats("multiplier");
+    std::vector<int8_t> host(static_cast<size_t>(a.count()));
+    QConvArgs h = a;
+    h.x = x.data(), h.w = wt.data(), h.bias = bias.data(), h.multiplier = mult.data(), h.y = host.data();
+    h.residual = c.act ? nullptr : res.data();
+    run_on_host<QConvBody>(h);
+    Dev dev;
+    QConvArgs d = h;
+    d.x = dev.copy(x.data(), x.size()), d.w = dev.copy(wt.data(), wt.size());
+    d.bias = dev.copy(bias.data(), bias.size()), d.multiplier = dev.copy(mult.data(), mult.size());
+    d.residual = c.act ? nullptr : dev.copy(res.data(), res.size());
+    d.y = dev.copy<int8_t>(nullptr, host.size());
+    launch<QConvBody>(d, nullptr);
+    EXPECT_EQ(dev.back(d.y, host.size()), host) << "case with " << c.K << " channels, group " << c.group;
+  }
+}
+
+TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  const Shape s = {2, 9, 7, 5};
+  const size_t n = static_cast<size_t>(numel(s));
+  const auto xa = random_i8(n, 1), xb = random_i8(n, 2);
+  const auto xf = random_f(n, 3, -5.f, 5.f);
+  Dev dev;
+  {  // QAdd
+    QAddArgs a = qadd_args(node(OpType::QAdd, {{"scale_a", attr_f(0.7f)}, {"scale_b", attr_f(1.3f)}}), s);
+    std::vector<int8_t> host(n);
+    a.a = xa.data(), a.b = xb.data(), a.y = host.data();
+    run_on_host<QAddBody>(a);
+    a.a = dev.copy(xa.data(), n), a.b = dev.copy(xb.data(), n), a.y = dev.copy<int8_t>(nullptr, n);
+    launch<QAddBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, n), host) << "QAdd";
+  }
+  for (OpType op : {OpType::QMaxPool, OpType::QAvgPool}) {
+    QPoolArgs a = qpool_args(node(op, {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})},
+                                       {"pads", attr_ints({1, 1, 1, 1})}, {"multiplier", attr_f(0.9f)}}),
+                             s);
+    const size_t m = static_cast<size_t>(a.count());
+    std::vector<int8_t> host(m);
+    a.x = xa.data(), a.y = host.data();
+    if (op == OpType::QMaxPool) run_on_host<QMaxPoolBody>(a);
+    else run_on_host<QAvgPoolBody>(a);
+    a.x = dev.copy(xa.data(), n), a.y = dev.copy<int8_t>(nullptr, m);
+    if (op == OpType::QMaxPool) launch<QMaxPoolBody>(a, nullptr);
+    else launch<QAvgPoolBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, m), host) << op_name(op);
+  }
+  {  // Quantize to NHWC and Dequantize back to NCHW
+    QuantizeArgs q = quantize_args(node(OpType::Quantize, {{"scale", attr_f(0.031f)}, {"to_nhwc", attr_i(1)}}), s);
+    std::vector<int8_t> host(n);
+    q.x = xf.data(), q.y = host.data();
+    run_on_host<QuantizeBody>(q);
+    q.x = dev.copy(xf.data(), n), q.y = dev.copy<int8_t>(nullptr, n);
+    launch<QuantizeBody>(q, nullptr);
+    EXPECT_EQ(dev.back(q.y, n), host) << "Quantize";
+    DequantizeArgs d = dequantize_args(node(OpType::Dequantize, {{"scale", attr_f(0.031f)}, {"to_nchw", attr_i(1)}}),
+                                       {2, 7, 5, 9});
+    std::vector<float> fhost(n);
+    d.x = host.data(), d.y = fhost.data();
+    run_on_host<DequantizeBody>(d);
+    d.x = dev.copy(host.data(), n), d.y = dev.copy<float>(nullptr, n);
+    launch<DequantizeBody>(d, nullptr);
+    EXPECT_EQ(dev.back(d.y, n), fhost) << "Dequantize";
+  }
+  {  // global average pool (FP32, exact: the same double sum)
+    GlobalPoolArgs g = global_pool_args(node(OpType::PoolNhwc, {{"mode", attr_s("avg")}, {"global", attr_i(1)}}), s);
+    const size_t m = static_cast<size_t>(g.count());
+    std::vector<float> host(m);
+    g.x = xf.data(), g.y = host.data();
+    run_on_host<GlobalPoolBody>(g);
+    g.x = dev.copy(xf.data(), n), g.y = dev.copy<float>(nullptr, m);
+    launch<GlobalPoolBody>(g, nullptr);
+    EXPECT_EQ(dev.back(g.y, m), host) << "global average";
+  }
+}
+
+TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  Dev dev;
+  {  // QLinear with SiLU
+    QLinearArgs a = qlinear_args(node(OpType::QLinear, {{"multiplier", attr_floats(random_f(13, 5, 1e-5f, 3e-4f))},
+                                                        {"act", attr_i(2)}, {"out_scale", attr_f(0.03f)}}),
+                                 {7, 61}, {13, 61});
+    const auto x = random_i8(7 * 61, 6), w = random_i8(13 * 61, 7, -127);
+    const auto bias = random_f(13, 8, -900.f, 900.f);
+    const std::vector<float> mult = random_f(13, 5, 1e-5f, 3e-4f);
+    std::vector<int8_t> host(static_cast<size_t>(a.count()));
+    a.x = x.data(), a.w = w.data(), a.bias = bias.data(), a.multiplier = mult.data(), a.y = host.data();
+    run_on_host<QLinearBody>(a);
+    a.x = dev.copy(x.data(), x.size()), a.w = dev.copy(w.data(), w.size()), a.bias = dev.copy(bias.data(), 13);
+    a.multiplier = dev.copy(mult.data(), 13), a.y = dev.copy<int8_t>(nullptr, host.size());
+    launch<QLinearBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, host.size()), host) << "QLinear";
+  }
+  const Shape s = {2, 5, 3, 7};
+  const size_t n = static_cast<size_t>(numel(s));
+  const auto xi = random_i8(n, 9);
+  const auto xf = random_f(n, 10, -3.f, 3.f), gate = random_f(14, 11, 0.f, 1.f);
+  {  // QMulGate, a gate per image and channel
+    QMulGateArgs a = qmulgate_args(node(OpType::QMulGate, {{"scale", attr_f(1.6f)}}), s, {2, 7, 1, 1});
+    std::vector<int8_t> host(n);
+    a.x = xi.data(), a.g = gate.data(), a.y = host.data();
+    run_on_host<QMulGateBody>(a);
+    a.x = dev.copy(xi.data(), n), a.g = dev.copy(gate.data(), gate.size()), a.y = dev.copy<int8_t>(nullptr, n);
+    launch<QMulGateBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, n), host) << "QMulGate";
+  }
+  {  // QConcat of two inputs on the channel axis
+    const Shape s2 = {2, 5, 3, 4}, y = {2, 5, 3, 11};
+    const auto x2 = random_i8(static_cast<size_t>(numel(s2)), 12);
+    auto parts = qconcat_args(node(OpType::QConcat, {{"axis", attr_i(3)}, {"scales", attr_floats({0.7f, 1.f})}}),
+                              {s, s2}, y);
+    const size_t m = static_cast<size_t>(numel(y));
+    std::vector<int8_t> host(m);
+    const int8_t* xs[2] = {xi.data(), x2.data()};
+    for (size_t i = 0; i < 2; ++i) {
+      QConcatPartArgs a = parts[i];
+      a.x = xs[i], a.y = host.data();
+      run_on_host<QConcatPartBody>(a);
+    }
+    int8_t* dy = dev.copy<int8_t>(nullptr, m);
+    for (size_t i = 0; i < 2; ++i) {
+      QConcatPartArgs a = parts[i];
+      a.x = dev.copy(xs[i], static_cast<size_t>(a.count())), a.y = dy;
+      launch<QConcatPartBody>(a, nullptr);
+    }
+    EXPECT_EQ(dev.back(dy, m), host) << "QConcat";
+  }
+  {  // ToNhwc of f32
+    TransposeArgs a = layout_args(node(OpType::ToNhwc, {}), s);
+    a.elem_bytes = 4;
+    std::vector<float> host(n);
+    a.x = xf.data(), a.y = host.data();
+    run_on_host<TransposeBody>(a);
+    a.x = dev.copy(xf.data(), n), a.y = dev.copy<float>(nullptr, n);
+    launch<TransposeBody>(a, nullptr);
+    EXPECT_EQ(dev.back(static_cast<float*>(a.y), n), host) << "ToNhwc";
+  }
+  {  // Mul by a per-channel constant (broadcast)
+    const auto c = random_f(5, 13, 0.5f, 2.f);
+    BinaryArgs a = binary_args(node(OpType::Mul, {}), s, {5, 1, 1}, s);
+    std::vector<float> host(n);
+    a.a = xf.data(), a.b = c.data(), a.y = host.data();
+    run_on_host<BinaryBody>(a);
+    a.a = dev.copy(xf.data(), n), a.b = dev.copy(c.data(), c.size()), a.y = dev.copy<float>(nullptr, n);
+    launch<BinaryBody>(a, nullptr);
+    EXPECT_EQ(dev.back(a.y, n), host) << "Mul";
+  }
+}
+
+// ---- whole models ----
+
+std::map<std::string, float> absmax_table(const Graph& g, const std::vector<Tensor>& inputs) {
+  PlanOptions o;
+  o.backend = "cpu";
+  o.fold_batchnorm = false;
+  o.fuse = false;
+  auto plan = Plan::build(g, o);
+  std::map<std::string, float> amax;
+  Plan::Observer obs = [&](int v, const Tensor& t) {
+    if (t.dtype() != DType::f32) return;
+    float m = 0;
+    for (int64_t i = 0; i < t.numel(); ++i) m = std::max(m, std::fabs(t.data<float>()[i]));
+    float& a = amax[plan->graph().value(v).name];
+    a = std::max(a, m);
+  };
+  for (const Tensor& x : inputs) plan->run({x}, &obs);
+  return amax;
+}
+
+TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
+  REQUIRE_GPU();
+  const std::string dir = test::shared_dir() + "/models/cifar10";
+  if (test::shared_dir().empty() || !std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir << " (OCTET_SHARED)";
+  for (const char* name : {"resnet20", "mobilenetv2", "densenet40", "effnet_se", "vit_tiny"}) {
+    SCOPED_TRACE(name);
+    Graph g = import_onnx_file(dir + "/" + name + ".onnx").graph;
+    std::vector<Tensor> calib;
+    for (uint32_t s = 0; s < 3; ++s) calib.push_back(test::random_f32({4, 3, 32, 32}, 10 + s, -2.f, 2.f));
+    const auto amax = absmax_table(g, calib);
+    std::map<std::string, std::unique_ptr<Plan>> plans;
+    for (const char* backend : {"ref", "cpu", "cuda"}) {
+      PlanOptions o;
+      o.backend = backend;
+      o.int8_amax = amax;
+      plans[backend] = Plan::build(g, o);
+    }
+    int on_cuda = 0;
+    for (const std::string& line : plans["cuda"]->describe()) on_cuda += line.find("[cuda]") != std::string::npos;
+    EXPECT_GT(on_cuda, 0);
+    for (int64_t batch : {5, 1, 5}) {
+      const Tensor x = test::random_f32({batch, 3, 32, 32}, 77 + static_cast<uint32_t>(batch), -2.f, 2.f);
+      const Tensor want = plans["ref"]->run({x})[0].clone();
+      const Tensor cpu = plans["cpu"]->run({x})[0].clone();
+      const Tensor got = plans["cuda"]->run({x})[0].clone();
+      ASSERT_EQ(got.shape(), want.shape());
+      EXPECT_EQ(std::memcmp(got.raw(), want.raw(), want.nbytes()), 0) << "cuda INT8 != ref INT8, batch " << batch;
+      // The cpu plan runs its FP32 layers with oneDNN (other summation orders than ref), so equality with it
+      // is reported, and its top-1 required.
+      const bool same_as_cpu = std::memcmp(got.raw(), cpu.raw(), cpu.nbytes()) == 0;
+      std::printf("%s batch %lld: cuda INT8 %s the cpu INT8 plan's outputs\n", name, static_cast<long long>(batch),
+                  same_as_cpu ? "equals" : "differs from");
+      const int64_t classes = got.shape().back();
+      for (int64_t r = 0; r < batch; ++r) {
+        const float* a = got.data<float>() + r * classes;
+        const float* c = cpu.data<float>() + r * classes;
+        EXPECT_EQ(std::max_element(a, a + classes) - a, std::max_element(c, c + classes) - c) << "sample " << r;
+      }
+    }
+    // With an observer every node's output must be the device's (Kernel::to_host).
+    const Tensor x = test::random_f32({2, 3, 32, 32}, 99, -2.f, 2.f);
+    std::vector<Tensor> seen_ref, seen_cuda;
+    Plan::Observer keep_ref = [&](int, const Tensor& t) { seen_ref.push_back(t.clone()); };
+    Plan::Observer keep_cuda = [&](int, const Tensor& t) { seen_cuda.push_back(t.clone()); };
+    plans["ref"]->run({x}, &keep_ref);
+    plans["cuda"]->run({x}, &keep_cuda);
+    ASSERT_EQ(seen_ref.size(), seen_cuda.size());
+    for (size_t i = 0; i < seen_ref.size(); ++i)
+      EXPECT_EQ(std::memcmp(seen_ref[i].raw(), seen_cuda[i].raw(), seen_ref[i].nbytes()), 0) << "observed tensor " << i;
+  }
+}
+
+// Runs everywhere: without a device the backend is a clear error, not a crash.
+TEST(CudaGpu, NoDeviceIsAClearError) {
+  if (no_device_reason().empty()) GTEST_SKIP() << "a GPU is present";
+  const std::string msg = test::error_of([] { make_backend("cuda"); });
+  EXPECT_NE(msg.find("backend 'cuda': no usable NVIDIA GPU: "), std::string::npos) << msg;
+}
+
+}  // namespace
+}  // namespace octet
