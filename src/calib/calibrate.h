@@ -44,7 +44,7 @@ struct RefineOutcome {
   int64_t samples = 0;
   double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
   int sweeps = 0, trials = 0;
-  int pruned = 0, screened_out = 0, confirmations = 0;  // calib/refine.h: ThresholdSearchResult
+  int pruned = 0, screened_out = 0, confirmations = 0, settled = 0;  // calib/refine.h: ThresholdSearchResult
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
   double seconds = 0;
   std::vector<RefineChange> changes;  // in table order

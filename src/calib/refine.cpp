@@ -25,14 +25,14 @@ float as_cached(float amax) { return amax_from_scale(scale_from_amax(amax)); }
 
 using Batches = std::vector<std::vector<Tensor>>;
 
-// Up to `count` samples spread evenly over all samples of `batches` (in order), re-batched in groups of at most
+// The samples `which` (indices over all samples of `batches`, in order; sorted), re-batched in groups of at most
 // `max_batch` samples of equal input shapes.
-Batches spread_subset(const Batches& batches, size_t count, int64_t max_batch) {
+Batches subset(const Batches& batches, const std::vector<size_t>& which, int64_t max_batch) {
   std::vector<std::pair<size_t, int64_t>> all;  // (batch, row)
   for (size_t b = 0; b < batches.size(); ++b)
     for (int64_t r = 0; r < (batches[b].empty() ? 0 : batches[b][0].dim(0)); ++r) all.emplace_back(b, r);
   std::vector<std::pair<size_t, int64_t>> picked;
-  for (size_t i : spread_indices(all.size(), std::min(count, all.size()))) picked.push_back(all[i]);
+  for (size_t i : which) picked.push_back(all[i]);
   auto row_shape = [&](size_t b, size_t i) {
     Shape s = batches[b][i].shape();
     s[0] = 1;
@@ -76,18 +76,52 @@ Batches reference_outputs(Plan& plan, const Batches& batches) {
   return ref;
 }
 
-double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref) {
+// Output SQNR of `plan` on `batches` against `ref`. With `per_sample`: also the noise of each sample (an output
+// whose first dimension is not the batch's sample count is shared evenly among its samples).
+double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr) {
   double signal = 0, noise = 0;
+  if (per_sample) per_sample->clear();
   for (size_t b = 0; b < batches.size(); ++b) {
     std::vector<Tensor> outs = plan.run(batches[b]);
+    const int64_t n = batches[b].empty() ? 1 : std::max<int64_t>(1, batches[b][0].dim(0));
+    std::vector<double> mine(static_cast<size_t>(n), 0.0);
     for (size_t o = 0; o < outs.size(); ++o) {
       OCTET_CHECK(ref[b][o].dtype() == DType::f32 && outs[o].dtype() == DType::f32 && ref[b][o].numel() == outs[o].numel(),
                   "refine: INT8 output ", shape_str(outs[o].shape()), " does not match the FP32 output ",
                   shape_str(ref[b][o].shape()));
+      const double before = noise;
       add_sqnr_sums(ref[b][o].data<float>(), outs[o].data<float>(), outs[o].numel(), signal, noise);
+      if (!per_sample) continue;
+      const int64_t total = outs[o].numel();
+      if (outs[o].rank() > 0 && outs[o].dim(0) == n && total % n == 0) {
+        const int64_t each = total / n;
+        for (int64_t k = 0; k < n; ++k) {
+          double s = 0, e = 0;
+          add_sqnr_sums(ref[b][o].data<float>() + k * each, outs[o].data<float>() + k * each, each, s, e);
+          mine[static_cast<size_t>(k)] += e;
+        }
+      } else {
+        for (auto& m : mine) m += (noise - before) / static_cast<double>(n);
+      }
     }
+    if (per_sample) per_sample->insert(per_sample->end(), mine.begin(), mine.end());
   }
   return sqnr_db(signal, noise);
+}
+
+// The screening samples: the half of `count` whose output noise is largest under the current thresholds (they
+// carry most of the total noise a candidate changes), the other half spread evenly over the rest. Sorted.
+std::vector<size_t> pick_screen(const std::vector<double>& noise, size_t count) {
+  std::vector<size_t> order(noise.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return noise[a] > noise[b]; });
+  const size_t top = std::min(count / 2, order.size());
+  std::vector<size_t> picked(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top));
+  std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(top), order.end());
+  std::sort(rest.begin(), rest.end());
+  for (size_t r : spread_indices(rest.size(), std::min(count - top, rest.size()))) picked.push_back(rest[r]);
+  std::sort(picked.begin(), picked.end());
+  return picked;
 }
 
 // Sum of (x - q(x))^2 over (a strided subset of) x, q the symmetric int8 rounding at threshold amax. A proxy:
@@ -132,17 +166,14 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
       max_batch = std::max(max_batch, b[0].dim(0));
     }
   const bool screening = opt.screen_samples > 0 && opt.screen_samples < total;
-  const Batches screen = screening ? spread_subset(batches, static_cast<size_t>(opt.screen_samples), max_batch) : Batches{};
+  Batches screen;
 
   auto t_setup = std::chrono::steady_clock::now();
   PlanOptions po;
   po.backend = opt.backend;
   Batches ref_all, ref_screen;
-  {
-    auto fp32 = Plan::build(model, po);
-    ref_all = reference_outputs(*fp32, batches);
-    if (screening) ref_screen = reference_outputs(*fp32, screen);
-  }
+  auto fp32 = Plan::build(model, po);
+  ref_all = reference_outputs(*fp32, batches);
 
   std::map<std::string, float> amax;
   for (const auto& e : table.entries)
@@ -170,8 +201,20 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   };
   auto first = build();
   std::set<std::string> scaled(first->quantize_report().scaled_tensors.begin(), first->quantize_report().scaled_tensors.end());
-  double best = full_run(*first);
-  double best_screen = screening ? screen_run(*first) : 0;
+  std::vector<double> sample_noise;
+  double best = run_sqnr(*first, batches, ref_all, &sample_noise);
+  double best_screen = 0;
+  // (Re)chooses the screening samples for the current thresholds, run by `plan`.
+  auto choose_screen = [&](Plan& plan, bool measured) {
+    if (!screening) return;
+    auto t0 = std::chrono::steady_clock::now();
+    if (!measured) run_sqnr(plan, batches, ref_all, &sample_noise);
+    screen = subset(batches, pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples)), max_batch);
+    ref_screen = reference_outputs(*fp32, screen);
+    if (!measured) res.seconds_setup += since(t0);  // the first time: counted with the rest of the setup
+    best_screen = screen_run(plan);
+  };
+  choose_screen(*first, true);
   first.reset();
   res.sqnr_start_db = best;
 
@@ -201,8 +244,11 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     };
     for (const auto& inputs : screening ? screen : batches) plan->run(inputs, &observe);
   }
-  res.seconds_setup = since(t_setup) - res.seconds_build - res.seconds_full - res.seconds_screen;
+  res.seconds_setup += since(t_setup) - res.seconds_build - res.seconds_full - res.seconds_screen;
 
+  // Decisions that are settled: a candidate that lost its screen by more than settle_db is not tried again in
+  // the next sweep (tensor + candidate name -> how far it lost, from the last sweep that tried it).
+  std::map<std::string, double> lost_by;
   int planned = 0;
   auto trial_done = [&](const std::string& what) {
     ++res.trials;
@@ -211,6 +257,10 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   for (int sweep = 0; sweep < opt.max_sweeps; ++sweep) {
     const double sweep_start = best;
     res.sweeps = sweep + 1;
+    if (sweep > 0 && screening) {
+      auto plan = build();
+      choose_screen(*plan, false);
+    }
     for (const auto& e : res.table.entries)
       if (scaled.count(e.name)) planned += static_cast<int>(e.candidates.size());
     for (auto& e : res.table.entries) {
@@ -220,6 +270,8 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
       std::string chosen;
       float chosen_amax = cur;
       const Proxy* p = proxy.count(e.name) ? &proxy[e.name] : nullptr;
+      struct Passed { double screen; std::string name; float amax; };
+      std::vector<Passed> passed;  // screening: candidates that won their screen
       for (const auto& [name, cand] : e.candidates) {
         const float c = as_cached(cand);
         if (!(c > 0.f) || !std::isfinite(c)) continue;
@@ -234,25 +286,49 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
             continue;
           }
         }
-        amax[e.name] = c;
-        auto plan = build();
-        double s_screen = 0;
-        if (screening) {
-          s_screen = screen_run(*plan);
-          trial_done("scale " + e.name + " " + name + " (screen)");
-          if (!(s_screen > best_screen)) {
-            ++res.screened_out;
+        const std::string key = e.name + '\n' + name;
+        if (screening && opt.settle_db > 0 && sweep > 0)
+          if (auto it = lost_by.find(key); it != lost_by.end() && it->second > opt.settle_db) {
+            ++res.settled;
             continue;
           }
-          ++res.confirmations;
+        amax[e.name] = c;
+        auto plan = build();
+        if (screening) {
+          const double s_screen = screen_run(*plan);
+          trial_done("scale " + e.name + " " + name + " (screen)");
+          lost_by[key] = best_screen - s_screen;
+          if (s_screen > best_screen + opt.accept_db) passed.push_back({s_screen, name, c});
+          else ++res.screened_out;
+          continue;
         }
         const double s = full_run(*plan);
-        if (!screening) trial_done("scale " + e.name + " " + name);
+        trial_done("scale " + e.name + " " + name);
         if (s > best + opt.accept_db) {
           best = s;
-          best_screen = s_screen;
           chosen = name;
           chosen_amax = c;
+        }
+      }
+      // Screening: the candidates that won their screen are confirmed on all samples, best screen first, at most
+      // max_confirmations of them; the first that gains on all samples is taken.
+      std::stable_sort(passed.begin(), passed.end(), [](const Passed& a, const Passed& b) { return a.screen > b.screen; });
+      for (size_t i = 0; i < passed.size(); ++i) {
+        if (static_cast<int>(i) >= opt.max_confirmations) {
+          res.screened_out += static_cast<int>(passed.size() - i);
+          break;
+        }
+        amax[e.name] = passed[i].amax;
+        auto plan = build();
+        ++res.confirmations;
+        const double s = full_run(*plan);
+        if (s > best + opt.accept_db) {
+          best = s;
+          chosen = passed[i].name;
+          chosen_amax = passed[i].amax;
+          best_screen = passed[i].screen;  // the same screening samples, so still comparable
+          res.screened_out += static_cast<int>(passed.size() - i - 1);  // not needed any more
+          break;
         }
       }
       amax[e.name] = chosen_amax;

@@ -12,11 +12,16 @@
 //    and candidate, the tensor's own rounding error sum (x - q(x))^2 at that threshold. A candidate whose local
 //    error is more than `prune_ratio` times that of the tensor's current threshold is not tried: a threshold
 //    that rounds its own tensor that much worse has not been seen to win downstream.
-// 2. Screening trial. The INT8 plan with the candidate runs on `screen_samples` samples spread over the
-//    refinement samples; a candidate that is not better than the current thresholds there (paired comparison,
+// 2. Screening trial. The INT8 plan with the candidate runs on `screen_samples` of the refinement samples: half
+//    of them the samples with the largest output noise under the current thresholds (they carry most of the
+//    noise a threshold changes; chosen again at the start of every sweep), half spread evenly over the rest. A
+//    candidate that does not gain more than `accept_db` there over the current thresholds (paired comparison,
 //    same samples) is rejected.
-// 3. Confirmation. Only a candidate that passed the screen runs on all samples, and is accepted by the exact
-//    rule above. So every accepted change gains what the exhaustive search's rule demands; what the cheap steps
+// 3. Settled decisions. A candidate that lost its screen by more than `settle_db` is not screened again in the
+//    next sweep (a sweep revisits thresholds because the tensors after them changed; that moves close calls,
+//    not clear losses).
+// 4. Confirmation. Only a candidate that passed the screen runs on all samples (best screen first, at most
+//    `max_confirmations` per tensor and sweep), and is accepted by the exact rule above. So every accepted change gains what the exhaustive search's rule demands; what the cheap steps
 //    can do is miss a candidate that would have won narrowly.
 //
 // screen_samples = 0 and prune_ratio = 0 give the exhaustive search (every trial on all samples), which is
@@ -40,6 +45,12 @@ struct ThresholdSearchOptions {
   double accept_db = 0.01;        // a candidate must gain more than this on all samples
   int64_t screen_samples = 16;    // 0 (or >= the samples): no screening, every trial runs all samples
   double prune_ratio = 4.0;       // local error proxy bound (0: no pruning)
+  // With screening: a candidate that lost its screening run by more than this (dB) is not tried again in the
+  // following sweeps (0: always tried again).
+  double settle_db = 1.5;
+  // With screening: at most this many of a tensor's candidates that won their screen are run on all samples
+  // (best screen first; the first that gains is taken).
+  int max_confirmations = 2;
   // Called after every trial with (trials done, trials planned so far, what was tried).
   std::function<void(int, int, const std::string&)> progress;
 };
@@ -57,8 +68,9 @@ struct ThresholdSearchResult {
   int sweeps = 0;
   int trials = 0;               // INT8 plans built and run (screening or exhaustive)
   int pruned = 0;               // candidates skipped by the local error proxy
-  int screened_out = 0;         // candidates rejected by the screening run
+  int screened_out = 0;         // screened candidates not confirmed (lost the screen, or another one was taken)
   int confirmations = 0;        // runs over all samples after a passed screen
+  int settled = 0;              // candidates not tried again in a later sweep (settle_db)
   // Where the time went (wall seconds): FP32 references and the local error proxy, building the trial plans,
   // screening runs, runs over all samples (the start and the confirmations).
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
