@@ -30,10 +30,10 @@ CalibTable calibrated(const Graph& g) {
   return table;
 }
 
-// 24 samples in batches of 4.
+// 16 samples in batches of 4.
 std::vector<std::vector<Tensor>> samples() {
   std::vector<std::vector<Tensor>> b;
-  for (uint32_t i = 0; i < 6; ++i) b.push_back({test::random_f32({4, 1, 28, 28}, 100 + i, -0.8f, 2.0f)});
+  for (uint32_t i = 0; i < 4; ++i) b.push_back({test::random_f32({4, 1, 28, 28}, 100 + i, -0.8f, 2.0f)});
   return b;
 }
 
@@ -95,7 +95,7 @@ TEST(Refine, ShortcutsRepairTheDamageWithFewerFullRuns) {
   ASSERT_FALSE(victim.empty());
   ThresholdSearchResult full = search_thresholds(g, t, samples(), exhaustive());
   ThresholdSearchOptions o;
-  o.screen_samples = 6;  // of 24
+  o.screen_samples = 4;  // of 16
   ThresholdSearchResult fast = search_thresholds(g, t, samples(), o);
   EXPECT_GT(fast.sqnr_db, fast.sqnr_start_db + 3.0) << "victim " << victim;
   bool repaired = false;
@@ -119,7 +119,7 @@ TEST(Refine, SameSamplesSameTable) {
   CalibTable t = calibrated(g);
   damage(g, t);
   ThresholdSearchOptions o;
-  o.screen_samples = 6;
+  o.screen_samples = 4;
   ThresholdSearchResult a = search_thresholds(g, t, samples(), o), b = search_thresholds(g, t, samples(), o);
   ASSERT_EQ(a.table.entries.size(), b.table.entries.size());
   for (size_t i = 0; i < a.table.entries.size(); ++i) EXPECT_EQ(a.table.entries[i].amax, b.table.entries[i].amax);
