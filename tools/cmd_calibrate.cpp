@@ -1,4 +1,5 @@
 // octet calibrate MODEL --data PATH <preprocessing> --algo ALGO --cache OUT: TensorRT-compatible calibration.
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -53,6 +54,10 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("refine-sweeps", "N", "at most N refinement sweeps over the tensors", "3");
   a.opt("refine-batch", "N", "batch size of the refinement's trial runs (memory: ResNet-50 at 224x224 needs ~0.6 GiB "
         "at 8, ~2 GiB at 32)", "8");
+  a.opt("refine-screen", "N", "each candidate threshold is tried on N of the refinement samples first and on all of "
+        "them only when it wins there (0: every candidate on all samples, ~10x slower)", "16");
+  a.opt("refine-prune", "R", "skip candidates whose rounding error on their own tensor is over R x the current "
+        "threshold's (0: try every candidate)", "4");
   a.flag("quiet", "no progress line");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
@@ -88,6 +93,10 @@ int cmd_calibrate(int argc, char** argv) {
     opt.refine.samples = refine_samples;
     opt.refine.batch = refine_batch;
     opt.refine.max_sweeps = static_cast<int>(refine_sweeps);
+    opt.refine.screen_samples = a.get_int("refine-screen", 16);
+    opt.refine.prune_ratio = a.get_double("refine-prune", 4.0);
+    OCTET_CHECK(opt.refine.screen_samples >= 0 && opt.refine.prune_ratio >= 0 && std::isfinite(opt.refine.prune_ratio),
+                "--refine-screen and --refine-prune must be 0 or positive");
   }
 
   const Shape chw = input_chw(model);

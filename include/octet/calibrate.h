@@ -24,6 +24,12 @@ struct RefinementOptions {
   int64_t samples = 128;  // calibration samples (kept from the last pass, spread evenly); 0: no refinement
   int64_t batch = 8;      // batch size of the trial runs (memory)
   int max_sweeps = 3;
+  // Shortcuts of the search: each candidate threshold is first tried on this many samples (spread over the
+  // refinement samples) and runs on all of them only when it wins there; a candidate whose rounding error on its
+  // own tensor exceeds prune_ratio x the current threshold's is not tried. 0 and 0: every candidate runs on all
+  // samples (slower; what octet did before).
+  int64_t screen_samples = 16;
+  double prune_ratio = 4.0;
 };
 
 struct CalibrationOptions {

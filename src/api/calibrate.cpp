@@ -24,7 +24,11 @@ nlohmann::json refinement_json(const RefineOutcome& r) {
   nlohmann::json changes = nlohmann::json::array();
   for (const auto& c : r.changes) changes.push_back({{"tensor", c.tensor}, {"choice", c.choice}, {"from", c.from}, {"to", c.to}});
   return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
-          {"sweeps", r.sweeps}, {"trials", r.trials}, {"seconds", r.seconds}, {"changes", changes}};
+          {"sweeps", r.sweeps}, {"trials", r.trials}, {"pruned", r.pruned}, {"screened_out", r.screened_out},
+          {"confirmations", r.confirmations}, {"settled", r.settled}, {"seconds", r.seconds},
+          {"seconds_parts", {{"setup", r.seconds_setup}, {"build", r.seconds_build}, {"screen", r.seconds_screen},
+                             {"full", r.seconds_full}}},
+          {"changes", changes}};
 }
 
 }  // namespace
@@ -159,6 +163,8 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   o.refine.batch = options.refine.batch;
   o.refine.max_sweeps = options.refine.max_sweeps;
   o.reject_cache = options.reject_cache;
+  o.refine.screen_samples = options.refine.screen_samples;
+  o.refine.prune_ratio = options.refine.prune_ratio;
   return api::to_public(octet::calibrate(model.source().graph, calibrator, o));
 }
 

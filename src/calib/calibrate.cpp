@@ -7,7 +7,7 @@
 #include <map>
 #include <set>
 
-#include "calib/tune.h"
+#include "calib/refine.h"
 #include "core/progress.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
@@ -114,35 +114,43 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
     r.skipped = "no samples";
     return r;
   }
-  TuneOptions to;
-  to.backend = opt.backend;
-  to.max_fp32_layers = 0;
-  to.max_sweeps = opt.refine.max_sweeps;
+  ThresholdSearchOptions so;
+  so.backend = opt.backend;
+  so.max_sweeps = opt.refine.max_sweeps;
+  so.screen_samples = opt.refine.screen_samples;
+  so.prune_ratio = opt.refine.prune_ratio;
   Progress progress("refine", 0, opt.quiet, "trials");
-  to.progress = [&](int done, int planned, const std::string&) {
+  so.progress = [&](int done, int planned, const std::string&) {
     progress.set_total(planned);
     progress.update(done);
   };
-  TuneResult t;
+  ThresholdSearchResult t;
   try {
-    t = tune(model, table, batches, to);
+    t = search_thresholds(model, table, batches, so);
   } catch (const Error& e) {
     progress.finish();
     r.skipped = e.what();
     return r;
   }
   progress.finish();
-  std::map<std::string, const TuneStep*> last;  // a tensor changed in two sweeps: its final choice
-  for (const auto& s : t.steps)
-    if (s.kind == "scale") last[s.target] = &s;
+  std::map<std::string, const ThresholdChange*> last;  // a tensor changed in two sweeps: its final choice
+  for (const auto& c : t.changes) last[c.tensor] = &c;
   for (const auto& e : table.entries)
     if (auto it = last.find(e.name); it != last.end())
       r.changes.push_back({e.name, it->second->choice, e.amax, it->second->amax_after});
   r.ran = true;
   r.sqnr_before_db = t.sqnr_start_db;
-  r.sqnr_after_db = t.sqnr_scales_db;
+  r.sqnr_after_db = t.sqnr_db;
   r.sweeps = t.sweeps;
   r.trials = t.trials;
+  r.pruned = t.pruned;
+  r.screened_out = t.screened_out;
+  r.confirmations = t.confirmations;
+  r.settled = t.settled;
+  r.seconds_setup = t.seconds_setup;
+  r.seconds_build = t.seconds_build;
+  r.seconds_screen = t.seconds_screen;
+  r.seconds_full = t.seconds_full;
   table = std::move(t.table);
   return r;
 }

@@ -18,13 +18,19 @@
 namespace octet {
 
 // Threshold refinement, the last step of calibration unless turned off: octet tune's scale search alone
-// (src/calib/tune.h; no layer moves to FP32). On a few of the calibration samples, every tensor the INT8 plan
+// (src/calib/tune.h; no layer moves to FP32), with the shortcuts of src/calib/refine.h. On a few of the
+// calibration samples, every tensor the INT8 plan
 // rounds takes, among the thresholds calibration computed from its histogram (CalibEntry::candidates), the one
 // that gives the plan's outputs the best SQNR against FP32. The cache keeps its header.
 struct RefineOptions {
   int64_t samples = 0;  // samples kept from the last calibration pass; 0: no refinement (TensorRT's thresholds)
   int64_t batch = 8;    // batch size of the trial runs (memory)
   int max_sweeps = 3;   // coordinate-descent sweeps, repeated while one gains 0.1 dB
+  // The search's shortcuts (calib/refine.h): candidates screened on this many samples before a run on all of
+  // them, and skipped when their local rounding error exceeds prune_ratio x the current one's. 0 and 0: every
+  // candidate runs on all samples (the exhaustive search, octet tune's).
+  int64_t screen_samples = 16;
+  double prune_ratio = 4.0;
 };
 
 struct RefineChange {
@@ -38,6 +44,8 @@ struct RefineOutcome {
   int64_t samples = 0;
   double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
   int sweeps = 0, trials = 0;
+  int pruned = 0, screened_out = 0, confirmations = 0, settled = 0;  // calib/refine.h: ThresholdSearchResult
+  double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
   double seconds = 0;
   std::vector<RefineChange> changes;  // in table order
 };

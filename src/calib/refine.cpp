@@ -1,0 +1,350 @@
+#include "calib/refine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "calib/sqnr.h"
+#include "core/error.h"
+#include "io/dataset.h"
+#include "runtime/plan.h"
+
+namespace octet {
+
+namespace {
+
+double since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// The amax a plan built from the written cache will see: the cache stores scale = amax/127 as a float.
+float as_cached(float amax) { return amax_from_scale(scale_from_amax(amax)); }
+
+using Batches = std::vector<std::vector<Tensor>>;
+
+// The samples `which` (indices over all samples of `batches`, in order; sorted), re-batched in groups of at most
+// `max_batch` samples of equal input shapes.
+Batches subset(const Batches& batches, const std::vector<size_t>& which, int64_t max_batch) {
+  std::vector<std::pair<size_t, int64_t>> all;  // (batch, row)
+  for (size_t b = 0; b < batches.size(); ++b)
+    for (int64_t r = 0; r < (batches[b].empty() ? 0 : batches[b][0].dim(0)); ++r) all.emplace_back(b, r);
+  std::vector<std::pair<size_t, int64_t>> picked;
+  for (size_t i : which) picked.push_back(all[i]);
+  auto row_shape = [&](size_t b, size_t i) {
+    Shape s = batches[b][i].shape();
+    s[0] = 1;
+    return s;
+  };
+  auto same = [&](const std::pair<size_t, int64_t>& a, const std::pair<size_t, int64_t>& b) {
+    for (size_t i = 0; i < batches[a.first].size(); ++i)
+      if (row_shape(a.first, i) != row_shape(b.first, i)) return false;
+    return true;
+  };
+  Batches out;
+  for (size_t p0 = 0, n = 0; p0 < picked.size(); p0 += n) {
+    n = 1;
+    while (static_cast<int64_t>(n) < max_batch && p0 + n < picked.size() && same(picked[p0], picked[p0 + n])) ++n;
+    std::vector<Tensor> inputs;
+    for (size_t i = 0; i < batches[picked[p0].first].size(); ++i) {
+      Shape shape = row_shape(picked[p0].first, i);
+      shape[0] = static_cast<int64_t>(n);
+      Tensor t(batches[picked[p0].first][i].dtype(), shape);
+      const size_t row_bytes = t.nbytes() / n;
+      for (size_t k = 0; k < n; ++k) {
+        const Tensor& src = batches[picked[p0 + k].first][i];
+        std::memcpy(static_cast<char*>(t.raw()) + k * row_bytes,
+                    static_cast<const char*>(src.raw()) + static_cast<size_t>(picked[p0 + k].second) * row_bytes, row_bytes);
+      }
+      inputs.push_back(std::move(t));
+    }
+    out.push_back(std::move(inputs));
+  }
+  return out;
+}
+
+// FP32 outputs (copies) of `plan` on every batch.
+Batches reference_outputs(Plan& plan, const Batches& batches) {
+  Batches ref;
+  for (const auto& inputs : batches) {
+    std::vector<Tensor> outs;
+    for (const Tensor& y : plan.run(inputs)) outs.push_back(y.clone());
+    ref.push_back(std::move(outs));
+  }
+  return ref;
+}
+
+// Output SQNR of `plan` on `batches` against `ref`. With `per_sample`: also the noise of each sample (an output
+// whose first dimension is not the batch's sample count is shared evenly among its samples).
+double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr) {
+  double signal = 0, noise = 0;
+  if (per_sample) per_sample->clear();
+  for (size_t b = 0; b < batches.size(); ++b) {
+    std::vector<Tensor> outs = plan.run(batches[b]);
+    const int64_t n = batches[b].empty() ? 1 : std::max<int64_t>(1, batches[b][0].dim(0));
+    std::vector<double> mine(static_cast<size_t>(n), 0.0);
+    for (size_t o = 0; o < outs.size(); ++o) {
+      OCTET_CHECK(ref[b][o].dtype() == DType::f32 && outs[o].dtype() == DType::f32 && ref[b][o].numel() == outs[o].numel(),
+                  "refine: INT8 output ", shape_str(outs[o].shape()), " does not match the FP32 output ",
+                  shape_str(ref[b][o].shape()));
+      const double before = noise;
+      add_sqnr_sums(ref[b][o].data<float>(), outs[o].data<float>(), outs[o].numel(), signal, noise);
+      if (!per_sample) continue;
+      const int64_t total = outs[o].numel();
+      if (outs[o].rank() > 0 && outs[o].dim(0) == n && total % n == 0) {
+        const int64_t each = total / n;
+        for (int64_t k = 0; k < n; ++k) {
+          double s = 0, e = 0;
+          add_sqnr_sums(ref[b][o].data<float>() + k * each, outs[o].data<float>() + k * each, each, s, e);
+          mine[static_cast<size_t>(k)] += e;
+        }
+      } else {
+        for (auto& m : mine) m += (noise - before) / static_cast<double>(n);
+      }
+    }
+    if (per_sample) per_sample->insert(per_sample->end(), mine.begin(), mine.end());
+  }
+  return sqnr_db(signal, noise);
+}
+
+// The screening samples: the half of `count` whose output noise is largest under the current thresholds (they
+// carry most of the total noise a candidate changes), the other half spread evenly over the rest. Sorted.
+std::vector<size_t> pick_screen(const std::vector<double>& noise, size_t count) {
+  std::vector<size_t> order(noise.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return noise[a] > noise[b]; });
+  const size_t top = std::min(count / 2, order.size());
+  std::vector<size_t> picked(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top));
+  std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(top), order.end());
+  std::sort(rest.begin(), rest.end());
+  for (size_t r : spread_indices(rest.size(), std::min(count - top, rest.size()))) picked.push_back(rest[r]);
+  std::sort(picked.begin(), picked.end());
+  return picked;
+}
+
+// Sum of (x - q(x))^2 over (a strided subset of) x, q the symmetric int8 rounding at threshold amax. A proxy:
+// rounding half away from zero and the stride are fine here.
+double local_sse(const float* x, int64_t n, float amax) {
+  const int64_t stride = std::max<int64_t>(1, n / 65536);
+  const float inv = 127.f / amax, s = amax / 127.f;
+  double sse = 0;
+  for (int64_t i = 0; i < n; i += stride) {
+    const float v = x[i];
+    if (!std::isfinite(v)) continue;
+    float y = std::min(127.f, std::max(-128.f, v * inv));
+    const float r = static_cast<float>(static_cast<int>(y + (y >= 0.f ? 0.5f : -0.5f)));
+    const double e = static_cast<double>(v) - static_cast<double>(r * s);
+    sse += e * e;
+  }
+  return sse;
+}
+
+// Per tensor: the thresholds it can take (as cached; [0] its starting amax) and their local errors.
+struct Proxy {
+  std::vector<float> amax;
+  std::vector<double> sse;
+  double of(float a) const {
+    for (size_t i = 0; i < amax.size(); ++i)
+      if (amax[i] == a) return sse[i];
+    return -1;  // unknown: never prune against it
+  }
+};
+
+}  // namespace
+
+ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table, const Batches& batches,
+                                        const ThresholdSearchOptions& opt) {
+  OCTET_CHECK(!batches.empty(), "refine: no samples");
+  ThresholdSearchResult res;
+  res.table = table;
+  int64_t total = 0, max_batch = 1;
+  for (const auto& b : batches)
+    if (!b.empty()) {
+      total += b[0].dim(0);
+      max_batch = std::max(max_batch, b[0].dim(0));
+    }
+  const bool screening = opt.screen_samples > 0 && opt.screen_samples < total;
+  Batches screen;
+
+  auto t_setup = std::chrono::steady_clock::now();
+  PlanOptions po;
+  po.backend = opt.backend;
+  Batches ref_all, ref_screen;
+  auto fp32 = Plan::build(model, po);
+  ref_all = reference_outputs(*fp32, batches);
+
+  std::map<std::string, float> amax;
+  for (const auto& e : table.entries)
+    if (e.amax > 0.f && std::isfinite(e.amax)) amax[e.name] = as_cached(e.amax);
+  OCTET_CHECK(!amax.empty(), "refine: the calibration table has no usable scales");
+  auto build = [&]() {
+    auto t0 = std::chrono::steady_clock::now();
+    PlanOptions q = po;
+    q.int8_amax = amax;
+    auto p = Plan::build(model, q);
+    res.seconds_build += since(t0);
+    return p;
+  };
+  auto full_run = [&](Plan& plan) {
+    auto t0 = std::chrono::steady_clock::now();
+    const double s = run_sqnr(plan, batches, ref_all);
+    res.seconds_full += since(t0);
+    return s;
+  };
+  auto screen_run = [&](Plan& plan) {
+    auto t0 = std::chrono::steady_clock::now();
+    const double s = run_sqnr(plan, screen, ref_screen);
+    res.seconds_screen += since(t0);
+    return s;
+  };
+  auto first = build();
+  std::set<std::string> scaled(first->quantize_report().scaled_tensors.begin(), first->quantize_report().scaled_tensors.end());
+  std::vector<double> sample_noise;
+  double best = run_sqnr(*first, batches, ref_all, &sample_noise);
+  double best_screen = 0;
+  // (Re)chooses the screening samples for the current thresholds, run by `plan`.
+  auto choose_screen = [&](Plan& plan, bool measured) {
+    if (!screening) return;
+    auto t0 = std::chrono::steady_clock::now();
+    if (!measured) run_sqnr(plan, batches, ref_all, &sample_noise);
+    screen = subset(batches, pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples)), max_batch);
+    ref_screen = reference_outputs(*fp32, screen);
+    if (!measured) res.seconds_setup += since(t0);  // the first time: counted with the rest of the setup
+    best_screen = screen_run(plan);
+  };
+  choose_screen(*first, true);
+  first.reset();
+  res.sqnr_start_db = best;
+
+  // The local error proxy: one unfused FP32 pass over the screening samples (all samples without screening).
+  std::map<std::string, Proxy> proxy;
+  if (opt.prune_ratio > 0) {
+    for (const auto& e : table.entries) {
+      if (!scaled.count(e.name) || e.candidates.empty() || !amax.count(e.name)) continue;
+      Proxy& p = proxy[e.name];
+      p.amax.push_back(amax[e.name]);
+      for (const auto& [name, c] : e.candidates)
+        if (c > 0.f && std::isfinite(c)) p.amax.push_back(as_cached(c));
+      p.sse.assign(p.amax.size(), 0.0);
+    }
+    PlanOptions uo = po;
+    uo.fold_batchnorm = false;
+    uo.fuse = false;
+    auto plan = Plan::build(model, uo);
+    const Graph& g = plan->graph();
+    std::vector<Proxy*> of_value(g.values.size(), nullptr);
+    for (size_t v = 0; v < g.values.size(); ++v)
+      if (auto it = proxy.find(g.values[v].name); it != proxy.end()) of_value[v] = &it->second;
+    Plan::Observer observe = [&](int v, const Tensor& t) {
+      Proxy* p = of_value[static_cast<size_t>(v)];
+      if (!p || t.dtype() != DType::f32) return;
+      for (size_t k = 0; k < p->amax.size(); ++k) p->sse[k] += local_sse(t.data<float>(), t.numel(), p->amax[k]);
+    };
+    for (const auto& inputs : screening ? screen : batches) plan->run(inputs, &observe);
+  }
+  res.seconds_setup += since(t_setup) - res.seconds_build - res.seconds_full - res.seconds_screen;
+
+  // Decisions that are settled: a candidate that lost its screen by more than settle_db is not tried again in
+  // the next sweep (tensor + candidate name -> how far it lost, from the last sweep that tried it).
+  std::map<std::string, double> lost_by;
+  int planned = 0;
+  auto trial_done = [&](const std::string& what) {
+    ++res.trials;
+    if (opt.progress) opt.progress(res.trials, std::max(planned, res.trials), what);
+  };
+  for (int sweep = 0; sweep < opt.max_sweeps; ++sweep) {
+    const double sweep_start = best;
+    res.sweeps = sweep + 1;
+    if (sweep > 0 && screening) {
+      auto plan = build();
+      choose_screen(*plan, false);
+    }
+    for (const auto& e : res.table.entries)
+      if (scaled.count(e.name)) planned += static_cast<int>(e.candidates.size());
+    for (auto& e : res.table.entries) {
+      if (!scaled.count(e.name)) continue;
+      const float cur = as_cached(e.amax);
+      std::vector<float> tried{cur};
+      std::string chosen;
+      float chosen_amax = cur;
+      const Proxy* p = proxy.count(e.name) ? &proxy[e.name] : nullptr;
+      struct Passed { double screen; std::string name; float amax; };
+      std::vector<Passed> passed;  // screening: candidates that won their screen
+      for (const auto& [name, cand] : e.candidates) {
+        const float c = as_cached(cand);
+        if (!(c > 0.f) || !std::isfinite(c)) continue;
+        bool seen = false;
+        for (float t : tried) seen = seen || std::fabs(c - t) <= 1e-3f * t;
+        if (seen) continue;
+        tried.push_back(c);
+        if (p) {
+          const double base = p->of(chosen_amax), mine = p->of(c);
+          if (base >= 0 && mine > opt.prune_ratio * base) {
+            ++res.pruned;
+            continue;
+          }
+        }
+        const std::string key = e.name + '\n' + name;
+        if (screening && opt.settle_db > 0 && sweep > 0)
+          if (auto it = lost_by.find(key); it != lost_by.end() && it->second > opt.settle_db) {
+            ++res.settled;
+            continue;
+          }
+        amax[e.name] = c;
+        auto plan = build();
+        if (screening) {
+          const double s_screen = screen_run(*plan);
+          trial_done("scale " + e.name + " " + name + " (screen)");
+          lost_by[key] = best_screen - s_screen;
+          if (s_screen > best_screen + opt.accept_db) passed.push_back({s_screen, name, c});
+          else ++res.screened_out;
+          continue;
+        }
+        const double s = full_run(*plan);
+        trial_done("scale " + e.name + " " + name);
+        if (s > best + opt.accept_db) {
+          best = s;
+          chosen = name;
+          chosen_amax = c;
+        }
+      }
+      // Screening: the candidates that won their screen are confirmed on all samples, best screen first, at most
+      // max_confirmations of them; the first that gains on all samples is taken.
+      std::stable_sort(passed.begin(), passed.end(), [](const Passed& a, const Passed& b) { return a.screen > b.screen; });
+      for (size_t i = 0; i < passed.size(); ++i) {
+        if (static_cast<int>(i) >= opt.max_confirmations) {
+          res.screened_out += static_cast<int>(passed.size() - i);
+          break;
+        }
+        amax[e.name] = passed[i].amax;
+        auto plan = build();
+        ++res.confirmations;
+        const double s = full_run(*plan);
+        if (s > best + opt.accept_db) {
+          best = s;
+          chosen = passed[i].name;
+          chosen_amax = passed[i].amax;
+          best_screen = passed[i].screen;  // the same screening samples, so still comparable
+          res.screened_out += static_cast<int>(passed.size() - i - 1);  // not needed any more
+          break;
+        }
+      }
+      amax[e.name] = chosen_amax;
+      if (!chosen.empty()) {
+        res.changes.push_back({e.name, chosen, e.amax, chosen_amax, best});
+        e.amax = chosen_amax;
+        if (chosen == "entropy2") e.algo = Algo::Entropy2;
+        else if (chosen == "mse") e.algo = Algo::Mse;
+        else if (chosen == "minmax") e.algo = Algo::MinMax;
+        else if (chosen.rfind("percentile", 0) == 0) e.algo = Algo::Percentile;
+      }
+    }
+    if (best < sweep_start + opt.min_gain_db) break;
+  }
+  res.sqnr_db = best;
+  return res;
+}
+
+}  // namespace octet

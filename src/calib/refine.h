@@ -1,0 +1,85 @@
+// The threshold search of `octet calibrate`'s refinement (calib/calibrate.h, RefineOptions): for every tensor the
+// INT8 plan rounds, in network order, try the other thresholds calibration recorded for it
+// (CalibEntry::candidates) and keep the one that gives the plan's outputs the highest SQNR against FP32 on the
+// refinement samples (coordinate descent, sweeps repeated while a sweep gains `min_gain_db`). The decision rule is
+// the one of octet tune's scale search (calib/tune.h, step 1): a candidate replaces the current threshold when
+// the SQNR over *all* samples gains more than `accept_db`.
+//
+// What makes it cheap: most candidates lose, and most of them lose clearly, so they are rejected before the
+// whole-network trial over all samples that an acceptance needs:
+//
+// 1. Local error proxy, no trial at all. One FP32 pass over the screening samples measures, for every tensor
+//    and candidate, the tensor's own rounding error sum (x - q(x))^2 at that threshold. A candidate whose local
+//    error is more than `prune_ratio` times that of the tensor's current threshold is not tried: a threshold
+//    that rounds its own tensor that much worse has not been seen to win downstream.
+// 2. Screening trial. The INT8 plan with the candidate runs on `screen_samples` of the refinement samples: half
+//    of them the samples with the largest output noise under the current thresholds (they carry most of the
+//    noise a threshold changes; chosen again at the start of every sweep), half spread evenly over the rest. A
+//    candidate that does not gain more than `accept_db` there over the current thresholds (paired comparison,
+//    same samples) is rejected.
+// 3. Settled decisions. A candidate that lost its screen by more than `settle_db` is not screened again in the
+//    next sweep (a sweep revisits thresholds because the tensors after them changed; that moves close calls,
+//    not clear losses).
+// 4. Confirmation. Only a candidate that passed the screen runs on all samples (best screen first, at most
+//    `max_confirmations` per tensor and sweep), and is accepted by the exact rule above. So every accepted change gains what the exhaustive search's rule demands; what the cheap steps
+//    can do is miss a candidate that would have won narrowly.
+//
+// screen_samples = 0 and prune_ratio = 0 give the exhaustive search (every trial on all samples), which is
+// tune.h's scale search. Deterministic: same samples, same table.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "calib/table.h"
+#include "core/tensor.h"
+#include "ir/graph.h"
+
+namespace octet {
+
+struct ThresholdSearchOptions {
+  std::string backend = "cpu";
+  int max_sweeps = 3;
+  double min_gain_db = 0.1;       // another sweep only after a sweep gained this much (all samples)
+  double accept_db = 0.01;        // a candidate must gain more than this on all samples
+  int64_t screen_samples = 16;    // 0 (or >= the samples): no screening, every trial runs all samples
+  double prune_ratio = 4.0;       // local error proxy bound (0: no pruning)
+  // With screening: a candidate that lost its screening run by more than this (dB) is not tried again in the
+  // following sweeps (0: always tried again).
+  double settle_db = 1.5;
+  // With screening: at most this many of a tensor's candidates that won their screen are run on all samples
+  // (best screen first; the first that gains is taken).
+  int max_confirmations = 2;
+  // Called after every trial with (trials done, trials planned so far, what was tried).
+  std::function<void(int, int, const std::string&)> progress;
+};
+
+struct ThresholdChange {
+  std::string tensor, choice;   // choice: the candidate's name ("mse", "percentile99.99", ...)
+  float amax_before = 0.f, amax_after = 0.f;
+  double sqnr_db = 0;           // output SQNR on all samples after the change
+};
+
+struct ThresholdSearchResult {
+  CalibTable table;             // the input table with the chosen amax per tensor
+  double sqnr_start_db = 0, sqnr_db = 0;  // all samples, before and after
+  std::vector<ThresholdChange> changes;   // accepted, in order (a tensor may appear once per sweep)
+  int sweeps = 0;
+  int trials = 0;               // INT8 plans built and run (screening or exhaustive)
+  int pruned = 0;               // candidates skipped by the local error proxy
+  int screened_out = 0;         // screened candidates not confirmed (lost the screen, or another one was taken)
+  int confirmations = 0;        // runs over all samples after a passed screen
+  int settled = 0;              // candidates not tried again in a later sweep (settle_db)
+  // Where the time went (wall seconds): FP32 references and the local error proxy, building the trial plans,
+  // screening runs, runs over all samples (the start and the confirmations).
+  double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
+};
+
+// `batches`: the samples, each batch one tensor per graph input (in graph-input order). Entries without
+// candidates keep their amax. Throws Error if there are no samples or the table cannot quantize the model.
+ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table,
+                                        const std::vector<std::vector<Tensor>>& batches,
+                                        const ThresholdSearchOptions& opt = {});
+
+}  // namespace octet
