@@ -13,6 +13,28 @@
 
 namespace octet::test {
 
+namespace {
+// testing::TempDir() is /tmp/ for every test process, so two test binaries (ctest -j, or two checkouts tested
+// at once on one machine) writing the same file name there raced. Each test process gets its own folder
+// instead, unless the runner chose one (TEST_TMPDIR), removed when the process ends normally.
+struct PrivateTempDir {
+  std::string path;
+  pid_t owner = ::getpid();
+  PrivateTempDir() {
+    if (std::getenv("TEST_TMPDIR")) return;
+    std::string tmpl = (std::filesystem::temp_directory_path() / "octet-test-XXXXXX").string();
+    if (::mkdtemp(tmpl.data()) == nullptr) return;
+    path = tmpl;
+    ::setenv("TEST_TMPDIR", (path + "/").c_str(), 1);
+  }
+  ~PrivateTempDir() {
+    std::error_code ec;
+    if (!path.empty() && ::getpid() == owner) std::filesystem::remove_all(path, ec);
+  }
+};
+const PrivateTempDir g_private_temp_dir;
+}  // namespace
+
 std::string source_dir() {
   const char* s = std::getenv("OCTET_SOURCE_DIR");
   return s ? s : ".";
