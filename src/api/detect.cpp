@@ -55,8 +55,9 @@ std::vector<Box> decode_detections(const float* out, int64_t dim0, int64_t dim1,
   std::vector<Box> boxes;
   const char* head = detect_head_name(o.head);
   if (o.head == DetectHead::yolov8) {
-    OCTET_CHECK(dim0 >= 5 && dim1 >= 1, "decode ", head, ": expected an output of (4 + classes) x anchors, got ",
-                dim0, "x", dim1);
+    // Anchors outnumber channels in every real head: more rows than columns is the other layout.
+    OCTET_CHECK(dim0 >= 5 && dim1 > dim0, "decode ", head, ": expected an output of (4 + classes) x anchors (more ",
+                "anchors than channels), got ", dim0, "x", dim1);
     const int64_t classes = dim0 - 4, anchors = dim1;
     for (int64_t a = 0; a < anchors; ++a) {
       auto [score, cls] = best_class(out + 4 * anchors + a, classes, anchors);
@@ -65,8 +66,8 @@ std::vector<Box> decode_detections(const float* out, int64_t dim0, int64_t dim1,
     }
     return nms(std::move(boxes), o.nms_iou, o.class_agnostic);
   }
-  OCTET_CHECK(dim1 >= 6 && dim0 >= 1, "decode ", head, ": expected an output of anchors x (5 + classes), got ", dim0,
-              "x", dim1);
+  OCTET_CHECK(dim1 >= 6 && (dim0 > dim1 || o.head == DetectHead::yolox), "decode ", head,
+              ": expected an output of anchors x (5 + classes) (more anchors than channels), got ", dim0, "x", dim1);
   const int64_t classes = dim1 - 5;
   if (o.head == DetectHead::yolov5) {
     for (int64_t a = 0; a < dim0; ++a) {

@@ -70,24 +70,31 @@ TEST(Detect, YoloxDecodeWalksTheGridsOfEveryStride) {
 TEST(Detect, Yolov5AndYolov8TakeTheBestClass) {
   // yolov5: anchors x (5 + C), pixels. Anchor 0: cx 10, cy 20, 4 x 6, obj 0.5, classes (0.2, 0.9, 0.9) -> class 1
   // (first of the tie), score 0.45. Anchor 1: obj 0.5 x 0.5 = 0.25 <= 0.3: dropped.
+  // Anchors 2..8 are all zero (score 0).
   std::vector<float> v5 = {10, 20, 4, 6, 0.5f, 0.2f, 0.9f, 0.9f,  //
                            50, 50, 4, 4, 0.5f, 0.5f, 0.1f, 0.1f};
+  v5.resize(9 * 8, 0.f);
   octet::DecodeOptions o;
   o.head = octet::DetectHead::yolov5;
-  std::vector<Box> d = octet::decode_detections(v5.data(), 2, 8, o);
+  std::vector<Box> d = octet::decode_detections(v5.data(), 9, 8, o);
   ASSERT_EQ(d.size(), 1u);
   expect_box(d[0], 8, 17, 12, 23, 0.5f * 0.9f, 1);
   // yolov8: (4 + C) x anchors, channels first, no objectness. Anchor 1: cx 30, cy 40, 10 x 20, classes (0.1, 0.7).
-  std::vector<float> v8 = {5, 30,     // cx
-                           5, 40,     // cy
-                           2, 10,     // w
-                           2, 20,     // h
-                           0.2f, 0.1f,   // class 0
-                           0.25f, 0.7f};  // class 1
+  // 7 anchors (2..6 all zero): anchor 0 has score 0.25, dropped.
+  std::vector<float> v8 = {5, 30, 0, 0, 0, 0, 0,        // cx
+                           5, 40, 0, 0, 0, 0, 0,        // cy
+                           2, 10, 0, 0, 0, 0, 0,        // w
+                           2, 20, 0, 0, 0, 0, 0,        // h
+                           0.2f, 0.1f, 0, 0, 0, 0, 0,   // class 0
+                           0.25f, 0.7f, 0, 0, 0, 0, 0};  // class 1
   o.head = octet::DetectHead::yolov8;
-  d = octet::decode_detections(v8.data(), 6, 2, o);
+  d = octet::decode_detections(v8.data(), 6, 7, o);
   ASSERT_EQ(d.size(), 1u);
   expect_box(d[0], 25, 30, 35, 50, 0.7f, 1);
+  // The other layout (more channels than anchors) is refused, not decoded as garbage.
+  EXPECT_THROW(octet::decode_detections(v5.data(), 9, 8, o), octet::Error);
+  o.head = octet::DetectHead::yolov5;
+  EXPECT_THROW(octet::decode_detections(v8.data(), 6, 7, o), octet::Error);
   EXPECT_EQ(octet::detect_head_from_name("yolov8"), octet::DetectHead::yolov8);
   EXPECT_THROW(octet::detect_head_from_name("ssd"), octet::Error);
 }
