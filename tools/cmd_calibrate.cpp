@@ -43,12 +43,15 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("batch", "N", "calibration batch size (the result does not depend on it in the default two-pass mode)", "32");
   a.opt("percentile", "P", "percentile for --algo percentile", "99.99");
   a.opt("quantile", "Q", "quantile for --algo legacy", "0.9999");
+  a.opt("kl-error-limit", "R", "entropy/entropy2: where KL's threshold quantizes a tensor with more than R times the "
+        "smallest achievable error (MSE), take the MSE threshold (SiLU networks); 0: TensorRT's thresholds exactly",
+        "1.5");
   a.opt("trt-version", "V", "TensorRT version written in the cache header (10.13.0 or 101300)", "10.13.0");
   a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
   a.flag("calibrate-inputs", "apply --algo to the network inputs too (TensorRT's behaviour; default: MinMax for inputs)");
   a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
-  a.flag("no-refine", "write the algorithm's thresholds as computed (for entropy2: TensorRT's IInt8EntropyCalibrator2 "
-         "cache) instead of refining them");
+  a.flag("no-refine", "write the algorithm's thresholds as computed (for entropy2 with --kl-error-limit 0: TensorRT's "
+         "IInt8EntropyCalibrator2 cache) instead of refining them");
   a.opt("refine-samples", "N", "calibration samples (spread over --data) the refinement compares INT8 with FP32 on",
         "128");
   a.opt("refine-sweeps", "N", "at most N refinement sweeps over the tensors", "3");
@@ -83,6 +86,7 @@ int cmd_calibrate(int argc, char** argv) {
   CalibOptions opt;
   opt.params.percentile = a.get_double("percentile", 99.99);
   opt.params.legacy_quantile = a.get_double("quantile", 0.9999);
+  opt.params.kl_error_limit = a.get_double("kl-error-limit", 1.5);
   opt.one_pass = a.on("one-pass");
   opt.import_cache = a.on("import-cache");
   opt.inputs_minmax = !a.on("calibrate-inputs");

@@ -2,6 +2,7 @@
 // labelled set; with both precisions also the agreement of INT8 with FP32 and the SQNR of the outputs.
 #include <cmath>
 #include <cstdio>
+#include <string>
 
 #include "calib/layer_error.h"
 #include "calib/sqnr.h"
@@ -34,6 +35,10 @@ struct Run {
 }  // namespace
 
 int cmd_eval(int argc, char** argv) {
+  // Detectors and segmenters: their own flags and metrics (cmd_eval_task.cpp).
+  for (int i = 0; i < argc; ++i)
+    if (std::string(argv[i]) == "--task" || std::string(argv[i]).rfind("--task=", 0) == 0)
+      return cmd_eval_task(argc, argv);
   Args a("eval", "MODEL.onnx --data PATH [preprocessing] [--precision fp32,int8 --cache C] [options]",
          "Top-1 accuracy of a classifier over a labelled image folder (sub-folders = classes, sorted) or IDX set.\n"
          "The first output must be N x K scores. With --precision fp32,int8 it also reports how often the INT8\n"

@@ -7,6 +7,7 @@ namespace octet::cli {
 int cmd_info(int argc, char** argv);
 int cmd_run(int argc, char** argv);
 int cmd_eval(int argc, char** argv);
+int cmd_eval_task(int argc, char** argv);  // eval --task detect|segment
 int cmd_bench(int argc, char** argv);
 int cmd_calibrate(int argc, char** argv);
 int cmd_cache(int argc, char** argv);

@@ -24,7 +24,7 @@ struct Command {
 const Command kCommands[] = {
     {"info", octet::cli::cmd_info, "inputs, outputs, op counts and unsupported ops of a model"},
     {"run", octet::cli::cmd_run, "run a model on .npy inputs and write .npy outputs"},
-    {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set"},
+    {"eval", octet::cli::cmd_eval, "top-1 accuracy on a labelled image folder or IDX set; --task detect|segment"},
     {"calibrate", octet::cli::cmd_calibrate, "calibrate on data, write a TensorRT calibration cache + JSON sidecar"},
     {"cache", octet::cli::cmd_cache, "show, diff or convert calibration caches"},
     {"tune", octet::cli::cmd_tune, "repair INT8 accuracy: per-tensor thresholds and automatic mixed precision"},

@@ -40,6 +40,9 @@ struct CalibrationOptions {
   bool import_cache = false;    // use a cache whose header does not match instead of recalibrating
   double percentile = 99.99;    // for algorithm "percentile"
   double legacy_quantile = 0.9999;  // for algorithm "legacy"
+  // entropy / entropy2: a tensor whose KL threshold gives more than this many times the smallest achievable
+  // quantization error (MSE) takes the MSE threshold instead (SiLU networks); 0: TensorRT's thresholds exactly.
+  double kl_error_limit = 1.5;
   std::string backend = "cpu";  // runtime of the FP32 passes
   int64_t expected_samples = 0; // for the progress line and the spread of the refinement's samples (0: unknown)
   RefinementOptions refine;

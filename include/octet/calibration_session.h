@@ -34,6 +34,7 @@ struct CalibrationSessionOptions {
   bool inputs_minmax = true;
   double percentile = 99.99;
   double legacy_quantile = 0.9999;
+  double kl_error_limit = 1.5;  // as CalibrationOptions::kl_error_limit
   int trt_version = 0;                 // cache header version (0: octet's default)
   std::string backend = "cpu";
 };

@@ -19,6 +19,7 @@
 #include "octet/calibration_session.h"
 #include "octet/calibrator.h"
 #include "octet/data.h"
+#include "octet/detect.h"
 #include "octet/engine.h"
 #include "octet/error.h"
 #include "octet/evaluate.h"

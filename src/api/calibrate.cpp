@@ -152,6 +152,7 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   CalibOptions o;
   o.params.percentile = options.percentile;
   o.params.legacy_quantile = options.legacy_quantile;
+  o.params.kl_error_limit = options.kl_error_limit;
   o.one_pass = options.one_pass;
   o.import_cache = options.import_cache;
   o.inputs_minmax = options.inputs_minmax;

@@ -19,6 +19,7 @@ CalibrationSession::CalibrationSession(const Model& model, const CalibrationSess
   o.algo = parse_algo(options.algorithm);
   o.params.percentile = options.percentile;
   o.params.legacy_quantile = options.legacy_quantile;
+  o.params.kl_error_limit = options.kl_error_limit;
   o.one_pass = options.one_pass;
   o.inputs_minmax = options.inputs_minmax;
   if (options.trt_version > 0) o.trt_version = options.trt_version;

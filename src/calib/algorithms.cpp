@@ -83,6 +83,8 @@ void AlgoParams::validate() const {
   OCTET_CHECK(start_bin >= quant_levels && start_bin <= NB, "start bin must be in [quant levels=", quant_levels,
               ", ", NB, "], got ", start_bin);
   OCTET_CHECK(min_amax >= 0, "min amax must be >= 0, got ", min_amax);
+  OCTET_CHECK(kl_error_limit == 0 || kl_error_limit >= 1, "KL error limit must be 0 (off) or >= 1, got ",
+              kl_error_limit);
 }
 
 // KL search (spec §2.4). For candidate i (kept bins), with b = histogram after the zero policy,
@@ -238,7 +240,12 @@ float compute_amax(const Histogram& h, const TensorStats& stats, Algo algo, cons
       // not in any published KL detail (spec §2.1): one search serves both.
       const int i = entropy_best_bins(h, p, curve);
       if (i == 0) return 0.f;
-      return apply_floor(threshold_of(i, h, p.threshold), p);
+      const float kl = threshold_of(i, h, p.threshold);
+      if (p.kl_error_limit > 0) {
+        const float best = mse_amax(h, p, nullptr);
+        if (quantization_mse(h, kl) > p.kl_error_limit * quantization_mse(h, best)) return apply_floor(best, p);
+      }
+      return apply_floor(kl, p);
     }
     case Algo::MinMax:
       return apply_floor(stats.absmax(), p);
@@ -250,6 +257,21 @@ float compute_amax(const Histogram& h, const TensorStats& stats, Algo algo, cons
       return apply_floor(mse_amax(h, p, curve), p);
   }
   fail("unknown calibration algorithm enum value ", static_cast<int>(algo));
+}
+
+double quantization_mse(const Histogram& h, float amax) {
+  if (h.empty() || !(amax > 0.f)) return 0.0;
+  const double w = static_cast<double>(h.range()) / NB;
+  const double scale = 127.0 / static_cast<double>(amax);
+  double mse = 0;
+  for (int j = 0; j < NB; ++j) {
+    const double c = (j + 0.5) * w;
+    double q = round_half_even(c * scale);
+    q = q > 127.0 ? 127.0 : q;
+    const double e = q / scale - c;
+    mse += e * e * static_cast<double>(h.counts()[j]);
+  }
+  return mse / NB;
 }
 
 double clipped_fraction(const Histogram& h, float amax) {

@@ -55,7 +55,8 @@ json params_json(const AlgoParams& p) {
               {"tie_break", p.tie_break == TieBreak::PreferLarger ? "prefer_larger" : "prefer_smaller"},
               {"start_bin", p.start_bin},
               {"quant_levels", p.quant_levels},
-              {"min_amax", p.min_amax}};
+              {"min_amax", p.min_amax},
+              {"kl_error_limit", p.kl_error_limit}};
 }
 
 AlgoParams params_from(const json& j) {
@@ -69,6 +70,7 @@ AlgoParams params_from(const json& j) {
   p.start_bin = j.value("start_bin", p.start_bin);
   p.quant_levels = j.value("quant_levels", p.quant_levels);
   p.min_amax = j.value("min_amax", p.min_amax);
+  p.kl_error_limit = j.value("kl_error_limit", 0.0);  // sidecars from before the limit: TensorRT's thresholds
   return p;
 }
 

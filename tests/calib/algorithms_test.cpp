@@ -98,21 +98,55 @@ TEST(Entropy, SensitivityExampleRange) {
   const auto v = heavy_tail(200000, 0);
   std::vector<float> r(v.size());
   for (size_t k = 0; k < v.size(); ++k) r[k] = std::max(v[k], 0.f);
-  const float a = amax_of(v, Algo::Entropy2), ar = amax_of(r, Algo::Entropy2);
+  AlgoParams kl;  // the KL search of the spec: octet's error limit (which replaces ar here) off
+  kl.kl_error_limit = 0;
+  const float a = amax_of(v, Algo::Entropy2, kl), ar = amax_of(r, Algo::Entropy2, kl);
   EXPECT_GT(a, 10.f);
   EXPECT_LT(a, 25.f);
   EXPECT_GT(ar, 7.f);
   EXPECT_LT(ar, 20.f);
   // The zero-spike policy matters on ReLU outputs: Z2 clips far more (spec §2.6).
+  AlgoParams z2 = kl;
+  z2.zero_policy = ZeroPolicy::Z2;
+  EXPECT_LT(amax_of(r, Algo::Entropy2, z2), amax_of(r, Algo::Entropy2, kl));
+}
+
+TEST(Entropy, ErrorLimitReplacesAThresholdInsideTheBulk) {
+  // Z2 on ReLU outputs: KL keeps the zero spike and clips deep into the values; its quantization error is many
+  // times the smallest one, so with the limit (default 1.5) the Mse threshold is taken; with 0, KL's.
+  const auto v = heavy_tail(200000, 0);
+  std::vector<float> r(v.size());
+  for (size_t k = 0; k < v.size(); ++k) r[k] = std::max(v[k], 0.f);
+  const TensorObserver o = observe_all(r);
   AlgoParams z2;
   z2.zero_policy = ZeroPolicy::Z2;
-  EXPECT_LT(amax_of(r, Algo::Entropy2, z2), ar);
+  AlgoParams off = z2;
+  off.kl_error_limit = 0;
+  const float kl = compute_amax(o.hist(), o.stats(), Algo::Entropy2, off);
+  const float mse = compute_amax(o.hist(), o.stats(), Algo::Mse, z2);
+  ASSERT_NE(kl, mse);
+  EXPECT_GT(quantization_mse(o.hist(), kl), 4 * quantization_mse(o.hist(), mse));
+  EXPECT_EQ(compute_amax(o.hist(), o.stats(), Algo::Entropy2, z2), mse);
+  // A limit above the ratio keeps KL's threshold.
+  AlgoParams loose = z2;
+  loose.kl_error_limit = 1.01 * quantization_mse(o.hist(), kl) / quantization_mse(o.hist(), mse);
+  EXPECT_EQ(compute_amax(o.hist(), o.stats(), Algo::Entropy2, loose), kl);
+  // Where KL is close to the best error (the default zero policy here), nothing changes.
+  const TensorObserver u = observe_all(v);
+  AlgoParams dflt_off;
+  dflt_off.kl_error_limit = 0;
+  EXPECT_EQ(compute_amax(u.hist(), u.stats(), Algo::Entropy2), compute_amax(u.hist(), u.stats(), Algo::Entropy2, dflt_off));
+  AlgoParams bad;
+  bad.kl_error_limit = 0.5;
+  EXPECT_THROW(compute_amax(u.hist(), u.stats(), Algo::Entropy2, bad), Error);
 }
 
 TEST(Entropy, CurveAndClipping) {
   const TensorObserver o = observe_all(heavy_tail(100000, 1));
   std::vector<double> kl;
-  const float a = compute_amax(o.hist(), o.stats(), Algo::Entropy2, {}, &kl);
+  AlgoParams spec;  // the KL search alone (octet's error limit would take the MSE threshold on this tail)
+  spec.kl_error_limit = 0;
+  const float a = compute_amax(o.hist(), o.stats(), Algo::Entropy2, spec, &kl);
   ASSERT_EQ(kl.size(), static_cast<size_t>(Histogram::kBins - 128 + 1));
   EXPECT_LT(a, o.stats().absmax());
   // amax = (i* + 0.5) w and i* is a minimum of the curve (largest i among equal minima).

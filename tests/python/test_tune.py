@@ -91,7 +91,10 @@ def test_calibrate_refines_thresholds_by_default(tmp_path, octet):
     and on held-out test images the refined cache's INT8 output is closer to FP32."""
     if not (FMNIST / "t10k-labels-idx1-ubyte").exists() and not (FMNIST / "t10k-labels-idx1-ubyte.gz").exists():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
-    common = [MODEL, "--data", FMNIST / "train", "--limit", "400", *PRE, "--quiet"]
+    # TensorRT's entropy2 thresholds as the start (--kl-error-limit 0): octet's KL error bound alone already
+    # takes this model further than the refinement of TRT's thresholds does (output SQNR 34.3 dB vs 25.1 dB unrefined
+    # and 33.8 dB refined, 64 samples), leaving the refinement nothing to gain.
+    common = [MODEL, "--data", FMNIST / "train", "--limit", "400", *PRE, "--quiet", "--kl-error-limit", "0"]
     r = octet("calibrate", *common, "--cache", tmp_path / "r.cache", "--refine-samples", "64")
     assert "refined thresholds on 64 calibration samples" in r.stdout
     octet("calibrate", *common, "--cache", tmp_path / "n.cache", "--no-refine")
