@@ -10,6 +10,7 @@
 #include "common.h"
 #include "core/progress.h"
 #include "io/dataset.h"
+#include "octet/log.h"
 
 namespace octet::cli {
 
@@ -79,13 +80,12 @@ int cmd_tune(int argc, char** argv) {
   bool search = !a.on("no-scale-search");
   if (search && !a.on("scale-search") && !meta.refinement.is_null()) {
     search = false;
-    if (!a.on("quiet"))
-      std::fprintf(stderr, "note: octet calibrate already refined these thresholds; mixed precision only "
-                   "(--scale-search searches again)\n");
+    log_message(LogLevel::note, "octet calibrate already refined these thresholds; mixed precision only "
+                                "(--scale-search searches again)");
   }
   if (search && !have_candidates)
-    std::fprintf(stderr, "note: '%s' has no threshold candidates (a sidecar from octet calibrate has them); "
-                 "doing mixed precision only\n", sidecar.c_str());
+    log_message(LogLevel::note, "'" + sidecar + "' has no threshold candidates (a sidecar from octet calibrate has "
+                                "them); doing mixed precision only");
 
   // A model with a fixed batch in its input shape runs that batch (complete batches only).
   const int64_t fixed_batch = declared_batch(m.graph);

@@ -111,6 +111,9 @@ struct CacheSidecarCheck {
   std::string model_hash;        // file_fingerprint of the model
 };
 CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path);
+// The calibration's health warnings as reported (CLI, sidecar "warnings", CalibrationResult::warnings):
+// clipping warnings describe the algorithm's threshold, so none for tensors the refinement moved.
+std::vector<HealthWarning> reported_warnings(const CalibOutcome& r);
 // The sidecar octet calibrate writes next to the cache; returns its metadata.
 SidecarMeta write_calibration_sidecar(const std::string& cache_path, const CalibOutcome& r, const std::string& model_hash,
                                       const std::string& data_source);
