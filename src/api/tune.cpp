@@ -1,6 +1,8 @@
 // octet tune through the api layer: the table with the sidecar's candidates, and the tuned cache + sidecar
 // (moved from tools/cmd_tune.cpp); the public tune().
+#include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "api/internal.h"
 #include "calib/tune.h"
@@ -35,6 +37,25 @@ TuneInput load_tune_input(const std::string& cache_path) {
     table.hist_mode = st.hist_mode;
   }
   return in;
+}
+
+std::vector<std::string> fp32_onnx_nodes(const Graph& model, const CalibTable& table,
+                                         const std::vector<std::string>& fp32_layers, const std::string& backend) {
+  if (fp32_layers.empty()) return {};
+  PlanOptions po;
+  po.backend = backend;
+  for (const auto& e : table.entries)
+    if (e.amax > 0.f && std::isfinite(e.amax)) po.int8_amax[e.name] = amax_from_scale(scale_from_amax(e.amax));
+  po.fp32_layers = fp32_layers;
+  auto plan = Plan::build(model, po);
+  const std::set<std::string> fp32(fp32_layers.begin(), fp32_layers.end());
+  std::vector<std::string> out;
+  const std::string tag = "fused into '";
+  for (const LayerRow& r : layer_table(plan->graph(), plan->quantize_report(), true, &model)) {
+    std::string host = r.why.rfind(tag, 0) == 0 ? r.why.substr(tag.size(), r.why.find('\'', tag.size()) - tag.size()) : r.node;
+    if (fp32.count(r.node) || fp32.count(host)) out.push_back(r.node);
+  }
+  return out;
 }
 
 void write_tuned(const std::string& out, const TuneInput& in, const CalibTable& table,

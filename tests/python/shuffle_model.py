@@ -6,7 +6,7 @@ import onnx
 from onnx import TensorProto, helper, numpy_helper
 
 
-def make_shuffle_model(path, blocks=6, channels=16, groups=4, seed=0):
+def make_shuffle_model(path, blocks=6, channels=16, groups=4, seed=0, in_ch=3, hw=32):
     rng = np.random.default_rng(seed)
     inits, nodes = [], []
 
@@ -39,7 +39,7 @@ def make_shuffle_model(path, blocks=6, channels=16, groups=4, seed=0):
         s4 = node("Concat", [un[0], un[4], un[2], un[3]], p + "s4", axis=0)
         return node("Reshape", [t, s4], p + "out")
 
-    x = node("Relu", [conv("input", 3, channels, "stem")], "stem_relu")
+    x = node("Relu", [conv("input", in_ch, channels, "stem")], "stem_relu")
     for i in range(blocks):
         y = node("Relu", [conv(x, channels, channels, f"b{i}.conv1", k=1, group=groups)], f"b{i}.relu1")
         y = shuffle(y, i)
@@ -52,7 +52,7 @@ def make_shuffle_model(path, blocks=6, channels=16, groups=4, seed=0):
     f = node("Flatten", [node("GlobalAveragePool", [x], "gap")], "flat", axis=1)
     w = rng.normal(0, 0.2, size=(10, channels)).astype(np.float32)
     node("Gemm", [f, const("fc.w", w), const("fc.b", np.zeros(10, np.float32))], "logits", transB=1)
-    graph = helper.make_graph(nodes, "shuffle", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])],
+    graph = helper.make_graph(nodes, "shuffle", [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", in_ch, hw, hw])],
                               [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 10])], inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
