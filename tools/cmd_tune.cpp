@@ -62,7 +62,11 @@ int cmd_tune(int argc, char** argv) {
          "recorded in C.json (entropy2, mse, percentile99.99, percentile99.999, minmax), the one that gives the\n"
          "best outputs; (2) move the few layers that help most to FP32. Writes TUNED (a TensorRT cache with the\n"
          "chosen scales, same header) and TUNED.json (sidecar with \"fp32_layers\", which octet build, eval, bench\n"
-         "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).");
+         "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).\n"
+         "To a budget (--budget, --min-agreement, --min-sqnr): the fewest layers in FP32, any layers, that meet every\n"
+         "target on the samples: layers ranked by their effect alone, the shortest ranked prefix that meets it, then\n"
+         "each chosen layer tried back in INT8. Prints the INT8 share of MACs; --exclusions writes the layers for\n"
+         "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).");
   a.opt("cache", "C", "calibration cache from octet calibrate (with its C.json sidecar)");
   add_data_options(a);
   add_preprocess_options(a);

@@ -107,6 +107,11 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.min_gain_db = options.min_gain_db;
   o.max_sweeps = options.max_sweeps;
   o.fp32_layers = options.fp32_layers;
+  o.budget.max_top1_drop = options.max_top1_drop;
+  o.budget.min_agreement = options.min_agreement;
+  o.budget.min_sqnr_db = options.min_sqnr_db;
+  o.labels = options.labels;
+  OCTET_CHECK(o.budget.max_top1_drop < 0 || !o.labels.empty(), "tune: a top-1 budget needs labels (TuningOptions::labels)");
   TuneResult r = octet::tune(model.source().graph, st->in.table, batches, o);
   TuningResult out;
   out.sqnr_start_db = r.sqnr_start_db;
@@ -117,6 +122,13 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   out.int8_layers = r.int8_layers;
   out.trials = r.trials;
   out.searched_scales = o.search_scales;
+  out.budget_met = r.budget_met;
+  out.agreement = r.metrics_final.agreement;
+  out.top1 = r.metrics_final.top1;
+  out.fp32_top1 = r.metrics_final.fp32_top1;
+  out.macs_total = r.macs_total;
+  out.macs_int8 = r.macs_int8;
+  out.fp32_nodes = api::fp32_onnx_nodes(model.source().graph, r.table, r.fp32_layers, o.backend);
   const CacheHeader h = parse_cache_header(st->in.cache.header);
   out.cache = serialize_cache(to_cache(r.table, h.version, h.algo_token));
   st->table = std::move(r.table);
