@@ -7,9 +7,10 @@ For each model (../shared/models/cifar10, or --models):
       -> FP32 layers, INT8 share of MACs, budget on the calibration images (labelled by class folder)
   octet eval MODEL --data test/ --cache T --precision fp32,int8          -> octet FP32 / INT8 top-1 on the test set
   ONNX Runtime quantize_static (QDQ; TRT-like: QInt8 symmetric activations and per-channel weights) with
-      nodes_to_exclude = X.json's "onnxruntime" list and every activation scale from T (TensorQuantOverrides,
-      zero point 0), calibrated on --ort-calib images (only for tensors T has no scale for); ORT's CPU provider
-      runs it on the test set                                            -> ORT top-1
+      nodes_to_exclude = X.json's "onnxruntime" list, calibrated (MinMax) on the first --ort-calib calibration
+      images; with --ort-scales octet (the default) every activation scale of T is forced on ORT
+      (TensorQuantOverrides, zero point 0; MinMax only for tensors T has no scale for), with --ort-scales ort
+      ORT keeps its own MinMax scales. ORT's CPU provider runs it on the test set -> ORT top-1
 Goals: INT8 top-1 within B of FP32 on the test set; >= 90% of MACs in INT8; |ORT - octet INT8| <= 0.1.
 The test tensor is octet's own preprocessing (octet run identity.onnx --save-input), labels the class indices.
 
@@ -98,6 +99,8 @@ def main():
     p.add_argument("--budget", default="0.1")
     p.add_argument("--samples", default="1000")
     p.add_argument("--ort-calib", type=int, default=64, help="images ORT's calibration runs on")
+    p.add_argument("--ort-scales", choices=["octet", "ort"], default="octet",
+                   help="octet: T's scales forced on ORT; ort: ORT's own MinMax scales")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reuse", action="store_true", help="reuse caches and tensors already in OUT")
     a = p.parse_args()
@@ -131,11 +134,12 @@ def main():
         e = json.loads(ev.read_text())
         runs = {k: 100.0 * e[k]["top1"] for k in ("fp32", "int8")}
         qdq = out / f"{m}.ort.qdq.onnx"
-        ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t), excl["onnxruntime"]["nodes_to_exclude"])
+        ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t) if a.ort_scales == "octet" else {},
+                     excl["onnxruntime"]["nodes_to_exclude"])
         ort = ort_top1(qdq, tensors["test"], labels, a.threads)
         res = dict(fp32=runs.get("fp32"), octet_int8=runs.get("int8"), ort_int8=ort,
                    fp32_layers=rep["fp32_layers"], excluded_nodes=excl["nodes"], int8_mac_share=rep["int8_mac_share"],
-                   budget_met_calib=rep["budget_met"], metrics_calib=rep["metrics_final"], trials=rep["trials"],
+                   ort_scales=a.ort_scales, budget_met_calib=rep["budget_met"], metrics_calib=rep["metrics_final"], trials=rep["trials"],
                    tune_seconds=round(tune_s, 1))
         results[m] = res
         drop = res["fp32"] - res["octet_int8"]
