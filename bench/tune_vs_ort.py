@@ -16,7 +16,7 @@ The test tensor is octet's own preprocessing (octet run identity.onnx --save-inp
 
     python3 bench/tune_vs_ort.py [--shared ../shared] [--octet build/octet] [--out out/tune_vs_ort]
                                  [--models resnet20,...] [--budget 0.1] [--samples 1000] [--limit N] [--reuse]
-Writes OUT/tune_vs_ort.json and OUT/tune_vs_ort.md.
+Writes OUT/tune_vs_ort.SCALES.json and .md (SCALES: --ort-scales).
 """
 import argparse
 import json
@@ -102,7 +102,7 @@ def main():
     p.add_argument("--ort-scales", choices=["octet", "ort"], default="octet",
                    help="octet: T's scales forced on ORT; ort: ORT's own MinMax scales")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--reuse", action="store_true", help="reuse caches and tensors already in OUT")
+    p.add_argument("--reuse", action="store_true", help="reuse tensors, caches and tune results already in OUT")
     a = p.parse_args()
     shared, octet, out = pathlib.Path(a.shared), a.octet, pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -124,8 +124,10 @@ def main():
         if not (a.reuse and c.exists()):
             bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", c, "--quiet"])
         t0 = time.time()
-        bl.run([octet, "tune", model, "--cache", c, "--data", calib, *CIFAR_PRE, "--samples", a.samples, "--batch", "100",
-                "--budget", a.budget, "-o", t, "--exclusions", x, "--json", r, "--force", "--quiet"])
+        if not (a.reuse and t.exists() and x.exists() and r.exists()):
+            bl.run([octet, "tune", model, "--cache", c, "--data", calib, *CIFAR_PRE, "--samples", a.samples,
+                    "--batch", "100", "--budget", a.budget, "-o", t, "--exclusions", x, "--json", r, "--force",
+                    "--quiet"])
         tune_s = time.time() - t0
         rep, excl = json.loads(r.read_text()), json.loads(x.read_text())
         ev = out / f"{m}.eval.json"
@@ -133,7 +135,7 @@ def main():
                 "100", "--json", ev, "--force", "--quiet"])
         e = json.loads(ev.read_text())
         runs = {k: 100.0 * e[k]["top1"] for k in ("fp32", "int8")}
-        qdq = out / f"{m}.ort.qdq.onnx"
+        qdq = out / f"{m}.ort-{a.ort_scales}.qdq.onnx"
         ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t) if a.ort_scales == "octet" else {},
                      excl["onnxruntime"]["nodes_to_exclude"])
         ort = ort_top1(qdq, tensors["test"], labels, a.threads)
@@ -151,7 +153,7 @@ def main():
     md = bl.md_table(["model", "FP32", "octet INT8 (Δ FP32)", "ORT INT8, octet's exclusions + scales (Δ octet)",
                       "FP32 layers", "INT8 MACs", "tune trials", "tune time", "goals"], rows)
     print(md)
-    bl.write_outputs(out / "tune_vs_ort.json", out / "tune_vs_ort.md", {"machine": bl.machine(), "args": vars(a),
+    bl.write_outputs(out / f"tune_vs_ort.{a.ort_scales}.json", out / f"tune_vs_ort.{a.ort_scales}.md", {"machine": bl.machine(), "args": vars(a),
                      "results": results}, md)
 
 
