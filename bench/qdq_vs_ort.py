@@ -169,7 +169,7 @@ def octet_eval(a, octet, model, data, extra, json_path):
     if json_path.exists():
         json_path.unlink()
     r = bl.run([octet, "eval", model, "--data", data, *CIFAR_PRE, "--batch", "100", "--threads", a.threads,
-                "--quiet", "--json", json_path, *extra], env=bl.spin_env(a.no_spin))
+                "--json", json_path, *extra], env=bl.spin_env(a.no_spin))  # no --quiet: its notes are read
     warnings = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
     if "INT8 is simulated" in r.stderr:
         warnings.append("simulated")

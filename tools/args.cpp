@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/warnings.h"
 
 namespace octet::cli {
 
@@ -16,7 +17,15 @@ Args& Args::opt(const std::string& name, const std::string& metavar, const std::
   return *this;
 }
 
+MessageSettings& message_settings() {
+  static MessageSettings s;
+  return s;
+}
+
 bool Args::parse(int argc, char** argv) {
+  // Every subcommand: --quiet (a command may declare it with its own help) and --all-warnings.
+  if (!opts_.count("quiet")) flag("quiet", "no notes or warnings (errors and results still print)");
+  if (!opts_.count("all-warnings")) flag("all-warnings", "print every warning (default: the first 3 of each kind, then a count)");
   for (int i = 0; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-o" && opts_.count("output")) a = "--output";  // the one short option: -o FILE
@@ -48,6 +57,10 @@ bool Args::parse(int argc, char** argv) {
       pos_.push_back(a);
     }
   }
+  message_settings().quiet = on("quiet");
+  message_settings().all_warnings = on("all-warnings");
+  if (on("all-warnings"))
+    if (WarningCollector* c = WarningCollector::active()) c->show_all();
   return true;
 }
 

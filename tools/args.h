@@ -9,6 +9,14 @@
 
 namespace octet::cli {
 
+// What Args::parse read for the command being run, for main's log handler: --quiet (errors only: no notes,
+// warnings or progress) and --all-warnings (every warning instead of a summary). Every subcommand takes both.
+struct MessageSettings {
+  bool quiet = false;
+  bool all_warnings = false;
+};
+MessageSettings& message_settings();
+
 class Args {
  public:
   Args(std::string command, std::string usage, std::string summary);

@@ -7,6 +7,7 @@
 
 #include "commands.h"
 #include "core/file_io.h"
+#include "core/warnings.h"
 #include "common.h"
 
 namespace octet::cli {
@@ -54,7 +55,7 @@ int cmd_build(int argc, char** argv) {
     for (const Node& n : m.graph.nodes) found |= n.name == name;
     for (const Node& n : m.graph.nodes)
       for (int o : n.outputs) found |= m.graph.value(o).name == name;
-    if (!found) std::fprintf(stderr, "warning: --fp32-layers: no node or tensor named '%s' in %s\n", name.c_str(), model.c_str());
+    if (!found) warn("fp32_layers_unknown", "--fp32-layers: no node or tensor named '" + name + "' in " + model);
   }
   save_plan(*plan, out);
 

@@ -6,6 +6,7 @@
 #include "calib/calibrate.h"
 #include "calib/sidecar.h"
 #include "commands.h"
+#include "core/warnings.h"
 #include "common.h"
 #include "ir/input_shapes.h"
 #include "onnx/import.h"
@@ -58,10 +59,10 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("refine-batch", "N", "batch size of the refinement's trial runs (memory: ResNet-50 at 224x224 needs ~0.6 GiB "
         "at 8, ~2 GiB at 32)", "8");
   a.opt("refine-screen", "N", "each candidate threshold is tried on N of the refinement samples first and on all of "
-        "them only when it wins there (0: every candidate on all samples, ~10x slower)", "16");
+        "them only when it wins there (0: every candidate on all samples, the slower search before)", "16");
   a.opt("refine-prune", "R", "skip candidates whose rounding error on their own tensor is over R x the current "
         "threshold's (0: try every candidate)", "4");
-  a.flag("quiet", "no progress line");
+  a.flag("quiet", "print only errors and the result (no progress line, notes or warnings)");
   add_runtime_options(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet calibrate: give exactly one model file");
@@ -133,13 +134,11 @@ int cmd_calibrate(int argc, char** argv) {
                   static_cast<long long>(rf.samples), rf.sqnr_before_db, rf.sqnr_after_db, rf.changes.size(),
                   r.table.entries.size(), rf.trials, rf.seconds, algo_name(algo));
     } else if (refining) {
-      std::printf("warning: thresholds not refined (%s); the cache holds %s's\n", rf.skipped.c_str(), algo_name(algo));
+      warn("not_refined", "thresholds not refined (" + rf.skipped + "); the cache holds " + algo_name(algo) + "'s");
     }
-    // Clipping warnings describe the algorithm's threshold: not shown for tensors the refinement moved.
-    std::set<std::string> refined;
-    for (const auto& c : rf.changes) refined.insert(c.tensor);
-    for (const auto& w : r.warnings)
-      if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) std::printf("warning: %s\n", w.message.c_str());
+    // Health warnings: a few of each kind, the rest summarized (core/warnings.h); all in the sidecar.
+    if (WarningCollector* c = WarningCollector::active()) c->add_full_list("'" + cache_path + ".json' (\"warnings\")");
+    for (const auto& w : api::reported_warnings(r)) warn(health_issue_name(w.issue), w.message);
     const SidecarMeta meta = api::write_calibration_sidecar(cache_path, r, sidecar.model_hash, data_path);
     calibrator->file().commit();  // after the sidecar: the cache is the commit point
     std::printf("wrote %s (%s) and %s.json%s\n", cache_path.c_str(), meta.cache_header.c_str(), cache_path.c_str(),

@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "common.h"
 #include "core/progress.h"
+#include "octet/log.h"
 
 namespace octet::cli {
 
@@ -78,8 +79,8 @@ int cmd_eval(int argc, char** argv) {
   const int64_t fixed_batch = declared_batch(runs[0].plan->graph());
   if (fixed_batch > 0 && fixed_batch != batch) {
     if (a.on("batch"))
-      std::fprintf(stderr, "note: the model's batch is fixed at %lld; --batch %lld ignored\n",
-                   static_cast<long long>(fixed_batch), static_cast<long long>(batch));
+      log_message(LogLevel::note, "the model's batch is fixed at " + std::to_string(fixed_batch) + "; --batch " +
+                                      std::to_string(batch) + " ignored");
     batch = fixed_batch;
   }
   auto data = open_data(a, true);
@@ -135,11 +136,13 @@ int cmd_eval(int argc, char** argv) {
     // INT8 costing more than 0.3 points: say what repairs it (calibrate -> tune -> eval is the documented path).
     const double lost = static_cast<double>(runs[0].correct - runs[1].correct) / static_cast<double>(seen);
     if (runs[0].precision == "fp32" && runs[1].precision == "int8" && lost > 0.003 && !a.on("layers"))
-      std::fprintf(stderr,
-                   "note: INT8 loses %.2f points of top-1 here. `octet eval ... --layers` shows where the error "
-                   "enters; `octet tune MODEL --cache C --data <calibration images> -o TUNED` repairs it without "
-                   "labels (README, \"Repairing accuracy\").\n",
-                   100.0 * lost);
+    {
+      char pts[32];
+      std::snprintf(pts, sizeof pts, "%.2f", 100.0 * lost);
+      log_message(LogLevel::note, std::string("INT8 loses ") + pts + " points of top-1 here. `octet eval ... --layers` "
+                  "shows where the error enters; `octet tune MODEL --cache C --data <calibration images> -o TUNED` "
+                  "repairs it without labels (README, \"Repairing accuracy\").");
+    }
   }
   if (layers) {
     std::vector<LayerError> rows = layers->results();

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "core/progress.h"
 #include "io/dataset.h"
+#include "octet/log.h"
 
 namespace octet::cli {
 
@@ -22,6 +23,36 @@ std::string db(double v) {
   return b;
 }
 
+nlohmann::json metrics_json(const TuneMetrics& m) {
+  nlohmann::json j = {{"agreement", m.agreement}, {"sqnr_db", std::isfinite(m.sqnr_db) ? nlohmann::json(m.sqnr_db) : nlohmann::json(db(m.sqnr_db))}};
+  if (m.top1 >= 0) j.update({{"top1", m.top1}, {"fp32_top1", m.fp32_top1}, {"top1_drop", m.fp32_top1 - m.top1}});
+  return j;
+}
+
+// The FP32 nodes in the forms other tools take them. ModelOpt matches nodes_to_exclude as regular expressions
+// (re.match), so each name is escaped and anchored to match that node alone.
+nlohmann::json exclusion_lists(const std::vector<std::string>& nodes) {
+  std::string trt, sep;
+  std::vector<std::string> patterns;
+  for (const auto& n : nodes) {
+    trt += sep + n + ":fp32";
+    sep = ",";
+    std::string p;
+    for (char c : n) {
+      if (std::string("\\^$.|?*+()[]{}").find(c) != std::string::npos) p += '\\';
+      p += c;
+    }
+    patterns.push_back(p + "$");
+  }
+  return {{"nodes", nodes},
+          {"onnxruntime", {{"nodes_to_exclude", nodes},
+                           {"usage", "onnxruntime.quantization.quantize_static(..., nodes_to_exclude=nodes_to_exclude)"}}},
+          {"trtexec", {{"args", nodes.empty() ? std::string() : "--precisionConstraints=obey --layerPrecisions=" + trt},
+                       {"usage", "trtexec --onnx=model.qdq.onnx --int8 --fp16 <args>"}}},
+          {"modelopt", {{"nodes_to_exclude", patterns},
+                        {"usage", "modelopt.onnx.quantization.quantize(..., nodes_to_exclude=nodes_to_exclude)"}}}};
+}
+
 }  // namespace
 
 int cmd_tune(int argc, char** argv) {
@@ -31,7 +62,11 @@ int cmd_tune(int argc, char** argv) {
          "recorded in C.json (entropy2, mse, percentile99.99, percentile99.999, minmax), the one that gives the\n"
          "best outputs; (2) move the few layers that help most to FP32. Writes TUNED (a TensorRT cache with the\n"
          "chosen scales, same header) and TUNED.json (sidecar with \"fp32_layers\", which octet build, eval, bench\n"
-         "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).");
+         "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).\n"
+         "To a budget (--budget, --min-agreement, --min-sqnr): the fewest layers in FP32, any layers, that meet every\n"
+         "target on the samples: layers ranked by their effect alone, the shortest ranked prefix that meets it, then\n"
+         "each chosen layer tried back in INT8. Prints the INT8 share of MACs; --exclusions writes the layers for\n"
+         "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).");
   a.opt("cache", "C", "calibration cache from octet calibrate (with its C.json sidecar)");
   add_data_options(a);
   add_preprocess_options(a);
@@ -45,6 +80,12 @@ int cmd_tune(int argc, char** argv) {
   a.flag("scale-search", "search thresholds even when octet calibrate already refined them (by default a refined "
          "cache goes straight to mixed precision)");
   a.opt("fp32-layers", "NODE,...", "layers kept in FP32 from the start (never moved back)");
+  a.opt("budget", "POINTS", "mixed precision to a budget: the fewest layers in FP32 (any layers) such that top-1 on "
+        "--data (labelled: class sub-folders or IDX labels) drops by at most POINTS vs FP32 (0.1 = a tenth of a percent)");
+  a.opt("min-agreement", "PCT", "budget without labels: INT8 top-1 equals FP32's on at least PCT % of the samples");
+  a.opt("min-sqnr", "DB", "budget without labels: output SQNR vs FP32 at least DB");
+  a.opt("exclusions", "FILE", "write the FP32 layers as other tools take them (JSON): ONNX Runtime quantize_static "
+        "nodes_to_exclude, trtexec --layerPrecisions, ModelOpt nodes_to_exclude");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
   a.flag("force", "overwrite TUNED and the --json file");
   a.flag("quiet", "no progress line");
@@ -56,6 +97,19 @@ int cmd_tune(int argc, char** argv) {
   check_output(out, a.on("force"), "-o");
   check_output(out + ".json", /*overwrite=*/true, "sidecar");  // the tuned cache's own sidecar goes with it
   check_json_output(a);
+  if (a.has("exclusions")) check_output(a.get("exclusions"), a.on("force"), "--exclusions");
+  TuneBudget budget;
+  if (a.has("budget")) {
+    budget.max_top1_drop = a.get_double("budget", -1);
+    OCTET_CHECK(budget.max_top1_drop >= 0 && budget.max_top1_drop <= 100, "--budget is a top-1 drop in points "
+                "(0 to 100), got '", a.get("budget"), "'");
+  }
+  if (a.has("min-agreement")) {
+    const double pct = a.get_double("min-agreement", -1);
+    OCTET_CHECK(pct >= 0 && pct <= 100, "--min-agreement is a percentage (0 to 100), got '", a.get("min-agreement"), "'");
+    budget.min_agreement = pct / 100.0;
+  }
+  if (a.has("min-sqnr")) budget.min_sqnr_db = a.get_double("min-sqnr", 0);
   {
     std::error_code ec;
     OCTET_CHECK(!std::filesystem::equivalent(cache_path, out, ec), "octet tune: -o would overwrite the input cache '",
@@ -79,20 +133,21 @@ int cmd_tune(int argc, char** argv) {
   bool search = !a.on("no-scale-search");
   if (search && !a.on("scale-search") && !meta.refinement.is_null()) {
     search = false;
-    if (!a.on("quiet"))
-      std::fprintf(stderr, "note: octet calibrate already refined these thresholds; mixed precision only "
-                   "(--scale-search searches again)\n");
+    log_message(LogLevel::note, "octet calibrate already refined these thresholds; mixed precision only "
+                                "(--scale-search searches again)");
   }
   if (search && !have_candidates)
-    std::fprintf(stderr, "note: '%s' has no threshold candidates (a sidecar from octet calibrate has them); "
-                 "doing mixed precision only\n", sidecar.c_str());
+    log_message(LogLevel::note, "'" + sidecar + "' has no threshold candidates (a sidecar from octet calibrate has "
+                                "them); doing mixed precision only");
 
   // A model with a fixed batch in its input shape runs that batch (complete batches only).
   const int64_t fixed_batch = declared_batch(m.graph);
   if (fixed_batch > 0) batch = fixed_batch;
 
   // Samples, spread over the data set, preprocessed once.
-  auto data = spread(open_data(a, false), static_cast<size_t>(samples));
+  const bool need_labels = budget.max_top1_drop >= 0;
+  auto data = spread(open_data(a, need_labels), static_cast<size_t>(samples));
+  std::vector<int> labels;
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(m.graph), a.on("skip-bad-images"));
   std::vector<std::vector<Tensor>> batches;
   int64_t n_samples = 0;
@@ -100,6 +155,8 @@ int cmd_tune(int argc, char** argv) {
     if (n < batch && fixed_batch > 0) break;
     batches.push_back({n < batch ? batcher.batch().first(n).clone() : batcher.batch().clone()});
     n_samples += n;
+    if (need_labels)
+      for (int64_t i = 0; i < n; ++i) labels.push_back(batcher.labels()[static_cast<size_t>(i)]);
   }
   OCTET_CHECK(n_samples > 0, "octet tune: no samples could be read from '", a.get("data"), "'");
 
@@ -111,6 +168,8 @@ int cmd_tune(int argc, char** argv) {
   opt.max_sweeps = static_cast<int>(a.get_int("sweeps", 3));
   OCTET_CHECK(opt.max_sweeps >= 1, "--sweeps must be at least 1");
   opt.fp32_layers = a.get_list("fp32-layers");
+  opt.budget = budget;
+  opt.labels = labels;
   Progress progress("tune", 0, a.on("quiet"), "trials");
   opt.progress = [&](int done, int planned, const std::string&) {
     progress.set_total(planned);
@@ -133,6 +192,28 @@ int cmd_tune(int argc, char** argv) {
       std::printf("  fp32  %-50s (%s dB)\n", s.target.c_str(), db(s.sqnr_db).c_str());
   }
 
+  const double int8_mac_pct = r.macs_total > 0 ? 100.0 * r.macs_int8 / r.macs_total : -1;
+  if (budget.any()) {
+    const TuneMetrics& m0 = r.metrics_start;
+    const TuneMetrics& m1 = r.metrics_final;
+    auto line = [&](const char* what, const TuneMetrics& m) {
+      std::printf("  %-22s agreement with FP32 %.2f%%, output SQNR %s dB", what, 100.0 * m.agreement, db(m.sqnr_db).c_str());
+      if (m.top1 >= 0) std::printf(", top-1 %.2f%% (FP32 %.2f%%, drop %.2f points)", m.top1, m.fp32_top1, m.fp32_top1 - m.top1);
+      std::printf("\n");
+    };
+    std::printf("budget %s on %lld samples with %zu layer(s) in FP32:\n", r.budget_met ? "met" : "NOT met",
+                static_cast<long long>(n_samples), r.fp32_layers.size());
+    line("all INT8 (calibrated):", m0);
+    line("with the FP32 layers:", m1);
+  }
+  if (int8_mac_pct >= 0)
+    std::printf("INT8 share: %.1f%% of MACs (%.2f of %.2f MMAC per sample), %d of %d layers\n", int8_mac_pct,
+                r.macs_int8 / 1e6, r.macs_total / 1e6, r.int8_layers - static_cast<int>(r.fp32_layers.size()), r.int8_layers);
+  const std::vector<std::string> fp32_nodes = api::fp32_onnx_nodes(m.graph, r.table, r.fp32_layers, opt.backend);
+  const nlohmann::json exclusions = exclusion_lists(fp32_nodes);
+  if (!fp32_nodes.empty())
+    std::printf("exclusions: trtexec %s\n", exclusions["trtexec"]["args"].get<std::string>().c_str());
+
   api::write_tuned(out, in, r.table, r.fp32_layers, opt.search_scales, model_path);
   std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());
 
@@ -145,7 +226,16 @@ int cmd_tune(int argc, char** argv) {
     write_json(a.get("json"), {{"samples", n_samples}, {"sqnr_start_db", r.sqnr_start_db},
                                {"sqnr_scales_db", r.sqnr_scales_db}, {"sqnr_final_db", r.sqnr_final_db},
                                {"fp32_layers", r.fp32_layers}, {"int8_layers", r.int8_layers}, {"trials", r.trials},
-                               {"steps", steps}, {"layer_sensitivity", sens}});
+                               {"steps", steps}, {"layer_sensitivity", sens}, {"budget_met", r.budget_met},
+                               {"metrics_start", metrics_json(r.metrics_start)}, {"metrics_final", metrics_json(r.metrics_final)},
+                               {"macs_total", r.macs_total}, {"macs_int8", r.macs_int8},
+                               {"int8_mac_share", int8_mac_pct >= 0 ? nlohmann::json(int8_mac_pct / 100.0) : nlohmann::json()},
+                               {"fp32_nodes", fp32_nodes}, {"exclusions", exclusions}});
+  }
+  if (a.has("exclusions")) {
+    write_file_atomic(a.get("exclusions"), exclusions.dump(2) + "\n");
+    std::printf("wrote %s (ONNX Runtime, trtexec and ModelOpt exclusion lists: %zu node(s))\n", a.get("exclusions").c_str(),
+                fp32_nodes.size());
   }
   return 0;
 }

@@ -9,6 +9,7 @@
 
 #include "core/cpus.h"
 #include "core/file_io.h"
+#include "core/warnings.h"
 #include "ir/input_shapes.h"
 
 namespace octet::cli {
@@ -162,7 +163,14 @@ void print_layer_table(const std::vector<LayerRow>& rows) {
                 r.precision.c_str(), r.why.c_str());
 }
 
-void write_json(const std::string& path, const nlohmann::json& j) {
+void write_json(const std::string& path, const nlohmann::json& j_in) {
+  // Every warning so far (the terminal shows a few of each kind: core/warnings.h) goes into the report too.
+  nlohmann::json j = j_in;
+  if (WarningCollector* c = WarningCollector::active(); c && j.is_object() && !j.contains("warnings")) {
+    j["warnings"] = nlohmann::json::array();
+    for (const auto& w : c->all()) j["warnings"].push_back({{"kind", w.kind}, {"message", w.text}});
+    if (path != "-") c->add_full_list("'" + path + "' (\"warnings\")");
+  }
   std::string text = j.dump(2) + "\n";
   if (path == "-") {
     std::fputs(text.c_str(), stdout);

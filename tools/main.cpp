@@ -7,9 +7,11 @@
 
 #include <unistd.h>
 
+#include "args.h"
 #include "commands.h"
 #include "core/cpus.h"
 #include "core/error.h"
+#include "core/warnings.h"
 #include "core/version.h"
 #include "octet/log.h"
 
@@ -98,8 +100,12 @@ void apply_omp_defaults(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   apply_omp_defaults(argc, argv);
-  // The library's notes and warnings, printed as octet always printed them.
+  // The library's notes and warnings, printed as octet always printed them; none with --quiet. Repeated
+  // warnings (core/warnings.h) are summarized at the end of the command.
+  octet::WarningCollector warnings;
+  warnings.set_no_list_hint("--all-warnings prints every one");
   octet::set_log_handler([](octet::LogLevel level, const std::string& text) {
+    if (octet::cli::message_settings().quiet) return;
     std::fprintf(stderr, "%s: %s\n", level == octet::LogLevel::note ? "note" : "warning", text.c_str());
   });
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
@@ -113,8 +119,12 @@ int main(int argc, char** argv) {
   for (const auto& c : kCommands) {
     if (std::strcmp(argv[1], c.name) != 0) continue;
     try {
-      return c.fn(argc - 2, argv + 2);
+      const int rc = c.fn(argc - 2, argv + 2);
+      std::fflush(stdout);  // the summary comes after what the command printed
+      warnings.summarize();
+      return rc;
     } catch (const octet::Error& e) {
+      warnings.summarize();
       std::fprintf(stderr, "octet %s: error: %s\n", c.name, e.what());
       return 1;
     } catch (const std::exception& e) {

@@ -24,6 +24,13 @@ struct TuningOptions {
   double min_gain_db = 0.1;
   int max_sweeps = 3;
   std::vector<std::string> fp32_layers;  // kept in FP32 from the start
+  // Mixed precision to a budget (any target set replaces the min_gain_db rule and max_fp32_layers): the fewest
+  // layers in FP32 such that every target holds on `samples` — top-1 drop vs FP32 in points (needs `labels`,
+  // one class per sample in order), share of samples whose INT8 top-1 equals FP32's (0..1), output SQNR in dB.
+  double max_top1_drop = -1;     // < 0: not a target
+  double min_agreement = -1;     // < 0: not a target
+  double min_sqnr_db = -1e300;   // -1e300: not a target
+  std::vector<int> labels;
 };
 
 struct TuningStep {
@@ -40,6 +47,13 @@ struct TuningResult {
   std::vector<TuningStep> steps;
   int int8_layers = 0, trials = 0;
   bool searched_scales = false;
+  // Budget mode: whether the targets hold with fp32_layers, and the metrics with them (top-1s in percent, -1
+  // without labels). Every mode: MACs per sample in all and in INT8, and the ONNX nodes that run FP32 because
+  // of fp32_layers (the layers and what is fused into them): ONNX Runtime's / ModelOpt's nodes_to_exclude.
+  bool budget_met = false;
+  double agreement = 0, top1 = -1, fp32_top1 = -1;
+  double macs_total = 0, macs_int8 = 0;
+  std::vector<std::string> fp32_nodes;
   std::string cache;  // the tuned TensorRT cache text (same header)
   // Writes `cache_path` and its sidecar <cache_path>.json (atomically).
   void save(const std::string& cache_path) const;

@@ -4,6 +4,7 @@
 #include "api/internal.h"
 #include "calib/table.h"
 #include "core/file_io.h"
+#include "core/warnings.h"
 #include "calib/sqnr.h"
 #include "octet/cache.h"
 #include "octet/evaluate.h"
@@ -21,7 +22,7 @@ CalibCache scales_from_qdq_model(const std::string& path, const std::string& hea
   QdqImportOptions qo;
   qo.strict_symmetric = strict;
   QdqImportResult q = import_qdq(r.graph, qo);
-  for (const auto& w : q.warnings) log_message(LogLevel::warning, w);
+  for (const auto& w : q.warnings) warn("qdq_import", w);
   CalibCache c;
   c.header = header;
   for (const auto& [name, s] : q.scales) c.entries.push_back({name, s});

@@ -3,6 +3,7 @@
 // calibrate() and calibrate_model() (was src/calib/public_api.cpp).
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "api/internal.h"
 #include "core/file_io.h"
@@ -109,6 +110,15 @@ CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::
   return c;
 }
 
+std::vector<HealthWarning> reported_warnings(const CalibOutcome& r) {
+  std::set<std::string> refined;
+  for (const auto& c : r.refinement.changes) refined.insert(c.tensor);
+  std::vector<HealthWarning> out;
+  for (const auto& w : r.warnings)
+    if (w.issue != HealthIssue::HeavyClipping || !refined.count(w.tensor)) out.push_back(w);
+  return out;
+}
+
 SidecarMeta write_calibration_sidecar(const std::string& cache_path, const CalibOutcome& r, const std::string& model_hash,
                                       const std::string& data_source) {
   SidecarMeta meta;
@@ -118,6 +128,8 @@ SidecarMeta write_calibration_sidecar(const std::string& cache_path, const Calib
   meta.batches = r.batches;
   meta.images = r.images;
   if (r.refinement.ran) meta.refinement = refinement_json(r.refinement);
+  for (const auto& w : reported_warnings(r))
+    meta.warnings.push_back({{"tensor", w.tensor}, {"issue", health_issue_name(w.issue)}, {"message", w.message}});
   write_sidecar(cache_path + ".json", r.table, meta);
   return meta;
 }
@@ -133,7 +145,7 @@ CalibrationResult to_public(const CalibOutcome& r) {
   p.batches = r.batches;
   p.two_pass = r.table.hist_mode == HistMode::Fixed;
   p.seconds = r.seconds;
-  for (const auto& w : r.warnings) p.warnings.push_back(w.message);
+  for (const auto& w : reported_warnings(r)) p.warnings.push_back(w.message);
   p.refined = r.refinement.ran;
   p.refinement_skipped = r.refinement.skipped;
   p.sqnr_before_db = r.refinement.sqnr_before_db;

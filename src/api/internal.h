@@ -111,6 +111,9 @@ struct CacheSidecarCheck {
   std::string model_hash;        // file_fingerprint of the model
 };
 CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path);
+// The calibration's health warnings as reported (CLI, sidecar "warnings", CalibrationResult::warnings):
+// clipping warnings describe the algorithm's threshold, so none for tensors the refinement moved.
+std::vector<HealthWarning> reported_warnings(const CalibOutcome& r);
 // The sidecar octet calibrate writes next to the cache; returns its metadata.
 SidecarMeta write_calibration_sidecar(const std::string& cache_path, const CalibOutcome& r, const std::string& model_hash,
                                       const std::string& data_source);
@@ -127,6 +130,10 @@ struct TuneInput {
   bool have_candidates = false;
 };
 TuneInput load_tune_input(const std::string& cache_path);
+// Every ONNX node of `model` that runs FP32 because of `fp32_layers` in the INT8 plan of `table`: the layers
+// and the nodes fused into them, in model order (the exclusion list other tools take).
+std::vector<std::string> fp32_onnx_nodes(const Graph& model, const CalibTable& table,
+                                         const std::vector<std::string>& fp32_layers, const std::string& backend);
 // Writes the tuned cache (same header) and its sidecar (fp32_layers; calibrate's refinement record dropped when
 // the thresholds were searched again).
 void write_tuned(const std::string& out, const TuneInput& in, const CalibTable& table,

@@ -14,6 +14,7 @@
 #include "api/internal.h"
 #include "core/cpus.h"
 #include "core/file_io.h"
+#include "core/warnings.h"
 #include "calib/table.h"
 #include "onnx/import.h"
 #include "onnx/qdq_import.h"
@@ -99,7 +100,7 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const EngineOptions& eo) {
       fo.backend = o.backend;
       return Plan::build(std::move(m.qdq_graph), fo);
     } else {
-      for (const auto& w : m.qdq_warnings) log_message(LogLevel::warning, w);
+      for (const auto& w : m.qdq_warnings) warn("qdq_import", w);
       o.int8_amax = m.qdq_amax;
       // Round where the Q/DQ model rounds: a Conv whose output has its own pair before a Relu (ONNX Runtime's
       // symmetric QDQ) requantizes twice there, so octet must not fuse the Relu past that pair.

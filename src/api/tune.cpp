@@ -1,6 +1,8 @@
 // octet tune through the api layer: the table with the sidecar's candidates, and the tuned cache + sidecar
 // (moved from tools/cmd_tune.cpp); the public tune().
+#include <cmath>
 #include <filesystem>
+#include <set>
 
 #include "api/internal.h"
 #include "calib/tune.h"
@@ -35,6 +37,25 @@ TuneInput load_tune_input(const std::string& cache_path) {
     table.hist_mode = st.hist_mode;
   }
   return in;
+}
+
+std::vector<std::string> fp32_onnx_nodes(const Graph& model, const CalibTable& table,
+                                         const std::vector<std::string>& fp32_layers, const std::string& backend) {
+  if (fp32_layers.empty()) return {};
+  PlanOptions po;
+  po.backend = backend;
+  for (const auto& e : table.entries)
+    if (e.amax > 0.f && std::isfinite(e.amax)) po.int8_amax[e.name] = amax_from_scale(scale_from_amax(e.amax));
+  po.fp32_layers = fp32_layers;
+  auto plan = Plan::build(model, po);
+  const std::set<std::string> fp32(fp32_layers.begin(), fp32_layers.end());
+  std::vector<std::string> out;
+  const std::string tag = "fused into '";
+  for (const LayerRow& r : layer_table(plan->graph(), plan->quantize_report(), true, &model)) {
+    std::string host = r.why.rfind(tag, 0) == 0 ? r.why.substr(tag.size(), r.why.find('\'', tag.size()) - tag.size()) : r.node;
+    if (fp32.count(r.node) || fp32.count(host)) out.push_back(r.node);
+  }
+  return out;
 }
 
 void write_tuned(const std::string& out, const TuneInput& in, const CalibTable& table,
@@ -86,6 +107,11 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.min_gain_db = options.min_gain_db;
   o.max_sweeps = options.max_sweeps;
   o.fp32_layers = options.fp32_layers;
+  o.budget.max_top1_drop = options.max_top1_drop;
+  o.budget.min_agreement = options.min_agreement;
+  o.budget.min_sqnr_db = options.min_sqnr_db;
+  o.labels = options.labels;
+  OCTET_CHECK(o.budget.max_top1_drop < 0 || !o.labels.empty(), "tune: a top-1 budget needs labels (TuningOptions::labels)");
   TuneResult r = octet::tune(model.source().graph, st->in.table, batches, o);
   TuningResult out;
   out.sqnr_start_db = r.sqnr_start_db;
@@ -96,6 +122,13 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   out.int8_layers = r.int8_layers;
   out.trials = r.trials;
   out.searched_scales = o.search_scales;
+  out.budget_met = r.budget_met;
+  out.agreement = r.metrics_final.agreement;
+  out.top1 = r.metrics_final.top1;
+  out.fp32_top1 = r.metrics_final.fp32_top1;
+  out.macs_total = r.macs_total;
+  out.macs_int8 = r.macs_int8;
+  out.fp32_nodes = api::fp32_onnx_nodes(model.source().graph, r.table, r.fp32_layers, o.backend);
   const CacheHeader h = parse_cache_header(st->in.cache.header);
   out.cache = serialize_cache(to_cache(r.table, h.version, h.algo_token));
   st->table = std::move(r.table);

@@ -8,6 +8,8 @@
 #include <set>
 
 #include "calib/refine.h"
+#include "calib/shape_values.h"
+#include "calib/tune.h"
 #include "core/progress.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
@@ -282,8 +284,10 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   observe_layout_copies(g, obs_of);
   bool two_pass = !obs.empty() && obs[0].mode() == HistMode::Fixed;
   enum class Pass { Absmax, Hist, OnePass } pass = two_pass ? Pass::Absmax : Pass::OnePass;
+  std::vector<char> non_float(obs.size(), 0);  // observed tensors that ran as integers (shape/index data)
   auto feed = [&](int v, const Tensor& t) {
     int i = obs_of[static_cast<size_t>(v)];
+    if (i >= 0 && t.dtype() != DType::f32) non_float[static_cast<size_t>(i)] = 1;
     if (i < 0 || t.dtype() != DType::f32) return;
     const float* p = t.data<float>();
     size_t n = static_cast<size_t>(t.numel());
@@ -401,7 +405,14 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
     out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
   }
-  out.warnings = health_check(out.table);
+  // Shape/index arithmetic has no scale by nature: no health warning for it (issue 16).
+  std::set<std::string> shape_tensors;
+  const std::vector<char> shape_vals = shape_arithmetic_values(model);
+  for (int mv : model_vals)
+    if (shape_vals[static_cast<size_t>(mv)]) shape_tensors.insert(model.value(mv).name);
+  for (size_t i = 0; i < obs.size(); ++i)
+    if (non_float[i]) shape_tensors.insert(obs_name[i]);
+  out.warnings = health_check(out.table, 1e-3, shape_tensors);
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opt.refine.samples > 0) {
     plan.reset();  // the unfused FP32 plan's buffers are not needed any more

@@ -123,6 +123,7 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
               {"fp32_layers", meta.fp32_layers},
               {"tensors", std::move(tensors)}};
   if (!meta.refinement.is_null()) j["refinement"] = meta.refinement;
+  if (!meta.warnings.is_null()) j["warnings"] = meta.warnings;
   return j;
 }
 
@@ -148,6 +149,7 @@ CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
       meta->images = j.value("images", int64_t{0});
       meta->fp32_layers = j.value("fp32_layers", std::vector<std::string>{});
       meta->refinement = j.value("refinement", json());
+      meta->warnings = j.value("warnings", json());
     }
     for (const auto& tj : j.at("tensors")) {
       CalibEntry e;
@@ -209,10 +211,11 @@ const char* health_issue_name(HealthIssue k) {
   return "?";
 }
 
-std::vector<HealthWarning> health_check(const CalibTable& table, double clip_threshold) {
+std::vector<HealthWarning> health_check(const CalibTable& table, double clip_threshold,
+                                        const std::set<std::string>& quiet_tensors) {
   std::vector<HealthWarning> out;
   for (const auto& e : table.entries) {
-    if (!e.has_stats) continue;
+    if (!e.has_stats || quiet_tensors.count(e.name)) continue;
     const TensorStats& s = e.stats;
     const std::string who = "tensor '" + e.name + "': ";
     auto add = [&](HealthIssue k, const std::string& msg) { out.push_back({e.name, k, who + msg}); };

@@ -24,6 +24,7 @@
 // cache (no statistics) carry only name/amax/scale/scale_hex/algorithm.
 #pragma once
 
+#include <set>
 #include <string>
 #include <vector>
 
@@ -48,6 +49,9 @@ struct SidecarMeta {
   // What octet calibrate's threshold refinement did (samples, SQNR before/after, tensors changed); null when
   // the cache holds the algorithm's thresholds as computed.
   nlohmann::json refinement;
+  // The calibration's health warnings, every one (the CLI shows a few of each kind and points here):
+  // [{"tensor", "issue" (health_issue_name), "message"}]; null when there were none.
+  nlohmann::json warnings;
 };
 
 nlohmann::json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta);
@@ -76,7 +80,9 @@ struct HealthWarning {
   std::string message;  // one line naming the tensor: "tensor 'conv1': 12 NaN and 3 Inf values ..."
 };
 
-// Warnings for every entry with statistics, in table order (an entry may get several).
-std::vector<HealthWarning> health_check(const CalibTable& table, double clip_threshold = 1e-3);
+// Warnings for every entry with statistics, in table order (an entry may get several), except entries named
+// in `quiet_tensors` (shape/index arithmetic: calib/shape_values.h).
+std::vector<HealthWarning> health_check(const CalibTable& table, double clip_threshold = 1e-3,
+                                        const std::set<std::string>& quiet_tensors = {});
 
 }  // namespace octet

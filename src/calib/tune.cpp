@@ -8,6 +8,7 @@
 
 #include "calib/sqnr.h"
 #include "core/error.h"
+#include "backends/ref/propagate.h"
 #include "runtime/plan.h"
 
 namespace octet {
@@ -35,8 +36,11 @@ struct Evaluator {
   const std::vector<std::vector<Tensor>>& batches;
   const TuneOptions& opt;
   std::vector<std::vector<Tensor>> ref;  // FP32 outputs per batch
+  std::vector<int> ref_top;              // FP32 top-1 (argmax of the first output) per sample
   int trials = 0;
   int planned = 0;
+  TuneMetrics last;                      // of the latest trial
+  TuneMetrics fp32;                      // of the FP32 plan itself
 
   Evaluator(const Graph& m, const std::vector<std::vector<Tensor>>& b, const TuneOptions& o)
       : model(m), batches(b), opt(o) {
@@ -48,6 +52,30 @@ struct Evaluator {
       for (const Tensor& y : plan->run(inputs)) outs.push_back(y.clone());
       ref.push_back(std::move(outs));
     }
+    for (const auto& outs : ref) append_top1(outs[0], ref_top);
+    OCTET_CHECK(opt.labels.empty() || opt.labels.size() == ref_top.size(), "tune: ", opt.labels.size(), " labels for ",
+                ref_top.size(), " samples");
+    fp32.sqnr_db = std::numeric_limits<double>::infinity();
+    fp32.agreement = 1.0;
+    fp32.top1 = fp32.fp32_top1 = top1_percent(ref_top);
+  }
+
+  // Argmax over each sample's row of `y` (N x ...: the first dimension is the sample).
+  static void append_top1(const Tensor& y, std::vector<int>& top) {
+    const int64_t n = y.shape().empty() ? 1 : y.shape()[0];
+    if (n <= 0) return;
+    const int64_t k = y.numel() / n;
+    const float* p = y.data<float>();
+    for (int64_t i = 0; i < n; ++i) {
+      const float* row = p + i * k;
+      top.push_back(static_cast<int>(std::max_element(row, row + k) - row));
+    }
+  }
+  double top1_percent(const std::vector<int>& top) const {
+    if (opt.labels.empty()) return -1;
+    int64_t correct = 0;
+    for (size_t i = 0; i < top.size(); ++i) correct += top[i] == opt.labels[i];
+    return 100.0 * static_cast<double>(correct) / static_cast<double>(top.size());
   }
 
   std::unique_ptr<Plan> build(const std::map<std::string, float>& amax, const std::vector<std::string>& fp32) const {
@@ -63,17 +91,110 @@ struct Evaluator {
   }
   double sqnr(Plan& plan, const std::string& what) {
     double signal = 0, noise = 0;
+    std::vector<int> top;
     for (size_t b = 0; b < batches.size(); ++b) {
       std::vector<Tensor> outs = plan.run(batches[b]);
       for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
+      append_top1(outs[0], top);
     }
     ++trials;
     if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
-    return sqnr_db(signal, noise);
+    last.sqnr_db = sqnr_db(signal, noise);
+    int64_t agree = 0;
+    for (size_t i = 0; i < top.size() && i < ref_top.size(); ++i) agree += top[i] == ref_top[i];
+    last.agreement = top.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(top.size());
+    last.top1 = top1_percent(top);
+    last.fp32_top1 = fp32.top1;
+    return last.sqnr_db;
   }
 };
 
+bool budget_meets(const TuneBudget& b, const TuneMetrics& m) {
+  if (b.max_top1_drop >= 0 && !(m.fp32_top1 - m.top1 <= b.max_top1_drop + 1e-9)) return false;
+  if (b.min_agreement >= 0 && !(m.agreement >= b.min_agreement - 1e-12)) return false;
+  if (b.min_sqnr_db > -1e299 && !(m.sqnr_db >= b.min_sqnr_db)) return false;
+  return true;
+}
+
+// Budget mode: `ranked` are the units (one layer, or the layers around one tensor) best first. Finds the
+// shortest prefix of the ranking whose layers in FP32 meet the budget (binary search: the metrics grow
+// roughly with the prefix; every answer is a measured trial), then tries each chosen layer back in INT8,
+// least useful first, keeping it there when the budget still holds. Sets res.fp32_layers, steps, metrics;
+// returns the final SQNR.
+double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
+                     const std::vector<std::vector<std::string>>& ranked, const TuneOptions& opt, TuneResult& res) {
+  const std::vector<std::string> user = res.fp32_layers;
+  auto prefix = [&](size_t k) {
+    std::vector<std::string> f = user;
+    for (size_t i = 0; i < k && i < ranked.size(); ++i)
+      for (const auto& l : ranked[i])
+        if (std::find(f.begin(), f.end(), l) == f.end()) f.push_back(l);
+    return f;
+  };
+  size_t lo = 0, hi = ranked.size();  // prefix lo fails (the start did); find the smallest that meets
+  TuneMetrics hi_m;
+  bool hi_known = false;
+  while (hi - lo > 1) {
+    const size_t mid = lo + (hi - lo) / 2;
+    ev.sqnr(amax, prefix(mid), "budget: " + std::to_string(mid) + " units in FP32");
+    if (budget_meets(opt.budget, ev.last)) {
+      hi = mid;
+      hi_m = ev.last;
+      hi_known = true;
+    } else {
+      lo = mid;
+    }
+  }
+  std::vector<std::string> f = prefix(hi);
+  if (!hi_known) {
+    ev.sqnr(amax, f, "budget: " + std::to_string(hi) + " units in FP32");
+    hi_m = ev.last;
+  }
+  res.budget_met = budget_meets(opt.budget, hi_m);
+  TuneMetrics cur = hi_m;
+  if (res.budget_met) {
+    // Pruning: a layer the others make unnecessary goes back to INT8 (latest, i.e. least sensitive, first).
+    for (size_t k = f.size(); k-- > user.size();) {
+      std::vector<std::string> without = f;
+      without.erase(without.begin() + static_cast<std::ptrdiff_t>(k));
+      ev.sqnr(amax, without, "budget: " + f[k] + " back to INT8");
+      if (budget_meets(opt.budget, ev.last)) {
+        f = std::move(without);
+        cur = ev.last;
+      }
+    }
+  }
+  res.fp32_layers = f;
+  for (size_t k = user.size(); k < f.size(); ++k) res.steps.push_back({"fp32", f[k], "", 0.f, 0.f, cur.sqnr_db});
+  res.metrics_final = cur;
+  return cur.sqnr_db;
+}
+
 }  // namespace
+
+std::map<std::string, double> node_macs(const Graph& model, const std::vector<Shape>& input_shapes) {
+  const Propagation p = propagate(model, input_shapes);
+  const double batch = input_shapes.empty() || input_shapes[0].empty() ? 1.0 : static_cast<double>(input_shapes[0][0]);
+  auto numel = [](const Shape& s) {
+    double n = 1;
+    for (int64_t d : s) n *= static_cast<double>(d);
+    return n;
+  };
+  std::map<std::string, double> out;
+  for (const Node& n : model.nodes) {
+    if (n.inputs.size() < 2 || n.outputs.empty() || n.inputs[0] < 0 || n.inputs[1] < 0) continue;
+    const Shape& a = p.shape[static_cast<size_t>(n.inputs[0])];
+    const Shape& w = p.shape[static_cast<size_t>(n.inputs[1])];
+    const Shape& y = p.shape[static_cast<size_t>(n.outputs[0])];
+    double macs = 0;
+    if (n.op == OpType::Conv && !w.empty() && w[0] > 0) macs = numel(y) * numel(w) / static_cast<double>(w[0]);
+    else if (n.op == OpType::ConvTranspose && !w.empty() && w[0] > 0) macs = numel(a) * numel(w) / static_cast<double>(w[0]);
+    else if (n.op == OpType::Gemm && a.size() == 2) macs = numel(y) * static_cast<double>(n.attr_i("transA", 0) ? a[0] : a[1]);
+    else if (n.op == OpType::MatMul && !a.empty()) macs = numel(y) * static_cast<double>(a.back());
+    if (macs > 0) out[n.name] = macs / std::max(batch, 1.0);
+  }
+  return out;
+}
 
 double sqnr_db(const std::vector<std::vector<Tensor>>& ref, const std::vector<std::vector<Tensor>>& test) {
   OCTET_CHECK(ref.size() == test.size(), "sqnr_db: ", ref.size(), " vs ", test.size(), " batches");
@@ -166,7 +287,15 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   // 2. Mixed precision: leave-one-out sensitivity, then greedy. A unit is one INT8 layer, or every INT8 layer
   // next to one quantized tensor (its producer and consumers): a badly scaled tensor stops being rounded only
   // when all of them run FP32, which no single layer achieves.
-  if (max_fp32 > 0) {
+  const bool budget = opt.budget.any();
+  if (budget) max_fp32 = static_cast<int>(layers.size());  // any number of layers; the budget decides
+  bool budget_done = false;
+  if (budget) {
+    ev.sqnr(amax, res.fp32_layers, "budget: start");
+    res.metrics_start = res.metrics_final = ev.last;
+    budget_done = res.budget_met = budget_meets(opt.budget, ev.last);
+  }
+  if (max_fp32 > 0 && !budget_done) {
     std::vector<std::vector<std::string>> units;
     for (const auto& l : layers) units.push_back({l});
     std::map<std::string, std::string> host;  // ONNX node -> the INT8 layer it runs in
@@ -219,8 +348,14 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
       if (units[i].size() == 1) res.layer_sensitivity.emplace_back(units[i][0], s);
     }
     std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
+    if (budget) {
+      std::vector<std::vector<std::string>> ranked;
+      for (const auto& [i, alone] : order) ranked.push_back(units[i]);
+      best = budget_search(ev, amax, ranked, opt, res);
+    }
     int rejected = 0;
     for (const auto& [i, alone] : order) {
+      if (budget) break;
       if (rejected >= 3 || alone < best + opt.min_gain_db) break;
       std::vector<std::string> f = with(units[i]);
       int added = static_cast<int>(f.size() - opt.fp32_layers.size());
@@ -237,6 +372,22 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
     }
   }
   res.sqnr_final_db = best;
+  // What the final plan runs in INT8 (MACs).
+  {
+    auto fin = ev.build(amax, res.fp32_layers);
+    const QuantizeReport& rep = fin->quantize_report();
+    try {
+      const std::map<std::string, double> macs = node_macs(model, fin->input_shapes(1));
+      for (const auto& l : rep.lines) {
+        auto it = macs.find(l.node);
+        if (it == macs.end()) continue;
+        res.macs_total += it->second;
+        if (l.precision == "int8") res.macs_int8 += it->second;
+      }
+    } catch (const Error&) {
+      res.macs_total = res.macs_int8 = 0;  // shapes not known without data: no MAC share
+    }
+  }
   res.trials = ev.trials;
   return res;
 }

@@ -18,6 +18,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,24 @@
 
 namespace octet {
 
+// Mixed precision to a budget (octet tune --budget / --min-agreement / --min-sqnr): every target given must
+// hold on the samples. Top-1 compares the argmax of the first output with `TuneOptions::labels`; agreement
+// with the FP32 plan's argmax.
+struct TuneBudget {
+  double max_top1_drop = -1;   // points (0.1 = a tenth of a percent of the samples); < 0: not a target
+  double min_agreement = -1;   // fraction in [0, 1] of samples whose INT8 top-1 equals FP32's; < 0: not a target
+  double min_sqnr_db = -1e300; // output SQNR vs FP32; -1e300: not a target
+  bool any() const { return max_top1_drop >= 0 || min_agreement >= 0 || min_sqnr_db > -1e299; }
+};
+
+// What one trial measured on all samples.
+struct TuneMetrics {
+  double sqnr_db = 0;
+  double agreement = 0;      // fraction of samples, INT8 top-1 == FP32 top-1
+  double top1 = -1;          // INT8 top-1 in percent (-1 without labels)
+  double fp32_top1 = -1;     // FP32 top-1 in percent (-1 without labels)
+};
+
 struct TuneOptions {
   std::string backend = "cpu";
   bool search_scales = true;
@@ -35,6 +54,12 @@ struct TuneOptions {
   int max_fp32_layers = -1;
   double min_gain_db = 0.1;    // a scale change must gain more than 0.01 dB; a layer in FP32 this much
   std::vector<std::string> fp32_layers;  // layers already kept in FP32 (the user's); never moved back
+  // Mixed precision to a budget instead of the SQNR-gain rule above: the fewest layers in FP32 (any layers)
+  // that meet every target (TuneBudget): layers ranked by the output SQNR with each alone in FP32, the
+  // shortest prefix of that ranking that meets the budget (binary search, verified), then every chosen layer
+  // tried back in INT8 and left there when the budget still holds. max_fp32_layers is ignored.
+  TuneBudget budget;
+  std::vector<int> labels;  // class of each sample, in batch order (needed for max_top1_drop)
   // Progress: called after every trial with (trials done, trials planned so far, what was tried).
   std::function<void(int, int, const std::string&)> progress;
 };
@@ -56,6 +81,12 @@ struct TuneResult {
   int trials = 0;
   int sweeps = 0;                       // scale-search sweeps run
   int int8_layers = 0;
+  // Budget mode (TuneOptions::budget): whether the final choice meets it, and its metrics before / after.
+  bool budget_met = false;
+  TuneMetrics metrics_start, metrics_final;
+  // MACs (multiply-accumulates of Conv, ConvTranspose, Gemm, MatMul per sample) of the final plan: all, and
+  // those that run INT8. Computed in every mode.
+  double macs_total = 0, macs_int8 = 0;
 };
 
 // `batches`: the samples, each batch one tensor per graph input (in graph-input order). The table's entries
@@ -63,6 +94,11 @@ struct TuneResult {
 // their amax. Throws Error if there are no samples or the model cannot be quantized with the table.
 TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
                 const TuneOptions& opt = {});
+
+// Multiply-accumulates per sample of every Conv, ConvTranspose, Gemm and MatMul node (by ONNX node name) at
+// `input_shapes` (the first dimension of the first input is the batch the count is divided by). Throws Error
+// when shapes cannot be propagated.
+std::map<std::string, double> node_macs(const Graph& model, const std::vector<Shape>& input_shapes);
 
 // SQNR in dB of `test` against `ref` (sum over all tensors); +inf when they are equal.
 double sqnr_db(const std::vector<std::vector<Tensor>>& ref, const std::vector<std::vector<Tensor>>& test);

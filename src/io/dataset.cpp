@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 #include "core/file_io.h"
+#include "core/warnings.h"
+#include "octet/log.h"
 #include "io/npy.h"
 
 namespace octet {
@@ -76,7 +78,7 @@ class FolderWalk {
     return std::move(groups_);
   }
 
-  // One line on stderr when anything was skipped (nothing otherwise).
+  // One note (log handler) when anything was skipped (nothing otherwise).
   void report() const {
     if (skipped_links_.empty() && duplicates_.empty() && not_regular_.empty() && too_deep_.empty()) return;
     auto list = [](const std::vector<std::string>& v) {
@@ -84,7 +86,7 @@ class FolderWalk {
       for (size_t i = 0; i < v.size() && i < 3; ++i) s += (i ? ", '" : ": '") + v[i] + "'";
       return s + (v.size() > 3 ? ", ..." : "");
     };
-    std::string msg = "note: data folder '" + root_ + "':";
+    std::string msg = "data folder '" + root_ + "':";
     const char* sep = " skipped ";
     if (!skipped_links_.empty()) {
       msg += sep + std::to_string(skipped_links_.size()) + " link(s) to folders already read (loops or duplicates)" +
@@ -102,7 +104,7 @@ class FolderWalk {
     }
     if (!too_deep_.empty())
       msg += sep + std::to_string(too_deep_.size()) + " folder(s) nested deeper than 256 levels" + list(too_deep_);
-    std::cerr << msg << "\n";
+    log_message(LogLevel::note, msg);
   }
 
  private:
@@ -550,7 +552,7 @@ int64_t Batcher::next_sized() {
             pending_.clear();
             fail(err[static_cast<size_t>(j)]);
           }
-          std::cerr << "warning: skipping sample " << idx << ": " << err[static_cast<size_t>(j)] << "\n";
+          warn("skipped_sample", "skipping sample " + std::to_string(idx) + ": " + err[static_cast<size_t>(j)]);
           ++skipped_;
           continue;
         }
@@ -606,7 +608,7 @@ int64_t Batcher::next() {
           pos_ = idx + 1;
           fail(err[j]);
         }
-        std::cerr << "warning: skipping sample " << idx << ": " << err[j] << "\n";
+        warn("skipped_sample", "skipping sample " + std::to_string(idx) + ": " + err[j]);
         ++skipped_;
         continue;
       }

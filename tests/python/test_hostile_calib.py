@@ -235,10 +235,14 @@ def test_truncated_jpeg(octet, tmp_path):
             "28", "--no-refine"]
     r = octet(*args, check=False)
     assert r.returncode == 1 and "b_trunc.jpg" in r.stderr, r.stderr
-    r = octet(*args, "--skip-bad-images", check=False)
+    loud = [x for x in args if x != "--quiet"]
+    r = octet(*loud, "--skip-bad-images", check=False)
     assert r.returncode == 0, r.stderr
     assert "b_trunc.jpg" in r.stderr and "on 2 images" in r.stdout, (r.stdout, r.stderr)
     assert "Premature end" not in r.stderr, r.stderr
+    quiet = [tmp_path / "q.cache" if x == tmp_path / "c.cache" else x for x in args]
+    r = octet(*quiet, "--skip-bad-images", check=False)  # --quiet: no warnings (issue 16), the count still shows
+    assert r.returncode == 0 and "warning" not in r.stderr and "on 2 images" in r.stdout, (r.stdout, r.stderr)
 
 
 # --- 6. cache and sidecar stay consistent ------------------------------------------------------------------

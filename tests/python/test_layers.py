@@ -94,7 +94,7 @@ def test_eval_points_to_tune_when_int8_loses(work, octet):
     stays quiet when it does not (the clean cache)."""
     def note(cache):
         r = octet("eval", MODEL, "--data", FMNIST / "t10k", "--limit", "500", *PRE, "--precision", "fp32,int8",
-                  "--cache", cache, "--quiet")
+                  "--cache", cache)  # not --quiet: that silences notes too (issue 16)
         return r.stderr
     bad = work / "worse.cache"
     scaled_cache(work / "c.cache", bad, DAMAGED, 0.02)

@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Mixed precision to an accuracy budget (issue 16), checked on the CIFAR-10 models and in ONNX Runtime.
+
+For each model (../shared/models/cifar10, or --models):
+  octet calibrate MODEL --data calib/ <CIFAR preprocessing> --cache C          (the default: entropy2, refined)
+  octet tune MODEL --cache C --data calib/ --samples 1000 --budget B -o T --exclusions X.json --json R.json
+      -> FP32 layers, INT8 share of MACs, budget on the calibration images (labelled by class folder)
+  octet eval MODEL --data test/ --cache T --precision fp32,int8          -> octet FP32 / INT8 top-1 on the test set
+  ONNX Runtime quantize_static (QDQ; TRT-like: QInt8 symmetric activations and per-channel weights) with
+      nodes_to_exclude = X.json's "onnxruntime" list, calibrated (MinMax) on the first --ort-calib calibration
+      images; with --ort-scales octet (the default) every activation scale of T is forced on ORT
+      (TensorQuantOverrides, zero point 0; MinMax only for tensors T has no scale for), with --ort-scales ort
+      ORT keeps its own MinMax scales. ORT's CPU provider runs it on the test set -> ORT top-1
+Goals: INT8 top-1 within B of FP32 on the test set; >= 90% of MACs in INT8; |ORT - octet INT8| <= 0.1.
+The test tensor is octet's own preprocessing (octet run identity.onnx --save-input), labels the class indices.
+
+    python3 bench/tune_vs_ort.py [--shared ../shared] [--octet build/octet] [--out out/tune_vs_ort]
+                                 [--models resnet20,...] [--budget 0.1] [--samples 1000] [--limit N] [--reuse]
+Writes OUT/tune_vs_ort.SCALES.json and .md (SCALES: --ort-scales).
+"""
+import argparse
+import json
+import pathlib
+import struct
+import sys
+import time
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import benchlib as bl  # noqa: E402
+
+CIFAR_PRE = ["--mean", "0.4914,0.4822,0.4465", "--std", "0.2470,0.2435,0.2616"]
+MODELS = ["resnet20", "densenet40", "mobilenetv2", "effnet_se", "vit_tiny"]
+
+
+def identity_model(path):
+    import onnx
+    from onnx import TensorProto, helper
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, 32, 32])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 3, 32, 32])
+    g = helper.make_graph([helper.make_node("Identity", ["input"], ["output"], name="identity")], "identity", [x], [y])
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def labels_of(root):
+    root = pathlib.Path(root)
+    classes = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    out = []
+    for k, c in enumerate(classes):
+        out += [k] * sum(1 for f in (root / c).iterdir() if f.is_file() and not f.name.startswith("."))
+    return out
+
+
+def cache_scales(path):
+    """{tensor: float32 scale} of a TensorRT cache (header line skipped; '0' entries left out)."""
+    out = {}
+    for line in pathlib.Path(path).read_text().splitlines()[1:]:
+        name, _, hexs = line.rpartition(":")
+        hexs = hexs.strip()
+        if hexs and hexs != "0":
+            out[name] = struct.unpack(">f", bytes.fromhex(hexs.rjust(8, "0")))[0]
+    return out
+
+
+def ort_quantize(model, out_model, calib, scales, exclude):
+    import numpy as np
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    g = onnx.load(str(model)).graph
+    names = {v for n in g.node for v in n.output} | {i.name for i in g.input}
+    overrides = {t: [{"scale": np.array(s, dtype=np.float32), "zero_point": np.array(0, dtype=np.int8)}] for t, s in scales.items() if t in names}
+    quantize_static(str(model), str(out_model), bl.ort_reader(calib, 32, g.input[0].name), quant_format=QuantFormat.QDQ,
+                    calibrate_method=CalibrationMethod.MinMax, per_channel=True, activation_type=QuantType.QInt8,
+                    weight_type=QuantType.QInt8, nodes_to_exclude=exclude,
+                    extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                   "TensorQuantOverrides": overrides})
+
+
+def ort_top1(model, x, labels, threads):
+    import numpy as np
+    import onnxruntime as ort
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = threads
+    s = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
+    name = s.get_inputs()[0].name
+    correct = 0
+    for i in range(0, len(x), 500):
+        y = s.run(None, {name: np.ascontiguousarray(x[i:i + 500])})[0]
+        correct += int((y.argmax(1) == labels[i:i + 500]).sum())
+    return 100.0 * correct / len(x)
+
+
+def main():
+    import numpy as np
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--shared", default=str(bl.default_shared()))
+    p.add_argument("--octet", default=str(bl.default_octet()))
+    p.add_argument("--out", default="out/tune_vs_ort")
+    p.add_argument("--models", default=",".join(MODELS))
+    p.add_argument("--budget", default="0.1")
+    p.add_argument("--samples", default="1000")
+    p.add_argument("--ort-calib", type=int, default=64, help="images ORT's calibration runs on")
+    p.add_argument("--ort-scales", choices=["octet", "ort"], default="octet",
+                   help="octet: T's scales forced on ORT; ort: ORT's own MinMax scales")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--reuse", action="store_true", help="reuse tensors, caches and tune results already in OUT")
+    a = p.parse_args()
+    shared, octet, out = pathlib.Path(a.shared), a.octet, pathlib.Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    calib, test = shared / "data/cifar10/calib", shared / "data/cifar10/test"
+    identity = out / "identity.onnx"
+    identity_model(identity)
+    tensors = {}
+    for tag, d in (("calib", calib), ("test", test)):
+        npy = out / f"{tag}.npy"
+        if not (a.reuse and npy.exists()):
+            bl.run([octet, "run", identity, "--data", d, *CIFAR_PRE, "--save-input", npy, "--force", "--threads", "1"])
+        tensors[tag] = np.load(npy, mmap_mode="r")
+    labels = np.array(labels_of(test), dtype=np.int64)
+    assert len(labels) == len(tensors["test"])
+    rows, results = [], {}
+    for m in a.models.split(","):
+        model = shared / "models/cifar10" / f"{m}.onnx"
+        c, t, x, r = out / f"{m}.cache", out / f"{m}.tuned.cache", out / f"{m}.excl.json", out / f"{m}.tune.json"
+        if not (a.reuse and c.exists()):
+            bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", c, "--quiet"])
+        t0 = time.time()
+        if not (a.reuse and t.exists() and x.exists() and r.exists()):
+            bl.run([octet, "tune", model, "--cache", c, "--data", calib, *CIFAR_PRE, "--samples", a.samples,
+                    "--batch", "100", "--budget", a.budget, "-o", t, "--exclusions", x, "--json", r, "--force",
+                    "--quiet"])
+        tune_s = time.time() - t0
+        rep, excl = json.loads(r.read_text()), json.loads(x.read_text())
+        ev = out / f"{m}.eval.json"
+        bl.run([octet, "eval", model, "--data", test, *CIFAR_PRE, "--cache", t, "--precision", "fp32,int8", "--batch",
+                "100", "--json", ev, "--force", "--quiet"])
+        e = json.loads(ev.read_text())
+        runs = {k: 100.0 * e[k]["top1"] for k in ("fp32", "int8")}
+        qdq = out / f"{m}.ort-{a.ort_scales}.qdq.onnx"
+        ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t) if a.ort_scales == "octet" else {},
+                     excl["onnxruntime"]["nodes_to_exclude"])
+        ort = ort_top1(qdq, tensors["test"], labels, a.threads)
+        res = dict(fp32=runs.get("fp32"), octet_int8=runs.get("int8"), ort_int8=ort,
+                   fp32_layers=rep["fp32_layers"], excluded_nodes=excl["nodes"], int8_mac_share=rep["int8_mac_share"],
+                   ort_scales=a.ort_scales, budget_met_calib=rep["budget_met"], metrics_calib=rep["metrics_final"], trials=rep["trials"],
+                   tune_seconds=round(tune_s, 1))
+        results[m] = res
+        drop = res["fp32"] - res["octet_int8"]
+        ok = drop <= float(a.budget) + 1e-9 and res["int8_mac_share"] >= 0.9 and abs(ort - res["octet_int8"]) <= 0.1 + 1e-9
+        rows.append([m, f"{res['fp32']:.2f}", f"{res['octet_int8']:.2f} ({-drop:+.2f})", f"{ort:.2f} ({ort - res['octet_int8']:+.2f})",
+                     str(len(rep["fp32_layers"])), f"{100 * res['int8_mac_share']:.1f}%", str(rep["trials"]),
+                     f"{tune_s:.0f} s", "✅" if ok else "❌"])
+        bl.log(f"{m}: {rows[-1]}")
+    md = bl.md_table(["model", "FP32", "octet INT8 (Δ FP32)", "ORT INT8, octet's exclusions + scales (Δ octet)",
+                      "FP32 layers", "INT8 MACs", "tune trials", "tune time", "goals"], rows)
+    print(md)
+    bl.write_outputs(out / f"tune_vs_ort.{a.ort_scales}.json", out / f"tune_vs_ort.{a.ort_scales}.md", {"machine": bl.machine(), "args": vars(a),
+                     "results": results}, md)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,150 @@
+"""octet tune to an accuracy budget (issue 16): --budget (top-1 drop in points, labelled data), --min-agreement and
+--min-sqnr choose FP32 layers that meet the target, checked independently; the INT8 share of MACs is right; the
+exclusion lists are in the forms ONNX Runtime, trtexec and ModelOpt take, and ONNX Runtime's quantize_static with
+that list (and octet's scales) runs the chosen layers in float and agrees with octet's INT8."""
+import json
+import re
+import struct
+
+import numpy as np
+import pytest
+
+from shuffle_model import make_shuffle_model
+
+
+def write_idx(d, x, labels):
+    """An IDX image set (uint8 N x 28 x 28) with its labels file, as Fashion-MNIST ships."""
+    n = len(x)
+    (d / "set-images-idx3-ubyte").write_bytes(struct.pack(">IIII", 0x803, n, 28, 28) + x.astype(np.uint8).tobytes())
+    (d / "set-labels-idx1-ubyte").write_bytes(struct.pack(">II", 0x801, n) + labels.astype(np.uint8).tobytes())
+    return d / "set-images-idx3-ubyte"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory, octet):
+    d = tmp_path_factory.mktemp("budget")
+    make_shuffle_model(d / "m.onnx", blocks=4, in_ch=1, hw=28)
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 256, size=(64, 28, 28))
+    data = write_idx(d, x, rng.integers(0, 10, size=64))
+    octet("calibrate", d / "m.onnx", "--data", data, "--cache", d / "c.cache", "--no-refine", "--quiet")
+    return d, data
+
+
+def tune(octet, d, data, name, *extra):
+    octet("tune", d / "m.onnx", "--cache", d / "c.cache", "--data", data, "--samples", "64", "--batch", "16",
+          "--no-scale-search", "-o", d / f"{name}.cache", "--json", d / f"{name}.json", "--exclusions",
+          d / f"{name}.excl.json", "--force", "--quiet", *extra)
+    return json.loads((d / f"{name}.json").read_text()), json.loads((d / f"{name}.excl.json").read_text())
+
+
+def measure(octet, d, data, layers):
+    """SQNR and agreement of the INT8 plan with exactly `layers` in FP32, measured by a separate octet tune run."""
+    given = ["--fp32-layers", ",".join(layers)] if layers else []
+    rep, _ = tune(octet, d, data, "check", "--max-fp32", "0", "--min-sqnr", "-1000", *given)
+    return rep["metrics_final"]
+
+
+def test_min_sqnr_is_met_with_few_layers(setup, octet):
+    d, data = setup
+    start = measure(octet, d, data, [])["sqnr_db"]
+    target = start + 6
+    rep, excl = tune(octet, d, data, "sqnr", "--min-sqnr", str(target))
+    assert rep["metrics_start"]["sqnr_db"] < target <= rep["metrics_final"]["sqnr_db"] and rep["budget_met"]
+    layers = rep["fp32_layers"]
+    assert 0 < len(layers) < rep["int8_layers"]
+    assert measure(octet, d, data, layers)["sqnr_db"] >= target  # independently re-measured
+    # pruned: no chosen layer can go back to INT8 with the target still met
+    for l in layers:
+        assert measure(octet, d, data, [k for k in layers if k != l])["sqnr_db"] < target, l
+    # exclusion lists: every FP32 layer, in each tool's form
+    nodes = excl["onnxruntime"]["nodes_to_exclude"]
+    assert set(layers) <= set(nodes) == set(excl["nodes"]) and rep["fp32_nodes"] == nodes
+    assert excl["trtexec"]["args"] == "--precisionConstraints=obey --layerPrecisions=" + ",".join(f"{n}:fp32" for n in nodes)
+    import onnx
+    all_nodes = [n.name for n in onnx.load(str(d / "m.onnx")).graph.node]
+    for pat in excl["modelopt"]["nodes_to_exclude"]:
+        assert len([n for n in all_nodes if re.match(pat, n)]) == 1, pat
+
+
+def test_int8_mac_share(setup, octet):
+    d, data = setup
+    rep, _ = tune(octet, d, data, "macs", "--min-sqnr", "-1000", "--max-fp32", "0", "--fp32-layers", "b1.conv2,logits")
+    # per sample: stem 28*28*16*1*9, per block conv1 (groups 4) 28*28*16*4, dw 28*28*16*9, conv2 28*28*16*4,
+    # se 16*16, logits 16*10
+    hw = 28 * 28
+    total = hw * 16 * 9 + 4 * (hw * 16 * 4 + hw * 16 * 9 + hw * 16 * 4) + 16 * 16 + 160
+    assert rep["macs_total"] == pytest.approx(total)
+    assert rep["macs_int8"] == pytest.approx(total - hw * 16 * 4 - 160)
+    assert rep["int8_mac_share"] == pytest.approx(rep["macs_int8"] / total)
+
+
+def test_top1_budget_with_labels(setup, octet):
+    d, data = setup
+    rep, _ = tune(octet, d, data, "top1", "--budget", "0")
+    m = rep["metrics_final"]
+    assert rep["budget_met"] and m["fp32_top1"] - m["top1"] <= 1e-9 and 0 <= m["top1"] <= 100
+
+
+def test_agreement_budget(setup, octet):
+    d, data = setup
+    rep, _ = tune(octet, d, data, "agree", "--min-agreement", "100")
+    assert rep["budget_met"] and rep["metrics_final"]["agreement"] == 1.0
+
+
+def test_budget_needs_labels(setup, octet, tmp_path):
+    d, _ = setup
+    np.save(tmp_path / "x.npy", np.zeros((4, 1, 28, 28), np.float32))
+    r = octet("tune", d / "m.onnx", "--cache", d / "c.cache", "--data", tmp_path / "x.npy", "--budget", "0.1",
+              "-o", tmp_path / "t.cache", check=False)
+    assert r.returncode == 1 and "label" in r.stderr, r.stderr
+    r = octet("tune", d / "m.onnx", "--cache", d / "c.cache", "--data", tmp_path / "x.npy", "--min-agreement", "150",
+              "-o", tmp_path / "t.cache", check=False)
+    assert r.returncode == 1 and "--min-agreement" in r.stderr, r.stderr
+
+
+def test_exclusions_in_onnxruntime(setup, octet):
+    """ORT's quantize_static with octet's exclusion list and scales: the excluded nodes stay float and ORT's INT8
+    agrees with octet's INT8."""
+    ort_q = pytest.importorskip("onnxruntime.quantization")
+    import onnx
+    import onnxruntime as ort
+    d, data = setup
+    _, excl = tune(octet, d, data, "ort", "--min-sqnr", "-1000", "--max-fp32", "0", "--fp32-layers", "b1.conv2,b2.dw")
+    x = (np.frombuffer((d / "set-images-idx3-ubyte").read_bytes()[16:], np.uint8).reshape(-1, 1, 28, 28)
+         .astype(np.float32) / 255.0)
+    scales = {}
+    for line in (d / "ort.cache").read_text().splitlines()[1:]:
+        name, _, h = line.rpartition(":")
+        if h.strip() != "0":
+            scales[name] = struct.unpack(">f", bytes.fromhex(h.strip().rjust(8, "0")))[0]
+    overrides = {t: [{"scale": np.array(s, np.float32), "zero_point": np.array(0, np.int8)}] for t, s in scales.items()}
+
+    class Reader(ort_q.CalibrationDataReader):
+        def __init__(self):
+            self.done = False
+
+        def get_next(self):
+            if self.done:
+                return None
+            self.done = True
+            return {"input": x[:16]}
+
+    ort_q.quantize_static(str(d / "m.onnx"), str(d / "m.ort.onnx"), Reader(), quant_format=ort_q.QuantFormat.QDQ,
+                          per_channel=True, activation_type=ort_q.QuantType.QInt8, weight_type=ort_q.QuantType.QInt8,
+                          nodes_to_exclude=excl["onnxruntime"]["nodes_to_exclude"],
+                          extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
+                                         "TensorQuantOverrides": overrides})
+    g = onnx.load(str(d / "m.ort.onnx")).graph
+    producer = {o: n for n in g.node for o in n.output}
+    by_name = {n.name: n for n in g.node}
+    for name in ["b1.conv2", "b2.dw"]:  # weights stay float: no DequantizeLinear feeds them
+        w = by_name[name].input[1]
+        assert w not in producer or producer[w].op_type != "DequantizeLinear", name
+    assert producer[by_name["b0.conv2"].input[1]].op_type == "DequantizeLinear"  # a quantized one, for contrast
+    y_ort = ort.InferenceSession(str(d / "m.ort.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.save(d / "x.npy", x)
+    octet("run", d / "m.onnx", "--input", d / "x.npy", "--cache", d / "ort.cache", "--precision", "int8",
+          "--output", d / "y.npy", "--force")
+    y_octet = np.load(d / "y.npy")
+    assert (y_ort.argmax(1) == y_octet.argmax(1)).mean() >= 0.95
