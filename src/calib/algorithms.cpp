@@ -72,6 +72,14 @@ Algo algo_from_trt_token(std::string_view token) {
        "' (known: EntropyCalibration2, EntropyCalibration, MinMaxCalibration, LegacyCalibration)");
 }
 
+Algo algo_of_candidate(std::string_view candidate, Algo keep) {
+  if (candidate == "entropy2") return Algo::Entropy2;
+  if (candidate == "mse") return Algo::Mse;
+  if (candidate == "minmax") return Algo::MinMax;
+  if (candidate.rfind("percentile", 0) == 0) return Algo::Percentile;
+  return keep;
+}
+
 void AlgoParams::validate() const {
   OCTET_CHECK(percentile > 0 && percentile <= 100, "percentile must be in (0, 100], got ", percentile);
   OCTET_CHECK(legacy_quantile > 0 && legacy_quantile <= 1, "legacy quantile must be in (0, 1], got ",

@@ -29,6 +29,9 @@ Algo parse_algo(std::string_view name);
 const char* algo_trt_token(Algo a);
 // Token -> Algo (for the four tokens above). Throws Error for an unknown token.
 Algo algo_from_trt_token(std::string_view token);
+// The algorithm a threshold candidate of the refinement / tune stands for ("entropy2", "mse", "minmax",
+// "percentile99.99", ...), recorded with the tensor it moved; `keep` for any other name.
+Algo algo_of_candidate(std::string_view candidate, Algo keep);
 
 // Zero-spike policy for entropy (spec §2.4/§2.6; TensorRT's own choice is not public).
 enum class ZeroPolicy {

@@ -335,10 +335,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
       if (!chosen.empty()) {
         res.changes.push_back({e.name, chosen, e.amax, chosen_amax, best});
         e.amax = chosen_amax;
-        if (chosen == "entropy2") e.algo = Algo::Entropy2;
-        else if (chosen == "mse") e.algo = Algo::Mse;
-        else if (chosen == "minmax") e.algo = Algo::MinMax;
-        else if (chosen.rfind("percentile", 0) == 0) e.algo = Algo::Percentile;
+        e.algo = algo_of_candidate(chosen, e.algo);
       }
     }
     if (best < sweep_start + opt.min_gain_db) break;

@@ -274,10 +274,7 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
       if (!chosen.empty()) {
         res.steps.push_back({"scale", e.name, chosen, e.amax, chosen_amax, best});
         e.amax = chosen_amax;
-        if (chosen == "entropy2") e.algo = Algo::Entropy2;
-        else if (chosen == "mse") e.algo = Algo::Mse;
-        else if (chosen == "minmax") e.algo = Algo::MinMax;
-        else if (chosen.rfind("percentile", 0) == 0) e.algo = Algo::Percentile;
+        e.algo = algo_of_candidate(chosen, e.algo);
       }
     }
     if (best < sweep_start + opt.min_gain_db) break;

@@ -17,6 +17,7 @@
 #include "backends/ref/ref.h"
 #include "ir/infer.h"
 #include "quant/quant.h"
+#include "ref_op_util.h"
 #include "test_util.h"
 
 namespace octet {
@@ -24,29 +25,8 @@ namespace {
 
 using namespace cuda;
 
-Node make_node(OpType op, std::map<std::string, Attr> attrs = {}) {
-  Node n;
-  n.op = op;
-  n.name = std::string("t_") + op_name(op);
-  n.attrs = std::move(attrs);
-  n.outputs.push_back(0);
-  return n;
-}
-
-// infer_X then ref_X, as a plan would; nullptr inputs are omitted optional inputs.
-Tensor run_ref(const Node& n, std::vector<const Tensor*> in) {
-  std::vector<TensorInfo> infos(in.size());
-  InferCtx ctx{n, {}, {}};
-  for (size_t i = 0; i < in.size(); ++i) {
-    if (in[i]) infos[i] = TensorInfo{in[i]->dtype(), in[i]->shape(), in[i], {}};
-    ctx.in.push_back(in[i] ? &infos[i] : nullptr);
-  }
-  ctx.out.resize(1);
-  infer_fn(n.op)(ctx);
-  Tensor y(ctx.out[0].dtype, ctx.out[0].shape);
-  ref_fn(n.op)(OpArgs{n, in, {&y}});
-  return y;
-}
+using test::make_node;
+using test::run_ref;
 
 // An output tensor like `ref`, filled with a sentinel byte so that an element the body never writes shows.
 Tensor like(const Tensor& ref) {
