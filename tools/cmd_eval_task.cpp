@@ -275,6 +275,11 @@ int cmd_eval_task(int argc, char** argv) {
         for (int64_t i = 0; i < n; ++i)
           side.dets.push_back(decode_detections(y.data<float>() + i * per, y.dim(1), y.dim(2), dec));
       } else {
+        // A probability map: N x 1 x H x W (or N x H x W). A classifier's N x classes is not one, and its "mask
+        // IoU" would be a number that means nothing.
+        OCTET_CHECK((y.rank() == 4 && y.dim(1) == 1) || y.rank() == 3, "octet eval --task segment --decode ",
+                    head_name, ": output '", out_name, "' is ", shape_str(y.shape()),
+                    "; expected a probability map N x 1 x H x W");
         side.out = y.clone();
       }
     }

@@ -126,3 +126,16 @@ def test_bad_task_options_are_named(octet, scenes, tmp_path):
     r = octet("eval", m / "yolox_det.onnx", "--task", "detect", "--decode", "yolox", "--data", d / "test", "--limit",
               "1", *YOLOX_PRE, "--precision", "fp32", check=False)
     assert r.returncode != 0 and "nothing to measure" in r.stderr, r.stderr
+
+
+def test_segment_refuses_an_output_that_is_no_map(octet, tmp_path):
+    # A classifier's N x classes output is no probability map: its "mask IoU" would mean nothing.
+    cv2 = pytest.importorskip("cv2")
+    (tmp_path / "imgs").mkdir()
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / "imgs" / f"{i}.png"), np.full((28, 28), 40 * i, np.uint8))
+    m = REPO / "models" / "fmnist_cnn.onnx"
+    octet("calibrate", m, "--data", tmp_path / "imgs", "--cache", tmp_path / "c.cache", "--no-refine", "--quiet")
+    r = octet("eval", m, "--task", "segment", "--data", tmp_path / "imgs", "--cache", tmp_path / "c.cache",
+              check=False)
+    assert r.returncode != 0 and "expected a probability map" in r.stderr and "x10" in r.stderr, r.stderr
