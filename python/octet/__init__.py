@@ -517,9 +517,24 @@ def top1_accuracy(scores, labels):
     return _octet.top1_accuracy(scores, list(labels))
 
 
-def tune(model, cache, samples, out=None, batch=8, **options):
+def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
+         **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
-    or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given."""
+    or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
+    To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
+    top-1 drop vs FP32 is <= `budget` points (needs `labels`, one class per sample), the INT8/FP32 top-1
+    agreement >= `min_agreement` percent, the output SQNR >= `min_sqnr` dB; the result says budget_met,
+    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude)."""
+    if budget is not None:
+        if labels is None:
+            raise Error("tune: budget= is a top-1 drop and needs labels= (one class per sample)")
+        options["max_top1_drop"] = float(budget)
+    if min_agreement is not None:
+        options["min_agreement"] = float(min_agreement) / 100.0
+    if min_sqnr is not None:
+        options["min_sqnr_db"] = float(min_sqnr)
+    if labels is not None:
+        options["labels"] = [int(v) for v in _np.asarray(labels).reshape(-1)]
     m = _model(model)
     if isinstance(samples, _np.ndarray):
         samples = [[_np.ascontiguousarray(samples[i:i + batch], dtype=_np.float32)]

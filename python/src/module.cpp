@@ -717,12 +717,20 @@ NB_MODULE(_octet, m) {
       .def_ro("int8_layers", &octet::TuningResult::int8_layers)
       .def_ro("trials", &octet::TuningResult::trials)
       .def_ro("searched_scales", &octet::TuningResult::searched_scales)
+      .def_ro("budget_met", &octet::TuningResult::budget_met)
+      .def_ro("agreement", &octet::TuningResult::agreement)
+      .def_ro("top1", &octet::TuningResult::top1)
+      .def_ro("fp32_top1", &octet::TuningResult::fp32_top1)
+      .def_ro("macs_total", &octet::TuningResult::macs_total)
+      .def_ro("macs_int8", &octet::TuningResult::macs_int8)
+      .def_ro("fp32_nodes", &octet::TuningResult::fp32_nodes)
       .def_prop_ro("cache", [](const octet::TuningResult& r) { return nb::bytes(r.cache.data(), r.cache.size()); })
       .def("save", &octet::TuningResult::save, "cache_path"_a);
   m.def("tune",
         [](const octet::Model& model, const std::string& cache, const std::vector<std::vector<HostArray>>& samples,
            int max_fp32_layers, double min_gain_db, bool scale_search, std::vector<std::string> fp32_layers,
-           const std::string& backend) {
+           const std::string& backend, double max_top1_drop, double min_agreement, std::optional<double> min_sqnr_db,
+           std::vector<int> labels) {
           std::vector<std::vector<octet::HostTensor>> s;
           for (const auto& b : samples) {
             std::vector<octet::HostTensor> v;
@@ -735,9 +743,14 @@ NB_MODULE(_octet, m) {
           o.scale_search = scale_search;
           o.fp32_layers = std::move(fp32_layers);
           o.backend = backend;
+          o.max_top1_drop = max_top1_drop;
+          o.min_agreement = min_agreement;
+          if (min_sqnr_db) o.min_sqnr_db = *min_sqnr_db;
+          o.labels = std::move(labels);
           nb::gil_scoped_release nogil;
           return octet::tune(model, cache, s, o);
         },
         "model"_a, "cache"_a, "samples"_a, "max_fp32_layers"_a = -1, "min_gain_db"_a = 0.1, "scale_search"_a = true,
-        "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu");
+        "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu", "max_top1_drop"_a = -1.0,
+        "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{});
 }

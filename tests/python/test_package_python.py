@@ -374,3 +374,25 @@ def test_keyboard_interrupt_in_get_batch(samples_npy, tmp_path):
     with pytest.raises(KeyboardInterrupt):
         trt.calibrate(MODEL, Interrupted(np.load(samples_npy)), cache=tmp_path / "k.cache")
     assert not (tmp_path / "k.cache").exists()
+
+
+def test_tune_to_a_budget(samples_npy, tmp_path):
+    # octet.tune(budget=/min_agreement=/min_sqnr=) as `octet tune --budget/--min-agreement/--min-sqnr`: with
+    # TensorRT's thresholds (no refinement, no MSE bound) asked for more SQNR than they give, it keeps layers in
+    # FP32 until the target holds, and reports what that costs in MACs and which ONNX nodes run FP32.
+    data = np.load(samples_npy)[:64]
+    cli("calibrate", MODEL, "--data", samples_npy, "--cache", tmp_path / "c.cache", "--no-refine",
+        "--kl-error-limit", "0", "--quiet")
+    plain = trt.tune(MODEL, tmp_path / "c.cache", data, max_fp32_layers=0, scale_search=False)
+    target = plain.sqnr_final_db + 3
+    r = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, min_sqnr=target,
+                 out=tmp_path / "t.cache")
+    assert r.budget_met and r.sqnr_final_db >= target, (r.sqnr_final_db, target)
+    assert r.fp32_layers and r.fp32_nodes and set(r.fp32_layers) <= set(r.fp32_nodes)
+    assert 0 < r.macs_int8 < r.macs_total
+    assert (tmp_path / "t.cache").read_bytes() == r.cache
+    labels = np.zeros(len(data), np.int32)
+    r = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, budget=100.0, labels=labels)
+    assert r.budget_met and not r.fp32_layers and r.macs_int8 == r.macs_total
+    with pytest.raises(trt.Error, match="labels"):
+        trt.tune(MODEL, tmp_path / "c.cache", data, budget=0.1)
