@@ -138,8 +138,12 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   std::map<std::string, const ThresholdChange*> last;  // a tensor changed in two sweeps: its final choice
   for (const auto& c : t.changes) last[c.tensor] = &c;
   for (const auto& e : table.entries)
-    if (auto it = last.find(e.name); it != last.end())
-      r.changes.push_back({e.name, it->second->choice, e.amax, it->second->amax_after});
+    if (auto it = last.find(e.name); it != last.end()) {
+      // moved in one sweep and back in a later one: no change in the cache, none in the record
+      const float after = it->second->amax_after;
+      if (after == e.amax || after == amax_from_scale(scale_from_amax(e.amax))) continue;
+      r.changes.push_back({e.name, it->second->choice, e.amax, after});
+    }
   r.ran = true;
   r.sqnr_before_db = t.sqnr_start_db;
   r.sqnr_after_db = t.sqnr_db;
