@@ -21,6 +21,7 @@
 #include "backends/cuda/launch.h"
 #include "onnx/import.h"
 #include "runtime/plan.h"
+#include "ref_op_util.h"
 #include "test_util.h"
 
 namespace octet {
@@ -91,14 +92,7 @@ std::vector<float> random_f(size_t n, uint32_t seed, float lo, float hi) {
   return v;
 }
 
-Node node(OpType op, std::map<std::string, Attr> attrs) {
-  Node n;
-  n.op = op;
-  n.name = std::string("gpu_") + op_name(op);
-  n.attrs = std::move(attrs);
-  n.outputs.push_back(0);
-  return n;
-}
+using test::make_node;
 
 TEST(CudaGpu, QConvKernelsEqualTheirCpuBodies) {
   REQUIRE_GPU();
@@ -125,7 +119,7 @@ TEST(CudaGpu, QConvKernelsEqualTheirCpuBodies) {
       attrs["act_lo"] = attr_f(0.f);
       attrs["residual_scale"] = attr_f(0.8f);
     }
-    Node n = node(OpType::QConv, attrs);
+    Node n = make_node(OpType::QConv, attrs);
     const Shape w = {c.K, c.x[3] / c.group, c.k, c.k};
     QConvArgs a = qconv_args(n, c.x, w);
     const auto x = random_i8(static_cast<size_t>(numel(c.x)), ++seed);
@@ -157,7 +151,7 @@ TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
   const auto xf = random_f(n, 3, -5.f, 5.f);
   Dev dev;
   {  // QAdd
-    QAddArgs a = qadd_args(node(OpType::QAdd, {{"scale_a", attr_f(0.7f)}, {"scale_b", attr_f(1.3f)}}), s);
+    QAddArgs a = qadd_args(make_node(OpType::QAdd, {{"scale_a", attr_f(0.7f)}, {"scale_b", attr_f(1.3f)}}), s);
     std::vector<int8_t> host(n);
     a.a = xa.data(), a.b = xb.data(), a.y = host.data();
     run_on_host<QAddBody>(a);
@@ -166,7 +160,7 @@ TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
     EXPECT_EQ(dev.back(a.y, n), host) << "QAdd";
   }
   for (OpType op : {OpType::QMaxPool, OpType::QAvgPool}) {
-    QPoolArgs a = qpool_args(node(op, {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})},
+    QPoolArgs a = qpool_args(make_node(op, {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})},
                                        {"pads", attr_ints({1, 1, 1, 1})}, {"multiplier", attr_f(0.9f)}}),
                              s);
     const size_t m = static_cast<size_t>(a.count());
@@ -180,14 +174,14 @@ TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
     EXPECT_EQ(dev.back(a.y, m), host) << op_name(op);
   }
   {  // Quantize to NHWC and Dequantize back to NCHW
-    QuantizeArgs q = quantize_args(node(OpType::Quantize, {{"scale", attr_f(0.031f)}, {"to_nhwc", attr_i(1)}}), s);
+    QuantizeArgs q = quantize_args(make_node(OpType::Quantize, {{"scale", attr_f(0.031f)}, {"to_nhwc", attr_i(1)}}), s);
     std::vector<int8_t> host(n);
     q.x = xf.data(), q.y = host.data();
     run_on_host<QuantizeBody>(q);
     q.x = dev.copy(xf.data(), n), q.y = dev.copy<int8_t>(nullptr, n);
     launch<QuantizeBody>(q, nullptr);
     EXPECT_EQ(dev.back(q.y, n), host) << "Quantize";
-    DequantizeArgs d = dequantize_args(node(OpType::Dequantize, {{"scale", attr_f(0.031f)}, {"to_nchw", attr_i(1)}}),
+    DequantizeArgs d = dequantize_args(make_node(OpType::Dequantize, {{"scale", attr_f(0.031f)}, {"to_nchw", attr_i(1)}}),
                                        {2, 7, 5, 9});
     std::vector<float> fhost(n);
     d.x = host.data(), d.y = fhost.data();
@@ -197,7 +191,7 @@ TEST(CudaGpu, ElementwiseAndPoolKernelsEqualTheirCpuBodies) {
     EXPECT_EQ(dev.back(d.y, n), fhost) << "Dequantize";
   }
   {  // global average pool (FP32, exact: the same double sum)
-    GlobalPoolArgs g = global_pool_args(node(OpType::PoolNhwc, {{"mode", attr_s("avg")}, {"global", attr_i(1)}}), s);
+    GlobalPoolArgs g = global_pool_args(make_node(OpType::PoolNhwc, {{"mode", attr_s("avg")}, {"global", attr_i(1)}}), s);
     const size_t m = static_cast<size_t>(g.count());
     std::vector<float> host(m);
     g.x = xf.data(), g.y = host.data();
@@ -212,7 +206,7 @@ TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
   REQUIRE_GPU();
   Dev dev;
   {  // QLinear with SiLU
-    QLinearArgs a = qlinear_args(node(OpType::QLinear, {{"multiplier", attr_floats(random_f(13, 5, 1e-5f, 3e-4f))},
+    QLinearArgs a = qlinear_args(make_node(OpType::QLinear, {{"multiplier", attr_floats(random_f(13, 5, 1e-5f, 3e-4f))},
                                                         {"act", attr_i(2)}, {"out_scale", attr_f(0.03f)}}),
                                  {7, 61}, {13, 61});
     const auto x = random_i8(7 * 61, 6), w = random_i8(13 * 61, 7, -127);
@@ -231,7 +225,7 @@ TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
   const auto xi = random_i8(n, 9);
   const auto xf = random_f(n, 10, -3.f, 3.f), gate = random_f(14, 11, 0.f, 1.f);
   {  // QMulGate, a gate per image and channel
-    QMulGateArgs a = qmulgate_args(node(OpType::QMulGate, {{"scale", attr_f(1.6f)}}), s, {2, 7, 1, 1});
+    QMulGateArgs a = qmulgate_args(make_node(OpType::QMulGate, {{"scale", attr_f(1.6f)}}), s, {2, 7, 1, 1});
     std::vector<int8_t> host(n);
     a.x = xi.data(), a.g = gate.data(), a.y = host.data();
     run_on_host<QMulGateBody>(a);
@@ -242,7 +236,7 @@ TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
   {  // QConcat of two inputs on the channel axis
     const Shape s2 = {2, 5, 3, 4}, y = {2, 5, 3, 11};
     const auto x2 = random_i8(static_cast<size_t>(numel(s2)), 12);
-    auto parts = qconcat_args(node(OpType::QConcat, {{"axis", attr_i(3)}, {"scales", attr_floats({0.7f, 1.f})}}),
+    auto parts = qconcat_args(make_node(OpType::QConcat, {{"axis", attr_i(3)}, {"scales", attr_floats({0.7f, 1.f})}}),
                               {s, s2}, y);
     const size_t m = static_cast<size_t>(numel(y));
     std::vector<int8_t> host(m);
@@ -261,7 +255,7 @@ TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
     EXPECT_EQ(dev.back(dy, m), host) << "QConcat";
   }
   {  // ToNhwc of f32
-    TransposeArgs a = layout_args(node(OpType::ToNhwc, {}), s);
+    TransposeArgs a = layout_args(make_node(OpType::ToNhwc, {}), s);
     a.elem_bytes = 4;
     std::vector<float> host(n);
     a.x = xf.data(), a.y = host.data();
@@ -272,7 +266,7 @@ TEST(CudaGpu, LinearConcatGateLayoutAndBinaryKernelsEqualTheirCpuBodies) {
   }
   {  // Mul by a per-channel constant (broadcast)
     const auto c = random_f(5, 13, 0.5f, 2.f);
-    BinaryArgs a = binary_args(node(OpType::Mul, {}), s, {5, 1, 1}, s);
+    BinaryArgs a = binary_args(make_node(OpType::Mul, {}), s, {5, 1, 1}, s);
     std::vector<float> host(n);
     a.a = xf.data(), a.b = c.data(), a.y = host.data();
     run_on_host<BinaryBody>(a);
