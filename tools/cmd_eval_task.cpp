@@ -3,13 +3,16 @@
 // against FP32 -- box F1 after decode + NMS, score drift of matched boxes, mAP@0.5 against the FP32 boxes; mask
 // IoU of the thresholded maps. With labels (YOLO txt per image, COCO json, or {file: [[x0, y0, x1, y1], ...]}):
 // mAP@0.5 and mAP@0.5:0.95 for every precision.
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sstream>
 
 #include "commands.h"
 #include "common.h"
+#include "core/file_io.h"
 #include "core/progress.h"
 #include "io/image.h"
 #include "octet/detect.h"
@@ -30,21 +33,21 @@ struct LabelSource {
   bool yolo_normalized = true;
 };
 
-LabelSource open_labels(const std::string& path) {
-  LabelSource s;
-  s.path = path;
-  OCTET_CHECK(fs::exists(path), "--labels '", path, "': no such file or folder");
-  if (fs::is_directory(path)) return s;
-  s.kind = LabelSource::json_file;
-  std::ifstream f(path);
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(f);
-  } catch (const std::exception& e) {
-    fail("--labels '", path, "': not valid JSON (", e.what(), ")");
-  }
+// A truth box must have finite corners in order (x0 <= x1, y0 <= y1) and a class >= 0; `where` names it.
+void check_truth_box(const Box& b, const std::string& where) {
+  OCTET_CHECK(std::isfinite(b.x0) && std::isfinite(b.y0) && std::isfinite(b.x1) && std::isfinite(b.y1) &&
+                  b.x0 <= b.x1 && b.y0 <= b.y1 && b.cls >= 0,
+              "--labels: ", where, " is not a box (corners ", b.x0, ", ", b.y0, ", ", b.x1, ", ", b.y1, ", class ",
+              b.cls, ")");
+}
+
+// The truth boxes of a COCO json or a {file: [[x0, y0, x1, y1(, class)], ...]} object (`s.path` names it).
+LabelSource labels_of_json(const nlohmann::json& j, LabelSource s) {
+  const std::string& path = s.path;
   auto box_of = [&](const nlohmann::json& v, const std::string& where) {
-    OCTET_CHECK(v.is_array() && v.size() >= 4, "--labels '", path, "': ", where, " is not [x0, y0, x1, y1] or [x, y, w, h]");
+    OCTET_CHECK(v.is_array() && v.size() >= 4 && v[0].is_number() && v[1].is_number() && v[2].is_number() &&
+                    v[3].is_number(),
+                "--labels '", path, "': ", where, " is not [x0, y0, x1, y1] or [x, y, w, h]");
     return std::array<double, 4>{v[0].get<double>(), v[1].get<double>(), v[2].get<double>(), v[3].get<double>()};
   };
   if (j.is_object() && j.contains("images") && j.contains("annotations")) {
@@ -70,6 +73,7 @@ LabelSource open_labels(const std::string& path) {
       x.y1 = b[1] + b[3];
       x.score = 1;
       x.cls = static_cast<int>(std::lower_bound(cats.begin(), cats.end(), an.at("category_id").get<int64_t>()) - cats.begin());
+      check_truth_box(x, "'" + path + "': the bbox of an annotation of image_id " + std::to_string(img));
       s.boxes[file_of[img]].push_back(x);
     }
     return s;
@@ -87,11 +91,37 @@ LabelSource open_labels(const std::string& path) {
       x.x1 = c[2];
       x.y1 = c[3];
       x.score = 1;
-      x.cls = b.size() > 4 ? b[4].get<int>() : 0;
+      x.cls = 0;
+      if (b.size() > 4) {  // the class: a whole number >= 0 (anything else gives -1, refused below)
+        const bool whole = b[4].is_number_integer() && b[4].get<int64_t>() >= 0 && b[4].get<int64_t>() < (1 << 20);
+        x.cls = whole ? static_cast<int>(b[4].get<int64_t>()) : -1;
+      }
+      check_truth_box(x, "'" + path + "': a box of '" + it.key() + "'");
       v.push_back(x);
     }
   }
   return s;
+}
+
+LabelSource open_labels(const std::string& path) {
+  LabelSource s;
+  s.path = path;
+  OCTET_CHECK(fs::exists(path), "--labels '", path, "': no such file or folder");
+  if (fs::is_directory(path)) return s;
+  s.kind = LabelSource::json_file;
+  // Through core/file_io: a regular file only (a FIFO is an error, not a hang), at most 1 GiB.
+  const std::string text = read_file(path, "labels", uint64_t{1} << 30);
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const std::exception& e) {
+    fail("--labels '", path, "': not valid JSON (", e.what(), ")");
+  }
+  try {
+    return labels_of_json(j, std::move(s));
+  } catch (const nlohmann::json::exception& e) {  // a field of the wrong type or missing
+    fail("--labels '", path, "': not COCO json or {file: boxes} as expected (", e.what(), ")");
+  }
 }
 
 // The truth boxes of image `file` (src_h x src_w) mapped into the network input's pixels by `g`.
@@ -102,7 +132,7 @@ std::vector<Box> truth_for(const LabelSource& s, const std::string& file, int sr
     // YOLO: <dir>/<stem>.txt, one "class cx cy w h" per line, normalized to the image's width and height. No
     // file: no objects.
     const fs::path txt = fs::path(s.path) / (p.stem().string() + ".txt");
-    std::ifstream f(txt);
+    std::istringstream f(fs::exists(txt) ? read_file(txt.string(), "labels", uint64_t{1} << 30) : std::string());
     std::string line;
     int n = 0;
     while (std::getline(f, line)) {
@@ -110,8 +140,8 @@ std::vector<Box> truth_for(const LabelSource& s, const std::string& file, int sr
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
       std::istringstream is(line);
       double c, cx, cy, w, h;
-      OCTET_CHECK(static_cast<bool>(is >> c >> cx >> cy >> w >> h), "--labels: '", txt.string(), "' line ", n,
-                  " is not 'class cx cy w h'");
+      OCTET_CHECK(static_cast<bool>(is >> c >> cx >> cy >> w >> h) && c >= 0 && c < 1e6 && c == std::floor(c),
+                  "--labels: '", txt.string(), "' line ", n, " is not 'class cx cy w h' (class a whole number >= 0)");
       Box b;
       b.x0 = (cx - w / 2) * src_w;
       b.y0 = (cy - h / 2) * src_h;
@@ -119,6 +149,7 @@ std::vector<Box> truth_for(const LabelSource& s, const std::string& file, int sr
       b.y1 = (cy + h / 2) * src_h;
       b.score = 1;
       b.cls = static_cast<int>(c);
+      check_truth_box(b, "'" + txt.string() + "' line " + std::to_string(n));
       boxes.push_back(b);
     }
   } else {

@@ -23,8 +23,8 @@ def octet():
     if not os.path.exists(b):
         pytest.skip(f"octet binary not found at {b} (build first or set OCTET_BIN)")
 
-    def run(*args, check=True):
-        r = subprocess.run([b, *map(str, args)], capture_output=True, text=True)
+    def run(*args, check=True, timeout=None):  # timeout: a hang fails the test (TimeoutExpired), not the run
+        r = subprocess.run([b, *map(str, args)], capture_output=True, text=True, timeout=timeout)
         if check and r.returncode != 0:
             raise AssertionError(f"octet {' '.join(map(str, args))} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
         return r

@@ -139,3 +139,34 @@ def test_segment_refuses_an_output_that_is_no_map(octet, tmp_path):
     r = octet("eval", m, "--task", "segment", "--data", tmp_path / "imgs", "--cache", tmp_path / "c.cache",
               check=False)
     assert r.returncode != 0 and "expected a probability map" in r.stderr and "x10" in r.stderr, r.stderr
+
+
+def test_hostile_labels_are_named_not_hung(octet, scenes, tmp_path):
+    # --labels is a user file: a FIFO (json or a YOLO txt) is refused, not waited on; a coordinate of the wrong
+    # type, a box with negative width or a negative class is an error naming the file, never a silent mAP.
+    import os
+    d, m = scenes
+    one = tmp_path / "one"
+    one.mkdir()
+    first = sorted(p for p in (d / "test").iterdir() if p.suffix == ".jpg")[0]
+    os.symlink(first, one / first.name)
+    run = lambda labels: octet("eval", m / "yolox_det.onnx", "--task", "detect", "--decode", "yolox", "--data", one,
+                               *YOLOX_PRE, "--precision", "fp32", "--labels", labels, check=False, timeout=60)
+    os.mkfifo(tmp_path / "l.json")
+    r = run(tmp_path / "l.json")
+    assert r.returncode == 1 and "FIFO" in r.stderr and "l.json" in r.stderr, r.stderr
+    (tmp_path / "yolo").mkdir()
+    os.mkfifo(tmp_path / "yolo" / (first.stem + ".txt"))
+    r = run(tmp_path / "yolo")
+    assert r.returncode == 1 and "FIFO" in r.stderr and first.stem + ".txt" in r.stderr, r.stderr
+    cases = {
+        "str.json": {first.name: [[1, 2, "x", 4]]},
+        "neg.json": {"images": [{"id": 1, "file_name": first.name}],
+                     "annotations": [{"image_id": 1, "bbox": [1, 2, -5, 4], "category_id": 0}]},
+        "cls.json": {first.name: [[1, 2, 3, 4, -2]]},
+        "id.json": {"images": [{"id": "x", "file_name": first.name}], "annotations": []},
+    }
+    for name, doc in cases.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+        r = run(tmp_path / name)
+        assert r.returncode == 1 and name in r.stderr and "internal error" not in r.stderr, (name, r.stderr)
