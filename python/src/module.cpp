@@ -409,10 +409,19 @@ octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object 
   }
 }
 
-octet::ImagePreprocess preprocess_of(int height, int width, int resize, std::vector<float> mean, std::vector<float> std,
-                                     float scale, bool bgr, bool gray, const std::string& interp, bool letterbox,
-                                     float pad_value, const std::string& pad_placement, int limit_side, int multiple) {
-  octet::ImagePreprocess p;
+// The data set options of calibrate_data and load_samples (the CLI's --data, --limit, --shuffle, ... and
+// preprocessing), from the keyword arguments octet/__init__.py passes.
+octet::DataOptions data_options_of(const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
+                                   int height, int width, int resize, std::vector<float> mean, std::vector<float> std,
+                                   float scale, bool bgr, bool gray, const std::string& interp, bool letterbox,
+                                   float pad_value, const std::string& pad_placement, int limit_side, int multiple) {
+  octet::DataOptions d;
+  d.path = path;
+  d.limit = limit;
+  d.shuffle = shuffle;
+  d.seed = seed;
+  d.skip_bad_images = skip_bad;
+  octet::ImagePreprocess& p = d.preprocess;
   p.height = height;
   p.width = width;
   p.resize = resize;
@@ -427,7 +436,7 @@ octet::ImagePreprocess preprocess_of(int height, int width, int resize, std::vec
   p.pad_placement = pad_placement;
   p.limit_side = limit_side;
   p.multiple = multiple;
-  return p;
+  return d;
 }
 
 }  // namespace
@@ -591,14 +600,9 @@ NB_MODULE(_octet, m) {
            int trt_version, bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
            const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet,
            const std::string& reject_cache) {
-          octet::DataOptions d;
-          d.path = data;
-          d.limit = limit;
-          d.shuffle = shuffle;
-          d.seed = seed;
-          d.skip_bad_images = skip_bad;
-          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp,
-                                       letterbox, pad_value, pad_placement, limit_side, multiple);
+          const octet::DataOptions d =
+              data_options_of(data, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
+                              scale, bgr, gray, interp, letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
                                                       quantile, backend, refine_samples, refine_batch, refine_sweeps, false);
           o.reject_cache = reject_cache;
@@ -625,14 +629,9 @@ NB_MODULE(_octet, m) {
            int height, int width, int resize, std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr,
            bool gray, const std::string& interp, bool letterbox, float pad_value, const std::string& pad_placement,
            int limit_side, int multiple, bool labels) {
-          octet::DataOptions d;
-          d.path = path;
-          d.limit = limit;
-          d.shuffle = shuffle;
-          d.seed = seed;
-          d.skip_bad_images = skip_bad;
-          d.preprocess = preprocess_of(height, width, resize, std::move(mean), std::move(stdv), scale, bgr, gray, interp,
-                                       letterbox, pad_value, pad_placement, limit_side, multiple);
+          const octet::DataOptions d =
+              data_options_of(path, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
+                              scale, bgr, gray, interp, letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::Samples s;
           {
             nb::gil_scoped_release nogil;

@@ -12,24 +12,15 @@
 #include "calib/tune.h"
 #include "onnx/import.h"
 #include "runtime/plan.h"
+#include "calib/fmnist_calib.h"
 #include "test_util.h"
 
 using namespace octet;
 
 namespace {
 
-Graph fmnist() { return import_onnx_file(test::source_dir() + "/models/fmnist_cnn.onnx").graph; }
-
-// Calibrated once for all tests (the slow part, especially under the sanitizers).
-CalibTable calibrated(const Graph& g) {
-  static const CalibTable table = [&] {
-    TensorCalibrator c({{"input", test::random_f32({24, 1, 28, 28}, 5, -0.8f, 2.0f)}}, 8, "", Algo::Entropy2);
-    CalibOptions o;
-    o.quiet = true;
-    return calibrate(g, c, o).table;
-  }();
-  return table;
-}
+using test::calibrated;
+using test::fmnist;
 
 std::vector<std::vector<Tensor>> samples() {
   std::vector<std::vector<Tensor>> b;
