@@ -42,11 +42,7 @@ int cmd_report(int argc, char** argv) {
   OCTET_CHECK(samples > 0 && batch > 0, "--samples and --batch must be positive");
   apply_threads(a);
 
-  ModelSource m = load_model(model_path);
-  apply_shapes(m, a);
-  OCTET_CHECK(!m.plan, "'", model_path, "' is a plan; octet report takes the ONNX model");
-  OCTET_CHECK(m.graph.inputs.size() == 1, "octet report: '", model_path, "' has ", m.graph.inputs.size(),
-              " inputs; the report reads image data for single-input models");
+  ModelSource m = load_image_model(model_path, a, "report");
   api::TuneInput in = api::load_tune_input(cache_path);
   std::unique_ptr<Plan> fp32 = make_plan(m, a, "fp32");
   std::unique_ptr<Plan> int8 = make_plan(m, a, "int8");

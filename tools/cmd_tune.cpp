@@ -119,11 +119,7 @@ int cmd_tune(int argc, char** argv) {
   OCTET_CHECK(samples > 0 && batch > 0, "--samples and --batch must be positive");
   apply_threads(a);
 
-  ModelSource m = load_model(model_path);
-  apply_shapes(m, a);
-  OCTET_CHECK(!m.plan, "'", model_path, "' is a plan; octet tune takes the ONNX model");
-  OCTET_CHECK(m.graph.inputs.size() == 1, "octet tune: '", model_path, "' has ", m.graph.inputs.size(),
-              " inputs; tune reads image data for single-input models");
+  ModelSource m = load_image_model(model_path, a, "tune");
 
   api::TuneInput in = api::load_tune_input(cache_path);
   const SidecarMeta& meta = in.meta;

@@ -71,6 +71,15 @@ void add_shapes_option(Args& a) {
         "separated); the batch dimension stays as the model declares it");
 }
 
+ModelSource load_image_model(const std::string& path, const Args& a, const char* command) {
+  ModelSource m = load_model(path);
+  apply_shapes(m, a);
+  OCTET_CHECK(!m.plan, "'", path, "' is a plan; octet ", command, " takes the ONNX model");
+  OCTET_CHECK(m.graph.inputs.size() == 1, "octet ", command, ": '", path, "' has ", m.graph.inputs.size(),
+              " inputs; octet ", command, " reads image data for single-input models");
+  return m;
+}
+
 void apply_shapes(ModelSource& m, const Args& a) {
   if (!a.has("shapes")) return;
   OCTET_CHECK(!m.plan, "--shapes applies to ONNX models; '", m.path, "' is a plan, whose shapes were fixed when it "

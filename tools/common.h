@@ -36,6 +36,9 @@ std::unique_ptr<Plan> make_plan(ModelSource m, const Args& a, const std::string&
 // --shapes NAME:DIMS (added with the preprocessing flags): fixes dynamic input dimensions of an ONNX model.
 void add_shapes_option(Args& a);
 void apply_shapes(ModelSource& m, const Args& a);
+// load_model + apply_shapes for the commands that read image data into an ONNX model (tune, report): a plan
+// file or a model with several inputs is an error naming `command` and the model.
+ModelSource load_image_model(const std::string& path, const Args& a, const char* command);
 // load_model + apply_shapes + make_plan. For a plan file, `precision` is checked only when --precision was given.
 std::unique_ptr<Plan> load_plan(const std::string& model, const Args& a, const std::string& precision = "fp32");
 
