@@ -91,8 +91,9 @@ void AlgoParams::validate() const {
   OCTET_CHECK(start_bin >= quant_levels && start_bin <= NB, "start bin must be in [quant levels=", quant_levels,
               ", ", NB, "], got ", start_bin);
   OCTET_CHECK(min_amax >= 0, "min amax must be >= 0, got ", min_amax);
-  OCTET_CHECK(kl_error_limit == 0 || kl_error_limit >= 1, "KL error limit must be 0 (off) or >= 1, got ",
-              kl_error_limit);
+  // finite: the limit is recorded in the cache's sidecar (JSON has no infinity)
+  OCTET_CHECK(kl_error_limit == 0 || (kl_error_limit >= 1 && std::isfinite(kl_error_limit)),
+              "KL error limit must be 0 (off) or a finite number >= 1, got ", kl_error_limit);
 }
 
 // KL search (spec §2.4). For candidate i (kept bins), with b = histogram after the zero policy,

@@ -139,6 +139,10 @@ TEST(Entropy, ErrorLimitReplacesAThresholdInsideTheBulk) {
   AlgoParams bad;
   bad.kl_error_limit = 0.5;
   EXPECT_THROW(compute_amax(u.hist(), u.stats(), Algo::Entropy2, bad), Error);
+  for (double v : {std::nan(""), HUGE_VAL}) {  // not a limit, and the sidecar (JSON) could not record it
+    bad.kl_error_limit = v;
+    EXPECT_THROW(compute_amax(u.hist(), u.stats(), Algo::Entropy2, bad), Error) << v;
+  }
 }
 
 TEST(Entropy, CurveAndClipping) {
