@@ -14,6 +14,7 @@
 // wrote them); the bodies they launch are tested on the CPU against ref (tests/cuda/).
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -201,6 +202,7 @@ class CudaKernel : public Kernel {
                              node_.op == OpType::Div || node_.op == OpType::Relu;
     if (elementwise && out[0]->rank() > cuda::kMaxRank)
       why_ = "rank " + std::to_string(out[0]->rank()) + " > " + std::to_string(cuda::kMaxRank);
+    if (why_.empty()) why_ = shape_limits(in);
     use_ref_ = !why_.empty();
     if (use_ref_) return;
     for (size_t i = 0; i < in.size(); ++i)
@@ -251,6 +253,27 @@ class CudaKernel : public Kernel {
   }
 
   std::string fallback_reason() const override { return why_; }
+
+  // What the device kernels cannot do with these shapes (empty: they can), for the FP32 ops whose supports()
+  // could not see the shapes.
+  std::string shape_limits(const std::vector<const Tensor*>& in) const {
+    const auto has = [&](size_t i) { return i < in.size() && in[i]; };
+    switch (node_.op) {
+      case OpType::MatMul:
+        if (in[0]->rank() < 2 || in[1]->rank() < 2) return "a 1-D MatMul operand";
+        if (std::max(in[0]->rank(), in[1]->rank()) - 2 > cuda::kMaxRank) return "more than 6 batch dims";
+        return {};
+      case OpType::Gemm:
+        if (in[0]->rank() != 2 || in[1]->rank() != 2 || (has(2) && in[2]->rank() > 2)) return "Gemm operand ranks";
+        return {};
+      case OpType::LayerNormalization: {
+        const cuda::LayerNormF32Args a = cuda::layernorm_f32_args(node_, in[0]->shape());
+        if (in[1]->numel() != a.n || (has(2) && in[2]->numel() != a.n)) return "scale/bias broadcast over the normalized dims";
+        return {};
+      }
+      default: return {};
+    }
+  }
 
  protected:
   virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
@@ -457,6 +480,13 @@ class CudaBackend final : public Backend {
         });
       case OpType::PoolNhwc:
         return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          if (k.node().attr_i("global", 0) == 0) {
+            PoolF32Args a = pool_f32_args(k.node(), in[0]->shape());
+            a.x = p<float>(d, 0);
+            a.y = static_cast<float*>(o[0]);
+            cuda::launch<PoolF32Body>(a, k.s());
+            return;
+          }
           GlobalPoolArgs a = global_pool_args(k.node(), in[0]->shape());
           a.x = p<float>(d, 0);
           a.y = static_cast<float*>(o[0]);
@@ -472,6 +502,46 @@ class CudaBackend final : public Backend {
           a.var = p<float>(d, 4);
           a.y = static_cast<float*>(o[0]);
           cuda::launch<BatchNormBody>(a, k.s());
+        });
+      case OpType::ConvNhwc:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          ConvF32Args a = conv_f32_args(k.node(), in[0]->shape(), in[1]->shape());
+          a.x = p<float>(d, 0);
+          a.w = p<float>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.residual = p<float>(d, 3);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<ConvF32Body>(a, k.s());
+        });
+      case OpType::MatMul: case OpType::Gemm:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          const Node& nd = k.node();
+          const bool gemm = nd.op == OpType::Gemm;
+          const Shape cshape = gemm && in.size() > 2 && in[2] ? in[2]->shape() : Shape{};
+          MatMulF32Args a = gemm ? gemm_f32_args(nd, in[0]->shape(), in[1]->shape(), in.size() > 2 && in[2] ? &cshape : nullptr)
+                                 : matmul_f32_args(nd, in[0]->shape(), in[1]->shape());
+          a.a = p<float>(d, 0);
+          a.b = p<float>(d, 1);
+          a.c = gemm ? p<float>(d, 2) : nullptr;
+          a.residual = nd.post.residual_input >= 0 ? p<float>(d, static_cast<size_t>(nd.post.residual_input)) : nullptr;
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<MatMulF32Body>(a, k.s());
+        });
+      case OpType::Softmax:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          SoftmaxF32Args a = softmax_f32_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<SoftmaxF32Body>(a, k.s());
+        });
+      case OpType::LayerNormalization:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          LayerNormF32Args a = layernorm_f32_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.scale = p<float>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<LayerNormF32Body>(a, k.s());
         });
       default: fail(where, ": the cuda backend has no kernel for ", op_name(n.op));
     }

@@ -50,5 +50,10 @@ template void launch<BinaryBody>(const BinaryArgs&, cudaStream_t);
 template void launch<ConcatPartBody>(const ConcatPartArgs&, cudaStream_t);
 template void launch<GlobalPoolBody>(const GlobalPoolArgs&, cudaStream_t);
 template void launch<BatchNormBody>(const BatchNormArgs&, cudaStream_t);
+template void launch<ConvF32Body>(const ConvF32Args&, cudaStream_t);
+template void launch<PoolF32Body>(const PoolF32Args&, cudaStream_t);
+template void launch<MatMulF32Body>(const MatMulF32Args&, cudaStream_t);
+template void launch<SoftmaxF32Body>(const SoftmaxF32Args&, cudaStream_t);
+template void launch<LayerNormF32Body>(const LayerNormF32Args&, cudaStream_t);
 
 }  // namespace octet::cuda
