@@ -53,6 +53,13 @@ env -i LD_LIBRARY_PATH="$STAGE/lib" "$STAGE/bin/octet" --version >/dev/null
 
 echo "== data"
 cp "$SHARED"/models/cifar10/*.onnx "$STAGE/shared/models/cifar10/"
+# The data and caches below take minutes (calibrating ResNet-50 on a small CPU): made once into
+# $BUILD/bundle-data and reused (delete that folder to make them again).
+DATA_CACHE="$BUILD/bundle-data"
+if [ -f "$DATA_CACHE/done" ]; then
+  cp "$DATA_CACHE"/*.npy "$DATA_CACHE"/*.cache* "$STAGE/data/"
+  cp "$SHARED/tools/make_bench_models.py" "$STAGE/tools/"
+else
 cp "$SHARED/tools/make_bench_models.py" "$STAGE/tools/"
 OCTET=$ROOT/build/octet  # the full build (image decoding) reads the JPEGs here
 [ -x "$OCTET" ] || { echo "gpu_bundle: $OCTET missing: build the normal tree first (it decodes the JPEGs)" >&2; exit 1; }
@@ -86,6 +93,8 @@ for m in resnet50 mobilenetv2; do
     --quiet >/dev/null
 done
 rm -rf "$W"
+mkdir -p "$DATA_CACHE" && cp "$STAGE"/data/* "$DATA_CACHE/" && touch "$DATA_CACHE/done"
+fi
 
 echo "== pack"
 rm -rf "$DEST"

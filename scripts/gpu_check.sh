@@ -54,7 +54,9 @@ step "3. CIFAR-10 INT8: cuda vs cpu"
 D="$WORK/data"
 for m in resnet20 mobilenetv2 densenet40 effnet_se vit_tiny; do
   for b in cpu cuda; do
-    /usr/bin/time -f "$m $b: %e s wall, %U+%S s CPU" timeout 120 "$O" run "$WORK/shared/models/cifar10/$m.onnx" \
+    echo "-- $m $b"
+    TIMEFORMAT="$m $b: %R s wall, %U+%S s CPU"
+    time timeout 120 "$O" run "$WORK/shared/models/cifar10/$m.onnx" \
       --data "$D/cifar10_test.npy" --precision int8 --cache "$D/$m.cache" --backend $b --batch 250 \
       --output "$WORK/out_${m}_$b.npy" --quiet || bad "octet run $m --backend $b"
   done
@@ -95,6 +97,9 @@ run_bench r20_cuda_b256 "$R" --precision int8 --cache "$D/resnet20.cache" --back
 run_bench r20_cpu_b1 "$R" --precision int8 --cache "$D/resnet20.cache" --backend cpu --batch 1 --iterations 500 --warmup 20
 run_bench r20_cpu_b256 "$R" --precision int8 --cache "$D/resnet20.cache" --backend cpu --batch 256 --iterations 20
 run_bench r20_cuda_fp32_b1 "$R" --precision fp32 --backend cuda --batch 1 --iterations 100
+# A saved cuda plan records the GPU architecture (plan format 4) and loads back on the same GPU.
+timeout 60 "$O" build "$R" --precision int8 --cache "$D/resnet20.cache" --backend cuda -o "$WORK/r20_cuda.plan" &&
+  run_bench r20_cuda_plan_b1 "$WORK/r20_cuda.plan" --batch 1 --iterations 100 || bad "octet build/bench of a cuda plan"
 python3 -c "import json,sys; json.dump({f.rsplit('bench_',1)[1][:-5]: json.load(open(f)) for f in sys.argv[2:]}, open(sys.argv[1],'w'), indent=1)" \
   "$OUT/bench.json" "${benches[@]}" || bad "collecting bench json"
 
