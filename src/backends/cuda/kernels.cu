@@ -7,6 +7,7 @@
 
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/kernels_fp32.h"
+#include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "core/error.h"
 
@@ -55,5 +56,7 @@ template void launch<PoolF32Body>(const PoolF32Args&, cudaStream_t);
 template void launch<MatMulF32Body>(const MatMulF32Args&, cudaStream_t);
 template void launch<SoftmaxF32Body>(const SoftmaxF32Args&, cudaStream_t);
 template void launch<LayerNormF32Body>(const LayerNormF32Args&, cudaStream_t);
+template void launch<AbsMaxBody>(const AbsMaxArgs&, cudaStream_t);
+template void launch<HistogramBody>(const HistogramArgs&, cudaStream_t);
 
 }  // namespace octet::cuda
