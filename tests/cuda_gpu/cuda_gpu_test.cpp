@@ -13,11 +13,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/args.h"
+#include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "onnx/import.h"
 #include "runtime/plan.h"
@@ -463,6 +465,35 @@ TEST(CudaGpu, Cifar10Fp32ForwardAndGraphReplays) {
     }
     std::printf("%s: %d node(s) on the host; %s\n", name, on_host, plan->backend().stats().c_str());
   }
+}
+
+// Calibration's observer passes on the device (atomics) give the CPU bodies' absmax and counts exactly.
+TEST(CudaGpu, HistogramKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  Dev dev;
+  std::vector<float> x = test::random_f32({1 << 20}, 21, -4.f, 4.f).to_f32();
+  for (size_t i = 0; i < x.size(); i += 5) x[i] = 0.f;
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  x[9] = -std::numeric_limits<float>::infinity();
+  uint32_t host_bits = 0;
+  AbsMaxArgs m{x.data(), static_cast<int64_t>(x.size()), &host_bits};
+  run_on_host<AbsMaxBody>(m);
+  m.x = dev.copy(x.data(), x.size());
+  const uint32_t zero_bits = 0;
+  m.absmax_bits = dev.copy(&zero_bits, 1);
+  launch<AbsMaxBody>(m, nullptr);
+  EXPECT_EQ(dev.back(m.absmax_bits, 1)[0], host_bits);
+  float range;
+  std::memcpy(&range, &host_bits, sizeof range);
+  std::vector<unsigned long long> counts(kHistBins + 2, 0);
+  HistogramArgs h{x.data(), static_cast<int64_t>(x.size()), static_cast<float>(double(kHistBins) / double(range)),
+                  counts.data(), counts.data() + kHistBins, counts.data() + kHistBins + 1};
+  run_on_host<HistogramBody>(h);
+  const std::vector<unsigned long long> zero(kHistBins + 2, 0);
+  unsigned long long* d = dev.copy(zero.data(), zero.size());
+  h.x = m.x, h.counts = d, h.zeros = d + kHistBins, h.nonfinite = d + kHistBins + 1;
+  launch<HistogramBody>(h, nullptr);
+  EXPECT_EQ(dev.back(d, zero.size()), counts);
 }
 
 // Runs everywhere: without a device the backend is a clear error, not a crash.
