@@ -10,6 +10,10 @@
 // non-cuda node reads, or when the plan asks (Kernel::to_host: observers, keep_all_outputs). So a plan that
 // runs wholly on cuda copies only at its inputs and outputs.
 //
+// Launches between two host interactions are recorded into CUDA graphs from the second run after a reshape on
+// and replayed after that (graph_recorder.h, BackendOptions::cuda_graphs); `octet bench` times runs with CUDA
+// events on the stream (device_timer()); target() ("sm_90") goes into plan files.
+//
 // Not verified on a GPU yet: this file and kernels.cu have only been compiled (no device in the session that
 // wrote them); the bodies they launch are tested on the CPU against ref (tests/cuda/).
 #include <cuda_runtime_api.h>
