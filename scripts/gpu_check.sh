@@ -5,7 +5,7 @@
 #
 #   bash scripts/gpu_check.sh            # results under $OUT (default out/gpu_check): at most 8 files
 #
-# Steps, each under its own timeout so that one hang leaves the rest (about 8 minutes in all):
+# Steps, each under its own timeout so that one hang leaves the rest (all within BUDGET_S, below):
 #   1. unpack the bundle to $WORK, check that every library resolves from it, print the GPU
 #   2. the CUDA tests: kernel bodies on the CPU, CudaGpu (real kernels vs their bodies, CIFAR-10 INT8 plans
 #      on cuda vs ref bit for bit and cpu's top-1), HarnessCuda (op harness on cuda vs ref)    -> tests.txt
@@ -26,6 +26,10 @@ WORK=${WORK:-/tmp/octet-gpu}
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/log.txt") 2>&1
 failed=0
+# The device tool kills a command at 600 s: every step's timeout is cut to what is left of BUDGET_S (default
+# 560 s from the start), so the last steps shrink rather than the log being lost.
+DEADLINE=$((SECONDS + ${BUDGET_S:-560}))
+t() { local left=$((DEADLINE - SECONDS)); [ $left -lt 5 ] && left=5; echo $(($1 < left ? $1 : left)); }
 step() { echo; echo "== $* ($(date -u +%T))"; }
 bad() { echo "!! FAILED: $*"; failed=$((failed + 1)); }
 
@@ -44,9 +48,9 @@ uname -r; nproc
 
 step "2. CUDA tests"
 {
-  timeout 120 "$WORK/bin/octet_cuda_body_tests" || bad "octet_cuda_body_tests"
-  timeout 300 "$WORK/bin/octet_cuda_gpu_tests" || bad "octet_cuda_gpu_tests (CudaGpu)"
-  timeout 240 "$WORK/bin/octet_ops_tests" --gtest_filter='*Cuda*' || bad "octet_ops_tests --gtest_filter=*Cuda* (HarnessCuda)"
+  timeout $(t 60) "$WORK/bin/octet_cuda_body_tests" || bad "octet_cuda_body_tests"
+  timeout $(t 240) "$WORK/bin/octet_cuda_gpu_tests" || bad "octet_cuda_gpu_tests (CudaGpu)"
+  timeout $(t 120) "$WORK/bin/octet_ops_tests" --gtest_filter='*Cuda*' || bad "octet_ops_tests --gtest_filter=*Cuda* (HarnessCuda)"
 } 2>&1 | tee "$OUT/tests.txt"
 failed=$((failed + $(grep -c '^!! FAILED' "$OUT/tests.txt")))
 
@@ -56,7 +60,7 @@ for m in resnet20 mobilenetv2 densenet40 effnet_se vit_tiny; do
   for b in cpu cuda; do
     echo "-- $m $b"
     TIMEFORMAT="$m $b: %R s wall, %U+%S s CPU"
-    time timeout 120 "$O" run "$WORK/shared/models/cifar10/$m.onnx" \
+    time timeout $(t 120) "$O" run "$WORK/shared/models/cifar10/$m.onnx" \
       --data "$D/cifar10_test.npy" --precision int8 --cache "$D/$m.cache" --backend $b --batch 250 \
       --output "$WORK/out_${m}_$b.npy" --quiet || bad "octet run $m --backend $b"
   done
@@ -89,7 +93,7 @@ R="$WORK/shared/models/cifar10/resnet20.onnx"
 benches=()
 run_bench() {  # name, then octet bench arguments
   local name=$1; shift
-  timeout 120 "$O" bench "$@" --json "$WORK/bench_$name.json" --quiet && benches+=("$WORK/bench_$name.json") || bad "octet bench $name"
+  timeout $(t 120) "$O" bench "$@" --json "$WORK/bench_$name.json" --quiet && benches+=("$WORK/bench_$name.json") || bad "octet bench $name"
 }
 run_bench r20_cuda_b1 "$R" --precision int8 --cache "$D/resnet20.cache" --backend cuda --batch 1 --iterations 500 --warmup 20
 OCTET_CUDA_GRAPHS=0 run_bench r20_cuda_b1_nographs "$R" --precision int8 --cache "$D/resnet20.cache" --backend cuda --batch 1 --iterations 500 --warmup 20
@@ -98,13 +102,13 @@ run_bench r20_cpu_b1 "$R" --precision int8 --cache "$D/resnet20.cache" --backend
 run_bench r20_cpu_b256 "$R" --precision int8 --cache "$D/resnet20.cache" --backend cpu --batch 256 --iterations 20
 run_bench r20_cuda_fp32_b1 "$R" --precision fp32 --backend cuda --batch 1 --iterations 100
 # A saved cuda plan records the GPU architecture (plan format 4) and loads back on the same GPU.
-timeout 60 "$O" build "$R" --precision int8 --cache "$D/resnet20.cache" --backend cuda -o "$WORK/r20_cuda.plan" &&
+timeout $(t 60) "$O" build "$R" --precision int8 --cache "$D/resnet20.cache" --backend cuda -o "$WORK/r20_cuda.plan" &&
   run_bench r20_cuda_plan_b1 "$WORK/r20_cuda.plan" --batch 1 --iterations 100 || bad "octet build/bench of a cuda plan"
 python3 -c "import json,sys; json.dump({f.rsplit('bench_',1)[1][:-5]: json.load(open(f)) for f in sys.argv[2:]}, open(sys.argv[1],'w'), indent=1)" \
   "$OUT/bench.json" "${benches[@]}" || bad "collecting bench json"
 
 step "5. ResNet-50: octet INT8 (cuda) vs PyTorch FP16"
-timeout 300 python3 bench/gpu_vs_torch.py --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
+timeout $(t 300) python3 bench/gpu_vs_torch.py --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
   --cache "$D/resnet50_224.cache" --work "$WORK" --json "$OUT/torch.json" || bad "bench/gpu_vs_torch.py"
 
 step "done: $failed failed step(s); results in $OUT"
