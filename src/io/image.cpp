@@ -10,7 +10,9 @@
 #include <fstream>
 #include <vector>
 
+#ifndef OCTET_NO_IMAGE_DECODE
 #include <opencv2/imgcodecs.hpp>
+#endif
 #include <opencv2/imgproc.hpp>
 
 #include "core/file_io.h"
@@ -314,12 +316,17 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
     fail("cannot decode image '", name, "': its header declares ", px, " pixels, more than the ", kMaxImagePixels,
          " octet decodes");
   cv::Mat img;
+#ifdef OCTET_NO_IMAGE_DECODE
+  fail("cannot decode image '", name, "': this octet was built without image decoding (-DOCTET_IMAGE_DECODE=OFF, ",
+       "e.g. the GPU bundle of scripts/gpu_bundle.sh); give the data as .npy");
+#else
   try {
     cv::Mat buf(1, static_cast<int>(size), CV_8U, const_cast<void*>(data));
     img = cv::imdecode(buf, cv::IMREAD_UNCHANGED);
   } catch (const cv::Exception& e) {
     fail("cannot decode image '", name, "': ", e.what());
   }
+#endif
   if (img.empty())
     fail("cannot decode image '", name, "': corrupt or unsupported format");
   return img;

@@ -20,7 +20,9 @@ struct BackendOptions {
   bool strict = false;          // cpu: a kernel whose shape-dependent setup fails throws instead of running ref
   bool qconv_epilogue = false;  // cpu: QConv/QLinear run oneDNN with an s32 dst and octet's own epilogue
   bool verbose = false;         // cpu: print the oneDNN implementation of each int8 primitive to stderr
-  // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on):
+  bool cuda_graphs = true;      // cuda: record each run's launches into CUDA graphs and replay them
+  // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on),
+  // OCTET_CUDA_GRAPHS ("0": off):
   // what a plan uses when PlanOptions::backend_options is unset (the CLI's and tests' switches).
   static BackendOptions from_environment();
 };
@@ -46,6 +48,16 @@ class Kernel {
   virtual void to_host(const std::vector<Tensor*>& out) {}
 };
 
+// A clock on a device backend's queue (cuda: CUDA events on its stream), for `octet bench`: record() marks the
+// queue's position now and returns the mark's index; elapsed_ms(a, b) waits for mark b and gives the device
+// time between marks a and b.
+class DeviceTimer {
+ public:
+  virtual ~DeviceTimer() = default;
+  virtual size_t record() = 0;
+  virtual double elapsed_ms(size_t a, size_t b) = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -56,6 +68,13 @@ class Backend {
   // The layout its 2-D convolutions and pools want: NHWC makes the compile pipeline convert the graph
   // (passes/pipeline.h) when PlanOptions::channels_last allows it.
   virtual Layout preferred_layout() const { return Layout::NCHW; }
+  // The hardware its kernels are built for, recorded in plan files and checked when one is loaded ("sm_90" on
+  // cuda); empty: nothing beyond the CPU level (runtime/plan_file.h).
+  virtual std::string target() const { return {}; }
+  // A device clock (DeviceTimer), or null for host backends (time them with the host's clock).
+  virtual std::unique_ptr<DeviceTimer> device_timer() const { return nullptr; }
+  // What the backend did beyond its kernels (cuda: CUDA graphs recorded and replayed), for bench; may be empty.
+  virtual std::string stats() const { return {}; }
 };
 
 std::unique_ptr<Backend> make_ref_backend();

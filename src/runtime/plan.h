@@ -55,6 +55,8 @@ class Plan {
 
   const Graph& graph() const { return graph_; }
   const PlanOptions& options() const { return opt_; }
+  // The backend the plan was built for (its target(), device_timer(), stats()).
+  const Backend& backend() const { return *backend_; }
   // Declared input shapes with symbolic dims set to `batch` (first dim) or 1 (others); throws when a
   // symbolic dim other than the first cannot be guessed.
   std::vector<Shape> input_shapes(int64_t batch) const;

@@ -433,6 +433,7 @@ std::string serialize(const PlanHeader& h, const PlanOptions& o, const QuantizeR
   w.str(h.backend);
   w.str(cpu_level_name(h.built_on));
   w.str(cpu_level_name(h.requires_level));
+  w.str(h.target);
   w.u8(!o.int8_amax.empty());
   w.u8(o.fold_batchnorm);
   w.u8(o.fuse);
@@ -465,6 +466,7 @@ std::string serialize_plan(const Plan& plan) {
   h.backend = plan.options().backend;
   h.built_on = detect_cpu_level();
   h.requires_level = required_cpu_level(plan.options(), h.built_on);
+  h.target = plan.backend().target();
   return serialize(h, plan.options(), plan.quantize_report(), plan.graph());
 }
 
@@ -507,6 +509,7 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
   h.backend = b.str("backend", true);
   h.built_on = b.level("built-on CPU level");
   h.requires_level = b.level("required CPU level");
+  h.target = b.str("target");
   PlanOptions& o = c.options;
   o.backend = h.backend;
   bool int8 = b.boolean("int8");
@@ -548,13 +551,24 @@ void check_plan_cpu(const PlanHeader& h, CpuLevel have, const std::string& what)
        " and this CPU has only ", cpu_level_name(have), "; make a new plan on this machine with `octet build`");
 }
 
+void check_plan_target(const PlanHeader& h, const std::string& have, const std::string& what) {
+  if (h.target.empty() || h.target == have) return;
+  fail("cannot run plan '", what, "': it was built for ", h.backend, " target ", h.target, " and this machine's ",
+       h.backend, " backend is ", have.empty() ? std::string("(none)") : have,
+       "; make a new plan on this machine with `octet build`");
+}
+
 std::unique_ptr<Plan> plan_from_contents(PlanContents c, const std::string& what) {
   check_plan_cpu(c.header, detect_cpu_level(), what);
+  const PlanHeader h = c.header;
+  std::unique_ptr<Plan> plan;
   try {
-    return Plan::from_optimized(std::move(c.graph), c.options, std::move(c.report));
+    plan = Plan::from_optimized(std::move(c.graph), c.options, std::move(c.report));
   } catch (const Error& e) {
     fail("cannot load plan '", what, "': ", e.what());
   }
+  check_plan_target(h, plan->backend().target(), what);
+  return plan;
 }
 
 std::unique_ptr<Plan> load_plan_file(const std::string& path) { return plan_from_contents(read_plan_file(path), path); }

@@ -9,18 +9,19 @@
 // created again at load (weights are packed for this machine's ISA then), so a plan carries no ISA-specific
 // bytes; what it does carry is the CPU feature level its INT8 numerics were built for (see below).
 //
-// Format (version 3 = kPlanFormatVersion; the layout below has not changed since version 1, only what values
-// mean: see the history at kPlanFormatVersion). All integers and floats little-endian; str = u32 byte length + bytes (no NUL);
+// Format (version 4 = kPlanFormatVersion; the layout below has not changed since version 1 except for version
+// 4's target field, only what values mean: see the history at kPlanFormatVersion). All integers and floats little-endian; str = u32 byte length + bytes (no NUL);
 // vec<T> = u32 count + count x T; bool = u8 0/1.
 //
 //   -- fixed for every format version, so any octet can say what a file is --
 //   char[8]  magic "OCTETPLN"
 //   u32      format version (kPlanFormatVersion)
 //   str      octet version that wrote it ("0.1.0")
-//   -- versions 1 to 3 --
+//   -- versions 1 to 4 --
 //   str      backend ("cpu" | "ref")
 //   str      CPU feature level of the machine that built it: "avx512_vnni" | "avx512" | "avx2" | "generic"
 //   str      CPU feature level required to run it (same names; "generic" when nothing is required)
+//   str      (version 4) the backend's target: the GPU architecture of a cuda plan ("sm_90"), else ""
 //   options  bool int8, bool fold_batchnorm, bool fuse, bool channels_last,
 //            vec<str> fp32_layers, vec<(str tensor, f32 amax)> int8_amax
 //   report   vec<(str node, str op, str precision, str why)>, i32 int8_nodes, i32 fp32_nodes
@@ -65,7 +66,8 @@ namespace octet {
 inline constexpr char kPlanMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
 // 2: QConv / QLinear biases are float32 in accumulator units (1: int32).
 // 3: post.activation may be Silu (6), fused into QConv / QLinear (a version-2 reader does not know it).
-inline constexpr uint32_t kPlanFormatVersion = 3;
+// 4: the header records the backend's target (Backend::target(): the GPU architecture of a cuda plan).
+inline constexpr uint32_t kPlanFormatVersion = 4;
 // The octet version written into plan headers (also CMakeLists' project VERSION and `octet --version`).
 inline constexpr const char* kPlanOctetVersion = kOctetVersion;
 
@@ -84,6 +86,7 @@ struct PlanHeader {
   std::string backend;
   CpuLevel built_on = CpuLevel::Generic;
   CpuLevel requires_level = CpuLevel::Generic;
+  std::string target;  // version 4: Backend::target() of the backend it was built for ("sm_90"; "" for cpu/ref)
 };
 
 // Everything a plan file holds, parsed and validated (no kernels created).
@@ -108,6 +111,9 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
 PlanContents read_plan_file(const std::string& path);
 // Throws (naming the required level, this CPU's and `octet build`) when `have` is below what the plan needs.
 void check_plan_cpu(const PlanHeader& h, CpuLevel have, const std::string& what);
+// Refuses a plan built for another target (h.target, e.g. "sm_90") than the loading backend's (`have`, its
+// Backend::target()), naming both; a plan without a target runs anywhere its CPU level allows.
+void check_plan_target(const PlanHeader& h, const std::string& have, const std::string& what);
 // check_plan_cpu(detect_cpu_level()) + Plan::from_optimized (errors name `what`).
 std::unique_ptr<Plan> plan_from_contents(PlanContents c, const std::string& what);
 // read_plan_file + plan_from_contents.

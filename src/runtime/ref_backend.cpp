@@ -42,6 +42,8 @@ BackendOptions BackendOptions::from_environment() {
   o.strict = on("OCTET_CPU_STRICT");
   o.qconv_epilogue = on("OCTET_QCONV_EPILOGUE");
   o.verbose = on("OCTET_CPU_VERBOSE");
+  const char* graphs = std::getenv("OCTET_CUDA_GRAPHS");
+  o.cuda_graphs = !(graphs && std::strcmp(graphs, "0") == 0);
   return o;
 }
 

@@ -11,6 +11,7 @@
 #include <map>
 #include <random>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "backends/cuda/args.h"
@@ -403,6 +404,129 @@ TEST(CudaKernelBodies, BatchNormalizationEqualsRefBitForBit) {
   a.mean = mean.data<float>(), a.var = var.data<float>(), a.y = y.data<float>();
   run_on_host<BatchNormBody>(a);
   expect_bytes_equal(y, ref, "BatchNormalization");
+}
+
+// ---- FP32 compute ops (a whole FP32 forward on the device) ----
+
+TEST(CudaKernelBodies, ConvNhwcF32MatchesRef) {
+  struct C {
+    Shape x;
+    int64_t K, group, kh, kw;
+    std::vector<int64_t> strides, pads, dilations;
+    Activation act;
+    bool bias, residual;
+  };
+  const std::vector<C> cases = {
+      {{2, 7, 5, 3}, 5, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, Activation::Relu, true, false},
+      {{1, 9, 11, 6}, 4, 2, 3, 2, {2, 1}, {0, 1, 2, 0}, {1, 2}, Activation::None, false, true},
+      {{3, 6, 6, 8}, 8, 8, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, Activation::Clip, true, true},   // depthwise
+      {{2, 5, 5, 4}, 3, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, Activation::Silu, true, false},
+      {{1, 4, 7, 5}, 7, 1, 2, 3, {1, 2}, {1, 0, 0, 1}, {2, 1}, Activation::HardSwish, false, false},
+      {{2, 3, 4, 2}, 2, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, Activation::LeakyRelu, true, true},
+      {{1, 5, 5, 3}, 4, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, Activation::Sigmoid, true, false}};
+  uint32_t seed = 300;
+  for (const C& c : cases) {
+    Tensor x = test::random_f32(c.x, seed++);
+    Tensor w = test::random_f32({c.K, c.x[3] / c.group, c.kh, c.kw}, seed++);
+    Tensor b = test::random_f32({c.K}, seed++);
+    Node n = make_node(OpType::ConvNhwc, {{"strides", attr_ints(c.strides)}, {"pads", attr_ints(c.pads)},
+                                          {"dilations", attr_ints(c.dilations)}, {"group", attr_i(c.group)}});
+    n.post.act = c.act;
+    n.post.alpha = c.act == Activation::Clip ? -0.5f : 0.1f;
+    n.post.beta = 1.5f;
+    Tensor y0 = run_ref(n, {&x, &w, c.bias ? &b : nullptr});
+    Tensor r = test::random_f32(y0.shape(), seed++);
+    if (c.residual) n.post.residual_input = 3;
+    Tensor ref = c.residual ? run_ref(n, {&x, &w, c.bias ? &b : nullptr, &r}) : y0;
+    ConvF32Args a = conv_f32_args(n, x.shape(), w.shape());
+    Tensor y = like(ref);
+    a.x = x.data<float>(), a.w = w.data<float>(), a.bias = c.bias ? b.data<float>() : nullptr;
+    a.residual = c.residual ? r.data<float>() : nullptr, a.y = y.data<float>();
+    ASSERT_EQ(a.count(), ref.numel());
+    run_on_host<ConvF32Body>(a);
+    expect_close(y, ref, "ConvNhwc case " + std::to_string(seed));
+  }
+}
+
+TEST(CudaKernelBodies, WindowedPoolF32MatchesRef) {
+  Tensor x = test::random_f32({2, 7, 9, 3}, 400);  // NHWC
+  for (const char* mode : {"max", "avg"})
+    for (int64_t include_pad : {0, 1})
+      for (const auto& [k, s, pads] : std::vector<std::tuple<std::vector<int64_t>, std::vector<int64_t>, std::vector<int64_t>>>{
+               {{3, 3}, {2, 2}, {1, 1, 1, 1}}, {{2, 3}, {1, 2}, {0, 1, 1, 0}}, {{3, 2}, {3, 1}, {0, 0, 0, 0}}}) {
+        Node p = make_node(OpType::PoolNhwc, {{"mode", attr_s(mode)}, {"kernel", attr_ints(k)}, {"strides", attr_ints(s)},
+                                              {"pads", attr_ints(pads)}, {"count_include_pad", attr_i(include_pad)}});
+        Tensor ref = run_ref(p, {&x});
+        PoolF32Args a = pool_f32_args(p, x.shape());
+        Tensor y = like(ref);
+        a.x = x.data<float>(), a.y = y.data<float>();
+        ASSERT_EQ(a.count(), ref.numel());
+        run_on_host<PoolF32Body>(a);
+        expect_close(y, ref, std::string("PoolNhwc ") + mode + " include_pad " + std::to_string(include_pad));
+      }
+}
+
+TEST(CudaKernelBodies, MatMulAndGemmF32MatchRef) {
+  // MatMul with broadcast batch dims.
+  for (const auto& [as, bs] : std::vector<std::pair<Shape, Shape>>{
+           {{3, 5}, {5, 7}}, {{2, 3, 4, 5}, {5, 6}}, {{4, 1, 3, 5}, {1, 2, 5, 3}}, {{7, 3}, {2, 3, 4}}}) {
+    Tensor A = test::random_f32(as, 500), B = test::random_f32(bs, 501);
+    Node n = make_node(OpType::MatMul, {});
+    Tensor ref = run_ref(n, {&A, &B});
+    MatMulF32Args a = matmul_f32_args(n, as, bs);
+    Tensor y = like(ref);
+    a.a = A.data<float>(), a.b = B.data<float>(), a.y = y.data<float>();
+    ASSERT_EQ(a.count(), ref.numel());
+    run_on_host<MatMulF32Body>(a);
+    expect_close(y, ref, "MatMul");
+  }
+  // Gemm: transpositions, alpha/beta, C of every broadcast form, a fused activation.
+  const int64_t M = 5, K = 7, N = 4;
+  for (int ta = 0; ta < 2; ++ta)
+    for (int tb = 0; tb < 2; ++tb)
+      for (const Shape& cs : std::vector<Shape>{{}, {N}, {1}, {M, N}, {M, 1}, {1, N}}) {
+        Tensor A = test::random_f32(ta ? Shape{K, M} : Shape{M, K}, 510), B = test::random_f32(tb ? Shape{N, K} : Shape{K, N}, 511);
+        Tensor Cm = test::random_f32(cs.empty() ? Shape{1} : cs, 512);
+        Node n = make_node(OpType::Gemm, {{"transA", attr_i(ta)}, {"transB", attr_i(tb)}, {"alpha", attr_f(0.7f)},
+                                          {"beta", attr_f(1.3f)}});
+        n.post.act = Activation::Relu;
+        Tensor ref = run_ref(n, {&A, &B, cs.empty() ? nullptr : &Cm});
+        const Shape cshape = Cm.shape();
+        MatMulF32Args a = gemm_f32_args(n, A.shape(), B.shape(), cs.empty() ? nullptr : &cshape);
+        Tensor y = like(ref);
+        a.a = A.data<float>(), a.b = B.data<float>(), a.c = cs.empty() ? nullptr : Cm.data<float>(), a.y = y.data<float>();
+        ASSERT_EQ(a.count(), ref.numel());
+        run_on_host<MatMulF32Body>(a);
+        expect_close(y, ref, "Gemm ta " + std::to_string(ta) + " tb " + std::to_string(tb) + " C rank " + std::to_string(cs.size()));
+      }
+}
+
+TEST(CudaKernelBodies, SoftmaxAndLayerNormF32MatchRef) {
+  Tensor x = test::random_f32({3, 5, 7}, 600, -6.f, 6.f);
+  for (int64_t axis : {-1, 1, 0}) {
+    Node n = make_node(OpType::Softmax, {{"axis", attr_i(axis)}});
+    Tensor ref = run_ref(n, {&x});
+    SoftmaxF32Args a = softmax_f32_args(n, x.shape());
+    Tensor y = like(ref);
+    a.x = x.data<float>(), a.y = y.data<float>();
+    run_on_host<SoftmaxF32Body>(a);
+    expect_close(y, ref, "Softmax axis " + std::to_string(axis));
+  }
+  for (int64_t axis : {-1, 1}) {
+    const Shape norm = axis == -1 ? Shape{7} : Shape{5, 7};
+    Tensor scale = test::random_f32(norm, 601, 0.5f, 2.f), bias = test::random_f32(norm, 602);
+    Node n = make_node(OpType::LayerNormalization, {{"axis", attr_i(axis)}, {"epsilon", attr_f(1e-3f)}});
+    for (bool with_bias : {true, false}) {
+      Tensor ref = run_ref(n, {&x, &scale, with_bias ? &bias : nullptr});
+      LayerNormF32Args a = layernorm_f32_args(n, x.shape());
+      Tensor y = like(ref);
+      a.x = x.data<float>(), a.scale = scale.data<float>(), a.bias = with_bias ? bias.data<float>() : nullptr;
+      a.y = y.data<float>();
+      ASSERT_EQ(a.count() * a.n, ref.numel());
+      run_on_host<LayerNormF32Body>(a);
+      expect_close(y, ref, "LayerNormalization axis " + std::to_string(axis));
+    }
+  }
 }
 
 }  // namespace

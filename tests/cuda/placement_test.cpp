@@ -31,7 +31,7 @@ const Node& add_node(Graph& g, OpType op, std::vector<int> in, std::vector<int> 
   return g.nodes.back();
 }
 
-// x -> Quantize -> QConv(w) -> Dequantize -> Softmax (host) -> y1;  Dequantize's output is also y2, and
+// x -> Quantize -> QConv(w) -> Dequantize -> LogSoftmax (host) -> y1;  Dequantize's output is also y2, and
 // QConv's output also feeds a host Cast; Relu (device) reads Softmax's output -> y3.
 TEST(CudaPlacement, InputsUploadedAndOutputsDownloadedExactlyWhereTheHostIsInvolved) {
   Graph g;
@@ -43,7 +43,7 @@ TEST(CudaPlacement, InputsUploadedAndOutputsDownloadedExactlyWhereTheHostIsInvol
   add_node(g, OpType::Quantize, {x}, {q});
   add_node(g, OpType::QConv, {q, w, kNoValue}, {c});
   add_node(g, OpType::Dequantize, {c}, {d});
-  add_node(g, OpType::Softmax, {d}, {s});
+  add_node(g, OpType::LogSoftmax, {d}, {s});
   add_node(g, OpType::Cast, {c}, {k});
   add_node(g, OpType::Relu, {s}, {r});
   g.outputs = {s, d, r};
@@ -59,10 +59,10 @@ TEST(CudaPlacement, InputsUploadedAndOutputsDownloadedExactlyWhereTheHostIsInvol
   // QConv: q from a device node and the constant weights are trusted; no bias; c goes to the host for Cast.
   EXPECT_EQ(res(1).reuse, (std::vector<bool>{true, true, false}));
   EXPECT_EQ(res(1).download, std::vector<bool>{true});
-  // Dequantize: d is a graph output and Softmax (host) reads it.
+  // Dequantize: d is a graph output and LogSoftmax (host) reads it.
   EXPECT_EQ(res(2).reuse, std::vector<bool>{true});
   EXPECT_EQ(res(2).download, std::vector<bool>{true});
-  // Relu: s comes from a host node, so it is uploaded every run; r is a graph output.
+  // Relu: s comes from a host node (LogSoftmax), so it is uploaded every run; r is a graph output.
   EXPECT_EQ(res(5).reuse, std::vector<bool>{false});
   EXPECT_EQ(res(5).download, std::vector<bool>{true});
 }
@@ -77,13 +77,19 @@ TEST(CudaPlacement, DeclinesWhatItHasNoKernelFor) {
   fused.post.act = Activation::Relu;  // a fused FP32 post-op: not implemented on the device
   EXPECT_FALSE(cuda::supports(g, fused));
   EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::Add, {i, j}, {z})));  // int64 arithmetic
-  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::MatMul, {a, b}, {y})));
-  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::Conv, {a, b}, {y})));
+  EXPECT_TRUE(cuda::supports(g, add_node(g, OpType::MatMul, {a, b}, {y})));
+  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::MatMul, {i, j}, {z})));  // int64
+  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::Conv, {a, b}, {y})));  // NCHW: the layout pass makes ConvNhwc
+  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::ConvNhwc, {a, b}, {y})));  // weights not constant
+  EXPECT_FALSE(cuda::supports(g, add_node(g, OpType::LogSoftmax, {a}, {y})));
   Node pool;
   pool.op = OpType::PoolNhwc;
   pool.inputs = {a};
   pool.outputs = {y};
-  EXPECT_FALSE(cuda::supports(g, pool));  // windowed FP32 pooling: ref
+  pool.attrs["kernel"] = attr_ints({3, 3});
+  EXPECT_TRUE(cuda::supports(g, pool));  // windowed max
+  pool.attrs["mode"] = attr_s("lp");
+  EXPECT_FALSE(cuda::supports(g, pool));
   pool.attrs["global"] = attr_i(1);
   EXPECT_TRUE(cuda::supports(g, pool));
 }

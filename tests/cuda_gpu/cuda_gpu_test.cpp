@@ -13,11 +13,13 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/args.h"
+#include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "onnx/import.h"
 #include "runtime/plan.h"
@@ -346,6 +348,152 @@ TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
     for (size_t i = 0; i < seen_ref.size(); ++i)
       EXPECT_EQ(std::memcmp(seen_ref[i].raw(), seen_cuda[i].raw(), seen_ref[i].nbytes()), 0) << "observed tensor " << i;
   }
+}
+
+// The FP32 compute kernels (ConvNhwc, windowed pools, MatMul/Gemm, Softmax, LayerNormalization) against their
+// CPU bodies: within 1e-5 of max |y| (expf / exp on the device may differ from the host's in the last bits;
+// everything else is the same operations in the same order, --fmad=false).
+void expect_near_all(const std::vector<float>& got, const std::vector<float>& want, const char* what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  double mx = 0, err = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    mx = std::max(mx, std::fabs(double{want[i]}));
+    err = std::max(err, std::fabs(double{got[i]} - double{want[i]}));
+  }
+  EXPECT_LE(err, 1e-5 * (mx + 1e-30)) << what;
+}
+
+TEST(CudaGpu, Fp32ComputeKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  Dev dev;
+  {
+    const Shape xs = {2, 9, 7, 6}, ws = {4, 3, 3, 3};
+    Node n = test::make_node(OpType::ConvNhwc, {{"strides", attr_ints({2, 1})}, {"pads", attr_ints({1, 1, 1, 0})},
+                                                {"dilations", attr_ints({1, 2})}, {"group", attr_i(2)}});
+    n.post.act = Activation::Silu;
+    ConvF32Args a = conv_f32_args(n, xs, ws);
+    const Tensor x = test::random_f32(xs, 1), w = test::random_f32(ws, 2), b = test::random_f32({4}, 3);
+    const Tensor r = test::random_f32({static_cast<int64_t>(a.count())}, 4);
+    std::vector<float> host(static_cast<size_t>(a.count()));
+    a.x = x.data<float>(), a.w = w.data<float>(), a.bias = b.data<float>(), a.residual = r.data<float>(), a.y = host.data();
+    run_on_host<ConvF32Body>(a);
+    a.x = dev.copy(x.data<float>(), x.numel()), a.w = dev.copy(w.data<float>(), w.numel());
+    a.bias = dev.copy(b.data<float>(), 4), a.residual = dev.copy(r.data<float>(), r.numel());
+    a.y = dev.copy<float>(nullptr, host.size());
+    launch<ConvF32Body>(a, nullptr);
+    expect_near_all(dev.back(a.y, host.size()), host, "ConvNhwc");
+  }
+  for (const char* mode : {"max", "avg"}) {
+    const Shape xs = {2, 7, 9, 3};
+    Node n = test::make_node(OpType::PoolNhwc, {{"mode", attr_s(mode)}, {"kernel", attr_ints({3, 2})},
+                                                {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 0, 1, 1})},
+                                                {"count_include_pad", attr_i(1)}});
+    PoolF32Args a = pool_f32_args(n, xs);
+    const Tensor x = test::random_f32(xs, 5);
+    std::vector<float> host(static_cast<size_t>(a.count()));
+    a.x = x.data<float>(), a.y = host.data();
+    run_on_host<PoolF32Body>(a);
+    a.x = dev.copy(x.data<float>(), x.numel()), a.y = dev.copy<float>(nullptr, host.size());
+    launch<PoolF32Body>(a, nullptr);
+    expect_near_all(dev.back(a.y, host.size()), host, mode);
+  }
+  {
+    const Shape as = {3, 1, 5, 7}, bs = {2, 7, 4};
+    Node n = test::make_node(OpType::MatMul, {});
+    MatMulF32Args a = matmul_f32_args(n, as, bs);
+    const Tensor A = test::random_f32(as, 6), B = test::random_f32(bs, 7);
+    std::vector<float> host(static_cast<size_t>(a.count()));
+    a.a = A.data<float>(), a.b = B.data<float>(), a.y = host.data();
+    run_on_host<MatMulF32Body>(a);
+    a.a = dev.copy(A.data<float>(), A.numel()), a.b = dev.copy(B.data<float>(), B.numel());
+    a.y = dev.copy<float>(nullptr, host.size());
+    launch<MatMulF32Body>(a, nullptr);
+    expect_near_all(dev.back(a.y, host.size()), host, "MatMul");
+  }
+  {
+    const Shape xs = {4, 3, 10};
+    const Tensor x = test::random_f32(xs, 8, -5.f, 5.f), sc = test::random_f32({10}, 9), bi = test::random_f32({10}, 10);
+    Node sm = test::make_node(OpType::Softmax, {{"axis", attr_i(1)}});
+    SoftmaxF32Args a = softmax_f32_args(sm, xs);
+    std::vector<float> host(static_cast<size_t>(x.numel()));
+    a.x = x.data<float>(), a.y = host.data();
+    run_on_host<SoftmaxF32Body>(a);
+    a.x = dev.copy(x.data<float>(), x.numel()), a.y = dev.copy<float>(nullptr, host.size());
+    launch<SoftmaxF32Body>(a, nullptr);
+    expect_near_all(dev.back(a.y, host.size()), host, "Softmax");
+    Node ln = test::make_node(OpType::LayerNormalization, {{"axis", attr_i(-1)}});
+    LayerNormF32Args l = layernorm_f32_args(ln, xs);
+    l.x = x.data<float>(), l.scale = sc.data<float>(), l.bias = bi.data<float>(), l.y = host.data();
+    run_on_host<LayerNormF32Body>(l);
+    l.x = dev.copy(x.data<float>(), x.numel()), l.scale = dev.copy(sc.data<float>(), 10), l.bias = dev.copy(bi.data<float>(), 10);
+    l.y = dev.copy<float>(nullptr, host.size());
+    launch<LayerNormF32Body>(l, nullptr);
+    expect_near_all(dev.back(l.y, host.size()), host, "LayerNormalization");
+  }
+}
+
+// A whole FP32 forward on the device (calibration's): every compute node of the CIFAR-10 models runs on cuda,
+// and the outputs are ref's within 1e-4 of max |logit|. Then CUDA graphs: the same plan run again and again
+// (graphs recorded in the second run, replayed after) and with an observer in between gives the same bytes
+// as the first (eager) run.
+TEST(CudaGpu, Cifar10Fp32ForwardAndGraphReplays) {
+  REQUIRE_GPU();
+  const std::string dir = test::shared_dir() + "/models/cifar10";
+  if (test::shared_dir().empty() || !std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir << " (OCTET_SHARED)";
+  for (const char* name : {"resnet20", "mobilenetv2", "densenet40", "effnet_se", "vit_tiny"}) {
+    SCOPED_TRACE(name);
+    Graph g = import_onnx_file(dir + "/" + name + ".onnx").graph;
+    PlanOptions o;
+    o.backend = "cuda";
+    auto plan = Plan::build(g, o);
+    int on_host = 0;
+    for (const std::string& line : plan->describe())
+      if (line.find("[cuda]") == std::string::npos) {
+        ++on_host;
+        std::printf("%s: on the host: %s\n", name, line.c_str());
+      }
+    const Tensor x = test::random_f32({3, 3, 32, 32}, 5, -2.f, 2.f);
+    const Tensor want = run_reference(g, {x})[0];
+    const Tensor first = plan->run({x})[0].clone();
+    double mx = 0;
+    for (int64_t i = 0; i < want.numel(); ++i) mx = std::max(mx, std::fabs(double{want.data<float>()[i]}));
+    EXPECT_LE(test::max_abs_error(first, want), 1e-4 * mx);
+    Plan::Observer nothing = [](int, const Tensor&) {};
+    for (int i = 0; i < 6; ++i) {
+      const Tensor again = i == 3 ? plan->run({x}, &nothing)[0].clone() : plan->run({x})[0].clone();
+      EXPECT_EQ(std::memcmp(again.raw(), first.raw(), first.nbytes()), 0) << "run " << i;
+    }
+    std::printf("%s: %d node(s) on the host; %s\n", name, on_host, plan->backend().stats().c_str());
+  }
+}
+
+// Calibration's observer passes on the device (atomics) give the CPU bodies' absmax and counts exactly.
+TEST(CudaGpu, HistogramKernelsEqualTheirCpuBodies) {
+  REQUIRE_GPU();
+  Dev dev;
+  std::vector<float> x = test::random_f32({1 << 20}, 21, -4.f, 4.f).to_f32();
+  for (size_t i = 0; i < x.size(); i += 5) x[i] = 0.f;
+  x[3] = std::numeric_limits<float>::quiet_NaN();
+  x[9] = -std::numeric_limits<float>::infinity();
+  uint32_t host_bits = 0;
+  AbsMaxArgs m{x.data(), static_cast<int64_t>(x.size()), &host_bits};
+  run_on_host<AbsMaxBody>(m);
+  m.x = dev.copy(x.data(), x.size());
+  const uint32_t zero_bits = 0;
+  m.absmax_bits = dev.copy(&zero_bits, 1);
+  launch<AbsMaxBody>(m, nullptr);
+  EXPECT_EQ(dev.back(m.absmax_bits, 1)[0], host_bits);
+  float range;
+  std::memcpy(&range, &host_bits, sizeof range);
+  std::vector<unsigned long long> counts(kHistBins + 2, 0);
+  HistogramArgs h{x.data(), static_cast<int64_t>(x.size()), static_cast<float>(double(kHistBins) / double(range)),
+                  counts.data(), counts.data() + kHistBins, counts.data() + kHistBins + 1};
+  run_on_host<HistogramBody>(h);
+  const std::vector<unsigned long long> zero(kHistBins + 2, 0);
+  unsigned long long* d = dev.copy(zero.data(), zero.size());
+  h.x = m.x, h.counts = d, h.zeros = d + kHistBins, h.nonfinite = d + kHistBins + 1;
+  launch<HistogramBody>(h, nullptr);
+  EXPECT_EQ(dev.back(d, zero.size()), counts);
 }
 
 // Runs everywhere: without a device the backend is a clear error, not a crash.

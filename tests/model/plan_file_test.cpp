@@ -161,6 +161,7 @@ TEST(PlanFile, RoundTripIsBitIdentical) {
     EXPECT_EQ(pc.header.backend, c.backend);
     EXPECT_EQ(pc.header.built_on, detect_cpu_level());
     EXPECT_EQ(pc.header.requires_level, c.int8 && c.backend == "cpu" ? detect_cpu_level() : CpuLevel::Generic);
+    EXPECT_EQ(pc.header.target, "");  // only device backends (cuda) have one
     std::filesystem::remove(path);
   }
 }
@@ -220,6 +221,25 @@ TEST(PlanFile, CpuLevelIsChecked) {
   for (CpuLevel l : {CpuLevel::Generic, CpuLevel::Avx2, CpuLevel::Avx512, CpuLevel::Avx512Vnni})
     EXPECT_EQ(cpu_level_from_name(cpu_level_name(l)), l);
   EXPECT_FALSE(cpu_level_from_name("sse2"));
+}
+
+// A cuda plan records the GPU architecture it was built for (format 4) and is refused on another.
+TEST(PlanFile, TargetIsRecordedAndChecked) {
+  auto plan = build("cpu", true);
+  PlanContents c = parse_plan(serialize_plan(*plan), "m.plan");
+  c.header.backend = "cuda";
+  c.header.target = "sm_90";
+  const PlanContents back = parse_plan(serialize_plan(c), "m.plan");
+  EXPECT_EQ(back.header.target, "sm_90");
+  EXPECT_EQ(error_of([&] { check_plan_target(back.header, "sm_90", "m.plan"); }), "");
+  std::string msg = error_of([&] { check_plan_target(back.header, "sm_100", "m.plan"); });
+  EXPECT_NE(msg.find("cannot run plan 'm.plan': it was built for cuda target sm_90"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("backend is sm_100"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("octet build"), std::string::npos) << msg;
+  msg = error_of([&] { check_plan_target(back.header, "", "m.plan"); });
+  EXPECT_NE(msg.find("backend is (none)"), std::string::npos) << msg;
+  PlanHeader none;
+  EXPECT_EQ(error_of([&] { check_plan_target(none, "sm_90", "m.plan"); }), "");
 }
 
 TEST(PlanFile, TruncatedAndCorruptFilesAreErrors) {

@@ -2,6 +2,8 @@
 // compute the same windows.
 #include "backends/cuda/args.h"
 
+#include <algorithm>
+
 #include "ir/infer.h"
 #include "ir/qops.h"
 #include "ir/window.h"
@@ -172,6 +174,105 @@ BatchNormArgs batchnorm_args(const Node& n, const Shape& x) {
   a.n = numel(x);
   a.C = x.size() > 1 ? x[1] : 1;
   a.plane = a.n && a.C ? a.n / (x[0] * a.C) : 1;
+  a.eps = n.attr_f("epsilon", 1e-5f);
+  return a;
+}
+
+PostF32 post_f32_of(const Node& n) {
+  return {static_cast<int>(n.post.act), n.post.alpha, n.post.beta};
+}
+
+ConvF32Args conv_f32_args(const Node& n, const Shape& x, const Shape& w) {
+  ConvF32Args a{};
+  a.win = nhwc_window(n, x, {w[2], w[3]}, false);
+  a.K = w[0];
+  a.group = n.attr_i("group", 1);
+  a.post = post_f32_of(n);
+  return a;
+}
+
+PoolF32Args pool_f32_args(const Node& n, const Shape& x) {
+  PoolF32Args a{};
+  a.win = nhwc_window(n, x, n.attr_ints("kernel"), false);
+  a.max = n.attr_s("mode", "max") == "max";
+  a.include_pad = n.attr_i("count_include_pad", 0) != 0;
+  if (!a.max) a.win.dh = a.win.dw = 1;  // AveragePool has no dilations (ref drops them)
+  return a;
+}
+
+MatMulF32Args matmul_f32_args(const Node& n, const Shape& as, const Shape& bs) {
+  MatMulF32Args a{};
+  a.M = as[as.size() - 2];
+  a.K = as.back();
+  a.N = bs.back();
+  a.a_row = a.K, a.a_k = 1, a.b_k = a.N, a.b_col = 1;
+  const size_t rb = std::max(as.size(), bs.size()) - 2;
+  a.rank = static_cast<int>(rb);
+  for (size_t d = 0; d < rb; ++d) a.bdims[d] = 1, a.sa[d] = 0, a.sb[d] = 0;
+  auto fill = [&](const Shape& s, int64_t* stride, int64_t matrix) {
+    const size_t r = s.size() - 2;
+    int64_t st = matrix;
+    for (size_t i = r; i-- > 0;) {
+      const size_t o = rb - r + i;
+      if (s[i] != 1) stride[o] = st;
+      a.bdims[o] = std::max(a.bdims[o], s[i]);
+      st *= s[i];
+    }
+  };
+  fill(as, a.sa, a.M * a.K);
+  fill(bs, a.sb, a.K * a.N);
+  a.post = post_f32_of(n);
+  return a;
+}
+
+MatMulF32Args gemm_f32_args(const Node& n, const Shape& as, const Shape& bs, const Shape* c) {
+  MatMulF32Args a{};
+  const bool ta = n.attr_i("transA", 0) != 0, tb = n.attr_i("transB", 0) != 0;
+  a.M = ta ? as[1] : as[0];
+  a.K = ta ? as[0] : as[1];
+  a.N = tb ? bs[0] : bs[1];
+  a.a_row = ta ? 1 : a.K;
+  a.a_k = ta ? a.M : 1;
+  a.b_k = tb ? 1 : a.N;
+  a.b_col = tb ? a.K : 1;
+  a.alpha = n.attr_f("alpha", 1.f);
+  a.beta = n.attr_f("beta", 1.f);
+  a.scale = true;
+  if (c && c->size() == 2) {
+    a.c_row = (*c)[0] == 1 ? 0 : (*c)[1];
+    a.c_col = (*c)[1] == 1 ? 0 : 1;
+  } else if (c && c->size() == 1) {
+    a.c_col = (*c)[0] == 1 ? 0 : 1;
+  }
+  a.post = post_f32_of(n);
+  return a;
+}
+
+SoftmaxF32Args softmax_f32_args(const Node& n, const Shape& x) {
+  SoftmaxF32Args a{};
+  const bool coerce = n.attr_i("coerce_2d", 0) == 1;
+  const int r = static_cast<int>(x.size());
+  int axis = static_cast<int>(n.attr_i("axis", coerce ? 1 : -1));
+  if (axis < 0) axis += r;
+  auto prod = [&](int lo, int hi) {
+    int64_t p = 1;
+    for (int i = lo; i < hi; ++i) p *= x[static_cast<size_t>(i)];
+    return p;
+  };
+  a.outer = prod(0, axis);
+  a.n = coerce ? prod(axis, r) : (r ? x[static_cast<size_t>(axis)] : 1);
+  a.inner = coerce ? 1 : prod(axis + 1, r);
+  return a;
+}
+
+LayerNormF32Args layernorm_f32_args(const Node& n, const Shape& x) {
+  LayerNormF32Args a{};
+  const int r = static_cast<int>(x.size());
+  int axis = static_cast<int>(n.attr_i("axis", -1));
+  if (axis < 0) axis += r;
+  a.outer = 1;
+  a.n = 1;
+  for (int i = 0; i < r; ++i) (i < axis ? a.outer : a.n) *= x[static_cast<size_t>(i)];
   a.eps = n.attr_f("epsilon", 1e-5f);
   return a;
 }

@@ -31,5 +31,14 @@ BinaryArgs binary_args(const Node& n, const Shape& a, const Shape& b, const Shap
 ConcatPartArgs concat_part_args(const Node& n, const std::vector<Shape>& xs, size_t i, const Shape& y);
 GlobalPoolArgs global_pool_args(const Node& n, const Shape& x);  // PoolNhwc with global=1
 BatchNormArgs batchnorm_args(const Node& n, const Shape& x);
+PostF32 post_f32_of(const Node& n);
+ConvF32Args conv_f32_args(const Node& n, const Shape& x, const Shape& w);  // ConvNhwc
+PoolF32Args pool_f32_args(const Node& n, const Shape& x);                 // PoolNhwc with global=0
+// MatMul with both operands at least 2-D (batch dims broadcast, at most kMaxRank of them).
+MatMulF32Args matmul_f32_args(const Node& n, const Shape& a, const Shape& b);
+// Gemm: 2-D A and B, optional C (rank <= 2, unidirectional broadcast; c null: none).
+MatMulF32Args gemm_f32_args(const Node& n, const Shape& a, const Shape& b, const Shape* c);
+SoftmaxF32Args softmax_f32_args(const Node& n, const Shape& x);
+LayerNormF32Args layernorm_f32_args(const Node& n, const Shape& x);  // scale/bias of numel(x[axis:]) each
 
 }  // namespace octet::cuda

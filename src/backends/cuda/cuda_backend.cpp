@@ -10,10 +10,15 @@
 // non-cuda node reads, or when the plan asks (Kernel::to_host: observers, keep_all_outputs). So a plan that
 // runs wholly on cuda copies only at its inputs and outputs.
 //
+// Launches between two host interactions are recorded into CUDA graphs from the second run after a reshape on
+// and replayed after that (graph_recorder.h, BackendOptions::cuda_graphs); `octet bench` times runs with CUDA
+// events on the stream (device_timer()); target() ("sm_90") goes into plan files.
+//
 // Not verified on a GPU yet: this file and kernels.cu have only been compiled (no device in the session that
 // wrote them); the bodies they launch are tested on the CPU against ref (tests/cuda/).
 #include <cuda_runtime_api.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -21,6 +26,7 @@
 #include <vector>
 
 #include "backends/cuda/args.h"
+#include "backends/cuda/graph_recorder.h"
 #include "backends/cuda/launch.h"
 #include "backends/cuda/placement.h"
 #include "backends/ref/ref.h"
@@ -35,13 +41,56 @@ void check(cudaError_t e, const char* what, const std::string& where) {
   if (e != cudaSuccess) fail("cuda: ", what, " failed for ", where, ": ", cudaGetErrorString(e));
 }
 
-// Device mirrors of host buffers, and the stream every kernel runs on.
+// CUDA graphs on the context's stream, for the GraphRecorder (graph_recorder.h).
+class StreamGraphs final : public cuda::GraphDevice {
+ public:
+  explicit StreamGraphs(cudaStream_t s) : stream_(s) {}
+  ~StreamGraphs() override {
+    for (auto& [id, g] : graphs_) cudaGraphExecDestroy(g);
+  }
+  void begin_capture() override {
+    check(cudaStreamBeginCapture(stream_, cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture", "a CUDA graph");
+  }
+  int end_capture() override {
+    cudaGraph_t g = nullptr;
+    check(cudaStreamEndCapture(stream_, &g), "cudaStreamEndCapture", "a CUDA graph");
+    cudaGraphExec_t exec = nullptr;
+    const cudaError_t e = cudaGraphInstantiate(&exec, g, 0);
+    cudaGraphDestroy(g);
+    check(e, "cudaGraphInstantiate", "a CUDA graph");
+    graphs_[next_] = exec;
+    return next_++;
+  }
+  void abort_capture() override {
+    cudaGraph_t g = nullptr;
+    if (cudaStreamEndCapture(stream_, &g) == cudaSuccess && g) cudaGraphDestroy(g);
+    cudaGetLastError();  // the capture's error is the launch's, already reported
+  }
+  void launch_graph(int id) override { check(cudaGraphLaunch(graphs_.at(id), stream_), "cudaGraphLaunch", "a CUDA graph"); }
+  void destroy_graph(int id) override {
+    auto it = graphs_.find(id);
+    if (it == graphs_.end()) return;
+    cudaGraphExecDestroy(it->second);
+    graphs_.erase(it);
+  }
+
+ private:
+  cudaStream_t stream_;
+  std::unordered_map<int, cudaGraphExec_t> graphs_;
+  int next_ = 0;
+};
+
+// Device mirrors of host buffers, the stream every kernel runs on, and the CUDA graphs of its launches.
 class DeviceContext {
  public:
-  DeviceContext() {
+  explicit DeviceContext(bool graphs) {
     check(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate", "the backend");
+    graph_dev_ = std::make_unique<StreamGraphs>(stream_);
+    recorder_ = std::make_unique<cuda::GraphRecorder>(*graph_dev_, graphs);
   }
   ~DeviceContext() {
+    recorder_.reset();
+    graph_dev_.reset();
     for (auto& [host, m] : mirrors_) cudaFree(m.dev);
     for (void* p : owned_) cudaFree(p);
     cudaStreamDestroy(stream_);
@@ -51,8 +100,12 @@ class DeviceContext {
 
   cudaStream_t stream() const { return stream_; }
 
-  // After a reshape the host buffers and constants may have changed: no mirror holds a value any more.
+  cuda::GraphRecorder& recorder() { return *recorder_; }
+
+  // After a reshape the host buffers and constants may have changed: no mirror holds a value any more, and
+  // the graphs recorded hold stale pointers and sizes.
   void forget_values() {
+    recorder_->reset();
     for (auto& [host, m] : mirrors_) m.value = -1;
   }
   // A mirror of at least t's bytes for t's host buffer (allocated in prepare, not in run).
@@ -71,6 +124,7 @@ class DeviceContext {
     if (t.nbytes() == 0) return nullptr;
     Mirror& m = mirror(t, where);
     if (m.value != v) {
+      recorder_->flush();  // uploads from pageable memory are not captured
       check(cudaMemcpyAsync(m.dev, t.raw(), t.nbytes(), cudaMemcpyHostToDevice, stream_), "upload", where);
       m.value = v;
     }
@@ -88,6 +142,7 @@ class DeviceContext {
     if (t.nbytes() == 0) return;
     auto it = mirrors_.find(t.raw());
     if (it == mirrors_.end() || it->second.value != v) return;
+    recorder_->flush();
     check(cudaMemcpyAsync(t.raw(), it->second.dev, t.nbytes(), cudaMemcpyDeviceToHost, stream_), "download", where);
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where);
   }
@@ -96,7 +151,10 @@ class DeviceContext {
     auto it = mirrors_.find(t.raw());
     if (it != mirrors_.end()) it->second.value = -1;
   }
-  void sync(const std::string& where) { check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where); }
+  void sync(const std::string& where) {
+    recorder_->flush();
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where);
+  }
   // Device memory for a kernel's own constants (multipliers), freed with the context.
   const float* upload_floats(const std::vector<float>& v, const std::string& where) {
     if (v.empty()) return nullptr;
@@ -120,6 +178,8 @@ class DeviceContext {
     return it->second;
   }
   cudaStream_t stream_ = nullptr;
+  std::unique_ptr<StreamGraphs> graph_dev_;
+  std::unique_ptr<cuda::GraphRecorder> recorder_;
   std::unordered_map<const void*, Mirror> mirrors_;
   std::vector<void*> owned_;
 };
@@ -136,6 +196,7 @@ class CudaKernel : public Kernel {
 
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     ctx_->forget_values();
+    runs_ = 0;
     use_ref_ = false;
     why_.clear();
     for (const Tensor* t : out)
@@ -145,6 +206,7 @@ class CudaKernel : public Kernel {
                              node_.op == OpType::Div || node_.op == OpType::Relu;
     if (elementwise && out[0]->rank() > cuda::kMaxRank)
       why_ = "rank " + std::to_string(out[0]->rank()) + " > " + std::to_string(cuda::kMaxRank);
+    if (why_.empty()) why_ = shape_limits(in);
     use_ref_ = !why_.empty();
     if (use_ref_) return;
     for (size_t i = 0; i < in.size(); ++i)
@@ -155,6 +217,7 @@ class CudaKernel : public Kernel {
   void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     if (use_ref_) {
       // The host must see the device's values first; the outputs are then the host's.
+      ctx_->recorder().flush();
       for (size_t i = 0; i < in.size(); ++i)
         if (in[i]) ctx_->download(const_cast<Tensor&>(*in[i]), node_.inputs[i], where_);
       ref_->run(in, out);
@@ -168,7 +231,17 @@ class CudaKernel : public Kernel {
     }
     std::vector<void*> dout(out.size(), nullptr);
     for (size_t i = 0; i < out.size(); ++i) dout[i] = ctx_->output(*out[i], node_.outputs[i], where_);
-    launch(in, out, din, dout);
+    // Into a CUDA graph from the second run after a reshape on (graph_recorder.h); replayed after that.
+    cuda::GraphRecorder& rec = ctx_->recorder();
+    const int run = runs_ < 2 ? runs_++ : runs_;
+    if (rec.before_launch(this, run, [this, in, out, din, dout] { launch(in, out, din, dout); })) {
+      try {
+        launch(in, out, din, dout);
+      } catch (...) {
+        rec.abort();
+        throw;
+      }
+    }
     for (size_t i = 0; i < out.size(); ++i)
       if (download_[i]) ctx_->download(*out[i], node_.outputs[i], where_);
   }
@@ -184,6 +257,27 @@ class CudaKernel : public Kernel {
   }
 
   std::string fallback_reason() const override { return why_; }
+
+  // What the device kernels cannot do with these shapes (empty: they can), for the FP32 ops whose supports()
+  // could not see the shapes.
+  std::string shape_limits(const std::vector<const Tensor*>& in) const {
+    const auto has = [&](size_t i) { return i < in.size() && in[i]; };
+    switch (node_.op) {
+      case OpType::MatMul:
+        if (in[0]->rank() < 2 || in[1]->rank() < 2) return "a 1-D MatMul operand";
+        if (std::max(in[0]->rank(), in[1]->rank()) - 2 > cuda::kMaxRank) return "more than 6 batch dims";
+        return {};
+      case OpType::Gemm:
+        if (in[0]->rank() != 2 || in[1]->rank() != 2 || (has(2) && in[2]->rank() > 2)) return "Gemm operand ranks";
+        return {};
+      case OpType::LayerNormalization: {
+        const cuda::LayerNormF32Args a = cuda::layernorm_f32_args(node_, in[0]->shape());
+        if (in[1]->numel() != a.n || (has(2) && in[2]->numel() != a.n)) return "scale/bias broadcast over the normalized dims";
+        return {};
+      }
+      default: return {};
+    }
+  }
 
  protected:
   virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
@@ -201,6 +295,7 @@ class CudaKernel : public Kernel {
     if (t.nbytes() == 0) return nullptr;
     if (staging_.size() < i + 1) staging_.resize(i + 1);
     Staging& st = staging_[i];
+    ctx_->recorder().flush();  // uploads from pageable memory are not captured
     if (st.bytes < t.nbytes()) {
       if (st.dev) cudaFree(st.dev);
       st = {};
@@ -219,6 +314,7 @@ class CudaKernel : public Kernel {
   std::vector<Staging> staging_;
   std::vector<bool> reuse_, download_;
   bool use_ref_ = false;
+  int runs_ = 0;     // runs since the last prepare (counted up to 2: the recorder needs no more)
   std::string why_;  // why run() takes the reference kernel (empty: it does not)
 };
 
@@ -260,8 +356,17 @@ const T* p(const DIn& d, size_t i) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(const BackendOptions& o) : opt_(o), ctx_(std::make_shared<DeviceContext>()) {}
+  CudaBackend(const BackendOptions& o, std::string target)
+      : opt_(o), ctx_(std::make_shared<DeviceContext>(o.cuda_graphs)), target_(std::move(target)) {}
   const char* name() const override { return "cuda"; }
+  std::string target() const override { return target_; }
+  std::unique_ptr<DeviceTimer> device_timer() const override { return std::make_unique<EventTimer>(ctx_); }
+  std::string stats() const override {
+    const cuda::GraphRecorder& r = ctx_->recorder();
+    if (!opt_.cuda_graphs) return "cuda graphs off (OCTET_CUDA_GRAPHS=0)";
+    return "cuda graphs: " + std::to_string(r.graphs_captured()) + " recorded, " + std::to_string(r.graphs_launched()) +
+           " launches, " + std::to_string(r.replays_broken()) + " replays broken off";
+  }
   Layout preferred_layout() const override { return Layout::NHWC; }
   bool supports(const Graph& g, const Node& n) const override { return cuda::supports(g, n); }
 
@@ -379,6 +484,13 @@ class CudaBackend final : public Backend {
         });
       case OpType::PoolNhwc:
         return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          if (k.node().attr_i("global", 0) == 0) {
+            PoolF32Args a = pool_f32_args(k.node(), in[0]->shape());
+            a.x = p<float>(d, 0);
+            a.y = static_cast<float*>(o[0]);
+            cuda::launch<PoolF32Body>(a, k.s());
+            return;
+          }
           GlobalPoolArgs a = global_pool_args(k.node(), in[0]->shape());
           a.x = p<float>(d, 0);
           a.y = static_cast<float*>(o[0]);
@@ -395,13 +507,81 @@ class CudaBackend final : public Backend {
           a.y = static_cast<float*>(o[0]);
           cuda::launch<BatchNormBody>(a, k.s());
         });
+      case OpType::ConvNhwc:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          ConvF32Args a = conv_f32_args(k.node(), in[0]->shape(), in[1]->shape());
+          a.x = p<float>(d, 0);
+          a.w = p<float>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.residual = p<float>(d, 3);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<ConvF32Body>(a, k.s());
+        });
+      case OpType::MatMul: case OpType::Gemm:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          const Node& nd = k.node();
+          const bool gemm = nd.op == OpType::Gemm;
+          const Shape cshape = gemm && in.size() > 2 && in[2] ? in[2]->shape() : Shape{};
+          MatMulF32Args a = gemm ? gemm_f32_args(nd, in[0]->shape(), in[1]->shape(), in.size() > 2 && in[2] ? &cshape : nullptr)
+                                 : matmul_f32_args(nd, in[0]->shape(), in[1]->shape());
+          a.a = p<float>(d, 0);
+          a.b = p<float>(d, 1);
+          a.c = gemm ? p<float>(d, 2) : nullptr;
+          a.residual = nd.post.residual_input >= 0 ? p<float>(d, static_cast<size_t>(nd.post.residual_input)) : nullptr;
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<MatMulF32Body>(a, k.s());
+        });
+      case OpType::Softmax:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          SoftmaxF32Args a = softmax_f32_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<SoftmaxF32Body>(a, k.s());
+        });
+      case OpType::LayerNormalization:
+        return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {
+          LayerNormF32Args a = layernorm_f32_args(k.node(), in[0]->shape());
+          a.x = p<float>(d, 0);
+          a.scale = p<float>(d, 1);
+          a.bias = p<float>(d, 2);
+          a.y = static_cast<float*>(o[0]);
+          cuda::launch<LayerNormF32Body>(a, k.s());
+        });
       default: fail(where, ": the cuda backend has no kernel for ", op_name(n.op));
     }
   }
 
  private:
+  // CUDA events on the context's stream.
+  class EventTimer final : public DeviceTimer {
+   public:
+    explicit EventTimer(std::shared_ptr<DeviceContext> ctx) : ctx_(std::move(ctx)) {}
+    ~EventTimer() override {
+      for (cudaEvent_t e : events_) cudaEventDestroy(e);
+    }
+    size_t record() override {
+      cudaEvent_t e = nullptr;
+      check(cudaEventCreate(&e), "cudaEventCreate", "the bench timer");
+      events_.push_back(e);
+      ctx_->recorder().flush();
+      check(cudaEventRecord(e, ctx_->stream()), "cudaEventRecord", "the bench timer");
+      return events_.size() - 1;
+    }
+    double elapsed_ms(size_t a, size_t b) override {
+      check(cudaEventSynchronize(events_.at(b)), "cudaEventSynchronize", "the bench timer");
+      float ms = 0;
+      check(cudaEventElapsedTime(&ms, events_.at(a), events_.at(b)), "cudaEventElapsedTime", "the bench timer");
+      return ms;
+    }
+
+   private:
+    std::shared_ptr<DeviceContext> ctx_;
+    std::vector<cudaEvent_t> events_;
+  };
+
   BackendOptions opt_;
   std::shared_ptr<DeviceContext> ctx_;
+  std::string target_;
 };
 
 // The backend needs a device this build can run on: sm_90 (the code is sm_90a only).
@@ -426,7 +606,7 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
   if (prop.major != 9 || prop.minor != 0)
     fail("backend 'cuda': device 0 (", prop.name, ") is compute capability ", prop.major, ".", prop.minor,
          "; this octet was built for sm_90a (Hopper: H100, H200, GH200) only");
-  return std::make_unique<CudaBackend>(o);
+  return std::make_unique<CudaBackend>(o, "sm_" + std::to_string(prop.major) + std::to_string(prop.minor));
 }
 
 const bool kRegistered = (register_backend("cuda", make_cuda_backend), true);

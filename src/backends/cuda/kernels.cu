@@ -7,6 +7,7 @@
 
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/kernels_fp32.h"
+#include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "core/error.h"
 
@@ -50,5 +51,12 @@ template void launch<BinaryBody>(const BinaryArgs&, cudaStream_t);
 template void launch<ConcatPartBody>(const ConcatPartArgs&, cudaStream_t);
 template void launch<GlobalPoolBody>(const GlobalPoolArgs&, cudaStream_t);
 template void launch<BatchNormBody>(const BatchNormArgs&, cudaStream_t);
+template void launch<ConvF32Body>(const ConvF32Args&, cudaStream_t);
+template void launch<PoolF32Body>(const PoolF32Args&, cudaStream_t);
+template void launch<MatMulF32Body>(const MatMulF32Args&, cudaStream_t);
+template void launch<SoftmaxF32Body>(const SoftmaxF32Args&, cudaStream_t);
+template void launch<LayerNormF32Body>(const LayerNormF32Args&, cudaStream_t);
+template void launch<AbsMaxBody>(const AbsMaxArgs&, cudaStream_t);
+template void launch<HistogramBody>(const HistogramArgs&, cudaStream_t);
 
 }  // namespace octet::cuda

@@ -1,6 +1,8 @@
 // Placement decisions of the cuda backend (placement.h).
 #include "backends/cuda/placement.h"
 
+#include <string>
+
 namespace octet::cuda {
 
 namespace {
@@ -38,7 +40,24 @@ bool supports(const Graph& g, const Node& n) {
     case OpType::BatchNormalization:
       // Inference form only: one output, scale/B/mean/var given, x at least [N, C].
       return no_post(n) && n.outputs.size() == 1 && n.inputs.size() == 5 && is_f32(g, n.inputs[0]) && is_f32(g, y);
-    case OpType::PoolNhwc: return n.attr_i("global", 0) != 0 && is_f32(g, y);
+    case OpType::PoolNhwc: {
+      if (!is_f32(g, y)) return false;
+      if (n.attr_i("global", 0) != 0) return true;
+      const std::string mode = n.attr_s("mode", "max");
+      return (mode == "max" || mode == "avg") && n.attr_ints("kernel").size() == 2;
+    }
+    case OpType::ConvNhwc:
+      // 2-D, constant OIHW weights; any fused activation; a fused residual is input 3 (the contract).
+      return n.inputs.size() >= 2 && is_f32(g, n.inputs[0]) && is_f32(g, y) && g.is_const(n.inputs[1]) &&
+             g.value(n.inputs[1]).constant->rank() == 4 && (n.post.residual_input < 0 || n.post.residual_input == 3);
+    case OpType::MatMul: case OpType::Gemm:
+      // Operand ranks are checked when shapes are known (a 1-D MatMul operand runs on ref: CudaKernel::prepare).
+      return n.inputs.size() >= 2 && is_f32(g, n.inputs[0]) && is_f32(g, n.inputs[1]) && is_f32(g, y) &&
+             (n.inputs.size() < 3 || n.inputs[2] < 0 || is_f32(g, n.inputs[2]));
+    case OpType::Softmax: return no_post(n) && is_f32(g, n.inputs[0]) && is_f32(g, y);
+    case OpType::LayerNormalization:
+      // Output 0 only (Mean / InvStdDev are not computed); scale/bias of the normalized shape (checked in prepare).
+      return no_post(n) && n.outputs.size() == 1 && n.inputs.size() >= 2 && is_f32(g, n.inputs[0]) && is_f32(g, y);
     default: return false;
   }
 }
