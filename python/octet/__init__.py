@@ -518,13 +518,23 @@ def top1_accuracy(scores, labels):
 
 
 def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
-         **options):
+         progress=None, **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
     or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
     To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
     top-1 drop vs FP32 is <= `budget` points (needs `labels`, one class per sample), the INT8/FP32 top-1
     agreement >= `min_agreement` percent, the output SQNR >= `min_sqnr` dB; the result says budget_met,
-    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude)."""
+    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude).
+    `progress`: fn(label, done, total, unit, finished) after every trial ("tune", "trials"); quiet=False without
+    it: the progress handler's, else a line on stderr. Ctrl-C (KeyboardInterrupt) stops the search at the next
+    trial and writes nothing."""
+    if progress is not None:
+        set_progress_handler(progress)
+        try:
+            return tune(model, cache, samples, out, batch, labels, budget, min_agreement, min_sqnr,
+                        **{**options, "quiet": False})
+        finally:
+            set_progress_handler(None)
     if budget is not None:
         if labels is None:
             raise Error("tune: budget= is a top-1 drop and needs labels= (one class per sample)")
