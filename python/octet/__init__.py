@@ -413,6 +413,36 @@ def set_progress_handler(fn):
 _atexit.register(_octet.set_progress_handler, None)  # before the interpreter goes
 
 
+class ProgressBars:
+    """A progress callback that drives one bar per stage ("calibrate 1/2", "calibrate 2/2", "refine", "tune"),
+    made by `bar(desc=label, total=total or None, unit=unit)` — tqdm.tqdm by default (tqdm.auto.tqdm in a
+    notebook); the bar's `n` and `total` follow octet's counts and it is closed when its stage ends::
+
+        octet.calibrate("model.onnx", "images/", progress=octet.ProgressBars())
+    """
+
+    def __init__(self, bar=None):
+        if bar is None:
+            try:
+                from tqdm import tqdm as bar
+            except ImportError:
+                raise Error("ProgressBars() draws with tqdm (pip install tqdm), or pass bar=a tqdm-like class")
+        self._make, self._bars = bar, {}
+
+    def __call__(self, label, done, total, unit, finished):
+        b = self._bars.get(label)
+        if b is None:
+            if finished and done == 0:
+                return
+            b = self._bars[label] = self._make(desc=label, total=total or None, unit=unit)
+        if total and b.total != total:
+            b.total = total
+        b.update(done - b.n)
+        if finished:
+            b.close()
+            del self._bars[label]
+
+
 def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, calibrate_inputs=False,
               one_pass=False, import_cache=False, percentile=99.99, quantile=None, trt_version="10.13.0",
               refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, progress=None, **preprocessing):

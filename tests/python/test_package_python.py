@@ -339,6 +339,43 @@ def test_progress_callback(samples_npy):
     assert max(e[1] for e in events) == N
 
 
+def test_progress_bars_tqdm_style(samples_npy, tmp_path):
+    """octet.ProgressBars drives one tqdm(-like) bar per stage: created with desc/total/unit, advanced with
+    update(), its count ending at the stage's total, closed when the stage ends."""
+    made = []
+
+    class Bar:  # the part of tqdm's interface ProgressBars uses
+        def __init__(self, desc, total, unit):
+            self.desc, self.total, self.unit, self.n, self.seen, self.closed = desc, total, unit, 0, [], False
+            made.append(self)
+
+        def update(self, k):
+            assert not self.closed
+            self.n += k
+            self.seen.append(self.n)
+
+        def close(self):
+            self.closed = True
+
+    trt.calibrate(MODEL, str(samples_npy), refine=32, progress=trt.ProgressBars(Bar))
+    assert [b.desc for b in made] == ["calibrate 1/2", "calibrate 2/2", "refine"]
+    for b in made:
+        assert b.closed and b.seen == sorted(b.seen) and b.seen, b.desc
+    assert [(b.n, b.total, b.unit) for b in made[:2]] == [(N, N, "img")] * 2
+    assert 0 < made[2].n <= made[2].total  # trials: the total is a plan (the search may stop early)
+    made.clear()
+    cli("calibrate", MODEL, "--data", samples_npy, "--cache", tmp_path / "c.cache", "--no-refine", "--quiet")
+    trt.tune(MODEL, tmp_path / "c.cache", np.load(samples_npy)[:32], max_fp32_layers=1,
+             progress=trt.ProgressBars(Bar))
+    assert [b.desc for b in made] == ["tune"] and made[0].closed and 0 < made[0].n <= made[0].total
+    try:
+        import tqdm  # noqa: F401
+        trt.calibrate(MODEL, str(samples_npy), refine=False, progress=trt.ProgressBars())  # the real thing draws
+    except ImportError:
+        with pytest.raises(trt.Error, match="tqdm"):
+            trt.ProgressBars()
+
+
 def test_streaming_1000_batches_keeps_rss_flat():
     """one_pass=True streams get_batch's arrays (nothing kept): 1,000 batches leave RSS flat."""
     def rss_mb():
