@@ -9,7 +9,7 @@ TensorRT-style calibrators run unchanged with one import changed::
             trt.IInt8EntropyCalibrator2.__init__(self)
             ...
         def get_batch_size(self): ...
-        def get_batch(self, names): ...         # numpy arrays (host); None when done
+        def get_batch(self, names): ...         # one binding per name (numpy, device memory); None when done
         def read_calibration_cache(self): ...
         def write_calibration_cache(self, cache): ...
 
@@ -288,10 +288,12 @@ class IInt8Calibrator:
     """TensorRT's calibrator interface (tensorrt.IInt8Calibrator). Subclass one of the algorithm classes and
     override get_batch_size, get_batch(names), read_calibration_cache, write_calibration_cache.
 
-    get_batch(names) returns one binding per name — a numpy array (or anything with __array_interface__ or
-    DLPack on the CPU) holding batch_size x (input shape) float32 values — or None when the data is used up.
-    A last batch with fewer samples is fine. Device memory (integer pointers, __cuda_array_interface__) needs
-    octet built with CUDA (octet.CUDA)."""
+    get_batch(names) returns one binding per name, in the order of `names` — a numpy array (or anything with
+    __array_interface__ or DLPack on the CPU) holding batch_size x (input shape) float32 values — or None when
+    the data is used up. A last batch with fewer samples is fine. Device memory is read through the CUDA runtime
+    when octet is built with CUDA (octet.CUDA) and a driver is present: an integer pointer (pycuda's
+    int(mem_alloc(...)), cudaMalloc) as a full batch of float32, objects with __cuda_array_interface__ and
+    CUDA DLPack tensors (CuPy, PyTorch) as their shape and dtype; otherwise octet.Error says why."""
 
     def __init__(self):
         pass
