@@ -233,7 +233,7 @@ class PyCalibrator : public octet::Calibrator {
       nb::list arrays = nb::borrow<nb::list>(conv(r, names, nb::cast(batch_), per_sample, nb::cast(++fetched_)));
       if (arrays.size() == 0) return false;
       if (arrays.size() != names_.size())
-        throw octet::Error("get_batch (batch " + std::to_string(fetched_) + ") returned " + std::to_string(arrays.size()) + " bindings for " +
+        throw octet::Error(where() + " returned " + std::to_string(arrays.size()) + " bindings for " +
                            std::to_string(names_.size()) + " model inputs");
       b.data.resize(names_.size());
       int n = -1;
@@ -242,12 +242,12 @@ class PyCalibrator : public octet::Calibrator {
         const int64_t numel = static_cast<int64_t>(a.size());
         const int64_t per = sample_numel_[i];
         if (per == 0 || numel % per != 0 || numel / per == 0 || numel / per > batch_)
-          throw octet::Error("get_batch (batch " + std::to_string(fetched_) + "): binding " + std::to_string(i) + " ('" + names_[i] + "') holds " +
+          throw octet::Error(where() + ": binding " + std::to_string(i) + " ('" + names_[i] + "') holds " +
                              std::to_string(numel) + " values; expected a multiple (1 to " + std::to_string(batch_) +
                              ") of " + std::to_string(per) + " per sample");
         const int k = static_cast<int>(numel / per);
         if (n >= 0 && k != n)
-          throw octet::Error("get_batch (batch " + std::to_string(fetched_) + "): the bindings hold different numbers of samples (" + std::to_string(n) +
+          throw octet::Error(where() + ": the bindings hold different numbers of samples (" + std::to_string(n) +
                              " and " + std::to_string(k) + ")");
         n = k;
         b.data[i].assign(static_cast<size_t>(batch_ * per), 0.f);
@@ -257,6 +257,8 @@ class PyCalibrator : public octet::Calibrator {
       return true;
     });
   }
+
+  std::string where() const { return "get_batch (batch " + std::to_string(fetched_) + ")"; }
 
   void bind(const Batch& b, void* bindings[], const char* names[], int nb_bindings) {
     for (int i = 0; i < nb_bindings; ++i) {
