@@ -20,7 +20,7 @@ cmake --build $B -j"$(nproc)"
 if [ "${OCTET_SANITIZE:-0}" != 1 ] && python3 -c "import pytest" 2>/dev/null; then
   # The Python package from this build, for tests/python/test_package_python.py (with nanobind and
   # scikit-build-core installed, as scripts/setup.sh does; a failing build fails the tests).
-  if python3 -c "import nanobind, scikit_build_core" 2>/dev/null; then scripts/install_python.sh $B; fi
+  if python3 -c "import nanobind, scikit_build_core" 2>/dev/null; then scripts/install_python.sh $B; scripts/test_wheel.sh $B; fi
   OCTET_BIN=$PWD/$B/octet python3 -m pytest -q tests/python
 fi
 # The installed CMake package: examples/ built out of tree with find_package(octet) and run.

@@ -20,6 +20,7 @@
 #include "octet/calibrator.h"
 #include "octet/data.h"
 #include "octet/detect.h"
+#include "octet/device.h"
 #include "octet/engine.h"
 #include "octet/error.h"
 #include "octet/evaluate.h"

@@ -31,6 +31,9 @@ struct TuningOptions {
   double min_agreement = -1;     // < 0: not a target
   double min_sqnr_db = -1e300;   // -1e300: not a target
   std::vector<int> labels;
+  // false: progress after every trial ("tune", unit "trials") to the progress handler (octet/log.h), else a
+  // line on stderr; true: none.
+  bool quiet = true;
 };
 
 struct TuningStep {

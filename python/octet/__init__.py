@@ -9,7 +9,7 @@ TensorRT-style calibrators run unchanged with one import changed::
             trt.IInt8EntropyCalibrator2.__init__(self)
             ...
         def get_batch_size(self): ...
-        def get_batch(self, names): ...         # numpy arrays (host); None when done
+        def get_batch(self, names): ...         # one binding per name (numpy, device memory); None when done
         def read_calibration_cache(self): ...
         def write_calibration_cache(self, cache): ...
 
@@ -288,10 +288,12 @@ class IInt8Calibrator:
     """TensorRT's calibrator interface (tensorrt.IInt8Calibrator). Subclass one of the algorithm classes and
     override get_batch_size, get_batch(names), read_calibration_cache, write_calibration_cache.
 
-    get_batch(names) returns one binding per name — a numpy array (or anything with __array_interface__ or
-    DLPack on the CPU) holding batch_size x (input shape) float32 values — or None when the data is used up.
-    A last batch with fewer samples is fine. Device memory (integer pointers, __cuda_array_interface__) needs
-    octet built with CUDA (octet.CUDA)."""
+    get_batch(names) returns one binding per name, in the order of `names` — a numpy array (or anything with
+    __array_interface__ or DLPack on the CPU) holding batch_size x (input shape) float32 values — or None when
+    the data is used up. A last batch with fewer samples is fine. Device memory is read through the CUDA runtime
+    when octet is built with CUDA (octet.CUDA) and a driver is present: an integer pointer (pycuda's
+    int(mem_alloc(...)), cudaMalloc) as a full batch of float32, objects with __cuda_array_interface__ and
+    CUDA DLPack tensors (CuPy, PyTorch) as their shape and dtype; otherwise octet.Error says why."""
 
     def __init__(self):
         pass
@@ -413,6 +415,36 @@ def set_progress_handler(fn):
 _atexit.register(_octet.set_progress_handler, None)  # before the interpreter goes
 
 
+class ProgressBars:
+    """A progress callback that drives one bar per stage ("calibrate 1/2", "calibrate 2/2", "refine", "tune"),
+    made by `bar(desc=label, total=total or None, unit=unit)` — tqdm.tqdm by default (tqdm.auto.tqdm in a
+    notebook); the bar's `n` and `total` follow octet's counts and it is closed when its stage ends::
+
+        octet.calibrate("model.onnx", "images/", progress=octet.ProgressBars())
+    """
+
+    def __init__(self, bar=None):
+        if bar is None:
+            try:
+                from tqdm import tqdm as bar
+            except ImportError:
+                raise Error("ProgressBars() draws with tqdm (pip install tqdm), or pass bar=a tqdm-like class")
+        self._make, self._bars = bar, {}
+
+    def __call__(self, label, done, total, unit, finished):
+        b = self._bars.get(label)
+        if b is None:
+            if finished and done == 0:
+                return
+            b = self._bars[label] = self._make(desc=label, total=total or None, unit=unit)
+        if total and b.total != total:
+            b.total = total
+        b.update(done - b.n)
+        if finished:
+            b.close()
+            del self._bars[label]
+
+
 def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, calibrate_inputs=False,
               one_pass=False, import_cache=False, percentile=99.99, quantile=None, trt_version="10.13.0",
               refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, progress=None, **preprocessing):
@@ -518,13 +550,23 @@ def top1_accuracy(scores, labels):
 
 
 def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
-         **options):
+         progress=None, **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
     or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
     To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
     top-1 drop vs FP32 is <= `budget` points (needs `labels`, one class per sample), the INT8/FP32 top-1
     agreement >= `min_agreement` percent, the output SQNR >= `min_sqnr` dB; the result says budget_met,
-    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude)."""
+    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude).
+    `progress`: fn(label, done, total, unit, finished) after every trial ("tune", "trials"); quiet=False without
+    it: the progress handler's, else a line on stderr. Ctrl-C (KeyboardInterrupt) stops the search at the next
+    trial and writes nothing."""
+    if progress is not None:
+        set_progress_handler(progress)
+        try:
+            return tune(model, cache, samples, out, batch, labels, budget, min_agreement, min_sqnr,
+                        **{**options, "quiet": False})
+        finally:
+            set_progress_handler(None)
     if budget is not None:
         if labels is None:
             raise Error("tune: budget= is a top-1 drop and needs labels= (one class per sample)")

@@ -226,11 +226,14 @@ class PyCalibrator : public octet::Calibrator {
       if (r.is_none()) return false;
       if (nb::isinstance<nb::bool_>(r) && !nb::cast<bool>(r)) return false;
       nb::object conv = nb::module_::import_("octet._convert").attr("batch_arrays");
-      // -> list of float32 C-contiguous numpy arrays, one per input, each n x sample (flat ok)
-      nb::list arrays = nb::borrow<nb::list>(conv(r, names, nb::cast(batch_)));
+      // -> list of float32 C-contiguous numpy arrays, one per input, each n x sample (flat ok); device memory
+      // read to the host (a full batch from an integer pointer)
+      nb::list per_sample;
+      for (int64_t v : sample_numel_) per_sample.append(v);
+      nb::list arrays = nb::borrow<nb::list>(conv(r, names, nb::cast(batch_), per_sample, nb::cast(++fetched_)));
       if (arrays.size() == 0) return false;
       if (arrays.size() != names_.size())
-        throw octet::Error("get_batch returned " + std::to_string(arrays.size()) + " bindings for " +
+        throw octet::Error(where() + " returned " + std::to_string(arrays.size()) + " bindings for " +
                            std::to_string(names_.size()) + " model inputs");
       b.data.resize(names_.size());
       int n = -1;
@@ -239,12 +242,12 @@ class PyCalibrator : public octet::Calibrator {
         const int64_t numel = static_cast<int64_t>(a.size());
         const int64_t per = sample_numel_[i];
         if (per == 0 || numel % per != 0 || numel / per == 0 || numel / per > batch_)
-          throw octet::Error("get_batch: binding " + std::to_string(i) + " ('" + names_[i] + "') holds " +
+          throw octet::Error(where() + ": binding " + std::to_string(i) + " ('" + names_[i] + "') holds " +
                              std::to_string(numel) + " values; expected a multiple (1 to " + std::to_string(batch_) +
                              ") of " + std::to_string(per) + " per sample");
         const int k = static_cast<int>(numel / per);
         if (n >= 0 && k != n)
-          throw octet::Error("get_batch: the bindings hold different numbers of samples (" + std::to_string(n) +
+          throw octet::Error(where() + ": the bindings hold different numbers of samples (" + std::to_string(n) +
                              " and " + std::to_string(k) + ")");
         n = k;
         b.data[i].assign(static_cast<size_t>(batch_ * per), 0.f);
@@ -254,6 +257,8 @@ class PyCalibrator : public octet::Calibrator {
       return true;
     });
   }
+
+  std::string where() const { return "get_batch (batch " + std::to_string(fetched_) + ")"; }
 
   void bind(const Batch& b, void* bindings[], const char* names[], int nb_bindings) {
     for (int i = 0; i < nb_bindings; ++i) {
@@ -272,6 +277,7 @@ class PyCalibrator : public octet::Calibrator {
   std::string algorithm_;
   bool record_ = false, recorded_ = false, has_rewind_ = false;
   int batch_ = 0;
+  int fetched_ = 0;  // get_batch calls that returned data, for messages
   std::vector<Batch> batches_;
   size_t pos_ = 0;
   Batch current_;
@@ -445,7 +451,40 @@ NB_MODULE(_octet, m) {
   m.doc() = "octet: INT8 post-training quantization for ONNX models (C++ bindings; use the octet package)";
   nb::exception<octet::Error>(m, "Error");
   m.def("version", [] { return std::string(octet::version()); });
-  m.def("cuda_available", [] { return false; });
+  m.def("cuda_available", [] { return octet::cuda_built(); });
+
+  // Device memory a calibrator returned (python/octet/_convert.py): `nbytes` bytes at the integer address `ptr`
+  // -> a new uint8 numpy array, through the CUDA runtime (octet/device.h); octet.Error says why not.
+  m.def("copy_from_device", [](uintptr_t ptr, size_t nbytes) {
+    octet::HostTensor t(octet::DType::u8, {static_cast<int64_t>(nbytes)});
+    {
+      nb::gil_scoped_release nogil;
+      octet::copy_device_to_host(t.data(), reinterpret_cast<const void*>(ptr), nbytes);
+    }
+    return to_numpy(t);
+  }, "ptr"_a, "nbytes"_a);
+
+  // A DLPack tensor on a CUDA device (CuPy, PyTorch; anything nanobind imports through __dlpack__ or a capsule)
+  // -> a host numpy array of its dtype and shape. Only C-contiguous tensors (as a binding's memory is).
+  m.def("dlpack_to_host", [](nb::ndarray<nb::ro> a) {
+    const octet::DType dt = dtype_of(a.dtype());
+    std::vector<int64_t> shape;
+    int64_t expect = 1;
+    bool contiguous = true;
+    for (size_t i = a.ndim(); i-- > 0;) {
+      if (a.shape(i) != 1 && a.stride(i) != expect) contiguous = false;
+      expect *= static_cast<int64_t>(a.shape(i));
+    }
+    for (size_t i = 0; i < a.ndim(); ++i) shape.push_back(static_cast<int64_t>(a.shape(i)));
+    if (!contiguous)
+      throw octet::Error("the device tensor is not C-contiguous (call .contiguous() / cupy.ascontiguousarray first)");
+    octet::HostTensor t(dt, shape);
+    {
+      nb::gil_scoped_release nogil;
+      octet::copy_device_to_host(t.data(), a.data(), a.nbytes());
+    }
+    return to_numpy(t);
+  }, "tensor"_a);
 
   // Progress of long work (calibration passes, refinement, tune): fn(label, done, total, unit, finished), called
   // with the GIL taken from the thread doing the work; None: octet's progress line (on a terminal). An exception
@@ -729,7 +768,7 @@ NB_MODULE(_octet, m) {
         [](const octet::Model& model, const std::string& cache, const std::vector<std::vector<HostArray>>& samples,
            int max_fp32_layers, double min_gain_db, bool scale_search, std::vector<std::string> fp32_layers,
            const std::string& backend, double max_top1_drop, double min_agreement, std::optional<double> min_sqnr_db,
-           std::vector<int> labels) {
+           std::vector<int> labels, bool quiet) {
           std::vector<std::vector<octet::HostTensor>> s;
           for (const auto& b : samples) {
             std::vector<octet::HostTensor> v;
@@ -746,10 +785,19 @@ NB_MODULE(_octet, m) {
           o.min_agreement = min_agreement;
           if (min_sqnr_db) o.min_sqnr_db = *min_sqnr_db;
           o.labels = std::move(labels);
-          nb::gil_scoped_release nogil;
-          return octet::tune(model, cache, s, o);
+          // Ctrl-C: checked at every trial's progress event (the guard passes events on unless quiet)
+          InterruptGuard guard(quiet);
+          o.quiet = false;
+          try {
+            nb::gil_scoped_release nogil;
+            return octet::tune(model, cache, s, o);
+          } catch (const Interrupted&) {
+            nb::python_error e = std::move(*guard.error());
+            guard.error().reset();
+            throw std::move(e);
+          }
         },
         "model"_a, "cache"_a, "samples"_a, "max_fp32_layers"_a = -1, "min_gain_db"_a = 0.1, "scale_search"_a = true,
         "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu", "max_top1_drop"_a = -1.0,
-        "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{});
+        "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{}, "quiet"_a = true);
 }

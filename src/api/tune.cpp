@@ -6,6 +6,7 @@
 
 #include "api/internal.h"
 #include "calib/tune.h"
+#include "core/progress.h"
 #include "octet/tune.h"
 
 namespace octet::api {
@@ -112,7 +113,13 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.budget.min_sqnr_db = options.min_sqnr_db;
   o.labels = options.labels;
   OCTET_CHECK(o.budget.max_top1_drop < 0 || !o.labels.empty(), "tune: a top-1 budget needs labels (TuningOptions::labels)");
+  Progress progress("tune", 0, options.quiet, "trials");
+  o.progress = [&](int done, int planned, const std::string&) {
+    progress.set_total(planned);
+    progress.update(done);
+  };
   TuneResult r = octet::tune(model.source().graph, st->in.table, batches, o);
+  progress.finish();
   TuningResult out;
   out.sqnr_start_db = r.sqnr_start_db;
   out.sqnr_scales_db = r.sqnr_scales_db;

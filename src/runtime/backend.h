@@ -5,6 +5,7 @@
 // run() many times — it neither allocates, logs nor validates.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,5 +86,12 @@ using BackendFactory = std::unique_ptr<Backend> (*)(const BackendOptions&);
 void register_backend(const std::string& name, BackendFactory factory);
 // A registered backend by name ("ref", "cpu"); throws listing the valid names.
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options = {});
+
+// Reading memory a user hands octet by address (a Python calibrator's device pointers): the cuda backend
+// registers a reader when it is linked. It copies `bytes` from `src` (device, managed or pinned host memory) to
+// host `dst` after the device's pending work, or throws saying why not (no driver, no device, not CUDA memory).
+using DeviceReader = void (*)(void* dst, const void* src, size_t bytes);
+void register_device_reader(DeviceReader reader);
+DeviceReader device_reader();  // nullptr: octet was built without CUDA
 
 }  // namespace octet

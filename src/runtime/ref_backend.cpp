@@ -67,6 +67,13 @@ void register_backend(const std::string& name, BackendFactory factory) {
   registry().emplace_back(name, factory);
 }
 
+namespace {
+DeviceReader g_device_reader = nullptr;  // constant-initialized: safe to set from other static initializers
+}  // namespace
+
+void register_device_reader(DeviceReader reader) { g_device_reader = reader; }
+DeviceReader device_reader() { return g_device_reader; }
+
 std::unique_ptr<Backend> make_backend(const std::string& name, const BackendOptions& options) {
   std::string valid;
   for (const auto& [n, f] : registry()) {

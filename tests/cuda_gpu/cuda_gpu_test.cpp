@@ -21,6 +21,7 @@
 #include "backends/cuda/args.h"
 #include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
+#include "octet/device.h"
 #include "onnx/import.h"
 #include "runtime/plan.h"
 #include "ref_op_util.h"
@@ -501,6 +502,37 @@ TEST(CudaGpu, NoDeviceIsAClearError) {
   if (no_device_reason().empty()) GTEST_SKIP() << "a GPU is present";
   const std::string msg = test::error_of([] { make_backend("cuda"); });
   EXPECT_NE(msg.find("backend 'cuda': no usable NVIDIA GPU: "), std::string::npos) << msg;
+}
+
+// octet/device.h, what a Python calibrator's device pointers go through: device and pinned host memory read back
+// exactly (an odd size), plain host memory and made-up addresses refused naming why; without a device, the
+// reason (this part runs everywhere).
+TEST(CudaGpu, DeviceMemoryIsReadForCalibrators) {
+  EXPECT_TRUE(cuda_built());
+  std::vector<float> host(1237), back(1237, -1.f);
+  for (size_t i = 0; i < host.size(); ++i) host[i] = static_cast<float>(i) * 0.37f - 100.f;
+  const size_t bytes = host.size() * sizeof(float);
+  if (!no_device_reason().empty()) {
+    const std::string msg =
+        test::error_of([&] { copy_device_to_host(back.data(), reinterpret_cast<const void*>(0x7f00dead0000), 4); });
+    EXPECT_EQ(msg.rfind("cannot read device memory: ", 0), 0u) << msg;
+    return;
+  }
+  Dev dev;
+  const float* d = dev.copy(host.data(), host.size());
+  copy_device_to_host(back.data(), d, bytes);
+  EXPECT_EQ(std::memcmp(back.data(), host.data(), bytes), 0);
+  void* pinned = nullptr;
+  ASSERT_EQ(cudaMallocHost(&pinned, bytes), cudaSuccess);
+  std::memcpy(pinned, host.data(), bytes);
+  std::fill(back.begin(), back.end(), -1.f);
+  copy_device_to_host(back.data(), pinned, bytes);
+  EXPECT_EQ(std::memcmp(back.data(), host.data(), bytes), 0);
+  cudaFreeHost(pinned);
+  for (const void* p : {static_cast<const void*>(host.data()), reinterpret_cast<const void*>(0x7f00dead0000)}) {
+    const std::string msg = test::error_of([&] { copy_device_to_host(back.data(), p, bytes); });
+    EXPECT_NE(msg.find("it is not CUDA memory"), std::string::npos) << msg;
+  }
 }
 
 }  // namespace

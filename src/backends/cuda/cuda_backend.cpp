@@ -584,23 +584,29 @@ class CudaBackend final : public Backend {
   std::string target_;
 };
 
-// The backend needs a device this build can run on: sm_90 (the code is sm_90a only).
-std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
+// Why no device can be used (cudaGetDeviceCount failed or found none), naming the likely cause: no driver at
+// all, a driver older than the runtime linked in, or no device. Empty when there is a device.
+std::string no_device_reason() {
   int count = 0;
   const cudaError_t e = cudaGetDeviceCount(&count);
-  if (e != cudaSuccess || count == 0) {
-    // Name the likely cause: no driver at all, a driver older than the runtime linked in, or no device.
-    int driver = 0;
-    cudaDriverGetVersion(&driver);
-    std::string why = e != cudaSuccess ? cudaGetErrorString(e) : "no devices";
-    if (driver == 0)
-      why = "no NVIDIA driver found (libcuda.so.1)";
-    else if (e == cudaErrorInsufficientDriver)
-      why += " (the driver supports CUDA " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) +
-             ", this octet needs " + std::to_string(CUDART_VERSION / 1000) + "." +
-             std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+  if (e == cudaSuccess && count > 0) return {};
+  cudaGetLastError();  // clear it, so that later runtime calls start clean
+  int driver = 0;
+  cudaDriverGetVersion(&driver);
+  std::string why = e != cudaSuccess ? cudaGetErrorString(e) : "no devices";
+  if (driver == 0)
+    why = "no NVIDIA driver found (libcuda.so.1)";
+  else if (e == cudaErrorInsufficientDriver)
+    why += " (the driver supports CUDA " + std::to_string(driver / 1000) + "." + std::to_string(driver % 1000 / 10) +
+           ", this octet needs " + std::to_string(CUDART_VERSION / 1000) + "." +
+           std::to_string(CUDART_VERSION % 1000 / 10) + ")";
+  return why;
+}
+
+// The backend needs a device this build can run on: sm_90 (the code is sm_90a only).
+std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
+  if (const std::string why = no_device_reason(); !why.empty())
     fail("backend 'cuda': no usable NVIDIA GPU: ", why, "; use --backend cpu, or see docs/gpu.md");
-  }
   cudaDeviceProp prop{};
   check(cudaGetDeviceProperties(&prop, 0), "cudaGetDeviceProperties", "device 0");
   if (prop.major != 9 || prop.minor != 0)
@@ -609,7 +615,34 @@ std::unique_ptr<Backend> make_cuda_backend(const BackendOptions& o) {
   return std::make_unique<CudaBackend>(o, "sm_" + std::to_string(prop.major) + std::to_string(prop.minor));
 }
 
-const bool kRegistered = (register_backend("cuda", make_cuda_backend), true);
+// runtime/backend.h's DeviceReader: memory a user hands octet by address (a Python calibrator's pycuda
+// pointer, CuPy / PyTorch tensor). Any compute capability will do (only the runtime copies). The context current
+// on this thread is kept (pycuda makes its own): the device is switched only when the memory lives on another,
+// and switched back.
+void read_device_memory(void* dst, const void* src, size_t bytes) {
+  if (const std::string why = no_device_reason(); !why.empty()) fail("cannot read device memory: ", why);
+  cudaPointerAttributes a{};
+  if (const cudaError_t e = cudaPointerGetAttributes(&a, src); e != cudaSuccess) {
+    cudaGetLastError();
+    fail("cannot read device memory: cudaPointerGetAttributes: ", cudaGetErrorString(e));
+  }
+  if (a.type == cudaMemoryTypeUnregistered)
+    fail("it is not CUDA memory (cudaPointerGetAttributes: host memory unknown to CUDA, or no allocation); return "
+         "host data as a numpy array, or a pointer from cudaMalloc / pycuda's mem_alloc");
+  int prev = 0;
+  check(cudaGetDevice(&prev), "cudaGetDevice", "reading device memory");
+  const bool other = a.type != cudaMemoryTypeHost && a.device >= 0 && a.device != prev;
+  if (other) check(cudaSetDevice(a.device), "cudaSetDevice", "reading device memory");
+  cudaError_t e = cudaDeviceSynchronize();  // the producer's kernels and copies, on whatever stream, are done
+  if (e == cudaSuccess) e = cudaMemcpy(dst, src, bytes, cudaMemcpyDefault);
+  if (other) cudaSetDevice(prev);
+  if (e != cudaSuccess) {
+    cudaGetLastError();
+    fail("cannot read ", bytes, " bytes of device memory (device ", a.device, "): ", cudaGetErrorString(e));
+  }
+}
+
+const bool kRegistered = (register_backend("cuda", make_cuda_backend), register_device_reader(read_device_memory), true);
 
 }  // namespace
 
