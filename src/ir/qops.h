@@ -16,7 +16,9 @@
 //             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
 //             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
 //             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
-//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, 1/s_y).
+//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha,
+//             act_mul / s_y, act_add / s_y); act_mul (f, default 1), act_add (f, default 0): a scalar affine
+//             a * act(v) + b after the activation (a Mul and an Add by scalar constants the pass absorbed).
 //             2-D convolutions only (1-D/3-D stay FP32).
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
 //             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
@@ -49,7 +51,8 @@ struct QEpilogue {
   std::vector<float> multiplier;
   float residual_scale = 1.f, act_lo = quant::kNoLo, act_hi = quant::kNoHi;
   quant::Act act = quant::Act::None;  // non-linear activation (then multiplier is s_x * s_w[k])
-  float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;
+  float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;  // inv_out_scale = act_mul / out_scale
+  float out_add = 0.f;                                             // act_add / out_scale
 
   static QEpilogue of(const Node& n) {
     QEpilogue e;
@@ -62,11 +65,12 @@ struct QEpilogue {
     e.act = static_cast<quant::Act>(a);
     e.act_alpha = n.attr_f("act_alpha", 0.f);
     e.out_scale = n.attr_f("out_scale", 1.f);
-    e.inv_out_scale = 1.f / e.out_scale;
+    e.inv_out_scale = n.attr_f("act_mul", 1.f) / e.out_scale;
+    e.out_add = n.attr_f("act_add", 0.f) / e.out_scale;
     return e;
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
-  quant::EpilogueArgs args() const { return {residual_scale, act_lo, act_hi, act, act_alpha, inv_out_scale}; }
+  quant::EpilogueArgs args() const { return {residual_scale, act_lo, act_hi, act, act_alpha, inv_out_scale, out_add}; }
   int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {
     return quant::epilogue(args(), acc, bias, multiplier[k], residual);
   }

@@ -41,6 +41,67 @@ struct Quantizer {
 
   std::set<std::string> zero_blocked;  // tensors whose amax 0 kept a layer in FP32
 
+  // A scalar affine a * act(v) + b after a conv/matmul's fused non-linear activation: Mul and/or Add by scalar
+  // constants, each the sole reader of the previous output (PP-LCNet's "learnable affine block" after HardSwish).
+  // Keyed by the index of the conv/matmul in *orig_nodes; taken into the QConv/QLinear epilogue (act_mul, act_add)
+  // when it goes int8, which then skips the absorbed nodes.
+  struct Affine {
+    float mul = 1.f, add = 0.f;
+    int out = -1;                    // the last absorbed node's output
+    std::vector<size_t> nodes;       // the absorbed Mul / Add (indices into *orig_nodes)
+    std::vector<std::string> names;  // the tensors they replaced: the activation's output, then the Mul's
+  };
+  std::map<size_t, Affine> affine_after;
+  std::set<size_t> absorbed;  // orig node indices taken into an epilogue
+
+  // Finds the affines (see Affine) once, before the walk.
+  void find_affines() {
+    const std::vector<Node>& nodes = *orig_nodes;
+    auto scalar = [&](int v, float& out) {
+      if (v < 0 || !g.is_const(v)) return false;
+      const Tensor& t = g.const_of(v);
+      if (t.dtype() != DType::f32 || t.numel() != 1) return false;
+      out = t.data<float>()[0];
+      return std::isfinite(out);
+    };
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if ((n.op != OpType::Conv && n.op != OpType::Gemm && n.op != OpType::MatMul) ||
+          real_unit_act(n.post) == quant::Act::None || n.post.residual_input >= 0 || n.outputs.size() != 1)
+        continue;
+      Affine a;
+      int y = n.outputs[0];
+      for (int step = 0; step < 2; ++step) {
+        if (g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) break;
+        const size_t ri = static_cast<size_t>(readers[static_cast<size_t>(y)][0]);
+        const Node& r = nodes[ri];
+        if (r.inputs.size() != 2 || r.outputs.size() != 1 || r.post.act != Activation::None || requested_fp32(r)) break;
+        const int other = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
+        float c = 0.f;
+        if (!scalar(other, c) || (r.inputs[0] != y && r.inputs[1] != y)) break;
+        if (r.op == OpType::Mul && a.nodes.empty()) {
+          a.mul = c;
+        } else if (r.op == OpType::Add) {
+          a.add = c;
+        } else {
+          break;
+        }
+        a.names.push_back(g.value(y).name);
+        a.nodes.push_back(ri);
+        y = r.outputs[0];
+        a.out = y;
+        if (r.op == OpType::Add) break;
+      }
+      if (!a.nodes.empty()) affine_after[i] = std::move(a);
+    }
+  }
+  const Affine* affine_of(const Node& n) const {
+    const std::vector<Node>& nodes = *orig_nodes;
+    if (&n < nodes.data() || &n >= nodes.data() + nodes.size()) return nullptr;  // a rebuilt copy
+    auto it = affine_after.find(static_cast<size_t>(&n - nodes.data()));
+    return it == affine_after.end() ? nullptr : &it->second;
+  }
+
   // Calibrated scale of an original value, or 0 (no amax, or amax 0: "not quantized"). Any other amax must give
   // a usable scale (calib/cache.h scale_problem): none that isn't reaches a kernel parameter.
   float calib_scale(int v) {
@@ -233,10 +294,13 @@ struct Quantizer {
   }
 
   std::string try_conv(const Node& n) {
-    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
+    const Affine* aff = affine_of(n);
+    // The affine is worth taking only where its output stays int8 (else the act is split off as before).
+    if (aff && !has_int8_reader(aff->out)) aff = nullptr;
+    if (real_unit_act(n.post) != quant::Act::None && !aff && !has_int8_reader(n.outputs[0])) return split_activation(n);
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
-    int x = n.inputs[0], y = n.outputs[0];
+    int x = n.inputs[0], y = aff ? aff->out : n.outputs[0];
     float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
     if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
@@ -256,6 +320,7 @@ struct Quantizer {
     q.op = OpType::QConv;
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
+    if (aff) take_affine(q, *aff);
     q.inputs = {qx};
     std::vector<float> bias;
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
@@ -281,7 +346,9 @@ struct Quantizer {
   }
 
   std::string try_linear(const Node& n) {
-    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
+    const Affine* aff = affine_of(n);
+    if (aff && !has_int8_reader(aff->out)) aff = nullptr;
+    if (real_unit_act(n.post) != quant::Act::None && !aff && !has_int8_reader(n.outputs[0])) return split_activation(n);
     bool gemm = n.op == OpType::Gemm;
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 2)
       return "weights are not a constant matrix";
@@ -289,6 +356,7 @@ struct Quantizer {
     if (gemm && (n.attr_i("transA", 0) != 0 || n.attr_f("alpha", 1.f) != 1.f)) return "Gemm with transA or alpha";
     int x = n.inputs[0], y = n.outputs[0];
     if (shape(x).size() < 2) return "1-D input";
+    if (aff) y = aff->out;
     float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
     if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
@@ -316,6 +384,7 @@ struct Quantizer {
     q.op = OpType::QLinear;
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
+    if (aff) take_affine(q, *aff);
     q.inputs = {qx};
     epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None);
     activation_attrs(q, n.post, act, lo, hi, sy);
@@ -325,6 +394,14 @@ struct Quantizer {
     int8_of[static_cast<size_t>(y)] = qy;
     qscale[qy] = sy;
     return "";
+  }
+
+  // The epilogue absorbs the affine after the activation: its attributes, and the absorbed nodes are skipped.
+  void take_affine(Node& q, const Affine& a) {
+    q.attrs["act_mul"] = attr_f(a.mul);
+    q.attrs["act_add"] = attr_f(a.add);
+    for (const auto& name : a.names) q.post.fused_names.push_back(name);
+    for (size_t i : a.nodes) absorbed.insert(i);
   }
 
   // Ops that stay int8 only when their inputs already are.
@@ -503,7 +580,10 @@ struct Quantizer {
     std::vector<Node> nodes = std::move(g.nodes);
     orig_nodes = &nodes;
     g.nodes.clear();
-    for (const Node& n : nodes) {
+    find_affines();
+    for (size_t ni = 0; ni < nodes.size(); ++ni) {
+      const Node& n = nodes[ni];
+      if (absorbed.count(ni)) continue;  // in a QConv/QLinear epilogue (take_affine); the layer table says where
       std::string why;
       bool f32_in = true;
       for (int in : n.inputs)

@@ -13,7 +13,10 @@
 //   non-linear activation fused into the epilogue (Sigmoid, SiLU, HardSwish, LeakyRelu; what TensorRT fuses
 //   into a conv), in real units, then quantized to the activation output's scale s_y:
 //                v = (float(acc) + bias[k]) * dequant[k]        dequant[k] = s_x * s_w[k]
-//                y = saturate_int8(round_half_even(activate(act, v, alpha) * inv_s_y))   inv_s_y = 1.f / s_y
+//                y = saturate_int8(round_half_even(fmaf(activate(act, v, alpha), out_mul, out_add)))
+//   with out_mul = act_mul / s_y and out_add = act_add / s_y: a scalar affine a * act(v) + b after the activation
+//   (PP-LCNet's "learnable affine block" after HardSwish), quantized with one rounding; without one, act_mul = 1
+//   and act_add = 0, and fmaf(h, 1 / s_y, 0) is exactly h * (1 / s_y).
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
@@ -163,12 +166,12 @@ OCTET_HD inline float activate(Act act, float v, float alpha) {
   return v;
 }
 
-// The epilogue with a non-linear activation (see the top of this file); inv_out_scale = 1.f / s_y (a multiply
-// per element instead of a division).
-OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha,
-                                      float inv_out_scale) {
+// The epilogue with a non-linear activation (see the top of this file); out_mul = act_mul / s_y (a multiply per
+// element instead of a division), out_add = act_add / s_y (0 without an affine after the activation).
+OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float out_mul,
+                                      float out_add = 0.f) {
   const float v = (static_cast<float>(acc) + bias) * dequant;
-  return saturate_i8(round_half_even(activate(act, v, alpha) * inv_out_scale));
+  return saturate_i8(round_half_even(fp::fma(activate(act, v, alpha), out_mul, out_add)));
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
@@ -198,14 +201,16 @@ OCTET_HD inline int8_t average(int32_t sum, int32_t count, float multiplier) {
 struct EpilogueArgs {
   float residual_scale, act_lo, act_hi;
   Act act;
-  float act_alpha, inv_out_scale;
+  float act_alpha, inv_out_scale;  // inv_out_scale: out_mul of requantize_act (act_mul / s_y)
+  float out_add;                   // act_add / s_y
 };
 
 // One output value of a QConv / QLinear: channel k's accumulator, its bias (accumulator units), multiplier and
 // residual (nullptr: none) through the requantization the attributes ask for.
 OCTET_HD inline int8_t epilogue(const EpilogueArgs& e, int32_t acc, float bias, float multiplier,
                                 const int8_t* residual) {
-  if (e.act != Act::None) return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale);
+  if (e.act != Act::None)
+    return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale, e.out_add);
   if (residual) return requantize_residual(acc, bias, multiplier, *residual, e.residual_scale, e.act_lo, e.act_hi);
   return requantize(acc, bias, multiplier, e.act_lo, e.act_hi);
 }

@@ -418,7 +418,7 @@ std::vector<Case> int8_cases() {
   // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
   // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
   auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
-                       uint32_t seed) {
+                       uint32_t seed, float act_mul = 1.f, float act_add = 0.f) {
     const int64_t Cg = x[3] / group;
     Builder b(name, OpType::QConv);
     b.in(random_i8(x, seed, -128, 127)).cst(random_i8({K, Cg, kh, kh}, seed + 1, -127, 127));
@@ -428,12 +428,16 @@ std::vector<Case> int8_cases() {
     for (float& d : dq) d *= 0.05f;  // mults() maps a typical |acc| to ~40; here ~2 real units
     b.attr("multiplier", attr_floats(dq)).attr("act", attr_i(static_cast<int64_t>(act)));
     b.attr("act_alpha", attr_f(0.1f)).attr("out_scale", attr_f(sy));
+    if (act_mul != 1.f || act_add != 0.f) b.attr("act_mul", attr_f(act_mul)).attr("act_add", attr_f(act_add));
     v.push_back(b.done(DType::i8));
   };
   qconv_act("QConv_silu_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 50);
   qconv_act("QConv_silu_depthwise", {1, 13, 7, 35}, 35, 35, 3, quant::Act::Silu, 0.031f, 51);
   qconv_act("QConv_sigmoid_1x1", {1, 5, 7, 21}, 17, 1, 1, quant::Act::Sigmoid, 1.f / 127, 52);
   qconv_act("QConv_hardswish_grouped", {1, 7, 9, 12}, 18, 3, 3, quant::Act::HardSwish, 0.05f, 53);
+  // A scalar affine after the activation (PP-LCNet's HardSwish -> Mul -> Add), folded into the epilogue.
+  qconv_act("QConv_hardswish_affine_dw", {1, 9, 11, 27}, 27, 27, 3, quant::Act::HardSwish, 0.02f, 56, 0.4763f, -0.0757f);
+  qconv_act("QConv_silu_affine_1x1", {2, 5, 7, 13}, 17, 1, 1, quant::Act::Silu, 0.03f, 57, 1.37f, 0.5f);
   qconv_act("QConv_leakyrelu_saturating", {2, 7, 5, 9}, 11, 1, 3, quant::Act::LeakyRelu, 0.01f, 54);
   // s32 outputs of more than 1 MiB: the s32 route runs one image (or a few) per oneDNN call.
   qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
@@ -882,12 +886,16 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<float> dq = random_floats(static_cast<size_t>(n + 1), 700 + static_cast<uint32_t>(n), 1e-6f, 1e-4f);
     for (int act = 1; act <= quant::kActLast; ++act)
       for (const float* bp : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data<float>())}) {
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << (bp ? " bias" : "");
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " fine scale";
+        // With an affine after the activation (out_mul = a / s_y, out_add = b / s_y): one fma, then rounding.
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y2.data());
+        EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " affine";
       }
     // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
     Tensor px = random_i8({30 * (n + 1)}, 600 + static_cast<uint32_t>(n));
@@ -907,8 +915,8 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<int8_t> y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
     const std::pair<int, float> acts[] = {{1, 1.f / 127}, {2, 10.f / 127}, {3, 10.f / 127}, {4, 10.f / 127}};
     for (auto [act, sy] : acts) {
-      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y1.data());
-      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y2.data());
+      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y1.data());
+      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y2.data());
       int64_t diff = 0, inner = 0;
       for (int64_t i = 0; i < n; ++i) {
         diff += y1[static_cast<size_t>(i)] != y2[static_cast<size_t>(i)];
