@@ -20,6 +20,18 @@
 //             act_mul / s_y, act_add / s_y); act_mul (f, default 1), act_add (f, default 0): a scalar affine
 //             a * act(v) + b after the activation (a Mul and an Add by scalar constants the pass absorbed).
 //             2-D convolutions only (1-D/3-D stay FP32).
+// QConvTranspose in: x i8 NHWC [N,H,W,C], w i8 constant [C, K/group, kh, kw] (ONNX ConvTranspose order), bias f32
+//             constant [K] in accumulator units (optional). attrs: strides, pads [top,left,bottom,right] (>= 0:
+//             what is cropped from the full output), dilations, group, multiplier (floats [K]) and the epilogue
+//             attributes of QConv (act_lo/act_hi or act/act_alpha/out_scale/act_mul/act_add; no residual).
+//             Input pixel (ih, iw) adds w[c, k, i, j] * x to output (ih*sh - pt + i*dh, iw*sw - pl + j*dw);
+//             OH = (H-1)*sh + (kh-1)*dh + 1 - pt - pb. y i8 NHWC [N,OH,OW,K]: the QConv epilogue of each sum.
+// QResize     in: x i8 NHWC [N,H,W,C]. attrs: mode ("nearest" | "linear"), coordinate_transformation_mode
+//             ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"), nearest_mode (ONNX's four),
+//             scales (floats [sh, sw]); OH = floor(H * sh), OW = floor(W * sw). Output keeps the input scale.
+//             Source coordinates as ONNX Resize (in double, ir/qresize.h's tables). nearest: a copy of the
+//             source pixel. linear: quant::lerp2d of the 2 x 2 neighbours (edges repeated) with the float
+//             weights of the tables: one rounding, to the input's scale.
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
 //             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
 //             y i8 [..., N]. (Gemm with transB folded.)

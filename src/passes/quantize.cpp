@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "ir/qresize.h"
 #include "ir/window.h"
 #include "quant/quant.h"
 #include "backends/ref/propagate.h"
@@ -258,7 +259,7 @@ struct Quantizer {
     Node lin = n;
     lin.post = PostOp{};
     lin.outputs = {pre};
-    std::string why = n.op == OpType::Conv ? try_conv(lin) : try_linear(lin);
+    std::string why = n.op == OpType::Conv ? try_conv(lin) : n.op == OpType::ConvTranspose ? try_deconv(lin) : try_linear(lin);
     if (!why.empty()) return why;
     need_f32(pre);
     const int y = n.outputs[0];
@@ -345,6 +346,98 @@ struct Quantizer {
     return "";
   }
 
+  // ConvTranspose -> QConvTranspose: 2-D, constant weights [C, K/group, kh, kw], pads that only crop (no
+  // output_padding / output_shape that extends the output), no residual. Weights per output channel k = g*K/G + j.
+  std::string try_deconv(const Node& n) {
+    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
+    if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
+      return "not a 2-D transposed convolution with constant weights";
+    if (n.post.residual_input >= 0) return "fused residual on a ConvTranspose has no INT8 kernel";
+    if (n.has_attr("output_shape")) return "output_shape attribute";
+    for (int64_t p : n.attr_ints("output_padding"))
+      if (p != 0) return "output_padding";
+    int x = n.inputs[0], y = n.outputs[0];
+    if (!rank4(x)) return "not 2-D";
+    float sx = calib_scale(x), sy = calib_scale(y);
+    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
+    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
+    float lo = quant::kNoLo, hi = quant::kNoHi;
+    const quant::Act act = real_unit_act(n.post);
+    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
+    const int64_t G = n.attr_i("group", 1), C = w.dim(0), Kg = w.dim(1), taps = w.dim(2) * w.dim(3);
+    if (G < 1 || C % G != 0) return "group does not divide the input channels";
+    const Window win = transposed_window(n, shape(x), Shape(w.shape().begin() + 2, w.shape().end()));
+    for (size_t d = 0; d < 2; ++d)
+      if (win.pad_begin[d] < 0 || win.pad_end[d] < 0) return "pads that extend the output";
+    // Per output channel k: the weights w[c, j, :, :] of its group's input channels c.
+    const int64_t K = Kg * G, Cg = C / G;
+    QWeights qw;
+    qw.q = Tensor(DType::i8, w.shape());
+    qw.scale.assign(static_cast<size_t>(K), 0.f);
+    const float* p = w.data<float>();
+    auto each = [&](int64_t k, auto&& f) {
+      const int64_t gi = k / Kg, j = k % Kg;
+      for (int64_t c = gi * Cg; c < (gi + 1) * Cg; ++c)
+        for (int64_t t = 0; t < taps; ++t) f((c * Kg + j) * taps + t);
+    };
+    for (int64_t k = 0; k < K; ++k) {
+      float m = 0.f;
+      each(k, [&](int64_t e) { m = std::max(m, std::fabs(p[e])); });
+      const float s = m / 127.f;
+      qw.scale[static_cast<size_t>(k)] = s;
+      each(k, [&](int64_t e) { qw.q.data<int8_t>()[e] = quant::quantize_weight(p[e], s); });
+    }
+    int qx = get_int8(x);
+    Node q;
+    q.op = OpType::QConvTranspose;
+    q.name = n.name;
+    q.post.fused_names = n.post.fused_names;
+    q.inputs = {qx};
+    std::vector<float> bias;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      if (!g.is_const(n.inputs[2])) return "bias is not a constant";
+      bias = g.const_of(n.inputs[2]).to_f32();
+    }
+    epilogue(q, qw, bias, qscale.at(qx), sy, act != quant::Act::None);
+    q.attrs["strides"] = attr_ints(win.strides);
+    q.attrs["dilations"] = attr_ints(win.dilations);
+    q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+    q.attrs["group"] = attr_i(G);
+    activation_attrs(q, n.post, act, lo, hi, sy);
+    emit(std::move(q), y, sy);
+    return "";
+  }
+
+  // Resize of an int8 NHWC tensor by constant scales over H and W -> QResize (output keeps the input's scale).
+  // Nearest copies values and is worth it whatever reads the output (like MaxPool); linear rounds once more, so
+  // only when an int8 op reads its output.
+  std::string try_resize(const Node& n) {
+    const int x = n.inputs.empty() ? -1 : n.inputs[0], y = n.outputs[0];
+    if (!available_int8(x) || !rank4(x)) return "input is not an int8 4-D tensor";
+    const std::string mode = n.attr_s("mode", "nearest"), ctm = n.attr_s("coordinate_transformation_mode", "half_pixel");
+    if (!qresize_supported_modes(mode, ctm, n.attr_s("nearest_mode", "round_prefer_floor")))
+      return "mode '" + mode + "' / coordinate_transformation_mode '" + ctm + "' has no INT8 kernel";
+    if (n.has_attr("axes") || n.attr_i("antialias", 0) != 0 || n.attr_i("exclude_outside", 0) != 0)
+      return "axes, antialias or exclude_outside";
+    if (n.inputs.size() < 3 || n.inputs[2] < 0 || !g.is_const(n.inputs[2]) || (n.inputs.size() > 3 && n.inputs[3] >= 0))
+      return "sizes instead of constant scales";
+    const std::vector<float> sc = g.const_of(n.inputs[2]).to_f32();
+    if (sc.size() != 4 || sc[0] != 1.f || sc[1] != 1.f) return "scales other than H and W";
+    if (mode == "linear" && !has_int8_reader(y)) return "output read only in FP32 (linear int8 would round it once more)";
+    Node q;
+    q.op = OpType::QResize;
+    q.name = n.name;
+    q.inputs = {int8_of[static_cast<size_t>(x)]};
+    q.attrs["mode"] = attr_s(mode);
+    q.attrs["coordinate_transformation_mode"] = attr_s(ctm);
+    q.attrs["nearest_mode"] = attr_s(n.attr_s("nearest_mode", "round_prefer_floor"));
+    q.attrs["scales"] = attr_floats({sc[2], sc[3]});
+    const float s = qscale.at(q.inputs[0]);
+    emit(std::move(q), y, s);
+    return "";
+  }
+
   std::string try_linear(const Node& n) {
     const Affine* aff = affine_of(n);
     if (aff && !has_int8_reader(aff->out)) aff = nullptr;
@@ -419,11 +512,11 @@ struct Quantizer {
       const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
       if (requested_fp32(r)) continue;
       switch (r.op) {
-        case OpType::Conv: case OpType::Gemm: case OpType::MatMul:
+        case OpType::Conv: case OpType::Gemm: case OpType::MatMul: case OpType::ConvTranspose:
           yes = true;
           break;
         case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::Add:
-        case OpType::Concat:
+        case OpType::Concat: case OpType::Resize:
           yes = !r.outputs.empty() && r.outputs[0] >= 0 && has_int8_reader(r.outputs[0]);
           break;
         default: break;
@@ -601,6 +694,8 @@ struct Quantizer {
             why = try_passthrough(n);
             break;
           case OpType::Mul: why = try_gate(n); break;
+          case OpType::ConvTranspose: why = try_deconv(n); break;
+          case OpType::Resize: why = try_resize(n); break;
           default: why = "no INT8 kernel"; break;
         }
       }

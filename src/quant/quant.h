@@ -190,6 +190,15 @@ OCTET_HD inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, flo
   return saturate_i8(round_half_even(v));
 }
 
+// Bilinear resize of int8 values (QResize, output scale = input scale): q00 q01 the top row's two neighbours,
+// q10 q11 the bottom row's, wx / wy the weights of the right / bottom ones. Each row is interpolated with one
+// fma, then the rows with one more; one rounding at the end (a convex combination: saturation never triggers).
+OCTET_HD inline int8_t lerp2d(int8_t q00, int8_t q01, int8_t q10, int8_t q11, float wx, float wy) {
+  const float top = fp::fma(wx, static_cast<float>(q01 - q00), static_cast<float>(q00));
+  const float bot = fp::fma(wx, static_cast<float>(q11 - q10), static_cast<float>(q10));
+  return saturate_i8(round_half_even(fp::fma(wy, bot - top, top)));
+}
+
 // Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y.
 OCTET_HD inline int8_t average(int32_t sum, int32_t count, float multiplier) {
   float m = multiplier / static_cast<float>(count);

@@ -221,6 +221,11 @@ void run_case(const Case& c) {
     for (int i = 0; i < 5; ++i) ASSERT_EQ(want[0].data<int8_t>()[i * 5 + i], expect[i]) << "oracle, row " << i;
   }
   const OpType op = c.g.nodes[0].op;
+  if (op == OpType::QConvTranspose) {
+    std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
+    EXPECT_EQ(cpu::last_dnnl_impl().find("ref"), std::string::npos)
+        << c.name << ": oneDNN picked a reference implementation: " << cpu::last_dnnl_impl();
+  }
   if (op == OpType::QConv || op == OpType::QLinear) {
     std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
     EXPECT_EQ(cpu::last_dnnl_impl().find("ref"), std::string::npos)
@@ -364,6 +369,53 @@ std::vector<Case> int8_cases() {
     b.in(random_i8(x, 27)).in(test::random_f32(gate, 28, 0.f, 1.f)).attr("scale", attr_f(1.7f));
     v.push_back(b.done(DType::i8));
   }
+  // QConvTranspose: ppocr's 2x2 stride-2 head (with ReLU, and with Sigmoid in the epilogue), odd shapes, padding
+  // that crops, dilation, groups, and a 3x3 stride-2 whose taps overlap.
+  auto qdeconv = [&](std::string name, Shape x, int64_t Kg, int64_t group, int64_t kh, int64_t kw,
+                     std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias,
+                     float lo, quant::Act act, uint32_t seed) {
+    const int64_t K = Kg * group;
+    Builder b(name, OpType::QConvTranspose);
+    b.in(random_i8(x, seed, -128, 127)).cst(random_i8({x[3], Kg, kh, kw}, seed + 1, -127, 127));
+    if (bias) b.cst(random_bias(K, seed + 2, 20000.f));
+    b.attr("group", attr_i(group)).attr("strides", attr_ints(strides)).attr("pads", attr_ints(pads));
+    b.attr("dilations", attr_ints(dil));
+    std::vector<float> m = mults(K, x[3] / group * kh * kw, seed + 3);
+    if (act != quant::Act::None) {
+      for (float& d : m) d *= 0.05f;
+      b.attr("act", attr_i(static_cast<int64_t>(act))).attr("out_scale", attr_f(1.f / 127));
+    } else if (lo != quant::kNoLo) {
+      b.attr("act_lo", attr_f(lo));
+    }
+    b.attr("multiplier", attr_floats(m));
+    v.push_back(b.done(DType::i8));
+  };
+  const float nlo = quant::kNoLo;
+  qdeconv("QConvTranspose_2x2_s2_relu", {1, 7, 9, 13}, 11, 1, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, true, 0.f,
+          quant::Act::None, 80);
+  qdeconv("QConvTranspose_2x2_s2_sigmoid", {2, 5, 7, 24}, 1, 1, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, true, nlo,
+          quant::Act::Sigmoid, 81);
+  qdeconv("QConvTranspose_3x3_s2_pads", {1, 5, 6, 7}, 5, 1, 3, 3, {2, 2}, {1, 1, 0, 1}, {1, 1}, false, nlo,
+          quant::Act::None, 82);
+  qdeconv("QConvTranspose_grouped_dilated", {1, 6, 5, 12}, 3, 3, 3, 2, {1, 2}, {0, 1, 1, 0}, {2, 1}, true, nlo,
+          quant::Act::None, 83);
+  // QResize: nearest in ONNX's coordinate / rounding modes, and linear (quant::lerp2d), odd sizes and scales.
+  auto qresize = [&](std::string name, Shape x, std::string mode, std::string ctm, std::string nearest, float sh,
+                     float sw) {
+    Builder b(name, OpType::QResize);
+    b.in(random_i8(x, 90, -128, 127, 0.1));
+    b.attr("mode", attr_s(mode)).attr("coordinate_transformation_mode", attr_s(ctm));
+    b.attr("nearest_mode", attr_s(nearest)).attr("scales", attr_floats({sh, sw}));
+    v.push_back(b.done(DType::i8));
+  };
+  qresize("QResize_nearest_asym_floor_x2", {1, 7, 5, 13}, "nearest", "asymmetric", "floor", 2.f, 2.f);
+  qresize("QResize_nearest_asym_floor_x4", {2, 3, 5, 24}, "nearest", "asymmetric", "floor", 4.f, 4.f);
+  qresize("QResize_nearest_halfpixel_round", {1, 7, 9, 5}, "nearest", "half_pixel", "round_prefer_floor", 1.7f, 0.6f);
+  qresize("QResize_nearest_align_ceil", {1, 5, 7, 3}, "nearest", "align_corners", "ceil", 2.3f, 1.5f);
+  qresize("QResize_linear_halfpixel", {1, 7, 5, 13}, "linear", "half_pixel", "round_prefer_floor", 2.f, 3.f);
+  qresize("QResize_linear_pytorch_down", {2, 11, 13, 7}, "linear", "pytorch_half_pixel", "floor", 0.5f, 0.7f);
+  qresize("QResize_linear_align_corners", {1, 5, 6, 67}, "linear", "align_corners", "floor", 2.5f, 1.75f);
+  qresize("QResize_linear_asymmetric", {1, 4, 9, 33}, "linear", "asymmetric", "floor", 1.5f, 2.f);
   // QAdd: plain, saturation-heavy with ReLU, clipped.
   auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
     Builder b(name, OpType::QAdd);
