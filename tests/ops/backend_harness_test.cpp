@@ -9,6 +9,8 @@
 // implementations; the test log prints them too.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -243,6 +245,21 @@ void run_case(const Case& c) {
 std::vector<Case> fp32_cases() {
   using test::random_f32;
   std::vector<Case> v;
+  // Slice (cpu: SliceK, constant parameters): YOLOX's Focus (every other row / column), a negative step, axes
+  // in any order with a clamped end, and int8 and 1-D inputs. Values are only moved: exact.
+  auto slice = [&](std::string name, Tensor x, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                   std::vector<int64_t> axes, std::vector<int64_t> steps) {
+    const DType dt = x.dtype();
+    const auto i64 = [](std::vector<int64_t> a) { return Tensor::from<int64_t>({static_cast<int64_t>(a.size())}, a); };
+    Builder b(name, OpType::Slice);
+    b.in(std::move(x)).cst(i64(starts)).cst(i64(ends)).cst(i64(axes)).cst(i64(steps)).tol(0);
+    v.push_back(b.done(dt));
+  };
+  slice("Slice_focus_rows_cols", random_f32({1, 3, 13, 11}, 90), {1, 0}, {INT64_MAX, INT64_MAX}, {2, 3}, {2, 2});
+  slice("Slice_focus_rows", random_f32({2, 3, 9, 7}, 91), {0}, {INT64_MAX}, {2}, {2});
+  slice("Slice_negative_step", random_f32({2, 5, 7}, 92), {-1, 5}, {-100, 1}, {2, 1}, {-2, -1});
+  slice("Slice_int8_axes_clamped", random_i8({3, 7, 5, 9}, 93), {1, 2, 0}, {1000, 6, 3}, {3, 1, 0}, {3, 1, 1});
+  slice("Slice_1d", random_f32({37}, 94), {3}, {30}, {0}, {5});
   auto conv = [&](std::string name, Shape x, Shape w, int64_t group, std::vector<int64_t> strides,
                   std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias, bool residual, Activation act,
                   Shape y_for_residual = {}) {
