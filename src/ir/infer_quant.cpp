@@ -245,6 +245,10 @@ void infer_QMulGate(InferCtx& c) {
               " must hold N*C (", x[0] * x[3], ") or C (", x[3], ") values for x ", shape_str(x));
   const float s = required_f(n, "scale");
   OCTET_CHECK(std::isfinite(s), n.describe(), ": scale ", s, " is not finite");
+  const int64_t ga = n.attr_i("gate_act", 0);
+  OCTET_CHECK(ga == 0 || ga == 1, n.describe(), ": unknown gate_act ", ga, " (0: none, 1: HardSigmoid)");
+  OCTET_CHECK(std::isfinite(n.attr_f("gate_alpha", 0.2f)) && std::isfinite(n.attr_f("gate_beta", 0.5f)), n.describe(),
+              ": gate_alpha / gate_beta not finite");
   c.set(0, DType::i8, x);
 }
 

@@ -45,6 +45,8 @@
 // QMulGate    in: x i8 NHWC [N,H,W,C], g f32 with N*C values ([N,C,1,1]) or C values (one gate for every
 //             image). attrs: scale (f, s_x/s_y). y i8 NHWC: quant::rescale(x, gate_multiplier(g[n,c], scale)).
 //             (A squeeze-excitation Mul(x, Sigmoid(...)) whose x is int8 and whose output an int8 op reads.)
+//             gate_act (i, default 0): 1 = g is the input of a HardSigmoid (gate_alpha, gate_beta, f), and the gate
+//             is quant::hard_sigmoid(g, alpha, beta) (PP-LCNet's SE blocks; the HardSigmoid node is absorbed).
 // QConcat     in: n x i8 NHWC (or any rank). attrs: axis (i, in the tensor's own layout), scales (floats, per
 //             input: s_i/s_y). y = quant::rescale(x_i, scales[i]) (a plain copy where scales[i] == 1).
 #pragma once

@@ -53,6 +53,9 @@ struct Quantizer {
     std::vector<std::string> names;  // the tensors they replaced: the activation's output, then the Mul's
   };
   std::map<size_t, Affine> affine_after;
+  // HardSigmoid nodes held back because their only reader, a Mul, will take them as a QMulGate gate_act: output
+  // value -> the node (emitted FP32 after all if that Mul stays FP32).
+  std::map<int, Node> held_gates;
   std::set<size_t> absorbed;  // orig node indices taken into an epilogue
 
   // Finds the affines (see Affine) once, before the walk.
@@ -623,6 +626,26 @@ struct Quantizer {
   // Mul(x, g) with x an int8 4-D tensor and g a float per-(image, channel) gate [N|1, C, 1, 1] (squeeze-
   // excitation) -> QMulGate, when the product has a scale and an int8 op reads it: x is not dequantized and the
   // product not quantized again (one rounding, where the FP32 Mul would add a Dequantize and a Quantize).
+  // A HardSigmoid whose only reader is a Mul that try_gate will rewrite (the conditions below, checked ahead): held
+  // back so that the QMulGate applies it to its pre-activation gate.
+  bool hold_gate(const Node& hs) {
+    const int y = hs.outputs.empty() ? -1 : hs.outputs[0];
+    if (y < 0 || hs.inputs.empty() || g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) return false;
+    const Node& r = (*orig_nodes)[static_cast<size_t>(readers[static_cast<size_t>(y)][0])];
+    if (r.op != OpType::Mul || r.inputs.size() != 2 || r.post.act != Activation::None || requested_fp32(r)) return false;
+    if (r.inputs[0] == r.inputs[1]) return false;
+    const int x = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
+    if (!gate_shapes_fit(x, y) || calib_scale(r.outputs[0]) == 0.f || !has_int8_reader(r.outputs[0])) return false;
+    held_gates[y] = hs;
+    return true;
+  }
+  bool gate_shapes_fit(int x, int gate) {
+    if (!available_int8(x) || !rank4(x) || g.is_const(gate)) return false;
+    const Shape& xs = shape(x);
+    const Shape& gs = shape(gate);
+    return gs.size() == 4 && (gs[0] == xs[0] || gs[0] == 1) && gs[1] == xs[1] && gs[2] == 1 && gs[3] == 1;
+  }
+
   std::string try_gate(const Node& n) {
     if (n.inputs.size() != 2 || n.post.act != Activation::None) return "no INT8 kernel";
     for (int k = 0; k < 2; ++k) {
@@ -635,11 +658,23 @@ struct Quantizer {
       const float sy = calib_scale(y);
       if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
       if (!has_int8_reader(y)) return "output read only in FP32 (an INT8 Mul would round it once more)";
-      need_f32(gate);
       Node q;
       q.op = OpType::QMulGate;
       q.name = n.name;
-      q.inputs = {int8_of[static_cast<size_t>(x)], gate};
+      if (auto h = held_gates.find(gate); h != held_gates.end()) {
+        const Node& hs = h->second;
+        need_f32(hs.inputs[0]);
+        q.inputs = {int8_of[static_cast<size_t>(x)], hs.inputs[0]};
+        q.attrs["gate_act"] = attr_i(1);
+        q.attrs["gate_alpha"] = attr_f(hs.attr_f("alpha", 0.2f));
+        q.attrs["gate_beta"] = attr_f(hs.attr_f("beta", 0.5f));
+        report.lines.push_back({hs.name, op_name(hs.op), "int8", "fused into '" + n.name + "' (QMulGate)"});
+        ++report.int8_nodes;
+        held_gates.erase(h);
+      } else {
+        need_f32(gate);
+        q.inputs = {int8_of[static_cast<size_t>(x)], gate};
+      }
       q.attrs["scale"] = attr_f(qscale.at(q.inputs[0]) / sy);
       emit(std::move(q), y, sy);
       return "";
@@ -677,6 +712,16 @@ struct Quantizer {
     for (size_t ni = 0; ni < nodes.size(); ++ni) {
       const Node& n = nodes[ni];
       if (absorbed.count(ni)) continue;  // in a QConv/QLinear epilogue (take_affine); the layer table says where
+      if (n.op == OpType::HardSigmoid && !requested_fp32(n) && hold_gate(n)) continue;  // try_gate takes it
+      // A held HardSigmoid whose Mul did not become a QMulGate after all: emitted FP32 first.
+      for (int in : n.inputs)
+        if (auto h = held_gates.find(in); in >= 0 && h != held_gates.end() && n.op != OpType::Mul) {
+          Node hs = h->second;
+          held_gates.erase(h);
+          keep_fp32(hs);
+          report.lines.push_back({hs.name, op_name(hs.op), "fp32", "no INT8 kernel"});
+          ++report.fp32_nodes;
+        }
       std::string why;
       bool f32_in = true;
       for (int in : n.inputs)
@@ -703,6 +748,14 @@ struct Quantizer {
         report.lines.push_back({n.name, op_name(n.op), "int8", ""});
         ++report.int8_nodes;
       } else {
+        for (int in : n.inputs)  // its HardSigmoid gate, held for a QMulGate that did not happen
+          if (auto h = held_gates.find(in); in >= 0 && h != held_gates.end()) {
+            Node hs = h->second;
+            held_gates.erase(h);
+            keep_fp32(hs);
+            report.lines.push_back({hs.name, op_name(hs.op), "fp32", "no INT8 kernel"});
+            ++report.fp32_nodes;
+          }
         keep_fp32(n);
         report.lines.push_back({n.name, op_name(n.op), "fp32", why});
         ++report.fp32_nodes;

@@ -182,6 +182,12 @@ OCTET_HD inline int8_t rescale(int8_t q, float ratio) {
 // An int8 tensor times a float per-channel gate (squeeze-excitation): q * (gate * s_in / s_out), the
 // multiplier formed as one float product per (image, channel).
 OCTET_HD inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
+// A HardSigmoid gate (QMulGate's gate_act): the gate from its pre-activation g, as ONNX HardSigmoid
+// max(0, min(1, alpha * g + beta)), the product and the sum rounded on their own.
+OCTET_HD inline float hard_sigmoid(float g, float alpha, float beta) {
+  const float t = alpha * g;
+  return fp::clamp(t + beta, 0.f, 1.f);
+}
 
 // Sum of two int8 tensors with their scales, in output units: fmaf(b, scale_b, a * scale_a).
 OCTET_HD inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {

@@ -70,10 +70,11 @@ TEST(PaddlePatterns, AffineAfterConvFoldsAndDecomposedHardSwishFuses) {
 
 // PP-OCR's detector in small: conv -> HardSwish -> Mul/Add by scalars (PP-LCNet's learnable affine), an FPN
 // Resize (nearest, asymmetric, floor) added to a conv, and the head ConvTranspose -> Add(bias) ->
-// BatchNormalization -> Relu -> ConvTranspose -> Sigmoid. In INT8 every one of them runs int8 (the affine in
+// BatchNormalization -> Relu -> ConvTranspose -> Sigmoid, and an SE block with a HardSigmoid gate. In INT8 every one of them runs int8 (the affine in
 // the conv's epilogue, QResize, QAdd, two QConvTranspose with the bias and BN folded in); only the final Sigmoid,
 // whose output is the graph's, stays FP32. The cpu plan equals the ref plan bit for bit, and both stay near FP32.
-// A Mul by a scalar that is not a constant is not absorbed.
+// An SE block's HardSigmoid gate goes into the QMulGate (gate_act). A Mul by a scalar that is not a constant is not
+// absorbed.
 TEST(PaddlePatterns, DetectorHeadRunsInt8) {
   for (bool const_scale : {true, false}) {
     SCOPED_TRACE(const_scale ? "constant affine" : "affine by an input");
@@ -104,7 +105,15 @@ TEST(PaddlePatterns, DetectorHeadRunsInt8) {
                     g.add_value("lab_m"));
     Node add = node(OpType::Add, "lab_add", {mul.outputs[0], constant(g, "lab_t", {1}, {-0.05f})}, g.add_value("lab_y"));
     nodes.insert(nodes.end(), {hs, mul, add});
-    Node down = node(OpType::Conv, "down", {add.outputs[0], g.add_constant("down_w", test::random_f32({8, 8, 2, 2}, 3, -0.5f, 0.5f))},
+    // An SE block on the affine's output: GlobalAveragePool -> conv -> HardSigmoid -> Mul(c1, gate) (QMulGate, gate_act).
+    Node gap = node(OpType::GlobalAveragePool, "se_gap", {add.outputs[0]}, g.add_value("se_p"));
+    Node se_conv = node(OpType::Conv, "se_conv", {gap.outputs[0], g.add_constant("se_w", test::random_f32({8, 8, 1, 1}, 8, -1.f, 1.f))},
+                        g.add_value("se_c"));
+    Node hsig = node(OpType::HardSigmoid, "se_hsig", {se_conv.outputs[0]}, g.add_value("se_g"));
+    hsig.attrs["alpha"] = attr_f(1.f / 6);
+    Node gmul = node(OpType::Mul, "se_mul", {add.outputs[0], hsig.outputs[0]}, g.add_value("se_y"));
+    nodes.insert(nodes.end(), {gap, se_conv, hsig, gmul});
+    Node down = node(OpType::Conv, "down", {gmul.outputs[0], g.add_constant("down_w", test::random_f32({8, 8, 2, 2}, 3, -0.5f, 0.5f))},
                      g.add_value("down_y"));
     down.attrs["strides"] = attr_ints({2, 2});
     nodes.push_back(down);
@@ -113,7 +122,7 @@ TEST(PaddlePatterns, DetectorHeadRunsInt8) {
     rs.attrs["mode"] = attr_s("nearest");
     rs.attrs["coordinate_transformation_mode"] = attr_s("asymmetric");
     rs.attrs["nearest_mode"] = attr_s("floor");
-    Node fpn = node(OpType::Add, "fpn_add", {rs.outputs[0], add.outputs[0]}, g.add_value("fpn_y"));
+    Node fpn = node(OpType::Add, "fpn_add", {rs.outputs[0], gmul.outputs[0]}, g.add_value("fpn_y"));
     nodes.insert(nodes.end(), {rs, fpn});
     const int c2 = conv("c2", fpn.outputs[0], 8, 6, 4);
     Node ct1 = node(OpType::ConvTranspose, "ct1", {c2, g.add_constant("ct1_w", test::random_f32({6, 4, 2, 2}, 5, -0.5f, 0.5f))},
@@ -175,7 +184,10 @@ TEST(PaddlePatterns, DetectorHeadRunsInt8) {
       EXPECT_EQ(ops[OpType::QAdd], 1) << backend;
       EXPECT_EQ(ops[OpType::Resize] + ops[OpType::ConvTranspose] + ops[OpType::BatchNormalization], 0) << backend;
       EXPECT_EQ(ops[OpType::Sigmoid], 1) << backend;                       // the graph output's, FP32
-      EXPECT_EQ(ops[OpType::Mul] + ops[OpType::Add], const_scale ? 0 : 2) << backend;  // not absorbed: FP32
+      EXPECT_EQ(ops[OpType::QMulGate], const_scale ? 1 : 0) << backend;
+      EXPECT_EQ(ops[OpType::HardSigmoid], const_scale ? 0 : 1) << backend;  // taken into the QMulGate
+      // Not absorbed, the affine stays FP32, and so does the SE Mul that reads it (its x is not int8).
+      EXPECT_EQ(ops[OpType::Mul] + ops[OpType::Add], const_scale ? 0 : 3) << backend;
       outs.push_back(plan->run(in)[0].clone());
       EXPECT_LT(test::max_abs_error(outs.back(), ref[0]), 0.05) << backend;
     }

@@ -433,6 +433,14 @@ std::vector<Case> int8_cases() {
   qresize("QResize_linear_pytorch_down", {2, 11, 13, 7}, "linear", "pytorch_half_pixel", "floor", 0.5f, 0.7f);
   qresize("QResize_linear_align_corners", {1, 5, 6, 67}, "linear", "align_corners", "floor", 2.5f, 1.75f);
   qresize("QResize_linear_asymmetric", {1, 4, 9, 33}, "linear", "asymmetric", "floor", 1.5f, 2.f);
+  // QMulGate with a HardSigmoid gate (PP-LCNet's SE): pre-activation gates on both sides of the clamps.
+  for (auto [name, x, gate] : {std::tuple{"QMulGate_hardsigmoid_per_image", Shape{2, 5, 7, 37}, Shape{2, 37, 1, 1}},
+                               std::tuple{"QMulGate_hardsigmoid_shared", Shape{1, 9, 3, 21}, Shape{1, 21, 1, 1}}}) {
+    Builder b(name, OpType::QMulGate);
+    b.in(random_i8(x, 29)).in(test::random_f32(gate, 30, -5.f, 5.f)).attr("scale", attr_f(1.3f));
+    b.attr("gate_act", attr_i(1)).attr("gate_alpha", attr_f(1.f / 6)).attr("gate_beta", attr_f(0.5f));
+    v.push_back(b.done(DType::i8));
+  }
   // QAdd: plain, saturation-heavy with ReLU, clipped.
   auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
     Builder b(name, OpType::QAdd);

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <map>
 #include <random>
 #include <string>
@@ -585,6 +586,23 @@ TEST(RefQResize, MatchesFloatResize) {
   EXPECT_EQ(quant::lerp2d(3, 4, 3, 4, 0.5f, 0.5f), 4);
   EXPECT_EQ(quant::lerp2d(4, 5, 4, 5, 0.5f, 0.25f), 4);
   EXPECT_EQ(quant::lerp2d(-128, 127, 127, -128, 0.5f, 0.5f), 0);
+}
+
+// A HardSigmoid gate: the FP32 HardSigmoid of the pre-activation, then the plain gate product.
+TEST(RefQMulGate, HardSigmoidGateIsTheFloatHardSigmoid) {
+  const Tensor x = random_i8({2, 3, 5, 7}, 80);
+  const Tensor g = test::random_f32({2, 7, 1, 1}, 81, -6.f, 6.f);
+  const Tensor hs = run(make_node(OpType::HardSigmoid, {{"alpha", attr_f(0.2f)}, {"beta", attr_f(0.5f)}}), {&g});
+  const Tensor got = run(make_node(OpType::QMulGate, {{"scale", attr_f(0.9f)}, {"gate_act", attr_i(1)},
+                                                      {"gate_alpha", attr_f(0.2f)}, {"gate_beta", attr_f(0.5f)}}),
+                         {&x, &g});
+  const Tensor want = run(make_node(OpType::QMulGate, {{"scale", attr_f(0.9f)}}), {&x, &hs});
+  ASSERT_EQ(got.shape(), want.shape());
+  EXPECT_EQ(0, std::memcmp(got.raw(), want.raw(), got.nbytes()));
+  int64_t clamped = 0;
+  for (int64_t i = 0; i < hs.numel(); ++i) clamped += hs.data<float>()[i] == 0.f || hs.data<float>()[i] == 1.f;
+  EXPECT_GT(clamped, 0);
+  EXPECT_LT(clamped, hs.numel());
 }
 
 TEST(RefQErrors, QConvTransposeAndQResize) {

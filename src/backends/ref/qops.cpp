@@ -211,6 +211,8 @@ void ref_QMulGate(const OpArgs& a) {
   const int64_t N = X.dim(0), HW = X.dim(1) * X.dim(2), C = X.dim(3);
   const float ratio = a.node.attr_f("scale", 1.f);
   const bool per_image = a.input(1).numel() == N * C;
+  const bool hard = a.node.attr_i("gate_act", 0) == 1;
+  const float alpha = a.node.attr_f("gate_alpha", 0.2f), beta = a.node.attr_f("gate_beta", 0.5f);
   const float* g = a.input(1).data<float>();
   const int8_t* x = X.data<int8_t>();
   int8_t* y = a.output(0).data<int8_t>();
@@ -218,7 +220,8 @@ void ref_QMulGate(const OpArgs& a) {
     for (int64_t p = 0; p < HW; ++p)
       for (int64_t c = 0; c < C; ++c) {
         const int64_t i = (n * HW + p) * C + c;
-        y[i] = quant::rescale(x[i], quant::gate_multiplier(g[per_image ? n * C + c : c], ratio));
+        const float gv = g[per_image ? n * C + c : c];
+        y[i] = quant::rescale(x[i], quant::gate_multiplier(hard ? quant::hard_sigmoid(gv, alpha, beta) : gv, ratio));
       }
 }
 
