@@ -29,6 +29,7 @@ int cmd_bench(int argc, char** argv) {
   a.flag("verbose", "print the plan: every executed node, its op and backend");
   a.flag("profile", "after the timed runs, time every node over --iterations more runs; print per-op-type and per-node times");
   add_runtime_options(a);
+  add_shapes_option(a);
   if (!a.parse(argc, argv)) return 0;
   OCTET_CHECK(a.positional().size() == 1, "octet bench: give exactly one model file");
   const std::string precision = a.get("precision");

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "ir/qresize.h"
 #include "ir/infer.h"
 #include "ir/window.h"
 #include "quant/quant.h"
@@ -46,6 +47,8 @@ void check_act(const Node& n) {
   const int64_t act = n.attr_i("act", 0);
   OCTET_CHECK(act >= 0 && act <= quant::kActLast, n.describe(), ": unknown epilogue activation ", act);
   if (act == 0) return;
+  for (const char* k : {"act_mul", "act_add"})
+    OCTET_CHECK(std::isfinite(n.attr_f(k, 0.f)), n.describe(), ": ", k, " ", n.attr_f(k, 0.f), " is not finite");
   const float s = n.attr_f("out_scale", 0.f);
   OCTET_CHECK(s > 0.f && std::isfinite(s), n.describe(), ": out_scale ", s, " must be positive and finite");
   OCTET_CHECK(n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(), ": a non-linear epilogue activation cannot take a residual");
@@ -126,6 +129,55 @@ void infer_QConv(InferCtx& c) {
   c.set(0, DType::i8, y);
 }
 
+void infer_QConvTranspose(InferCtx& c) {
+  const Node& n = c.node;
+  const Shape& x = nhwc_input(c, 0);
+  check_dtype(c, 1, DType::i8, "weight w");
+  const Shape& w = c.input(1).shape;
+  OCTET_CHECK(w.size() == 4, n.describe(), ": weight w must be 4-D [C, K/group, kh, kw], got ", shape_str(w));
+  const int64_t C = x[3], g = n.attr_i("group", 1);
+  OCTET_CHECK(g >= 1 && C % g == 0 && w[0] == C, n.describe(), ": w ", shape_str(w), " must have the ", C,
+              " input channels of x ", shape_str(x), " first, divisible by group ", g);
+  const int64_t K = w[1] * g;
+  // Each output sums at most C/group channels times the taps that land on it (all of them, at stride 1).
+  OCTET_CHECK(C / g * w[2] * w[3] <= kMaxTaps, n.describe(), ": ", C / g * w[2] * w[3],
+              " products per output could overflow the int32 accumulator (at most ", kMaxTaps, ")");
+  OCTET_CHECK(n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(), ": QConvTranspose takes no residual");
+  if (c.has(2)) {
+    check_dtype(c, 2, DType::f32, "bias");
+    OCTET_CHECK(c.input(2).shape == Shape{K}, n.describe(), ": bias ", shape_str(c.input(2).shape), " must be [", K,
+                "] for w ", shape_str(w), " and group ", g);
+  }
+  check_multiplier(n, K);
+  check_act(n);
+  const auto st = n.attr_ints("strides", {1, 1}), pads = n.attr_ints("pads", {0, 0, 0, 0}),
+             dil = n.attr_ints("dilations", {1, 1});
+  OCTET_CHECK(st.size() == 2 && pads.size() == 4 && dil.size() == 2, n.describe(),
+              ": strides, dilations (2 values) and pads (4) expected");
+  int64_t out[2];
+  for (int d = 0; d < 2; ++d) {
+    OCTET_CHECK(st[d] >= 1 && dil[d] >= 1 && pads[d] >= 0 && pads[d + 2] >= 0, n.describe(),
+                ": strides and dilations must be positive and pads non-negative");
+    out[d] = (x[1 + d] - 1) * st[d] + (w[2 + d] - 1) * dil[d] + 1 - pads[d] - pads[d + 2];
+    OCTET_CHECK(out[d] >= 1, n.describe(), ": the pads crop the whole output of x ", shape_str(x));
+  }
+  c.set(0, DType::i8, Shape{x[0], out[0], out[1], K});
+}
+
+void infer_QResize(InferCtx& c) {
+  const Node& n = c.node;
+  const Shape& x = nhwc_input(c, 0);
+  OCTET_CHECK(qresize_supported_modes(n.attr_s("mode", "nearest"), n.attr_s("coordinate_transformation_mode", "half_pixel"),
+                                      n.attr_s("nearest_mode", "round_prefer_floor")),
+              n.describe(), ": unsupported mode / coordinate_transformation_mode / nearest_mode");
+  const std::vector<float> s = n.attr_floats("scales");
+  OCTET_CHECK(s.size() == 2 && s[0] > 0.f && s[1] > 0.f && std::isfinite(s[0]) && std::isfinite(s[1]), n.describe(),
+              ": scales must be two positive finite values [sh, sw]");
+  const int64_t oh = static_cast<int64_t>(std::floor(static_cast<double>(x[1]) * static_cast<double>(s[0])));
+  const int64_t ow = static_cast<int64_t>(std::floor(static_cast<double>(x[2]) * static_cast<double>(s[1])));
+  c.set(0, DType::i8, Shape{x[0], oh, ow, x[3]});
+}
+
 void infer_QLinear(InferCtx& c) {
   const Node& n = c.node;
   check_dtype(c, 0, DType::i8, "x");
@@ -193,6 +245,10 @@ void infer_QMulGate(InferCtx& c) {
               " must hold N*C (", x[0] * x[3], ") or C (", x[3], ") values for x ", shape_str(x));
   const float s = required_f(n, "scale");
   OCTET_CHECK(std::isfinite(s), n.describe(), ": scale ", s, " is not finite");
+  const int64_t ga = n.attr_i("gate_act", 0);
+  OCTET_CHECK(ga == 0 || ga == 1, n.describe(), ": unknown gate_act ", ga, " (0: none, 1: HardSigmoid)");
+  OCTET_CHECK(std::isfinite(n.attr_f("gate_alpha", 0.2f)) && std::isfinite(n.attr_f("gate_beta", 0.5f)), n.describe(),
+              ": gate_alpha / gate_beta not finite");
   c.set(0, DType::i8, x);
 }
 

@@ -16,8 +16,22 @@
 //             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
 //             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
 //             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
-//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha, 1/s_y).
+//             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha,
+//             act_mul / s_y, act_add / s_y); act_mul (f, default 1), act_add (f, default 0): a scalar affine
+//             a * act(v) + b after the activation (a Mul and an Add by scalar constants the pass absorbed).
 //             2-D convolutions only (1-D/3-D stay FP32).
+// QConvTranspose in: x i8 NHWC [N,H,W,C], w i8 constant [C, K/group, kh, kw] (ONNX ConvTranspose order), bias f32
+//             constant [K] in accumulator units (optional). attrs: strides, pads [top,left,bottom,right] (>= 0:
+//             what is cropped from the full output), dilations, group, multiplier (floats [K]) and the epilogue
+//             attributes of QConv (act_lo/act_hi or act/act_alpha/out_scale/act_mul/act_add; no residual).
+//             Input pixel (ih, iw) adds w[c, k, i, j] * x to output (ih*sh - pt + i*dh, iw*sw - pl + j*dw);
+//             OH = (H-1)*sh + (kh-1)*dh + 1 - pt - pb. y i8 NHWC [N,OH,OW,K]: the QConv epilogue of each sum.
+// QResize     in: x i8 NHWC [N,H,W,C]. attrs: mode ("nearest" | "linear"), coordinate_transformation_mode
+//             ("half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric"), nearest_mode (ONNX's four),
+//             scales (floats [sh, sw]); OH = floor(H * sh), OW = floor(W * sw). Output keeps the input scale.
+//             Source coordinates as ONNX Resize (in double, ir/qresize.h's tables). nearest: a copy of the
+//             source pixel. linear: quant::lerp2d of the 2 x 2 neighbours (edges repeated) with the float
+//             weights of the tables: one rounding, to the input's scale.
 // QLinear     in: x i8 [..., K], w i8 constant [N, K] (row n = output channel n), bias f32 [N] (optional).
 //             attrs: multiplier (floats [N]), act_lo, act_hi, or act/act_alpha/out_scale as QConv.
 //             y i8 [..., N]. (Gemm with transB folded.)
@@ -31,6 +45,8 @@
 // QMulGate    in: x i8 NHWC [N,H,W,C], g f32 with N*C values ([N,C,1,1]) or C values (one gate for every
 //             image). attrs: scale (f, s_x/s_y). y i8 NHWC: quant::rescale(x, gate_multiplier(g[n,c], scale)).
 //             (A squeeze-excitation Mul(x, Sigmoid(...)) whose x is int8 and whose output an int8 op reads.)
+//             gate_act (i, default 0): 1 = g is the input of a HardSigmoid (gate_alpha, gate_beta, f), and the gate
+//             is quant::hard_sigmoid(g, alpha, beta) (PP-LCNet's SE blocks; the HardSigmoid node is absorbed).
 // QConcat     in: n x i8 NHWC (or any rank). attrs: axis (i, in the tensor's own layout), scales (floats, per
 //             input: s_i/s_y). y = quant::rescale(x_i, scales[i]) (a plain copy where scales[i] == 1).
 #pragma once
@@ -49,7 +65,8 @@ struct QEpilogue {
   std::vector<float> multiplier;
   float residual_scale = 1.f, act_lo = quant::kNoLo, act_hi = quant::kNoHi;
   quant::Act act = quant::Act::None;  // non-linear activation (then multiplier is s_x * s_w[k])
-  float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;
+  float act_alpha = 0.f, out_scale = 1.f, inv_out_scale = 1.f;  // inv_out_scale = act_mul / out_scale
+  float out_add = 0.f;                                             // act_add / out_scale
 
   static QEpilogue of(const Node& n) {
     QEpilogue e;
@@ -62,11 +79,12 @@ struct QEpilogue {
     e.act = static_cast<quant::Act>(a);
     e.act_alpha = n.attr_f("act_alpha", 0.f);
     e.out_scale = n.attr_f("out_scale", 1.f);
-    e.inv_out_scale = 1.f / e.out_scale;
+    e.inv_out_scale = n.attr_f("act_mul", 1.f) / e.out_scale;
+    e.out_add = n.attr_f("act_add", 0.f) / e.out_scale;
     return e;
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
-  quant::EpilogueArgs args() const { return {residual_scale, act_lo, act_hi, act, act_alpha, inv_out_scale}; }
+  quant::EpilogueArgs args() const { return {residual_scale, act_lo, act_hi, act, act_alpha, inv_out_scale, out_add}; }
   int8_t apply(int32_t acc, float bias, size_t k, const int8_t* residual) const {
     return quant::epilogue(args(), acc, bias, multiplier[k], residual);
   }

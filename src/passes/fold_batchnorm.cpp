@@ -6,9 +6,22 @@ namespace octet {
 
 namespace {
 
+bool is_conv(OpType op) { return op == OpType::Conv || op == OpType::ConvTranspose; }
+
+// Output channels of a Conv (W [M, C/group, k...]) or ConvTranspose (W [C, M/group, k...]) with weights w.
+int64_t out_channels(const Node& conv, const Tensor& w) {
+  return conv.op == OpType::ConvTranspose ? w.dim(1) * conv.attr_i("group", 1) : w.dim(0);
+}
+// The output channel weight element e (flat index into w) contributes to.
+int64_t out_channel_of(const Node& conv, const Tensor& w, int64_t e) {
+  if (conv.op != OpType::ConvTranspose) return e / (w.numel() / w.dim(0));
+  const int64_t G = conv.attr_i("group", 1), C = w.dim(0), Mg = w.dim(1), taps = w.numel() / (C * Mg);
+  return e / (Mg * taps) / (C / G) * Mg + e / taps % Mg;
+}
+
 // Conv (constant W, optional constant B) whose only reader is a BatchNormalization with constant params.
 bool matches(const Graph& g, const std::vector<std::vector<int>>& consumers, const Node& conv, const Node& bn) {
-  if (conv.op != OpType::Conv || bn.op != OpType::BatchNormalization) return false;
+  if (!is_conv(conv.op) || bn.op != OpType::BatchNormalization) return false;
   if (bn.inputs.size() < 5 || bn.inputs[0] != conv.outputs[0]) return false;
   int y = conv.outputs[0];
   if (consumers[static_cast<size_t>(y)].size() != 1 || g.is_graph_output(y)) return false;
@@ -20,8 +33,10 @@ bool matches(const Graph& g, const std::vector<std::vector<int>>& consumers, con
     if (!g.is_const(bn.inputs[static_cast<size_t>(i)]) || g.const_of(bn.inputs[static_cast<size_t>(i)]).dtype() != DType::f32)
       return false;
   const Tensor& w = g.const_of(conv.inputs[1]);
-  int64_t m = w.dim(0);
-  if (w.dtype() != DType::f32) return false;
+  if (w.dtype() != DType::f32 || w.rank() < 3) return false;
+  if (conv.op == OpType::ConvTranspose && (conv.attr_i("group", 1) < 1 || w.dim(0) % conv.attr_i("group", 1) != 0))
+    return false;
+  int64_t m = out_channels(conv, w);
   for (int i = 1; i < 5; ++i)
     if (g.const_of(bn.inputs[static_cast<size_t>(i)]).numel() != m) return false;
   return true;
@@ -29,7 +44,7 @@ bool matches(const Graph& g, const std::vector<std::vector<int>>& consumers, con
 
 void apply(Graph& g, const std::vector<std::vector<int>>& consumers, Node& conv, Node& bn) {
   const Tensor& w = g.const_of(conv.inputs[1]);
-  int64_t m = w.dim(0), per = w.numel() / m;
+  int64_t m = out_channels(conv, w);
   auto gamma = g.const_of(bn.inputs[1]).to_f32(), beta = g.const_of(bn.inputs[2]).to_f32();
   auto mean = g.const_of(bn.inputs[3]).to_f32(), var = g.const_of(bn.inputs[4]).to_f32();
   float eps = bn.attr_f("epsilon", 1e-5f);
@@ -37,13 +52,16 @@ void apply(Graph& g, const std::vector<std::vector<int>>& consumers, Node& conv,
   Tensor nb(DType::f32, {m});
   bool has_b = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
   std::vector<float> b = has_b ? g.const_of(conv.inputs[2]).to_f32() : std::vector<float>(static_cast<size_t>(m), 0.f);
+  std::vector<double> scale(static_cast<size_t>(m));
   for (int64_t k = 0; k < m; ++k) {
     size_t kk = static_cast<size_t>(k);
     // double for the scale: the folded weights are what every backend (and calibration) sees.
     double s = static_cast<double>(gamma[kk]) / std::sqrt(static_cast<double>(var[kk]) + eps);
-    for (int64_t j = 0; j < per; ++j) nw.data<float>()[k * per + j] = static_cast<float>(w.data<float>()[k * per + j] * s);
+    scale[kk] = s;
     nb.data<float>()[k] = static_cast<float>((b[kk] - mean[kk]) * s + beta[kk]);
   }
+  for (int64_t e = 0; e < w.numel(); ++e)
+    nw.data<float>()[e] = static_cast<float>(w.data<float>()[e] * scale[static_cast<size_t>(out_channel_of(conv, w, e))]);
   conv.inputs.resize(3);
   const int old_w = conv.inputs[1];
   conv.inputs[1] = g.add_constant(g.unique_name(g.value(conv.inputs[1]).name + "_bnfolded"), nw);
@@ -89,7 +107,7 @@ int fold_channel_affine(Graph& g) {
         const int p = y >= 0 ? producer[static_cast<size_t>(y)] : -1;
         if (p < 0) continue;
         Node& conv = g.nodes[static_cast<size_t>(p)];
-        if (conv.op != OpType::Conv || conv.outputs.size() != 1 || conv.outputs[0] != y) continue;
+        if (!is_conv(conv.op) || conv.outputs.size() != 1 || conv.outputs[0] != y) continue;
         if (consumers[static_cast<size_t>(y)].size() != 1 || g.is_graph_output(y)) continue;
         if (conv.post.act != Activation::None || conv.post.residual_input >= 0) continue;
         if (conv.inputs.size() < 2 || !g.is_const(conv.inputs[1]) ||
@@ -97,7 +115,9 @@ int fold_channel_affine(Graph& g) {
           continue;
         const Tensor& w = g.const_of(conv.inputs[1]);
         if (w.dtype() != DType::f32 || w.rank() < 3) continue;
-        const int64_t m = w.dim(0), per = w.numel() / m;
+        if (conv.op == OpType::ConvTranspose && (conv.attr_i("group", 1) < 1 || w.dim(0) % conv.attr_i("group", 1) != 0))
+          continue;
+        const int64_t m = out_channels(conv, w);
         std::vector<float> k = per_channel(g, c, m, w.rank());
         if (k.empty()) continue;
         const bool has_b = conv.inputs.size() > 2 && conv.inputs[2] >= 0;
@@ -106,13 +126,11 @@ int fold_channel_affine(Graph& g) {
         Tensor nw = op.op == OpType::Mul ? w.clone() : w;
         for (int64_t j = 0; j < m; ++j) {
           const size_t jj = static_cast<size_t>(j);
-          if (op.op == OpType::Mul) {
-            for (int64_t i = 0; i < per; ++i) nw.data<float>()[j * per + i] = w.data<float>()[j * per + i] * k[jj];
-            nb.data<float>()[j] = b[jj] * k[jj];
-          } else {
-            nb.data<float>()[j] = b[jj] + k[jj];
-          }
+          nb.data<float>()[j] = op.op == OpType::Mul ? b[jj] * k[jj] : b[jj] + k[jj];
         }
+        if (op.op == OpType::Mul)
+          for (int64_t e = 0; e < w.numel(); ++e)
+            nw.data<float>()[e] = w.data<float>()[e] * k[static_cast<size_t>(out_channel_of(conv, w, e))];
         conv.inputs.resize(3);
         if (op.op == OpType::Mul)
           conv.inputs[1] = g.add_constant(g.unique_name(g.value(conv.inputs[1]).name + "_affine"), nw);
@@ -140,7 +158,9 @@ int fold_channel_affine(Graph& g) {
 
 }  // namespace
 
-int fold_batchnorm(Graph& g) {
+namespace {
+
+int fold_batchnorm_nodes(Graph& g) {
   auto consumers = g.consumers();
   std::vector<int> producer(g.values.size(), -1);
   for (size_t i = 0; i < g.nodes.size(); ++i)
@@ -159,7 +179,21 @@ int fold_batchnorm(Graph& g) {
   for (Node& n : g.nodes)
     if (!n.outputs.empty()) kept.push_back(std::move(n));
   g.nodes = std::move(kept);
-  return folded + fold_channel_affine(g);
+  return folded;
+}
+
+}  // namespace
+
+// A BatchNormalization after a conv's folded bias Add (paddle2onnx's ConvTranspose -> Add(bias) -> BN) folds on
+// the second round.
+int fold_batchnorm(Graph& g) {
+  int total = 0;
+  for (int round = 0; round < 4; ++round) {
+    const int n = fold_batchnorm_nodes(g) + fold_channel_affine(g);
+    total += n;
+    if (n == 0) break;
+  }
+  return total;
 }
 
 }  // namespace octet

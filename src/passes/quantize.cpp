@@ -14,6 +14,7 @@
 #include <set>
 #include <sstream>
 
+#include "ir/qresize.h"
 #include "ir/window.h"
 #include "quant/quant.h"
 #include "backends/ref/propagate.h"
@@ -40,6 +41,70 @@ struct Quantizer {
   std::vector<int8_t> int8_reader_memo;      // has_int8_reader per value: -1 unknown, 0 no, 1 yes
 
   std::set<std::string> zero_blocked;  // tensors whose amax 0 kept a layer in FP32
+
+  // A scalar affine a * act(v) + b after a conv/matmul's fused non-linear activation: Mul and/or Add by scalar
+  // constants, each the sole reader of the previous output (PP-LCNet's "learnable affine block" after HardSwish).
+  // Keyed by the index of the conv/matmul in *orig_nodes; taken into the QConv/QLinear epilogue (act_mul, act_add)
+  // when it goes int8, which then skips the absorbed nodes.
+  struct Affine {
+    float mul = 1.f, add = 0.f;
+    int out = -1;                    // the last absorbed node's output
+    std::vector<size_t> nodes;       // the absorbed Mul / Add (indices into *orig_nodes)
+    std::vector<std::string> names;  // the tensors they replaced: the activation's output, then the Mul's
+  };
+  std::map<size_t, Affine> affine_after;
+  // HardSigmoid nodes held back because their only reader, a Mul, will take them as a QMulGate gate_act: output
+  // value -> the node (emitted FP32 after all if that Mul stays FP32).
+  std::map<int, Node> held_gates;
+  std::set<size_t> absorbed;  // orig node indices taken into an epilogue
+
+  // Finds the affines (see Affine) once, before the walk.
+  void find_affines() {
+    const std::vector<Node>& nodes = *orig_nodes;
+    auto scalar = [&](int v, float& out) {
+      if (v < 0 || !g.is_const(v)) return false;
+      const Tensor& t = g.const_of(v);
+      if (t.dtype() != DType::f32 || t.numel() != 1) return false;
+      out = t.data<float>()[0];
+      return std::isfinite(out);
+    };
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if ((n.op != OpType::Conv && n.op != OpType::Gemm && n.op != OpType::MatMul) ||
+          real_unit_act(n.post) == quant::Act::None || n.post.residual_input >= 0 || n.outputs.size() != 1)
+        continue;
+      Affine a;
+      int y = n.outputs[0];
+      for (int step = 0; step < 2; ++step) {
+        if (g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) break;
+        const size_t ri = static_cast<size_t>(readers[static_cast<size_t>(y)][0]);
+        const Node& r = nodes[ri];
+        if (r.inputs.size() != 2 || r.outputs.size() != 1 || r.post.act != Activation::None || requested_fp32(r)) break;
+        const int other = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
+        float c = 0.f;
+        if (!scalar(other, c) || (r.inputs[0] != y && r.inputs[1] != y)) break;
+        if (r.op == OpType::Mul && a.nodes.empty()) {
+          a.mul = c;
+        } else if (r.op == OpType::Add) {
+          a.add = c;
+        } else {
+          break;
+        }
+        a.names.push_back(g.value(y).name);
+        a.nodes.push_back(ri);
+        y = r.outputs[0];
+        a.out = y;
+        if (r.op == OpType::Add) break;
+      }
+      if (!a.nodes.empty()) affine_after[i] = std::move(a);
+    }
+  }
+  const Affine* affine_of(const Node& n) const {
+    const std::vector<Node>& nodes = *orig_nodes;
+    if (&n < nodes.data() || &n >= nodes.data() + nodes.size()) return nullptr;  // a rebuilt copy
+    auto it = affine_after.find(static_cast<size_t>(&n - nodes.data()));
+    return it == affine_after.end() ? nullptr : &it->second;
+  }
 
   // Calibrated scale of an original value, or 0 (no amax, or amax 0: "not quantized"). Any other amax must give
   // a usable scale (calib/cache.h scale_problem): none that isn't reaches a kernel parameter.
@@ -197,7 +262,7 @@ struct Quantizer {
     Node lin = n;
     lin.post = PostOp{};
     lin.outputs = {pre};
-    std::string why = n.op == OpType::Conv ? try_conv(lin) : try_linear(lin);
+    std::string why = n.op == OpType::Conv ? try_conv(lin) : n.op == OpType::ConvTranspose ? try_deconv(lin) : try_linear(lin);
     if (!why.empty()) return why;
     need_f32(pre);
     const int y = n.outputs[0];
@@ -233,10 +298,13 @@ struct Quantizer {
   }
 
   std::string try_conv(const Node& n) {
-    if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
+    const Affine* aff = affine_of(n);
+    // The affine is worth taking only where its output stays int8 (else the act is split off as before).
+    if (aff && !has_int8_reader(aff->out)) aff = nullptr;
+    if (real_unit_act(n.post) != quant::Act::None && !aff && !has_int8_reader(n.outputs[0])) return split_activation(n);
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
-    int x = n.inputs[0], y = n.outputs[0];
+    int x = n.inputs[0], y = aff ? aff->out : n.outputs[0];
     float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
     if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
@@ -256,6 +324,7 @@ struct Quantizer {
     q.op = OpType::QConv;
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
+    if (aff) take_affine(q, *aff);
     q.inputs = {qx};
     std::vector<float> bias;
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
@@ -280,8 +349,102 @@ struct Quantizer {
     return "";
   }
 
-  std::string try_linear(const Node& n) {
+  // ConvTranspose -> QConvTranspose: 2-D, constant weights [C, K/group, kh, kw], pads that only crop (no
+  // output_padding / output_shape that extends the output), no residual. Weights per output channel k = g*K/G + j.
+  std::string try_deconv(const Node& n) {
     if (real_unit_act(n.post) != quant::Act::None && !has_int8_reader(n.outputs[0])) return split_activation(n);
+    if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
+      return "not a 2-D transposed convolution with constant weights";
+    if (n.post.residual_input >= 0) return "fused residual on a ConvTranspose has no INT8 kernel";
+    if (n.has_attr("output_shape")) return "output_shape attribute";
+    for (int64_t p : n.attr_ints("output_padding"))
+      if (p != 0) return "output_padding";
+    int x = n.inputs[0], y = n.outputs[0];
+    if (!rank4(x)) return "not 2-D";
+    float sx = calib_scale(x), sy = calib_scale(y);
+    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
+    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
+    float lo = quant::kNoLo, hi = quant::kNoHi;
+    const quant::Act act = real_unit_act(n.post);
+    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
+    const int64_t G = n.attr_i("group", 1), C = w.dim(0), Kg = w.dim(1), taps = w.dim(2) * w.dim(3);
+    if (G < 1 || C % G != 0) return "group does not divide the input channels";
+    const Window win = transposed_window(n, shape(x), Shape(w.shape().begin() + 2, w.shape().end()));
+    for (size_t d = 0; d < 2; ++d)
+      if (win.pad_begin[d] < 0 || win.pad_end[d] < 0) return "pads that extend the output";
+    // Per output channel k: the weights w[c, j, :, :] of its group's input channels c.
+    const int64_t K = Kg * G, Cg = C / G;
+    QWeights qw;
+    qw.q = Tensor(DType::i8, w.shape());
+    qw.scale.assign(static_cast<size_t>(K), 0.f);
+    const float* p = w.data<float>();
+    auto each = [&](int64_t k, auto&& f) {
+      const int64_t gi = k / Kg, j = k % Kg;
+      for (int64_t c = gi * Cg; c < (gi + 1) * Cg; ++c)
+        for (int64_t t = 0; t < taps; ++t) f((c * Kg + j) * taps + t);
+    };
+    for (int64_t k = 0; k < K; ++k) {
+      float m = 0.f;
+      each(k, [&](int64_t e) { m = std::max(m, std::fabs(p[e])); });
+      const float s = m / 127.f;
+      qw.scale[static_cast<size_t>(k)] = s;
+      each(k, [&](int64_t e) { qw.q.data<int8_t>()[e] = quant::quantize_weight(p[e], s); });
+    }
+    int qx = get_int8(x);
+    Node q;
+    q.op = OpType::QConvTranspose;
+    q.name = n.name;
+    q.post.fused_names = n.post.fused_names;
+    q.inputs = {qx};
+    std::vector<float> bias;
+    if (n.inputs.size() > 2 && n.inputs[2] >= 0) {
+      if (!g.is_const(n.inputs[2])) return "bias is not a constant";
+      bias = g.const_of(n.inputs[2]).to_f32();
+    }
+    epilogue(q, qw, bias, qscale.at(qx), sy, act != quant::Act::None);
+    q.attrs["strides"] = attr_ints(win.strides);
+    q.attrs["dilations"] = attr_ints(win.dilations);
+    q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
+    q.attrs["group"] = attr_i(G);
+    activation_attrs(q, n.post, act, lo, hi, sy);
+    emit(std::move(q), y, sy);
+    return "";
+  }
+
+  // Resize of an int8 NHWC tensor by constant scales over H and W -> QResize (output keeps the input's scale).
+  // Nearest copies values and is worth it whatever reads the output (like MaxPool); linear rounds once more, so
+  // only when an int8 op reads its output.
+  std::string try_resize(const Node& n) {
+    const int x = n.inputs.empty() ? -1 : n.inputs[0], y = n.outputs[0];
+    if (!available_int8(x) || !rank4(x)) return "input is not an int8 4-D tensor";
+    const std::string mode = n.attr_s("mode", "nearest"), ctm = n.attr_s("coordinate_transformation_mode", "half_pixel");
+    if (!qresize_supported_modes(mode, ctm, n.attr_s("nearest_mode", "round_prefer_floor")))
+      return "mode '" + mode + "' / coordinate_transformation_mode '" + ctm + "' has no INT8 kernel";
+    if (n.has_attr("axes") || n.attr_i("antialias", 0) != 0 || n.attr_i("exclude_outside", 0) != 0)
+      return "axes, antialias or exclude_outside";
+    if (n.inputs.size() < 3 || n.inputs[2] < 0 || !g.is_const(n.inputs[2]) || (n.inputs.size() > 3 && n.inputs[3] >= 0))
+      return "sizes instead of constant scales";
+    const std::vector<float> sc = g.const_of(n.inputs[2]).to_f32();
+    if (sc.size() != 4 || sc[0] != 1.f || sc[1] != 1.f) return "scales other than H and W";
+    if (mode == "linear" && !has_int8_reader(y)) return "output read only in FP32 (linear int8 would round it once more)";
+    Node q;
+    q.op = OpType::QResize;
+    q.name = n.name;
+    q.inputs = {int8_of[static_cast<size_t>(x)]};
+    q.attrs["mode"] = attr_s(mode);
+    q.attrs["coordinate_transformation_mode"] = attr_s(ctm);
+    q.attrs["nearest_mode"] = attr_s(n.attr_s("nearest_mode", "round_prefer_floor"));
+    q.attrs["scales"] = attr_floats({sc[2], sc[3]});
+    const float s = qscale.at(q.inputs[0]);
+    emit(std::move(q), y, s);
+    return "";
+  }
+
+  std::string try_linear(const Node& n) {
+    const Affine* aff = affine_of(n);
+    if (aff && !has_int8_reader(aff->out)) aff = nullptr;
+    if (real_unit_act(n.post) != quant::Act::None && !aff && !has_int8_reader(n.outputs[0])) return split_activation(n);
     bool gemm = n.op == OpType::Gemm;
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 2)
       return "weights are not a constant matrix";
@@ -289,6 +452,7 @@ struct Quantizer {
     if (gemm && (n.attr_i("transA", 0) != 0 || n.attr_f("alpha", 1.f) != 1.f)) return "Gemm with transA or alpha";
     int x = n.inputs[0], y = n.outputs[0];
     if (shape(x).size() < 2) return "1-D input";
+    if (aff) y = aff->out;
     float sx = calib_scale(x), sy = calib_scale(y);
     if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
     if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
@@ -316,6 +480,7 @@ struct Quantizer {
     q.op = OpType::QLinear;
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
+    if (aff) take_affine(q, *aff);
     q.inputs = {qx};
     epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None);
     activation_attrs(q, n.post, act, lo, hi, sy);
@@ -325,6 +490,14 @@ struct Quantizer {
     int8_of[static_cast<size_t>(y)] = qy;
     qscale[qy] = sy;
     return "";
+  }
+
+  // The epilogue absorbs the affine after the activation: its attributes, and the absorbed nodes are skipped.
+  void take_affine(Node& q, const Affine& a) {
+    q.attrs["act_mul"] = attr_f(a.mul);
+    q.attrs["act_add"] = attr_f(a.add);
+    for (const auto& name : a.names) q.post.fused_names.push_back(name);
+    for (size_t i : a.nodes) absorbed.insert(i);
   }
 
   // Ops that stay int8 only when their inputs already are.
@@ -342,11 +515,11 @@ struct Quantizer {
       const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
       if (requested_fp32(r)) continue;
       switch (r.op) {
-        case OpType::Conv: case OpType::Gemm: case OpType::MatMul:
+        case OpType::Conv: case OpType::Gemm: case OpType::MatMul: case OpType::ConvTranspose:
           yes = true;
           break;
         case OpType::MaxPool: case OpType::AveragePool: case OpType::GlobalAveragePool: case OpType::Add:
-        case OpType::Concat:
+        case OpType::Concat: case OpType::Resize:
           yes = !r.outputs.empty() && r.outputs[0] >= 0 && has_int8_reader(r.outputs[0]);
           break;
         default: break;
@@ -453,6 +626,26 @@ struct Quantizer {
   // Mul(x, g) with x an int8 4-D tensor and g a float per-(image, channel) gate [N|1, C, 1, 1] (squeeze-
   // excitation) -> QMulGate, when the product has a scale and an int8 op reads it: x is not dequantized and the
   // product not quantized again (one rounding, where the FP32 Mul would add a Dequantize and a Quantize).
+  // A HardSigmoid whose only reader is a Mul that try_gate will rewrite (the conditions below, checked ahead): held
+  // back so that the QMulGate applies it to its pre-activation gate.
+  bool hold_gate(const Node& hs) {
+    const int y = hs.outputs.empty() ? -1 : hs.outputs[0];
+    if (y < 0 || hs.inputs.empty() || g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) return false;
+    const Node& r = (*orig_nodes)[static_cast<size_t>(readers[static_cast<size_t>(y)][0])];
+    if (r.op != OpType::Mul || r.inputs.size() != 2 || r.post.act != Activation::None || requested_fp32(r)) return false;
+    if (r.inputs[0] == r.inputs[1]) return false;
+    const int x = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
+    if (!gate_shapes_fit(x, y) || calib_scale(r.outputs[0]) == 0.f || !has_int8_reader(r.outputs[0])) return false;
+    held_gates[y] = hs;
+    return true;
+  }
+  bool gate_shapes_fit(int x, int gate) {
+    if (!available_int8(x) || !rank4(x) || g.is_const(gate)) return false;
+    const Shape& xs = shape(x);
+    const Shape& gs = shape(gate);
+    return gs.size() == 4 && (gs[0] == xs[0] || gs[0] == 1) && gs[1] == xs[1] && gs[2] == 1 && gs[3] == 1;
+  }
+
   std::string try_gate(const Node& n) {
     if (n.inputs.size() != 2 || n.post.act != Activation::None) return "no INT8 kernel";
     for (int k = 0; k < 2; ++k) {
@@ -465,11 +658,23 @@ struct Quantizer {
       const float sy = calib_scale(y);
       if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
       if (!has_int8_reader(y)) return "output read only in FP32 (an INT8 Mul would round it once more)";
-      need_f32(gate);
       Node q;
       q.op = OpType::QMulGate;
       q.name = n.name;
-      q.inputs = {int8_of[static_cast<size_t>(x)], gate};
+      if (auto h = held_gates.find(gate); h != held_gates.end()) {
+        const Node& hs = h->second;
+        need_f32(hs.inputs[0]);
+        q.inputs = {int8_of[static_cast<size_t>(x)], hs.inputs[0]};
+        q.attrs["gate_act"] = attr_i(1);
+        q.attrs["gate_alpha"] = attr_f(hs.attr_f("alpha", 0.2f));
+        q.attrs["gate_beta"] = attr_f(hs.attr_f("beta", 0.5f));
+        report.lines.push_back({hs.name, op_name(hs.op), "int8", "fused into '" + n.name + "' (QMulGate)"});
+        ++report.int8_nodes;
+        held_gates.erase(h);
+      } else {
+        need_f32(gate);
+        q.inputs = {int8_of[static_cast<size_t>(x)], gate};
+      }
       q.attrs["scale"] = attr_f(qscale.at(q.inputs[0]) / sy);
       emit(std::move(q), y, sy);
       return "";
@@ -503,7 +708,20 @@ struct Quantizer {
     std::vector<Node> nodes = std::move(g.nodes);
     orig_nodes = &nodes;
     g.nodes.clear();
-    for (const Node& n : nodes) {
+    find_affines();
+    for (size_t ni = 0; ni < nodes.size(); ++ni) {
+      const Node& n = nodes[ni];
+      if (absorbed.count(ni)) continue;  // in a QConv/QLinear epilogue (take_affine); the layer table says where
+      if (n.op == OpType::HardSigmoid && !requested_fp32(n) && hold_gate(n)) continue;  // try_gate takes it
+      // A held HardSigmoid whose Mul did not become a QMulGate after all: emitted FP32 first.
+      for (int in : n.inputs)
+        if (auto h = held_gates.find(in); in >= 0 && h != held_gates.end() && n.op != OpType::Mul) {
+          Node hs = h->second;
+          held_gates.erase(h);
+          keep_fp32(hs);
+          report.lines.push_back({hs.name, op_name(hs.op), "fp32", "no INT8 kernel"});
+          ++report.fp32_nodes;
+        }
       std::string why;
       bool f32_in = true;
       for (int in : n.inputs)
@@ -521,6 +739,8 @@ struct Quantizer {
             why = try_passthrough(n);
             break;
           case OpType::Mul: why = try_gate(n); break;
+          case OpType::ConvTranspose: why = try_deconv(n); break;
+          case OpType::Resize: why = try_resize(n); break;
           default: why = "no INT8 kernel"; break;
         }
       }
@@ -528,6 +748,14 @@ struct Quantizer {
         report.lines.push_back({n.name, op_name(n.op), "int8", ""});
         ++report.int8_nodes;
       } else {
+        for (int in : n.inputs)  // its HardSigmoid gate, held for a QMulGate that did not happen
+          if (auto h = held_gates.find(in); in >= 0 && h != held_gates.end()) {
+            Node hs = h->second;
+            held_gates.erase(h);
+            keep_fp32(hs);
+            report.lines.push_back({hs.name, op_name(hs.op), "fp32", "no INT8 kernel"});
+            ++report.fp32_nodes;
+          }
         keep_fp32(n);
         report.lines.push_back({n.name, op_name(n.op), "fp32", why});
         ++report.fp32_nodes;

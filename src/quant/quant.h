@@ -13,7 +13,10 @@
 //   non-linear activation fused into the epilogue (Sigmoid, SiLU, HardSwish, LeakyRelu; what TensorRT fuses
 //   into a conv), in real units, then quantized to the activation output's scale s_y:
 //                v = (float(acc) + bias[k]) * dequant[k]        dequant[k] = s_x * s_w[k]
-//                y = saturate_int8(round_half_even(activate(act, v, alpha) * inv_s_y))   inv_s_y = 1.f / s_y
+//                y = saturate_int8(round_half_even(fmaf(activate(act, v, alpha), out_mul, out_add)))
+//   with out_mul = act_mul / s_y and out_add = act_add / s_y: a scalar affine a * act(v) + b after the activation
+//   (PP-LCNet's "learnable affine block" after HardSwish), quantized with one rounding; without one, act_mul = 1
+//   and act_add = 0, and fmaf(h, 1 / s_y, 0) is exactly h * (1 / s_y).
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
@@ -163,12 +166,12 @@ OCTET_HD inline float activate(Act act, float v, float alpha) {
   return v;
 }
 
-// The epilogue with a non-linear activation (see the top of this file); inv_out_scale = 1.f / s_y (a multiply
-// per element instead of a division).
-OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha,
-                                      float inv_out_scale) {
+// The epilogue with a non-linear activation (see the top of this file); out_mul = act_mul / s_y (a multiply per
+// element instead of a division), out_add = act_add / s_y (0 without an affine after the activation).
+OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Act act, float alpha, float out_mul,
+                                      float out_add = 0.f) {
   const float v = (static_cast<float>(acc) + bias) * dequant;
-  return saturate_i8(round_half_even(activate(act, v, alpha) * inv_out_scale));
+  return saturate_i8(round_half_even(fp::fma(activate(act, v, alpha), out_mul, out_add)));
 }
 
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
@@ -179,12 +182,27 @@ OCTET_HD inline int8_t rescale(int8_t q, float ratio) {
 // An int8 tensor times a float per-channel gate (squeeze-excitation): q * (gate * s_in / s_out), the
 // multiplier formed as one float product per (image, channel).
 OCTET_HD inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
+// A HardSigmoid gate (QMulGate's gate_act): the gate from its pre-activation g, as ONNX HardSigmoid
+// max(0, min(1, alpha * g + beta)), the product and the sum rounded on their own.
+OCTET_HD inline float hard_sigmoid(float g, float alpha, float beta) {
+  const float t = alpha * g;
+  return fp::clamp(t + beta, 0.f, 1.f);
+}
 
 // Sum of two int8 tensors with their scales, in output units: fmaf(b, scale_b, a * scale_a).
 OCTET_HD inline int8_t add(int8_t a, float scale_a, int8_t b, float scale_b, float act_lo, float act_hi) {
   float v = fp::fma(static_cast<float>(b), scale_b, static_cast<float>(a) * scale_a);
   v = fp::clamp(v, act_lo, act_hi);
   return saturate_i8(round_half_even(v));
+}
+
+// Bilinear resize of int8 values (QResize, output scale = input scale): q00 q01 the top row's two neighbours,
+// q10 q11 the bottom row's, wx / wy the weights of the right / bottom ones. Each row is interpolated with one
+// fma, then the rows with one more; one rounding at the end (a convex combination: saturation never triggers).
+OCTET_HD inline int8_t lerp2d(int8_t q00, int8_t q01, int8_t q10, int8_t q11, float wx, float wy) {
+  const float top = fp::fma(wx, static_cast<float>(q01 - q00), static_cast<float>(q00));
+  const float bot = fp::fma(wx, static_cast<float>(q11 - q10), static_cast<float>(q10));
+  return saturate_i8(round_half_even(fp::fma(wy, bot - top, top)));
 }
 
 // Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y.
@@ -198,14 +216,16 @@ OCTET_HD inline int8_t average(int32_t sum, int32_t count, float multiplier) {
 struct EpilogueArgs {
   float residual_scale, act_lo, act_hi;
   Act act;
-  float act_alpha, inv_out_scale;
+  float act_alpha, inv_out_scale;  // inv_out_scale: out_mul of requantize_act (act_mul / s_y)
+  float out_add;                   // act_add / s_y
 };
 
 // One output value of a QConv / QLinear: channel k's accumulator, its bias (accumulator units), multiplier and
 // residual (nullptr: none) through the requantization the attributes ask for.
 OCTET_HD inline int8_t epilogue(const EpilogueArgs& e, int32_t acc, float bias, float multiplier,
                                 const int8_t* residual) {
-  if (e.act != Act::None) return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale);
+  if (e.act != Act::None)
+    return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale, e.out_add);
   if (residual) return requantize_residual(acc, bias, multiplier, *residual, e.residual_scale, e.act_lo, e.act_hi);
   return requantize(acc, bias, multiplier, e.act_lo, e.act_hi);
 }

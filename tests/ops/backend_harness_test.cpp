@@ -9,6 +9,8 @@
 // implementations; the test log prints them too.
 #include <gtest/gtest.h>
 
+#include <cstdint>
+
 #include <algorithm>
 #include <bit>
 #include <cmath>
@@ -221,6 +223,11 @@ void run_case(const Case& c) {
     for (int i = 0; i < 5; ++i) ASSERT_EQ(want[0].data<int8_t>()[i * 5 + i], expect[i]) << "oracle, row " << i;
   }
   const OpType op = c.g.nodes[0].op;
+  if (op == OpType::QConvTranspose) {
+    std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
+    EXPECT_EQ(cpu::last_dnnl_impl().find("ref"), std::string::npos)
+        << c.name << ": oneDNN picked a reference implementation: " << cpu::last_dnnl_impl();
+  }
   if (op == OpType::QConv || op == OpType::QLinear) {
     std::printf("[ harness  ] %-40s oneDNN %s\n", c.name.c_str(), cpu::last_dnnl_impl().c_str());
     EXPECT_EQ(cpu::last_dnnl_impl().find("ref"), std::string::npos)
@@ -238,6 +245,21 @@ void run_case(const Case& c) {
 std::vector<Case> fp32_cases() {
   using test::random_f32;
   std::vector<Case> v;
+  // Slice (cpu: SliceK, constant parameters): YOLOX's Focus (every other row / column), a negative step, axes
+  // in any order with a clamped end, and int8 and 1-D inputs. Values are only moved: exact.
+  auto slice = [&](std::string name, Tensor x, std::vector<int64_t> starts, std::vector<int64_t> ends,
+                   std::vector<int64_t> axes, std::vector<int64_t> steps) {
+    const DType dt = x.dtype();
+    const auto i64 = [](std::vector<int64_t> a) { return Tensor::from<int64_t>({static_cast<int64_t>(a.size())}, a); };
+    Builder b(name, OpType::Slice);
+    b.in(std::move(x)).cst(i64(starts)).cst(i64(ends)).cst(i64(axes)).cst(i64(steps)).tol(0);
+    v.push_back(b.done(dt));
+  };
+  slice("Slice_focus_rows_cols", random_f32({1, 3, 13, 11}, 90), {1, 0}, {INT64_MAX, INT64_MAX}, {2, 3}, {2, 2});
+  slice("Slice_focus_rows", random_f32({2, 3, 9, 7}, 91), {0}, {INT64_MAX}, {2}, {2});
+  slice("Slice_negative_step", random_f32({2, 5, 7}, 92), {-1, 5}, {-100, 1}, {2, 1}, {-2, -1});
+  slice("Slice_int8_axes_clamped", random_i8({3, 7, 5, 9}, 93), {1, 2, 0}, {1000, 6, 3}, {3, 1, 0}, {3, 1, 1});
+  slice("Slice_1d", random_f32({37}, 94), {3}, {30}, {0}, {5});
   auto conv = [&](std::string name, Shape x, Shape w, int64_t group, std::vector<int64_t> strides,
                   std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias, bool residual, Activation act,
                   Shape y_for_residual = {}) {
@@ -364,6 +386,61 @@ std::vector<Case> int8_cases() {
     b.in(random_i8(x, 27)).in(test::random_f32(gate, 28, 0.f, 1.f)).attr("scale", attr_f(1.7f));
     v.push_back(b.done(DType::i8));
   }
+  // QConvTranspose: ppocr's 2x2 stride-2 head (with ReLU, and with Sigmoid in the epilogue), odd shapes, padding
+  // that crops, dilation, groups, and a 3x3 stride-2 whose taps overlap.
+  auto qdeconv = [&](std::string name, Shape x, int64_t Kg, int64_t group, int64_t kh, int64_t kw,
+                     std::vector<int64_t> strides, std::vector<int64_t> pads, std::vector<int64_t> dil, bool bias,
+                     float lo, quant::Act act, uint32_t seed) {
+    const int64_t K = Kg * group;
+    Builder b(name, OpType::QConvTranspose);
+    b.in(random_i8(x, seed, -128, 127)).cst(random_i8({x[3], Kg, kh, kw}, seed + 1, -127, 127));
+    if (bias) b.cst(random_bias(K, seed + 2, 20000.f));
+    b.attr("group", attr_i(group)).attr("strides", attr_ints(strides)).attr("pads", attr_ints(pads));
+    b.attr("dilations", attr_ints(dil));
+    std::vector<float> m = mults(K, x[3] / group * kh * kw, seed + 3);
+    if (act != quant::Act::None) {
+      for (float& d : m) d *= 0.05f;
+      b.attr("act", attr_i(static_cast<int64_t>(act))).attr("out_scale", attr_f(1.f / 127));
+    } else if (lo != quant::kNoLo) {
+      b.attr("act_lo", attr_f(lo));
+    }
+    b.attr("multiplier", attr_floats(m));
+    v.push_back(b.done(DType::i8));
+  };
+  const float nlo = quant::kNoLo;
+  qdeconv("QConvTranspose_2x2_s2_relu", {1, 7, 9, 13}, 11, 1, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, true, 0.f,
+          quant::Act::None, 80);
+  qdeconv("QConvTranspose_2x2_s2_sigmoid", {2, 5, 7, 24}, 1, 1, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, true, nlo,
+          quant::Act::Sigmoid, 81);
+  qdeconv("QConvTranspose_3x3_s2_pads", {1, 5, 6, 7}, 5, 1, 3, 3, {2, 2}, {1, 1, 0, 1}, {1, 1}, false, nlo,
+          quant::Act::None, 82);
+  qdeconv("QConvTranspose_grouped_dilated", {1, 6, 5, 12}, 3, 3, 3, 2, {1, 2}, {0, 1, 1, 0}, {2, 1}, true, nlo,
+          quant::Act::None, 83);
+  // QResize: nearest in ONNX's coordinate / rounding modes, and linear (quant::lerp2d), odd sizes and scales.
+  auto qresize = [&](std::string name, Shape x, std::string mode, std::string ctm, std::string nearest, float sh,
+                     float sw) {
+    Builder b(name, OpType::QResize);
+    b.in(random_i8(x, 90, -128, 127, 0.1));
+    b.attr("mode", attr_s(mode)).attr("coordinate_transformation_mode", attr_s(ctm));
+    b.attr("nearest_mode", attr_s(nearest)).attr("scales", attr_floats({sh, sw}));
+    v.push_back(b.done(DType::i8));
+  };
+  qresize("QResize_nearest_asym_floor_x2", {1, 7, 5, 13}, "nearest", "asymmetric", "floor", 2.f, 2.f);
+  qresize("QResize_nearest_asym_floor_x4", {2, 3, 5, 24}, "nearest", "asymmetric", "floor", 4.f, 4.f);
+  qresize("QResize_nearest_halfpixel_round", {1, 7, 9, 5}, "nearest", "half_pixel", "round_prefer_floor", 1.7f, 0.6f);
+  qresize("QResize_nearest_align_ceil", {1, 5, 7, 3}, "nearest", "align_corners", "ceil", 2.3f, 1.5f);
+  qresize("QResize_linear_halfpixel", {1, 7, 5, 13}, "linear", "half_pixel", "round_prefer_floor", 2.f, 3.f);
+  qresize("QResize_linear_pytorch_down", {2, 11, 13, 7}, "linear", "pytorch_half_pixel", "floor", 0.5f, 0.7f);
+  qresize("QResize_linear_align_corners", {1, 5, 6, 67}, "linear", "align_corners", "floor", 2.5f, 1.75f);
+  qresize("QResize_linear_asymmetric", {1, 4, 9, 33}, "linear", "asymmetric", "floor", 1.5f, 2.f);
+  // QMulGate with a HardSigmoid gate (PP-LCNet's SE): pre-activation gates on both sides of the clamps.
+  for (auto [name, x, gate] : {std::tuple{"QMulGate_hardsigmoid_per_image", Shape{2, 5, 7, 37}, Shape{2, 37, 1, 1}},
+                               std::tuple{"QMulGate_hardsigmoid_shared", Shape{1, 9, 3, 21}, Shape{1, 21, 1, 1}}}) {
+    Builder b(name, OpType::QMulGate);
+    b.in(random_i8(x, 29)).in(test::random_f32(gate, 30, -5.f, 5.f)).attr("scale", attr_f(1.3f));
+    b.attr("gate_act", attr_i(1)).attr("gate_alpha", attr_f(1.f / 6)).attr("gate_beta", attr_f(0.5f));
+    v.push_back(b.done(DType::i8));
+  }
   // QAdd: plain, saturation-heavy with ReLU, clipped.
   auto qadd = [&](std::string name, Shape s, float sa, float sb, float lo, float hi, double sat) {
     Builder b(name, OpType::QAdd);
@@ -418,7 +495,7 @@ std::vector<Case> int8_cases() {
   // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
   // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
   auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
-                       uint32_t seed) {
+                       uint32_t seed, float act_mul = 1.f, float act_add = 0.f) {
     const int64_t Cg = x[3] / group;
     Builder b(name, OpType::QConv);
     b.in(random_i8(x, seed, -128, 127)).cst(random_i8({K, Cg, kh, kh}, seed + 1, -127, 127));
@@ -428,12 +505,16 @@ std::vector<Case> int8_cases() {
     for (float& d : dq) d *= 0.05f;  // mults() maps a typical |acc| to ~40; here ~2 real units
     b.attr("multiplier", attr_floats(dq)).attr("act", attr_i(static_cast<int64_t>(act)));
     b.attr("act_alpha", attr_f(0.1f)).attr("out_scale", attr_f(sy));
+    if (act_mul != 1.f || act_add != 0.f) b.attr("act_mul", attr_f(act_mul)).attr("act_add", attr_f(act_add));
     v.push_back(b.done(DType::i8));
   };
   qconv_act("QConv_silu_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 50);
   qconv_act("QConv_silu_depthwise", {1, 13, 7, 35}, 35, 35, 3, quant::Act::Silu, 0.031f, 51);
   qconv_act("QConv_sigmoid_1x1", {1, 5, 7, 21}, 17, 1, 1, quant::Act::Sigmoid, 1.f / 127, 52);
   qconv_act("QConv_hardswish_grouped", {1, 7, 9, 12}, 18, 3, 3, quant::Act::HardSwish, 0.05f, 53);
+  // A scalar affine after the activation (PP-LCNet's HardSwish -> Mul -> Add), folded into the epilogue.
+  qconv_act("QConv_hardswish_affine_dw", {1, 9, 11, 27}, 27, 27, 3, quant::Act::HardSwish, 0.02f, 56, 0.4763f, -0.0757f);
+  qconv_act("QConv_silu_affine_1x1", {2, 5, 7, 13}, 17, 1, 1, quant::Act::Silu, 0.03f, 57, 1.37f, 0.5f);
   qconv_act("QConv_leakyrelu_saturating", {2, 7, 5, 9}, 11, 1, 3, quant::Act::LeakyRelu, 0.01f, 54);
   // s32 outputs of more than 1 MiB: the s32 route runs one image (or a few) per oneDNN call.
   qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
@@ -882,12 +963,16 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<float> dq = random_floats(static_cast<size_t>(n + 1), 700 + static_cast<uint32_t>(n), 1e-6f, 1e-4f);
     for (int act = 1; act <= quant::kActLast; ++act)
       for (const float* bp : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data<float>())}) {
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << (bp ? " bias" : "");
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " fine scale";
+        // With an affine after the activation (out_mul = a / s_y, out_add = b / s_y): one fma, then rounding.
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y2.data());
+        EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " affine";
       }
     // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
     Tensor px = random_i8({30 * (n + 1)}, 600 + static_cast<uint32_t>(n));
@@ -907,8 +992,8 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<int8_t> y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
     const std::pair<int, float> acts[] = {{1, 1.f / 127}, {2, 10.f / 127}, {3, 10.f / 127}, {4, 10.f / 127}};
     for (auto [act, sy] : acts) {
-      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y1.data());
-      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, n, y2.data());
+      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y1.data());
+      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y2.data());
       int64_t diff = 0, inner = 0;
       for (int64_t i = 0; i < n; ++i) {
         diff += y1[static_cast<size_t>(i)] != y2[static_cast<size_t>(i)];

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
@@ -525,6 +527,101 @@ void expect_error(const Node& n, std::vector<TensorInfo> in, const std::string& 
 }
 
 TensorInfo ti(DType t, Shape s) { return TensorInfo{t, std::move(s), nullptr, {}}; }
+
+// QConvTranspose against the FP32 ConvTranspose on the same integers: with small values every sum is exact in
+// float, and multiplier 2^-6 makes the epilogue a plain rounding of sum / 64 (ties to even).
+void check_qdeconv(Shape x_nchw, int64_t Kg, int64_t group, int64_t kh, int64_t kw, std::vector<int64_t> strides,
+                   std::vector<int64_t> pads, std::vector<int64_t> dil, uint32_t seed) {
+  const Tensor xq = random_int<int8_t>(x_nchw, seed, -9, 9);
+  const Tensor wq = random_int<int8_t>({x_nchw[1], Kg, kh, kw}, seed + 1, -9, 9);
+  std::map<std::string, Attr> at{{"strides", attr_ints(strides)}, {"pads", attr_ints(pads)},
+                                 {"dilations", attr_ints(dil)}, {"group", attr_i(group)}};
+  const Tensor xf = to_f32(xq), wf = to_f32(wq);
+  const Tensor want = run(make_node(OpType::ConvTranspose, at), {&xf, &wf});
+  at["multiplier"] = attr_floats(std::vector<float>(static_cast<size_t>(Kg * group), 1.f / 64));
+  const Tensor xn = permute<int8_t>(xq, true);
+  const Tensor got = permute<int8_t>(run(make_node(OpType::QConvTranspose, at), {&xn, &wq}), false);
+  ASSERT_EQ(got.shape(), want.shape());
+  int64_t tied = 0;
+  for (int64_t i = 0; i < want.numel(); ++i) {
+    const float r = want.data<float>()[i];
+    tied += std::fmod(std::fabs(r), 64.f) == 32.f;
+    ASSERT_EQ(got.data<int8_t>()[i], q_of(r / 64.0)) << i;
+  }
+  (void)tied;
+}
+
+TEST(RefQConvTranspose, MatchesFloatConvTranspose) {
+  check_qdeconv({1, 13, 5, 7}, 11, 1, 2, 2, {2, 2}, {0, 0, 0, 0}, {1, 1}, 60);
+  check_qdeconv({2, 7, 6, 5}, 5, 1, 3, 3, {2, 2}, {1, 0, 1, 1}, {1, 1}, 61);
+  check_qdeconv({1, 12, 5, 6}, 3, 3, 3, 2, {1, 2}, {0, 1, 1, 0}, {2, 1}, 62);
+}
+
+// Nearest QResize is the FP32 Resize of the same values; linear is within half a step of it (one rounding).
+TEST(RefQResize, MatchesFloatResize) {
+  struct C { Shape x; std::string mode, ctm, nearest; float sh, sw; };
+  for (const C& c : {C{{1, 13, 7, 5}, "nearest", "asymmetric", "floor", 2.f, 2.f},
+                     C{{2, 5, 7, 9}, "nearest", "half_pixel", "round_prefer_ceil", 1.7f, 0.6f},
+                     C{{1, 3, 5, 7}, "nearest", "align_corners", "round_prefer_floor", 2.3f, 1.5f},
+                     C{{1, 13, 7, 5}, "linear", "half_pixel", "floor", 2.f, 3.f},
+                     C{{2, 7, 11, 13}, "linear", "pytorch_half_pixel", "floor", 0.5f, 0.7f},
+                     C{{1, 6, 5, 6}, "linear", "align_corners", "floor", 2.5f, 1.75f}}) {
+    SCOPED_TRACE(c.mode + " " + c.ctm);
+    const Tensor xq = random_i8(c.x, 70);
+    std::map<std::string, Attr> at{{"mode", attr_s(c.mode)}, {"coordinate_transformation_mode", attr_s(c.ctm)},
+                                   {"nearest_mode", attr_s(c.nearest)}};
+    const Tensor xf = to_f32(xq), scales = Tensor::from<float>({4}, {1.f, 1.f, c.sh, c.sw});
+    const Tensor want = run(make_node(OpType::Resize, at), {&xf, nullptr, &scales});
+    at["scales"] = attr_floats({c.sh, c.sw});
+    const Tensor xn = permute<int8_t>(xq, true);
+    const Tensor got = permute<int8_t>(run(make_node(OpType::QResize, at), {&xn}), false);
+    ASSERT_EQ(got.shape(), want.shape());
+    for (int64_t i = 0; i < want.numel(); ++i) {
+      const float r = want.data<float>()[i], q = static_cast<float>(got.data<int8_t>()[i]);
+      if (c.mode == "nearest") ASSERT_EQ(q, r) << i;
+      else ASSERT_LE(std::fabs(q - r), 0.5f + 1e-4f) << i;
+    }
+  }
+  // The linear blend's rounding is defined: halfway between 3 and 4 is 4 (ties to even), between 4 and 5 is 4.
+  EXPECT_EQ(quant::lerp2d(3, 4, 3, 4, 0.5f, 0.5f), 4);
+  EXPECT_EQ(quant::lerp2d(4, 5, 4, 5, 0.5f, 0.25f), 4);
+  EXPECT_EQ(quant::lerp2d(-128, 127, 127, -128, 0.5f, 0.5f), 0);
+}
+
+// A HardSigmoid gate: the FP32 HardSigmoid of the pre-activation, then the plain gate product.
+TEST(RefQMulGate, HardSigmoidGateIsTheFloatHardSigmoid) {
+  const Tensor x = random_i8({2, 3, 5, 7}, 80);
+  const Tensor g = test::random_f32({2, 7, 1, 1}, 81, -6.f, 6.f);
+  const Tensor hs = run(make_node(OpType::HardSigmoid, {{"alpha", attr_f(0.2f)}, {"beta", attr_f(0.5f)}}), {&g});
+  const Tensor got = run(make_node(OpType::QMulGate, {{"scale", attr_f(0.9f)}, {"gate_act", attr_i(1)},
+                                                      {"gate_alpha", attr_f(0.2f)}, {"gate_beta", attr_f(0.5f)}}),
+                         {&x, &g});
+  const Tensor want = run(make_node(OpType::QMulGate, {{"scale", attr_f(0.9f)}}), {&x, &hs});
+  ASSERT_EQ(got.shape(), want.shape());
+  EXPECT_EQ(0, std::memcmp(got.raw(), want.raw(), got.nbytes()));
+  int64_t clamped = 0;
+  for (int64_t i = 0; i < hs.numel(); ++i) clamped += hs.data<float>()[i] == 0.f || hs.data<float>()[i] == 1.f;
+  EXPECT_GT(clamped, 0);
+  EXPECT_LT(clamped, hs.numel());
+}
+
+TEST(RefQErrors, QConvTransposeAndQResize) {
+  Node d = make_node(OpType::QConvTranspose, {{"multiplier", attr_floats({1.f, 1.f, 1.f})}});
+  d.name = "head";
+  EXPECT_NE(infer_error(d, {ti(DType::i8, {1, 4, 4, 8}), ti(DType::i8, {6, 3, 2, 2})}).find("'head'"), std::string::npos);
+  EXPECT_NE(infer_error(d, {ti(DType::i8, {1, 4, 4, 8}), ti(DType::i8, {6, 3, 2, 2})}).find("input channels"),
+            std::string::npos);
+  EXPECT_EQ(infer_error(d, {ti(DType::i8, {1, 4, 4, 8}), ti(DType::i8, {8, 3, 2, 2})}), "");
+  d.attrs["pads"] = attr_ints({2, 0, 2, 0});
+  d.attrs["strides"] = attr_ints({1, 1});
+  EXPECT_NE(infer_error(d, {ti(DType::i8, {1, 1, 4, 8}), ti(DType::i8, {8, 3, 2, 2})}).find("crop the whole output"),
+            std::string::npos);
+  Node r = make_node(OpType::QResize, {{"mode", attr_s("cubic")}, {"scales", attr_floats({2.f, 2.f})}});
+  EXPECT_NE(infer_error(r, {ti(DType::i8, {1, 4, 4, 8})}).find("unsupported mode"), std::string::npos);
+  r.attrs["mode"] = attr_s("nearest");
+  r.attrs["scales"] = attr_floats({2.f});
+  EXPECT_NE(infer_error(r, {ti(DType::i8, {1, 4, 4, 8})}).find("scales"), std::string::npos);
+}
 
 TEST(RefQErrors, QConv) {
   const auto I8 = DType::i8;

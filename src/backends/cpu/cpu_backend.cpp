@@ -1,4 +1,4 @@
-// The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling (FP32) and for QConv/QLinear (INT8), own
+// The fast x86 backend: oneDNN for Conv, MatMul/Gemm and pooling (FP32) and for QConv/QLinear/QConvTranspose (INT8), own
 // AVX-512 kernels for the other INT8 ops (Quantize, Dequantize, QAdd, QMaxPool, QAvgPool, QConcat); everything
 // else runs the reference kernels (the plan reports which). A kernel whose shape-dependent setup oneDNN refuses falls back to the
 // reference kernel for that shape instead of failing; so does one whose data input or an output is empty
@@ -71,6 +71,8 @@ class CpuBackend final : public Backend {
         return cpu::pool_supported(g, n);
       case OpType::QConv: return cpu::qconv_supported(g, n);
       case OpType::QLinear: return cpu::qlinear_supported(g, n);
+      case OpType::QConvTranspose: return cpu::qdeconv_supported(g, n);
+      case OpType::QResize: return cpu::qresize_supported(g, n);
       case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat: case OpType::QMulGate:
         return cpu::qelementwise_supported(g, n);
       case OpType::QMaxPool: case OpType::QAvgPool: return cpu::qpool_supported(g, n);
@@ -86,6 +88,8 @@ class CpuBackend final : public Backend {
       case OpType::MatMul: case OpType::Gemm: k = cpu::make_matmul(g, n); break;
       case OpType::QConv: k = cpu::make_qconv(g, n, opt_); break;
       case OpType::QLinear: k = cpu::make_qlinear(g, n, opt_); break;
+      case OpType::QConvTranspose: k = cpu::make_qdeconv(g, n, opt_); break;
+      case OpType::QResize: k = cpu::make_qresize(g, n); break;
       case OpType::Quantize: case OpType::Dequantize: case OpType::QAdd: case OpType::QConcat: case OpType::QMulGate:
         k = cpu::make_qelementwise(g, n);
         break;

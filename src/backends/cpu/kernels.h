@@ -19,6 +19,10 @@ std::unique_ptr<Kernel> make_pool(const Graph& g, const Node& n);
 // INT8 ops (contracts: src/ir/qops.h; arithmetic bit-identical to src/quant/quant.h).
 bool qconv_supported(const Graph& g, const Node& n);  // oneDNN int8 convolution (qconv_dnnl.cpp)
 std::unique_ptr<Kernel> make_qconv(const Graph& g, const Node& n, const BackendOptions& opt);
+bool qdeconv_supported(const Graph& g, const Node& n);  // QConvTranspose: oneDNN int8 deconvolution (qdeconv_dnnl.cpp)
+std::unique_ptr<Kernel> make_qdeconv(const Graph& g, const Node& n, const BackendOptions& opt);
+bool qresize_supported(const Graph& g, const Node& n);  // QResize (qresize.cpp)
+std::unique_ptr<Kernel> make_qresize(const Graph& g, const Node& n);
 bool qlinear_supported(const Graph& g, const Node& n);  // oneDNN int8 matmul (qlinear_dnnl.cpp)
 std::unique_ptr<Kernel> make_qlinear(const Graph& g, const Node& n, const BackendOptions& opt);
 bool qelementwise_supported(const Graph& g, const Node& n);  // Quantize, Dequantize, QAdd, QConcat, QMulGate

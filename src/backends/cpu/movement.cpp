@@ -1,4 +1,4 @@
-// cpu kernels of the data-movement ops: Concat, Transpose, and the shape-only ops Reshape, Flatten, Squeeze,
+// cpu kernels of the data-movement ops: Concat, Transpose, Slice (constant parameters), and the shape-only ops Reshape, Flatten, Squeeze,
 // Unsqueeze (a copy of the bytes). Any dtype; values are never looked at, so the results are the ref's exactly.
 //
 // Transpose: prepare() drops size-1 dims and merges output dims that stay neighbours in the input, so
@@ -11,6 +11,7 @@
 
 #include "backends/cpu/eltwise.h"
 #include "ir/infer.h"
+#include "ir/infer_tensor.h"
 
 namespace octet::cpu {
 
@@ -214,6 +215,68 @@ class TransposeK final : public Kernel {
   Dim a_{1, 1, 1}, b_{1, 1, 1};
 };
 
+// Slice with constant starts / ends / axes / steps (YOLOX's Focus: every other row and column of the image).
+// prepare() turns the parameters into a source offset per output index of every dim but the last, and the
+// last dim's start and step; run() copies rows of the output (in parallel), the last dim as a strided loop of
+// 4-byte or 1-byte elements (others byte by byte).
+class SliceK final : public Kernel {
+ public:
+  explicit SliceK(const Node& n) : node_(n) {}
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    for (size_t i = 1; i < in.size(); ++i)
+      OCTET_CHECK(!in[i] || in[i]->raw(), node_.describe(), ": slice parameters are not known before run");
+    const Shape& x = in[0]->shape();
+    const SliceParams p = slice_params(node_, x, *in[1], *in[2], in.size() > 3 ? in[3] : nullptr,
+                                       in.size() > 4 ? in[4] : nullptr);
+    OCTET_CHECK(p.out == out[0]->shape(), node_.describe(), ": output shape differs from the slice's");
+    es_ = dtype_size(in[0]->dtype());
+    const size_t r = x.size();
+    OCTET_CHECK(r >= 1, node_.describe(), ": scalar input");
+    std::vector<int64_t> st(r, 1);
+    for (size_t d = r - 1; d > 0; --d) st[d - 1] = st[d] * x[d];
+    // Source offset (elements) of each output row (all dims but the last), built dim by dim.
+    rows_.assign(1, 0);
+    for (size_t d = 0; d + 1 < r; ++d) {
+      std::vector<int64_t> next;
+      next.reserve(rows_.size() * static_cast<size_t>(p.out[d]));
+      for (int64_t base : rows_)
+        for (int64_t i = 0; i < p.out[d]; ++i) next.push_back(base + (p.start[d] + i * p.step[d]) * st[d]);
+      rows_ = std::move(next);
+    }
+    first_ = p.start[r - 1];
+    step_ = p.step[r - 1];
+    len_ = p.out[r - 1];
+  }
+  void run(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    const char* x = static_cast<const char*>(in[0]->raw());
+    char* y = static_cast<char*>(out[0]->raw());
+    const int64_t nrows = static_cast<int64_t>(rows_.size()), len = len_, step = step_, first = first_;
+    const size_t es = es_;
+    if (len == 0) return;
+    parallel_range(nrows, std::max<int64_t>(1, kMinBytes / static_cast<int64_t>(es) / len), [&](int64_t b, int64_t e) {
+      for (int64_t r = b; r < e; ++r) {
+        const char* src = x + (rows_[static_cast<size_t>(r)] + first) * static_cast<int64_t>(es);
+        char* dst = y + r * len * static_cast<int64_t>(es);
+        if (step == 1) {
+          std::memcpy(dst, src, static_cast<size_t>(len) * es);
+        } else if (es == 4) {
+          const uint32_t* s4 = reinterpret_cast<const uint32_t*>(src);
+          uint32_t* d4 = reinterpret_cast<uint32_t*>(dst);
+          for (int64_t i = 0; i < len; ++i) d4[i] = s4[i * step];
+        } else {
+          for (int64_t i = 0; i < len; ++i) std::memcpy(dst + i * static_cast<int64_t>(es), src + i * step * static_cast<int64_t>(es), es);
+        }
+      }
+    }, 1);
+  }
+
+ private:
+  Node node_;
+  size_t es_ = 4;
+  std::vector<int64_t> rows_;
+  int64_t first_ = 0, step_ = 1, len_ = 0;
+};
+
 }  // namespace
 
 bool movement_supported(const Graph& g, const Node& n) {
@@ -226,6 +289,11 @@ bool movement_supported(const Graph& g, const Node& n) {
     case OpType::Transpose: case OpType::Reshape: case OpType::Flatten: case OpType::Squeeze:
     case OpType::Unsqueeze:
       return true;
+    case OpType::Slice:
+      if (n.inputs.size() < 3) return false;
+      for (size_t i = 1; i < n.inputs.size(); ++i)
+        if (n.inputs[i] >= 0 && !g.is_const(n.inputs[i])) return false;
+      return true;
     default: return false;
   }
 }
@@ -234,6 +302,7 @@ std::unique_ptr<Kernel> make_movement(const Graph&, const Node& n) {
   switch (n.op) {
     case OpType::Concat: return std::make_unique<ConcatK>(n);
     case OpType::Transpose: return std::make_unique<TransposeK>(n);
+    case OpType::Slice: return std::make_unique<SliceK>(n);
     default: return std::make_unique<CopyK>(n);
   }
 }

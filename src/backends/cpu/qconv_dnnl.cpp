@@ -64,7 +64,7 @@ void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, c
   if (ep.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < rows; ++p)
-      kr.requant_act_s32_s8(acc + p * k, bias, mult, static_cast<int>(ep.act), ep.act_alpha, ep.inv_out_scale, k,
+      kr.requant_act_s32_s8(acc + p * k, bias, mult, static_cast<int>(ep.act), ep.act_alpha, ep.inv_out_scale, ep.out_add, k,
                             y + p * k);
     return;
   }

@@ -125,7 +125,9 @@ class QAddK final : public Kernel {
 
 class QMulGateK final : public Kernel {
  public:
-  explicit QMulGateK(const Node& n) : ratio_(n.attr_f("scale", 1.f)) {}
+  explicit QMulGateK(const Node& n)
+      : ratio_(n.attr_f("scale", 1.f)), hard_(n.attr_i("gate_act", 0) == 1), alpha_(n.attr_f("gate_alpha", 0.2f)),
+        beta_(n.attr_f("gate_beta", 0.5f)) {}
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     const Tensor& x = *in[0];
     OCTET_CHECK(x.rank() == 4, "QMulGate: 4-D NHWC input");
@@ -137,8 +139,10 @@ class QMulGateK final : public Kernel {
     const int64_t N = in[0]->dim(0), HW = in[0]->dim(1) * in[0]->dim(2), C = in[0]->dim(3);
     const float* g = in[1]->data<float>();
     for (int64_t n = 0; n < N; ++n)
-      for (int64_t c = 0; c < C; ++c)
-        m_[static_cast<size_t>(n * C + c)] = quant::gate_multiplier(g[per_image_ ? n * C + c : c], ratio_);
+      for (int64_t c = 0; c < C; ++c) {
+        const float gv = g[per_image_ ? n * C + c : c];
+        m_[static_cast<size_t>(n * C + c)] = quant::gate_multiplier(hard_ ? quant::hard_sigmoid(gv, alpha_, beta_) : gv, ratio_);
+      }
     const int8_t* x = in[0]->data<int8_t>();
     int8_t* y = out[0]->data<int8_t>();
 #pragma omp parallel for schedule(static)
@@ -147,6 +151,8 @@ class QMulGateK final : public Kernel {
 
  private:
   float ratio_;
+  bool hard_;
+  float alpha_, beta_;
   bool per_image_ = true;
   std::vector<float> m_;
 };

@@ -23,8 +23,9 @@ bool supports(const Graph& g, const Node& n) {
       // 2-D only (the contract); weights constant (ONNX OIHW order).
       return n.inputs.size() >= 2 && g.is_const(n.inputs[1]) && g.value(n.inputs[1]).constant->rank() == 4;
     case OpType::QLinear: return n.inputs.size() >= 2 && g.is_const(n.inputs[1]);
-    case OpType::QAdd: case OpType::QMaxPool: case OpType::QAvgPool: case OpType::QConcat: case OpType::QMulGate:
-      return true;
+    case OpType::QAdd: case OpType::QMaxPool: case OpType::QAvgPool: case OpType::QConcat: return true;
+    // The CUDA QMulGate takes the gate as it is: a HardSigmoid gate (gate_act) runs on the host (ref).
+    case OpType::QMulGate: return n.attr_i("gate_act", 0) == 0;
     case OpType::ToNhwc: case OpType::ToNchw: {
       const DType t = g.value(y).dtype;
       return t == DType::f32 || t == DType::i8;

@@ -13,6 +13,7 @@
 #include "ir/infer.h"
 #include "ir/window.h"
 #include "ir/qops.h"
+#include "ir/qresize.h"
 #include "quant/quant.h"
 
 namespace octet {
@@ -110,6 +111,68 @@ void ref_QConv(const OpArgs& a) {
   }
 }
 
+// Gather form: output (oh, ow) sums the taps (i, j) whose input pixel ih = (oh + pt - i*dh) / sh (and the same
+// for w) is a whole number inside the image.
+void ref_QConvTranspose(const OpArgs& a) {
+  const Node& nd = a.node;
+  const Tensor& X = a.input(0);
+  const Tensor& Wt = a.input(1);
+  const Tensor& Y = a.output(0);
+  const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2), C = X.dim(3), G = nd.attr_i("group", 1);
+  const int64_t Kg = Wt.dim(1), kh = Wt.dim(2), kw = Wt.dim(3), K = Kg * G, Cg = C / G;
+  const int64_t OH = Y.dim(1), OW = Y.dim(2);
+  const auto st = nd.attr_ints("strides", {1, 1}), pads = nd.attr_ints("pads", {0, 0, 0, 0}),
+             dil = nd.attr_ints("dilations", {1, 1});
+  const QEpilogue ep = QEpilogue::of(nd);
+  assert(static_cast<int64_t>(ep.multiplier.size()) == K && Wt.dim(0) == C && Y.dim(3) == K);
+  const int8_t* x = X.data<int8_t>();
+  const int8_t* wt = Wt.data<int8_t>();
+  const float* bias = a.has(2) ? a.input(2).data<float>() : nullptr;
+  int8_t* y = a.output(0).data<int8_t>();
+#pragma omp parallel for schedule(static)
+  for (int64_t pix = 0; pix < N * OH * OW; ++pix) {
+    const int64_t n = pix / (OH * OW), oh = pix / OW % OH, ow = pix % OW;
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t g = k / Kg, kk = k % Kg;
+      int32_t acc = 0;
+      for (int64_t i = 0; i < kh; ++i) {
+        const int64_t th = oh + pads[0] - i * dil[0];
+        if (th < 0 || th % st[0] != 0 || th / st[0] >= H) continue;
+        for (int64_t j = 0; j < kw; ++j) {
+          const int64_t tw = ow + pads[1] - j * dil[1];
+          if (tw < 0 || tw % st[1] != 0 || tw / st[1] >= W) continue;
+          const int8_t* xp = x + ((n * H + th / st[0]) * W + tw / st[1]) * C + g * Cg;
+          for (int64_t c = 0; c < Cg; ++c)  // w[g*Cg + c, kk, i, j]
+            acc += int32_t{xp[c]} * int32_t{wt[(((g * Cg + c) * Kg + kk) * kh + i) * kw + j]};
+        }
+      }
+      y[pix * K + k] = ep.apply(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k), nullptr);
+    }
+  }
+}
+
+void ref_QResize(const OpArgs& a) {
+  const Tensor& X = a.input(0);
+  const Tensor& Y = a.output(0);
+  const int64_t N = X.dim(0), H = X.dim(1), W = X.dim(2), C = X.dim(3), OH = Y.dim(1), OW = Y.dim(2);
+  const std::vector<float> sc = a.node.attr_floats("scales");
+  const ResizeAxisTable th = qresize_axis(a.node, H, OH, sc[0]), tw = qresize_axis(a.node, W, OW, sc[1]);
+  const bool linear = qresize_linear(a.node);
+  const int8_t* x = X.data<int8_t>();
+  int8_t* y = a.output(0).data<int8_t>();
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow)
+        for (int64_t c = 0; c < C; ++c) {
+          auto at = [&](int64_t ih, int64_t iw) { return x[((n * H + ih) * W + iw) * C + c]; };
+          const size_t h = static_cast<size_t>(oh), w = static_cast<size_t>(ow);
+          y[((n * OH + oh) * OW + ow) * C + c] =
+              linear ? quant::lerp2d(at(th.i0[h], tw.i0[w]), at(th.i0[h], tw.i1[w]), at(th.i1[h], tw.i0[w]),
+                                     at(th.i1[h], tw.i1[w]), tw.w1[w], th.w1[h])
+                     : at(th.i0[h], tw.i0[w]);
+        }
+}
+
 void ref_QLinear(const OpArgs& a) {
   const Node& nd = a.node;
   const Tensor& X = a.input(0);
@@ -148,6 +211,8 @@ void ref_QMulGate(const OpArgs& a) {
   const int64_t N = X.dim(0), HW = X.dim(1) * X.dim(2), C = X.dim(3);
   const float ratio = a.node.attr_f("scale", 1.f);
   const bool per_image = a.input(1).numel() == N * C;
+  const bool hard = a.node.attr_i("gate_act", 0) == 1;
+  const float alpha = a.node.attr_f("gate_alpha", 0.2f), beta = a.node.attr_f("gate_beta", 0.5f);
   const float* g = a.input(1).data<float>();
   const int8_t* x = X.data<int8_t>();
   int8_t* y = a.output(0).data<int8_t>();
@@ -155,7 +220,8 @@ void ref_QMulGate(const OpArgs& a) {
     for (int64_t p = 0; p < HW; ++p)
       for (int64_t c = 0; c < C; ++c) {
         const int64_t i = (n * HW + p) * C + c;
-        y[i] = quant::rescale(x[i], quant::gate_multiplier(g[per_image ? n * C + c : c], ratio));
+        const float gv = g[per_image ? n * C + c : c];
+        y[i] = quant::rescale(x[i], quant::gate_multiplier(hard ? quant::hard_sigmoid(gv, alpha, beta) : gv, ratio));
       }
 }
 
