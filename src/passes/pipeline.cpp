@@ -39,6 +39,7 @@ const std::vector<PipelinePass> kPipeline = {
      [](Graph& g, const CompileOptions& o, QuantizeReport& r) {
        QuantizeOptions qo;
        qo.fp32_layers = o.fp32_layers;
+       qo.weight_cache = o.weight_cache;
        r = quantize_graph(g, o.int8_amax, qo);
      }},
     {"release_unread_constants", int8,

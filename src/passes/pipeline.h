@@ -29,6 +29,7 @@ struct CompileOptions {
   std::map<std::string, float> int8_amax;
   std::vector<std::string> fp32_layers;  // INT8: ONNX node names kept in FP32
   std::set<std::string> keep_unfused;    // tensors fuse_post_ops must not fuse away (Q/DQ models)
+  WeightCache* weight_cache = nullptr;   // INT8: see QuantizeOptions::weight_cache
 };
 
 struct CompiledGraph {

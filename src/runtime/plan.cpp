@@ -81,10 +81,14 @@ std::unique_ptr<Plan> Plan::build(Graph g, const PlanOptions& opt) {
   p->opt_ = opt;
   p->backend_ = make_backend(opt.backend, opt.backend_options ? *opt.backend_options : BackendOptions::from_environment());
   p->ref_ = make_ref_backend();
-  const CompileOptions co = compile_options(opt);
+  CompileOptions co = compile_options(opt);
   const BackendTraits traits{p->backend_->preferred_layout()};
   Graph pre = compile_before_quantize(std::move(g), co, traits);
-  if (opt.rescalable && !opt.int8_amax.empty()) p->prequant_ = std::make_shared<const Graph>(pre);
+  if (opt.rescalable && !opt.int8_amax.empty()) {
+    p->prequant_ = std::make_shared<const Graph>(pre);
+    p->weights_ = std::make_shared<WeightCache>();
+    co.weight_cache = p->weights_.get();
+  }
   CompiledGraph c = compile_from_quantize(std::move(pre), co, traits);
   p->qreport_ = std::move(c.report);
   p->graph_ = std::move(c.graph);
@@ -97,7 +101,9 @@ Plan::ScaleUpdate Plan::update_int8_amax(const std::map<std::string, float>& ama
   OCTET_CHECK(!amax.empty(), "Plan::update_int8_amax: no amax values (an FP32 plan is another build)");
   PlanOptions o = opt_;
   o.int8_amax = amax;
-  CompiledGraph c = compile_from_quantize(Graph(*prequant_), compile_options(o), BackendTraits{backend_->preferred_layout()});
+  CompileOptions co = compile_options(o);
+  co.weight_cache = weights_.get();
+  CompiledGraph c = compile_from_quantize(Graph(*prequant_), co, BackendTraits{backend_->preferred_layout()});
   ScaleUpdate u;
   if (!same_structure(graph_, c.graph)) {
     kernels_.clear();  // they refer to graph_'s nodes

@@ -125,6 +125,7 @@ class Plan {
   bool reshaped_ = false;
   QuantizeReport qreport_;
   std::shared_ptr<const Graph> prequant_;  // rescalable INT8 plans: the graph before quantization
+  std::shared_ptr<WeightCache> weights_;   // rescalable INT8 plans: prequant_'s weights quantized
   std::vector<int> step_of_value_;         // after reshape: the step that computes a value, or -1
 };
 
