@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -76,13 +77,19 @@ Batches reference_outputs(Plan& plan, const Batches& batches) {
   return ref;
 }
 
-// Output SQNR of `plan` on `batches` against `ref`. With `per_sample`: also the noise of each sample (an output
+// The outputs of one batch (views, valid until the next run).
+using RunBatch = std::function<std::vector<Tensor>(size_t)>;
+
+// Output SQNR of `run` on `batches` against `ref`. With `per_sample`: also the noise of each sample (an output
 // whose first dimension is not the batch's sample count is shared evenly among its samples).
-double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr) {
+// `stop`, when given, is asked after every batch with the noise so far; when it says yes, the rest is not run and
+// the result is the SQNR of `stop_signal` (the signal over all batches) with the noise so far: an upper bound.
+double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr,
+                const std::function<bool(double)>& stop = {}, double stop_signal = 0) {
   double signal = 0, noise = 0;
   if (per_sample) per_sample->clear();
   for (size_t b = 0; b < batches.size(); ++b) {
-    std::vector<Tensor> outs = plan.run(batches[b]);
+    std::vector<Tensor> outs = run(b);
     const int64_t n = batches[b].empty() ? 1 : std::max<int64_t>(1, batches[b][0].dim(0));
     std::vector<double> mine(static_cast<size_t>(n), 0.0);
     for (size_t o = 0; o < outs.size(); ++o) {
@@ -105,8 +112,13 @@ double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vec
       }
     }
     if (per_sample) per_sample->insert(per_sample->end(), mine.begin(), mine.end());
+    if (stop && b + 1 < batches.size() && stop(noise)) return sqnr_db(stop_signal, noise);
   }
   return sqnr_db(signal, noise);
+}
+
+double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr) {
+  return run_sqnr([&](size_t b) { return plan.run(batches[b]); }, batches, ref, per_sample);
 }
 
 // The screening samples: the half of `count` whose output noise is largest under the current thresholds (they
@@ -179,43 +191,110 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   for (const auto& e : table.entries)
     if (e.amax > 0.f && std::isfinite(e.amax)) amax[e.name] = as_cached(e.amax);
   OCTET_CHECK(!amax.empty(), "refine: the calibration table has no usable scales");
-  auto build = [&]() {
+  // One INT8 plan for every trial: a trial changes its scales in place (Plan::update_int8_amax, bit for bit a
+  // build with them). On host backends it keeps every tensor, so that a screening trial runs only the steps from
+  // the first one the changed scale affects, on the saved tensors of the current thresholds' run (run_from).
+  const bool downstream = screening && (opt.backend == "cpu" || opt.backend == "ref");
+  // The runs over all samples go through a second such plan that does not keep its tensors (`full_plan`, the
+  // same as `plan` without downstream runs), brought to the current thresholds before each.
+  std::unique_ptr<Plan> plan, full_plan;
+  {
     auto t0 = std::chrono::steady_clock::now();
     PlanOptions q = po;
     q.int8_amax = amax;
-    auto p = Plan::build(model, q);
+    q.rescalable = true;
+    plan = Plan::build(model, q);
+    if (downstream) {
+      full_plan = std::move(plan);
+      q.keep_all_outputs = true;
+      plan = Plan::build(model, q);
+    }
     res.seconds_build += since(t0);
-    return p;
-  };
-  auto full_run = [&](Plan& plan) {
+  }
+  Plan& full = full_plan ? *full_plan : *plan;
+  // The saved screening runs: per screening batch, every tensor of a run with the amax `saved_amax`; `dirty` is
+  // the first step that may differ from that run in the plan as it is now.
+  std::vector<std::vector<Tensor>> saved;
+  std::map<std::string, float> saved_amax;
+  size_t dirty = 0;
+  // The plan with the thresholds `amax`.
+  auto update = [&]() {
     auto t0 = std::chrono::steady_clock::now();
-    const double s = run_sqnr(plan, batches, ref_all);
+    const Plan::ScaleUpdate u = plan->update_int8_amax(amax);
+    if (!saved.empty() && amax == saved_amax) dirty = plan->steps();
+    else dirty = std::min(dirty, u.rebuilt ? size_t{0} : u.first_step);
+    res.seconds_build += since(t0);
+  };
+  auto sync_full = [&]() {
+    if (!full_plan || full_plan->options().int8_amax == amax) return;
+    auto t0 = std::chrono::steady_clock::now();
+    full_plan->update_int8_amax(amax);
+    res.seconds_build += since(t0);
+  };
+  auto full_run = [&]() {
+    sync_full();
+    auto t0 = std::chrono::steady_clock::now();
+    const double s = run_sqnr(full, batches, ref_all);
     res.seconds_full += since(t0);
     return s;
   };
-  auto screen_run = [&](Plan& plan) {
+  // A screening run from the first step that differs from the saved run; `save`: the run becomes the saved one.
+  // `stop`: see run_sqnr (a screening trial that has lost already).
+  double screen_signal = 0;
+  auto screen_run = [&](bool save, const std::function<bool(double)>& stop = {}) {
     auto t0 = std::chrono::steady_clock::now();
-    const double s = run_sqnr(plan, screen, ref_screen);
+    double s;
+    if (!downstream) {
+      s = run_sqnr([&](size_t b) { return plan->run(screen[b]); }, screen, ref_screen, nullptr, stop, screen_signal);
+    } else {
+      if (saved.size() != screen.size()) {
+        saved.assign(screen.size(), {});
+        dirty = 0;
+      }
+      s = run_sqnr(
+          [&](size_t b) {
+            std::vector<Tensor> outs = plan->run_from(dirty, screen[b], saved[b]);
+            if (save) saved[b] = plan->saved_tensors();
+            return outs;
+          },
+          screen, ref_screen, nullptr, stop, screen_signal);
+      if (save) {
+        saved_amax = amax;
+        dirty = plan->steps();
+      }
+    }
     res.seconds_screen += since(t0);
     return s;
   };
-  auto first = build();
-  std::set<std::string> scaled(first->quantize_report().scaled_tensors.begin(), first->quantize_report().scaled_tensors.end());
+  std::set<std::string> scaled(full.quantize_report().scaled_tensors.begin(), full.quantize_report().scaled_tensors.end());
   std::vector<double> sample_noise;
-  double best = run_sqnr(*first, batches, ref_all, &sample_noise);
+  double best = 0;
+  {
+    auto t0 = std::chrono::steady_clock::now();
+    best = run_sqnr(full, batches, ref_all, &sample_noise);
+    res.seconds_full += since(t0);
+  }
   double best_screen = 0;
-  // (Re)chooses the screening samples for the current thresholds, run by `plan`.
-  auto choose_screen = [&](Plan& plan, bool measured) {
+  // (Re)chooses the screening samples for the current thresholds (the plan's).
+  auto choose_screen = [&](bool measured) {
     if (!screening) return;
     auto t0 = std::chrono::steady_clock::now();
-    if (!measured) run_sqnr(plan, batches, ref_all, &sample_noise);
+    if (!measured) {
+      sync_full();
+      run_sqnr(full, batches, ref_all, &sample_noise);
+    }
     screen = subset(batches, pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples)), max_batch);
     ref_screen = reference_outputs(*fp32, screen);
+    screen_signal = 0;
+    double unused = 0;
+    for (const auto& outs : ref_screen)
+      for (const Tensor& r : outs)
+        if (r.dtype() == DType::f32) add_sqnr_sums(r.data<float>(), r.data<float>(), r.numel(), screen_signal, unused);
+    saved.clear();
     if (!measured) res.seconds_setup += since(t0);  // the first time: counted with the rest of the setup
-    best_screen = screen_run(plan);
+    best_screen = screen_run(true);
   };
-  choose_screen(*first, true);
-  first.reset();
+  choose_screen(true);
   res.sqnr_start_db = best;
 
   // The local error proxy: one unfused FP32 pass over the screening samples (all samples without screening).
@@ -257,10 +336,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   for (int sweep = 0; sweep < opt.max_sweeps; ++sweep) {
     const double sweep_start = best;
     res.sweeps = sweep + 1;
-    if (sweep > 0 && screening) {
-      auto plan = build();
-      choose_screen(*plan, false);
-    }
+    if (sweep > 0 && screening) choose_screen(false);
     for (const auto& e : res.table.entries)
       if (scaled.count(e.name)) planned += static_cast<int>(e.candidates.size());
     for (auto& e : res.table.entries) {
@@ -293,16 +369,24 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
             continue;
           }
         amax[e.name] = c;
-        auto plan = build();
+        update();
         if (screening) {
-          const double s_screen = screen_run(*plan);
+          // The noise only grows over the screening batches, so a trial stops as soon as its outcome is known:
+          // it has lost by more than settle_db (where a later sweep may ask), or cannot gain accept_db (in the
+          // last sweep, or without settled decisions). The decisions are those of the whole screening run.
+          const bool settle_later = opt.settle_db > 0 && sweep + 1 < opt.max_sweeps;
+          auto lost = [&](double noise) {
+            const double bound = sqnr_db(screen_signal, noise);
+            return settle_later ? best_screen - bound > opt.settle_db : !(bound > best_screen + opt.accept_db);
+          };
+          const double s_screen = screen_run(false, lost);
           trial_done("scale " + e.name + " " + name + " (screen)");
           lost_by[key] = best_screen - s_screen;
           if (s_screen > best_screen + opt.accept_db) passed.push_back({s_screen, name, c});
           else ++res.screened_out;
           continue;
         }
-        const double s = full_run(*plan);
+        const double s = full_run();
         trial_done("scale " + e.name + " " + name);
         if (s > best + opt.accept_db) {
           best = s;
@@ -319,19 +403,21 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
           break;
         }
         amax[e.name] = passed[i].amax;
-        auto plan = build();
+        update();
         ++res.confirmations;
-        const double s = full_run(*plan);
+        const double s = full_run();
         if (s > best + opt.accept_db) {
           best = s;
           chosen = passed[i].name;
           chosen_amax = passed[i].amax;
           best_screen = passed[i].screen;  // the same screening samples, so still comparable
+          if (downstream) screen_run(true);  // the saved runs now have this threshold
           res.screened_out += static_cast<int>(passed.size() - i - 1);  // not needed any more
           break;
         }
       }
       amax[e.name] = chosen_amax;
+      update();
       if (!chosen.empty()) {
         res.changes.push_back({e.name, chosen, e.amax, chosen_amax, best});
         e.amax = chosen_amax;

@@ -24,6 +24,13 @@
 //    `max_confirmations` per tensor and sweep), and is accepted by the exact rule above. So every accepted change gains what the exhaustive search's rule demands; what the cheap steps
 //    can do is miss a candidate that would have won narrowly.
 //
+// What makes each trial cheap (the decisions are the same as with a plan built per trial, bit for bit): one
+// INT8 plan is built, and a trial changes its scales in place (Plan::update_int8_amax: only the kernels whose
+// multipliers, scales or accumulator-unit biases change are created again). A screening trial (cpu and ref
+// backends) runs only the steps from the first one the changed scale affects, on the saved tensors of the
+// current thresholds' screening run (Plan::run_from), and stops after a batch once the noise so far shows it
+// lost (by more than settle_db where a later sweep may ask, else by enough not to pass): the noise only grows.
+//
 // screen_samples = 0 and prune_ratio = 0 give the exhaustive search (every trial on all samples), which is
 // tune.h's scale search. Deterministic: same samples, same table.
 #pragma once
@@ -66,13 +73,13 @@ struct ThresholdSearchResult {
   double sqnr_start_db = 0, sqnr_db = 0;  // all samples, before and after
   std::vector<ThresholdChange> changes;   // accepted, in order (a tensor may appear once per sweep)
   int sweeps = 0;
-  int trials = 0;               // INT8 plans built and run (screening or exhaustive)
+  int trials = 0;               // candidate runs (screening or exhaustive)
   int pruned = 0;               // candidates skipped by the local error proxy
   int screened_out = 0;         // screened candidates not confirmed (lost the screen, or another one was taken)
   int confirmations = 0;        // runs over all samples after a passed screen
   int settled = 0;              // candidates not tried again in a later sweep (settle_db)
-  // Where the time went (wall seconds): FP32 references and the local error proxy, building the trial plans,
-  // screening runs, runs over all samples (the start and the confirmations).
+  // Where the time went (wall seconds): FP32 references and the local error proxy, building the trial plans
+  // and changing their scales in place, screening runs, runs over all samples (the start and the confirmations).
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
 };
 

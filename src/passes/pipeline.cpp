@@ -2,6 +2,8 @@
 
 #include "passes/passes.h"
 
+#include <string>
+
 namespace octet {
 
 namespace {
@@ -37,6 +39,7 @@ const std::vector<PipelinePass> kPipeline = {
      [](Graph& g, const CompileOptions& o, QuantizeReport& r) {
        QuantizeOptions qo;
        qo.fp32_layers = o.fp32_layers;
+       qo.weight_cache = o.weight_cache;
        r = quantize_graph(g, o.int8_amax, qo);
      }},
     {"release_unread_constants", int8,
@@ -53,9 +56,28 @@ const std::vector<PipelinePass> kPipeline = {
 const std::vector<PipelinePass>& compile_pipeline() { return kPipeline; }
 
 CompiledGraph compile(Graph g, const CompileOptions& opt, const BackendTraits& traits) {
+  return compile_from_quantize(compile_before_quantize(std::move(g), opt, traits), opt, traits);
+}
+
+namespace {
+size_t quantize_pass_index() {
+  for (size_t i = 0; i < kPipeline.size(); ++i)
+    if (std::string(kPipeline[i].name) == "quantize_graph") return i;
+  return kPipeline.size();
+}
+}  // namespace
+
+Graph compile_before_quantize(Graph g, const CompileOptions& opt, const BackendTraits& traits) {
+  QuantizeReport unused;
+  for (size_t i = 0; i < quantize_pass_index(); ++i)
+    if (kPipeline[i].enabled(opt, traits)) kPipeline[i].run(g, opt, unused);
+  return g;
+}
+
+CompiledGraph compile_from_quantize(Graph g, const CompileOptions& opt, const BackendTraits& traits) {
   CompiledGraph c;
-  for (const PipelinePass& p : kPipeline)
-    if (p.enabled(opt, traits)) p.run(g, opt, c.report);
+  for (size_t i = quantize_pass_index(); i < kPipeline.size(); ++i)
+    if (kPipeline[i].enabled(opt, traits)) kPipeline[i].run(g, opt, c.report);
   c.graph = std::move(g);
   return c;
 }

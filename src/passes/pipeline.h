@@ -29,6 +29,7 @@ struct CompileOptions {
   std::map<std::string, float> int8_amax;
   std::vector<std::string> fp32_layers;  // INT8: ONNX node names kept in FP32
   std::set<std::string> keep_unfused;    // tensors fuse_post_ops must not fuse away (Q/DQ models)
+  WeightCache* weight_cache = nullptr;   // INT8: see QuantizeOptions::weight_cache
 };
 
 struct CompiledGraph {
@@ -46,5 +47,10 @@ const std::vector<PipelinePass>& compile_pipeline();
 
 // Runs the enabled passes of compile_pipeline() in order.
 CompiledGraph compile(Graph g, const CompileOptions& opt, const BackendTraits& traits);
+// The same in two parts: the passes before quantize_graph (they do not read opt.int8_amax), then the others.
+// compile(g) == compile_from_quantize(compile_before_quantize(g)). Plan::update_int8_amax (runtime/plan.h)
+// keeps the first part's graph and re-runs only the second with other amax values.
+Graph compile_before_quantize(Graph g, const CompileOptions& opt, const BackendTraits& traits);
+CompiledGraph compile_from_quantize(Graph g, const CompileOptions& opt, const BackendTraits& traits);
 
 }  // namespace octet

@@ -211,11 +211,19 @@ struct Quantizer {
   }
 
   // Per-output-channel weights: rows of `w` viewed as [rows, per].
-  struct QWeights {
-    Tensor q;
-    std::vector<float> scale;
-  };
-  static QWeights quantize_rows(const Tensor& w, int64_t rows) {
+  using QWeights = QuantizedWeights;
+  // `source`: the graph constant `w` was made from (w itself, or its transpose), the weight cache's key.
+  QWeights quantize_rows(const Tensor& w, int64_t rows, const Tensor& source) {
+    if (opt.weight_cache) {
+      auto it = opt.weight_cache->find(source.raw());
+      if (it != opt.weight_cache->end() && it->second.q.shape() == w.shape()) return it->second;
+      QWeights& r = (*opt.weight_cache)[source.raw()] = quantize_rows_now(w, rows);
+      r.source = source;  // keeps the address taken
+      return r;
+    }
+    return quantize_rows_now(w, rows);
+  }
+  static QWeights quantize_rows_now(const Tensor& w, int64_t rows) {
     QWeights r;
     int64_t per = w.numel() / rows;
     r.q = Tensor(DType::i8, w.shape());
@@ -328,7 +336,7 @@ struct Quantizer {
     q.inputs = {qx};
     std::vector<float> bias;
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
-    QWeights qw = quantize_rows(w, w.dim(0));
+    QWeights qw = quantize_rows(w, w.dim(0), w);
     // epilogue appends w and bias in this order: x, w, bias
     epilogue(q, qw, bias, sxq, sy, act != quant::Act::None);
     q.attrs["strides"] = attr_ints(win.strides);
@@ -482,7 +490,7 @@ struct Quantizer {
     q.post.fused_names = n.post.fused_names;
     if (aff) take_affine(q, *aff);
     q.inputs = {qx};
-    epilogue(q, quantize_rows(w, w.dim(0)), bias, qscale.at(qx), sy, act != quant::Act::None);
+    epilogue(q, quantize_rows(w, w.dim(0), b), bias, qscale.at(qx), sy, act != quant::Act::None);
     activation_attrs(q, n.post, act, lo, hi, sy);
     int qy = new_int8_value(y);
     q.outputs = {qy};

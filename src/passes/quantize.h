@@ -13,16 +13,28 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/tensor.h"
 #include "ir/graph.h"
 #include "ir/qops.h"
 
 namespace octet {
+
+// Per-output-channel int8 weights and their scales, by the address of the FP32 weights they were made from.
+struct QuantizedWeights {
+  Tensor q;
+  std::vector<float> scale;
+  Tensor source;  // in a WeightCache: the FP32 constant (kept, so that its address stays its own)
+};
+using WeightCache = std::map<const void*, QuantizedWeights>;
 
 struct QuantizeOptions {
   std::vector<std::string> fp32_layers;  // ONNX node names (or output tensor names) kept in FP32
   // EntropyCalibration2's rule that Concat inputs and output share one scale. Off by default: each tensor
   // keeps its calibrated scale and QConcat rescales (measured better, see quantize.cpp).
   bool share_concat_scales = false;
+  // A caller that quantizes the same graph (the same FP32 weight tensors) again with other amax values
+  // (Plan::update_int8_amax) passes the same cache every time: the weights are quantized once. Null: none.
+  WeightCache* weight_cache = nullptr;
 };
 
 struct QuantizeReport {

@@ -40,6 +40,9 @@ struct PlanOptions {
   // Tensors the fusion pass must not fuse away (their producer absorbs no Add / activation after them). For a
   // Q/DQ model: every tensor it quantizes, so octet rounds exactly where the model does (api::make_plan, src/api/policy.cpp).
   std::set<std::string> keep_unfused;
+  // INT8: keep the graph as the compile passes before quantization left it, so that update_int8_amax() can
+  // change scales without a rebuild (costs the FP32 weights' memory once more).
+  bool rescalable = false;
   // The backend's options; unset: BackendOptions::from_environment() (the OCTET_CPU_* switches).
   std::optional<BackendOptions> backend_options;
 };
@@ -64,6 +67,26 @@ class Plan {
   const std::vector<Shape>& current_input_shapes() const { return in_shapes_; }
   // Inputs in graph-input order. Outputs in graph-output order, views into the plan's buffers.
   std::vector<Tensor> run(const std::vector<Tensor>& inputs, const Observer* observer = nullptr);
+
+  // INT8 plans built with PlanOptions::rescalable: the plan as Plan::build would make it with `amax` instead of
+  // options().int8_amax, bit for bit, without a rebuild: the quantization pass runs again on the kept graph,
+  // and only the nodes whose attributes or constant inputs (requantization multipliers, scales, biases in
+  // accumulator units) differ get new kernels; their steps are prepared again. When the new graph differs in
+  // more than that (another op stays FP32), the plan is rebuilt.
+  struct ScaleUpdate {
+    bool rebuilt = false;  // the whole plan was rebuilt (the steps may differ)
+    size_t first_step = 0;  // the first step whose node changed (steps() when none; 0 when not reshaped or rebuilt)
+    int kernels = 0;        // kernels created again
+  };
+  ScaleUpdate update_int8_amax(const std::map<std::string, float>& amax);
+  // Steps (non-folded nodes, in execution order) after reshape.
+  size_t steps() const { return steps_.size(); }
+  // Plans built with keep_all_outputs, after run(): a copy of every value the steps computed (others: empty).
+  std::vector<Tensor> saved_tensors() const;
+  // Plans built with keep_all_outputs: run() that executes only the steps from `first_step` on. The values
+  // computed before it are taken from `saved` (saved_tensors() of a run on the same inputs by a plan whose
+  // steps before `first_step` are the same); host backends only (cpu, ref).
+  std::vector<Tensor> run_from(size_t first_step, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved);
   // The tensor last computed for value v (valid after run with keep_all_outputs, or for constants).
   const Tensor& tensor(int v) const { return tensors_[static_cast<size_t>(v)]; }
   // Shape of value v after reshape.
@@ -79,6 +102,8 @@ class Plan {
  private:
   Plan() = default;
   void create_kernels();  // one kernel per node of graph_: backend_ where it supports the node, else ref_
+  void create_kernel(size_t node);
+  void bind_inputs(const std::vector<Tensor>& inputs);  // reshapes when their shapes changed
   struct Step {
     int node;
     std::unique_ptr<Kernel> kernel;
@@ -101,6 +126,9 @@ class Plan {
   size_t arena_bytes_ = 0;
   bool reshaped_ = false;
   QuantizeReport qreport_;
+  std::shared_ptr<const Graph> prequant_;  // rescalable INT8 plans: the graph before quantization
+  std::shared_ptr<WeightCache> weights_;   // rescalable INT8 plans: prequant_'s weights quantized
+  std::vector<int> step_of_value_;         // after reshape: the step that computes a value, or -1
 };
 
 // Runs `g` once on the reference backend, unfused: the oracle for tests.
