@@ -99,6 +99,8 @@ int cmd_tune(int argc, char** argv) {
   a.opt("match-iou", "T", "--task detect: an INT8 box matches an FP32 box at IoU >= T", "0.5");
   a.opt("strides", "S,S,...", "--decode yolox: the strides of the anchor grids, in output order", "8,16,32");
   a.opt("mask-threshold", "T", "--task segment: a pixel is in the mask when the map is > T (DBNet: 0.3)", "0.3");
+  a.opt("rank-samples", "N", "budget: rank the layers on N of the samples (spread evenly; the budget is still checked "
+        "on all): cheaper for large models, 0: all", "0");
   a.opt("exclusions", "FILE", "write the FP32 layers as other tools take them (JSON): ONNX Runtime quantize_static "
         "nodes_to_exclude, trtexec --layerPrecisions, ModelOpt nodes_to_exclude");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
@@ -225,6 +227,8 @@ int cmd_tune(int argc, char** argv) {
   opt.budget = budget;
   opt.labels = labels;
   opt.task = task;
+  opt.rank_samples = static_cast<int>(a.get_int("rank-samples", 0));
+  OCTET_CHECK(opt.rank_samples >= 0, "--rank-samples must be 0 (all) or positive");
   Progress progress("tune", 0, a.on("quiet"), "trials");
   opt.progress = [&](int done, int planned, const std::string&) {
     progress.set_total(planned);

@@ -40,6 +40,9 @@ struct TuningOptions {
   DecodeOptions decode;
   double match_iou = 0.5;
   float mask_threshold = 0.3f;
+  // Budget mode: rank the layers on at least this many samples, spread evenly (0: all); the budget is still
+  // checked on every sample.
+  int rank_samples = 0;
 };
 
 struct TuningStep {

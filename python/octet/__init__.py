@@ -518,13 +518,23 @@ def top1_accuracy(scores, labels):
 
 
 def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
-         **options):
+         task=None, min_f1=None, min_iou=None, **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
     or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
     To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
     top-1 drop vs FP32 is <= `budget` points (needs `labels`, one class per sample), the INT8/FP32 top-1
     agreement >= `min_agreement` percent, the output SQNR >= `min_sqnr` dB; the result says budget_met,
-    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude)."""
+    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude).
+    Detectors and segmenters, as `octet tune --task`: task="detect", decode="yolox"|"yolov5"|"yolov8", min_f1=F
+    (box F1 of INT8 vs FP32 boxes; score_threshold=, nms_iou=, strides=, match_iou= as octet eval --task), or
+    task="segment", min_iou=F (mask IoU; mask_threshold=); the result's task_score_start / task_score."""
+    if min_f1 is not None or min_iou is not None:
+        want = "detect" if min_f1 is not None else "segment"
+        if task != want or (min_f1 is not None and min_iou is not None):
+            raise Error(f"tune: {'min_f1' if want == 'detect' else 'min_iou'}= goes with task='{want}'")
+        options["min_task_score"] = float(min_f1 if min_f1 is not None else min_iou)
+    if task is not None:
+        options["task"] = task
     if budget is not None:
         if labels is None:
             raise Error("tune: budget= is a top-1 drop and needs labels= (one class per sample)")

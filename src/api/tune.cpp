@@ -191,6 +191,7 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.budget.min_agreement = options.min_agreement;
   o.budget.min_sqnr_db = options.min_sqnr_db;
   o.labels = options.labels;
+  o.rank_samples = options.rank_samples;
   if (!options.task.empty()) {
     const Graph& g = model.source().graph;
     OCTET_CHECK(!g.outputs.empty(), "tune: '", model.path(), "' has no outputs");

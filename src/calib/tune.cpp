@@ -43,6 +43,8 @@ struct Evaluator {
   int planned = 0;
   TuneMetrics last;                      // of the latest trial
   TuneMetrics fp32;                      // of the FP32 plan itself
+  // Non-empty: trials run these batches only and measure SQNR alone (the ranking with rank_samples).
+  std::vector<size_t> subset;
 
   Evaluator(const Graph& m, const std::vector<std::vector<Tensor>>& b, const TuneOptions& o)
       : model(m), batches(b), opt(o) {
@@ -94,6 +96,17 @@ struct Evaluator {
   }
   double sqnr(Plan& plan, const std::string& what) {
     double signal = 0, noise = 0;
+    if (!subset.empty()) {
+      for (size_t b : subset) {
+        std::vector<Tensor> outs = plan.run(batches[b]);
+        for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
+      }
+      ++trials;
+      if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
+      last = TuneMetrics();
+      last.sqnr_db = sqnr_db(signal, noise);
+      return last.sqnr_db;
+    }
     std::vector<int> top;
     if (opt.task) opt.task->begin();
     for (size_t b = 0; b < batches.size(); ++b) {
@@ -423,12 +436,26 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         if (std::find(f.begin(), f.end(), l) == f.end()) f.push_back(l);
       return f;
     };
+    // Budget mode with rank_samples: the ranking trials (one per unit) run on batches spread over the samples,
+    // at least rank_samples of them, against a baseline measured on the same batches.
+    double base = best;
+    if (budget && opt.rank_samples > 0) {
+      int64_t total = 0;
+      for (const auto& b : batches) total += b.at(0).rank() > 0 ? b[0].dim(0) : 1;
+      const size_t per = static_cast<size_t>(std::max<int64_t>(1, total / static_cast<int64_t>(batches.size())));
+      const size_t want = std::min(batches.size(), (static_cast<size_t>(opt.rank_samples) + per - 1) / per);
+      if (want < batches.size()) {
+        for (size_t k = 0; k < want; ++k) ev.subset.push_back(k * batches.size() / want);
+        base = ev.sqnr(amax, res.fp32_layers, "ranking baseline");
+      }
+    }
     std::vector<std::pair<size_t, double>> order;
     for (size_t i = 0; i < units.size(); ++i) {
       double s = ev.sqnr(amax, with(units[i]), "fp32 " + units[i][0]);
       order.emplace_back(i, s);
       if (units[i].size() == 1) res.layer_sensitivity.emplace_back(units[i][0], s);
     }
+    ev.subset.clear();
     std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     if (budget) {
       // Two rankings: by the SQNR with the unit alone in FP32, and by its gain over the start per unit of cost
@@ -448,7 +475,7 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
       for (const auto& [i, alone] : order) {
         double c = 0;
         for (const auto& l : units[i]) c += cost(l);
-        const double gain = alone - best;
+        const double gain = alone - base;
         per_mac.emplace_back(i, gain > 0 ? gain / c : 0.0, alone);
       }
       std::stable_sort(per_mac.begin(), per_mac.end(), [](const auto& a, const auto& b) {

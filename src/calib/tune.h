@@ -83,6 +83,9 @@ struct TuneOptions {
   TuneBudget budget;
   std::vector<int> labels;  // class of each sample, in batch order (needed for max_top1_drop)
   std::shared_ptr<TuneTask> task;  // scored every trial when set (needed for min_task_score)
+  // Budget mode: the ranking trials (one per layer or unit, most of the cost) run on batches spread evenly over
+  // the samples, at least this many samples (0: all); the search and pruning still measure every sample.
+  int rank_samples = 0;
   // Progress: called after every trial with (trials done, trials planned so far, what was tried).
   std::function<void(int, int, const std::string&)> progress;
 };

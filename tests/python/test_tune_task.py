@@ -101,6 +101,17 @@ def test_task_budget_is_met_and_matches_eval(setup, octet, task):
     assert eval_task(octet, d, task, d / f"{task}_t.cache") == pytest.approx(m1["task_score"], abs=1e-12)
 
 
+def test_rank_samples(setup, octet):
+    """--rank-samples: the ranking on 16 of the 48 samples (one trial per unit, + a baseline); the budget is still
+    checked on all 48, as octet eval --task re-measures."""
+    d = setup
+    start = eval_task(octet, d, "segment", d / "segment.cache")
+    target = round(start + (1 - start) / 2, 4)
+    rep = tune(octet, d, "segment", "seg_rank", "--min-iou", str(target), "--rank-samples", "16")
+    assert rep["budget_met"] and rep["metrics_final"]["task_score"] >= target
+    assert eval_task(octet, d, "segment", d / "seg_rank.cache") == pytest.approx(rep["metrics_final"]["task_score"], abs=1e-12)
+
+
 def test_task_budget_already_met(setup, octet):
     d = setup
     rep = tune(octet, d, "segment", "seg0", "--min-iou", "0.5")
@@ -129,3 +140,22 @@ def test_task_wrong_output_named(setup, octet):
               d / "bad.cache", "--force", "--task", "detect", "--decode", "yolox", "--min-f1", "0.9", "--quiet",
               check=False)
     assert r.returncode == 1 and "output 'map' is 8x1x28x28" in r.stderr, r.stderr
+
+
+def test_python_tune_task(setup, octet):
+    """octet.tune(task=, min_f1= / min_iou=) as the CLI: the same metric and the same choice on the same batches."""
+    pkg = pytest.importorskip("octet")
+    d = setup
+    x = np.load(d / "x.npy")
+    start = eval_task(octet, d, "segment", d / "segment.cache")
+    target = round(start + (1 - start) / 2, 4)
+    r = pkg.tune(str(d / "segment.onnx"), d / "segment.cache", x, batch=16, scale_search=False, task="segment",
+                 min_iou=target)
+    cli = tune(octet, d, "segment", "seg_py", "--min-iou", str(target))
+    assert r.budget_met and r.task_score >= target and r.task_score_start == pytest.approx(start, abs=1e-12)
+    assert r.fp32_layers == cli["fp32_layers"] and r.task_score == pytest.approx(cli["metrics_final"]["task_score"])
+    r = pkg.tune(str(d / "detect.onnx"), d / "detect.cache", x, batch=16, scale_search=False, task="detect",
+                 decode="yolox", strides=[4], min_f1=1.0)
+    assert r.budget_met and r.task_score == 1.0
+    with pytest.raises(pkg.Error, match="min_f1"):
+        pkg.tune(str(d / "detect.onnx"), d / "detect.cache", x, task="segment", min_f1=0.9)
