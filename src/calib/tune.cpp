@@ -199,30 +199,45 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
       if (std::find(drop.begin(), drop.end(), l) == drop.end()) out.push_back(l);
     return out;
   };
-  for (const auto& l : order) {
-    std::vector<std::string> f = without(c.fp32, {l});
-    ev.sqnr(amax, f, "budget" + tag + ": " + l + " back to INT8");
-    if (budget_meets(opt.budget, ev.last)) {
-      c.fp32 = std::move(f);
-      c.metrics = ev.last;
-    }
-  }
-  // Pairs of the (up to) 8 costliest layers left.
-  std::vector<std::string> left;
-  for (const auto& l : order)
-    if (std::find(c.fp32.begin(), c.fp32.end(), l) != c.fp32.end() && left.size() < 8) left.push_back(l);
-  for (size_t i = 0; i < left.size(); ++i)
-    for (size_t j = i + 1; j < left.size(); ++j) {
-      if (std::find(c.fp32.begin(), c.fp32.end(), left[i]) == c.fp32.end() ||
-          std::find(c.fp32.begin(), c.fp32.end(), left[j]) == c.fp32.end())
-        continue;
-      std::vector<std::string> f = without(c.fp32, {left[i], left[j]});
-      ev.sqnr(amax, f, "budget" + tag + ": " + left[i] + " and " + left[j] + " back to INT8");
+  auto has = [&](const std::string& l) { return std::find(c.fp32.begin(), c.fp32.end(), l) != c.fp32.end(); };
+  auto singles = [&] {
+    bool any = false;
+    for (const auto& l : order) {
+      if (!has(l)) continue;
+      std::vector<std::string> f = without(c.fp32, {l});
+      ev.sqnr(amax, f, "budget" + tag + ": " + l + " back to INT8");
       if (budget_meets(opt.budget, ev.last)) {
         c.fp32 = std::move(f);
         c.metrics = ev.last;
+        any = true;
       }
     }
+    return any;
+  };
+  // Pairs of the (up to) 8 costliest layers left.
+  auto pairs = [&] {
+    std::vector<std::string> left;
+    for (const auto& l : order)
+      if (has(l) && left.size() < 8) left.push_back(l);
+    bool any = false;
+    for (size_t i = 0; i < left.size(); ++i)
+      for (size_t j = i + 1; j < left.size(); ++j) {
+        if (!has(left[i]) || !has(left[j])) continue;
+        std::vector<std::string> f = without(c.fp32, {left[i], left[j]});
+        ev.sqnr(amax, f, "budget" + tag + ": " + left[i] + " and " + left[j] + " back to INT8");
+        if (budget_meets(opt.budget, ev.last)) {
+          c.fp32 = std::move(f);
+          c.metrics = ev.last;
+          any = true;
+        }
+      }
+    return any;
+  };
+  // Until no single layer can go back (a removal can make another one removable), then pairs, and again.
+  for (int round = 0; round < 2 * static_cast<int>(order.size()) + 2; ++round) {
+    if (singles()) continue;
+    if (!pairs()) break;
+  }
   return c;
 }
 
