@@ -10,6 +10,7 @@
 #include "common.h"
 #include "core/progress.h"
 #include "io/dataset.h"
+#include "octet/detect.h"
 #include "octet/log.h"
 
 namespace octet::cli {
@@ -26,6 +27,7 @@ std::string db(double v) {
 nlohmann::json metrics_json(const TuneMetrics& m) {
   nlohmann::json j = {{"agreement", m.agreement}, {"sqnr_db", std::isfinite(m.sqnr_db) ? nlohmann::json(m.sqnr_db) : nlohmann::json(db(m.sqnr_db))}};
   if (m.top1 >= 0) j.update({{"top1", m.top1}, {"fp32_top1", m.fp32_top1}, {"top1_drop", m.fp32_top1 - m.top1}});
+  if (m.task_score >= 0) j["task_score"] = m.task_score;
   return j;
 }
 
@@ -66,7 +68,10 @@ int cmd_tune(int argc, char** argv) {
          "To a budget (--budget, --min-agreement, --min-sqnr): the fewest layers in FP32, any layers, that meet every\n"
          "target on the samples: layers ranked by their effect alone, the shortest ranked prefix that meets it, then\n"
          "each chosen layer tried back in INT8. Prints the INT8 share of MACs; --exclusions writes the layers for\n"
-         "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).");
+         "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).\n"
+         "Detectors and segmenters, to a task budget (no labels; the metrics of octet eval --task):\n"
+         "  --task detect --decode yolox|yolov5|yolov8 --min-f1 F   box F1 of the INT8 boxes vs the FP32 boxes >= F\n"
+         "  --task segment --min-iou F                               mask IoU of the INT8 vs FP32 maps >= F");
   a.opt("cache", "C", "calibration cache from octet calibrate (with its C.json sidecar)");
   add_data_options(a);
   add_preprocess_options(a);
@@ -84,6 +89,18 @@ int cmd_tune(int argc, char** argv) {
         "--data (labelled: class sub-folders or IDX labels) drops by at most POINTS vs FP32 (0.1 = a tenth of a percent)");
   a.opt("min-agreement", "PCT", "budget without labels: INT8 top-1 equals FP32's on at least PCT % of the samples");
   a.opt("min-sqnr", "DB", "budget without labels: output SQNR vs FP32 at least DB");
+  a.opt("task", "TASK", "budget on a task metric of the first output: detect or segment (with --min-f1 / --min-iou)");
+  a.opt("decode", "HEAD", "--task detect: the head's layout, yolox, yolov5 [N, A, 5+C] or yolov8 [N, 4+C, A]");
+  a.opt("min-f1", "F", "--task detect: box F1 of INT8 vs FP32 (at --match-iou) at least F (0..1) on the samples");
+  a.opt("min-iou", "F", "--task segment: mask IoU of INT8 vs FP32 (maps > --mask-threshold) at least F (0..1)");
+  a.opt("score-threshold", "S", "--task detect: boxes with score > S count (score = objectness x class probability)", "0.3");
+  a.opt("iou", "T", "--task detect: NMS drops a box whose IoU with a higher-scored box of its class is > T", "0.45");
+  a.flag("class-agnostic", "--task detect: NMS across classes");
+  a.opt("match-iou", "T", "--task detect: an INT8 box matches an FP32 box at IoU >= T", "0.5");
+  a.opt("strides", "S,S,...", "--decode yolox: the strides of the anchor grids, in output order", "8,16,32");
+  a.opt("mask-threshold", "T", "--task segment: a pixel is in the mask when the map is > T (DBNet: 0.3)", "0.3");
+  a.opt("rank-samples", "N", "budget: rank the layers on N of the samples (spread evenly; the budget is still checked "
+        "on all): cheaper for large models, 0: all", "0");
   a.opt("exclusions", "FILE", "write the FP32 layers as other tools take them (JSON): ONNX Runtime quantize_static "
         "nodes_to_exclude, trtexec --layerPrecisions, ModelOpt nodes_to_exclude");
   a.opt("json", "FILE", "write the report (SQNR before/after, steps, per-layer sensitivity) to FILE");
@@ -110,6 +127,45 @@ int cmd_tune(int argc, char** argv) {
     budget.min_agreement = pct / 100.0;
   }
   if (a.has("min-sqnr")) budget.min_sqnr_db = a.get_double("min-sqnr", 0);
+  // The task objective: --task with its threshold; the decode options of octet eval --task.
+  std::shared_ptr<TuneTask> task;
+  std::pair<std::string, DecodeOptions> task_args;  // the task and its decode, made once the model is read
+  const std::string task_name = a.get("task");
+  OCTET_CHECK(!a.has("min-f1") || task_name == "detect", "--min-f1 is box F1: give it with --task detect --decode HEAD");
+  OCTET_CHECK(!a.has("min-iou") || task_name == "segment", "--min-iou is mask IoU: give it with --task segment");
+  OCTET_CHECK(!a.has("decode") || task_name == "detect" || (task_name == "segment" && a.get("decode") == "dbnet"),
+              "--decode '", a.get("decode"), "' goes with --task detect (yolox, yolov5, yolov8)");
+  if (!task_name.empty()) {
+    OCTET_CHECK(task_name == "detect" || task_name == "segment", "--task: 'detect' or 'segment', got '", task_name, "'");
+    const bool detect = task_name == "detect";
+    const char* limit = detect ? "min-f1" : "min-iou";
+    OCTET_CHECK(a.has(limit), "octet tune --task ", task_name, ": give the ", detect ? "box F1" : "mask IoU",
+                " INT8 must keep with --", limit, " (e.g. 0.98)");
+    budget.min_task_score = a.get_double(limit, -1);
+    OCTET_CHECK(budget.min_task_score >= 0 && budget.min_task_score <= 1, "--", limit, " is a fraction (0 to 1), got '",
+                a.get(limit), "'");
+    DecodeOptions dec;
+    if (detect) {
+      OCTET_CHECK(a.has("decode"), "octet tune --task detect: give the head's layout with --decode yolox|yolov5|yolov8");
+      OCTET_CHECK(a.get("decode") != "dbnet", "--decode dbnet is a segmentation head: use --task segment --min-iou");
+      dec.head = detect_head_from_name(a.get("decode"));
+      dec.score_threshold = a.get_double("score-threshold", 0.3);
+      dec.nms_iou = a.get_double("iou", 0.45);
+      OCTET_CHECK(dec.nms_iou > 0 && dec.nms_iou <= 1, "--iou must be in (0, 1], got ", dec.nms_iou);
+      dec.class_agnostic = a.on("class-agnostic");
+      dec.strides.clear();
+      for (const std::string& st : a.get_list("strides")) {
+        int v = 0;
+        try {
+          v = std::stoi(st);
+        } catch (const std::exception&) {
+        }
+        OCTET_CHECK(v > 0, "--strides: '", st, "' is not a positive integer");
+        dec.strides.push_back(v);
+      }
+    }
+    task_args = {task_name, dec};
+  }
   {
     std::error_code ec;
     OCTET_CHECK(!std::filesystem::equivalent(cache_path, out, ec), "octet tune: -o would overwrite the input cache '",
@@ -120,6 +176,10 @@ int cmd_tune(int argc, char** argv) {
   apply_threads(a);
 
   ModelSource m = load_image_model(model_path, a, "tune");
+  if (!task_args.first.empty())
+    task = api::make_tune_task(task_args.first, task_args.second, a.get_double("match-iou", 0.5),
+                               static_cast<float>(a.get_double("mask-threshold", 0.3)),
+                               m.graph.value(m.graph.outputs.at(0)).name);
 
   api::TuneInput in = api::load_tune_input(cache_path);
   const SidecarMeta& meta = in.meta;
@@ -166,6 +226,9 @@ int cmd_tune(int argc, char** argv) {
   opt.fp32_layers = a.get_list("fp32-layers");
   opt.budget = budget;
   opt.labels = labels;
+  opt.task = task;
+  opt.rank_samples = static_cast<int>(a.get_int("rank-samples", 0));
+  OCTET_CHECK(opt.rank_samples >= 0, "--rank-samples must be 0 (all) or positive");
   Progress progress("tune", 0, a.on("quiet"), "trials");
   opt.progress = [&](int done, int planned, const std::string&) {
     progress.set_total(planned);
@@ -195,6 +258,7 @@ int cmd_tune(int argc, char** argv) {
     auto line = [&](const char* what, const TuneMetrics& m) {
       std::printf("  %-22s agreement with FP32 %.2f%%, output SQNR %s dB", what, 100.0 * m.agreement, db(m.sqnr_db).c_str());
       if (m.top1 >= 0) std::printf(", top-1 %.2f%% (FP32 %.2f%%, drop %.2f points)", m.top1, m.fp32_top1, m.fp32_top1 - m.top1);
+      if (task) std::printf(", %s vs FP32 %.4f", task->name().c_str(), m.task_score);
       std::printf("\n");
     };
     std::printf("budget %s on %lld samples with %zu layer(s) in FP32:\n", r.budget_met ? "met" : "NOT met",

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "octet/detect.h"
 #include "octet/model.h"
 #include "octet/tensor.h"
 
@@ -34,6 +35,17 @@ struct TuningOptions {
   // false: progress after every trial ("tune", unit "trials") to the progress handler (octet/log.h), else a
   // line on stderr; true: none.
   bool quiet = true;
+  // Task objective (octet tune --task): "detect" — box F1 of the INT8 boxes against the FP32 boxes (the first
+  // output decoded by `decode`, NMS, matched at `match_iou`); "segment" — mask IoU of the first output's
+  // probability maps > `mask_threshold`. Needs min_task_score (0..1); "" : none.
+  std::string task;
+  double min_task_score = -1;
+  DecodeOptions decode;
+  double match_iou = 0.5;
+  float mask_threshold = 0.3f;
+  // Budget mode: rank the layers on at least this many samples, spread evenly (0: all); the budget is still
+  // checked on every sample.
+  int rank_samples = 0;
 };
 
 struct TuningStep {
@@ -55,6 +67,7 @@ struct TuningResult {
   // of fp32_layers (the layers and what is fused into them): ONNX Runtime's / ModelOpt's nodes_to_exclude.
   bool budget_met = false;
   double agreement = 0, top1 = -1, fp32_top1 = -1;
+  double task_score_start = -1, task_score = -1;  // the task's score all INT8 and with fp32_layers (-1: no task)
   double macs_total = 0, macs_int8 = 0;
   std::vector<std::string> fp32_nodes;
   std::string cache;  // the tuned TensorRT cache text (same header)

@@ -550,7 +550,7 @@ def top1_accuracy(scores, labels):
 
 
 def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
-         progress=None, **options):
+         progress=None, task=None, min_f1=None, min_iou=None, **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
     or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
     To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
@@ -559,7 +559,17 @@ def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min
     the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude).
     `progress`: fn(label, done, total, unit, finished) after every trial ("tune", "trials"); quiet=False without
     it: the progress handler's, else a line on stderr. Ctrl-C (KeyboardInterrupt) stops the search at the next
-    trial and writes nothing."""
+    trial and writes nothing.
+    Detectors and segmenters, as `octet tune --task`: task="detect", decode="yolox"|"yolov5"|"yolov8", min_f1=F
+    (box F1 of INT8 vs FP32 boxes; score_threshold=, nms_iou=, strides=, match_iou= as octet eval --task), or
+    task="segment", min_iou=F (mask IoU; mask_threshold=); the result's task_score_start / task_score."""
+    if min_f1 is not None or min_iou is not None:
+        want = "detect" if min_f1 is not None else "segment"
+        if task != want or (min_f1 is not None and min_iou is not None):
+            raise Error(f"tune: {'min_f1' if want == 'detect' else 'min_iou'}= goes with task='{want}'")
+        options["min_task_score"] = float(min_f1 if min_f1 is not None else min_iou)
+    if task is not None:
+        options["task"] = task
     if progress is not None:
         set_progress_handler(progress)
         try:

@@ -762,13 +762,16 @@ NB_MODULE(_octet, m) {
       .def_ro("macs_total", &octet::TuningResult::macs_total)
       .def_ro("macs_int8", &octet::TuningResult::macs_int8)
       .def_ro("fp32_nodes", &octet::TuningResult::fp32_nodes)
+      .def_ro("task_score_start", &octet::TuningResult::task_score_start)
+      .def_ro("task_score", &octet::TuningResult::task_score)
       .def_prop_ro("cache", [](const octet::TuningResult& r) { return nb::bytes(r.cache.data(), r.cache.size()); })
       .def("save", &octet::TuningResult::save, "cache_path"_a);
   m.def("tune",
         [](const octet::Model& model, const std::string& cache, const std::vector<std::vector<HostArray>>& samples,
            int max_fp32_layers, double min_gain_db, bool scale_search, std::vector<std::string> fp32_layers,
            const std::string& backend, double max_top1_drop, double min_agreement, std::optional<double> min_sqnr_db,
-           std::vector<int> labels, bool quiet) {
+           std::vector<int> labels, bool quiet, const std::string& task, double min_task_score, const std::string& decode,
+           double score_threshold, double nms_iou, std::vector<int> strides, double match_iou, double mask_threshold) {
           std::vector<std::vector<octet::HostTensor>> s;
           for (const auto& b : samples) {
             std::vector<octet::HostTensor> v;
@@ -785,6 +788,14 @@ NB_MODULE(_octet, m) {
           o.min_agreement = min_agreement;
           if (min_sqnr_db) o.min_sqnr_db = *min_sqnr_db;
           o.labels = std::move(labels);
+          o.task = task;  // octet tune --task: checked (with min_task_score) by octet::tune
+          o.min_task_score = min_task_score;
+          if (task == "detect") o.decode.head = octet::detect_head_from_name(decode);
+          o.decode.score_threshold = score_threshold;
+          o.decode.nms_iou = nms_iou;
+          o.decode.strides = std::move(strides);
+          o.match_iou = match_iou;
+          o.mask_threshold = static_cast<float>(mask_threshold);
           // Ctrl-C: checked at every trial's progress event (the guard passes events on unless quiet)
           InterruptGuard guard(quiet);
           o.quiet = false;
@@ -799,5 +810,7 @@ NB_MODULE(_octet, m) {
         },
         "model"_a, "cache"_a, "samples"_a, "max_fp32_layers"_a = -1, "min_gain_db"_a = 0.1, "scale_search"_a = true,
         "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu", "max_top1_drop"_a = -1.0,
-        "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{}, "quiet"_a = true);
+        "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{}, "quiet"_a = true, "task"_a = "",
+        "min_task_score"_a = -1.0, "decode"_a = "yolox", "score_threshold"_a = 0.3, "nms_iou"_a = 0.45,
+        "strides"_a = std::vector<int>{8, 16, 32}, "match_iou"_a = 0.5, "mask_threshold"_a = 0.3);
 }

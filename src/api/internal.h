@@ -14,8 +14,10 @@
 #include "calib/calibrate.h"
 #include "calib/formats.h"
 #include "calib/sidecar.h"
+#include "calib/tune.h"
 #include "io/dataset.h"
 #include "octet/calibrate.h"
+#include "octet/detect.h"
 #include "octet/engine.h"
 #include "octet/log.h"
 #include "octet/model.h"
@@ -138,6 +140,14 @@ std::vector<std::string> fp32_onnx_nodes(const Graph& model, const CalibTable& t
 // the thresholds were searched again).
 void write_tuned(const std::string& out, const TuneInput& in, const CalibTable& table,
                  const std::vector<std::string>& fp32_layers, bool searched_scales, const std::string& model_path);
+
+// The task objective of octet tune --task (calib/tune.h TuneTask) on the first output: "detect" decodes it
+// (`decode`; input_h / input_w are taken from each batch) and scores box F1 of INT8 against the FP32 boxes at
+// `match_iou` (1 when neither has a box); "segment" scores mask IoU of the maps > `mask_threshold`. Throws Error
+// for another task name; a first output of the wrong shape is an Error (naming it) in the first trial.
+// `output` names the first output in errors.
+std::shared_ptr<TuneTask> make_tune_task(const std::string& task, const DecodeOptions& decode, double match_iou,
+                                         float mask_threshold, const std::string& output);
 
 // --- Q/DQ export ---
 // What octet's INT8 plan of `model` does, for the export to put Q/DQ where octet rounds (see qdq.cpp).

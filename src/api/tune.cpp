@@ -72,12 +72,92 @@ void write_tuned(const std::string& out, const TuneInput& in, const CalibTable& 
 }
 
 namespace {
+
+// Box F1 of the INT8 detections against the FP32 ones (octet eval --task detect's "box F1").
+class DetectTask : public TuneTask {
+ public:
+  DetectTask(const DecodeOptions& d, double match_iou, std::string output)
+      : dec_(d), match_iou_(match_iou), output_(std::move(output)) {}
+  std::string name() const override { return "box F1"; }
+  void begin() override {
+    f1_ = BoxF1();
+    f1_.iou = match_iou_;
+  }
+  void add(size_t batch, const std::vector<Tensor>& fp32, const std::vector<Tensor>& int8,
+           const std::vector<Tensor>& inputs) override {
+    if (ref_.size() <= batch) ref_.resize(batch + 1);
+    if (ref_[batch].empty()) ref_[batch] = decode(fp32.at(0), inputs);
+    const std::vector<std::vector<Box>> got = decode(int8.at(0), inputs);
+    for (size_t i = 0; i < got.size() && i < ref_[batch].size(); ++i) f1_.add(got[i], ref_[batch][i]);
+  }
+  double score() const override { return f1_.predictions == 0 && f1_.truths == 0 ? 1.0 : f1_.f1(); }
+
+ private:
+  std::vector<std::vector<Box>> decode(const Tensor& y, const std::vector<Tensor>& inputs) const {
+    const char* expected = dec_.head == DetectHead::yolov8 ? "N x (4 + classes) x anchors" : "N x anchors x (5 + classes)";
+    OCTET_CHECK(y.dtype() == DType::f32 && y.rank() == 3, "tune --task detect --decode ", detect_head_name(dec_.head),
+                ": output '", output_, "' is ", shape_str(y.shape()), "; expected float32 ", expected);
+    DecodeOptions d = dec_;
+    const Tensor& x = inputs.at(0);
+    if (x.rank() == 4) {
+      d.input_h = static_cast<int>(x.dim(2));
+      d.input_w = static_cast<int>(x.dim(3));
+    }
+    const int64_t per = y.dim(1) * y.dim(2);
+    std::vector<std::vector<Box>> out;
+    for (int64_t i = 0; i < y.dim(0); ++i) out.push_back(decode_detections(y.data<float>() + i * per, y.dim(1), y.dim(2), d));
+    return out;
+  }
+  DecodeOptions dec_;
+  double match_iou_;
+  std::string output_;
+  BoxF1 f1_;
+  std::vector<std::vector<std::vector<Box>>> ref_;  // FP32 boxes per batch and image (decoded once)
+};
+
+// Mask IoU of the INT8 map against the FP32 map (octet eval --task segment).
+class SegmentTask : public TuneTask {
+ public:
+  SegmentTask(float threshold, std::string output) : threshold_(threshold), output_(std::move(output)) {}
+  std::string name() const override { return "mask IoU"; }
+  void begin() override {
+    iou_ = MaskIoU();
+    iou_.threshold = threshold_;
+  }
+  void add(size_t, const std::vector<Tensor>& fp32, const std::vector<Tensor>& int8, const std::vector<Tensor>&) override {
+    const Tensor& f = fp32.at(0);
+    const Tensor& q = int8.at(0);
+    OCTET_CHECK(f.dtype() == DType::f32 && ((f.rank() == 4 && f.dim(1) == 1) || f.rank() == 3),
+                "tune --task segment: output '", output_, "' is ", shape_str(f.shape()),
+                "; expected a probability map N x 1 x H x W");
+    OCTET_CHECK(q.numel() == f.numel(), "tune --task segment: INT8 output ", shape_str(q.shape()), " vs FP32 ",
+                shape_str(f.shape()));
+    iou_.add(f.data<float>(), q.data<float>(), f.numel());
+  }
+  double score() const override { return iou_.iou(); }
+
+ private:
+  float threshold_;
+  std::string output_;
+  MaskIoU iou_;
+};
+
 struct TunedState {
   TuneInput in;
   CalibTable table;
   std::string model_path;
 };
 }  // namespace
+
+std::shared_ptr<TuneTask> make_tune_task(const std::string& task, const DecodeOptions& decode, double match_iou,
+                                         float mask_threshold, const std::string& output) {
+  if (task == "detect") {
+    OCTET_CHECK(match_iou > 0 && match_iou <= 1, "tune --task detect: the match IoU must be in (0, 1], got ", match_iou);
+    return std::make_shared<DetectTask>(decode, match_iou, output);
+  }
+  OCTET_CHECK(task == "segment", "tune --task: 'detect' or 'segment', got '", task, "'");
+  return std::make_shared<SegmentTask>(mask_threshold, output);
+}
 
 }  // namespace octet::api
 
@@ -112,6 +192,18 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.budget.min_agreement = options.min_agreement;
   o.budget.min_sqnr_db = options.min_sqnr_db;
   o.labels = options.labels;
+  o.rank_samples = options.rank_samples;
+  if (!options.task.empty()) {
+    const Graph& g = model.source().graph;
+    OCTET_CHECK(!g.outputs.empty(), "tune: '", model.path(), "' has no outputs");
+    o.task = api::make_tune_task(options.task, options.decode, options.match_iou, options.mask_threshold,
+                                 g.value(g.outputs[0]).name);
+    OCTET_CHECK(options.min_task_score >= 0 && options.min_task_score <= 1, "tune: task '", options.task,
+                "' needs min_task_score in [0, 1] (the ", o.task->name(), " INT8 must keep), got ", options.min_task_score);
+    o.budget.min_task_score = options.min_task_score;
+  } else {
+    OCTET_CHECK(options.min_task_score < 0, "tune: min_task_score needs a task ('detect' or 'segment')");
+  }
   OCTET_CHECK(o.budget.max_top1_drop < 0 || !o.labels.empty(), "tune: a top-1 budget needs labels (TuningOptions::labels)");
   Progress progress("tune", 0, options.quiet, "trials");
   o.progress = [&](int done, int planned, const std::string&) {
@@ -133,6 +225,8 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   out.agreement = r.metrics_final.agreement;
   out.top1 = r.metrics_final.top1;
   out.fp32_top1 = r.metrics_final.fp32_top1;
+  out.task_score_start = r.metrics_start.task_score;
+  out.task_score = r.metrics_final.task_score;
   out.macs_total = r.macs_total;
   out.macs_int8 = r.macs_int8;
   out.fp32_nodes = api::fp32_onnx_nodes(model.source().graph, r.table, r.fp32_layers, o.backend);

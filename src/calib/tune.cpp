@@ -4,7 +4,9 @@
 #include <cmath>
 #include <limits>
 #include <map>
+#include <optional>
 #include <set>
+#include <tuple>
 
 #include "calib/sqnr.h"
 #include "core/error.h"
@@ -41,6 +43,8 @@ struct Evaluator {
   int planned = 0;
   TuneMetrics last;                      // of the latest trial
   TuneMetrics fp32;                      // of the FP32 plan itself
+  // Non-empty: trials run these batches only and measure SQNR alone (the ranking with rank_samples).
+  std::vector<size_t> subset;
 
   Evaluator(const Graph& m, const std::vector<std::vector<Tensor>>& b, const TuneOptions& o)
       : model(m), batches(b), opt(o) {
@@ -58,6 +62,7 @@ struct Evaluator {
     fp32.sqnr_db = std::numeric_limits<double>::infinity();
     fp32.agreement = 1.0;
     fp32.top1 = fp32.fp32_top1 = top1_percent(ref_top);
+    fp32.task_score = opt.task ? 1.0 : -1.0;
   }
 
   // Argmax over each sample's row of `y` (N x ...: the first dimension is the sample).
@@ -91,11 +96,24 @@ struct Evaluator {
   }
   double sqnr(Plan& plan, const std::string& what) {
     double signal = 0, noise = 0;
+    if (!subset.empty()) {
+      for (size_t b : subset) {
+        std::vector<Tensor> outs = plan.run(batches[b]);
+        for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
+      }
+      ++trials;
+      if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
+      last = TuneMetrics();
+      last.sqnr_db = sqnr_db(signal, noise);
+      return last.sqnr_db;
+    }
     std::vector<int> top;
+    if (opt.task) opt.task->begin();
     for (size_t b = 0; b < batches.size(); ++b) {
       std::vector<Tensor> outs = plan.run(batches[b]);
       for (size_t o = 0; o < outs.size(); ++o) accumulate(ref[b][o], outs[o], signal, noise);
       append_top1(outs[0], top);
+      if (opt.task) opt.task->add(b, ref[b], outs, batches[b]);
     }
     ++trials;
     if (opt.progress) opt.progress(trials, std::max(planned, trials), what);
@@ -105,6 +123,7 @@ struct Evaluator {
     last.agreement = top.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(top.size());
     last.top1 = top1_percent(top);
     last.fp32_top1 = fp32.top1;
+    last.task_score = opt.task ? opt.task->score() : -1.0;
     return last.sqnr_db;
   }
 };
@@ -113,17 +132,27 @@ bool budget_meets(const TuneBudget& b, const TuneMetrics& m) {
   if (b.max_top1_drop >= 0 && !(m.fp32_top1 - m.top1 <= b.max_top1_drop + 1e-9)) return false;
   if (b.min_agreement >= 0 && !(m.agreement >= b.min_agreement - 1e-12)) return false;
   if (b.min_sqnr_db > -1e299 && !(m.sqnr_db >= b.min_sqnr_db)) return false;
+  if (b.min_task_score >= 0 && !(m.task_score >= b.min_task_score - 1e-12)) return false;
   return true;
 }
 
-// Budget mode: `ranked` are the units (one layer, or the layers around one tensor) best first. Finds the
-// shortest prefix of the ranking whose layers in FP32 meet the budget (binary search: the metrics grow
-// roughly with the prefix; every answer is a measured trial), then tries each chosen layer back in INT8,
-// least useful first, keeping it there when the budget still holds. Sets res.fp32_layers, steps, metrics;
-// returns the final SQNR.
-double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
-                     const std::vector<std::vector<std::string>>& ranked, const TuneOptions& opt, TuneResult& res) {
-  const std::vector<std::string> user = res.fp32_layers;
+// Budget mode, one ranking: `ranked` are the units (one layer, or the layers around one tensor) best first.
+// Finds the shortest prefix of the ranking whose layers in FP32 meet the budget (binary search: the metrics
+// grow roughly with the prefix; every answer is a measured trial), then tries the chosen layers back in INT8,
+// the costliest (`cost`: MACs) first, keeping each there when the budget still holds, and then pairs of the
+// costliest remaining ones (a top-1 count is not monotone in the FP32 set: two layers can be unnecessary
+// together when neither is alone). Returns the FP32 layers (the user's first), whether they meet the budget,
+// and their metrics.
+struct BudgetChoice {
+  std::vector<std::string> fp32;
+  bool met = false;
+  TuneMetrics metrics;
+};
+
+BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>& amax,
+                               const std::vector<std::vector<std::string>>& ranked,
+                               const std::function<double(const std::string&)>& cost, const TuneOptions& opt,
+                               const std::vector<std::string>& user, const std::string& tag) {
   auto prefix = [&](size_t k) {
     std::vector<std::string> f = user;
     for (size_t i = 0; i < k && i < ranked.size(); ++i)
@@ -136,7 +165,7 @@ double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
   bool hi_known = false;
   while (hi - lo > 1) {
     const size_t mid = lo + (hi - lo) / 2;
-    ev.sqnr(amax, prefix(mid), "budget: " + std::to_string(mid) + " units in FP32");
+    ev.sqnr(amax, prefix(mid), "budget" + tag + ": " + std::to_string(mid) + " units in FP32");
     if (budget_meets(opt.budget, ev.last)) {
       hi = mid;
       hi_m = ev.last;
@@ -145,29 +174,113 @@ double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
       lo = mid;
     }
   }
-  std::vector<std::string> f = prefix(hi);
+  BudgetChoice c;
+  c.fp32 = prefix(hi);
   if (!hi_known) {
-    ev.sqnr(amax, f, "budget: " + std::to_string(hi) + " units in FP32");
+    ev.sqnr(amax, c.fp32, "budget" + tag + ": " + std::to_string(hi) + " units in FP32");
     hi_m = ev.last;
   }
-  res.budget_met = budget_meets(opt.budget, hi_m);
-  TuneMetrics cur = hi_m;
-  if (res.budget_met) {
-    // Pruning: a layer the others make unnecessary goes back to INT8 (latest, i.e. least sensitive, first).
-    for (size_t k = f.size(); k-- > user.size();) {
-      std::vector<std::string> without = f;
-      without.erase(without.begin() + static_cast<std::ptrdiff_t>(k));
-      ev.sqnr(amax, without, "budget: " + f[k] + " back to INT8");
+  c.met = budget_meets(opt.budget, hi_m);
+  c.metrics = hi_m;
+  if (!c.met) return c;
+  // Pruning, single layers: the costliest first (ties: the latest, i.e. least useful, first).
+  std::vector<std::string> mine(c.fp32.begin() + static_cast<std::ptrdiff_t>(user.size()), c.fp32.end());
+  std::vector<size_t> idx(mine.size());
+  for (size_t i = 0; i < idx.size(); ++i) idx[i] = i;
+  std::stable_sort(idx.begin(), idx.end(), [&](size_t x, size_t y) {
+    const double cx = cost(mine[x]), cy = cost(mine[y]);
+    return cx != cy ? cx > cy : x > y;
+  });
+  std::vector<std::string> order;
+  for (size_t i : idx) order.push_back(mine[i]);
+  auto without = [&](const std::vector<std::string>& f, const std::vector<std::string>& drop) {
+    std::vector<std::string> out;
+    for (const auto& l : f)
+      if (std::find(drop.begin(), drop.end(), l) == drop.end()) out.push_back(l);
+    return out;
+  };
+  auto has = [&](const std::string& l) { return std::find(c.fp32.begin(), c.fp32.end(), l) != c.fp32.end(); };
+  auto singles = [&] {
+    bool any = false;
+    for (const auto& l : order) {
+      if (!has(l)) continue;
+      std::vector<std::string> f = without(c.fp32, {l});
+      ev.sqnr(amax, f, "budget" + tag + ": " + l + " back to INT8");
       if (budget_meets(opt.budget, ev.last)) {
-        f = std::move(without);
-        cur = ev.last;
+        c.fp32 = std::move(f);
+        c.metrics = ev.last;
+        any = true;
       }
     }
+    return any;
+  };
+  // Pairs of the (up to) 8 costliest layers left.
+  auto pairs = [&] {
+    std::vector<std::string> left;
+    for (const auto& l : order)
+      if (has(l) && left.size() < 8) left.push_back(l);
+    bool any = false;
+    for (size_t i = 0; i < left.size(); ++i)
+      for (size_t j = i + 1; j < left.size(); ++j) {
+        if (!has(left[i]) || !has(left[j])) continue;
+        std::vector<std::string> f = without(c.fp32, {left[i], left[j]});
+        ev.sqnr(amax, f, "budget" + tag + ": " + left[i] + " and " + left[j] + " back to INT8");
+        if (budget_meets(opt.budget, ev.last)) {
+          c.fp32 = std::move(f);
+          c.metrics = ev.last;
+          any = true;
+        }
+      }
+    return any;
+  };
+  // Until no single layer can go back (a removal can make another one removable), then pairs, and again.
+  for (int round = 0; round < 2 * static_cast<int>(order.size()) + 2; ++round) {
+    if (singles()) continue;
+    if (!pairs()) break;
   }
-  res.fp32_layers = f;
-  for (size_t k = user.size(); k < f.size(); ++k) res.steps.push_back({"fp32", f[k], "", 0.f, 0.f, cur.sqnr_db});
-  res.metrics_final = cur;
-  return cur.sqnr_db;
+  return c;
+}
+
+// Budget mode: the search above for each ranking given (duplicates skipped); the choice that meets the budget
+// with the fewest FP32 MACs wins (ties: the earlier ranking). Sets res.fp32_layers, steps, metrics, budget_met;
+// returns the final SQNR.
+double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
+                     const std::vector<std::vector<std::vector<std::string>>>& rankings,
+                     const std::function<double(const std::string&)>& cost, const TuneOptions& opt, TuneResult& res) {
+  const std::vector<std::string> user = res.fp32_layers;
+  std::optional<BudgetChoice> best;
+  double best_cost = 0;
+  for (size_t r = 0; r < rankings.size(); ++r) {
+    if (std::find(rankings.begin(), rankings.begin() + static_cast<std::ptrdiff_t>(r), rankings[r]) !=
+        rankings.begin() + static_cast<std::ptrdiff_t>(r))
+      continue;
+    BudgetChoice c = budget_search_one(ev, amax, rankings[r], cost, opt, user,
+                                       rankings.size() > 1 ? " (ranking " + std::to_string(r + 1) + ")" : "");
+    double c_cost = 0;
+    for (size_t k = user.size(); k < c.fp32.size(); ++k) c_cost += cost(c.fp32[k]);
+    if (!best || (c.met && (!best->met || c_cost < best_cost))) {
+      best = std::move(c);
+      best_cost = c_cost;
+    }
+  }
+  res.budget_met = best->met;
+  res.fp32_layers = best->fp32;
+  for (size_t k = user.size(); k < best->fp32.size(); ++k)
+    res.steps.push_back({"fp32", best->fp32[k], "", 0.f, 0.f, best->metrics.sqnr_db});
+  res.metrics_final = best->metrics;
+  return best->metrics.sqnr_db;
+}
+
+// MACs per sample of every node at the first batch's shapes (a model of dynamic H x W: the first batch's
+// images); empty when shapes cannot be propagated.
+std::map<std::string, double> sample_macs(const Graph& model, const std::vector<std::vector<Tensor>>& batches) {
+  std::vector<Shape> shapes;
+  for (const Tensor& t : batches.at(0)) shapes.push_back(t.shape());
+  try {
+    return node_macs(model, shapes);
+  } catch (const Error&) {
+    return {};
+  }
 }
 
 }  // namespace
@@ -338,17 +451,53 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         if (std::find(f.begin(), f.end(), l) == f.end()) f.push_back(l);
       return f;
     };
+    // Budget mode with rank_samples: the ranking trials (one per unit) run on batches spread over the samples,
+    // at least rank_samples of them, against a baseline measured on the same batches.
+    double base = best;
+    if (budget && opt.rank_samples > 0) {
+      int64_t total = 0;
+      for (const auto& b : batches) total += b.at(0).rank() > 0 ? b[0].dim(0) : 1;
+      const size_t per = static_cast<size_t>(std::max<int64_t>(1, total / static_cast<int64_t>(batches.size())));
+      const size_t want = std::min(batches.size(), (static_cast<size_t>(opt.rank_samples) + per - 1) / per);
+      if (want < batches.size()) {
+        for (size_t k = 0; k < want; ++k) ev.subset.push_back(k * batches.size() / want);
+        base = ev.sqnr(amax, res.fp32_layers, "ranking baseline");
+      }
+    }
     std::vector<std::pair<size_t, double>> order;
     for (size_t i = 0; i < units.size(); ++i) {
       double s = ev.sqnr(amax, with(units[i]), "fp32 " + units[i][0]);
       order.emplace_back(i, s);
       if (units[i].size() == 1) res.layer_sensitivity.emplace_back(units[i][0], s);
     }
+    ev.subset.clear();
     std::stable_sort(order.begin(), order.end(), [](const auto& a, const auto& b) { return a.second > b.second; });
     if (budget) {
-      std::vector<std::vector<std::string>> ranked;
-      for (const auto& [i, alone] : order) ranked.push_back(units[i]);
-      best = budget_search(ev, amax, ranked, opt, res);
+      // Two rankings: by the SQNR with the unit alone in FP32, and by its gain over the start per unit of cost
+      // (MACs); units that gain nothing come last in both. The cheaper result in MACs is kept.
+      const std::map<std::string, double> macs = sample_macs(model, batches);
+      double mean = 0;
+      for (const auto& l : layers)
+        if (auto it = macs.find(l); it != macs.end()) mean += it->second / static_cast<double>(layers.size());
+      const double floor_cost = mean > 0 ? 0.01 * mean : 1.0;
+      auto cost = [&macs, floor_cost](const std::string& l) {
+        auto it = macs.find(l);
+        return (it == macs.end() ? 0.0 : it->second) + floor_cost;
+      };
+      std::vector<std::vector<std::string>> by_sqnr, by_gain_per_mac;
+      for (const auto& [i, alone] : order) by_sqnr.push_back(units[i]);
+      std::vector<std::tuple<size_t, double, double>> per_mac;  // unit, gain / cost, SQNR alone
+      for (const auto& [i, alone] : order) {
+        double c = 0;
+        for (const auto& l : units[i]) c += cost(l);
+        const double gain = alone - base;
+        per_mac.emplace_back(i, gain > 0 ? gain / c : 0.0, alone);
+      }
+      std::stable_sort(per_mac.begin(), per_mac.end(), [](const auto& a, const auto& b) {
+        return std::get<1>(a) != std::get<1>(b) ? std::get<1>(a) > std::get<1>(b) : std::get<2>(a) > std::get<2>(b);
+      });
+      for (const auto& t : per_mac) by_gain_per_mac.push_back(units[std::get<0>(t)]);
+      best = budget_search(ev, amax, {by_sqnr, by_gain_per_mac}, cost, opt, res);
     }
     int rejected = 0;
     for (const auto& [i, alone] : order) {
@@ -373,16 +522,12 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
   {
     auto fin = ev.build(amax, res.fp32_layers);
     const QuantizeReport& rep = fin->quantize_report();
-    try {
-      const std::map<std::string, double> macs = node_macs(model, fin->input_shapes(1));
-      for (const auto& l : rep.lines) {
-        auto it = macs.find(l.node);
-        if (it == macs.end()) continue;
-        res.macs_total += it->second;
-        if (l.precision == "int8") res.macs_int8 += it->second;
-      }
-    } catch (const Error&) {
-      res.macs_total = res.macs_int8 = 0;  // shapes not known without data: no MAC share
+    const std::map<std::string, double> macs = sample_macs(model, batches);  // empty: shapes not known
+    for (const auto& l : rep.lines) {
+      auto it = macs.find(l.node);
+      if (it == macs.end()) continue;
+      res.macs_total += it->second;
+      if (l.precision == "int8") res.macs_int8 += it->second;
     }
   }
   res.trials = ev.trials;

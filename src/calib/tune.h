@@ -19,6 +19,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,20 @@
 
 namespace octet {
 
+// A task metric of the INT8 plan's outputs against the FP32 plan's over all samples (octet tune --task: box F1
+// of decoded detections, mask IoU of probability maps). Higher is better; 1 when they agree. Each trial calls
+// begin(), add() once per batch (in batch order, the same batches every trial), then score().
+class TuneTask {
+ public:
+  virtual ~TuneTask() = default;
+  virtual std::string name() const = 0;  // "box F1", "mask IoU": for messages
+  virtual void begin() = 0;
+  // `batch`: the batch's index; `fp32` / `int8`: the outputs of the two plans; `inputs`: the batch.
+  virtual void add(size_t batch, const std::vector<Tensor>& fp32, const std::vector<Tensor>& int8,
+                   const std::vector<Tensor>& inputs) = 0;
+  virtual double score() const = 0;
+};
+
 // Mixed precision to a budget (octet tune --budget / --min-agreement / --min-sqnr): every target given must
 // hold on the samples. Top-1 compares the argmax of the first output with `TuneOptions::labels`; agreement
 // with the FP32 plan's argmax.
@@ -35,7 +50,10 @@ struct TuneBudget {
   double max_top1_drop = -1;   // points (0.1 = a tenth of a percent of the samples); < 0: not a target
   double min_agreement = -1;   // fraction in [0, 1] of samples whose INT8 top-1 equals FP32's; < 0: not a target
   double min_sqnr_db = -1e300; // output SQNR vs FP32; -1e300: not a target
-  bool any() const { return max_top1_drop >= 0 || min_agreement >= 0 || min_sqnr_db > -1e299; }
+  double min_task_score = -1;  // TuneOptions::task's score (box F1, mask IoU) at least this; < 0: not a target
+  bool any() const {
+    return max_top1_drop >= 0 || min_agreement >= 0 || min_sqnr_db > -1e299 || min_task_score >= 0;
+  }
 };
 
 // What one trial measured on all samples.
@@ -44,6 +62,7 @@ struct TuneMetrics {
   double agreement = 0;      // fraction of samples, INT8 top-1 == FP32 top-1
   double top1 = -1;          // INT8 top-1 in percent (-1 without labels)
   double fp32_top1 = -1;     // FP32 top-1 in percent (-1 without labels)
+  double task_score = -1;    // TuneOptions::task's score (-1 without one)
 };
 
 struct TuneOptions {
@@ -58,8 +77,15 @@ struct TuneOptions {
   // that meet every target (TuneBudget): layers ranked by the output SQNR with each alone in FP32, the
   // shortest prefix of that ranking that meets the budget (binary search, verified), then every chosen layer
   // tried back in INT8 and left there when the budget still holds. max_fp32_layers is ignored.
+  // Layers are ranked by their SQNR gain per MAC (a unit's cost: its MACs, plus 1% of the mean layer's so that
+  // layers without MACs are not free), and pruning tries the costliest layers back in INT8 first, then pairs
+  // of them: the aim is the cheapest FP32 set in MACs that meets the budget.
   TuneBudget budget;
   std::vector<int> labels;  // class of each sample, in batch order (needed for max_top1_drop)
+  std::shared_ptr<TuneTask> task;  // scored every trial when set (needed for min_task_score)
+  // Budget mode: the ranking trials (one per layer or unit, most of the cost) run on batches spread evenly over
+  // the samples, at least this many samples (0: all); the search and pruning still measure every sample.
+  int rank_samples = 0;
   // Progress: called after every trial with (trials done, trials planned so far, what was tried).
   std::function<void(int, int, const std::string&)> progress;
 };
