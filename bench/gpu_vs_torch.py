@@ -32,9 +32,10 @@ def gpu_or_reason():
     return torch, ""
 
 
-def torch_fp16(torch, batch, iters, warmup, compile_mode=None):
+def torch_fp16(torch, batch, iters, warmup, compile_mode=None, arch="resnet50"):
     import torchvision
-    m = torchvision.models.resnet50(weights=None).cuda().half().eval().to(memory_format=torch.channels_last)
+    make = {"resnet50": torchvision.models.resnet50, "mobilenetv2": torchvision.models.mobilenet_v2}[arch]
+    m = make(weights=None).cuda().half().eval().to(memory_format=torch.channels_last)
     x = torch.randn(batch, 3, 224, 224, device="cuda", dtype=torch.half).to(memory_format=torch.channels_last)
     with torch.inference_mode():
         if compile_mode:
@@ -69,7 +70,7 @@ def torch_fp16(torch, batch, iters, warmup, compile_mode=None):
 
 
 def octet_bench(octet, model, cache, batch, iters, warmup, work):
-    out = os.path.join(work, f"octet_b{batch}.json")
+    out = os.path.join(work, f"octet_{os.path.basename(model)}_b{batch}.json")
     if os.path.exists(out):
         os.remove(out)
     cmd = [octet, "bench", model, "--backend", "cuda", "--precision", "int8", "--cache", cache, "--batch", str(batch),
@@ -87,6 +88,8 @@ def main():
     ap.add_argument("--octet", default="build/octet")
     ap.add_argument("--model", help="resnet50.onnx (else made with --make-models into --work)")
     ap.add_argument("--make-models", default=os.path.join(os.environ.get("OCTET_SHARED", "../shared"), "tools/make_bench_models.py"))
+    ap.add_argument("--arch", default="resnet50", choices=["resnet50", "mobilenetv2"],
+                    help="the make_bench_models.py model and its torchvision twin")
     ap.add_argument("--cache", required=True, help="calibration cache of that model (TensorRT format)")
     ap.add_argument("--batches", default="1,256")
     ap.add_argument("--compile", action="store_true", help='also torch.compile(mode="max-autotune-no-cudagraphs") (minutes of compiling)')
@@ -100,17 +103,18 @@ def main():
     work = a.work or tempfile.mkdtemp()
     model = a.model
     if not model:
-        model = os.path.join(work, "resnet50.onnx")
+        model = os.path.join(work, f"{a.arch}.onnx")
         if not os.path.exists(model):
-            subprocess.run([sys.executable, a.make_models, work, "resnet50"], check=True)
-    res = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "model": "ResNet-50 v1.5 224x224", "rows": []}
+            subprocess.run([sys.executable, a.make_models, work, a.arch], check=True)
+    title = {"resnet50": "ResNet-50 v1.5", "mobilenetv2": "MobileNetV2"}[a.arch]
+    res = {"gpu": torch.cuda.get_device_name(0), "torch": torch.__version__, "model": f"{title} 224x224", "rows": []}
     print(f"{res['gpu']}, torch {torch.__version__}")
     for b in [int(s) for s in a.batches.split(",")]:
         iters = 200 if b <= 8 else 30
         rows = [("octet INT8 cuda", octet_bench(a.octet, model, a.cache, b, iters, 10, work)),
-                ("torch FP16 channels_last + CUDA graph", torch_fp16(torch, b, iters, 10))]
+                ("torch FP16 channels_last + CUDA graph", torch_fp16(torch, b, iters, 10, arch=a.arch))]
         if a.compile:
-            rows.append(("torch FP16 compile max-autotune-no-cudagraphs", torch_fp16(torch, b, iters, 10, "max-autotune-no-cudagraphs")))
+            rows.append(("torch FP16 compile max-autotune-no-cudagraphs", torch_fp16(torch, b, iters, 10, "max-autotune-no-cudagraphs", a.arch)))
         for name, r in rows:
             res["rows"].append({"what": name, "batch": b, **r})
             if "error" in r:

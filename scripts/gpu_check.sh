@@ -39,6 +39,10 @@ cat "$BUNDLE/MANIFEST"
 rm -rf "$WORK" && mkdir -p "$WORK" && xz -dc "$BUNDLE/octet-gpu.tar.xz" | tar -C "$WORK" -xf - || { echo "cannot unpack"; exit 99; }
 export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export OCTET_SHARED="$WORK/shared"
+# cuBLASLt (the cuda backend's int8 GEMM path, loaded with dlopen) from PyTorch's pip package nvidia-cublas
+CUBLAS_LIB=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" 2>/dev/null) &&
+  [ -d "$CUBLAS_LIB" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$CUBLAS_LIB" && ls "$CUBLAS_LIB" | grep -i cublasLt ||
+  echo "no pip nvidia-cublas: the cuda backend runs its simple kernels"
 O="$WORK/bin/octet"
 missing=$(for b in "$WORK"/bin/*; do ldd "$b"; done | grep "not found" | sort -u)
 [ -z "$missing" ] || { echo "libraries not found:"; echo "$missing"; exit 99; }
@@ -53,6 +57,11 @@ step "2. CUDA tests"
   timeout $(t 120) "$WORK/bin/octet_ops_tests" --gtest_filter='*Cuda*' || bad "octet_ops_tests --gtest_filter=*Cuda* (HarnessCuda)"
 } 2>&1 | tee "$OUT/tests.txt"
 failed=$((failed + $(grep -c '^!! FAILED' "$OUT/tests.txt")))
+
+step "2b. without cuBLASLt: said once, simple kernels, same outputs"
+OCTET_CUBLASLT=/nonexistent/libcublasLt.so.13 timeout 60 "$O" bench "$WORK/shared/models/cifar10/resnet20.onnx" \
+  --precision int8 --cache "$WORK/data/resnet20.cache" --backend cuda --batch 1 --iterations 20 2>&1 | tee "$WORK/nolt.txt"
+grep -q "cuBLASLt not found" "$WORK/nolt.txt" || bad "OCTET_CUBLASLT missing: no 'cuBLASLt not found' in bench's output"
 
 step "3. CIFAR-10 INT8: cuda vs cpu"
 D="$WORK/data"
@@ -107,9 +116,13 @@ timeout $(t 60) "$O" build "$R" --precision int8 --cache "$D/resnet20.cache" --b
 python3 -c "import json,sys; json.dump({f.rsplit('bench_',1)[1][:-5]: json.load(open(f)) for f in sys.argv[2:]}, open(sys.argv[1],'w'), indent=1)" \
   "$OUT/bench.json" "${benches[@]}" || bad "collecting bench json"
 
-step "5. ResNet-50: octet INT8 (cuda) vs PyTorch FP16"
-timeout $(t 300) python3 bench/gpu_vs_torch.py --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
-  --cache "$D/resnet50_224.cache" --work "$WORK" --json "$OUT/torch.json" || bad "bench/gpu_vs_torch.py"
+step "5. ResNet-50 and MobileNetV2: octet INT8 (cuda) vs PyTorch FP16"
+timeout $(t 200) python3 bench/gpu_vs_torch.py --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
+  --cache "$D/resnet50_224.cache" --work "$WORK" --json "$WORK/torch_resnet50.json" || bad "bench/gpu_vs_torch.py resnet50"
+timeout $(t 150) python3 bench/gpu_vs_torch.py --arch mobilenetv2 --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
+  --cache "$D/mobilenetv2_224.cache" --work "$WORK" --json "$WORK/torch_mobilenetv2.json" || bad "bench/gpu_vs_torch.py mobilenetv2"
+python3 -c "import json,sys,os; json.dump({os.path.basename(f)[6:-5]: json.load(open(f)) for f in sys.argv[2:] if os.path.exists(f)}, open(sys.argv[1],'w'), indent=1)" \
+  "$OUT/torch.json" "$WORK/torch_resnet50.json" "$WORK/torch_mobilenetv2.json" || bad "collecting torch json"
 
 step "done: $failed failed step(s); results in $OUT"
 exit $failed

@@ -22,8 +22,9 @@ struct BackendOptions {
   bool qconv_epilogue = false;  // cpu: QConv/QLinear run oneDNN with an s32 dst and octet's own epilogue
   bool verbose = false;         // cpu: print the oneDNN implementation of each int8 primitive to stderr
   bool cuda_graphs = true;      // cuda: record each run's launches into CUDA graphs and replay them
+  bool cuda_gemm = true;        // cuda: QConv (group 1) / QLinear as im2col + cuBLASLt int8 GEMM + own epilogue
   // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on),
-  // OCTET_CUDA_GRAPHS ("0": off):
+  // OCTET_CUDA_GRAPHS, OCTET_CUDA_GEMM ("0": off):
   // what a plan uses when PlanOptions::backend_options is unset (the CLI's and tests' switches).
   static BackendOptions from_environment();
 };

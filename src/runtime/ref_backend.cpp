@@ -44,6 +44,8 @@ BackendOptions BackendOptions::from_environment() {
   o.verbose = on("OCTET_CPU_VERBOSE");
   const char* graphs = std::getenv("OCTET_CUDA_GRAPHS");
   o.cuda_graphs = !(graphs && std::strcmp(graphs, "0") == 0);
+  const char* gemm = std::getenv("OCTET_CUDA_GEMM");
+  o.cuda_gemm = !(gemm && std::strcmp(gemm, "0") == 0);
   return o;
 }
 

@@ -14,11 +14,13 @@
 #include <cstring>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "backends/cuda/args.h"
+#include "backends/cuda/cublaslt.h"
 #include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "octet/device.h"
@@ -316,9 +318,6 @@ TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
       o.int8_amax = amax;
       plans[backend] = Plan::build(g, o);
     }
-    int on_cuda = 0;
-    for (const std::string& line : plans["cuda"]->describe()) on_cuda += line.find("[cuda]") != std::string::npos;
-    EXPECT_GT(on_cuda, 0);
     for (int64_t batch : {5, 1, 5}) {
       const Tensor x = test::random_f32({batch, 3, 32, 32}, 77 + static_cast<uint32_t>(batch), -2.f, 2.f);
       const Tensor want = plans["ref"]->run({x})[0].clone();
@@ -338,16 +337,36 @@ TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
         EXPECT_EQ(std::max_element(a, a + classes) - a, std::max_element(c, c + classes) - c) << "sample " << r;
       }
     }
-    // With an observer every node's output must be the device's (Kernel::to_host).
+    // describe() lists the steps, which exist from the first run on (it was empty before: session 8's version
+    // of this test counted before running and saw 0).
+    int on_cuda = 0;
+    for (const std::string& line : plans["cuda"]->describe()) on_cuda += line.find("[cuda]") != std::string::npos;
+    EXPECT_GT(on_cuda, 0);
+    const std::string stats = plans["cuda"]->backend().stats();
+    std::printf("%s: %s\n", name, stats.c_str());
+    if (cuda::cublaslt_available() && stats.find(" 0 of 0 ") == std::string::npos)
+      EXPECT_EQ(stats.find(" 0 of "), std::string::npos) << "no layer on the GEMM path";
+    // With an observer every node's output must be the device's (Kernel::to_host). The cuda plan is NHWC with
+    // layout nodes that ref's NCHW plan lacks, so it is compared with the cpu plan (the same passes, the same
+    // graph): every INT8 tensor byte for byte (cpu INT8 == ref INT8 is the ops harness's), FP32 by shape
+    // (oneDNN sums in other orders).
     const Tensor x = test::random_f32({2, 3, 32, 32}, 99, -2.f, 2.f);
-    std::vector<Tensor> seen_ref, seen_cuda;
-    Plan::Observer keep_ref = [&](int, const Tensor& t) { seen_ref.push_back(t.clone()); };
-    Plan::Observer keep_cuda = [&](int, const Tensor& t) { seen_cuda.push_back(t.clone()); };
-    plans["ref"]->run({x}, &keep_ref);
+    std::map<int, Tensor> seen_cpu, seen_cuda;
+    Plan::Observer keep_cpu = [&](int v, const Tensor& t) { seen_cpu[v] = t.clone(); };
+    Plan::Observer keep_cuda = [&](int v, const Tensor& t) { seen_cuda[v] = t.clone(); };
+    plans["cpu"]->run({x}, &keep_cpu);
     plans["cuda"]->run({x}, &keep_cuda);
-    ASSERT_EQ(seen_ref.size(), seen_cuda.size());
-    for (size_t i = 0; i < seen_ref.size(); ++i)
-      EXPECT_EQ(std::memcmp(seen_ref[i].raw(), seen_cuda[i].raw(), seen_ref[i].nbytes()), 0) << "observed tensor " << i;
+    ASSERT_EQ(seen_cpu.size(), seen_cuda.size());
+    int int8_seen = 0;
+    for (const auto& [v, t] : seen_cpu) {
+      ASSERT_TRUE(seen_cuda.count(v)) << "value " << v;
+      const Tensor& c = seen_cuda.at(v);
+      ASSERT_EQ(c.shape(), t.shape()) << "value " << v;
+      if (t.dtype() != DType::i8) continue;
+      ++int8_seen;
+      EXPECT_EQ(std::memcmp(t.raw(), c.raw(), t.nbytes()), 0) << "observed INT8 value " << v;
+    }
+    EXPECT_GT(int8_seen, 0);
   }
 }
 
@@ -362,6 +381,21 @@ void expect_near_all(const std::vector<float>& got, const std::vector<float>& wa
     err = std::max(err, std::fabs(double{got[i]} - double{want[i]}));
   }
   EXPECT_LE(err, 1e-5 * (mx + 1e-30)) << what;
+}
+
+// Without cuBLASLt (OCTET_CUBLASLT names a library that is not there) octet says so and the QConv/QLinear
+// kernels run the simple ones (a fresh process: the library is loaded once per process). Runs without a GPU too.
+TEST(CudaGpu, MissingCublasLtIsSaid) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        setenv("OCTET_CUBLASLT", "/nonexistent/libcublasLt.so.13", 1);
+        std::fprintf(stderr, "available %d: %s\n", static_cast<int>(cuda::cublaslt_available()),
+                     cuda::cublaslt_status().c_str());
+        std::exit(0);
+      },
+      testing::ExitedWithCode(0),
+      "available 0: cuBLASLt not found \\(tried /nonexistent/libcublasLt.so.13.*\\): QConv/QLinear run the simple kernels");
 }
 
 TEST(CudaGpu, Fp32ComputeKernelsEqualTheirCpuBodies) {

@@ -492,6 +492,14 @@ std::vector<Case> int8_cases() {
   qconv("QConv_64ch_3x3", {1, 13, 11, 64}, 64, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
   qconv("QConv_residual_batched_steps", {3, 41, 39, 16}, 97, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, 0.f,
         no_hi);
+  // Shapes of the cuda backend's GEMM path (im2col + cuBLASLt + own epilogue, kernels_gemm.h): Cin 3/17/64,
+  // Cout 7/64/130 (not multiples of 4: padded GEMM rows), 7x7 / 3x3 / 1x1 (Cin 64: no im2col), stride 2, batch 3.
+  qconv("QConv_7x7_s2_cin3_b3", {3, 19, 17, 3}, 64, 1, 7, 7, {2, 2}, {3, 3, 3, 3}, {1, 1}, true, false, 0.f, no_hi);
+  qconv("QConv_3x3_s2_cin17_cout130_residual", {1, 9, 11, 17}, 130, 1, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, true,
+        no_lo, no_hi);
+  qconv("QConv_1x1_cin64_cout130_b3_clip", {3, 5, 7, 64}, 130, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, -20.f,
+        30.f);
+  qconv("QConv_1x1_s2_cin64_cout7", {1, 9, 7, 64}, 7, 1, 1, 1, {2, 2}, {0, 0, 0, 0}, {1, 1}, false, false, no_lo, no_hi);
   // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
   // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
   auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
@@ -517,6 +525,8 @@ std::vector<Case> int8_cases() {
   qconv_act("QConv_silu_affine_1x1", {2, 5, 7, 13}, 17, 1, 1, quant::Act::Silu, 0.03f, 57, 1.37f, 0.5f);
   qconv_act("QConv_leakyrelu_saturating", {2, 7, 5, 9}, 11, 1, 3, quant::Act::LeakyRelu, 0.01f, 54);
   // s32 outputs of more than 1 MiB: the s32 route runs one image (or a few) per oneDNN call.
+  qconv_act("QConv_hardswish_1x1_cin64", {3, 5, 7, 64}, 7, 1, 1, quant::Act::HardSwish, 0.05f, 56);
+  qconv_act("QConv_sigmoid_7x7_cin5", {1, 11, 9, 5}, 130, 1, 7, quant::Act::Sigmoid, 1.f / 127, 57);
   qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
   // The sum post-op must be one fma, as quant::requantize_residual: acc = -2 (x = -2 through an identity
   // kernel), multiplier 1, residual 3, residual_scale = 6990507 * 2^-23. Exactly, 3 * rs = 2.5 + 2^-23, so

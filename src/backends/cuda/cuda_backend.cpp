@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "backends/cuda/args.h"
+#include "backends/cuda/cublaslt.h"
+#include "backends/cuda/kernels_gemm.h"
 #include "backends/cuda/graph_recorder.h"
 #include "backends/cuda/launch.h"
 #include "backends/cuda/placement.h"
@@ -93,6 +95,7 @@ class DeviceContext {
     graph_dev_.reset();
     for (auto& [host, m] : mirrors_) cudaFree(m.dev);
     for (void* p : owned_) cudaFree(p);
+    for (Buf& b : scratch_) cudaFree(b.dev);
     cudaStreamDestroy(stream_);
   }
   DeviceContext(const DeviceContext&) = delete;
@@ -155,6 +158,26 @@ class DeviceContext {
     recorder_->flush();
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize", where);
   }
+  // Scratch shared by the GEMM-path kernels (they run one after another on the one stream): the im2col
+  // columns, the int32 accumulators, cuBLASLt's workspace. Grown in prepare (never in run: CUDA graphs hold
+  // the pointers, and every prepare drops the graphs recorded); scratch() is read at launch time.
+  enum Scratch { kCols, kAcc, kWorkspace, kScratchSlots };
+  void reserve_scratch(Scratch s, size_t bytes, const std::string& where) {
+    Buf& b = scratch_[s];
+    if (b.bytes >= bytes) return;
+    if (b.dev) cudaFree(b.dev);
+    b = {};
+    check(cudaMalloc(&b.dev, bytes), "cudaMalloc (GEMM scratch)", where);
+    b.bytes = bytes;
+  }
+  void* scratch(Scratch s) const { return scratch_[s].dev; }
+  // What the QConv / QLinear kernels chose (for stats()): counts by node, and the first reason for a simple one.
+  struct GemmUse {
+    std::unordered_map<const void*, bool> fast;  // kernel -> on the GEMM path
+    std::string why_not;
+  };
+  GemmUse& gemm_use() { return gemm_use_; }
+
   // Device memory for a kernel's own constants (multipliers), freed with the context.
   const float* upload_floats(const std::vector<float>& v, const std::string& where) {
     if (v.empty()) return nullptr;
@@ -182,6 +205,12 @@ class DeviceContext {
   std::unique_ptr<cuda::GraphRecorder> recorder_;
   std::unordered_map<const void*, Mirror> mirrors_;
   std::vector<void*> owned_;
+  struct Buf {
+    void* dev = nullptr;
+    size_t bytes = 0;
+  };
+  Buf scratch_[kScratchSlots];
+  GemmUse gemm_use_;
 };
 
 // One node on the GPU. The subclasses' launch() only builds Args from shapes and device pointers.
@@ -283,6 +312,7 @@ class CudaKernel : public Kernel {
   virtual void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
                       const std::vector<const void*>& din, const std::vector<void*>& dout) = 0;
   cudaStream_t stream() const { return ctx_->stream(); }
+  bool on_host() const { return use_ref_; }
 
   Node node_;
   std::shared_ptr<DeviceContext> ctx_;
@@ -316,6 +346,121 @@ class CudaKernel : public Kernel {
   bool use_ref_ = false;
   int runs_ = 0;     // runs since the last prepare (counted up to 2: the recorder needs no more)
   std::string why_;  // why run() takes the reference kernel (empty: it does not)
+};
+
+// QConv (group 1) and QLinear on the GEMM path (kernels_gemm.h): im2col (or the activations themselves) +
+// cuBLASLt's int8 GEMM into int32 + octet's epilogue; equal to QConvBody / QLinearBody bit for bit. Where
+// cuBLASLt is missing or has no algorithm for the shape, the simple one-thread kernel runs (stats() says so).
+class GemmKernel final : public CudaKernel {
+ public:
+  static constexpr size_t kWorkspaceBytes = size_t{32} << 20;
+  GemmKernel(const Graph& g, const Node& n, std::shared_ptr<DeviceContext> ctx, const float* mult)
+      : CudaKernel(g, n, std::move(ctx)), mult_(mult), linear_(n.op == OpType::QLinear) {}
+  ~GemmKernel() override { cudaFree(packed_); }
+
+  void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
+    CudaKernel::prepare(in, out);
+    fast_ = false;
+    is_packed_ = false;
+    if (on_host()) return;
+    cuda::Win2 w{};
+    int64_t M = 0;
+    if (linear_) {
+      const cuda::QLinearArgs a = cuda::qlinear_args(node_, in[0]->shape(), in[1]->shape());
+      w = cuda::linear_window(a.rows, a.K);
+      M = a.Nout;
+      ep_ = a.ep;
+    } else {
+      const cuda::QConvArgs a = cuda::qconv_args(node_, in[0]->shape(), in[1]->shape());
+      w = a.win;
+      M = a.K;
+      ep_ = a.ep;
+    }
+    win_ = w;
+    gs_ = cuda::conv_gemm_shape(w, M);
+    std::string why;
+    auto& use = ctx_->gemm_use();
+    if (gemm_.plan(gs_.Mp, gs_.P, gs_.Kp, kWorkspaceBytes, &why)) {
+      const size_t wbytes = static_cast<size_t>(gs_.Mp * gs_.Kp);
+      if (packed_bytes_ < wbytes) {
+        cudaFree(packed_);
+        packed_ = nullptr;
+        packed_bytes_ = 0;
+        check(cudaMalloc(&packed_, wbytes), "cudaMalloc (packed weights)", where_);
+        packed_bytes_ = wbytes;
+      }
+      if (!gs_.direct) ctx_->reserve_scratch(DeviceContext::kCols, static_cast<size_t>(gs_.P * gs_.Kp), where_);
+      ctx_->reserve_scratch(DeviceContext::kAcc, static_cast<size_t>(gs_.P * gs_.Mp) * sizeof(int32_t), where_);
+      ctx_->reserve_scratch(DeviceContext::kWorkspace, kWorkspaceBytes, where_);
+      fast_ = true;
+    } else if (use.why_not.empty()) {
+      use.why_not = why;
+    }
+    use.fast[this] = fast_;
+  }
+
+ protected:
+  void launch(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out,
+              const std::vector<const void*>& d, const std::vector<void*>& o) override {
+    using namespace cuda;
+    if (!fast_) {
+      if (linear_) {
+        QLinearArgs a = qlinear_args(node_, in[0]->shape(), in[1]->shape());
+        a.x = p8(d, 0), a.w = p8(d, 1), a.bias = pf(d, 2), a.multiplier = mult_, a.y = static_cast<int8_t*>(o[0]);
+        cuda::launch<QLinearBody>(a, stream());
+      } else {
+        QConvArgs a = qconv_args(node_, in[0]->shape(), in[1]->shape());
+        a.x = p8(d, 0), a.w = p8(d, 1), a.bias = pf(d, 2), a.residual = linear_ ? nullptr : p8(d, 3);
+        a.multiplier = mult_, a.y = static_cast<int8_t*>(o[0]);
+        cuda::launch<QConvBody>(a, stream());
+      }
+      return;
+    }
+    // The weights are a constant: packed once after each prepare (in the first, eager run; a CUDA graph
+    // captured later holds only the per-run launches).
+    if (!is_packed_) {
+      const Shape& ws = in[1]->shape();
+      PackWeightsArgs pa{p8(d, 1), static_cast<int8_t*>(packed_), gs_.M, win_.C, linear_ ? 1 : ws[2],
+                         linear_ ? 1 : ws[3], gs_.Mp, gs_.Kp};
+      cuda::launch<PackWeightsBody>(pa, stream());
+      is_packed_ = true;
+    }
+    const int8_t* B = p8(d, 0);
+    if (!gs_.direct) {
+      Im2colArgs ia{p8(d, 0), static_cast<int8_t*>(ctx_->scratch(DeviceContext::kCols)), win_, gs_.Kp};
+      cuda::launch<Im2colBody>(ia, stream());
+      B = ia.cols;
+    }
+    int32_t* acc = static_cast<int32_t*>(ctx_->scratch(DeviceContext::kAcc));
+    gemm_.run(static_cast<const int8_t*>(packed_), B, acc, ctx_->scratch(DeviceContext::kWorkspace), kWorkspaceBytes,
+              stream());
+    GemmEpilogueArgs ea{};
+    ea.acc = acc;
+    ea.bias = pf(d, 2);
+    ea.multiplier = mult_;
+    ea.residual = linear_ ? nullptr : p8(d, 3);
+    ea.y = static_cast<int8_t*>(o[0]);
+    ea.P = gs_.P, ea.M = gs_.M, ea.Mp = gs_.Mp;
+    ea.ep = ep_;
+    cuda::launch<GemmEpilogueBody>(ea, stream());
+  }
+
+ private:
+  static const int8_t* p8(const std::vector<const void*>& d, size_t i) {
+    return i < d.size() ? static_cast<const int8_t*>(d[i]) : nullptr;
+  }
+  static const float* pf(const std::vector<const void*>& d, size_t i) {
+    return i < d.size() ? static_cast<const float*>(d[i]) : nullptr;
+  }
+  const float* mult_;
+  bool linear_;
+  bool fast_ = false, is_packed_ = false;
+  cuda::Win2 win_{};
+  cuda::GemmShape gs_;
+  quant::EpilogueArgs ep_{};
+  cuda::Int8Gemm gemm_;
+  void* packed_ = nullptr;
+  size_t packed_bytes_ = 0;
 };
 
 // A kernel whose Args come from a function of (node, in, out shapes) plus pointers: F fills the pointers.
@@ -363,9 +508,23 @@ class CudaBackend final : public Backend {
   std::unique_ptr<DeviceTimer> device_timer() const override { return std::make_unique<EventTimer>(ctx_); }
   std::string stats() const override {
     const cuda::GraphRecorder& r = ctx_->recorder();
-    if (!opt_.cuda_graphs) return "cuda graphs off (OCTET_CUDA_GRAPHS=0)";
-    return "cuda graphs: " + std::to_string(r.graphs_captured()) + " recorded, " + std::to_string(r.graphs_launched()) +
-           " launches, " + std::to_string(r.replays_broken()) + " replays broken off";
+    std::string s = !opt_.cuda_graphs ? "cuda graphs off (OCTET_CUDA_GRAPHS=0)"
+                                      : "cuda graphs: " + std::to_string(r.graphs_captured()) + " recorded, " +
+                                            std::to_string(r.graphs_launched()) + " launches, " +
+                                            std::to_string(r.replays_broken()) + " replays broken off";
+    return s + "; " + gemm_stats();
+  }
+  // Which QConv/QLinear nodes run on the int8 GEMM path (cuBLASLt) and why the others do not (said once).
+  std::string gemm_stats() const {
+    if (!opt_.cuda_gemm) return "int8 GEMM path off (OCTET_CUDA_GEMM=0): QConv/QLinear on the simple kernels";
+    if (!cuda::cublaslt_available()) return "int8 GEMM path: " + cuda::cublaslt_status();
+    const auto& use = ctx_->gemm_use();
+    size_t fast = 0;
+    for (const auto& [k, f] : use.fast) fast += f;
+    std::string s = "int8 GEMM path (" + cuda::cublaslt_status() + "): " + std::to_string(fast) + " of " +
+                    std::to_string(use.fast.size()) + " QConv/QLinear";
+    if (!use.why_not.empty()) s += "; simple kernels for the rest: " + use.why_not;
+    return s;
   }
   Layout preferred_layout() const override { return Layout::NHWC; }
   bool supports(const Graph& g, const Node& n) const override { return cuda::supports(g, n); }
@@ -373,6 +532,8 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
     using namespace cuda;
     const std::string where = n.describe();
+    if (opt_.cuda_gemm && (n.op == OpType::QLinear || (n.op == OpType::QConv && n.attr_i("group", 1) == 1)))
+      return std::make_unique<GemmKernel>(g, n, ctx_, ctx_->upload_floats(n.attr_floats("multiplier"), where));
     switch (n.op) {
       case OpType::Quantize:
         return make(g, n, ctx_, [](auto& k, const In& in, const Out& out, const DIn& d, const DOut& o) {

@@ -7,6 +7,7 @@
 
 #include "backends/cuda/kernels.h"
 #include "backends/cuda/kernels_fp32.h"
+#include "backends/cuda/kernels_gemm.h"
 #include "backends/cuda/kernels_hist.h"
 #include "backends/cuda/launch.h"
 #include "core/error.h"
@@ -39,6 +40,9 @@ void launch(const typename Body::Args& a, cudaStream_t stream) {
 
 template void launch<QConvBody>(const QConvArgs&, cudaStream_t);
 template void launch<QLinearBody>(const QLinearArgs&, cudaStream_t);
+template void launch<PackWeightsBody>(const PackWeightsArgs&, cudaStream_t);
+template void launch<Im2colBody>(const Im2colArgs&, cudaStream_t);
+template void launch<GemmEpilogueBody>(const GemmEpilogueArgs&, cudaStream_t);
 template void launch<QAddBody>(const QAddArgs&, cudaStream_t);
 template void launch<QMulGateBody>(const QMulGateArgs&, cudaStream_t);
 template void launch<QMaxPoolBody>(const QPoolArgs&, cudaStream_t);
