@@ -42,7 +42,7 @@ export OCTET_SHARED="$WORK/shared"
 # cuBLASLt (the cuda backend's int8 GEMM path, loaded with dlopen) from PyTorch's pip package nvidia-cublas
 CUBLAS_LIB=$(python3 -c "import nvidia.cublas, os; print(os.path.join(list(nvidia.cublas.__path__)[0], 'lib'))" 2>/dev/null) &&
   [ -d "$CUBLAS_LIB" ] && export LD_LIBRARY_PATH="$LD_LIBRARY_PATH:$CUBLAS_LIB" && ls "$CUBLAS_LIB" | grep -i cublasLt ||
-  echo "no pip nvidia-cublas: the cuda backend runs its simple kernels"
+  echo "no pip nvidia-cublas lib folder: octet uses the libcublasLt.so.13 the loader finds, if any (bench's clock line says which)"
 O="$WORK/bin/octet"
 missing=$(for b in "$WORK"/bin/*; do ldd "$b"; done | grep "not found" | sort -u)
 [ -z "$missing" ] || { echo "libraries not found:"; echo "$missing"; exit 99; }

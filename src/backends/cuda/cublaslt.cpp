@@ -13,22 +13,26 @@ namespace octet::cuda {
 
 namespace {
 
+// The cuBLASLt functions octet calls, resolved with dlsym.
+#define OCTET_LT_FUNCTIONS(X) \
+  X(cublasLtCreate) \
+  X(cublasLtMatmulDescCreate) \
+  X(cublasLtMatmulDescDestroy) \
+  X(cublasLtMatmulDescSetAttribute) \
+  X(cublasLtMatrixLayoutCreate) \
+  X(cublasLtMatrixLayoutDestroy) \
+  X(cublasLtMatmulPreferenceCreate) \
+  X(cublasLtMatmulPreferenceDestroy) \
+  X(cublasLtMatmulPreferenceSetAttribute) \
+  X(cublasLtMatmulAlgoGetHeuristic) \
+  X(cublasLtMatmul)
+
 struct Lib {
   void* so = nullptr;
   std::string status;
   cublasLtHandle_t handle = nullptr;
 #define OCTET_LT_FN(name) decltype(&::name) name = nullptr;
-  OCTET_LT_FN(cublasLtCreate)
-  OCTET_LT_FN(cublasLtMatmulDescCreate)
-  OCTET_LT_FN(cublasLtMatmulDescDestroy)
-  OCTET_LT_FN(cublasLtMatmulDescSetAttribute)
-  OCTET_LT_FN(cublasLtMatrixLayoutCreate)
-  OCTET_LT_FN(cublasLtMatrixLayoutDestroy)
-  OCTET_LT_FN(cublasLtMatmulPreferenceCreate)
-  OCTET_LT_FN(cublasLtMatmulPreferenceDestroy)
-  OCTET_LT_FN(cublasLtMatmulPreferenceSetAttribute)
-  OCTET_LT_FN(cublasLtMatmulAlgoGetHeuristic)
-  OCTET_LT_FN(cublasLtMatmul)
+  OCTET_LT_FUNCTIONS(OCTET_LT_FN)
 #undef OCTET_LT_FN
 };
 
@@ -62,17 +66,7 @@ const Lib& lib() {
     ok = false;                                                                \
     l.status += " lacks " #name;                                               \
   }
-    OCTET_LT_FN(cublasLtCreate)
-    OCTET_LT_FN(cublasLtMatmulDescCreate)
-    OCTET_LT_FN(cublasLtMatmulDescDestroy)
-    OCTET_LT_FN(cublasLtMatmulDescSetAttribute)
-    OCTET_LT_FN(cublasLtMatrixLayoutCreate)
-    OCTET_LT_FN(cublasLtMatrixLayoutDestroy)
-    OCTET_LT_FN(cublasLtMatmulPreferenceCreate)
-    OCTET_LT_FN(cublasLtMatmulPreferenceDestroy)
-    OCTET_LT_FN(cublasLtMatmulPreferenceSetAttribute)
-    OCTET_LT_FN(cublasLtMatmulAlgoGetHeuristic)
-    OCTET_LT_FN(cublasLtMatmul)
+    OCTET_LT_FUNCTIONS(OCTET_LT_FN)
 #undef OCTET_LT_FN
     if (ok && l.cublasLtCreate(&l.handle) != CUBLAS_STATUS_SUCCESS) {
       ok = false;
