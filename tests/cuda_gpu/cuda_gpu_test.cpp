@@ -46,6 +46,13 @@ std::string no_device_reason() {
   return "";
 }
 
+// Skips the test when ../shared (OCTET_SHARED) does not hold DIR.
+#define REQUIRE_DIR(dir)                                                                 \
+  do {                                                                                   \
+    if (test::shared_dir().empty() || !std::filesystem::exists(dir))                     \
+      GTEST_SKIP() << "no " << (dir) << " (OCTET_SHARED)";                               \
+  } while (0)
+
 #define REQUIRE_GPU()                                              \
   do {                                                             \
     const std::string why = no_device_reason();                    \
@@ -304,7 +311,7 @@ std::map<std::string, float> absmax_table(const Graph& g, const std::vector<Tens
 TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
   REQUIRE_GPU();
   const std::string dir = test::shared_dir() + "/models/cifar10";
-  if (test::shared_dir().empty() || !std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir << " (OCTET_SHARED)";
+  REQUIRE_DIR(dir);
   for (const char* name : {"resnet20", "mobilenetv2", "densenet40", "effnet_se", "vit_tiny"}) {
     SCOPED_TRACE(name);
     Graph g = import_onnx_file(dir + "/" + name + ".onnx").graph;
@@ -344,8 +351,9 @@ TEST(CudaGpu, Cifar10Int8PlansEqualRefAndCpu) {
     EXPECT_GT(on_cuda, 0);
     const std::string stats = plans["cuda"]->backend().stats();
     std::printf("%s: %s\n", name, stats.c_str());
-    if (cuda::cublaslt_available() && stats.find(" 0 of 0 ") == std::string::npos)
+    if (cuda::cublaslt_available() && stats.find(" 0 of 0 ") == std::string::npos) {
       EXPECT_EQ(stats.find(" 0 of "), std::string::npos) << "no layer on the GEMM path";
+    }
     // With an observer every node's output must be the device's (Kernel::to_host). The cuda plan is NHWC with
     // layout nodes that ref's NCHW plan lacks, so it is compared with the cpu plan (the same passes, the same
     // graph): every INT8 tensor byte for byte (cpu INT8 == ref INT8 is the ops harness's), FP32 by shape
@@ -474,7 +482,7 @@ TEST(CudaGpu, Fp32ComputeKernelsEqualTheirCpuBodies) {
 TEST(CudaGpu, Cifar10Fp32ForwardAndGraphReplays) {
   REQUIRE_GPU();
   const std::string dir = test::shared_dir() + "/models/cifar10";
-  if (test::shared_dir().empty() || !std::filesystem::exists(dir)) GTEST_SKIP() << "no " << dir << " (OCTET_SHARED)";
+  REQUIRE_DIR(dir);
   for (const char* name : {"resnet20", "mobilenetv2", "densenet40", "effnet_se", "vit_tiny"}) {
     SCOPED_TRACE(name);
     Graph g = import_onnx_file(dir + "/" + name + ".onnx").graph;
