@@ -10,6 +10,9 @@
 #   data/  1,000 CIFAR-10 test images (100 per class) preprocessed by octet itself as .npy + their labels;
 #          calibration caches made here (cpu backend) for the CIFAR-10 models and the ImageNet-size bench models
 #   tools/make_bench_models.py      to regenerate ResNet-50 / MobileNetV2 (seeded, so the caches fit) there
+#   python/ (only with PYTHON_FOR_DEVICE=/path/to/python3.X, the device's Python version: KINDS.md says 3.12)
+#          the Python package octet built for that Python against this CUDA build, and
+#          shared/data/imagenet-samples (the TensorRT-style class's photos) for gpu_check.sh's Python step
 # and MANIFEST (commit, sizes). The folder must stay under the device tool's 64 MiB with the working tree;
 # the script prints the sizes and fails above BUNDLE_LIMIT_MB (default 52).
 #
@@ -22,7 +25,8 @@ ROOT=$PWD
 SHARED=${SHARED:-${OCTET_SHARED:-../shared}}
 BUILD=${BUILD:-build-gpu}
 DEST=${DEST:-gpu_bundle}
-LIMIT_MB=${BUNDLE_LIMIT_MB:-52}
+LIMIT_MB=${BUNDLE_LIMIT_MB:-60}
+PY=${PYTHON_FOR_DEVICE:-}
 CALIB_LIMIT=${CALIB_LIMIT:-500}
 [ -d "$SHARED/models/cifar10" ] || { echo "gpu_bundle: no $SHARED/models/cifar10 (set SHARED or OCTET_SHARED)" >&2; exit 1; }
 command -v nvcc >/dev/null || [ -x /usr/local/cuda/bin/nvcc ] || { echo "gpu_bundle: nvcc not found: the bundle needs the cuda backend" >&2; exit 1; }
@@ -50,6 +54,23 @@ bad=$(for b in "$STAGE"/bin/*; do LD_LIBRARY_PATH="$STAGE/lib" ldd "$b"; done | 
 [ -z "$bad" ] || { echo "gpu_bundle: libraries resolved outside the bundle:" >&2; echo "$bad" >&2; exit 1; }
 # And a run with an empty environment but LD_LIBRARY_PATH works.
 env -i LD_LIBRARY_PATH="$STAGE/lib" "$STAGE/bin/octet" --version >/dev/null
+
+if [ -n "$PY" ]; then
+  echo "== python package for $("$PY" -c 'import sys; print(sys.version.split()[0])')"
+  # No build isolation: nanobind and scikit-build-core must be installed for that Python (a venv of it).
+  "$PY" -c "import nanobind, scikit_build_core" || { echo "gpu_bundle: $PY lacks nanobind or scikit-build-core" >&2; exit 1; }
+  cmake --install "$BUILD" --prefix "$ROOT/$BUILD/prefix" >/dev/null
+  WHEELS=$(mktemp -d)
+  OCTET_PREFIX="$ROOT/$BUILD/prefix" "$PY" -m pip wheel -q --no-build-isolation --no-deps \
+    --config-settings=build-dir="$BUILD/python-device" . -w "$WHEELS" >/dev/null
+  mkdir -p "$STAGE/python" && (cd "$STAGE/python" && unzip -q "$WHEELS"/octet-*.whl) && rm -rf "$WHEELS"
+  rm -rf "$STAGE"/python/*.dist-info
+  strip --strip-unneeded "$STAGE"/python/octet/*.so
+  bad=$(LD_LIBRARY_PATH="$STAGE/lib" ldd "$STAGE"/python/octet/*.so | awk '/=>/' |
+        grep -v -E "$STAGE/lib/|/(libc|libm|libpthread|libdl|librt|libresolv|libutil)\.so|linux-vdso" || true)
+  [ -z "$bad" ] || { echo "gpu_bundle: the extension needs libraries outside the bundle:" >&2; echo "$bad" >&2; exit 1; }
+  mkdir -p "$STAGE/shared/data" && cp -r "$SHARED/data/imagenet-samples" "$STAGE/shared/data/"
+fi
 
 echo "== data"
 cp "$SHARED"/models/cifar10/*.onnx "$STAGE/shared/models/cifar10/"

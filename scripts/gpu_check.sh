@@ -15,6 +15,10 @@
 #                                                                                           -> bench.json
 #   5. bench/gpu_vs_torch.py: ResNet-50 octet INT8 (cuda) vs PyTorch FP16 channels_last + CUDA graph, batch 1
 #      and 256                                                                              -> torch.json
+#   6. the Python package (only if the bundle has python/, PYTHON_FOR_DEVICE in gpu_bundle.sh): get_batch
+#      returning device pointers, __cuda_array_interface__, DLPack, CuPy and PyTorch CUDA tensors; the
+#      TensorRT-style class with a device buffer; Engine(backend="cuda") vs "cpu"              -> python.txt
+# STEPS="2 6" runs only those steps (1, the unpacking, always runs).
 # Everything printed also goes to log.txt. A failed step is reported and the next one runs; the exit status
 # is the number of failed steps.
 set -uo pipefail
@@ -31,6 +35,7 @@ failed=0
 DEADLINE=$((SECONDS + ${BUDGET_S:-560}))
 t() { local left=$((DEADLINE - SECONDS)); [ $left -lt 5 ] && left=5; echo $(($1 < left ? $1 : left)); }
 step() { echo; echo "== $* ($(date -u +%T))"; }
+want() { [ -z "${STEPS:-}" ] || [[ " $STEPS " == *" $1 "* ]]; }
 bad() { echo "!! FAILED: $*"; failed=$((failed + 1)); }
 
 step "1. bundle"
@@ -50,6 +55,7 @@ missing=$(for b in "$WORK"/bin/*; do ldd "$b"; done | grep "not found" | sort -u
 nvidia-smi --query-gpu=name,driver_version,compute_cap,clocks.sm,clocks.mem --format=csv 2>&1 | head -3
 uname -r; nproc
 
+if want 2; then
 step "2. CUDA tests"
 {
   timeout $(t 60) "$WORK/bin/octet_cuda_body_tests" || bad "octet_cuda_body_tests"
@@ -57,12 +63,16 @@ step "2. CUDA tests"
   timeout $(t 120) "$WORK/bin/octet_ops_tests" --gtest_filter='*Cuda*' || bad "octet_ops_tests --gtest_filter=*Cuda* (HarnessCuda)"
 } 2>&1 | tee "$OUT/tests.txt"
 failed=$((failed + $(grep -c '^!! FAILED' "$OUT/tests.txt")))
+fi
 
+if want 2; then
 step "2b. without cuBLASLt: said once, simple kernels, same outputs"
 OCTET_CUBLASLT=/nonexistent/libcublasLt.so.13 timeout 60 "$O" bench "$WORK/shared/models/cifar10/resnet20.onnx" \
   --precision int8 --cache "$WORK/data/resnet20.cache" --backend cuda --batch 1 --iterations 20 2>&1 | tee "$WORK/nolt.txt"
 grep -q "cuBLASLt not found" "$WORK/nolt.txt" || bad "OCTET_CUBLASLT missing: no 'cuBLASLt not found' in bench's output"
+fi
 
+if want 3; then
 step "3. CIFAR-10 INT8: cuda vs cpu"
 D="$WORK/data"
 for m in resnet20 mobilenetv2 densenet40 effnet_se vit_tiny; do
@@ -96,7 +106,9 @@ json.dump(res, open(out, "w"), indent=1)
 bad = [m for m, r in res.items() if "error" in r or r["top1_cpu"] != r["top1_cuda"]]
 sys.exit(1 if bad else 0)
 EOF
+fi
 
+if want 4; then
 step "4. octet bench: cuda (CUDA events) vs cpu"
 R="$WORK/shared/models/cifar10/resnet20.onnx"
 benches=()
@@ -115,7 +127,9 @@ timeout $(t 60) "$O" build "$R" --precision int8 --cache "$D/resnet20.cache" --b
   run_bench r20_cuda_plan_b1 "$WORK/r20_cuda.plan" --batch 1 --iterations 100 || bad "octet build/bench of a cuda plan"
 python3 -c "import json,sys; json.dump({f.rsplit('bench_',1)[1][:-5]: json.load(open(f)) for f in sys.argv[2:]}, open(sys.argv[1],'w'), indent=1)" \
   "$OUT/bench.json" "${benches[@]}" || bad "collecting bench json"
+fi
 
+if want 5; then
 step "5. ResNet-50 and MobileNetV2: octet INT8 (cuda) vs PyTorch FP16"
 timeout $(t 200) python3 bench/gpu_vs_torch.py --octet "$O" --make-models "$WORK/tools/make_bench_models.py" \
   --cache "$D/resnet50_224.cache" --work "$WORK" --json "$WORK/torch_resnet50.json" || bad "bench/gpu_vs_torch.py resnet50"
@@ -123,6 +137,22 @@ timeout $(t 150) python3 bench/gpu_vs_torch.py --arch mobilenetv2 --octet "$O" -
   --cache "$D/mobilenetv2_224.cache" --work "$WORK" --json "$WORK/torch_mobilenetv2.json" || bad "bench/gpu_vs_torch.py mobilenetv2"
 python3 -c "import json,sys,os; json.dump({os.path.basename(f)[6:-5]: json.load(open(f)) for f in sys.argv[2:] if os.path.exists(f)}, open(sys.argv[1],'w'), indent=1)" \
   "$OUT/torch.json" "$WORK/torch_resnet50.json" "$WORK/torch_mobilenetv2.json" || bad "collecting torch json"
+fi
+
+if want 6 && [ -d "$WORK/python/octet" ]; then
+step "6. Python package: device memory from get_batch, torch / CuPy tensors, Engine on cuda"
+ext=$(python3 -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+if ls "$WORK"/python/octet/_octet*"$ext" >/dev/null 2>&1; then
+  # -rs lists every skip with its reason: a skipped GPU test here is a finding, not a pass.
+  PYTHONPATH="$WORK/python" OCTET_BIN="$O" PYTHONUNBUFFERED=1 timeout $(t 300) python3 -m pytest -q -rs \
+    -p no:cacheprovider tests/python/test_package_device.py tests/python/test_package_trt_class.py \
+    -k "not trt_class or imagenet_samples or device_pointer or batch_kinds or torch_tensors" 2>&1 |
+    tee "$OUT/python.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || bad "pytest of the Python package"
+else
+  bad "the bundle's extension ($(ls "$WORK"/python/octet/ | grep _octet)) is not for this python3 ($ext)"
+fi
+fi
 
 step "done: $failed failed step(s); results in $OUT"
 exit $failed

@@ -299,3 +299,27 @@ class DLPackOnly:
 
     def __dlpack_device__(self):
         return self._t.__dlpack_device__()
+
+
+def test_engine_on_the_gpu(gpu, data, want, tmp_path):
+    """Engine(backend="cuda") from Python: INT8 equals the cpu backend's bit for bit (one INT8 arithmetic,
+    src/quant/quant.h), FP32 within 1e-4 relative L2 (the GPU's FP32 sums round differently from oneDNN's)."""
+    if not trt.CUDA:
+        with pytest.raises(trt.Error, match="cuda"):
+            trt.Engine(MODEL, backend="cuda")
+        pytest.skip("octet was built without CUDA")
+    cache = tmp_path / "f.cache"
+    cache.write_bytes(want)
+    x = data[:BATCH]
+    for precision in ("int8", "fp32"):
+        kw = dict(precision=precision, cache=cache if precision == "int8" else None)
+        cpu = trt.Engine(MODEL, backend="cpu", **kw).run(x)
+        gpu_out = trt.Engine(MODEL, backend="cuda", **kw).run(x)
+        assert cpu.keys() == gpu_out.keys()
+        for k in cpu:
+            a, b = cpu[k], gpu_out[k]
+            assert a.shape == b.shape and a.dtype == b.dtype, k
+            if precision == "int8":
+                assert np.array_equal(a, b), k
+            else:
+                assert np.linalg.norm(a - b) <= 1e-4 * np.linalg.norm(a), k
