@@ -36,19 +36,25 @@ def _cuda_array(obj, where):
     what = f"{where}: device array (__cuda_array_interface__, device pointer {ptr:#x})"
     if dtype.kind not in "fiub":
         raise _octet.Error(f"{what}: typestr '{cai['typestr']}' is not a number type")
-    strides = cai.get("strides")
-    if strides is not None:
-        want, step = [], dtype.itemsize
-        for d in reversed(shape):
-            want.append(step)
-            step *= d
-        if any(s != w and d != 1 for s, w, d in zip(strides, reversed(want), shape)):
-            raise _octet.Error(f"{what} is not C-contiguous (strides {tuple(strides)}); make it contiguous first")
     if cai.get("mask") is not None:
         raise _octet.Error(f"{what} has a mask; octet reads plain arrays")
     nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
-    raw = _from_device(lambda: _octet.copy_from_device(ptr, nbytes), what)
-    return raw.view(dtype).reshape(shape)
+    strides = cai.get("strides")
+    if strides is None or nbytes == 0:
+        raw = _from_device(lambda: _octet.copy_from_device(ptr, nbytes), what)
+        return raw.view(dtype).reshape(shape)
+    # A strided view (a permuted tensor: channels-last memory, a transposed HWC image, every other sample):
+    # the bytes it spans are copied and gathered here, as .contiguous() would on the device.
+    strides = tuple(int(x) for x in strides)
+    if len(strides) != len(shape) or any(x < 0 for x in strides):
+        raise _octet.Error(f"{what}: strides {strides} (for shape {shape}) are not supported; make it contiguous first")
+    span = sum((d - 1) * x for d, x in zip(shape, strides)) + dtype.itemsize
+    if span > max(8 * nbytes, 1 << 20):
+        raise _octet.Error(f"{what}: a strided view spanning {span} bytes for {nbytes} bytes of values; "
+                           "make it contiguous first")
+    raw = _from_device(lambda: _octet.copy_from_device(ptr, span), what)
+    view = np.ndarray(shape, dtype=dtype, buffer=raw, strides=strides)
+    return np.ascontiguousarray(view)
 
 
 def _host_array(obj, where, full_batch_floats):

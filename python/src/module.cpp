@@ -11,6 +11,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -465,23 +466,53 @@ NB_MODULE(_octet, m) {
   }, "ptr"_a, "nbytes"_a);
 
   // A DLPack tensor on a CUDA device (CuPy, PyTorch; anything nanobind imports through __dlpack__ or a capsule)
-  // -> a host numpy array of its dtype and shape. Only C-contiguous tensors (as a binding's memory is).
+  // -> a host numpy array of its dtype and shape. A strided view (a permuted or channels-last tensor, every
+  // other sample) is read as the values it spans and gathered on the host, as .contiguous() would.
   m.def("dlpack_to_host", [](nb::ndarray<nb::ro> a) {
     const octet::DType dt = dtype_of(a.dtype());
-    std::vector<int64_t> shape;
-    int64_t expect = 1;
+    const size_t nd = a.ndim();
+    std::vector<int64_t> shape(nd), stride(nd);
+    int64_t expect = 1, numel = 1, span = 1;  // span: elements from the first to the last one it reads
     bool contiguous = true;
-    for (size_t i = a.ndim(); i-- > 0;) {
-      if (a.shape(i) != 1 && a.stride(i) != expect) contiguous = false;
-      expect *= static_cast<int64_t>(a.shape(i));
+    for (size_t i = nd; i-- > 0;) {
+      shape[i] = static_cast<int64_t>(a.shape(i));
+      stride[i] = static_cast<int64_t>(a.stride(i));
+      if (shape[i] != 1 && stride[i] != expect) contiguous = false;
+      expect *= shape[i];
+      numel *= shape[i];
+      if (stride[i] < 0)
+        throw octet::Error("the device tensor has negative strides (call .contiguous() / cupy.ascontiguousarray first)");
+      span += (shape[i] - 1) * stride[i];
     }
-    for (size_t i = 0; i < a.ndim(); ++i) shape.push_back(static_cast<int64_t>(a.shape(i)));
-    if (!contiguous)
-      throw octet::Error("the device tensor is not C-contiguous (call .contiguous() / cupy.ascontiguousarray first)");
     octet::HostTensor t(dt, shape);
-    {
+    if (numel == 0) return to_numpy(t);
+    if (contiguous) {
       nb::gil_scoped_release nogil;
       octet::copy_device_to_host(t.data(), a.data(), a.nbytes());
+      return to_numpy(t);
+    }
+    const size_t isz = a.itemsize();
+    if (span > std::max<int64_t>(8 * numel, (int64_t{1} << 20) / static_cast<int64_t>(isz)))
+      throw octet::Error("the device tensor is a strided view spanning " + std::to_string(span) + " values for " +
+                         std::to_string(numel) + " (call .contiguous() / cupy.ascontiguousarray first)");
+    {
+      nb::gil_scoped_release nogil;
+      std::vector<uint8_t> raw(static_cast<size_t>(span) * isz);
+      octet::copy_device_to_host(raw.data(), a.data(), raw.size());
+      auto* dst = static_cast<uint8_t*>(t.data());
+      std::vector<int64_t> idx(nd, 0);
+      int64_t off = 0;  // element offset of idx in raw
+      for (int64_t e = 0; e < numel; ++e) {
+        std::memcpy(dst + static_cast<size_t>(e) * isz, raw.data() + static_cast<size_t>(off) * isz, isz);
+        for (size_t i = nd; i-- > 0;) {  // next index, last dimension fastest
+          if (++idx[i] < shape[i]) {
+            off += stride[i];
+            break;
+          }
+          off -= (shape[i] - 1) * stride[i];
+          idx[i] = 0;
+        }
+      }
     }
     return to_numpy(t);
   }, "tensor"_a);

@@ -137,6 +137,9 @@ def test_device_returns_are_read_through_the_device_reader(data, want, monkeypat
         "cai float64": lambda a: CudaArray(on_device(a, np.float64), a.shape, "<f8"),
         "cai flat": lambda a: CudaArray(on_device(a), (a.size,)),
         "dlpack": lambda a: CudaDLPack(on_device(a), a.shape),
+        # a strided view: the values in H/W-swapped memory (as a transposed or channels-last tensor)
+        "cai strided": lambda a: CudaArray(on_device(a.transpose(0, 1, 3, 2)), a.shape,
+                                           strides=(a[0].nbytes, a[0, 0].nbytes, 4, a.shape[2] * 4)),
     }
     batch = data[:BATCH]
     for kind, wrap in kinds.items():  # each kind, one batch: the batch's values, one read
@@ -167,7 +170,10 @@ def test_malformed_device_returns_are_errors(data):
     class NoData:
         __cuda_array_interface__ = {"shape": (BATCH, 784), "typestr": "<f4", "version": 3}
 
-    cases = [(CudaArray(0x7F0000001000, (BATCH, 1, 28, 28), strides=(4, 4, 4, 4)), r"not C-contiguous"),
+    cases = [(CudaArray(0x7F0000001000, (BATCH, 1, 28, 28), strides=(-3136, 3136, 112, 4)),
+              r"strides \(-3136, 3136, 112, 4\) \(for shape \(16, 1, 28, 28\)\) are not supported"),
+             (CudaArray(0x7F0000001000, (BATCH, 1, 28, 28), strides=(1 << 20, 3136, 112, 4)),
+              r"a strided view spanning \d+ bytes for 50176 bytes of values; make it contiguous first"),
              (CudaArray(0x7F0000001000, (BATCH, 784), typestr="|V3"), r"typestr '\|V3' is not a number type"),
              (NoData(), r"__cuda_array_interface__ is malformed"),
              (-5, r"the integer -5, which is no device pointer"), (True, r"get_batch returned True")]
@@ -273,13 +279,17 @@ def test_cupy_and_torch_cuda_tensors(gpu, data, want):
     wraps = []
     try:
         import cupy
-        wraps += [cupy.asarray, lambda a: DLPackOnly(cupy.asarray(a))]
+        wraps += [cupy.asarray, lambda a: DLPackOnly(cupy.asarray(a)),
+                  cupy.asfortranarray, lambda a: DLPackOnly(cupy.asfortranarray(a))]  # strided views too
     except ImportError:
         pass
     try:
         import torch
         if torch.cuda.is_available():
-            wraps += [lambda a: torch.from_numpy(a).cuda(), lambda a: DLPackOnly(torch.from_numpy(a).cuda())]
+            def swapped(a):  # the same values in H/W-swapped memory: a strided view
+                return torch.from_numpy(a).cuda().transpose(2, 3).contiguous().transpose(2, 3)
+            wraps += [lambda a: torch.from_numpy(a).cuda(), lambda a: DLPackOnly(torch.from_numpy(a).cuda()),
+                      swapped, lambda a: DLPackOnly(swapped(a))]
     except ImportError:
         pass
     if not wraps:
