@@ -143,8 +143,8 @@ if want 6 && [ -d "$WORK/python/octet" ]; then
 step "6. Python package: device memory from get_batch, torch / CuPy tensors, Engine on cuda"
 ext=$(python3 -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
 if ls "$WORK"/python/octet/_octet*"$ext" >/dev/null 2>&1; then
-  # -rs lists every skip with its reason: a skipped GPU test here is a finding, not a pass.
-  PYTHONPATH="$WORK/python" OCTET_BIN="$O" PYTHONUNBUFFERED=1 timeout $(t 300) python3 -m pytest -q -rs \
+  # -rA names every test with its outcome (skips with their reason: a skipped GPU test here is a finding).
+  PYTHONPATH="$WORK/python" OCTET_BIN="$O" PYTHONUNBUFFERED=1 timeout $(t 300) python3 -m pytest -q -rA \
     -p no:cacheprovider tests/python/test_package_device.py tests/python/test_package_trt_class.py \
     -k "not trt_class or imagenet_samples or device_pointer or batch_kinds or torch_tensors" 2>&1 |
     tee "$OUT/python.txt"
