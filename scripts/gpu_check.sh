@@ -149,6 +149,12 @@ if ls "$WORK"/python/octet/_octet*"$ext" >/dev/null 2>&1; then
     -k "not trt_class or imagenet_samples or device_pointer or batch_kinds or torch_tensors" 2>&1 |
     tee "$OUT/python.txt"
   [ "${PIPESTATUS[0]}" = 0 ] || bad "pytest of the Python package"
+  # The README's device-buffer example as a user runs it (CuPy or PyTorch buffer; exits 1 if its cache differs
+  # from the host-array class's)
+  PYTHONPATH="$WORK/python" timeout $(t 120) python3 examples/python/device_buffers.py \
+    "$WORK/shared/models/cifar10/resnet20.onnx" "$WORK/shared/data/imagenet-samples" "$WORK/example.cache" 2>&1 |
+    tee -a "$OUT/python.txt"
+  [ "${PIPESTATUS[0]}" = 0 ] || bad "examples/python/device_buffers.py"
 else
   bad "the bundle's extension ($(ls "$WORK"/python/octet/ | grep _octet)) is not for this python3 ($ext)"
 fi
