@@ -30,6 +30,11 @@
 // backends) runs only the steps from the first one the changed scale affects, on the saved tensors of the
 // current thresholds' screening run (Plan::run_from), and stops after a batch once the noise so far shows it
 // lost (by more than settle_db where a later sweep may ask, else by enough not to pass): the noise only grows.
+// A confirmation (a run over all samples, through a plan that does not keep its tensors) starts, per batch, from a
+// checkpoint: the values live at the first step the previous confirmations' candidates changed, saved from a run
+// whose steps before it were those of the accepted thresholds (Plan::run_from's snapshot); it leaves one at its
+// own candidate's first changed step. Tensors are tried in network order, so a sweep's confirmations run from
+// ever later steps. It stops after a batch once the noise so far shows it cannot gain accept_db.
 //
 // screen_samples = 0 and prune_ratio = 0 give the exhaustive search (every trial on all samples), which is
 // tune.h's scale search. Deterministic: same samples, same table.
