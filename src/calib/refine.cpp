@@ -163,8 +163,17 @@ struct Proxy {
 }  // namespace
 
 ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table, const Batches& batches,
-                                        const ThresholdSearchOptions& opt) {
+                                        const ThresholdSearchOptions& opt, const Batches* reference) {
   OCTET_CHECK(!batches.empty(), "refine: no samples");
+  if (reference) {
+    OCTET_CHECK(reference->size() == batches.size(), "refine: ", reference->size(), " batches of FP32 outputs for ",
+                batches.size(), " batches of samples");
+    for (size_t b = 0; b < batches.size(); ++b)
+      for (const Tensor& t : (*reference)[b])
+        OCTET_CHECK(!batches[b].empty() && t.rank() > 0 && t.dim(0) == batches[b][0].dim(0), "refine: FP32 output ",
+                    shape_str(t.shape()), " of batch ", b, " does not have its ", batches[b].empty() ? 0 : batches[b][0].dim(0),
+                    " samples first");
+  }
   ThresholdSearchResult res;
   res.table = table;
   int64_t total = 0, max_batch = 1;
@@ -179,9 +188,14 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   auto t_setup = std::chrono::steady_clock::now();
   PlanOptions po;
   po.backend = opt.backend;
-  Batches ref_all, ref_screen;
-  auto fp32 = Plan::build(model, po);
-  ref_all = reference_outputs(*fp32, batches);
+  // The FP32 outputs: given, or from an FP32 plan.
+  Batches ref_own, ref_screen;
+  std::unique_ptr<Plan> fp32;
+  if (!reference) {
+    fp32 = Plan::build(model, po);
+    ref_own = reference_outputs(*fp32, batches);
+  }
+  const Batches& ref_all = reference ? *reference : ref_own;
 
   std::map<std::string, float> amax;
   for (const auto& e : table.entries)
@@ -335,8 +349,24 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     if (!screening) return;
     auto t0 = std::chrono::steady_clock::now();
     if (!measured) full_run(&sample_noise);
-    screen = subset(batches, pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples)), max_batch);
-    ref_screen = reference_outputs(*fp32, screen);
+    const std::vector<size_t> picked = pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples));
+    if (fp32) {
+      screen = subset(batches, picked, max_batch);
+      ref_screen = reference_outputs(*fp32, screen);
+    } else {  // the given outputs of the same samples, batched alike (each batch: inputs, then outputs)
+      Batches both(batches.size());
+      for (size_t b = 0; b < batches.size(); ++b) {
+        both[b] = batches[b];
+        both[b].insert(both[b].end(), ref_all[b].begin(), ref_all[b].end());
+      }
+      screen.clear();
+      ref_screen.clear();
+      for (auto& t : subset(both, picked, max_batch)) {
+        ref_screen.emplace_back(t.begin() + static_cast<std::ptrdiff_t>(batches[0].size()), t.end());
+        t.resize(batches[0].size());
+        screen.push_back(std::move(t));
+      }
+    }
     screen_signal = 0;
     double unused = 0;
     for (const auto& outs : ref_screen)

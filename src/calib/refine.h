@@ -88,10 +88,13 @@ struct ThresholdSearchResult {
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
 };
 
-// `batches`: the samples, each batch one tensor per graph input (in graph-input order). Entries without
-// candidates keep their amax. Throws Error if there are no samples or the table cannot quantize the model.
+// `batches`: the samples, each batch one tensor per graph input (in graph-input order). `reference`, when given:
+// the model's FP32 outputs on them (per batch, in graph-output order, the batch's samples first; e.g. kept from
+// the calibration pass, calib/calibrate.cpp); else an FP32 plan computes them. Entries without candidates keep
+// their amax. Throws Error if there are no samples or the table cannot quantize the model.
 ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table,
                                         const std::vector<std::vector<Tensor>>& batches,
-                                        const ThresholdSearchOptions& opt = {});
+                                        const ThresholdSearchOptions& opt = {},
+                                        const std::vector<std::vector<Tensor>>* reference = nullptr);
 
 }  // namespace octet
