@@ -450,8 +450,15 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     auto t1 = std::chrono::steady_clock::now();
     // A model whose inputs declare a fixed batch (kept samples then have it already) runs one sample per trial run.
     const int64_t per_run = declared_batch(model) >= 0 ? 1 : opt.refine.batch;
+    // The pass ran one sample at a time: its outputs stand for a batched FP32 run where every output's first
+    // dimension is the batch, i.e. not a fixed number while the batch is free (else the refinement runs FP32 itself).
+    bool batched_outputs = true;
+    for (int v : model.outputs) {
+      const Value& val = model.value(v);
+      if (per_run > 1 && val.has_declared_shape && !val.declared.empty() && val.declared[0].value >= 0) batched_outputs = false;
+    }
     std::vector<std::vector<Tensor>> reference;
-    std::vector<std::vector<Tensor>> samples = keeper.take_batches(per_run, &reference);
+    std::vector<std::vector<Tensor>> samples = keeper.take_batches(per_run, batched_outputs ? &reference : nullptr);
     out.refinement = refine(model, out.table, samples, reference, opt);
     out.refinement.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
