@@ -62,39 +62,57 @@ class SampleKeeper {
     if (!wanted_.empty()) return std::binary_search(wanted_.begin(), wanted_.end(), id);
     return id % stride_ == 0;
   }
-  void keep(int64_t id, std::vector<Tensor> sample) {
-    kept_.emplace_back(id, std::move(sample));
+  // `outputs`: the model's FP32 outputs for the sample (copies; empty when not known).
+  void keep(int64_t id, std::vector<Tensor> sample, std::vector<Tensor> outputs = {}) {
+    kept_.push_back({id, std::move(sample), std::move(outputs)});
     if (wanted_.empty() && static_cast<int64_t>(kept_.size()) > count_) {
-      std::vector<std::pair<int64_t, std::vector<Tensor>>> half;
+      std::vector<Kept> half;
       for (size_t i = 0; i < kept_.size(); i += 2) half.push_back(std::move(kept_[i]));
       kept_ = std::move(half);
       stride_ *= 2;
     }
   }
-  // The kept samples (each one tensor per input, batch 1) as batches of `batch`; the keeper is emptied.
-  std::vector<std::vector<Tensor>> take_batches(int64_t batch) {
-    std::stable_sort(kept_.begin(), kept_.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  // The kept samples (each one tensor per input, batch 1) as batches of `batch`; the keeper is emptied. With
+  // `outputs`: their FP32 outputs batched the same way when every kept sample has them, each of batch 1 (else
+  // left empty).
+  std::vector<std::vector<Tensor>> take_batches(int64_t batch, std::vector<std::vector<Tensor>>* outputs = nullptr) {
+    std::stable_sort(kept_.begin(), kept_.end(), [](const Kept& a, const Kept& b) { return a.id < b.id; });
+    bool with_outputs = outputs != nullptr && !kept_.empty();
+    for (const Kept& k : kept_) {
+      with_outputs = with_outputs && !k.outputs.empty() && k.outputs.size() == kept_[0].outputs.size();
+      for (const Tensor& t : k.outputs) with_outputs = with_outputs && t.rank() > 0 && t.dim(0) == 1;
+    }
+    if (outputs) outputs->clear();
     std::vector<std::vector<Tensor>> out;
     auto same_shapes = [&](size_t a, size_t b) {
-      for (size_t i = 0; i < kept_[a].second.size(); ++i)
-        if (kept_[a].second[i].shape() != kept_[b].second[i].shape()) return false;
+      for (size_t i = 0; i < kept_[a].inputs.size(); ++i)
+        if (kept_[a].inputs[i].shape() != kept_[b].inputs[i].shape()) return false;
+      for (size_t i = 0; with_outputs && i < kept_[a].outputs.size(); ++i)
+        if (kept_[a].outputs[i].shape() != kept_[b].outputs[i].shape() || kept_[a].outputs[i].dtype() != kept_[b].outputs[i].dtype())
+          return false;
       return true;
+    };
+    // The tensors `of` (inputs or outputs) of samples b0..b0+n-1 stacked along the first dimension.
+    auto stack = [&](size_t b0, size_t n, std::vector<Tensor> Kept::*of) {
+      std::vector<Tensor> batched;
+      for (size_t i = 0; i < (kept_[b0].*of).size(); ++i) {
+        const Tensor& first = (kept_[b0].*of)[i];
+        Shape shape = first.shape();
+        shape[0] *= static_cast<int64_t>(n);
+        Tensor t(first.dtype(), shape);
+        for (size_t k = 0; k < n; ++k)
+          std::memcpy(static_cast<char*>(t.raw()) + k * first.nbytes(), (kept_[b0 + k].*of)[i].raw(), first.nbytes());
+        batched.push_back(std::move(t));
+      }
+      return batched;
     };
     for (size_t b0 = 0, n = 0; b0 < kept_.size(); b0 += n) {
       // A batch holds samples of one shape (a model of dynamic H x W calibrated on images of several sizes).
       n = 1;
       while (n < static_cast<size_t>(batch) && b0 + n < kept_.size() && same_shapes(b0, b0 + n)) ++n;
-      std::vector<Tensor> inputs;
-      for (size_t i = 0; i < kept_[b0].second.size(); ++i) {
-        Shape shape = kept_[b0].second[i].shape();
-        shape[0] *= static_cast<int64_t>(n);
-        Tensor t(DType::f32, shape);
-        for (size_t k = 0; k < n; ++k)
-          std::memcpy(static_cast<char*>(t.raw()) + k * kept_[b0].second[i].nbytes(), kept_[b0 + k].second[i].raw(), kept_[b0].second[i].nbytes());
-        inputs.push_back(std::move(t));
-      }
-      for (size_t k = 0; k < n; ++k) kept_[b0 + k].second.clear();  // copied: one copy of the samples at a time
-      out.push_back(std::move(inputs));
+      out.push_back(stack(b0, n, &Kept::inputs));
+      if (with_outputs) outputs->push_back(stack(b0, n, &Kept::outputs));
+      for (size_t k = 0; k < n; ++k) kept_[b0 + k] = {};  // copied: one copy of the samples at a time
     }
     kept_.clear();
     return out;
@@ -104,12 +122,17 @@ class SampleKeeper {
   int64_t count_;
   std::vector<int64_t> wanted_;  // sorted
   int64_t stride_ = 1;
-  std::vector<std::pair<int64_t, std::vector<Tensor>>> kept_;
+  struct Kept {
+    int64_t id = 0;
+    std::vector<Tensor> inputs, outputs;
+  };
+  std::vector<Kept> kept_;
 };
 
 // Runs the refinement (RefineOptions) on `table` in place; failures leave the table as it is and say why.
+// `reference`: the FP32 outputs on `batches` when known (else the refinement computes them).
 RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<std::vector<Tensor>>& batches,
-                     const CalibOptions& opt) {
+                     const std::vector<std::vector<Tensor>>& reference, const CalibOptions& opt) {
   RefineOutcome r;
   for (const auto& b : batches) r.samples += b.empty() ? 0 : b[0].dim(0);
   if (r.samples == 0) {
@@ -128,7 +151,7 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   };
   ThresholdSearchResult t;
   try {
-    t = search_thresholds(model, table, batches, so);
+    t = search_thresholds(model, table, batches, so, reference.empty() ? nullptr : &reference);
   } catch (const Error& e) {
     progress.finish();
     r.skipped = e.what();
@@ -350,9 +373,13 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           std::memcpy(t.raw(), static_cast<const char*>(bindings[i]) + static_cast<size_t>(j) * t.nbytes(), t.nbytes());
           inputs.push_back(std::move(t));
         }
-        plan->run(inputs, &observer);
+        std::vector<Tensor> outputs = plan->run(inputs, &observer);
         const int64_t id = batch_ids.empty() ? images + j : batch_ids[static_cast<size_t>(j)];
-        if (p == passes - 1 && keeper.wants(id)) keeper.keep(id, std::move(inputs));
+        if (p == passes - 1 && keeper.wants(id)) {
+          // The FP32 outputs too: the refinement compares INT8 with them (no FP32 run of its own).
+          for (Tensor& t : outputs) t = t.clone();
+          keeper.keep(id, std::move(inputs), std::move(outputs));
+        }
       }
       if (!constants_seen) {
         // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
@@ -423,7 +450,16 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     auto t1 = std::chrono::steady_clock::now();
     // A model whose inputs declare a fixed batch (kept samples then have it already) runs one sample per trial run.
     const int64_t per_run = declared_batch(model) >= 0 ? 1 : opt.refine.batch;
-    out.refinement = refine(model, out.table, keeper.take_batches(per_run), opt);
+    // The pass ran one sample at a time: its outputs stand for a batched FP32 run where every output's first
+    // dimension is the batch, i.e. not a fixed number while the batch is free (else the refinement runs FP32 itself).
+    bool batched_outputs = true;
+    for (int v : model.outputs) {
+      const Value& val = model.value(v);
+      if (per_run > 1 && val.has_declared_shape && !val.declared.empty() && val.declared[0].value >= 0) batched_outputs = false;
+    }
+    std::vector<std::vector<Tensor>> reference;
+    std::vector<std::vector<Tensor>> samples = keeper.take_batches(per_run, batched_outputs ? &reference : nullptr);
+    out.refinement = refine(model, out.table, samples, reference, opt);
     out.refinement.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t1).count();
   }
   out.cache_bytes = serialize_cache(to_cache(out.table, opt.trt_version, algo_token(algo)));

@@ -117,10 +117,6 @@ double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref,
   return sqnr_db(signal, noise);
 }
 
-double run_sqnr(Plan& plan, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr) {
-  return run_sqnr([&](size_t b) { return plan.run(batches[b]); }, batches, ref, per_sample);
-}
-
 // The screening samples: the half of `count` whose output noise is largest under the current thresholds (they
 // carry most of the total noise a candidate changes), the other half spread evenly over the rest. Sorted.
 std::vector<size_t> pick_screen(const std::vector<double>& noise, size_t count) {
@@ -167,8 +163,17 @@ struct Proxy {
 }  // namespace
 
 ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table, const Batches& batches,
-                                        const ThresholdSearchOptions& opt) {
+                                        const ThresholdSearchOptions& opt, const Batches* reference) {
   OCTET_CHECK(!batches.empty(), "refine: no samples");
+  if (reference) {
+    OCTET_CHECK(reference->size() == batches.size(), "refine: ", reference->size(), " batches of FP32 outputs for ",
+                batches.size(), " batches of samples");
+    for (size_t b = 0; b < batches.size(); ++b)
+      for (const Tensor& t : (*reference)[b])
+        OCTET_CHECK(!batches[b].empty() && t.rank() > 0 && t.dim(0) == batches[b][0].dim(0), "refine: FP32 output ",
+                    shape_str(t.shape()), " of batch ", b, " does not have its ", batches[b].empty() ? 0 : batches[b][0].dim(0),
+                    " samples first");
+  }
   ThresholdSearchResult res;
   res.table = table;
   int64_t total = 0, max_batch = 1;
@@ -183,9 +188,14 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   auto t_setup = std::chrono::steady_clock::now();
   PlanOptions po;
   po.backend = opt.backend;
-  Batches ref_all, ref_screen;
-  auto fp32 = Plan::build(model, po);
-  ref_all = reference_outputs(*fp32, batches);
+  // The FP32 outputs: given, or from an FP32 plan.
+  Batches ref_own, ref_screen;
+  std::unique_ptr<Plan> fp32;
+  if (!reference) {
+    fp32 = Plan::build(model, po);
+    ref_own = reference_outputs(*fp32, batches);
+  }
+  const Batches& ref_all = reference ? *reference : ref_own;
 
   std::map<std::string, float> amax;
   for (const auto& e : table.entries)
@@ -225,16 +235,80 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     else dirty = std::min(dirty, u.rebuilt ? size_t{0} : u.first_step);
     res.seconds_build += since(t0);
   };
-  auto sync_full = [&]() {
-    if (!full_plan || full_plan->options().int8_amax == amax) return;
-    auto t0 = std::chrono::steady_clock::now();
-    full_plan->update_int8_amax(amax);
-    res.seconds_build += since(t0);
+  // The runs over all samples start from checkpoints where they can (host backends, with screening): per batch,
+  // the values live at some step `step` of a run whose steps before it are those of the plan with the accepted
+  // thresholds `accepted`. A run of a candidate starts from its batch's checkpoint when `full` agrees with the
+  // accepted thresholds' plan up to there (steps before `full_dirty`), and leaves a checkpoint at the first step
+  // the candidate changes: the tensors are tried in network order, so the next candidates start there or later.
+  struct Checkpoint {
+    size_t step = 0;
+    std::vector<Tensor> values;  // by value; empty: none
+    size_t bytes = 0;
   };
-  auto full_run = [&]() {
-    sync_full();
+  std::vector<Checkpoint> ck(batches.size());
+  size_t ck_bytes = 0;
+  const size_t ck_budget = size_t{2} << 30;  // memory for checkpoints (bytes); beyond it, runs start further back
+  std::map<std::string, float> accepted = amax;
+  size_t full_dirty = 0;
+  auto drop_checkpoints = [&](size_t after) {
+    for (Checkpoint& c : ck)
+      if (!c.values.empty() && c.step > after) {
+        ck_bytes -= c.bytes;
+        c = {};
+      }
+  };
+  // `full` with the thresholds `target`; returns the first step that changed (steps() when none).
+  auto sync_full = [&](const std::map<std::string, float>& target) -> size_t {
+    if (!full_plan) return 0;
+    if (full_plan->options().int8_amax == target) return full_plan->steps();
     auto t0 = std::chrono::steady_clock::now();
-    const double s = run_sqnr(full, batches, ref_all);
+    const Plan::ScaleUpdate u = full_plan->update_int8_amax(target);
+    res.seconds_build += since(t0);
+    if (u.rebuilt) {  // the steps may be others
+      drop_checkpoints(0);
+      full_dirty = 0;
+      return 0;
+    }
+    full_dirty = target == accepted ? full_plan->steps() : std::min(full_dirty, u.first_step);
+    return u.first_step;
+  };
+  double signal_all = 0;
+  {
+    double unused = 0;
+    for (const auto& outs : ref_all)
+      for (const Tensor& r : outs)
+        if (r.dtype() == DType::f32) add_sqnr_sums(r.data<float>(), r.data<float>(), r.numel(), signal_all, unused);
+  }
+  // A run over all samples with the thresholds `amax` (see run_sqnr for `per_sample` and `stop`); returns the
+  // first step where `amax` departs from `accepted` (0 without checkpoints).
+  size_t last_departure = 0;
+  auto full_run = [&](std::vector<double>* per_sample = nullptr, const std::function<bool(double)>& stop = {}) {
+    size_t departs = 0;
+    if (full_plan) {
+      sync_full(accepted);  // so that the step where amax departs from it is known
+      departs = sync_full(amax);
+    }
+    last_departure = departs;
+    auto t0 = std::chrono::steady_clock::now();
+    static const std::vector<Tensor> none;
+    const double s = run_sqnr(
+        [&](size_t b) {
+          if (!full_plan) return full.run(batches[b]);
+          Checkpoint& c = ck[b];
+          const bool from_ck = !c.values.empty() && c.step <= full_dirty;
+          const size_t start = from_ck ? c.step : 0;
+          if (departs <= start || departs >= full_plan->steps()) return full_plan->run_from(start, batches[b], from_ck ? c.values : none);
+          std::vector<Tensor> snap;
+          std::vector<Tensor> outs = full_plan->run_from(start, batches[b], from_ck ? c.values : none, departs, &snap);
+          size_t bytes = 0;
+          for (const Tensor& t : snap) bytes += t.defined() ? t.nbytes() : 0;
+          if (ck_bytes - c.bytes + bytes <= ck_budget) {
+            ck_bytes = ck_bytes - c.bytes + bytes;
+            c = {departs, std::move(snap), bytes};
+          }
+          return outs;
+        },
+        batches, ref_all, per_sample, stop, signal_all);
     res.seconds_full += since(t0);
     return s;
   };
@@ -268,23 +342,31 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   };
   std::set<std::string> scaled(full.quantize_report().scaled_tensors.begin(), full.quantize_report().scaled_tensors.end());
   std::vector<double> sample_noise;
-  double best = 0;
-  {
-    auto t0 = std::chrono::steady_clock::now();
-    best = run_sqnr(full, batches, ref_all, &sample_noise);
-    res.seconds_full += since(t0);
-  }
+  double best = full_run(&sample_noise);
   double best_screen = 0;
   // (Re)chooses the screening samples for the current thresholds (the plan's).
   auto choose_screen = [&](bool measured) {
     if (!screening) return;
     auto t0 = std::chrono::steady_clock::now();
-    if (!measured) {
-      sync_full();
-      run_sqnr(full, batches, ref_all, &sample_noise);
+    if (!measured) full_run(&sample_noise);
+    const std::vector<size_t> picked = pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples));
+    if (fp32) {
+      screen = subset(batches, picked, max_batch);
+      ref_screen = reference_outputs(*fp32, screen);
+    } else {  // the given outputs of the same samples, batched alike (each batch: inputs, then outputs)
+      Batches both(batches.size());
+      for (size_t b = 0; b < batches.size(); ++b) {
+        both[b] = batches[b];
+        both[b].insert(both[b].end(), ref_all[b].begin(), ref_all[b].end());
+      }
+      screen.clear();
+      ref_screen.clear();
+      for (auto& t : subset(both, picked, max_batch)) {
+        ref_screen.emplace_back(t.begin() + static_cast<std::ptrdiff_t>(batches[0].size()), t.end());
+        t.resize(batches[0].size());
+        screen.push_back(std::move(t));
+      }
     }
-    screen = subset(batches, pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples)), max_batch);
-    ref_screen = reference_outputs(*fp32, screen);
     screen_signal = 0;
     double unused = 0;
     for (const auto& outs : ref_screen)
@@ -405,11 +487,16 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
         amax[e.name] = passed[i].amax;
         update();
         ++res.confirmations;
-        const double s = full_run();
+        // Stops once the noise so far shows it cannot gain accept_db (the noise only grows): the same decision.
+        const double s = full_run(nullptr, [&](double noise) { return !(sqnr_db(signal_all, noise) > best + opt.accept_db); });
         if (s > best + opt.accept_db) {
           best = s;
           chosen = passed[i].name;
           chosen_amax = passed[i].amax;
+          // The accepted thresholds now have it; the checkpoints after the step it changes are another plan's.
+          accepted = amax;
+          drop_checkpoints(last_departure);
+          full_dirty = full_plan ? full_plan->steps() : 0;
           best_screen = passed[i].screen;  // the same screening samples, so still comparable
           if (downstream) screen_run(true);  // the saved runs now have this threshold
           res.screened_out += static_cast<int>(passed.size() - i - 1);  // not needed any more

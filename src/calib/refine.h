@@ -30,6 +30,11 @@
 // backends) runs only the steps from the first one the changed scale affects, on the saved tensors of the
 // current thresholds' screening run (Plan::run_from), and stops after a batch once the noise so far shows it
 // lost (by more than settle_db where a later sweep may ask, else by enough not to pass): the noise only grows.
+// A confirmation (a run over all samples, through a plan that does not keep its tensors) starts, per batch, from a
+// checkpoint: the values live at the first step the previous confirmations' candidates changed, saved from a run
+// whose steps before it were those of the accepted thresholds (Plan::run_from's snapshot); it leaves one at its
+// own candidate's first changed step. Tensors are tried in network order, so a sweep's confirmations run from
+// ever later steps. It stops after a batch once the noise so far shows it cannot gain accept_db.
 //
 // screen_samples = 0 and prune_ratio = 0 give the exhaustive search (every trial on all samples), which is
 // tune.h's scale search. Deterministic: same samples, same table.
@@ -83,10 +88,13 @@ struct ThresholdSearchResult {
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
 };
 
-// `batches`: the samples, each batch one tensor per graph input (in graph-input order). Entries without
-// candidates keep their amax. Throws Error if there are no samples or the table cannot quantize the model.
+// `batches`: the samples, each batch one tensor per graph input (in graph-input order). `reference`, when given:
+// the model's FP32 outputs on them (per batch, in graph-output order, the batch's samples first; e.g. kept from
+// the calibration pass, calib/calibrate.cpp); else an FP32 plan computes them. Entries without candidates keep
+// their amax. Throws Error if there are no samples or the table cannot quantize the model.
 ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& table,
                                         const std::vector<std::vector<Tensor>>& batches,
-                                        const ThresholdSearchOptions& opt = {});
+                                        const ThresholdSearchOptions& opt = {},
+                                        const std::vector<std::vector<Tensor>>* reference = nullptr);
 
 }  // namespace octet

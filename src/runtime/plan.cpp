@@ -355,33 +355,56 @@ std::vector<Tensor> Plan::saved_tensors() const {
   return saved;
 }
 
-std::vector<Tensor> Plan::run_from(size_t first_step, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved) {
-  OCTET_CHECK(opt_.keep_all_outputs, "Plan::run_from: the plan does not keep its tensors (keep_all_outputs)");
-  if (first_step == 0) return run(inputs);
+std::vector<int> Plan::live_values(size_t step) const {
+  OCTET_CHECK(reshaped_, "Plan::live_values: the plan has not been reshaped");
+  const Graph& G = graph_;
+  std::vector<char> live(G.values.size(), 0);
+  auto mark = [&](int v) {
+    if (v >= 0 && step_of_value_[static_cast<size_t>(v)] >= 0 && static_cast<size_t>(step_of_value_[static_cast<size_t>(v)]) < step)
+      live[static_cast<size_t>(v)] = 1;
+  };
+  for (size_t s = step; s < steps_.size(); ++s)
+    for (int in : G.nodes[static_cast<size_t>(steps_[s].node)].inputs) mark(in);
+  for (int v : G.outputs) mark(v);
+  std::vector<int> out;
+  for (size_t v = 0; v < live.size(); ++v)
+    if (live[v]) out.push_back(static_cast<int>(v));
+  return out;
+}
+
+std::vector<Tensor> Plan::run_from(size_t first_step, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved,
+                                   size_t snapshot_step, std::vector<Tensor>* snapshot) {
   const Graph& G = graph_;
   bind_inputs(inputs);
-  OCTET_CHECK(saved.size() == tensors_.size(), "Plan::run_from: ", saved.size(), " saved tensors for a plan of ",
-              tensors_.size(), " values");
   first_step = std::min(first_step, steps_.size());
-  // The values computed before first_step that the later steps read or the caller gets back.
-  auto restore = [&](int v) {
-    if (v < 0 || step_of_value_[static_cast<size_t>(v)] < 0 ||
-        static_cast<size_t>(step_of_value_[static_cast<size_t>(v)]) >= first_step)
-      return;
-    const Tensor& from = saved[static_cast<size_t>(v)];
-    Tensor& to = tensors_[static_cast<size_t>(v)];
-    OCTET_CHECK(from.dtype() == to.dtype() && from.shape() == to.shape(), "Plan::run_from: saved value '",
-                G.value(v).name, "' is ", shape_str(from.shape()), ", the plan's ", shape_str(to.shape()));
-    if (from.raw() != to.raw()) std::memcpy(to.raw(), from.raw(), to.nbytes());
+  OCTET_CHECK(!snapshot || (snapshot_step >= first_step && snapshot_step <= steps_.size()), "Plan::run_from: snapshot at step ",
+              snapshot_step, " outside the run's steps ", first_step, "..", steps_.size());
+  if (first_step > 0) {
+    OCTET_CHECK(saved.size() == tensors_.size(), "Plan::run_from: ", saved.size(), " saved tensors for a plan of ",
+                tensors_.size(), " values");
+    // The values computed before first_step that the later steps read or the caller gets back. (In a plan that
+    // does not keep its tensors, these are live at first_step, so no other value shares their buffers yet.)
+    for (int v : live_values(first_step)) {
+      const Tensor& from = saved[static_cast<size_t>(v)];
+      Tensor& to = tensors_[static_cast<size_t>(v)];
+      OCTET_CHECK(from.defined(), "Plan::run_from: value '", G.value(v).name, "' (computed before step ", first_step,
+                  ") was not saved");
+      OCTET_CHECK(from.dtype() == to.dtype() && from.shape() == to.shape(), "Plan::run_from: saved value '",
+                  G.value(v).name, "' is ", shape_str(from.shape()), ", the plan's ", shape_str(to.shape()));
+      if (from.raw() != to.raw()) std::memcpy(to.raw(), from.raw(), to.nbytes());
+    }
+  }
+  auto take_snapshot = [&]() {
+    snapshot->assign(tensors_.size(), Tensor());
+    for (int v : live_values(snapshot_step)) (*snapshot)[static_cast<size_t>(v)] = tensors_[static_cast<size_t>(v)].clone();
   };
-  for (size_t s = first_step; s < steps_.size(); ++s)
-    for (int in : G.nodes[static_cast<size_t>(steps_[s].node)].inputs) restore(in);
-  for (int v : G.outputs) restore(v);
   for (size_t s = first_step; s < steps_.size(); ++s) {
+    if (snapshot && s == snapshot_step) take_snapshot();
     Step& st = steps_[s];
     kernels_[static_cast<size_t>(st.node)]->run(st.in, st.out);
-    kernels_[static_cast<size_t>(st.node)]->to_host(st.out);
+    if (opt_.keep_all_outputs) kernels_[static_cast<size_t>(st.node)]->to_host(st.out);
   }
+  if (snapshot && snapshot_step == steps_.size()) take_snapshot();
   std::vector<Tensor> outs;
   for (int v : G.outputs) outs.push_back(tensors_[static_cast<size_t>(v)]);
   return outs;

@@ -83,10 +83,17 @@ class Plan {
   size_t steps() const { return steps_.size(); }
   // Plans built with keep_all_outputs, after run(): a copy of every value the steps computed (others: empty).
   std::vector<Tensor> saved_tensors() const;
-  // Plans built with keep_all_outputs: run() that executes only the steps from `first_step` on. The values
-  // computed before it are taken from `saved` (saved_tensors() of a run on the same inputs by a plan whose
-  // steps before `first_step` are the same); host backends only (cpu, ref).
-  std::vector<Tensor> run_from(size_t first_step, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved);
+  // run() that executes only the steps from `first_step` on; host backends only (cpu, ref). The values computed
+  // before it are taken from `saved` (indexed by value): those of live_values(first_step) are needed, e.g.
+  // saved_tensors() of a run on the same inputs by a plan whose steps before `first_step` are the same (plans
+  // built with keep_all_outputs), or a `snapshot` of such a run (any plan). With `snapshot`: when the run reaches
+  // step `snapshot_step` (first_step <= snapshot_step <= steps()), copies of the values live_values(snapshot_step)
+  // are put there (indexed by value, the others empty), so that a later run_from(snapshot_step) can start there.
+  std::vector<Tensor> run_from(size_t first_step, const std::vector<Tensor>& inputs, const std::vector<Tensor>& saved,
+                               size_t snapshot_step = 0, std::vector<Tensor>* snapshot = nullptr);
+  // After reshape: the values computed by the steps before `step` that the steps from `step` on read or that are
+  // graph outputs (what run_from(step) takes from `saved`), in value order.
+  std::vector<int> live_values(size_t step) const;
   // The tensor last computed for value v (valid after run with keep_all_outputs, or for constants).
   const Tensor& tensor(int v) const { return tensors_[static_cast<size_t>(v)]; }
   // Shape of value v after reshape.

@@ -123,3 +123,40 @@ TEST(Refine, NoSamplesIsAnError) {
   Graph g = fmnist();
   EXPECT_THROW(search_thresholds(g, calibrated(g), {}), Error);
 }
+
+// FP32 outputs given by the caller (calibrate() passes those of its calibration pass) stand for the refinement's
+// own FP32 run: the same outputs give the same search, other outputs another one, and a batch that does not match
+// is refused, naming it.
+TEST(Refine, GivenFp32OutputsStandForItsOwn) {
+  Graph g = fmnist();
+  CalibTable t = calibrated(g);
+  damage(g, t);
+  ThresholdSearchOptions o;
+  o.screen_samples = 4;  // the screening samples' outputs are picked from the given ones
+  o.max_sweeps = 1;
+  auto fp32 = Plan::build(g, PlanOptions{});
+  std::vector<std::vector<Tensor>> ref;
+  for (const auto& b : samples()) {
+    std::vector<Tensor> outs;
+    for (const Tensor& y : fp32->run(b)) outs.push_back(y.clone());
+    ref.push_back(std::move(outs));
+  }
+  const ThresholdSearchResult own = search_thresholds(g, t, samples(), o);
+  const ThresholdSearchResult given = search_thresholds(g, t, samples(), o, &ref);
+  EXPECT_EQ(given.sqnr_start_db, own.sqnr_start_db);
+  EXPECT_EQ(given.sqnr_db, own.sqnr_db);
+  EXPECT_EQ(given.trials, own.trials);
+  ASSERT_EQ(given.table.entries.size(), own.table.entries.size());
+  for (size_t i = 0; i < own.table.entries.size(); ++i) EXPECT_EQ(given.table.entries[i].amax, own.table.entries[i].amax);
+  std::vector<std::vector<Tensor>> other = ref;
+  for (auto& outs : other)
+    for (Tensor& y : outs) {
+      y = y.clone();
+      for (int64_t i = 0; i < y.numel(); ++i) y.data<float>()[i] *= 1.5f;
+    }
+  EXPECT_NE(search_thresholds(g, t, samples(), o, &other).sqnr_start_db, own.sqnr_start_db);
+  std::vector<std::vector<Tensor>> short_batch = ref;
+  short_batch[2][0] = Tensor(DType::f32, {3, 10});
+  const std::string why = test::error_of([&] { search_thresholds(g, t, samples(), o, &short_batch); });
+  EXPECT_NE(why.find("batch 2"), std::string::npos) << why;
+}

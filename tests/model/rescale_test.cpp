@@ -93,6 +93,21 @@ void check_model(const Graph& g, const Shape& in_shape, const std::string& backe
           << "run from step " << u.first_step << " of " << plan->steps() << " != a plan built with the scales";
     }
     EXPECT_EQ(plan->quantize_report().scaled_tensors, fresh->quantize_report().scaled_tensors);
+    // A plan that does not keep its tensors, from a snapshot of its live values halfway (what the refinement's
+    // runs over all samples start from), after a run on other inputs has overwritten its buffers.
+    {
+      const size_t half = std::min(fresh->steps() - 1, fresh->steps() / 2 + static_cast<size_t>(round));
+      std::vector<Tensor> snap;
+      EXPECT_TRUE(same_outputs(fresh->run_from(0, {x}, {}, half, &snap), want));
+      size_t kept = 0;
+      for (const Tensor& t : snap) kept += t.defined();
+      EXPECT_EQ(kept, fresh->live_values(half).size());
+      fresh->run({test::random_f32(in_shape, 99 + round, -2.f, 2.f)});
+      EXPECT_TRUE(same_outputs(fresh->run_from(half, {x}, snap), want)) << "run from a snapshot at step " << half;
+      std::vector<Tensor> again;
+      EXPECT_TRUE(same_outputs(fresh->run_from(half, {x}, snap, fresh->steps() - 1, &again), want));
+      EXPECT_TRUE(same_outputs(fresh->run_from(fresh->steps() - 1, {x}, again), want));
+    }
     // A change must show: the outputs differ from the first run's (the test can fail).
     if (round == 0) {
       EXPECT_FALSE(same_outputs(want, first));
@@ -140,6 +155,9 @@ TEST(Rescale, NeedsARescalablePlan) {
   po.int8_amax = {{"input", 2.f}};
   auto plan = Plan::build(g, po);
   EXPECT_NE(test::error_of([&] { plan->update_int8_amax({{"input", 1.f}}); }).find("rescalable"), std::string::npos);
-  EXPECT_NE(test::error_of([&] { plan->run_from(1, {test::random_f32({1, 1, 28, 28}, 1)}, {}); }).find("keep_all_outputs"),
+  EXPECT_NE(test::error_of([&] { plan->run_from(1, {test::random_f32({1, 1, 28, 28}, 1)}, {}); }).find("saved tensors"),
+            std::string::npos);
+  std::vector<Tensor> partial(plan->graph().values.size());
+  EXPECT_NE(test::error_of([&] { plan->run_from(2, {test::random_f32({1, 1, 28, 28}, 1)}, partial); }).find("was not saved"),
             std::string::npos);
 }
