@@ -180,14 +180,27 @@ OrtQuantizeArgs ort_quantize_args(const std::string& model_path, const std::map<
       if (all) output_types.insert(op);
     // A rounded tensor no reader can mark (its readers run in FP32), written by a chosen node: that op type's
     // outputs get Q/DQ too, 16-bit where octet does not round.
-    for (const auto& t : unplaced)
-      if (auto p = producer.find(t); p != producer.end() && chosen.count(p->second))
-        output_types.insert(g.node(p->second).op_type());
+    // (A Relu / Clip output octet's epilogue writes for a chosen Conv: that Conv's output, rounded with its scale.)
+    for (const auto& t : unplaced) {
+      auto p = producer.find(t);
+      if (p == producer.end()) continue;
+      int n = p->second;
+      const auto& pn = g.node(n);
+      if ((pn.op_type() == "Relu" || pn.op_type() == "Clip") && pn.input_size() > 0) {
+        auto f = opt.fused_into.find(pn.input(0));
+        auto q = producer.find(pn.input(0));
+        if (f != opt.fused_into.end() && f->second == t && q != producer.end()) n = q->second;
+      }
+      if (chosen.count(n)) output_types.insert(g.node(n).op_type());
+    }
     for (int n : chosen)
       if (output_types.count(g.node(n).op_type()))
         for (const auto& o : g.node(n).output()) {
-          if (auto it = pending.find(o); it != pending.end())
+          if (auto it = pending.find(o); it != pending.end()) {
             out_scales[o] = it->second;
+            if (auto f = opt.fused_into.find(o); f != opt.fused_into.end() && !rounded.count(o))
+              marked.insert(f->second);  // rounded as the Conv output, the same values after the Relu / Clip
+          }
           else if (!rounded.count(o))
             wide[o] = true;
           marked.insert(o);
