@@ -155,6 +155,18 @@ OrtQuantizeArgs ort_quantize_args(const std::string& model_path, const std::map<
   // 3. Output Q/DQ for an op type when every chosen node of it writes a tensor octet rounds, or one an INT8
   //    epilogue fused away (Conv -> Relu: rounded with the Relu output's scale, the same values after the Relu):
   //    then ORT fuses DQ -> op -> Q into its INT8 kernel, and a rounded graph output (logits) is rounded too.
+  //    A rounded tensor no reader can mark whose producer is not chosen (an int8 Add read by an FP32 layer):
+  //    that producer joins (16-bit for what it marks that octet keeps float: the Conv output of a residual Add
+  //    octet fuses into the Conv), and its op type gets output Q/DQ below.
+  for (const auto& t : unplaced) {
+    auto p = producer.find(t);
+    if (p == producer.end() || chosen.count(p->second) || !marks(p->second, in)) continue;
+    chosen.insert(p->second);
+    for (const auto& x : in) {
+      marked.insert(x);
+      if (!rounded.count(x)) wide[x] = true;
+    }
+  }
   std::map<std::string, float> out_scales;
   std::set<std::string> output_types;
   {
