@@ -50,9 +50,8 @@ OrtQuantizeArgs ort_quantize_args(const std::string& model_path, const std::map<
   int64_t opset = 0;
   for (const auto& o : m.opset_import())
     if (o.domain().empty() || o.domain() == "ai.onnx") opset = o.version();
-  std::set<std::string> constant, graph_outputs, float_inputs;
+  std::set<std::string> constant, float_inputs;
   for (const auto& t : g.initializer()) constant.insert(t.name());
-  for (const auto& o : g.output()) graph_outputs.insert(o.name());
   for (const auto& i : g.input())
     if (i.type().tensor_type().elem_type() == onnx::TensorProto::FLOAT) float_inputs.insert(i.name());
   std::map<std::string, int> producer;
