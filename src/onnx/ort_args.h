@@ -1,6 +1,6 @@
 // ONNX Runtime's quantize_static told to round what octet's INT8 plan rounds: which nodes it quantizes, which
 // op types get no output Q/DQ, and the per-tensor scales (TensorQuantOverrides). octet tune --exclusions writes
-// them ("onnxruntime" -> "quantize_static"); python/octet (ort_quantize_static_kwargs) turns them into kwargs.
+// them ("onnxruntime" -> "quantize_static"); octet.ort.quantize_static_kwargs (python/octet/ort.py) turns them into kwargs.
 #pragma once
 
 #include <map>
