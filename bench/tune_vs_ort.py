@@ -6,19 +6,22 @@ For each model (../shared/models/cifar10, or --models):
   octet tune MODEL --cache C --data calib/ --samples 1000 --budget B -o T --exclusions X.json --json R.json
       -> FP32 layers, INT8 share of MACs, budget on the calibration images (labelled by class folder)
   octet eval MODEL --data test/ --cache T --precision fp32,int8          -> octet FP32 / INT8 top-1 on the test set
-  ONNX Runtime quantize_static (QDQ; TRT-like: QInt8 symmetric activations and per-channel weights) with
-      nodes_to_exclude = X.json's "onnxruntime" list, calibrated (MinMax) on the first --ort-calib calibration
-      images; with --ort-scales octet (the default) every activation scale of T is forced on ORT
-      (TensorQuantOverrides, zero point 0; MinMax only for tensors T has no scale for), with --ort-scales ort
-      ORT keeps its own MinMax scales. ORT's CPU provider runs it on the test set -> ORT top-1
+  ONNX Runtime quantize_static, calibrated (MinMax) on the first --ort-calib calibration images; with
+      --ort-scales kwargs (the default) called with X.json's "onnxruntime" -> "quantize_static" arguments
+      (python/octet/ort.py: the nodes, op types, extra_options and octet's scales with which ORT rounds the
+      tensors octet's tuned plan rounds); with octet / ort: QDQ, QInt8 symmetric activations and per-channel
+      weights, nodes_to_exclude = X.json's "onnxruntime" list and every activation scale of T forced on ORT
+      (TensorQuantOverrides, zero point 0; MinMax for the rest: octet), or ORT's own MinMax scales (ort).
+      ORT's CPU provider runs it on the test set -> ORT top-1
 Goals: INT8 top-1 within B of FP32 on the test set; >= 90% of MACs in INT8; |ORT - octet INT8| <= 0.1.
 The test tensor is octet's own preprocessing (octet run identity.onnx --save-input), labels the class indices.
 
     python3 bench/tune_vs_ort.py [--shared ../shared] [--octet build/octet] [--out out/tune_vs_ort]
                                  [--models resnet20,...] [--budget 0.1] [--samples 1000] [--limit N] [--reuse]
-Writes OUT/tune_vs_ort.SCALES.json and .md (SCALES: --ort-scales).
+Writes OUT/tune_vs_ort.SCALES[.MODELS].json and .md (SCALES: --ort-scales; MODELS when --models is not all five).
 """
 import argparse
+import importlib.util
 import json
 import pathlib
 import struct
@@ -75,6 +78,24 @@ def ort_quantize(model, out_model, calib, scales, exclude):
                                    "TensorQuantOverrides": overrides})
 
 
+def octet_ort_module():
+    """python/octet/ort.py, loaded by path (it needs numpy and onnxruntime only, not octet's extension)."""
+    path = pathlib.Path(__file__).resolve().parent.parent / "python/octet/ort.py"
+    spec = importlib.util.spec_from_file_location("octet_ort", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def ort_quantize_kwargs(model, out_model, calib, excl):
+    """quantize_static with octet tune's arguments (X.json "onnxruntime" -> "quantize_static")."""
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, quantize_static
+    name = onnx.load(str(model)).graph.input[0].name
+    quantize_static(str(model), str(out_model), bl.ort_reader(calib, 32, name), calibrate_method=CalibrationMethod.MinMax,
+                    **octet_ort_module().quantize_static_kwargs(excl))
+
+
 def ort_top1(model, x, labels, threads):
     import numpy as np
     import onnxruntime as ort
@@ -98,9 +119,15 @@ def main():
     p.add_argument("--models", default=",".join(MODELS))
     p.add_argument("--budget", default="0.1")
     p.add_argument("--samples", default="1000")
+    p.add_argument("--goal", default=None, help="the top-1 drop the test set must meet (default: --budget; e.g. "
+                                                "--budget 0.05 --goal 0.1 tunes with a margin)")
     p.add_argument("--ort-calib", type=int, default=64, help="images ORT's calibration runs on")
-    p.add_argument("--ort-scales", choices=["octet", "ort"], default="octet",
-                   help="octet: T's scales forced on ORT; ort: ORT's own MinMax scales")
+    p.add_argument("--ort-scales", choices=["kwargs", "octet", "ort"], default="kwargs",
+                   help="kwargs: tune's quantize_static arguments; octet: T's scales forced on ORT with "
+                        "nodes_to_exclude only; ort: ORT's own MinMax scales")
+    p.add_argument("--regen-args", action="store_true",
+                   help="with --reuse: write the quantize_static arguments again for the tuned cache and its FP32 layers "
+                        "(octet tune --max-fp32 0 --fp32-layers ...), e.g. after changing how octet derives them")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--reuse", action="store_true", help="reuse tensors, caches and tune results already in OUT")
     a = p.parse_args()
@@ -130,31 +157,43 @@ def main():
                     "--quiet"])
         tune_s = time.time() - t0
         rep, excl = json.loads(r.read_text()), json.loads(x.read_text())
+        if a.ort_scales == "kwargs" and (a.regen_args or "quantize_static" not in excl["onnxruntime"]):
+            # a tune result of an older octet (--reuse): the arguments for its tuned cache and FP32 layers
+            x = out / f"{m}.excl.kwargs.json"
+            bl.run([octet, "tune", model, "--cache", t, "--data", calib, *CIFAR_PRE, "--samples", "1", "--no-scale-search",
+                    "--max-fp32", "0", *(["--fp32-layers", ",".join(rep["fp32_layers"])] if rep["fp32_layers"] else []),
+                    "-o", out / f"{m}.retuned.cache",
+                    "--exclusions", x, "--force", "--quiet"])
+            excl = json.loads(x.read_text())
         ev = out / f"{m}.eval.json"
         bl.run([octet, "eval", model, "--data", test, *CIFAR_PRE, "--cache", t, "--precision", "fp32,int8", "--batch",
                 "100", "--json", ev, "--force", "--quiet"])
         e = json.loads(ev.read_text())
         runs = {k: 100.0 * e[k]["top1"] for k in ("fp32", "int8")}
         qdq = out / f"{m}.ort-{a.ort_scales}.qdq.onnx"
-        ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t) if a.ort_scales == "octet" else {},
-                     excl["onnxruntime"]["nodes_to_exclude"])
+        if a.ort_scales == "kwargs":
+            ort_quantize_kwargs(model, qdq, tensors["calib"][:a.ort_calib], excl)
+        else:
+            ort_quantize(model, qdq, tensors["calib"][:a.ort_calib], cache_scales(t) if a.ort_scales == "octet" else {},
+                         excl["onnxruntime"]["nodes_to_exclude"])
         ort = ort_top1(qdq, tensors["test"], labels, a.threads)
         res = dict(fp32=runs.get("fp32"), octet_int8=runs.get("int8"), ort_int8=ort,
                    fp32_layers=rep["fp32_layers"], excluded_nodes=excl["nodes"], int8_mac_share=rep["int8_mac_share"],
                    ort_scales=a.ort_scales, budget_met_calib=rep["budget_met"], metrics_calib=rep["metrics_final"], trials=rep["trials"],
-                   tune_seconds=round(tune_s, 1))
+                   tune_seconds=round(tune_s, 1),
+                   ort_args={k: v for k, v in excl["onnxruntime"].get("quantize_static", {}).items() if k != "kwargs"})
         results[m] = res
         drop = res["fp32"] - res["octet_int8"]
-        ok = drop <= float(a.budget) + 1e-9 and res["int8_mac_share"] >= 0.9 and abs(ort - res["octet_int8"]) <= 0.1 + 1e-9
+        ok = drop <= float(a.goal or a.budget) + 1e-9 and res["int8_mac_share"] >= 0.9 and abs(ort - res["octet_int8"]) <= 0.1 + 1e-9
         rows.append([m, f"{res['fp32']:.2f}", f"{res['octet_int8']:.2f} ({-drop:+.2f})", f"{ort:.2f} ({ort - res['octet_int8']:+.2f})",
                      str(len(rep["fp32_layers"])), f"{100 * res['int8_mac_share']:.1f}%", str(rep["trials"]),
                      f"{tune_s:.0f} s", "✅" if ok else "❌"])
         bl.log(f"{m}: {rows[-1]}")
-    md = bl.md_table(["model", "FP32", "octet INT8 (Δ FP32)", "ORT INT8, octet's exclusions + scales (Δ octet)",
+    md = bl.md_table(["model", "FP32", "octet INT8 (Δ FP32)", f"ORT INT8, --ort-scales {a.ort_scales} (Δ octet)",
                       "FP32 layers", "INT8 MACs", "tune trials", "tune time", "goals"], rows)
     print(md)
-    bl.write_outputs(out / f"tune_vs_ort.{a.ort_scales}.json", out / f"tune_vs_ort.{a.ort_scales}.md", {"machine": bl.machine(), "args": vars(a),
-                     "results": results}, md)
+    stem = f"tune_vs_ort.{a.ort_scales}" + ("" if a.models == ",".join(MODELS) else "." + "+".join(a.models.split(",")))
+    bl.write_outputs(out / f"{stem}.json", out / f"{stem}.md", {"machine": bl.machine(), "args": vars(a), "results": results}, md)
 
 
 if __name__ == "__main__":

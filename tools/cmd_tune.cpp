@@ -270,12 +270,23 @@ int cmd_tune(int argc, char** argv) {
     std::printf("INT8 share: %.1f%% of MACs (%.2f of %.2f MMAC per sample), %d of %d layers\n", int8_mac_pct,
                 r.macs_int8 / 1e6, r.macs_total / 1e6, r.int8_layers - static_cast<int>(r.fp32_layers.size()), r.int8_layers);
   const std::vector<std::string> fp32_nodes = api::fp32_onnx_nodes(m.graph, r.table, r.fp32_layers, opt.backend);
-  const nlohmann::json exclusions = exclusion_lists(fp32_nodes);
+  nlohmann::json exclusions = exclusion_lists(fp32_nodes);
   if (!fp32_nodes.empty())
     std::printf("exclusions: trtexec %s\n", exclusions["trtexec"]["args"].get<std::string>().c_str());
 
   api::write_tuned(out, in, r.table, r.fp32_layers, opt.search_scales, model_path);
   std::printf("wrote %s and %s.json (fp32_layers: %zu)\n", out.c_str(), out.c_str(), r.fp32_layers.size());
+  if (a.has("exclusions") || a.has("json")) {
+    // ONNX Runtime's quantize_static arguments that round what the tuned INT8 plan rounds (not only the
+    // FP32 layers): the plan of the cache just written.
+    nlohmann::json qs = api::ort_quantize_static_args(model_path, read_cache_file(out), r.fp32_layers);
+    if (!qs["not_reproduced"].empty() || !qs["rounded_for_every_reader"].empty())
+      log_message(LogLevel::note, "ONNX Runtime quantize_static arguments: " + std::to_string(qs["not_reproduced"].size()) +
+                                      " tensor(s) octet rounds that ORT cannot round, " +
+                                      std::to_string(qs["rounded_for_every_reader"].size()) +
+                                      " rounded for more readers than octet does (listed in the exclusions file)");
+    exclusions["onnxruntime"]["quantize_static"] = std::move(qs);
+  }
 
   if (a.has("json")) {
     nlohmann::json steps = nlohmann::json::array(), sens = nlohmann::json::array();

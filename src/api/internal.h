@@ -4,9 +4,11 @@
 #pragma once
 
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -151,9 +153,15 @@ std::shared_ptr<TuneTask> make_tune_task(const std::string& task, const DecodeOp
 
 // --- Q/DQ export ---
 // What octet's INT8 plan of `model` does, for the export to put Q/DQ where octet rounds (see qdq.cpp).
+// `float_read`, when given: the tensors of opt.int8_tensors that an FP32 node of the plan reads unrounded.
 void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOptions& opt,
-                 std::vector<std::string>& notes);
+                 std::vector<std::string>& notes, std::set<std::string>* float_read = nullptr);
 
+// ONNX Runtime quantize_static arguments that make its QDQ model round the tensors octet's INT8 plan of `model`
+// (scales `cache`, `fp32_layers` in FP32) rounds, with the same scales, and no others (ort_kwargs.cpp):
+// {"kwargs": {...}, "rounded_tensors", "int16_tensors", "not_reproduced", "rounded_for_every_reader", "usage"}.
+nlohmann::json ort_quantize_static_args(const std::string& model, const CalibCache& cache,
+                                        const std::vector<std::string>& fp32_layers);
 // Scales of a Q/DQ model's activation QuantizeLinear nodes, in graph order, as a cache with `header`
 // (`strict`: refuse asymmetric activations instead of converting them).
 CalibCache scales_from_qdq_model(const std::string& path, const std::string& header, bool strict);

@@ -14,7 +14,7 @@ namespace octet::api {
 // and the tensors fused away by an activation. Empty, with a note, when the plan cannot be built (the export
 // then uses the format's rules alone).
 void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOptions& opt,
-                 std::vector<std::string>& notes) {
+                 std::vector<std::string>& notes, std::set<std::string>* float_read) {
   std::set<std::string>& out = opt.int8_tensors;
   const auto& fp32_layers = opt.fp32_layers;
   try {
@@ -33,6 +33,21 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     for (const auto& n : plan->graph().nodes)
       if (n.op == OpType::Dequantize && !n.outputs.empty() && out.count(plan->graph().value(n.outputs[0]).name))
         opt.dequantized.insert(plan->graph().value(n.outputs[0]).name);
+    // Rounded tensors some FP32 node of the plan also reads unrounded (an FP32 producer; only the INT8 readers
+    // go through the Quantize).
+    if (float_read) {
+      const Graph& g = plan->graph();
+      const auto readers = g.consumers();
+      for (size_t v = 0; v < g.values.size(); ++v) {
+        const std::string& t = g.values[v].name;
+        if (g.values[v].dtype != DType::f32 || !out.count(t) || opt.dequantized.count(t)) continue;
+        for (int n : readers[v])
+          if (g.nodes[static_cast<size_t>(n)].op != OpType::Quantize) {
+            float_read->insert(t);
+            break;
+          }
+      }
+    }
     // An epilogue that fused only an activation: its input tensor -> the output octet writes.
     const Graph& pg = plan->graph();
     for (const auto& n : pg.nodes) {
@@ -51,6 +66,7 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     opt.int8_nodes.clear();
     opt.fused_into.clear();
     opt.dequantized.clear();
+    if (float_read) float_read->clear();
   }
 }
 

@@ -148,3 +148,105 @@ def test_exclusions_in_onnxruntime(setup, octet):
           "--output", d / "y.npy", "--force")
     y_octet = np.load(d / "y.npy")
     assert (y_ort.argmax(1) == y_octet.argmax(1)).mean() >= 0.95
+
+
+def rounded_tensors(path):
+    """{tensor: scale} that a Q/DQ model rounds to int8 (activation Q -> DQ pairs), and the set it rounds to 16
+    bits. A pair on a Conv output whose one reader is a Relu / Clip counts as on that reader's output (the same
+    values after the activation); ORT's renamed graph outputs (X_QuantizeLinear_Input) count as X."""
+    import onnx
+    from onnx import numpy_helper
+    g = onnx.load(str(path)).graph
+    init = {i.name: numpy_helper.to_array(i) for i in g.initializer}
+    producer = {o: n for n in g.node for o in n.output}
+    readers = {}
+    for n in g.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    int8, int16 = {}, set()
+    for n in g.node:
+        q = producer.get(n.input[0])
+        if n.op_type != "DequantizeLinear" or q is None or q.op_type != "QuantizeLinear":
+            continue
+        t = q.input[0]
+        if t.endswith("_QuantizeLinear_Input"):
+            t = t[:-len("_QuantizeLinear_Input")]
+        zp = init[q.input[2]]
+        if zp.dtype == np.int16:
+            int16.add(t)
+            continue
+        assert zp.dtype == np.int8 and not zp.any(), (t, zp)
+        act = [r for r in readers.get(n.output[0], []) if r.op_type in ("Relu", "Clip")]
+        if producer.get(t) is not None and producer[t].op_type == "Conv" and len(readers[n.output[0]]) == 1 and act:
+            t = act[0].output[0]
+        int8[t] = float(init[q.input[1]])
+    return int8, int16
+
+
+def test_quantize_static_args_round_what_octet_rounds(setup, octet):
+    """The "quantize_static" arguments of --exclusions name every node (quantized or excluded, tune's FP32 layers
+    excluded) and carry the cache's scales bit for bit; ONNX Runtime's quantize_static called with them rounds
+    exactly the tensors octet's INT8 plan rounds (those of `octet quantize --format ort`, which mirrors the plan),
+    with the same scales, and agrees with octet's INT8."""
+    import onnx
+    d, data = setup
+    fp32 = ["b1.conv2", "b2.dw"]
+    _, excl = tune(octet, d, data, "qs", "--min-sqnr", "-1000", "--max-fp32", "0", "--fp32-layers", ",".join(fp32))
+    qs = excl["onnxruntime"]["quantize_static"]
+    kw = qs["kwargs"]
+    assert excl["onnxruntime"]["nodes_to_exclude"] == excl["nodes"]  # the existing key is unchanged
+    names = [n.name for n in onnx.load(str(d / "m.onnx")).graph.node if n.op_type != "Constant"]
+    assert sorted(kw["nodes_to_quantize"] + kw["nodes_to_exclude"]) == sorted(names)
+    assert set(fp32) <= set(kw["nodes_to_exclude"]) and not set(fp32) & set(kw["nodes_to_quantize"])
+    assert set(kw["extra_options"]["OpTypesToExcludeOutputQuantization"]) <= set(kw["op_types_to_quantize"])
+    assert qs["not_reproduced"] == [] and qs["rounded_for_every_reader"] == []
+    cache = {}
+    for line in (d / "qs.cache").read_text().splitlines()[1:]:
+        name, _, h = line.rpartition(":")
+        cache[name] = struct.unpack(">f", bytes.fromhex(h.strip().rjust(8, "0")))[0]
+    overrides = kw["extra_options"]["TensorQuantOverrides"]
+    exported = d / "qs.octet.onnx"
+    octet("quantize", d / "m.onnx", "--cache", d / "qs.cache", "--format", "ort", "-o", exported, "--force", "--quiet")
+    want, _ = rounded_tensors(exported)
+    for t, s in want.items():  # octet's scales, bit for bit (a Conv output fused into a Relu: the Relu's)
+        assert t in overrides and overrides[t][0]["scale"] == s == cache[t], t
+    assert set(qs["int16_tensors"]) == {t for t, e in overrides.items() if e[0].get("quant_type") == "QInt16"}
+
+    ort_q = pytest.importorskip("onnxruntime.quantization")
+    import importlib.util
+    import onnxruntime as ort
+    path = __import__("pathlib").Path(__file__).resolve().parents[2] / "python/octet/ort.py"
+    spec = importlib.util.spec_from_file_location("octet_ort", path)
+    octet_ort = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(octet_ort)
+    x = (np.frombuffer((d / "set-images-idx3-ubyte").read_bytes()[16:], np.uint8).reshape(-1, 1, 28, 28)
+         .astype(np.float32) / 255.0)
+
+    class Reader(ort_q.CalibrationDataReader):
+        def __init__(self):
+            self.done = False
+
+        def get_next(self):
+            if self.done:
+                return None
+            self.done = True
+            return {"input": x[:16]}
+
+    ort_q.quantize_static(str(d / "m.onnx"), str(d / "qs.ort.onnx"), Reader(),
+                          **octet_ort.quantize_static_kwargs(d / "qs.excl.json"))
+    got, got16 = rounded_tensors(d / "qs.ort.onnx")
+    assert got16 == set(qs["int16_tensors"])
+    y_ort = ort.InferenceSession(str(d / "qs.ort.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]
+    np.save(d / "x.npy", x)
+    octet("run", d / "m.onnx", "--input", d / "x.npy", "--cache", d / "qs.cache", "--precision", "int8",
+          "--output", d / "yq.npy", "--force")
+    y_octet = np.load(d / "yq.npy")
+    # The export leaves graph outputs float; octet's INT8 logits layer writes int8 (multiples of its scale), and
+    # ORT rounds it there too.
+    extra = {t: s for t, s in got.items() if t not in want}
+    assert list(extra) == ["logits"] and extra["logits"] == cache["logits"]
+    assert np.abs(y_octet / cache["logits"] - np.round(y_octet / cache["logits"])).max() < 1e-3
+    assert {t: s for t, s in got.items() if t in want} == want
+    assert (y_ort.argmax(1) == y_octet.argmax(1)).mean() >= 0.95
+    with pytest.raises(ValueError, match="quantize_static"):
+        octet_ort.quantize_static_kwargs({"onnxruntime": {"nodes_to_exclude": []}})
