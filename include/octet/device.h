@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 
 namespace octet {
 
@@ -15,5 +16,13 @@ bool cuda_built();
 // without CUDA, no NVIDIA driver or device, `src` is not CUDA memory (plain host memory, a stale or made-up
 // address), or the copy failed.
 void copy_device_to_host(void* dst, const void* src, size_t bytes);
+
+// Strided views (a permuted or channels-last tensor, every other sample): shape and strides in elements,
+// strides >= 0. strided_span: the elements from the first the view reads to the last (0 for an empty view).
+// gather_strided: the view over `span` (a host copy of those elements, from the view's first) into C order
+// at `dst`. Reading a device view: copy_device_to_host of strided_span * itemsize bytes, then gather_strided.
+int64_t strided_span(const int64_t* shape, const int64_t* strides, size_t nd);
+void gather_strided(void* dst, const void* span, const int64_t* shape, const int64_t* strides, size_t nd,
+                    size_t itemsize);
 
 }  // namespace octet

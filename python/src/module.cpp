@@ -472,7 +472,7 @@ NB_MODULE(_octet, m) {
     const octet::DType dt = dtype_of(a.dtype());
     const size_t nd = a.ndim();
     std::vector<int64_t> shape(nd), stride(nd);
-    int64_t expect = 1, numel = 1, span = 1;  // span: elements from the first to the last one it reads
+    int64_t expect = 1, numel = 1;
     bool contiguous = true;
     for (size_t i = nd; i-- > 0;) {
       shape[i] = static_cast<int64_t>(a.shape(i));
@@ -482,7 +482,6 @@ NB_MODULE(_octet, m) {
       numel *= shape[i];
       if (stride[i] < 0)
         throw octet::Error("the device tensor has negative strides (call .contiguous() / cupy.ascontiguousarray first)");
-      span += (shape[i] - 1) * stride[i];
     }
     octet::HostTensor t(dt, shape);
     if (numel == 0) return to_numpy(t);
@@ -492,6 +491,7 @@ NB_MODULE(_octet, m) {
       return to_numpy(t);
     }
     const size_t isz = a.itemsize();
+    const int64_t span = octet::strided_span(shape.data(), stride.data(), nd);
     if (span > std::max<int64_t>(8 * numel, (int64_t{1} << 20) / static_cast<int64_t>(isz)))
       throw octet::Error("the device tensor is a strided view spanning " + std::to_string(span) + " values for " +
                          std::to_string(numel) + " (call .contiguous() / cupy.ascontiguousarray first)");
@@ -499,20 +499,7 @@ NB_MODULE(_octet, m) {
       nb::gil_scoped_release nogil;
       std::vector<uint8_t> raw(static_cast<size_t>(span) * isz);
       octet::copy_device_to_host(raw.data(), a.data(), raw.size());
-      auto* dst = static_cast<uint8_t*>(t.data());
-      std::vector<int64_t> idx(nd, 0);
-      int64_t off = 0;  // element offset of idx in raw
-      for (int64_t e = 0; e < numel; ++e) {
-        std::memcpy(dst + static_cast<size_t>(e) * isz, raw.data() + static_cast<size_t>(off) * isz, isz);
-        for (size_t i = nd; i-- > 0;) {  // next index, last dimension fastest
-          if (++idx[i] < shape[i]) {
-            off += stride[i];
-            break;
-          }
-          off -= (shape[i] - 1) * stride[i];
-          idx[i] = 0;
-        }
-      }
+      octet::gather_strided(t.data(), raw.data(), shape.data(), stride.data(), nd, isz);
     }
     return to_numpy(t);
   }, "tensor"_a);
