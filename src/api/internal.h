@@ -151,8 +151,10 @@ std::shared_ptr<TuneTask> make_tune_task(const std::string& task, const DecodeOp
 
 // --- Q/DQ export ---
 // What octet's INT8 plan of `model` does, for the export to put Q/DQ where octet rounds (see qdq.cpp).
+// `held` (optional) receives the int8 tensors the plan holds at another tensor's scale (an input read only by
+// an int8 Concat: the Concat's scale), with that scale.
 void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOptions& opt,
-                 std::vector<std::string>& notes);
+                 std::vector<std::string>& notes, std::map<std::string, float>* held = nullptr);
 
 // Scales of a Q/DQ model's activation QuantizeLinear nodes, in graph order, as a cache with `header`
 // (`strict`: refuse asymmetric activations instead of converting them).
