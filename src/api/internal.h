@@ -154,8 +154,11 @@ std::shared_ptr<TuneTask> make_tune_task(const std::string& task, const DecodeOp
 // --- Q/DQ export ---
 // What octet's INT8 plan of `model` does, for the export to put Q/DQ where octet rounds (see qdq.cpp).
 // `float_read`, when given: the tensors of opt.int8_tensors that an FP32 node of the plan reads unrounded.
+// `held`, when given: the int8 tensors the plan holds at another tensor's scale (an input read only by an int8
+// Concat: the Concat's scale), with that scale.
 void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOptions& opt,
-                 std::vector<std::string>& notes, std::set<std::string>* float_read = nullptr);
+                 std::vector<std::string>& notes, std::set<std::string>* float_read = nullptr,
+                 std::map<std::string, float>* held = nullptr);
 
 // ONNX Runtime quantize_static arguments that make its QDQ model round the tensors octet's INT8 plan of `model`
 // (scales `cache`, `fp32_layers` in FP32) rounds, with the same scales, and no others (ort_kwargs.cpp):

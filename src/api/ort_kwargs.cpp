@@ -12,9 +12,11 @@ nlohmann::json ort_quantize_static_args(const std::string& model_path, const Cal
   opt.fp32_layers = fp32_layers;
   std::vector<std::string> notes;
   std::set<std::string> float_read;
-  mirror_plan(model_path, cache, opt, notes, &float_read);
+  std::map<std::string, float> held;
+  mirror_plan(model_path, cache, opt, notes, &float_read, &held);
   std::map<std::string, float> scales;
   for (const auto& e : cache.entries) scales[e.name] = e.scale;
+  for (const auto& [t, s] : held) scales[t] = s;  // where octet rounds them: at the Concat's scale
   const OrtQuantizeArgs a = ort_quantize_args(model_path, scales, opt, float_read);
 
   nlohmann::json overrides = nlohmann::json::object();

@@ -1,5 +1,7 @@
 // Q/DQ export over the api layer: the cache's scales, the FP32 layers (the sidecar's by default) and octet's own
 // INT8 plan mirrored into the export (mirror_plan, moved from tools/cmd_quantize.cpp).
+#include <cmath>
+#include <map>
 #include <set>
 
 #include "api/internal.h"
@@ -14,7 +16,8 @@ namespace octet::api {
 // and the tensors fused away by an activation. Empty, with a note, when the plan cannot be built (the export
 // then uses the format's rules alone).
 void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOptions& opt,
-                 std::vector<std::string>& notes, std::set<std::string>* float_read) {
+                 std::vector<std::string>& notes, std::set<std::string>* float_read,
+                 std::map<std::string, float>* held) {
   std::set<std::string>& out = opt.int8_tensors;
   const auto& fp32_layers = opt.fp32_layers;
   try {
@@ -29,6 +32,17 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     }
     for (const auto& l : plan->quantize_report().lines)
       if (l.precision == "int8") opt.int8_nodes.insert(l.node);
+    // Tensors held at another tensor's scale (passes/quantize.h, concat_inputs_at_output_scale): the plan's
+    // scale differs from the cache's by more than the last-bit difference of recomputing amax / 127.
+    if (held) {
+      std::map<std::string, float> own;
+      for (const auto& e : cache.entries) own[e.name] = e.scale;
+      for (const auto& t : plan->quantize_report().int8_tensors) {
+        const std::string& name = plan->graph().value(t.of).name;
+        auto it = own.find(name);
+        if (it != own.end() && std::fabs(t.scale - it->second) > 1e-5f * it->second) (*held)[name] = t.scale;
+      }
+    }
     // Tensors whose float value in the plan is a Dequantize output (an INT8 op produced them).
     for (const auto& n : plan->graph().nodes)
       if (n.op == OpType::Dequantize && !n.outputs.empty() && out.count(plan->graph().value(n.outputs[0]).name))
@@ -67,6 +81,7 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     opt.fused_into.clear();
     opt.dequantized.clear();
     if (float_read) float_read->clear();
+    if (held) held->clear();
   }
 }
 
@@ -88,7 +103,11 @@ QdqResult quantize_qdq(const std::string& onnx_path, const std::string& scales_p
   eo.fp32_layers = options.fp32_layers;
   opt.fp32_layers = api::fp32_layers_from(eo);
   QdqResult r;
-  if (!options.rules_only) api::mirror_plan(onnx_path, cache, opt, r.notes);
+  if (!options.rules_only) {
+    std::map<std::string, float> held;
+    api::mirror_plan(onnx_path, cache, opt, r.notes, nullptr, &held);
+    for (const auto& [t, s] : held) scales[t] = s;  // where octet rounds them: at the Concat's scale
+  }
   QdqExportReport rep;
   r.model = export_qdq_file(onnx_path, out_path, scales, opt, &rep);
   r.notes.insert(r.notes.end(), rep.notes.begin(), rep.notes.end());

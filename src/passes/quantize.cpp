@@ -9,6 +9,7 @@
 // original name — so graph outputs and FP32 islands keep their ONNX names.
 #include "passes/quantize.h"
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <set>
@@ -39,6 +40,7 @@ struct Quantizer {
   std::vector<std::vector<int>> readers;     // consumers in the input graph (indices into *orig_nodes)
   const std::vector<Node>* orig_nodes = nullptr;
   std::vector<int8_t> int8_reader_memo;      // has_int8_reader per value: -1 unknown, 0 no, 1 yes
+  std::vector<int> concat_source_memo;       // concat_scale_source per value: -2 unknown
 
   std::set<std::string> zero_blocked;  // tensors whose amax 0 kept a layer in FP32
 
@@ -109,6 +111,7 @@ struct Quantizer {
   // Calibrated scale of an original value, or 0 (no amax, or amax 0: "not quantized"). Any other amax must give
   // a usable scale (calib/cache.h scale_problem): none that isn't reaches a kernel parameter.
   float calib_scale(int v) {
+    v = concat_scale_source(v);
     auto it = amax.find(g.value(v).name);
     if (it == amax.end() || it->second == 0.f) return 0.f;
     if (const std::string why = amax_problem(it->second); !why.empty())
@@ -208,6 +211,35 @@ struct Quantizer {
         if (o >= 0 && g.value(o).name == name) return true;
     }
     return false;
+  }
+
+  // The tensor whose calibrated scale value v is held at: v itself, or — for a tensor whose only reader is a
+  // Concat that will run int8 — that Concat's output (followed through Concats that feed only a Concat). A
+  // QConcat rescales each input to its output's scale, a second rounding; producing the input at the output's
+  // scale in the first place rounds it once, and the QConcat copies it. (EntropyCalibration2 gives every input
+  // the output's scale for the same reason; here only inputs nobody else reads take it, so a tensor that other
+  // layers also read keeps its own, finer scale: DenseNet's features.) "Will run int8": not requested FP32, every
+  // input a calibrated non-constant tensor, output calibrated and read in int8 (has_int8_reader); an input whose
+  // producer stays FP32 after all makes the Concat FP32 and the others are dequantized at the coarser scale.
+  int concat_scale_source(int v) {
+    if (!opt.concat_inputs_at_output_scale || v < 0 || static_cast<size_t>(v) >= readers.size()) return v;
+    int& memo = concat_source_memo[static_cast<size_t>(v)];
+    if (memo != -2) return memo;
+    memo = v;  // the answer until proven otherwise (and for a cycle, which a valid graph has none of)
+    const auto& rs = readers[static_cast<size_t>(v)];
+    if (rs.size() != 1 || std::find(g.outputs.begin(), g.outputs.end(), v) != g.outputs.end()) return v;
+    const Node& c = (*orig_nodes)[static_cast<size_t>(rs[0])];
+    if (c.op != OpType::Concat || requested_fp32(c) || c.outputs.empty() || c.outputs[0] < 0) return v;
+    auto calibrated = [&](int t) {
+      auto it = amax.find(g.value(t).name);
+      return it != amax.end() && it->second > 0.f;
+    };
+    for (int in : c.inputs)
+      if (in < 0 || g.is_const(in) || !calibrated(in)) return v;
+    const int y = c.outputs[0];
+    if (!calibrated(y) || !has_int8_reader(y)) return v;
+    memo = concat_scale_source(y);
+    return memo;
   }
 
   // Per-output-channel weights: rows of `w` viewed as [rows, per].
@@ -713,6 +745,7 @@ struct Quantizer {
     for (int v : g.inputs) f32_ready[static_cast<size_t>(v)] = 1;
     readers = g.consumers();
     int8_reader_memo.assign(g.values.size(), -1);
+    concat_source_memo.assign(g.values.size(), -2);
     std::vector<Node> nodes = std::move(g.nodes);
     orig_nodes = &nodes;
     g.nodes.clear();
@@ -842,7 +875,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}};
+  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});

@@ -32,6 +32,9 @@ struct QuantizeOptions {
   // EntropyCalibration2's rule that Concat inputs and output share one scale. Off by default: each tensor
   // keeps its calibrated scale and QConcat rescales (measured better, see quantize.cpp).
   bool share_concat_scales = false;
+  // A tensor read only by a Concat that runs int8 is produced at the Concat's output scale (one rounding where
+  // a rescale would round it again; quantize.cpp, concat_scale_source). Its own calibrated scale is then unused.
+  bool concat_inputs_at_output_scale = true;
   // A caller that quantizes the same graph (the same FP32 weight tensors) again with other amax values
   // (Plan::update_int8_amax) passes the same cache every time: the weights are quantized once. Null: none.
   WeightCache* weight_cache = nullptr;

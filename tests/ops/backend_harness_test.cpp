@@ -945,6 +945,10 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<float> m = random_floats(static_cast<size_t>(n + 1), 500 + static_cast<uint32_t>(n), 1e-5f, 1e-4f);
     std::vector<int8_t> y1(static_cast<size_t>(n) + 1), y2(static_cast<size_t>(n) + 1);
     std::vector<float> f1(static_cast<size_t>(n) + 1), f2(static_cast<size_t>(n) + 1);
+    // A guard element past the n written: masked-off lanes compute zeros, so a store past n must show as a
+    // changed guard, not as an equal 0.
+    y1[static_cast<size_t>(n)] = y2[static_cast<size_t>(n)] = 0x5A;
+    f1[static_cast<size_t>(n)] = f2[static_cast<size_t>(n)] = 77.f;
     cpu::quantize_f32_s8_ref(xp, y1.data(), n, 1.f);
     s.quantize_f32_s8(xp, y2.data(), n, 1.f);
     EXPECT_EQ(y1, y2) << "quantize n=" << n;
@@ -984,6 +988,8 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
         s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " affine";
       }
+    EXPECT_EQ(0x5A, y2[static_cast<size_t>(n)]) << "a row kernel wrote past n=" << n;
+    EXPECT_EQ(77.f, f2[static_cast<size_t>(n)]) << "dequantize wrote past n=" << n;
     // Pools over a 3 x 2 window of n-channel pixels with row stride 5n and pixel stride 2n.
     Tensor px = random_i8({30 * (n + 1)}, 600 + static_cast<uint32_t>(n));
     cpu::maxpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y1.data());

@@ -11,7 +11,7 @@
 //   std::nearbyint        _mm512_roundscale_ps(.., TO_NEAREST_INT) (ties to even, as the default FP mode)
 //   saturate_i8           NaN lanes -> 0, then clamp to [-128, 127] in float, then convert (exact)
 //   float(int32)          _mm512_cvtepi32_ps (round to nearest even, like cvtsi2ss)
-// Element-wise tails (fewer than 16 left) run the `_ref` twin; channel loops use masked loads/stores.
+// Tails (fewer than 16 left) run masked: loads zero the masked-off lanes, which are computed but never stored.
 #include <immintrin.h>
 
 #include "backends/cpu/qelementwise.h"
@@ -33,20 +33,31 @@ inline __m512 load_s8_as_f32(const int8_t* p) {
   return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
 }
 inline void store16(int8_t* p, __m128i v) { _mm_storeu_si128(reinterpret_cast<__m128i*>(p), v); }
+// The lanes of the last, partial step of an element loop: the first `left` (0 < left < 16).
+inline __mmask16 tail_mask(int64_t left) { return static_cast<__mmask16>((1u << left) - 1); }
+inline __m512 maskz_load_s8_as_f32(__mmask16 m, const int8_t* p) {
+  return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, p)));
+}
 inline __m512 clamp_act(__m512 v, __m512 lo, __m512 hi) { return _mm512_min_ps(hi, _mm512_max_ps(lo, v)); }
 
 void quantize_f32_s8_avx512(const float* x, int8_t* y, int64_t n, float scale) {
   const __m512 s = _mm512_set1_ps(scale);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) store16(y + i, to_s8(round_saturate(_mm512_div_ps(_mm512_loadu_ps(x + i), s))));
-  quantize_f32_s8_ref(x + i, y + i, n - i, scale);
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm_mask_storeu_epi8(y + i, m, to_s8(round_saturate(_mm512_div_ps(_mm512_maskz_loadu_ps(m, x + i), s))));
+  }
 }
 
 void dequantize_s8_f32_avx512(const int8_t* x, float* y, int64_t n, float scale) {
   const __m512 s = _mm512_set1_ps(scale);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) _mm512_storeu_ps(y + i, _mm512_mul_ps(load_s8_as_f32(x + i), s));
-  dequantize_s8_f32_ref(x + i, y + i, n - i, scale);
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm512_mask_storeu_ps(y + i, m, _mm512_mul_ps(maskz_load_s8_as_f32(m, x + i), s));
+  }
 }
 
 void add_s8_avx512(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi) {
@@ -56,21 +67,32 @@ void add_s8_avx512(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float
     __m512 v = _mm512_fmadd_ps(load_s8_as_f32(b + i), vb, _mm512_mul_ps(load_s8_as_f32(a + i), va));
     store16(y + i, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
   }
-  add_s8_ref(a + i, b + i, y + i, n - i, sa, sb, lo, hi);
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    __m512 v = _mm512_fmadd_ps(maskz_load_s8_as_f32(m, b + i), vb, _mm512_mul_ps(maskz_load_s8_as_f32(m, a + i), va));
+    _mm_mask_storeu_epi8(y + i, m, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
+  }
 }
 
 void rescale_s8_avx512(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   const __m512 r = _mm512_set1_ps(ratio);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), r))));
-  rescale_s8_ref(x + i, y + i, n - i, ratio);
+  if (i < n) {
+    const __mmask16 m = tail_mask(n - i);
+    _mm_mask_storeu_epi8(y + i, m, to_s8(round_saturate(_mm512_mul_ps(maskz_load_s8_as_f32(m, x + i), r))));
+  }
 }
 
 void rescale_ch_s8_avx512(const int8_t* x, const float* m, int8_t* y, int64_t n) {
   int64_t i = 0;
   for (; i + 16 <= n; i += 16)
     store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), _mm512_loadu_ps(m + i)))));
-  rescale_ch_s8_ref(x + i, m + i, y + i, n - i);
+  if (i < n) {
+    const __mmask16 t = tail_mask(n - i);
+    _mm_mask_storeu_epi8(y + i, t,
+                         to_s8(round_saturate(_mm512_mul_ps(maskz_load_s8_as_f32(t, x + i), _mm512_maskz_loadu_ps(t, m + i)))));
+  }
 }
 
 void requant_s32_s8_avx512(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual,
@@ -84,8 +106,14 @@ void requant_s32_s8_avx512(const int32_t* acc, const float* bias, const float* m
     if (residual) v = _mm512_fmadd_ps(vrs, load_s8_as_f32(residual + j), v);
     store16(y + j, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
   }
-  requant_s32_s8_ref(acc + j, bias ? bias + j : nullptr, mult + j, residual ? residual + j : nullptr, rs, lo, hi, k - j,
-                     y + j);
+  if (j < k) {  // the channel tail, masked (rows of 24, 40, 72 ... channels)
+    const __mmask16 m = tail_mask(k - j);
+    __m512 a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + j));
+    if (bias) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, bias + j));
+    __m512 v = _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, mult + j));
+    if (residual) v = _mm512_fmadd_ps(vrs, maskz_load_s8_as_f32(m, residual + j), v);
+    _mm_mask_storeu_epi8(y + j, m, to_s8(round_saturate(clamp_act(v, vlo, vhi))));
+  }
 }
 
 // quant::exp_approx, operation by operation (std::nearbyint -> roundscale, std::fma -> fmadd, the 2^n bits by

@@ -1,0 +1,162 @@
+// The quantization pass holds a tensor that only an int8 Concat reads at the Concat's output scale
+// (QuantizeOptions::concat_inputs_at_output_scale): one rounding instead of a rounding and a rescale. Tensors
+// other layers also read, Concats kept FP32 and Concats read only in FP32 keep the tensors' own scales.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+
+#include "passes/quantize.h"
+#include "runtime/plan.h"
+#include "test_util.h"
+
+using namespace octet;
+
+namespace {
+
+Node node(OpType op, const std::string& name, std::vector<int> in, int out) {
+  Node n;
+  n.op = op;
+  n.name = name;
+  n.inputs = std::move(in);
+  n.outputs = {out};
+  return n;
+}
+
+// x -> conv a (read only by the concat), conv b (read by the concat and by conv "side"); cat = Concat(a, b);
+// conv e reads cat (or, with cat_is_output, cat is a graph output read by nobody). Outputs: e (or cat), side.
+Graph make_graph(bool cat_is_output) {
+  Graph g;
+  const int x = g.add_value("x");
+  g.value(x).declared = {Dim{1, ""}, Dim{3, ""}, Dim{7, ""}, Dim{9, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  std::vector<Node> nodes;
+  auto conv = [&](const std::string& name, int in, int64_t cin, int64_t k, uint32_t seed, float wr = 0.5f) {
+    Node c = node(OpType::Conv, name, {in, g.add_constant(name + "_w", test::random_f32({k, cin, 3, 3}, seed, -wr, wr))},
+                  g.add_value(name + "_y"));
+    c.attrs["pads"] = attr_ints({1, 1, 1, 1});
+    nodes.push_back(c);
+    return c.outputs[0];
+  };
+  const int a = conv("a", x, 3, 5, 1, 0.2f), b = conv("b", x, 3, 4, 2);
+  Node cat = node(OpType::Concat, "cat", {a, b}, g.add_value("cat_y"));
+  cat.attrs["axis"] = attr_i(1);
+  nodes.push_back(cat);
+  const int side = conv("side", b, 4, 3, 3);
+  g.outputs = {side};
+  if (cat_is_output) {
+    g.outputs.push_back(cat.outputs[0]);
+  } else {
+    g.outputs.push_back(conv("e", cat.outputs[0], 9, 2, 4));
+  }
+  g.nodes = nodes;
+  g.finalize();
+  return g;
+}
+
+const std::map<std::string, float> kAmax = {{"x", 2.f},      {"a_y", 1.f},    {"b_y", 3.f}, {"cat_y", 4.f},
+                                            {"side_y", 5.f}, {"e_y", 5.f}};
+
+const Node& find_node(const Graph& g, OpType op) {
+  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; });
+  EXPECT_NE(it, g.nodes.end()) << op_name(op);
+  return *it;
+}
+
+float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
+  for (const auto& t : r.int8_tensors)
+    if (g.value(t.of).name == name) return t.scale;
+  return 0.f;
+}
+
+}  // namespace
+
+TEST(ConcatScale, InputReadOnlyByTheConcatTakesItsScale) {
+  for (bool on : {true, false}) {
+    SCOPED_TRACE(on ? "on (default)" : "off");
+    Graph g = make_graph(false);
+    QuantizeOptions o;
+    EXPECT_TRUE(o.concat_inputs_at_output_scale);  // the default
+    o.concat_inputs_at_output_scale = on;
+    QuantizeReport r = quantize_graph(g, kAmax, o);
+    const std::vector<float> s = find_node(g, OpType::QConcat).attr_floats("scales");
+    ASSERT_EQ(s.size(), 2u);
+    // a: read only by the concat -> held at cat's scale (a copy); b: also read by "side" -> its own scale.
+    EXPECT_EQ(s[0], on ? 1.f : (1.f / 127.f) / (4.f / 127.f));
+    EXPECT_EQ(s[1], (3.f / 127.f) / (4.f / 127.f));
+    EXPECT_EQ(int8_scale_of(g, r, "a_y"), (on ? 4.f : 1.f) / 127.f);
+    EXPECT_EQ(int8_scale_of(g, r, "b_y"), 3.f / 127.f);
+    // a's own amax is then not used: refinement need not try it.
+    const bool a_used = std::count(r.scaled_tensors.begin(), r.scaled_tensors.end(), "a_y") > 0;
+    EXPECT_EQ(a_used, !on);
+  }
+}
+
+TEST(ConcatScale, Fp32ConcatOrFp32ReaderKeepsTheInputsScales) {
+  {
+    SCOPED_TRACE("concat requested FP32");
+    Graph g = make_graph(false);
+    QuantizeOptions o;
+    o.fp32_layers = {"cat"};
+    QuantizeReport r = quantize_graph(g, kAmax, o);
+    EXPECT_EQ(int8_scale_of(g, r, "a_y"), 1.f / 127.f);
+  }
+  {
+    SCOPED_TRACE("concat output read only in FP32 (a graph output)");
+    Graph g = make_graph(true);
+    QuantizeReport r = quantize_graph(g, kAmax, {});
+    EXPECT_EQ(int8_scale_of(g, r, "a_y"), 1.f / 127.f);
+    EXPECT_TRUE(std::none_of(g.nodes.begin(), g.nodes.end(), [](const Node& n) { return n.op == OpType::QConcat; }));
+  }
+}
+
+TEST(ConcatScale, CpuEqualsRefAndStaysNearFp32) {
+  Graph g = make_graph(false);
+  Tensor in = test::random_f32({1, 3, 7, 9}, 9, -2.f, 2.f);
+  std::vector<Tensor> ref = run_reference(g, {in});
+  // Calibrated on this input: every tensor's absmax (an FP32 plan that keeps them all).
+  std::map<std::string, float> amax;
+  {
+    PlanOptions o;
+    o.backend = "ref";
+    o.keep_all_outputs = true;
+    auto fp32 = Plan::build(g, o);
+    fp32->run({in});
+    for (const auto& [name, unused] : kAmax) {
+      const int v = fp32->graph().find(name);
+      ASSERT_GE(v, 0) << name;
+      const Tensor& t = fp32->tensor(v);
+      float m = 0;
+      for (int64_t k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
+      amax[name] = m;
+    }
+  }
+  EXPECT_LT(amax["a_y"], amax["cat_y"]);  // so that holding a at cat's scale is a real change
+  std::vector<std::vector<Tensor>> outs;
+  for (const char* backend : {"ref", "cpu"}) {
+    PlanOptions o;
+    o.backend = backend;
+    o.int8_amax = amax;
+    auto plan = Plan::build(g, o);
+    std::vector<Tensor> y;
+    for (const Tensor& t : plan->run({in})) y.push_back(t.clone());
+    outs.push_back(std::move(y));
+  }
+  ASSERT_EQ(outs[0].size(), outs[1].size());
+  for (size_t i = 0; i < outs[0].size(); ++i) {
+    ASSERT_EQ(outs[0][i].nbytes(), outs[1][i].nbytes());
+    EXPECT_EQ(0, std::memcmp(outs[0][i].raw(), outs[1][i].raw(), outs[0][i].nbytes())) << "output " << i;
+    // Near FP32: within 3% of the output's range (a few int8 steps; nothing clipped).
+    const float* p = outs[0][i].data<float>();
+    const float* q = ref[i].data<float>();
+    double err = 0, range = 0;
+    for (int64_t k = 0; k < ref[i].numel(); ++k) {
+      err = std::max(err, static_cast<double>(std::fabs(p[k] - q[k])));
+      range = std::max(range, static_cast<double>(std::fabs(q[k])));
+    }
+    EXPECT_LT(err, 0.03 * range) << "output " << i;
+  }
+}
