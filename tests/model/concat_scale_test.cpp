@@ -10,6 +10,7 @@
 
 #include "passes/quantize.h"
 #include "runtime/plan.h"
+#include "graph_util.h"
 #include "test_util.h"
 
 using namespace octet;
@@ -17,12 +18,7 @@ using namespace octet;
 namespace {
 
 Node node(OpType op, const std::string& name, std::vector<int> in, int out) {
-  Node n;
-  n.op = op;
-  n.name = name;
-  n.inputs = std::move(in);
-  n.outputs = {out};
-  return n;
+  return test_node(op, name, std::move(in), out);
 }
 
 // x -> conv a (read only by the concat), conv b (read by the concat and by conv "side"); cat = Concat(a, b);

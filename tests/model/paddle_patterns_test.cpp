@@ -7,6 +7,7 @@
 #include <map>
 
 #include "runtime/plan.h"
+#include "graph_util.h"
 #include "test_util.h"
 
 using namespace octet;
@@ -18,12 +19,7 @@ int constant(Graph& g, const std::string& name, const Shape& s, std::vector<floa
 }
 
 Node node(OpType op, const std::string& name, std::vector<int> in, int out) {
-  Node n;
-  n.op = op;
-  n.name = name;
-  n.inputs = std::move(in);
-  n.outputs = {out};
-  return n;
+  return test_node(op, name, std::move(in), out);
 }
 
 TEST(PaddlePatterns, AffineAfterConvFoldsAndDecomposedHardSwishFuses) {

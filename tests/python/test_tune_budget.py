@@ -12,6 +12,21 @@ import pytest
 from shuffle_model import make_shuffle_model
 
 
+def one_batch_reader(ort_q, batch):
+    """An ONNX Runtime CalibrationDataReader giving {"input": batch} once."""
+    class Reader(ort_q.CalibrationDataReader):
+        def __init__(self):
+            self.done = False
+
+        def get_next(self):
+            if self.done:
+                return None
+            self.done = True
+            return {"input": batch}
+
+    return Reader()
+
+
 def write_idx(d, x, labels):
     """An IDX image set (uint8 N x 28 x 28) with its labels file, as Fashion-MNIST ships."""
     n = len(x)
@@ -120,17 +135,8 @@ def test_exclusions_in_onnxruntime(setup, octet):
             scales[name] = struct.unpack(">f", bytes.fromhex(h.strip().rjust(8, "0")))[0]
     overrides = {t: [{"scale": np.array(s, np.float32), "zero_point": np.array(0, np.int8)}] for t, s in scales.items()}
 
-    class Reader(ort_q.CalibrationDataReader):
-        def __init__(self):
-            self.done = False
-
-        def get_next(self):
-            if self.done:
-                return None
-            self.done = True
-            return {"input": x[:16]}
-
-    ort_q.quantize_static(str(d / "m.onnx"), str(d / "m.ort.onnx"), Reader(), quant_format=ort_q.QuantFormat.QDQ,
+    ort_q.quantize_static(str(d / "m.onnx"), str(d / "m.ort.onnx"), one_batch_reader(ort_q, x[:16]),
+                          quant_format=ort_q.QuantFormat.QDQ,
                           per_channel=True, activation_type=ort_q.QuantType.QInt8, weight_type=ort_q.QuantType.QInt8,
                           nodes_to_exclude=excl["onnxruntime"]["nodes_to_exclude"],
                           extra_options={"ActivationSymmetric": True, "WeightSymmetric": True,
@@ -222,17 +228,7 @@ def test_quantize_static_args_round_what_octet_rounds(setup, octet):
     x = (np.frombuffer((d / "set-images-idx3-ubyte").read_bytes()[16:], np.uint8).reshape(-1, 1, 28, 28)
          .astype(np.float32) / 255.0)
 
-    class Reader(ort_q.CalibrationDataReader):
-        def __init__(self):
-            self.done = False
-
-        def get_next(self):
-            if self.done:
-                return None
-            self.done = True
-            return {"input": x[:16]}
-
-    ort_q.quantize_static(str(d / "m.onnx"), str(d / "qs.ort.onnx"), Reader(),
+    ort_q.quantize_static(str(d / "m.onnx"), str(d / "qs.ort.onnx"), one_batch_reader(ort_q, x[:16]),
                           **octet_ort.quantize_static_kwargs(d / "qs.excl.json"))
     got, got16 = rounded_tensors(d / "qs.ort.onnx")
     assert got16 == set(qs["int16_tensors"])
