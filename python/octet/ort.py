@@ -19,7 +19,7 @@ def quantize_static_kwargs(exclusions):
     """kwargs for onnxruntime.quantization.quantize_static from octet tune's --exclusions file (a path, or the
     parsed JSON): enums and numpy scales in place of their JSON spelling. Raises ValueError when the file has no
     "quantize_static" entry (written by an older octet)."""
-    data = exclusions if isinstance(exclusions, dict) else json.loads(pathlib.Path(exclusions).read_text())
+    data = exclusions if isinstance(exclusions, dict) else _read_json(pathlib.Path(exclusions))
     try:
         raw = data["onnxruntime"]["quantize_static"]["kwargs"]
     except (KeyError, TypeError):
@@ -46,3 +46,13 @@ def quantize_static_kwargs(exclusions):
     extra["TensorQuantOverrides"] = overrides
     kw["extra_options"] = extra
     return kw
+
+
+def _read_json(path):
+    """The JSON of an exclusions file; ValueError naming the file when it is no regular file or no JSON."""
+    if path.exists() and not path.is_file():  # a FIFO or a device would block the read
+        raise ValueError(f"{path}: not a regular file; give the --exclusions JSON octet tune wrote")
+    try:
+        return json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: not the JSON octet tune --exclusions writes ({e})") from None

@@ -5,6 +5,7 @@ that list (and octet's scales) runs the chosen layers in float and agrees with o
 import json
 import re
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -246,3 +247,22 @@ def test_quantize_static_args_round_what_octet_rounds(setup, octet):
     assert (y_ort.argmax(1) == y_octet.argmax(1)).mean() >= 0.95
     with pytest.raises(ValueError, match="quantize_static"):
         octet_ort.quantize_static_kwargs({"onnxruntime": {"nodes_to_exclude": []}})
+
+
+def test_quantize_static_kwargs_names_a_bad_file(tmp_path):
+    """octet.ort.quantize_static_kwargs on what is not tune's exclusions JSON: ValueError naming the file (a FIFO
+    is refused, not read forever)."""
+    import importlib.util
+    import os
+    spec = importlib.util.spec_from_file_location("octet_ort", Path(__file__).resolve().parents[2] / "python" /
+                                                  "octet" / "ort.py")
+    octet_ort = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(octet_ort)
+    (tmp_path / "bad.json").write_text("not json")
+    (tmp_path / "old.json").write_text('{"onnxruntime": {"nodes_to_exclude": []}}')
+    os.mkfifo(tmp_path / "fifo.json")
+    for name, msg in [("bad.json", "not the JSON octet tune --exclusions writes"),
+                      ("old.json", "no 'onnxruntime' -> 'quantize_static' entry"),
+                      ("fifo.json", "not a regular file")]:
+        with pytest.raises(ValueError, match=re.escape(str(tmp_path / name)) + ": " + re.escape(msg)):
+            octet_ort.quantize_static_kwargs(tmp_path / name)
