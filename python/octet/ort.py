@@ -37,7 +37,11 @@ def quantize_static_kwargs(exclusions):
         for e in entries:
             e = dict(e)
             if "scale" in e:
-                e["scale"] = np.array(e["scale"], dtype=np.float32)
+                scale = e["scale"]
+                if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not 0 < scale < float("inf"):
+                    raise ValueError(f"{exclusions if not isinstance(exclusions, dict) else 'the exclusions'}: "
+                                     f"tensor '{tensor}' has scale {scale!r}; a scale is a positive finite number")
+                e["scale"] = np.array(scale, dtype=np.float32)
                 e["zero_point"] = np.array(e.get("zero_point", 0), dtype=np.int8)
             if "quant_type" in e:
                 e["quant_type"] = QuantType[e["quant_type"]]

@@ -261,7 +261,13 @@ def test_quantize_static_kwargs_names_a_bad_file(tmp_path):
     (tmp_path / "bad.json").write_text("not json")
     (tmp_path / "old.json").write_text('{"onnxruntime": {"nodes_to_exclude": []}}')
     os.mkfifo(tmp_path / "fifo.json")
-    for name, msg in [("bad.json", "not the JSON octet tune --exclusions writes"),
+    for name, scale in [("nan.json", "NaN"), ("zero.json", "0"), ("inf.json", "Infinity"), ("str.json", '"1"')]:
+        (tmp_path / name).write_text('{"onnxruntime": {"quantize_static": {"kwargs": {"quant_format": "QDQ", '
+                                     '"activation_type": "QInt8", "weight_type": "QInt8", "extra_options": '
+                                     '{"TensorQuantOverrides": {"t0": [{"scale": ' + scale + '}]}}}}}}')
+    for name, msg in [("nan.json", "tensor 't0' has scale nan"), ("zero.json", "tensor 't0' has scale 0"),
+                      ("inf.json", "tensor 't0' has scale inf"), ("str.json", "tensor 't0' has scale '1'"),
+                      ("bad.json", "not the JSON octet tune --exclusions writes"),
                       ("old.json", "no 'onnxruntime' -> 'quantize_static' entry"),
                       ("fifo.json", "not a regular file")]:
         with pytest.raises(ValueError, match=re.escape(str(tmp_path / name)) + ": " + re.escape(msg)):
