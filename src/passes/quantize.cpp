@@ -337,6 +337,18 @@ struct Quantizer {
     return "";
   }
 
+  // A convolution's (or transposed convolution's) input/output scales and its activation's INT8 bounds (the
+  // epilogue writes y at sy; act: a real-valued unit activation, else lo/hi clamp): "" or why it stays FP32.
+  std::string window_layer_scales(const Node& n, int x, int y, float& sy, quant::Act& act, float& lo, float& hi) {
+    const float sx = calib_scale(x);
+    sy = calib_scale(y);
+    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
+    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
+    act = real_unit_act(n.post);
+    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    return "";
+  }
+
   std::string try_conv(const Node& n) {
     const Affine* aff = affine_of(n);
     // The affine is worth taking only where its output stays int8 (else the act is split off as before).
@@ -345,12 +357,9 @@ struct Quantizer {
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
     int x = n.inputs[0], y = aff ? aff->out : n.outputs[0];
-    float sx = calib_scale(x), sy = calib_scale(y);
-    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
-    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
-    float lo = quant::kNoLo, hi = quant::kNoHi;
-    const quant::Act act = real_unit_act(n.post);
-    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    float sy = 0.f, lo = quant::kNoLo, hi = quant::kNoHi;
+    quant::Act act = quant::Act::None;
+    if (std::string why = window_layer_scales(n, x, y, sy, act, lo, hi); !why.empty()) return why;
     int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
     if (act != quant::Act::None && res >= 0) return "fused residual before a non-linear activation has no INT8 epilogue";
     if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
@@ -401,12 +410,9 @@ struct Quantizer {
       if (p != 0) return "output_padding";
     int x = n.inputs[0], y = n.outputs[0];
     if (!rank4(x)) return "not 2-D";
-    float sx = calib_scale(x), sy = calib_scale(y);
-    if (sx == 0.f && !available_int8(x)) return no_scale(x, "input '" + g.value(x).name + "' has no calibrated scale");
-    if (sy == 0.f) return no_scale(y, "output '" + g.value(y).name + "' has no calibrated scale");
-    float lo = quant::kNoLo, hi = quant::kNoHi;
-    const quant::Act act = real_unit_act(n.post);
-    if (act == quant::Act::None && !act_bounds(n.post, sy, lo, hi)) return "fused activation has no INT8 epilogue";
+    float sy = 0.f, lo = quant::kNoLo, hi = quant::kNoHi;
+    quant::Act act = quant::Act::None;
+    if (std::string why = window_layer_scales(n, x, y, sy, act, lo, hi); !why.empty()) return why;
     const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
     const int64_t G = n.attr_i("group", 1), C = w.dim(0), Kg = w.dim(1), taps = w.dim(2) * w.dim(3);
     if (G < 1 || C % G != 0) return "group does not divide the input channels";
