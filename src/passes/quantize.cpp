@@ -121,6 +121,7 @@ struct Quantizer {
         continue;
       const int y = n.outputs[0];
       if (g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) continue;
+      if (opt.keep_rounded && opt.keep_rounded->count(g.value(y).name)) continue;  // a Q/DQ model rounds it
       const size_t ri = static_cast<size_t>(readers[static_cast<size_t>(y)][0]);
       const Node& r = nodes[ri];
       if (r.op != OpType::Add || r.inputs.size() != 2 || r.outputs.size() != 1 || r.post.act != Activation::None ||

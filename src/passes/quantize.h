@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,6 +42,9 @@ struct QuantizeOptions {
   // when the activation's output has no other reader and the Add would run int8 (quantize.cpp,
   // find_residuals_after); the activation output's own calibrated scale is then unused.
   bool residual_after_activation = true;
+  // Tensors that must keep their own rounding (a Q/DQ model's pairs, CompileOptions::keep_unfused): an activation
+  // output named here is not fused with its residual Add. Null: none.
+  const std::set<std::string>* keep_rounded = nullptr;
   // A caller that quantizes the same graph (the same FP32 weight tensors) again with other amax values
   // (Plan::update_int8_amax) passes the same cache every time: the weights are quantized once. Null: none.
   WeightCache* weight_cache = nullptr;

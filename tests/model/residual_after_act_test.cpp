@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <map>
+#include <set>
 
 #include "passes/passes.h"
 #include "passes/quantize.h"
@@ -129,6 +130,15 @@ TEST(ResidualAfterActivation, NotFusedWhenSiluReadElsewhereFp32OrOff) {
     Graph g = make_graph(false);
     QuantizeOptions o;
     o.residual_after_activation = false;
+    quantize(g, o);
+    expect_qadd(g);
+  }
+  {
+    SCOPED_TRACE("SiLU output has a Q/DQ pair in the model (keep_rounded)");
+    Graph g = make_graph(false);
+    const std::set<std::string> keep = {"c2_m"};
+    QuantizeOptions o;
+    o.keep_rounded = &keep;
     quantize(g, o);
     expect_qadd(g);
   }
