@@ -40,7 +40,7 @@ void check_multiplier(const Node& n, int64_t count) {
 }
 
 // act_lo / act_hi (defaults: no clamp) must form a non-empty range; a non-linear `act` needs a positive
-// out_scale and no residual.
+// out_scale, and takes a residual only on a QConv (added after the activation: quant::requantize_act_residual).
 void check_act(const Node& n) {
   const float lo = n.attr_f("act_lo", quant::kNoLo), hi = n.attr_f("act_hi", quant::kNoHi);
   OCTET_CHECK(lo <= hi, n.describe(), ": act_lo ", lo, " > act_hi ", hi);
@@ -51,7 +51,8 @@ void check_act(const Node& n) {
     OCTET_CHECK(std::isfinite(n.attr_f(k, 0.f)), n.describe(), ": ", k, " ", n.attr_f(k, 0.f), " is not finite");
   const float s = n.attr_f("out_scale", 0.f);
   OCTET_CHECK(s > 0.f && std::isfinite(s), n.describe(), ": out_scale ", s, " must be positive and finite");
-  OCTET_CHECK(n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(), ": a non-linear epilogue activation cannot take a residual");
+  OCTET_CHECK(n.op == OpType::QConv || n.inputs.size() < 4 || n.inputs[3] < 0, n.describe(),
+              ": a non-linear epilogue activation cannot take a residual");
 }
 
 // NHWC 4-D int8 activation.

@@ -14,11 +14,14 @@
 //             attrs: strides [sh,sw], pads [top,left,bottom,right] (explicit; auto_pad resolved), dilations
 //             [dh,dw], group, multiplier (floats [K]), residual_scale (f), act_lo (f), act_hi (f).
 //             y i8 NHWC [N,OH,OW,K]: quant::requantize[_residual](acc, bias[k], multiplier[k], ...)
-//             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu; no residual then):
+//             With a fused non-linear activation (Sigmoid, SiLU, HardSwish, LeakyRelu):
 //             attrs act (i, quant::Act), act_alpha (f), out_scale (f, s_y) instead of act_lo/act_hi, and
 //             multiplier[k] = s_x * s_w[k]: y = quant::requantize_act(acc, bias[k], multiplier[k], act, alpha,
 //             act_mul / s_y, act_add / s_y); act_mul (f, default 1), act_add (f, default 0): a scalar affine
 //             a * act(v) + b after the activation (a Mul and an Add by scalar constants the pass absorbed).
+//             A residual with a non-linear activation is added AFTER it (x + SiLU(conv(...)), YOLOX's bottleneck;
+//             out_scale is then the sum's scale s_y and residual_scale s_r / s_y): y = quant::requantize_act_residual
+//             (the activation's output is never rounded). With Relu/Clip the residual comes before the clamp.
 //             2-D convolutions only (1-D/3-D stay FP32).
 // QConvTranspose in: x i8 NHWC [N,H,W,C], w i8 constant [C, K/group, kh, kw] (ONNX ConvTranspose order), bias f32
 //             constant [K] in accumulator units (optional). attrs: strides, pads [top,left,bottom,right] (>= 0:

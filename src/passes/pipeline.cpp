@@ -40,6 +40,7 @@ const std::vector<PipelinePass> kPipeline = {
        QuantizeOptions qo;
        qo.fp32_layers = o.fp32_layers;
        qo.weight_cache = o.weight_cache;
+       qo.keep_rounded = o.keep_unfused.empty() ? nullptr : &o.keep_unfused;
        r = quantize_graph(g, o.int8_amax, qo);
      }},
     {"release_unread_constants", int8,

@@ -55,6 +55,15 @@ struct Quantizer {
     std::vector<std::string> names;  // the tensors they replaced: the activation's output, then the Mul's
   };
   std::map<size_t, Affine> affine_after;
+  // An Add of a residual after a conv's fused non-linear activation (QuantizeOptions::residual_after_activation):
+  // keyed like affine_after; the Add is the activation output's only reader, its other input a non-constant
+  // tensor of the same shape. Taken into the QConv epilogue when the Add would run int8 (try_conv).
+  struct ResidualAfter {
+    size_t add = 0;   // the Add (index into *orig_nodes)
+    int other = -1;   // the residual
+    int out = -1;     // the Add's output
+  };
+  std::map<size_t, ResidualAfter> residual_after;
   // HardSigmoid nodes held back because their only reader, a Mul, will take them as a QMulGate gate_act: output
   // value -> the node (emitted FP32 after all if that Mul stays FP32).
   std::map<int, Node> held_gates;
@@ -100,6 +109,43 @@ struct Quantizer {
       }
       if (!a.nodes.empty()) affine_after[i] = std::move(a);
     }
+  }
+  // Finds the residual Adds after an activation (see ResidualAfter) once, before the walk, after find_affines.
+  void find_residuals_after() {
+    if (!opt.residual_after_activation) return;
+    const std::vector<Node>& nodes = *orig_nodes;
+    for (size_t i = 0; i < nodes.size(); ++i) {
+      const Node& n = nodes[i];
+      if (n.op != OpType::Conv || real_unit_act(n.post) == quant::Act::None || n.post.residual_input >= 0 ||
+          n.outputs.size() != 1 || affine_after.count(i) || requested_fp32(n))
+        continue;
+      const int y = n.outputs[0];
+      if (g.is_graph_output(y) || readers[static_cast<size_t>(y)].size() != 1) continue;
+      if (opt.keep_rounded && opt.keep_rounded->count(g.value(y).name)) continue;  // a Q/DQ model rounds it
+      const size_t ri = static_cast<size_t>(readers[static_cast<size_t>(y)][0]);
+      const Node& r = nodes[ri];
+      if (r.op != OpType::Add || r.inputs.size() != 2 || r.outputs.size() != 1 || r.post.act != Activation::None ||
+          r.post.residual_input >= 0 || requested_fp32(r) || r.inputs[0] == r.inputs[1])
+        continue;
+      const int other = r.inputs[0] == y ? r.inputs[1] : r.inputs[0];
+      if (other < 0 || g.is_const(other) || shape(other) != shape(y) ||
+          shapes.dtype[static_cast<size_t>(other)] != DType::f32)
+        continue;
+      residual_after[i] = {ri, other, r.outputs[0]};
+    }
+  }
+  // The residual Add after n's activation, if there is one and it would run int8 now: its residual already
+  // exists in int8 (as QAdd requires of both inputs) or is n's own input (which n quantizes), its output has a
+  // scale and an int8 reader.
+  const ResidualAfter* residual_after_of(const Node& n) {
+    const std::vector<Node>& nodes = *orig_nodes;
+    if (&n < nodes.data() || &n >= nodes.data() + nodes.size()) return nullptr;  // a rebuilt copy
+    auto it = residual_after.find(static_cast<size_t>(&n - nodes.data()));
+    if (it == residual_after.end()) return nullptr;
+    const ResidualAfter& r = it->second;
+    if (!(available_int8(r.other) || r.other == n.inputs[0]) || !has_int8_reader(r.out) || calib_scale(r.out) == 0.f)
+      return nullptr;
+    return &r;
   }
   const Affine* affine_of(const Node& n) const {
     const std::vector<Node>& nodes = *orig_nodes;
@@ -356,12 +402,14 @@ struct Quantizer {
     if (real_unit_act(n.post) != quant::Act::None && !aff && !has_int8_reader(n.outputs[0])) return split_activation(n);
     if (n.inputs.size() < 2 || !g.is_const(n.inputs[1]) || g.const_of(n.inputs[1]).rank() != 4)
       return "not a 2-D convolution with constant weights";
-    int x = n.inputs[0], y = aff ? aff->out : n.outputs[0];
+    const ResidualAfter* after = aff ? nullptr : residual_after_of(n);
+    int x = n.inputs[0], y = aff ? aff->out : after ? after->out : n.outputs[0];
     float sy = 0.f, lo = quant::kNoLo, hi = quant::kNoHi;
     quant::Act act = quant::Act::None;
     if (std::string why = window_layer_scales(n, x, y, sy, act, lo, hi); !why.empty()) return why;
     int res = n.post.residual_input >= 0 ? n.inputs[static_cast<size_t>(n.post.residual_input)] : -1;
     if (act != quant::Act::None && res >= 0) return "fused residual before a non-linear activation has no INT8 epilogue";
+    if (after) res = after->other;  // added after the activation (quant::requantize_act_residual)
     if (res >= 0 && calib_scale(res) == 0.f && !available_int8(res))
       return no_scale(res, "residual input '" + g.value(res).name + "' has no calibrated scale");
     const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
@@ -374,6 +422,7 @@ struct Quantizer {
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
     if (aff) take_affine(q, *aff);
+    if (after) take_residual_after(q, n, *after);
     q.inputs = {qx};
     std::vector<float> bias;
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) bias = g.const_of(n.inputs[2]).to_f32();
@@ -537,6 +586,19 @@ struct Quantizer {
     qscale[qy] = sy;
     return "";
   }
+
+  // The epilogue absorbs the residual Add after the activation: the activation's output (never produced now) is
+  // recorded as fused, and the Add is skipped (reported as int8, fused into the conv).
+  void take_residual_after(Node& q, const Node& conv, const ResidualAfter& r) {
+    q.post.fused_names.push_back(g.value(conv.outputs[0]).name);
+    q.post.fused_nodes = conv.post.fused_nodes;
+    const Node& add = (*orig_nodes)[r.add];
+    q.post.fused_nodes.push_back(add.name);
+    absorbed.insert(r.add);
+    pending_lines.push_back({add.name, op_name(add.op), "int8",
+                             "fused into '" + conv.name + "' (residual added after the activation)"});
+  }
+  std::vector<QuantizeReport::Line> pending_lines;  // lines for absorbed nodes, after their host's
 
   // The epilogue absorbs the affine after the activation: its attributes, and the absorbed nodes are skipped.
   void take_affine(Node& q, const Affine& a) {
@@ -756,6 +818,7 @@ struct Quantizer {
     orig_nodes = &nodes;
     g.nodes.clear();
     find_affines();
+    find_residuals_after();
     for (size_t ni = 0; ni < nodes.size(); ++ni) {
       const Node& n = nodes[ni];
       if (absorbed.count(ni)) continue;  // in a QConv/QLinear epilogue (take_affine); the layer table says where
@@ -794,6 +857,11 @@ struct Quantizer {
       if (why.empty()) {
         report.lines.push_back({n.name, op_name(n.op), "int8", ""});
         ++report.int8_nodes;
+        for (auto& l : pending_lines) {
+          report.lines.push_back(std::move(l));
+          ++report.int8_nodes;
+        }
+        pending_lines.clear();
       } else {
         for (int in : n.inputs)  // its HardSigmoid gate, held for a QMulGate that did not happen
           if (auto h = held_gates.find(in); in >= 0 && h != held_gates.end()) {

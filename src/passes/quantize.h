@@ -9,6 +9,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,15 @@ struct QuantizeOptions {
   // A tensor read only by a Concat that runs int8 is produced at the Concat's output scale (one rounding where
   // a rescale would round it again; quantize.cpp, concat_scale_source). Its own calibrated scale is then unused.
   bool concat_inputs_at_output_scale = true;
+  // x + act(conv(...)) with a non-linear fused activation (YOLOX's x + SiLU(conv(...))): the Add is taken into the
+  // QConv's epilogue, which adds the int8 residual x after the activation and rounds once, at the Add's output
+  // scale (quant::requantize_act_residual), where a QConv and a QAdd round the activation's output twice. Only
+  // when the activation's output has no other reader and the Add would run int8 (quantize.cpp,
+  // find_residuals_after); the activation output's own calibrated scale is then unused.
+  bool residual_after_activation = true;
+  // Tensors that must keep their own rounding (a Q/DQ model's pairs, CompileOptions::keep_unfused): an activation
+  // output named here is not fused with its residual Add. Null: none.
+  const std::set<std::string>* keep_rounded = nullptr;
   // A caller that quantizes the same graph (the same FP32 weight tensors) again with other amax values
   // (Plan::update_int8_amax) passes the same cache every time: the weights are quantized once. Null: none.
   WeightCache* weight_cache = nullptr;

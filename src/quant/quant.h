@@ -17,6 +17,11 @@
 //   with out_mul = act_mul / s_y and out_add = act_add / s_y: a scalar affine a * act(v) + b after the activation
 //   (PP-LCNet's "learnable affine block" after HardSwish), quantized with one rounding; without one, act_mul = 1
 //   and act_add = 0, and fmaf(h, 1 / s_y, 0) is exactly h * (1 / s_y).
+//   with a residual r (int8, scale s_r) added AFTER the non-linear activation (YOLOX's x + SiLU(conv(...)): the
+//   activation's output is never rounded, the sum is, once, at the Add's output scale s_y):
+//                y = saturate_int8(round_half_even(fmaf(residual_scale, float(r),
+//                                                       fmaf(activate(act, v, alpha), out_mul, out_add))))
+//   residual_scale = s_r / s_y. (Relu / Clip take the residual before the clamp, as above: relu(conv + x).)
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
@@ -174,6 +179,15 @@ OCTET_HD inline int8_t requantize_act(int32_t acc, float bias, float dequant, Ac
   return saturate_i8(round_half_even(fp::fma(activate(act, v, alpha), out_mul, out_add)));
 }
 
+// The epilogue with a non-linear activation and a residual added after it (see the top of this file):
+// residual_scale = s_r / s_y, out_mul / out_add as in requantize_act, with s_y the sum's scale.
+OCTET_HD inline int8_t requantize_act_residual(int32_t acc, float bias, float dequant, Act act, float alpha,
+                                               float out_mul, float out_add, int8_t residual, float residual_scale) {
+  const float v = (static_cast<float>(acc) + bias) * dequant;
+  const float h = fp::fma(activate(act, v, alpha), out_mul, out_add);
+  return saturate_i8(round_half_even(fp::fma(residual_scale, static_cast<float>(residual), h)));
+}
+
 // Rescaling an int8 value to another scale (Concat inputs, QAdd operands): q * (s_in / s_out).
 OCTET_HD inline int8_t rescale(int8_t q, float ratio) {
   return saturate_i8(round_half_even(static_cast<float>(q) * ratio));
@@ -221,11 +235,16 @@ struct EpilogueArgs {
 };
 
 // One output value of a QConv / QLinear: channel k's accumulator, its bias (accumulator units), multiplier and
-// residual (nullptr: none) through the requantization the attributes ask for.
+// residual (nullptr: none) through the requantization the attributes ask for. With a non-linear activation the
+// residual is added after it (requantize_act_residual); with Relu / Clip / none, before the clamp.
 OCTET_HD inline int8_t epilogue(const EpilogueArgs& e, int32_t acc, float bias, float multiplier,
                                 const int8_t* residual) {
-  if (e.act != Act::None)
+  if (e.act != Act::None) {
+    if (residual)
+      return requantize_act_residual(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale, e.out_add, *residual,
+                                     e.residual_scale);
     return requantize_act(acc, bias, multiplier, e.act, e.act_alpha, e.inv_out_scale, e.out_add);
+  }
   if (residual) return requantize_residual(acc, bias, multiplier, *residual, e.residual_scale, e.act_lo, e.act_hi);
   return requantize(acc, bias, multiplier, e.act_lo, e.act_hi);
 }

@@ -82,6 +82,8 @@ TEST(CudaGemmBodies, ConvViaIm2colGemmEpilogueEqualsQConvBody) {
       {1, 7, 7, 8, 13, 3, 3, 1, 1, true, false, quant::Act::HardSwish, no_lo, no_hi},
       {1, 6, 7, 5, 11, 3, 3, 1, 0, true, false, quant::Act::LeakyRelu, no_lo, no_hi},
       {1, 6, 7, 21, 6, 3, 3, 1, 1, true, true, quant::Act::None, 0.f, no_hi},
+      {1, 9, 7, 13, 19, 3, 3, 2, 1, true, true, quant::Act::Silu, no_lo, no_hi},  // residual after the activation
+      {2, 5, 6, 12, 9, 1, 1, 1, 0, false, true, quant::Act::Silu, no_lo, no_hi},  // the same, direct
   };
   uint32_t seed = 100;
   for (const Case& c : cases) {

@@ -113,6 +113,7 @@ void check_qconv(const ConvCase& c, uint32_t seed) {
     attrs["act"] = attr_i(static_cast<int64_t>(c.act));
     attrs["act_alpha"] = attr_f(0.1f);
     attrs["out_scale"] = attr_f(0.021f);
+    if (c.residual) attrs["residual_scale"] = attr_f(0.61f);  // added after the activation
   }
   Node n = make_node(OpType::QConv, attrs);
   // The residual has the output's shape: take it from a run without one.
@@ -156,6 +157,10 @@ TEST(CudaKernelBodies, QConvMatchesRef) {
        quant::Act::HardSwish, 0, 0},
       {"leakyrelu", {1, 5, 7, 3}, 5, 1, 3, 3, {2, 1}, {1, 1, 1, 1}, {1, 1}, true, false, quant::Act::LeakyRelu, 0,
        0},
+      {"silu then residual s2", {2, 9, 7, 13}, 11, 1, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, true, quant::Act::Silu,
+       0, 0},
+      {"hardswish 1x1 then residual", {1, 5, 6, 19}, 7, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, false, true,
+       quant::Act::HardSwish, 0, 0},
   };
   uint32_t seed = 100;
   for (const ConvCase& c : cases) check_qconv(c, seed += 10);

@@ -503,11 +503,17 @@ std::vector<Case> int8_cases() {
   // Non-linear epilogue activations (quant::requantize_act; always the s32 + own-epilogue route). multiplier is
   // the dequantization here: real values of a few units, so SiLU/Sigmoid/HardSwish see their curved parts.
   auto qconv_act = [&](std::string name, Shape x, int64_t K, int64_t group, int64_t kh, quant::Act act, float sy,
-                       uint32_t seed, float act_mul = 1.f, float act_add = 0.f) {
+                       uint32_t seed, float act_mul = 1.f, float act_add = 0.f, bool residual = false,
+                       int64_t stride = 1) {
     const int64_t Cg = x[3] / group;
     Builder b(name, OpType::QConv);
     b.in(random_i8(x, seed, -128, 127)).cst(random_i8({K, Cg, kh, kh}, seed + 1, -127, 127));
     b.cst(random_bias(K, seed + 2, 20000.f));
+    if (residual) {  // added after the activation (quant::requantize_act_residual)
+      const int64_t OH = (x[1] + 2 * (kh / 2) - kh) / stride + 1, OW = (x[2] + 2 * (kh / 2) - kh) / stride + 1;
+      b.in(random_i8({x[0], OH, OW, K}, seed + 4, -128, 127)).attr("residual_scale", attr_f(0.6731f));
+    }
+    if (stride != 1) b.attr("strides", attr_ints({stride, stride}));
     b.attr("group", attr_i(group)).attr("pads", attr_ints({kh / 2, kh / 2, kh / 2, kh / 2}));
     std::vector<float> dq = mults(K, Cg * kh * kh, seed + 3, 1.f);
     for (float& d : dq) d *= 0.05f;  // mults() maps a typical |acc| to ~40; here ~2 real units
@@ -528,6 +534,17 @@ std::vector<Case> int8_cases() {
   qconv_act("QConv_hardswish_1x1_cin64", {3, 5, 7, 64}, 7, 1, 1, quant::Act::HardSwish, 0.05f, 56);
   qconv_act("QConv_sigmoid_7x7_cin5", {1, 11, 9, 5}, 130, 1, 7, quant::Act::Sigmoid, 1.f / 127, 57);
   qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
+  // A residual added after the activation (YOLOX's x + SiLU(conv(...))): channels not multiples of 16, 1x1 and
+  // 3x3, stride 2, several images per oneDNN step (the residual's offset), an affine before the residual.
+  qconv_act("QConv_silu_then_residual_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 60, 1.f, 0.f, true);
+  qconv_act("QConv_silu_then_residual_1x1_s2", {1, 11, 9, 21}, 5, 1, 1, quant::Act::Silu, 0.03f, 61, 1.f, 0.f, true, 2);
+  qconv_act("QConv_silu_then_residual_3x3_s2", {1, 13, 12, 24}, 24, 1, 3, quant::Act::Silu, 0.02f, 62, 1.f, 0.f, true,
+            2);
+  qconv_act("QConv_hardswish_then_residual_dw", {1, 9, 11, 27}, 27, 27, 3, quant::Act::HardSwish, 0.05f, 63, 1.f, 0.f,
+            true);
+  qconv_act("QConv_silu_affine_then_residual", {2, 5, 7, 13}, 17, 1, 1, quant::Act::Silu, 0.03f, 64, 1.37f, 0.5f, true);
+  qconv_act("QConv_silu_then_residual_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 65, 1.f, 0.f,
+            true);
   // The sum post-op must be one fma, as quant::requantize_residual: acc = -2 (x = -2 through an identity
   // kernel), multiplier 1, residual 3, residual_scale = 6990507 * 2^-23. Exactly, 3 * rs = 2.5 + 2^-23, so
   // fmaf(rs, 3, -2) = 0.5 + 2^-23 rounds to 1, while a separately rounded product is 2.5 (a tie, to even) and
@@ -977,16 +994,32 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<float> dq = random_floats(static_cast<size_t>(n + 1), 700 + static_cast<uint32_t>(n), 1e-6f, 1e-4f);
     for (int act = 1; act <= quant::kActLast; ++act)
       for (const float* bp : {static_cast<const float*>(nullptr), static_cast<const float*>(bias.data<float>())}) {
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, nullptr, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 2.f, 0.f, nullptr, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << (bp ? " bias" : "");
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, nullptr, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 77.f, 0.f, nullptr, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " fine scale";
         // With an affine after the activation (out_mul = a / s_y, out_add = b / s_y): one fma, then rounding.
-        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y1.data());
-        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, n, y2.data());
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, nullptr, 0.f, n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, -7.37f, nullptr, 0.f, n, y2.data());
         EXPECT_EQ(y1, y2) << "requant_act n=" << n << " act " << act << " affine";
+        // With a residual added after the activation (rs = s_r / s_y); in place too (y is the residual).
+        cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, 0.f, b.data<int8_t>(), 0.61f,
+                                    n, y1.data());
+        s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, 0.f, b.data<int8_t>(), 0.61f, n,
+                             y2.data());
+        EXPECT_EQ(y1, y2) << "requant_act residual n=" << n << " act " << act;
+        {
+          std::vector<int8_t> r0(b.data<int8_t>(), b.data<int8_t>() + n), y0(static_cast<size_t>(n));
+          for (int64_t j = 0; j < n; ++j)  // the quant.h function, not the twin: the residual does change values
+            y0[static_cast<size_t>(j)] = quant::requantize_act_residual(
+                acc.data<int32_t>()[j], bp ? bp[j] : 0.f, dq[static_cast<size_t>(j)], static_cast<quant::Act>(act),
+                0.13f, 31.3f, 0.f, r0[static_cast<size_t>(j)], 0.61f);
+          s.requant_act_s32_s8(acc.data<int32_t>(), bp, dq.data(), act, 0.13f, 31.3f, 0.f, r0.data(), 0.61f, n,
+                               r0.data());
+          EXPECT_EQ(y0, r0) << "requant_act residual in place n=" << n << " act " << act;
+        }
       }
     EXPECT_EQ(0x5A, y2[static_cast<size_t>(n)]) << "a row kernel wrote past n=" << n;
     EXPECT_EQ(77.f, f2[static_cast<size_t>(n)]) << "dequantize wrote past n=" << n;
@@ -1008,8 +1041,8 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     std::vector<int8_t> y1(static_cast<size_t>(n)), y2(static_cast<size_t>(n));
     const std::pair<int, float> acts[] = {{1, 1.f / 127}, {2, 10.f / 127}, {3, 10.f / 127}, {4, 10.f / 127}};
     for (auto [act, sy] : acts) {
-      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y1.data());
-      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, n, y2.data());
+      cpu::requant_act_s32_s8_ref(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, nullptr, 0.f, n, y1.data());
+      s.requant_act_s32_s8(acc.data<int32_t>(), nullptr, dq.data(), act, 0.1f, 1.f / sy, 0.f, nullptr, 0.f, n, y2.data());
       int64_t diff = 0, inner = 0;
       for (int64_t i = 0; i < n; ++i) {
         diff += y1[static_cast<size_t>(i)] != y2[static_cast<size_t>(i)];

@@ -335,6 +335,86 @@ TEST(RefQLinear, NonLinearEpilogues) {
   }
 }
 
+// QConv with a non-linear activation and a residual added AFTER it (YOLOX's x + SiLU(conv(...)),
+// quant::requantize_act_residual): exactly the quant.h function of the int64 accumulator, and within one output
+// step of the unfused FP32 computation (the FP32 Conv on dequantized x, w and bias, the activation in double, plus
+// the dequantized residual, divided by the sum's scale). Odd channel counts, 3x3 stride 2 and 1x1.
+TEST(RefQConv, ActivationThenResidual) {
+  struct P {
+    int64_t N, H, W, C, K, k, stride;
+    quant::Act act;
+  };
+  for (const P& p : {P{1, 9, 11, 5, 7, 3, 2, quant::Act::Silu}, P{2, 7, 5, 13, 11, 1, 1, quant::Act::Silu},
+                     P{1, 6, 9, 3, 19, 3, 1, quant::Act::HardSwish}}) {
+    SCOPED_TRACE("C " + std::to_string(p.C) + " K " + std::to_string(p.K) + " " + std::to_string(p.k) + "x" +
+                 std::to_string(p.k) + " stride " + std::to_string(p.stride));
+    const uint32_t seed = static_cast<uint32_t>(70 + p.C);
+    const int64_t pad = p.k / 2, OH = (p.H + 2 * pad - p.k) / p.stride + 1, OW = (p.W + 2 * pad - p.k) / p.stride + 1;
+    const Tensor x_nchw = random_i8({p.N, p.C, p.H, p.W}, seed);
+    const Tensor x = permute<int8_t>(x_nchw, true);
+    const Tensor w = random_int<int8_t>({p.K, p.C, p.k, p.k}, seed + 1, -127, 127);
+    const Tensor b = test::random_f32({p.K}, seed + 2, -4000.f, 4000.f);
+    const Tensor r = random_i8({p.N, OH, OW, p.K}, seed + 3);
+    // s_x * s_w * |acc| of a few real units (the activation's curved part); s_r * |r| up to ~3, the sum's s_y
+    // so that little saturates.
+    const float sx = 0.02f, sr = 0.025f, sy = 0.12f;
+    std::vector<float> sw, dq;
+    for (int64_t k = 0; k < p.K; ++k) {
+      sw.push_back(0.016f / std::sqrt(static_cast<float>(p.C * p.k * p.k)) * static_cast<float>(1 + k % 3));
+      dq.push_back(sx * sw.back());
+    }
+    const Node n = make_node(OpType::QConv, {{"strides", attr_ints({p.stride, p.stride})},
+                                             {"pads", attr_ints({pad, pad, pad, pad})},
+                                             {"group", attr_i(1)},
+                                             {"multiplier", attr_floats(dq)},
+                                             {"act", attr_i(static_cast<int64_t>(p.act))},
+                                             {"out_scale", attr_f(sy)},
+                                             {"residual_scale", attr_f(sr / sy)}});
+    const Tensor y = run(n, {&x, &w, &b, &r});
+    ASSERT_EQ(y.shape(), (Shape{p.N, OH, OW, p.K}));
+    // The unfused FP32 computation.
+    Tensor wf(DType::f32, w.shape()), bf(DType::f32, {p.K});
+    const int64_t per_k = p.C * p.k * p.k;
+    for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / per_k];
+    for (int64_t k = 0; k < p.K; ++k) bf.data<float>()[k] = b.data<float>()[k] * dq[k];
+    const Tensor xf = to_f32(x_nchw, sx);
+    const Node conv = make_node(OpType::Conv, {{"strides", attr_ints({p.stride, p.stride})},
+                                               {"pads", attr_ints({pad, pad, pad, pad})}});
+    const Tensor vf = permute<float>(run(conv, {&xf, &wf, &bf}), true);  // NHWC pre-activation
+    int64_t off_by_more = 0, exact = 0, curved = 0, saturated = 0, moved = 0;
+    for (int64_t img = 0; img < p.N; ++img)
+      for (int64_t oh = 0; oh < OH; ++oh)
+        for (int64_t ow = 0; ow < OW; ++ow)
+          for (int64_t k = 0; k < p.K; ++k) {
+            const int64_t o = ((img * OH + oh) * OW + ow) * p.K + k;
+            int64_t s = 0;
+            for (int64_t c = 0; c < p.C; ++c)
+              for (int64_t i = 0; i < p.k; ++i)
+                for (int64_t j = 0; j < p.k; ++j) {
+                  const int64_t ih = oh * p.stride - pad + i, iw = ow * p.stride - pad + j;
+                  if (ih < 0 || ih >= p.H || iw < 0 || iw >= p.W) continue;
+                  s += int64_t{x_nchw.data<int8_t>()[((img * p.C + c) * p.H + ih) * p.W + iw]} *
+                       w.data<int8_t>()[((k * p.C + c) * p.k + i) * p.k + j];
+                }
+            const int8_t got = y.data<int8_t>()[o], rq = r.data<int8_t>()[o];
+            exact += got == quant::requantize_act_residual(static_cast<int32_t>(s), b.data<float>()[k], dq[k], p.act,
+                                                           0.f, 1.f / sy, 0.f, rq, sr / sy);
+            const double v = vf.data<float>()[o];
+            const double a = p.act == quant::Act::Silu ? v / (1.0 + std::exp(-v)) : v * std::clamp(v / 6 + 0.5, 0.0, 1.0);
+            const int8_t want = q_of((a + static_cast<double>(sr) * rq) / sy);
+            off_by_more += std::abs(int{got} - int{want}) > 1;
+            curved += std::fabs(v) < 4 && std::fabs(v) > 0.1;
+            saturated += want == 127 || want == -128;
+            moved += want != q_of(a / sy);  // the residual matters
+          }
+    EXPECT_EQ(exact, y.numel());
+    EXPECT_EQ(off_by_more, 0);
+    EXPECT_GT(curved, y.numel() / 4) << "inputs must reach the curved part of the activation";
+    EXPECT_LT(saturated, y.numel() / 20) << "scales make the case degenerate";
+    EXPECT_GT(moved, y.numel() / 2) << "the residual must change most outputs";
+  }
+}
+
 // ---------------------------------------------------------------------------------------------------------
 // QAdd, pools, concat
 

@@ -300,3 +300,42 @@ def test_fp32_layer_reads_what_octet_rounds(workdir):
     assert by["convC"].input[1] in inits, "the FP32 layer keeps its float weights"
     assert producer[by["convB"].input[0]].op_type == "DequantizeLinear"
     assert producer[by["convB"].input[1]].op_type == "DequantizeLinear"
+
+
+@pytest.mark.parametrize("fmt", ["trt", "ort"])
+def test_silu_residual_after_activation(workdir, fmt):
+    """x + SiLU(conv(x)) (YOLOX's bottleneck) runs in octet's plan as one QConv whose epilogue adds the int8
+    residual after the SiLU and rounds once, at the Add's scale: the export puts no Q/DQ on the SiLU output (the
+    Mul's), one on the residual x where the Add reads it and one on the sum where the next conv reads it."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(5)
+    def w(name, shape):
+        return numpy_helper.from_array(rng.uniform(-0.5, 0.5, shape).astype(np.float32), name)
+    nodes = [helper.make_node("Conv", ["x", "wA"], ["a"], name="convA", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+             helper.make_node("Mul", ["a", "s"], ["m"], name="mul"),
+             helper.make_node("Add", ["x", "m"], ["y"], name="add"),
+             helper.make_node("Conv", ["y", "wB"], ["z"], name="convB", pads=[1, 1, 1, 1])]
+    g = helper.make_graph(nodes, "bottleneck", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 8, 8])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 3, 8, 8])],
+                          [w("wA", (5, 5, 3, 3)), w("wB", (3, 5, 3, 3))])
+    model = workdir / "bottleneck.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    calib = rng.standard_normal((16, 5, 8, 8)).astype(np.float32)
+    cache = workdir / "bottleneck.cache"
+    minmax_cache(model, "x", calib, cache)
+    out = workdir / f"bottleneck.{fmt}.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force", "--quiet")
+    q = onnx.load(str(out))
+    producer = {o: n for n in q.graph.node for o in n.output}
+    readers = {}
+    for n in q.graph.node:
+        for i in n.input:
+            readers.setdefault(i, []).append(n)
+    by = {n.name: n for n in q.graph.node}
+    assert [r.op_type for r in readers["m"]] == ["Add"], "the SiLU output octet never rounds has no Q/DQ"
+    x_in = by["add"].input[0]
+    assert producer[x_in].op_type == "DequantizeLinear", "the residual is rounded where the Add reads it"
+    assert producer[by["convB"].input[0]].op_type == "DequantizeLinear", "the sum is rounded"
+    x = rng.standard_normal((2, 5, 8, 8)).astype(np.float32)
+    assert np.isfinite(run(out, "x", x)).all()

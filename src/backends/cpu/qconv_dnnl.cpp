@@ -10,7 +10,9 @@
 //   and vcvtps2dq with the default round-to-nearest-even: quant.h's (float(acc) + bias) * mult, then
 //   fmaf(residual_scale, r, v), clamp, round-half-even, saturate -- the same operations in the same order.
 // - A fused non-linear activation (act attribute) always takes the s32 + own-epilogue route below
-//   (requant_act_s32_s8: quant::requantize_act, whose exp oneDNN's eltwise post-ops do not reproduce).
+//   (requant_act_s32_s8: quant::requantize_act, whose exp oneDNN's eltwise post-ops do not reproduce), and so
+//   does its residual, added after the activation (quant::requantize_act_residual: eltwise then sum, the order
+//   of oneDNN's post-op list, but with quant.h's exp and one rounding).
 // - BackendOptions::qconv_epilogue (OCTET_QCONV_EPILOGUE=1) runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
 //   requantize pass (requant_s32_s8, qelementwise.h): the second route to the same bits, kept for tests.
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
@@ -64,8 +66,8 @@ void epilogue_rows(const QEpilogue& ep, const int32_t* acc, const float* bias, c
   if (ep.act != quant::Act::None) {
 #pragma omp parallel for schedule(static)
     for (int64_t p = 0; p < rows; ++p)
-      kr.requant_act_s32_s8(acc + p * k, bias, mult, static_cast<int>(ep.act), ep.act_alpha, ep.inv_out_scale, ep.out_add, k,
-                            y + p * k);
+      kr.requant_act_s32_s8(acc + p * k, bias, mult, static_cast<int>(ep.act), ep.act_alpha, ep.inv_out_scale, ep.out_add,
+                            residual ? residual + p * k : nullptr, ep.residual_scale, k, y + p * k);
     return;
   }
 #pragma omp parallel for schedule(static)

@@ -34,8 +34,12 @@ struct QRowKernels {
                          float rs, float lo, float hi, int64_t k, int8_t* y);
   // The epilogue with a non-linear activation (quant::Act `act`, LeakyRelu slope `alpha`):
   //   y[j] = requantize_act(acc[j], bias[j], dequant[j], act, alpha, inv_out_scale, out_add)
+  // or, with a residual (added after the activation, rs = s_r / s_y):
+  //   y[j] = requantize_act_residual(acc[j], bias[j], dequant[j], act, alpha, inv_out_scale, out_add, residual[j], rs)
+  // bias and residual may be null. y may be residual (each element is read before it is written).
   void (*requant_act_s32_s8)(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                             float inv_out_scale, float out_add, int64_t k, int8_t* y);
+                             float inv_out_scale, float out_add, const int8_t* residual, float rs, int64_t k,
+                             int8_t* y);
   // Pooling over an NHWC window clipped to the input: the nh x nw valid pixels start at x0 and step by hs / ws
   // elements; each has c channels.
   //   max: y[ch] = max over the pixels (-128 when there are none)
@@ -56,7 +60,8 @@ void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n);
 void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
                         float lo, float hi, int64_t k, int8_t* y);
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                            float inv_out_scale, float out_add, int64_t k, int8_t* y);
+                            float inv_out_scale, float out_add, const int8_t* residual, float rs, int64_t k,
+                            int8_t* y);
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y);
 void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
                     float multiplier, int8_t* y);

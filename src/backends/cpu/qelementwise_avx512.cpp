@@ -157,8 +157,10 @@ inline __m512 activate(int act, __m512 v, __m512 alpha) {
 }
 
 void requant_act_s32_s8_avx512(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                               float inv_out_scale, float out_add, int64_t k, int8_t* y) {
-  const __m512 va = _mm512_set1_ps(alpha), vs = _mm512_set1_ps(inv_out_scale), vb = _mm512_set1_ps(out_add);
+                               float inv_out_scale, float out_add, const int8_t* residual, float rs, int64_t k,
+                               int8_t* y) {
+  const __m512 va = _mm512_set1_ps(alpha), vs = _mm512_set1_ps(inv_out_scale), vb = _mm512_set1_ps(out_add),
+               vrs = _mm512_set1_ps(rs);
   // The tail too runs here, masked (the scalar twin's exp_approx costs a libm fma call per step where the host
   // library is built without FMA: it made rows of 24 channels 3x slower than FP32). Masked-off lanes compute
   // on zeros and are never stored.
@@ -167,7 +169,9 @@ void requant_act_s32_s8_avx512(const int32_t* acc, const float* bias, const floa
     __m512 a = _mm512_cvtepi32_ps(_mm512_maskz_loadu_epi32(m, acc + j));
     if (bias) a = _mm512_add_ps(a, _mm512_maskz_loadu_ps(m, bias + j));
     const __m512 v = activate(act, _mm512_mul_ps(a, _mm512_maskz_loadu_ps(m, dequant + j)), va);
-    _mm_mask_storeu_epi8(y + j, m, to_s8(round_saturate(_mm512_fmadd_ps(v, vs, vb))));
+    __m512 h = _mm512_fmadd_ps(v, vs, vb);
+    if (residual) h = _mm512_fmadd_ps(vrs, maskz_load_s8_as_f32(m, residual + j), h);  // after the activation
+    _mm_mask_storeu_epi8(y + j, m, to_s8(round_saturate(h)));
   }
 }
 

@@ -38,10 +38,13 @@ void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult
 }
 
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
-                            float inv_out_scale, float out_add, int64_t k, int8_t* y) {
+                            float inv_out_scale, float out_add, const int8_t* residual, float rs, int64_t k,
+                            int8_t* y) {
   const auto a = static_cast<quant::Act>(act);
   for (int64_t j = 0; j < k; ++j)
-    y[j] = quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, inv_out_scale, out_add);
+    y[j] = residual ? quant::requantize_act_residual(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, inv_out_scale,
+                                                     out_add, residual[j], rs)
+                    : quant::requantize_act(acc[j], bias ? bias[j] : 0.f, dequant[j], a, alpha, inv_out_scale, out_add);
 }
 
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y) {

@@ -1,0 +1,206 @@
+// The quantization pass takes x + SiLU(conv(...)) (YOLOX's bottleneck) into the QConv's epilogue
+// (QuantizeOptions::residual_after_activation): the residual is added after the activation and the sum rounded
+// once, at the Add's scale (quant::requantize_act_residual), instead of a QConv rounding the SiLU output and a QAdd
+// rounding the sum. Not when the SiLU output has another reader, the Add is requested FP32, or the option is off.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <map>
+#include <set>
+
+#include "passes/passes.h"
+#include "passes/quantize.h"
+#include "runtime/plan.h"
+#include "graph_util.h"
+#include "test_util.h"
+
+using namespace octet;
+
+namespace {
+
+// x [1,5,9,7] -> c1 (3x3, 6 ch) -> SiLU -> c2 (1x1, 5 ch) -> SiLU = m2; a = Add(x, m2) -> e (3x3 stride 2, 3 ch).
+// With m2_read_elsewhere, a 1x1 conv "side" reads m2 too (a second graph output).
+Graph make_graph(bool m2_read_elsewhere) {
+  Graph g;
+  const int x = g.add_value("x");
+  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  std::vector<Node> nodes;
+  auto conv = [&](const std::string& name, int in, int64_t cin, int64_t k, int64_t kh, int64_t stride, uint32_t seed,
+                  float wr) {
+    Node c = test_node(OpType::Conv, name,
+                       {in, g.add_constant(name + "_w", test::random_f32({k, cin, kh, kh}, seed, -wr, wr)),
+                        g.add_constant(name + "_b", test::random_f32({k}, seed + 1, -0.3f, 0.3f))},
+                       g.add_value(name + "_y"));
+    c.attrs["pads"] = attr_ints({kh / 2, kh / 2, kh / 2, kh / 2});
+    c.attrs["strides"] = attr_ints({stride, stride});
+    nodes.push_back(c);
+    return c.outputs[0];
+  };
+  auto silu = [&](const std::string& name, int y) {
+    Node s = test_node(OpType::Sigmoid, name + "_sig", {y}, g.add_value(name + "_s"));
+    Node m = test_node(OpType::Mul, name + "_mul", {y, s.outputs[0]}, g.add_value(name + "_m"));
+    nodes.push_back(s);
+    nodes.push_back(m);
+    return m.outputs[0];
+  };
+  const int m1 = silu("c1", conv("c1", x, 5, 6, 3, 1, 1, 0.4f));
+  const int m2 = silu("c2", conv("c2", m1, 6, 5, 1, 1, 3, 0.5f));
+  Node add = test_node(OpType::Add, "add", {x, m2}, g.add_value("a"));
+  nodes.push_back(add);
+  g.outputs = {conv("e", add.outputs[0], 5, 3, 3, 2, 5, 0.3f)};
+  if (m2_read_elsewhere) g.outputs.push_back(conv("side", m2, 5, 2, 1, 1, 7, 0.5f));
+  g.nodes = nodes;
+  g.finalize();
+  return g;
+}
+
+const std::map<std::string, float> kAmax = {{"x", 2.f}, {"c1_m", 1.5f}, {"c2_m", 1.f}, {"a", 2.5f},
+                                            {"e_y", 3.f}, {"side_y", 2.f}};
+
+QuantizeReport quantize(Graph& g, const QuantizeOptions& o) {
+  fuse_post_ops(g, /*int8=*/true);
+  g.finalize();
+  return quantize_graph(g, kAmax, o);
+}
+
+const Node* find_named(const Graph& g, const std::string& name) {
+  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.name == name; });
+  return it == g.nodes.end() ? nullptr : &*it;
+}
+bool has_op(const Graph& g, OpType op) {
+  return std::any_of(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; });
+}
+float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
+  for (const auto& t : r.int8_tensors)
+    if (g.value(t.of).name == name) return t.scale;
+  return 0.f;
+}
+
+}  // namespace
+
+TEST(ResidualAfterActivation, AddAfterSiluFusesIntoTheConv) {
+  Graph g = make_graph(false);
+  QuantizeOptions o;
+  EXPECT_TRUE(o.residual_after_activation);  // the default
+  QuantizeReport r = quantize(g, o);
+  EXPECT_FALSE(has_op(g, OpType::QAdd));
+  const Node* c2 = find_named(g, "c2");
+  ASSERT_NE(c2, nullptr);
+  ASSERT_EQ(c2->op, OpType::QConv);
+  ASSERT_EQ(c2->inputs.size(), 4u);
+  EXPECT_EQ(c2->attr_i("act", 0), static_cast<int64_t>(quant::Act::Silu));
+  EXPECT_EQ(c2->attr_f("out_scale", 0.f), 2.5f / 127.f);                       // the Add's output scale
+  EXPECT_EQ(c2->attr_f("residual_scale", 0.f), (2.f / 127.f) / (2.5f / 127.f));  // s_x / s_a
+  EXPECT_EQ(g.value(c2->inputs[3]).name, "x::int8");
+  EXPECT_EQ(g.value(c2->outputs[0]).name, "a::int8");
+  EXPECT_EQ(int8_scale_of(g, r, "a"), 2.5f / 127.f);
+  EXPECT_EQ(int8_scale_of(g, r, "c2_m"), 0.f);  // the SiLU output is never produced
+  EXPECT_EQ(std::count(r.scaled_tensors.begin(), r.scaled_tensors.end(), "c2_m"), 0);
+  // c1's SiLU output feeds a conv, not an Add: unchanged.
+  const Node* c1 = find_named(g, "c1");
+  ASSERT_NE(c1, nullptr);
+  EXPECT_TRUE(c1->inputs.size() < 4 || c1->inputs[3] < 0);
+  auto line = std::find_if(r.lines.begin(), r.lines.end(), [](const auto& l) { return l.node == "add"; });
+  ASSERT_NE(line, r.lines.end());
+  EXPECT_EQ(line->precision, "int8");
+  EXPECT_NE(line->why.find("fused into 'c2'"), std::string::npos) << line->why;
+}
+
+TEST(ResidualAfterActivation, NotFusedWhenSiluReadElsewhereFp32OrOff) {
+  auto expect_qadd = [](Graph& g) {
+    EXPECT_TRUE(has_op(g, OpType::QAdd));
+    const Node* c2 = find_named(g, "c2");
+    ASSERT_NE(c2, nullptr);
+    ASSERT_EQ(c2->op, OpType::QConv);
+    EXPECT_TRUE(c2->inputs.size() < 4 || c2->inputs[3] < 0);
+    EXPECT_EQ(c2->attr_f("out_scale", 0.f), 1.f / 127.f);  // its own SiLU output's scale
+  };
+  {
+    SCOPED_TRACE("SiLU output also read by another conv");
+    Graph g = make_graph(true);
+    quantize(g, {});
+    expect_qadd(g);
+  }
+  {
+    SCOPED_TRACE("option off");
+    Graph g = make_graph(false);
+    QuantizeOptions o;
+    o.residual_after_activation = false;
+    quantize(g, o);
+    expect_qadd(g);
+  }
+  {
+    SCOPED_TRACE("SiLU output has a Q/DQ pair in the model (keep_rounded)");
+    Graph g = make_graph(false);
+    const std::set<std::string> keep = {"c2_m"};
+    QuantizeOptions o;
+    o.keep_rounded = &keep;
+    quantize(g, o);
+    expect_qadd(g);
+  }
+  {
+    SCOPED_TRACE("Add requested FP32");
+    Graph g = make_graph(false);
+    QuantizeOptions o;
+    o.fp32_layers = {"add"};
+    quantize(g, o);
+    EXPECT_FALSE(has_op(g, OpType::QAdd));
+    const Node* c2 = find_named(g, "c2");
+    ASSERT_NE(c2, nullptr);
+    EXPECT_TRUE(c2->inputs.size() < 4 || c2->inputs[3] < 0);
+    const Node* add = find_named(g, "add");
+    ASSERT_NE(add, nullptr);
+    EXPECT_EQ(add->op, OpType::Add);
+  }
+}
+
+// The whole graph on ref and cpu: bit for bit the same, near FP32, and the fused plan has no QAdd.
+TEST(ResidualAfterActivation, CpuEqualsRefAndStaysNearFp32) {
+  Graph g = make_graph(false);
+  Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
+  std::vector<Tensor> ref = run_reference(g, {in});
+  std::map<std::string, float> amax;
+  {
+    PlanOptions o;
+    o.backend = "ref";
+    o.keep_all_outputs = true;
+    auto fp32 = Plan::build(g, o);
+    fp32->run({in});
+    for (const auto& [name, unused] : kAmax) {
+      if (name == "side_y") continue;
+      const int v = fp32->graph().find(name);
+      ASSERT_GE(v, 0) << name;
+      const Tensor& t = fp32->tensor(v);
+      float m = 0;
+      for (int64_t k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
+      amax[name] = m;
+    }
+  }
+  std::vector<std::vector<Tensor>> outs;
+  for (const char* backend : {"ref", "cpu"}) {
+    PlanOptions o;
+    o.backend = backend;
+    o.int8_amax = amax;
+    auto plan = Plan::build(g, o);
+    EXPECT_FALSE(has_op(plan->graph(), OpType::QAdd)) << backend;
+    std::vector<Tensor> y;
+    for (const Tensor& t : plan->run({in})) y.push_back(t.clone());
+    outs.push_back(std::move(y));
+  }
+  ASSERT_EQ(outs[0].size(), 1u);
+  ASSERT_EQ(outs[1].size(), 1u);
+  ASSERT_EQ(outs[0][0].nbytes(), outs[1][0].nbytes());
+  EXPECT_EQ(0, std::memcmp(outs[0][0].raw(), outs[1][0].raw(), outs[0][0].nbytes()));
+  const float* p = outs[0][0].data<float>();
+  const float* q = ref[0].data<float>();
+  double err = 0, range = 0;
+  for (int64_t k = 0; k < ref[0].numel(); ++k) {
+    err = std::max(err, static_cast<double>(std::fabs(p[k] - q[k])));
+    range = std::max(range, static_cast<double>(std::fabs(q[k])));
+  }
+  EXPECT_LT(err, 0.03 * range);
+}
