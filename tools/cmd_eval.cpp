@@ -5,6 +5,7 @@
 #include <string>
 
 #include "calib/layer_error.h"
+#include "calib/paired_drop.h"
 #include "calib/sqnr.h"
 #include "commands.h"
 #include "common.h"
@@ -87,6 +88,7 @@ int cmd_eval(int argc, char** argv) {
   Batcher batcher(*data, preprocess_from_args(a), batch, input_chw(*runs[0].plan), a.on("skip-bad-images"));
   Progress progress("eval", static_cast<int64_t>(data->size()), a.on("quiet"));
   int64_t seen = 0, agree = 0;
+  PairedDrop paired;  // runs[0] (the reference) vs runs[1]
   double signal = 0, noise = 0;
   while (int64_t n = batcher.next()) {
     Tensor x = n < batch && fixed_batch <= 0 ? batcher.batch().first(n) : batcher.batch();
@@ -110,7 +112,11 @@ int cmd_eval(int argc, char** argv) {
         first_out.push_back(y.clone());
       } else {
         add_sqnr_sums(first_out[0].data<float>(), y.data<float>(), n * k, signal, noise);
-        for (int64_t i = 0; i < n; ++i) agree += runs[0].pred[static_cast<size_t>(i)] == run.pred[static_cast<size_t>(i)];
+        for (int64_t i = 0; i < n; ++i) {
+          const size_t u = static_cast<size_t>(i);
+          agree += runs[0].pred[u] == run.pred[u];
+          paired.add(runs[0].pred[u] == batcher.labels()[u], run.pred[u] == batcher.labels()[u]);
+        }
       }
     }
     if (layers) layers->add(x);
@@ -131,8 +137,13 @@ int cmd_eval(int argc, char** argv) {
     const double sqnr = sqnr_db(signal, noise);
     std::printf("agreement %.2f%% of top-1 predictions equal; output SQNR %.1f dB (%s vs %s)\n", 100.0 * agreement,
                 sqnr, runs[1].precision.c_str(), runs[0].precision.c_str());
+    std::printf("top-1 drop %.2f +- %.2f points (95%%): %lld image(s) right in %s and wrong in %s, %lld the other way\n",
+                paired.drop_points(), paired.ci95_points(), static_cast<long long>(paired.lost),
+                runs[0].precision.c_str(), runs[1].precision.c_str(), static_cast<long long>(paired.gained));
     j["agreement"] = agreement;
     j["sqnr_db"] = db_json(sqnr);
+    j["paired"] = {{"lost", paired.lost}, {"gained", paired.gained}, {"drop_points", paired.drop_points()},
+                   {"ci95_points", paired.ci95_points()}};
     // INT8 costing more than 0.3 points: say what repairs it (calibrate -> tune -> eval is the documented path).
     const double lost = static_cast<double>(runs[0].correct - runs[1].correct) / static_cast<double>(seen);
     if (runs[0].precision == "fp32" && runs[1].precision == "int8" && lost > 0.003 && !a.on("layers"))

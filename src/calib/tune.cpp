@@ -123,6 +123,10 @@ struct Evaluator {
     last.agreement = top.empty() ? 1.0 : static_cast<double>(agree) / static_cast<double>(top.size());
     last.top1 = top1_percent(top);
     last.fp32_top1 = fp32.top1;
+    last.paired = PairedDrop();
+    if (!opt.labels.empty())
+      for (size_t i = 0; i < top.size() && i < ref_top.size(); ++i)
+        last.paired.add(ref_top[i] == opt.labels[i], top[i] == opt.labels[i]);
     last.task_score = opt.task ? opt.task->score() : -1.0;
     return last.sqnr_db;
   }

@@ -23,6 +23,7 @@
 #include <string>
 #include <vector>
 
+#include "calib/paired_drop.h"
 #include "calib/table.h"
 #include "core/tensor.h"
 #include "ir/graph.h"
@@ -63,6 +64,7 @@ struct TuneMetrics {
   double top1 = -1;          // INT8 top-1 in percent (-1 without labels)
   double fp32_top1 = -1;     // FP32 top-1 in percent (-1 without labels)
   double task_score = -1;    // TuneOptions::task's score (-1 without one)
+  PairedDrop paired;         // with labels: the samples FP32 gets right and INT8 wrong, and the other way
 };
 
 struct TuneOptions {

@@ -170,3 +170,33 @@ TEST(Tune, SqnrOfIdenticalOutputsIsInfinite) {
   EXPECT_GT(sqnr_db(a, b), 20.0);
   EXPECT_LT(sqnr_db(a, b), 200.0);
 }
+
+// The paired top-1 drop (calib/paired_drop.h): counts, points and the 95% interval on hand-computed cases.
+TEST(PairedDrop, CountsAndInterval) {
+  PairedDrop p;
+  EXPECT_EQ(p.drop_points(), 0.0);
+  EXPECT_EQ(p.ci95_points(), 0.0);
+  // 1,000 samples: 9 right -> wrong, 5 wrong -> right, 986 unchanged (effnet_se's all-INT8 plan on calib/)
+  for (int i = 0; i < 9; ++i) p.add(true, false);
+  for (int i = 0; i < 5; ++i) p.add(false, true);
+  for (int i = 0; i < 900; ++i) p.add(true, true);
+  for (int i = 0; i < 86; ++i) p.add(false, false);
+  EXPECT_EQ(p.samples, 1000);
+  EXPECT_EQ(p.lost, 9);
+  EXPECT_EQ(p.gained, 5);
+  EXPECT_NEAR(p.drop_points(), 0.4, 1e-12);
+  // 1.96 * sqrt((14 - 4^2 / 1000) / 1000^2) * 100
+  EXPECT_NEAR(p.ci95_points(), 196.0 * std::sqrt(13.984) / 1000.0, 1e-12);
+  // a gain is a negative drop; the interval is symmetric in lost and gained
+  PairedDrop q;
+  for (int i = 0; i < 5; ++i) q.add(true, false);
+  for (int i = 0; i < 9; ++i) q.add(false, true);
+  for (int i = 0; i < 986; ++i) q.add(true, true);
+  EXPECT_NEAR(q.drop_points(), -0.4, 1e-12);
+  EXPECT_NEAR(q.ci95_points(), p.ci95_points(), 1e-12);
+  // every prediction changed the same way: no spread left
+  PairedDrop r;
+  for (int i = 0; i < 4; ++i) r.add(true, false);
+  EXPECT_NEAR(r.drop_points(), 100.0, 1e-12);
+  EXPECT_NEAR(r.ci95_points(), 0.0, 1e-9);
+}

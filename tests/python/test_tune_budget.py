@@ -272,3 +272,61 @@ def test_quantize_static_kwargs_names_a_bad_file(tmp_path):
                       ("fifo.json", "not a regular file")]:
         with pytest.raises(ValueError, match=re.escape(str(tmp_path / name)) + ": " + re.escape(msg)):
             octet_ort.quantize_static_kwargs(tmp_path / name)
+
+
+def paired_counts(octet, d, data, cache, labels):
+    """(lost, gained): samples FP32 gets right and INT8 (all layers, `cache`) wrong, and the other way, from two
+    `octet run`s."""
+    octet("run", d / "m.onnx", "--data", data, "--output", d / "p32.npy", "--force", "--quiet")
+    octet("run", d / "m.onnx", "--data", data, "--precision", "int8", "--cache", cache, "--fp32-layers", "none",
+          "--output", d / "p8.npy", "--force", "--quiet")
+    r32 = np.load(d / "p32.npy").argmax(1) == labels
+    r8 = np.load(d / "p8.npy").argmax(1) == labels
+    return int((r32 & ~r8).sum()), int((~r32 & r8).sum())
+
+
+def ci95(lost, gained, n):
+    return 100 * 1.96 * np.sqrt(((lost + gained) - (lost - gained) ** 2 / n) / n ** 2)
+
+
+def test_top1_drop_interval_from_changed_predictions(setup, octet):
+    """tune and eval report the paired counts behind the top-1 drop and its 95% interval; tune says when the
+    budget is narrower than that interval (session 10: a 0.1 budget met on 1,000 images is inside the noise)."""
+    d, data = setup
+    labels = np.frombuffer((d / "set-labels-idx1-ubyte").read_bytes()[8:], np.uint8).astype(np.int64)
+    # the calibrated plan changes no prediction of this model; thresholds at a quarter (clipping) change some
+    lines = (d / "c.cache").read_text().splitlines()
+    out = [lines[0]]
+    for line in lines[1:]:
+        name, _, h = line.rpartition(":")
+        s = struct.unpack(">f", bytes.fromhex(h.strip().rjust(8, "0")))[0] * (1.0 if name == "input" else 0.25)
+        out.append(f"{name}: {struct.pack('>f', s).hex()}")
+    (d / "q.cache").write_text("\n".join(out) + "\n")
+    (d / "q.cache.json").write_text((d / "c.cache.json").read_text())
+    lost, gained = paired_counts(octet, d, data, d / "q.cache", labels)
+    n = len(labels)
+    assert lost + gained > 0  # the seeded data changes some predictions, else nothing below is tested
+    drop = 100 * (lost - gained) / n
+
+    octet("eval", d / "m.onnx", "--data", data, "--precision", "fp32,int8", "--cache", d / "q.cache",
+          "--fp32-layers", "none", "--json", d / "ev.json", "--force", "--quiet")
+    p = json.loads((d / "ev.json").read_text())["paired"]
+    assert (p["lost"], p["gained"]) == (lost, gained)
+    assert p["drop_points"] == pytest.approx(drop) and p["ci95_points"] == pytest.approx(ci95(lost, gained, n))
+
+    # a budget the all-INT8 plan meets but that is narrower than the interval: met, with a note saying so
+    budget = max(drop, 0) + 0.01
+    assert budget < ci95(lost, gained, n)
+    args = ["tune", d / "m.onnx", "--cache", d / "q.cache", "--data", data, "--samples", str(n), "--batch", "16",
+            "--no-scale-search", "-o", d / "ci.cache", "--json", d / "ci.json", "--force"]
+    r = octet(*args, "--budget", f"{budget:.4f}")
+    m = json.loads((d / "ci.json").read_text())["metrics_final"]
+    assert json.loads((d / "ci.json").read_text())["fp32_layers"] == []
+    assert (m["top1_lost"], m["top1_gained"]) == (lost, gained)
+    assert m["top1_drop"] == pytest.approx(drop) and m["top1_drop_ci95"] == pytest.approx(ci95(lost, gained, n))
+    out = r.stdout + r.stderr
+    assert f"{lost} sample(s) right in FP32 and wrong in INT8, {gained} the other way" in out, out
+    assert out.count("known only to") == 1, out
+    # a budget wider than the interval: no note
+    r = octet(*args, "--budget", "100")
+    assert "known only to" not in r.stdout + r.stderr
