@@ -14,8 +14,8 @@
 //    that rounds its own tensor that much worse has not been seen to win downstream.
 // 2. Screening trial. The INT8 plan with the candidate runs on `screen_samples` of the refinement samples: half
 //    of them the samples with the largest output noise under the current thresholds (they carry most of the
-//    noise a threshold changes; chosen again at the start of every sweep), half spread evenly over the rest. A
-//    candidate that does not gain more than `accept_db` there over the current thresholds (paired comparison,
+//    noise a threshold changes; chosen again at the start of every sweep), half spread evenly over the rest (a
+//    screen of at most 4 samples: all spread evenly). A candidate that does not gain more than `accept_db` there over the current thresholds (paired comparison,
 //    same samples) is rejected.
 // 3. Settled decisions. A candidate that lost its screen by more than `settle_db` is not screened again in the
 //    next sweep (a sweep revisits thresholds because the tensors after them changed; that moves close calls,
