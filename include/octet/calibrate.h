@@ -27,8 +27,9 @@ struct RefinementOptions {
   // Shortcuts of the search: each candidate threshold is first tried on this many samples (spread over the
   // refinement samples) and runs on all of them only when it wins there; a candidate whose rounding error on its
   // own tensor exceeds prune_ratio x the current threshold's is not tried. 0 and 0: every candidate runs on all
-  // samples (slower; what octet did before).
-  int64_t screen_samples = 16;
+  // samples (slower; what octet did before). screen_samples -1: by the size of a sample's output (16 for a
+  // classifier, down to 4 for a detector's map).
+  int64_t screen_samples = -1;
   double prune_ratio = 4.0;
 };
 

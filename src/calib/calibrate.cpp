@@ -175,6 +175,8 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   r.pruned = t.pruned;
   r.screened_out = t.screened_out;
   r.confirmations = t.confirmations;
+  r.screen_samples = t.screen_samples;
+  r.halted = t.halted;
   r.settled = t.settled;
   r.seconds_setup = t.seconds_setup;
   r.seconds_build = t.seconds_build;

@@ -29,7 +29,7 @@ struct RefineOptions {
   // The search's shortcuts (calib/refine.h): candidates screened on this many samples before a run on all of
   // them, and skipped when their local rounding error exceeds prune_ratio x the current one's. 0 and 0: every
   // candidate runs on all samples (the exhaustive search, octet tune's).
-  int64_t screen_samples = 16;
+  int64_t screen_samples = -1;  // -1: by the size of a sample's output (calib/refine.h)
   double prune_ratio = 4.0;
 };
 
@@ -45,6 +45,7 @@ struct RefineOutcome {
   double sqnr_before_db = 0, sqnr_after_db = 0;  // INT8 vs FP32 outputs on the samples
   int sweeps = 0, trials = 0;
   int pruned = 0, screened_out = 0, confirmations = 0, settled = 0;  // calib/refine.h: ThresholdSearchResult
+  int64_t screen_samples = 0, halted = 0;  // screening samples used; confirmations stopped half-way
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
   double seconds = 0;
   std::vector<RefineChange> changes;  // in table order

@@ -84,14 +84,18 @@ using RunBatch = std::function<std::vector<Tensor>(size_t)>;
 // whose first dimension is not the batch's sample count is shared evenly among its samples).
 // `stop`, when given, is asked after every batch with the noise so far; when it says yes, the rest is not run and
 // the result is the SQNR of `stop_signal` (the signal over all batches) with the noise so far: an upper bound.
+// `per_batch`, when given: the noise of each batch run.
 double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr,
-                const std::function<bool(double)>& stop = {}, double stop_signal = 0) {
+                const std::function<bool(double)>& stop = {}, double stop_signal = 0,
+                std::vector<double>* per_batch = nullptr) {
   double signal = 0, noise = 0;
   if (per_sample) per_sample->clear();
+  if (per_batch) per_batch->clear();
   for (size_t b = 0; b < batches.size(); ++b) {
     std::vector<Tensor> outs = run(b);
     const int64_t n = batches[b].empty() ? 1 : std::max<int64_t>(1, batches[b][0].dim(0));
     std::vector<double> mine(static_cast<size_t>(n), 0.0);
+    const double noise_before_batch = noise;
     for (size_t o = 0; o < outs.size(); ++o) {
       OCTET_CHECK(ref[b][o].dtype() == DType::f32 && outs[o].dtype() == DType::f32 && ref[b][o].numel() == outs[o].numel(),
                   "refine: INT8 output ", shape_str(outs[o].shape()), " does not match the FP32 output ",
@@ -112,18 +116,22 @@ double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref,
       }
     }
     if (per_sample) per_sample->insert(per_sample->end(), mine.begin(), mine.end());
+    if (per_batch) per_batch->push_back(noise - noise_before_batch);
     if (stop && b + 1 < batches.size() && stop(noise)) return sqnr_db(stop_signal, noise);
   }
   return sqnr_db(signal, noise);
 }
 
 // The screening samples: the half of `count` whose output noise is largest under the current thresholds (they
-// carry most of the total noise a candidate changes), the other half spread evenly over the rest. Sorted.
+// carry most of the total noise a candidate changes), the other half spread evenly over the rest; up to 4 samples,
+// all spread evenly. Sorted.
 std::vector<size_t> pick_screen(const std::vector<double>& noise, size_t count) {
   std::vector<size_t> order(noise.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return noise[a] > noise[b]; });
-  const size_t top = std::min(count / 2, order.size());
+  // Up to 4 samples: all spread (no noisiest half; 2 samples would carry the whole estimate, and on yolox_det such
+  // screens predicted the outcome on all samples so poorly that 81 confirmations ran instead of 27).
+  const size_t top = count <= 4 ? 0 : std::min(count / 2, order.size());
   std::vector<size_t> picked(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(top));
   std::vector<size_t> rest(order.begin() + static_cast<std::ptrdiff_t>(top), order.end());
   std::sort(rest.begin(), rest.end());
@@ -131,6 +139,21 @@ std::vector<size_t> pick_screen(const std::vector<double>& noise, size_t count) 
   std::sort(picked.begin(), picked.end());
   return picked;
 }
+
+// The screening sample count for `values` output values over `samples` samples: about kScreenValues output
+// values, at least 4 and at most 16 samples. A sample's SQNR sums its output's values, so the larger the output
+// the steadier one sample's estimate: a CIFAR-10 classifier (10 values a sample) gets 16, ResNet-50 (1,000) 8, a
+// detector's map (yolox_det at 416x416: 21,000 values; ppocr_det at 960: ~670,000) 4. The confirmation on all
+// samples decides anyway; the screen only has to reject the clear losers.
+}  // namespace
+
+int64_t refine_screen_count(int64_t values, int64_t samples) {
+  constexpr int64_t kScreenValues = 8192, kMin = 4, kMax = 16;
+  const int64_t per_sample = std::max<int64_t>(1, values / std::max<int64_t>(1, samples));
+  return std::clamp(kScreenValues / per_sample, kMin, kMax);
+}
+
+namespace {
 
 // Sum of (x - q(x))^2 over (a strided subset of) x, q the symmetric int8 rounding at threshold amax. A proxy:
 // rounding half away from zero and the stride are fine here.
@@ -182,7 +205,6 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
       total += b[0].dim(0);
       max_batch = std::max(max_batch, b[0].dim(0));
     }
-  const bool screening = opt.screen_samples > 0 && opt.screen_samples < total;
   Batches screen;
 
   auto t_setup = std::chrono::steady_clock::now();
@@ -196,6 +218,13 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     ref_own = reference_outputs(*fp32, batches);
   }
   const Batches& ref_all = reference ? *reference : ref_own;
+  // How many samples screen a candidate: given, or by the size of a sample's output (see screen_count).
+  int64_t output_values = 0;
+  for (const auto& outs : ref_all)
+    for (const Tensor& r : outs) output_values += r.numel();
+  res.screen_samples = opt.screen_samples >= 0 ? opt.screen_samples : refine_screen_count(output_values, total);
+  const bool screening = res.screen_samples > 0 && res.screen_samples < total;
+  if (!screening) res.screen_samples = 0;
 
   std::map<std::string, float> amax;
   for (const auto& e : table.entries)
@@ -282,7 +311,8 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   // A run over all samples with the thresholds `amax` (see run_sqnr for `per_sample` and `stop`); returns the
   // first step where `amax` departs from `accepted` (0 without checkpoints).
   size_t last_departure = 0;
-  auto full_run = [&](std::vector<double>* per_sample = nullptr, const std::function<bool(double)>& stop = {}) {
+  auto full_run = [&](std::vector<double>* per_sample = nullptr, const std::function<bool(double)>& stop = {},
+                      std::vector<double>* per_batch = nullptr) {
     size_t departs = 0;
     if (full_plan) {
       sync_full(accepted);  // so that the step where amax departs from it is known
@@ -308,7 +338,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
           }
           return outs;
         },
-        batches, ref_all, per_sample, stop, signal_all);
+        batches, ref_all, per_sample, stop, signal_all, per_batch);
     res.seconds_full += since(t0);
     return s;
   };
@@ -342,14 +372,16 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   };
   std::set<std::string> scaled(full.quantize_report().scaled_tensors.begin(), full.quantize_report().scaled_tensors.end());
   std::vector<double> sample_noise;
-  double best = full_run(&sample_noise);
+  // The noise of each batch under the accepted thresholds (the half-way test of a confirmation compares with it).
+  std::vector<double> accepted_noise;
+  double best = full_run(&sample_noise, {}, &accepted_noise);
   double best_screen = 0;
   // (Re)chooses the screening samples for the current thresholds (the plan's).
   auto choose_screen = [&](bool measured) {
     if (!screening) return;
     auto t0 = std::chrono::steady_clock::now();
-    if (!measured) full_run(&sample_noise);
-    const std::vector<size_t> picked = pick_screen(sample_noise, static_cast<size_t>(opt.screen_samples));
+    if (!measured) full_run(&sample_noise, {}, &accepted_noise);
+    const std::vector<size_t> picked = pick_screen(sample_noise, static_cast<size_t>(res.screen_samples));
     if (fp32) {
       screen = subset(batches, picked, max_batch);
       ref_screen = reference_outputs(*fp32, screen);
@@ -457,14 +489,15 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
           // it has lost by more than settle_db (where a later sweep may ask), or cannot gain accept_db (in the
           // last sweep, or without settled decisions). The decisions are those of the whole screening run.
           const bool settle_later = opt.settle_db > 0 && sweep + 1 < opt.max_sweeps;
+          const double bar = std::max(opt.accept_db, opt.confirm_db);
           auto lost = [&](double noise) {
             const double bound = sqnr_db(screen_signal, noise);
-            return settle_later ? best_screen - bound > opt.settle_db : !(bound > best_screen + opt.accept_db);
+            return settle_later ? best_screen - bound > opt.settle_db : !(bound > best_screen + bar);
           };
           const double s_screen = screen_run(false, lost);
           trial_done("scale " + e.name + " " + name + " (screen)");
           lost_by[key] = best_screen - s_screen;
-          if (s_screen > best_screen + opt.accept_db) passed.push_back({s_screen, name, c});
+          if (s_screen > best_screen + bar) passed.push_back({s_screen, name, c});
           else ++res.screened_out;
           continue;
         }
@@ -488,8 +521,44 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
         update();
         ++res.confirmations;
         // Stops once the noise so far shows it cannot gain accept_db (the noise only grows): the same decision.
-        const double s = full_run(nullptr, [&](double noise) { return !(sqnr_db(signal_all, noise) > best + opt.accept_db); });
-        if (s > best + opt.accept_db) {
+        // And, with confirm_half, a sequential test: from half of the samples on (and at least 3 batches), it stops
+        // as rejected when even an optimistic completion cannot gain accept_db: per batch, the paired difference
+        // d = (noise of the accepted thresholds) - (noise of the candidate) on the same samples; the batches still
+        // to run are taken to gain their count m x mean(d) plus 4 standard deviations of that sum
+        // (sd(d) x sqrt(m^2 / k + m) after k batches; 4, not 2 or 3: on a 10-class output d is heavy-tailed, and at
+        // 3 resnet20's Flatten lost a change main takes). Close calls run to the end.
+        size_t seen = 0;
+        int64_t seen_samples = 0;
+        double accepted_so_far = 0, prev = 0, accepted_total = 0;
+        for (double a : accepted_noise) accepted_total += a;
+        std::vector<double> diffs;
+        bool halted = false;
+        std::vector<double> cand_noise;
+        const double s = full_run(nullptr, [&](double noise) {
+          const double acc = seen < accepted_noise.size() ? accepted_noise[seen] : 0.0;
+          accepted_so_far += acc;
+          diffs.push_back(acc - (noise - prev));
+          prev = noise;
+          seen_samples += batches[seen].empty() ? 0 : batches[seen][0].dim(0);
+          ++seen;
+          if (!(sqnr_db(signal_all, noise) > best + opt.accept_db)) return true;
+          if (!opt.confirm_half || accepted_noise.size() != batches.size() || 2 * seen_samples < total || seen < 3)
+            return false;
+          const double k = static_cast<double>(seen), m = static_cast<double>(batches.size() - seen);
+          double mean = 0, var = 0;
+          for (double d : diffs) mean += d / k;
+          for (double d : diffs) var += (d - mean) * (d - mean) / (k - 1);
+          const double optimistic = m * mean + 4.0 * std::sqrt(var * (m * m / k + m));
+          const double final_noise = noise + (accepted_total - accepted_so_far) - optimistic;
+          if (final_noise >= accepted_total / std::pow(10.0, opt.accept_db / 10.0)) {
+            halted = true;
+            ++res.halted;
+            return true;
+          }
+          return false;
+        }, &cand_noise);
+        if (!halted && s > best + opt.accept_db) {
+          accepted_noise = cand_noise;
           best = s;
           chosen = passed[i].name;
           chosen_amax = passed[i].amax;

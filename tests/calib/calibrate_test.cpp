@@ -252,6 +252,38 @@ std::string calibrate_idx(const Graph& g, const std::string& idx, bool shuffle, 
 
 }  // namespace
 
+// A model output that declares a fixed first dimension while the batch is free (here a mean over the batch,
+// [1, 10]) is not one row per sample: the calibration pass (one sample at a time) cannot stand for its batched
+// FP32 run, so the refinement computes its FP32 outputs itself (calib/calibrate.cpp) and runs; taking the pass's
+// outputs would give it a [8, 10] reference for a [1, 10] output, which it refuses (refinement skipped).
+TEST(CalibDriver, RefinementRunsFp32ItselfWhenAnOutputDeclaresAFixedFirstDimension) {
+  Graph g = fmnist();
+  const int logits = g.outputs.at(0);
+  const int mean = g.add_value("batch_mean");
+  g.value(mean).declared = {Dim{1, ""}, Dim{10, ""}};
+  g.value(mean).has_declared_shape = true;
+  Node n;
+  n.op = OpType::ReduceMean;
+  n.name = "batch_mean_node";
+  n.inputs = {logits};
+  n.outputs = {mean};
+  n.attrs["axes"] = attr_ints({0});
+  n.attrs["keepdims"] = attr_i(1);
+  g.nodes.push_back(n);
+  g.outputs = {logits, mean};
+  g.finalize();
+  CalibOptions o;
+  o.quiet = true;
+  o.refine.samples = 16;
+  o.refine.max_sweeps = 1;
+  o.expected_images = 70;
+  TensorCalibrator c({{"input", samples(false)}}, 16, "", Algo::Entropy2);
+  CalibOutcome r = calibrate(g, c, o);
+  ASSERT_TRUE(r.refinement.ran) << r.refinement.skipped;
+  EXPECT_EQ(r.refinement.samples, 16);
+  EXPECT_GT(r.refinement.trials, 0);
+}
+
 TEST(CalibDriver, RefinedCacheDoesNotDependOnShuffleOrBatchForOctetDataSets) {
   Graph g = fmnist();
   const std::string idx = write_idx("octet_shuffle_test");

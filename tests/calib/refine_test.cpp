@@ -119,6 +119,55 @@ TEST(Refine, SameSamplesSameTable) {
   EXPECT_EQ(a.sqnr_db, b.sqnr_db);
 }
 
+// The screening sample count follows the size of a sample's output (about 8,192 values, 4 to 16 samples), and
+// is what the search reports using.
+TEST(Refine, ScreenSamplesFollowTheOutputSize) {
+  EXPECT_EQ(refine_screen_count(128 * 10, 128), 16);        // CIFAR-10 classifier
+  EXPECT_EQ(refine_screen_count(105 * 1000, 105), 8);       // ImageNet classifier
+  EXPECT_EQ(refine_screen_count(64 * 21294, 64), 4);        // yolox_det at 416x416
+  EXPECT_EQ(refine_screen_count(64 * 670000, 64), 4);       // ppocr_det at 960
+  EXPECT_EQ(refine_screen_count(0, 0), 16);
+  Graph g = fmnist();
+  CalibTable t = calibrated(g);
+  damage(g, t);
+  std::vector<std::vector<Tensor>> more = samples();
+  for (uint32_t i = 0; i < 4; ++i) more.push_back({test::random_f32({4, 1, 28, 28}, 200 + i, -0.8f, 2.0f)});
+  ThresholdSearchOptions o;  // screen_samples -1: by output size
+  o.max_sweeps = 1;
+  EXPECT_EQ(search_thresholds(g, t, more, o).screen_samples, 16);  // of 32 (10 values a sample)
+  EXPECT_EQ(search_thresholds(g, t, samples(), o).screen_samples, 0);  // 16 of 16: no screening
+}
+
+// A candidate runs on all samples only when its screen gained more than confirm_db; a confirmation that has not
+// gained accept_db on half of the samples stops there (confirm_half) and is rejected.
+TEST(Refine, ConfirmationBarAndHalfwayStop) {
+  Graph g = fmnist();
+  CalibTable t = calibrated(g);
+  damage(g, t);
+  ThresholdSearchOptions o;
+  o.screen_samples = 4;
+  o.confirm_db = 1e9;
+  ThresholdSearchResult none = search_thresholds(g, t, samples(), o);
+  EXPECT_EQ(none.confirmations, 0);
+  EXPECT_TRUE(none.changes.empty());
+  EXPECT_EQ(none.trials, none.screened_out);
+  o.confirm_db = 0;  // every screen win is confirmed
+  o.confirm_half = false;
+  ThresholdSearchResult whole = search_thresholds(g, t, samples(), o);
+  EXPECT_EQ(whole.halted, 0);
+  o.confirm_half = true;
+  ThresholdSearchResult half = search_thresholds(g, t, samples(), o);
+  EXPECT_LE(half.halted, half.confirmations);
+  EXPECT_GT(half.halted, 0);  // fmnist: some confirmations lose on their first half
+  // A halted confirmation is a rejection; an accepted change still gained accept_db on all samples.
+  double prev = half.sqnr_start_db;
+  for (const auto& c : half.changes) {
+    EXPECT_GT(c.sqnr_db, prev + 0.01) << c.tensor;
+    prev = c.sqnr_db;
+  }
+  EXPECT_EQ(prev, half.sqnr_db);
+}
+
 TEST(Refine, NoSamplesIsAnError) {
   Graph g = fmnist();
   EXPECT_THROW(search_thresholds(g, calibrated(g), {}), Error);
