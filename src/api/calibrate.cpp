@@ -27,7 +27,7 @@ nlohmann::json refinement_json(const RefineOutcome& r) {
   return {{"samples", r.samples}, {"sqnr_before_db", r.sqnr_before_db}, {"sqnr_after_db", r.sqnr_after_db},
           {"sweeps", r.sweeps}, {"trials", r.trials}, {"pruned", r.pruned}, {"screened_out", r.screened_out},
           {"confirmations", r.confirmations}, {"settled", r.settled}, {"screen_samples", r.screen_samples},
-          {"halted", r.halted},
+          {"halted", r.halted}, {"weighted_outputs", r.weighted_outputs},
           {"seconds", r.seconds},
           {"seconds_parts", {{"setup", r.seconds_setup}, {"build", r.seconds_build}, {"screen", r.seconds_screen},
                              {"full", r.seconds_full}}},

@@ -177,6 +177,7 @@ RefineOutcome refine(const Graph& model, CalibTable& table, const std::vector<st
   r.confirmations = t.confirmations;
   r.screen_samples = t.screen_samples;
   r.halted = t.halted;
+  r.weighted_outputs = t.weighted_outputs;
   r.settled = t.settled;
   r.seconds_setup = t.seconds_setup;
   r.seconds_build = t.seconds_build;

@@ -46,6 +46,7 @@ struct RefineOutcome {
   int sweeps = 0, trials = 0;
   int pruned = 0, screened_out = 0, confirmations = 0, settled = 0;  // calib/refine.h: ThresholdSearchResult
   int64_t screen_samples = 0, halted = 0;  // screening samples used; confirmations stopped half-way
+  int64_t weighted_outputs = 0;  // outputs whose components count alike (calib/output_weights.h)
   double seconds_setup = 0, seconds_build = 0, seconds_screen = 0, seconds_full = 0;
   double seconds = 0;
   std::vector<RefineChange> changes;  // in table order

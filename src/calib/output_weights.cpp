@@ -9,10 +9,8 @@
 namespace octet {
 
 int component_axis(const Shape& shape) {
-  const int rank = static_cast<int>(shape.size());
-  if (rank < 2) return -1;
-  if (rank == 3 && shape[2] < shape[1]) return 2;
-  return 1;
+  if (shape.size() != 3) return -1;
+  return shape[2] < shape[1] ? 2 : 1;
 }
 
 OutputWeights OutputWeights::from_reference(const std::vector<std::vector<Tensor>>& ref, double spread_db) {

@@ -12,9 +12,10 @@
 
 namespace octet {
 
-// The axis of `shape` (an output, the batch first) whose entries are an output's components: the last axis of a
-// rank-3 [N, A, K] output whose K is shorter than A (YOLOX / YOLOv5 heads), else axis 1 (classes, channels, the K of
-// a YOLOv8-style [N, K, A]). -1 for a rank < 2 output (one component).
+// The axis of `shape` (an output, the batch first) whose entries are an output's components, for the rank-3 outputs
+// of detection heads: the shorter of [N, A, K] (YOLOX / YOLOv5: K) and [N, K, A] (YOLOv8: K). -1 for any other rank:
+// a classifier's logits (rank 2; a thousand classes' energies spread widely without measuring different things)
+// and maps (rank 4) keep the plain SQNR.
 int component_axis(const Shape& shape);
 
 class OutputWeights {

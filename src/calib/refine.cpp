@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "calib/output_weights.h"
 #include "calib/sqnr.h"
 #include "core/error.h"
 #include "io/dataset.h"
@@ -85,7 +86,9 @@ using RunBatch = std::function<std::vector<Tensor>(size_t)>;
 // `stop`, when given, is asked after every batch with the noise so far; when it says yes, the rest is not run and
 // the result is the SQNR of `stop_signal` (the signal over all batches) with the noise so far: an upper bound.
 // `per_batch`, when given: the noise of each batch run.
-double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref, std::vector<double>* per_sample = nullptr,
+// Each output's error is weighed by `w` (calib/output_weights.h).
+double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref, const OutputWeights& w,
+                std::vector<double>* per_sample = nullptr,
                 const std::function<bool(double)>& stop = {}, double stop_signal = 0,
                 std::vector<double>* per_batch = nullptr) {
   double signal = 0, noise = 0;
@@ -101,14 +104,14 @@ double run_sqnr(const RunBatch& run, const Batches& batches, const Batches& ref,
                   "refine: INT8 output ", shape_str(outs[o].shape()), " does not match the FP32 output ",
                   shape_str(ref[b][o].shape()));
       const double before = noise;
-      add_sqnr_sums(ref[b][o].data<float>(), outs[o].data<float>(), outs[o].numel(), signal, noise);
+      w.add(o, ref[b][o].data<float>(), outs[o].data<float>(), outs[o].numel(), signal, noise);
       if (!per_sample) continue;
       const int64_t total = outs[o].numel();
       if (outs[o].rank() > 0 && outs[o].dim(0) == n && total % n == 0) {
         const int64_t each = total / n;
         for (int64_t k = 0; k < n; ++k) {
           double s = 0, e = 0;
-          add_sqnr_sums(ref[b][o].data<float>() + k * each, outs[o].data<float>() + k * each, each, s, e);
+          w.add(o, ref[b][o].data<float>() + k * each, outs[o].data<float>() + k * each, each, s, e);
           mine[static_cast<size_t>(k)] += e;
         }
       } else {
@@ -218,6 +221,9 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     ref_own = reference_outputs(*fp32, batches);
   }
   const Batches& ref_all = reference ? *reference : ref_own;
+  // An output whose components measure different things (a detector's boxes and scores) counts each alike.
+  const OutputWeights weights = OutputWeights::from_reference(ref_all);
+  for (size_t o = 0; !ref_all.empty() && o < ref_all[0].size(); ++o) res.weighted_outputs += weights.weighted(o) ? 1 : 0;
   // How many samples screen a candidate: given, or by the size of a sample's output (see screen_count).
   int64_t output_values = 0;
   for (const auto& outs : ref_all)
@@ -305,8 +311,9 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
   {
     double unused = 0;
     for (const auto& outs : ref_all)
-      for (const Tensor& r : outs)
-        if (r.dtype() == DType::f32) add_sqnr_sums(r.data<float>(), r.data<float>(), r.numel(), signal_all, unused);
+      for (size_t o = 0; o < outs.size(); ++o)
+        if (outs[o].dtype() == DType::f32)
+          weights.add(o, outs[o].data<float>(), outs[o].data<float>(), outs[o].numel(), signal_all, unused);
   }
   // A run over all samples with the thresholds `amax` (see run_sqnr for `per_sample` and `stop`); returns the
   // first step where `amax` departs from `accepted` (0 without checkpoints).
@@ -338,7 +345,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
           }
           return outs;
         },
-        batches, ref_all, per_sample, stop, signal_all, per_batch);
+        batches, ref_all, weights, per_sample, stop, signal_all, per_batch);
     res.seconds_full += since(t0);
     return s;
   };
@@ -349,7 +356,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     auto t0 = std::chrono::steady_clock::now();
     double s;
     if (!downstream) {
-      s = run_sqnr([&](size_t b) { return plan->run(screen[b]); }, screen, ref_screen, nullptr, stop, screen_signal);
+      s = run_sqnr([&](size_t b) { return plan->run(screen[b]); }, screen, ref_screen, weights, nullptr, stop, screen_signal);
     } else {
       if (saved.size() != screen.size()) {
         saved.assign(screen.size(), {});
@@ -361,7 +368,7 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
             if (save) saved[b] = plan->saved_tensors();
             return outs;
           },
-          screen, ref_screen, nullptr, stop, screen_signal);
+          screen, ref_screen, weights, nullptr, stop, screen_signal);
       if (save) {
         saved_amax = amax;
         dirty = plan->steps();
@@ -402,8 +409,9 @@ ThresholdSearchResult search_thresholds(const Graph& model, const CalibTable& ta
     screen_signal = 0;
     double unused = 0;
     for (const auto& outs : ref_screen)
-      for (const Tensor& r : outs)
-        if (r.dtype() == DType::f32) add_sqnr_sums(r.data<float>(), r.data<float>(), r.numel(), screen_signal, unused);
+      for (size_t o = 0; o < outs.size(); ++o)
+        if (outs[o].dtype() == DType::f32)
+          weights.add(o, outs[o].data<float>(), outs[o].data<float>(), outs[o].numel(), screen_signal, unused);
     saved.clear();
     if (!measured) res.seconds_setup += since(t0);  // the first time: counted with the rest of the setup
     best_screen = screen_run(true);

@@ -96,6 +96,7 @@ struct ThresholdSearchResult {
   int screened_out = 0;         // screened candidates not confirmed (lost the screen, or another one was taken)
   int confirmations = 0;        // runs over all samples after a passed screen
   int64_t screen_samples = 0;   // screening samples used (0: none)
+  int weighted_outputs = 0;     // outputs whose components count alike (calib/output_weights.h)
   int halted = 0;               // confirmations stopped half-way (confirm_half)
   int settled = 0;              // candidates not tried again in a later sweep (settle_db)
   // Where the time went (wall seconds): FP32 references and the local error proxy, building the trial plans

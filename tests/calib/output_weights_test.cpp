@@ -1,5 +1,6 @@
-// The refinement's output weighting (src/calib/output_weights.h): which axis holds an output's components, when
-// they are weighted (energies more than 20 dB apart, as a detector's boxes in pixels next to its 0–1 scores), and
+// The refinement's output weighting (src/calib/output_weights.h): which axis holds a rank-3 (detection head)
+// output's components, when they are weighted (energies more than 20 dB apart, as a detector's boxes in pixels next
+// to its 0–1 scores), and
 // that the weighted sums count every component alike while an output of alike components keeps the plain sums.
 #include <gtest/gtest.h>
 
@@ -34,8 +35,8 @@ double weighted_sqnr(const OutputWeights& w, const Tensor& ref, const Tensor& te
 TEST(OutputWeights, ComponentAxis) {
   EXPECT_EQ(component_axis({1, 3549, 6}), 2);   // YOLOX / YOLOv5: [N, anchors, K]
   EXPECT_EQ(component_axis({1, 84, 8400}), 1);  // YOLOv8: [N, K, anchors]
-  EXPECT_EQ(component_axis({64, 10}), 1);       // logits
-  EXPECT_EQ(component_axis({2, 1, 480, 640}), 1);
+  EXPECT_EQ(component_axis({64, 10}), -1);      // logits: plain SQNR
+  EXPECT_EQ(component_axis({2, 1, 480, 640}), -1);
   EXPECT_EQ(component_axis({7}), -1);
 }
 
@@ -64,14 +65,19 @@ TEST(OutputWeights, AlikeComponentsKeepThePlainSums) {
     logits.data<float>()[i] = static_cast<float>((i * 37) % 11) - 5.f + 0.25f;
     test.data<float>()[i] = logits.data<float>()[i] + 0.01f * static_cast<float>(i % 3);
   }
+  EXPECT_FALSE(OutputWeights::from_reference({{logits}}).weighted(0));
+  // A rank-3 output whose components are alike (within 20 dB) keeps the plain sums.
+  logits = logits.reshaped({4, 5, 2});
+  test = test.reshaped({4, 5, 2});
   const auto w = OutputWeights::from_reference({{logits}});
   EXPECT_FALSE(w.weighted(0));
+  EXPECT_GT(w.spread_db(0), 0.0);
   double s1 = 0, e1 = 0, s2 = 0, e2 = 0;
   w.add(0, logits.data<float>(), test.data<float>(), 40, s1, e1);
   add_sqnr_sums(logits.data<float>(), test.data<float>(), 40, s2, e2);
   EXPECT_EQ(s1, s2);
   EXPECT_EQ(e1, e2);
-  // One component (a segmentation map's single channel) is never weighted.
+  // A segmentation map is never weighted, however its rows differ.
   Tensor map(DType::f32, {1, 1, 8, 8});
   for (int64_t i = 0; i < 64; ++i) map.data<float>()[i] = i < 8 ? 100.f : 1e-4f;
   EXPECT_FALSE(OutputWeights::from_reference({{map}}).weighted(0));
