@@ -949,7 +949,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}};
+  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});
