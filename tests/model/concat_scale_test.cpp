@@ -12,6 +12,7 @@
 #include "runtime/plan.h"
 #include "graph_util.h"
 #include "test_util.h"
+#include "model/int8_check.h"
 
 using namespace octet;
 
@@ -112,47 +113,11 @@ TEST(ConcatScale, Fp32ConcatOrFp32ReaderKeepsTheInputsScales) {
 TEST(ConcatScale, CpuEqualsRefAndStaysNearFp32) {
   Graph g = make_graph(false);
   Tensor in = test::random_f32({1, 3, 7, 9}, 9, -2.f, 2.f);
-  std::vector<Tensor> ref = run_reference(g, {in});
-  // Calibrated on this input: every tensor's absmax (an FP32 plan that keeps them all).
-  std::map<std::string, float> amax;
-  {
-    PlanOptions o;
-    o.backend = "ref";
-    o.keep_all_outputs = true;
-    auto fp32 = Plan::build(g, o);
-    fp32->run({in});
-    for (const auto& [name, unused] : kAmax) {
-      const int v = fp32->graph().find(name);
-      ASSERT_GE(v, 0) << name;
-      const Tensor& t = fp32->tensor(v);
-      float m = 0;
-      for (int64_t k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
-      amax[name] = m;
-    }
-  }
-  EXPECT_LT(amax["a_y"], amax["cat_y"]);  // so that holding a at cat's scale is a real change
-  std::vector<std::vector<Tensor>> outs;
-  for (const char* backend : {"ref", "cpu"}) {
-    PlanOptions o;
-    o.backend = backend;
-    o.int8_amax = amax;
-    auto plan = Plan::build(g, o);
-    std::vector<Tensor> y;
-    for (const Tensor& t : plan->run({in})) y.push_back(t.clone());
-    outs.push_back(std::move(y));
-  }
-  ASSERT_EQ(outs[0].size(), outs[1].size());
-  for (size_t i = 0; i < outs[0].size(); ++i) {
-    ASSERT_EQ(outs[0][i].nbytes(), outs[1][i].nbytes());
-    EXPECT_EQ(0, std::memcmp(outs[0][i].raw(), outs[1][i].raw(), outs[0][i].nbytes())) << "output " << i;
-    // Near FP32: within 3% of the output's range (a few int8 steps; nothing clipped).
-    const float* p = outs[0][i].data<float>();
-    const float* q = ref[i].data<float>();
-    double err = 0, range = 0;
-    for (int64_t k = 0; k < ref[i].numel(); ++k) {
-      err = std::max(err, static_cast<double>(std::fabs(p[k] - q[k])));
-      range = std::max(range, static_cast<double>(std::fabs(q[k])));
-    }
-    EXPECT_LT(err, 0.03 * range) << "output " << i;
-  }
+  // Calibrated on this input: every tensor's absmax.
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : kAmax) names.push_back(name);
+  const std::map<std::string, float> amax = test::absmax_of(g, {in}, names);
+  EXPECT_LT(amax.at("a_y"), amax.at("cat_y"));  // so that holding a at cat's scale is a real change
+  // Near FP32: within 3% of the output's range (a few int8 steps; nothing clipped).
+  test::expect_int8_cpu_equals_ref_near_fp32(g, {in}, amax, 0.03);
 }

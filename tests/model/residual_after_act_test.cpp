@@ -15,6 +15,7 @@
 #include "runtime/plan.h"
 #include "graph_util.h"
 #include "test_util.h"
+#include "model/int8_check.h"
 
 using namespace octet;
 
@@ -162,45 +163,11 @@ TEST(ResidualAfterActivation, NotFusedWhenSiluReadElsewhereFp32OrOff) {
 TEST(ResidualAfterActivation, CpuEqualsRefAndStaysNearFp32) {
   Graph g = make_graph(false);
   Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
-  std::vector<Tensor> ref = run_reference(g, {in});
-  std::map<std::string, float> amax;
-  {
-    PlanOptions o;
-    o.backend = "ref";
-    o.keep_all_outputs = true;
-    auto fp32 = Plan::build(g, o);
-    fp32->run({in});
-    for (const auto& [name, unused] : kAmax) {
-      if (name == "side_y") continue;
-      const int v = fp32->graph().find(name);
-      ASSERT_GE(v, 0) << name;
-      const Tensor& t = fp32->tensor(v);
-      float m = 0;
-      for (int64_t k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
-      amax[name] = m;
-    }
-  }
-  std::vector<std::vector<Tensor>> outs;
-  for (const char* backend : {"ref", "cpu"}) {
-    PlanOptions o;
-    o.backend = backend;
-    o.int8_amax = amax;
-    auto plan = Plan::build(g, o);
-    EXPECT_FALSE(has_op(plan->graph(), OpType::QAdd)) << backend;
-    std::vector<Tensor> y;
-    for (const Tensor& t : plan->run({in})) y.push_back(t.clone());
-    outs.push_back(std::move(y));
-  }
-  ASSERT_EQ(outs[0].size(), 1u);
-  ASSERT_EQ(outs[1].size(), 1u);
-  ASSERT_EQ(outs[0][0].nbytes(), outs[1][0].nbytes());
-  EXPECT_EQ(0, std::memcmp(outs[0][0].raw(), outs[1][0].raw(), outs[0][0].nbytes()));
-  const float* p = outs[0][0].data<float>();
-  const float* q = ref[0].data<float>();
-  double err = 0, range = 0;
-  for (int64_t k = 0; k < ref[0].numel(); ++k) {
-    err = std::max(err, static_cast<double>(std::fabs(p[k] - q[k])));
-    range = std::max(range, static_cast<double>(std::fabs(q[k])));
-  }
-  EXPECT_LT(err, 0.03 * range);
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : kAmax)
+    if (name != "side_y") names.push_back(name);
+  test::expect_int8_cpu_equals_ref_near_fp32(g, {in}, test::absmax_of(g, {in}, names), 0.03,
+                                             [](const Plan& plan, const char* backend) {
+                                               EXPECT_FALSE(has_op(plan.graph(), OpType::QAdd)) << backend;
+                                             });
 }

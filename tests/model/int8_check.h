@@ -1,0 +1,73 @@
+// Checking a hand-built graph's INT8 plan in the model tests: calibrate it on one input (every named tensor's
+// absmax), run it on ref and cpu, and require the two bit for bit equal and near FP32.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/plan.h"
+
+namespace octet::test {
+
+// The absmax of each of `names` in an FP32 run of `g` on `inputs` (an FP32 plan that keeps every tensor).
+inline std::map<std::string, float> absmax_of(const Graph& g, const std::vector<Tensor>& inputs,
+                                              const std::vector<std::string>& names) {
+  PlanOptions o;
+  o.backend = "ref";
+  o.keep_all_outputs = true;
+  auto fp32 = Plan::build(g, o);
+  fp32->run(inputs);
+  std::map<std::string, float> amax;
+  for (const auto& name : names) {
+    const int v = fp32->graph().find(name);
+    EXPECT_GE(v, 0) << name;
+    if (v < 0) continue;
+    const Tensor& t = fp32->tensor(v);
+    float m = 0;
+    for (int64_t k = 0; k < t.numel(); ++k) m = std::max(m, std::fabs(t.data<float>()[k]));
+    amax[name] = m;
+  }
+  return amax;
+}
+
+// The INT8 plan of `g` with `amax` on ref and on cpu (`check` sees each plan once built): their outputs equal bit
+// for bit, and each within `tolerance` of the output's range of the FP32 reference run.
+inline void expect_int8_cpu_equals_ref_near_fp32(const Graph& g, const std::vector<Tensor>& inputs,
+                                                 const std::map<std::string, float>& amax, double tolerance = 0.03,
+                                                 const std::function<void(const Plan&, const char*)>& check = {}) {
+  const std::vector<Tensor> ref = run_reference(g, inputs);
+  std::vector<std::vector<Tensor>> outs;
+  for (const char* backend : {"ref", "cpu"}) {
+    PlanOptions o;
+    o.backend = backend;
+    o.int8_amax = amax;
+    auto plan = Plan::build(g, o);
+    if (check) check(*plan, backend);
+    std::vector<Tensor> y;
+    for (const Tensor& t : plan->run(inputs)) y.push_back(t.clone());
+    outs.push_back(std::move(y));
+  }
+  ASSERT_EQ(outs[0].size(), ref.size());
+  ASSERT_EQ(outs[1].size(), ref.size());
+  for (size_t i = 0; i < ref.size(); ++i) {
+    ASSERT_EQ(outs[0][i].nbytes(), outs[1][i].nbytes());
+    EXPECT_EQ(0, std::memcmp(outs[0][i].raw(), outs[1][i].raw(), outs[0][i].nbytes())) << "output " << i;
+    const float* p = outs[0][i].data<float>();
+    const float* q = ref[i].data<float>();
+    double err = 0, range = 0;
+    for (int64_t k = 0; k < ref[i].numel(); ++k) {
+      err = std::max(err, static_cast<double>(std::fabs(p[k] - q[k])));
+      range = std::max(range, static_cast<double>(std::fabs(q[k])));
+    }
+    EXPECT_LT(err, tolerance * range) << "output " << i;
+  }
+}
+
+}  // namespace octet::test
