@@ -42,13 +42,13 @@ bool Args::parse(int argc, char** argv) {
         inline_value = true;
       }
       auto it = opts_.find(name);
-      if (it == opts_.end()) fail("octet ", command_, ": unknown option '--", name, "' (see octet ", command_, " --help)");
+      if (it == opts_.end()) fail("unknown option '--", name, "' (see octet ", command_, " --help)");
       if (it->second.metavar.empty()) {
-        OCTET_CHECK(!inline_value, "octet ", command_, ": --", name, " takes no value");
+        OCTET_CHECK(!inline_value, "--", name, " takes no value");
         values_[name] = "1";
       } else {
         if (!inline_value) {
-          OCTET_CHECK(i + 1 < argc, "octet ", command_, ": --", name, " needs a value (", it->second.metavar, ")");
+          OCTET_CHECK(i + 1 < argc, "--", name, " needs a value (", it->second.metavar, ")");
           value = argv[++i];
         }
         values_[name] = value;
@@ -79,7 +79,7 @@ std::string Args::get(const std::string& name) const {
 }
 
 std::string Args::required(const std::string& name) const {
-  OCTET_CHECK(has(name), "octet ", command_, ": --", name, " is required (see octet ", command_, " --help)");
+  OCTET_CHECK(has(name), "--", name, " is required (see octet ", command_, " --help)");
   return get(name);
 }
 
@@ -92,7 +92,7 @@ int64_t Args::get_int(const std::string& name, int64_t def) const {
     if (pos == s.size()) return v;
   } catch (...) {
   }
-  fail("octet ", command_, ": --", name, " expects an integer, got '", s, "'");
+  fail("--", name, " expects an integer, got '", s, "'");
 }
 
 double Args::get_double(const std::string& name, double def) const {
@@ -104,7 +104,7 @@ double Args::get_double(const std::string& name, double def) const {
     if (pos == s.size()) return v;
   } catch (...) {
   }
-  fail("octet ", command_, ": --", name, " expects a number, got '", s, "'");
+  fail("--", name, " expects a number, got '", s, "'");
 }
 
 std::vector<std::string> Args::get_list(const std::string& name) const {
@@ -128,7 +128,7 @@ std::vector<float> Args::get_floats(const std::string& name) const {
       }
     } catch (...) {
     }
-    fail("octet ", command_, ": --", name, " expects comma-separated numbers, got '", get(name), "'");
+    fail("--", name, " expects comma-separated numbers, got '", get(name), "'");
   }
   return out;
 }

@@ -100,7 +100,10 @@ int cmd_calibrate(int argc, char** argv) {
     opt.refine.samples = refine_samples;
     opt.refine.batch = refine_batch;
     opt.refine.max_sweeps = static_cast<int>(refine_sweeps);
-    const bool screen_auto = a.get("refine-screen") == "auto";
+    const std::string screen = a.get("refine-screen");
+    const bool screen_auto = screen == "auto";
+    OCTET_CHECK(screen_auto || (!screen.empty() && screen.find_first_not_of("0123456789") == std::string::npos),
+                "--refine-screen expects a sample count or auto, got '", screen, "'");
     opt.refine.screen_samples = screen_auto ? 0 : a.get_int("refine-screen", 16);
     opt.refine.prune_ratio = a.get_double("refine-prune", 4.0);
     OCTET_CHECK(opt.refine.screen_samples >= 0 && opt.refine.prune_ratio >= 0 && std::isfinite(opt.refine.prune_ratio),
