@@ -176,7 +176,7 @@ struct Importer {
           float hi = n.attr_f("max", std::numeric_limits<float>::infinity());
           n.attrs.erase("min");
           n.attrs.erase("max");
-          n.inputs.resize(3);
+          n.inputs.resize(3, kNoValue);
           n.inputs[1] = const_f32(n.name + "_min", lo);
           n.inputs[2] = const_f32(n.name + "_max", hi);
         }
@@ -186,7 +186,7 @@ struct Importer {
           if (n.has_attr("paddings")) n.attrs["pads"] = n.attrs["paddings"];
           float value = n.attr_f("value", 0.f);
           attr_to_input(n, "pads", 1);
-          n.inputs.resize(3);
+          n.inputs.resize(3, kNoValue);
           n.inputs[2] = const_f32(n.name + "_value", value);
           n.attrs.erase("value");
           n.attrs.erase("paddings");
@@ -210,6 +210,7 @@ struct Importer {
       case OpType::Resize:
         if (op_type == "Upsample" || opset < 11) {
           // Upsample (opset 7: scales attr; 9: scales input) and Resize-10 (X, scales): asymmetric coordinates.
+          if (n.inputs.empty() || n.inputs[0] == kNoValue) error("node '" + n.name + "' (" + op_type + ") has no input X");
           int scales = kNoValue;
           if (n.has_attr("scales")) {
             auto f = n.attrs["scales"].floats;
