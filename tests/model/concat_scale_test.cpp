@@ -15,6 +15,7 @@
 #include "model/int8_check.h"
 
 using namespace octet;
+using test::int8_scale_of;
 
 namespace {
 
@@ -63,11 +64,6 @@ const Node& find_node(const Graph& g, OpType op) {
   return *it;
 }
 
-float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
-  for (const auto& t : r.int8_tensors)
-    if (g.value(t.of).name == name) return t.scale;
-  return 0.f;
-}
 
 }  // namespace
 

@@ -12,9 +12,17 @@
 #include <string>
 #include <vector>
 
+#include "passes/quantize.h"
 #include "runtime/plan.h"
 
 namespace octet::test {
+
+// The int8 scale the quantization pass gave tensor `name` (0 when it has no int8 twin).
+inline float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
+  for (const auto& t : r.int8_tensors)
+    if (g.value(t.of).name == name) return t.scale;
+  return 0.f;
+}
 
 // The absmax of each of `names` in an FP32 run of `g` on `inputs` (an FP32 plan that keeps every tensor).
 inline std::map<std::string, float> absmax_of(const Graph& g, const std::vector<Tensor>& inputs,

@@ -18,6 +18,7 @@
 #include "model/int8_check.h"
 
 using namespace octet;
+using test::int8_scale_of;
 
 namespace {
 
@@ -74,11 +75,6 @@ const Node* find_named(const Graph& g, const std::string& name) {
 }
 bool has_op(const Graph& g, OpType op) {
   return std::any_of(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; });
-}
-float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
-  for (const auto& t : r.int8_tensors)
-    if (g.value(t.of).name == name) return t.scale;
-  return 0.f;
 }
 
 }  // namespace
