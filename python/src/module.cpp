@@ -486,8 +486,10 @@ NB_MODULE(_octet, m) {
     octet::HostTensor t(dt, shape);
     if (numel == 0) return to_numpy(t);
     if (contiguous) {
-      nb::gil_scoped_release nogil;
-      octet::copy_device_to_host(t.data(), a.data(), a.nbytes());
+      {
+        nb::gil_scoped_release nogil;  // released for the copy only: to_numpy makes a Python object
+        octet::copy_device_to_host(t.data(), a.data(), a.nbytes());
+      }
       return to_numpy(t);
     }
     const size_t isz = a.itemsize();
