@@ -50,6 +50,8 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("trt-version", "V", "TensorRT version written in the cache header (10.13.0 or 101300)", "10.13.0");
   a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
   a.flag("calibrate-inputs", "apply --algo to the network inputs too (TensorRT's behaviour; default: MinMax for inputs)");
+  a.opt("calib-padding", "MODE", "exclude: with --letterbox, observe only the activations whose receptive centre lies "
+        "in the image, not in the padding (README \"Letterbox padding\"); include: every value, as before", "exclude");
   a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
   a.flag("no-refine", "write the algorithm's thresholds as computed (for entropy2 with --kl-error-limit 0: TensorRT's "
          "IInt8EntropyCalibrator2 cache) instead of refining them");
@@ -96,6 +98,10 @@ int cmd_calibrate(int argc, char** argv) {
   opt.trt_version = parse_trt_version(a.get("trt-version"));
   opt.backend = a.get("backend");
   opt.quiet = a.on("quiet");
+  const std::string padding = a.get("calib-padding");
+  OCTET_CHECK(padding == "exclude" || padding == "include", "--calib-padding expects exclude or include, got '",
+              padding, "'");
+  opt.exclude_padding = padding == "exclude";
   if (refining) {
     opt.refine.samples = refine_samples;
     opt.refine.batch = refine_batch;
