@@ -140,6 +140,15 @@ int cmd_calibrate(int argc, char** argv) {
                 static_cast<long long>(r.batches), static_cast<long long>(batch),
                 r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
+    if (r.padding.padded_samples > 0) {
+      if (r.padding.exclude)
+        std::printf("letterbox padding of %lld samples left out of the histograms of %lld tensors (--calib-padding "
+                    "include keeps it)\n", static_cast<long long>(r.padding.padded_samples),
+                    static_cast<long long>(r.padding.masked_tensors));
+      else
+        std::printf("letterbox padding of %lld samples kept in the histograms (--calib-padding include)\n",
+                    static_cast<long long>(r.padding.padded_samples));
+    }
     const RefineOutcome& rf = r.refinement;
     if (rf.ran) {
       std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "
