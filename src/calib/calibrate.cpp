@@ -390,6 +390,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       }
       for (int j = 0; j < n; ++j) {
         box = nullptr;
+        if (!boxes.empty()) check_content_box(boxes[static_cast<size_t>(j)], shapes[0], names[0]);
         if (!boxes.empty() && boxes[static_cast<size_t>(j)].padded()) {
           if (p == 0) ++out.padding.padded_samples;
           if (opt.exclude_padding) box = &boxes[static_cast<size_t>(j)];

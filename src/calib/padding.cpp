@@ -3,7 +3,19 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/error.h"
+
 namespace octet {
+
+void check_content_box(const ContentBox& b, const Shape& shape, const std::string& input) {
+  if (!b.padded()) return;
+  OCTET_CHECK(shape.size() == 4 && shape[2] == b.in_h && shape[3] == b.in_w, "the calibrator's content box is for a ",
+              b.in_h, "x", b.in_w, " input, but input '", input, "' is ", shape_str(shape));
+  OCTET_CHECK(b.top >= 0 && b.left >= 0 && b.height > 0 && b.width > 0 && b.top + b.height <= b.in_h &&
+                  b.left + b.width <= b.in_w,
+              "the calibrator's content box (top ", b.top, ", left ", b.left, ", ", b.height, "x", b.width,
+              ") does not lie inside input '", input, "' (", b.in_h, "x", b.in_w, ")");
+}
 
 std::optional<int64_t> map_stride(int64_t in_h, int64_t in_w, int64_t h, int64_t w) {
   if (in_h <= 0 || in_w <= 0 || h < 2 || w < 2 || h > in_h || w > in_w) return std::nullopt;

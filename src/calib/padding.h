@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
@@ -44,6 +45,9 @@ struct SpatialWindow {
   int64_t y0 = 0, y1 = 0, x0 = 0, x1 = 0;
   int64_t stride = 1;
 };
+
+// Throws Error naming the input when a padded box does not lie inside the input `shape` (N x C x H x W) it is for.
+void check_content_box(const ContentBox& box, const Shape& shape, const std::string& input);
 
 // The stride at which an H x W map relates to the box's input (see the top of this file), or nothing.
 std::optional<int64_t> map_stride(int64_t in_h, int64_t in_w, int64_t h, int64_t w);

@@ -136,6 +136,7 @@ void CalibSession::observe(const std::vector<Tensor>& inputs, const std::vector<
       std::memcpy(t.raw(), static_cast<const char*>(inputs[i].raw()) + static_cast<size_t>(j) * t.nbytes(), t.nbytes());
       sample.push_back(std::move(t));
     }
+    if (!boxes.empty()) check_content_box(boxes[static_cast<size_t>(j)], shapes[0], g.value(g.inputs[0]).name);
     box_ = !boxes.empty() && opt_.exclude_padding && boxes[static_cast<size_t>(j)].padded() ? &boxes[static_cast<size_t>(j)]
                                                                                           : nullptr;
     plan_->run(sample, &observer);

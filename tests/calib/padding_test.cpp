@@ -11,6 +11,7 @@
 #include "calib/builtin_calibrators.h"
 #include "calib/calibrate.h"
 #include "calib/padding.h"
+#include "calib/session.h"
 #include "io/dataset.h"
 #include "test_util.h"
 
@@ -277,6 +278,44 @@ TEST(CalibPadding, SameCacheForAnyBatchSizeAndOrderWithMixedBoxes) {
   EXPECT_EQ(run(s, true, Algo::Entropy2, 1).cache_bytes, ref);
   EXPECT_EQ(run(s, true, Algo::Entropy2, 5, true).cache_bytes, ref);
   EXPECT_NE(run(s, false, Algo::Entropy2, 4).cache_bytes, ref);
+}
+
+// The session (shards, Python) given the same boxes observes what calibrate() does; a box that does not fit the input
+// is an error naming it.
+// Samples b .. b+n-1 of t (a copy).
+Tensor rows(const Tensor& t, int64_t b, int64_t n) {
+  Tensor r(DType::f32, {n, t.dim(1), t.dim(2), t.dim(3)});
+  std::memcpy(r.raw(), t.data<float>() + b * (t.numel() / t.dim(0)), r.nbytes());
+  return r;
+}
+
+TEST(CalibPadding, SessionWithBoxesMatchesCalibrate) {
+  const Boxed s = boxed_samples();
+  const CalibOutcome want = run(s, true, Algo::Entropy2, 4);
+  CalibSessionOptions so;
+  CalibSession session(pool_model(), so);
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass) session.next_pass();
+    for (int b = 0; b < 12; b += 6)
+      session.observe({rows(s.data, b, 6)},
+                      std::vector<ContentBox>(s.boxes.begin() + b, s.boxes.begin() + b + 6));
+  }
+  EXPECT_EQ(session.finish(), want.cache_bytes);
+  CalibSession plain(pool_model(), so);
+  plain.observe({rows(s.data, 0, 6)});  // no boxes: every value, as before
+  EXPECT_EQ(plain.observer(1).stats().max, 1000.f);
+
+  CalibSession bad(pool_model(), so);
+  std::vector<ContentBox> boxes(6, ContentBox{32, 40, 0, 0, 16, 40});
+  try {
+    bad.observe({rows(s.data, 0, 6)}, boxes);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("content box is for a 32x40 input, but input 'x' is 1x1x32x48"),
+              std::string::npos) << e.what();
+  }
+  boxes.assign(6, ContentBox{32, 48, 20, 0, 16, 48});
+  EXPECT_THROW(bad.observe({rows(s.data, 0, 6)}, boxes), Error);
 }
 
 // octet's data-set calibrator knows each letterboxed sample's box (the Batcher's geometry), top-left and centred.
