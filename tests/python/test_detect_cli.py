@@ -131,9 +131,11 @@ def test_calibration_leaves_letterbox_padding_out(octet, models, tmp_path):
     for mode in ("exclude", "include"):  # exclude: the default
         flag = ["--calib-padding", mode] if mode == "include" else []
         r = octet("calibrate", models / "ppocr_det.onnx", "--data", data, *[a for a in pre if a != "--quiet"], *flag,
-                  "--cache", tmp_path / f"{mode}.cache")
+                  "--cache", tmp_path / "c.cache")
         assert ("left out of the histograms" in r.stdout) == (mode == "exclude"), r.stdout
-        side = json.loads((tmp_path / f"{mode}.cache.json").read_text())
+        # The same cache path: the exclude cache is not reused for include (same header, other thresholds).
+        assert ("calibrated with --calib-padding exclude, not include" in r.stdout) == (mode == "include"), r.stdout
+        side = json.loads((tmp_path / "c.cache.json").read_text())
         assert side["calib_padding"]["mode"] == mode
         assert side["calib_padding"]["padded_samples"] == 2
         assert (side["calib_padding"]["masked_tensors"] > 10) == (mode == "exclude")
