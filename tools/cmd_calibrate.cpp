@@ -50,6 +50,8 @@ int cmd_calibrate(int argc, char** argv) {
   a.opt("trt-version", "V", "TensorRT version written in the cache header (10.13.0 or 101300)", "10.13.0");
   a.flag("one-pass", "TensorRT's one-pass histograms (range doubles as needed; depends on batch order)");
   a.flag("calibrate-inputs", "apply --algo to the network inputs too (TensorRT's behaviour; default: MinMax for inputs)");
+  a.opt("calib-padding", "MODE", "exclude: with --letterbox, observe only the activations whose receptive centre lies "
+        "in the image, not in the padding (README \"Letterbox padding\"); include: every value, as before", "exclude");
   a.flag("import-cache", "use the scales of an existing cache even if its header does not match");
   a.flag("no-refine", "write the algorithm's thresholds as computed (for entropy2 with --kl-error-limit 0: TensorRT's "
          "IInt8EntropyCalibrator2 cache) instead of refining them");
@@ -96,6 +98,10 @@ int cmd_calibrate(int argc, char** argv) {
   opt.trt_version = parse_trt_version(a.get("trt-version"));
   opt.backend = a.get("backend");
   opt.quiet = a.on("quiet");
+  const std::string padding = a.get("calib-padding");
+  OCTET_CHECK(padding == "exclude" || padding == "include", "--calib-padding expects exclude or include, got '",
+              padding, "'");
+  opt.exclude_padding = padding == "exclude";
   if (refining) {
     opt.refine.samples = refine_samples;
     opt.refine.batch = refine_batch;
@@ -115,6 +121,13 @@ int cmd_calibrate(int argc, char** argv) {
 
   const api::CacheSidecarCheck sidecar = api::check_cache_sidecar(cache_path, model_path);
   if (!sidecar.reject.empty()) opt.reject_cache = sidecar.reject;
+  if (opt.reject_cache.empty() && !sidecar.sidecar_missing && file_kind(cache_path) != "missing")
+    if (std::optional<SidecarMeta> meta = api::cache_sidecar_meta(cache_path); meta && meta->calib_padding.is_object()) {
+      // A cache calibrated with the other --calib-padding is not the one asked for (same header, other thresholds).
+      const std::string was = meta->calib_padding.value("mode", "");
+      if (!was.empty() && was != padding)
+        opt.reject_cache = "its sidecar says it was calibrated with --calib-padding " + was + ", not " + padding;
+    }
   std::unique_ptr<api::OwningCalibrator> calibrator =
       api::make_data_calibrator(data_path, model, chw, [&] { return open_data(a, false); }, preprocess_from_args(a),
                                 static_cast<int>(batch), cache_path, algo, a.on("skip-bad-images"),
@@ -134,6 +147,15 @@ int cmd_calibrate(int argc, char** argv) {
                 static_cast<long long>(r.batches), static_cast<long long>(batch),
                 r.table.hist_mode == HistMode::Fixed ? "two-pass" : "one-pass", r.seconds,
                 static_cast<double>(r.images) * (r.table.hist_mode == HistMode::Fixed ? 2 : 1) / std::max(r.seconds, 1e-9));
+    if (r.padding.padded_samples > 0) {
+      if (r.padding.exclude)
+        std::printf("letterbox padding of %lld samples left out of the histograms of %lld tensors (--calib-padding "
+                    "include keeps it)\n", static_cast<long long>(r.padding.padded_samples),
+                    static_cast<long long>(r.padding.masked_tensors));
+      else
+        std::printf("letterbox padding of %lld samples kept in the histograms (--calib-padding include)\n",
+                    static_cast<long long>(r.padding.padded_samples));
+    }
     const RefineOutcome& rf = r.refinement;
     if (rf.ran) {
       std::printf("refined thresholds on %lld calibration samples: output SQNR vs FP32 %.2f dB -> %.2f dB, %zu of %zu "

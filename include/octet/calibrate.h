@@ -48,6 +48,10 @@ struct CalibrationOptions {
   int64_t expected_samples = 0; // for the progress line and the spread of the refinement's samples (0: unknown)
   RefinementOptions refine;
   std::string reject_cache;     // non-empty: the calibrator's cache is not reused, for this reason (check_cache_file)
+  // Letterboxed images (make_data_calibrator with ImagePreprocess::letterbox): "exclude" observes only the
+  // activations whose receptive centre lies in the image, not in the padding (README "Calibration"); "include"
+  // observes every value. Calibrators that give raw arrays always observe every value.
+  std::string calib_padding = "exclude";
 };
 
 struct RefinedTensor {

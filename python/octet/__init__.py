@@ -447,7 +447,8 @@ class ProgressBars:
 
 def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, calibrate_inputs=False,
               one_pass=False, import_cache=False, percentile=99.99, quantile=None, trt_version="10.13.0",
-              refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, progress=None, **preprocessing):
+              refine_batch=8, refine_sweeps=3, backend="cpu", quiet=True, progress=None, calib_padding="exclude",
+              **preprocessing):
     """Calibrates `model` (path or Model) — what `octet calibrate` does, with its defaults — and returns a
     CalibrationResult (`.cache`: the TensorRT cache bytes).
 
@@ -463,6 +464,9 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
     `algo`: entropy2 (default), entropy, minmax, percentile, mse, legacy (a calibrator's own by default).
     `refine`: True (default: 128 samples), False, or the number of samples.
     `progress`: fn(label, done, total, unit, finished) called as the passes and the refinement advance.
+    `calib_padding`: "exclude" (default) leaves the padding of letterboxed data (letterbox=...) out of the
+    histograms, observing only activations whose receptive centre lies in the image; "include" observes every value
+    (`octet calibrate --calib-padding`). A calibrator's raw arrays carry no box: every value is observed.
     A calibrator that cannot rewind has its batches read once and kept in memory, so that the default two-pass
     calibration gives the CLI's result; one_pass=True streams them instead (TensorRT's one-pass histograms)."""
     if progress is not None:
@@ -471,7 +475,7 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
             return calibrate(model, data, cache, algo, refine, batch, calibrate_inputs=calibrate_inputs,
                              one_pass=one_pass, import_cache=import_cache, percentile=percentile, quantile=quantile,
                              trt_version=trt_version, refine_batch=refine_batch, refine_sweeps=refine_sweeps,
-                             backend=backend, quiet=False, **preprocessing)
+                             backend=backend, quiet=False, calib_padding=calib_padding, **preprocessing)
         finally:
             set_progress_handler(None)
     m = _model(model)
@@ -486,7 +490,7 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
         old, reject = _cache_file(cache_path, m.path)
         r = _octet.calibrate_data(m, ds.path, cache_path, int(batch), _algo_name(algo) or "entropy2",
                                   quantile=0.9999 if quantile is None else float(quantile), reject_cache=reject,
-                                  **ds._args(), **common)
+                                  calib_padding=calib_padding, **ds._args(), **common)
         if cache_path and not r.from_cache:
             r.save(cache_path, m.path, ds.path)
         _after_calibration(r, cache_path, old)

@@ -658,13 +658,14 @@ NB_MODULE(_octet, m) {
            bool letterbox, float pad_value, const std::string& pad_placement, int limit_side, int multiple,
            int trt_version, bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
            const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet,
-           const std::string& reject_cache) {
+           const std::string& reject_cache, const std::string& calib_padding) {
           const octet::DataOptions d =
               data_options_of(data, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
                               scale, bgr, gray, interp, letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
                                                       quantile, backend, refine_samples, refine_batch, refine_sweeps, false);
           o.reject_cache = reject_cache;
+          o.calib_padding = calib_padding;
           InterruptGuard guard(quiet);
           try {
             nb::gil_scoped_release nogil;
@@ -681,7 +682,7 @@ NB_MODULE(_octet, m) {
         "height"_a, "width"_a, "resize"_a, "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "letterbox"_a,
         "pad_value"_a, "pad_placement"_a, "limit_side"_a, "multiple"_a, "trt_version"_a, "inputs_minmax"_a, "one_pass"_a,
         "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a, "refine_batch"_a,
-        "refine_sweeps"_a, "quiet"_a, "reject_cache"_a = "");
+        "refine_sweeps"_a, "quiet"_a, "reject_cache"_a = "", "calib_padding"_a = "exclude");
 
   m.def("load_samples",
         [](const octet::Model& model, const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,

@@ -40,7 +40,8 @@ OwningCalibrator::OwningCalibrator(std::unique_ptr<Dataset> ds, std::unique_ptr<
                                    int64_t samples)
     : ds_(std::move(ds)), inner_(std::move(inner)), samples_(samples),
       ids_(dynamic_cast<const SampleIndexSource*>(inner_.get())),
-      shapes_(dynamic_cast<const BatchShapeSource*>(inner_.get())) {}
+      shapes_(dynamic_cast<const BatchShapeSource*>(inner_.get())),
+      boxes_(dynamic_cast<const ContentBoxSource*>(inner_.get())) {}
 
 int OwningCalibrator::batchSize() const { return inner_->batchSize(); }
 bool OwningCalibrator::getBatch(void* bindings[], const char* names[], int nb) {
@@ -130,6 +131,10 @@ SidecarMeta write_calibration_sidecar(const std::string& cache_path, const Calib
   meta.batches = r.batches;
   meta.images = r.images;
   if (r.refinement.ran) meta.refinement = refinement_json(r.refinement);
+  if (r.padding.padded_samples > 0)
+    meta.calib_padding = {{"mode", r.padding.exclude ? "exclude" : "include"},
+                          {"padded_samples", r.padding.padded_samples},
+                          {"masked_tensors", r.padding.masked_tensors}};
   for (const auto& w : reported_warnings(r))
     meta.warnings.push_back({{"tensor", w.tensor}, {"issue", health_issue_name(w.issue)}, {"message", w.message}});
   write_sidecar(cache_path + ".json", r.table, meta);
@@ -180,6 +185,9 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   o.reject_cache = options.reject_cache;
   o.refine.screen_samples = options.refine.screen_samples;
   o.refine.prune_ratio = options.refine.prune_ratio;
+  o.exclude_padding = options.calib_padding != "include";
+  OCTET_CHECK(options.calib_padding == "exclude" || options.calib_padding == "include",
+              "calib_padding must be 'exclude' or 'include', got '", options.calib_padding, "'");
   return api::to_public(octet::calibrate(model.source().graph, calibrator, o));
 }
 

@@ -76,7 +76,8 @@ std::string file_fingerprint(const std::string& path);
 // inputs, checked against `model`'s inputs) or images through `open` (a Dataset: folder, IDX). It owns the data
 // set, forwards the sample ids of a DatasetCalibrator (the refinement's order-independent choice) and the
 // deferred cache write (defer_write / commit: the sidecar is written first, the cache is the commit point).
-class OwningCalibrator : public DataCalibrator, public SampleIndexSource, public BatchShapeSource {
+class OwningCalibrator : public DataCalibrator, public SampleIndexSource, public BatchShapeSource,
+                         public ContentBoxSource {
  public:
   OwningCalibrator(std::unique_ptr<Dataset> ds, std::unique_ptr<FileCacheCalibrator> inner, int64_t samples);
   int batchSize() const override;
@@ -93,6 +94,10 @@ class OwningCalibrator : public DataCalibrator, public SampleIndexSource, public
   std::vector<std::vector<int64_t>> batch_sample_shapes() const override {
     return shapes_ ? shapes_->batch_sample_shapes() : std::vector<std::vector<int64_t>>{};
   }
+  bool provides_boxes() const override { return boxes_ != nullptr; }
+  std::vector<ContentBox> batch_content_boxes() const override {
+    return boxes_ ? boxes_->batch_content_boxes() : std::vector<ContentBox>{};
+  }
   FileCacheCalibrator& file() { return *inner_; }
 
  private:
@@ -101,6 +106,7 @@ class OwningCalibrator : public DataCalibrator, public SampleIndexSource, public
   int64_t samples_;
   const SampleIndexSource* ids_;
   const BatchShapeSource* shapes_;
+  const ContentBoxSource* boxes_;
 };
 // `limit_or_shuffle_given`: --limit/--shuffle, which apply to image data only (noted for arrays).
 std::unique_ptr<OwningCalibrator> make_data_calibrator(const std::string& path, const Graph& model, const Shape& chw,

@@ -39,7 +39,9 @@ class FileCacheCalibrator : public Calibrator {
 };
 
 // One-input models: batches from a Dataset (image folder, IDX, .npy of N x C x H x W).
-class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource, public BatchShapeSource {
+// Letterboxed images (Preprocess::letterbox) say where the image lies in each sample (ContentBoxSource).
+class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource, public BatchShapeSource,
+                          public ContentBoxSource {
  public:
   DatasetCalibrator(const Dataset& ds, const Preprocess& p, int batch, const Shape& chw, std::string cache_path,
                     Algo algo, bool skip_bad = false);
@@ -54,6 +56,7 @@ class DatasetCalibrator : public FileCacheCalibrator, public SampleIndexSource, 
   std::vector<int64_t> all_sample_ids() const override;
   std::vector<int64_t> batch_sample_ids() const override;
   std::vector<std::vector<int64_t>> batch_sample_shapes() const override;
+  std::vector<ContentBox> batch_content_boxes() const override;
 
  private:
   const Dataset& ds_;

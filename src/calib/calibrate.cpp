@@ -315,12 +315,25 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   bool two_pass = !obs.empty() && obs[0].mode() == HistMode::Fixed;
   enum class Pass { Absmax, Hist, OnePass } pass = two_pass ? Pass::Absmax : Pass::OnePass;
   std::vector<char> non_float(obs.size(), 0);  // observed tensors that ran as integers (shape/index data)
+  // Letterbox padding (calib/padding.h): the current sample's content box, when it has padding to leave out.
+  auto* box_src = dynamic_cast<const ContentBoxSource*>(&calibrator);
+  if (box_src && !box_src->provides_boxes()) box_src = nullptr;
+  const ContentBox* box = nullptr;
+  std::vector<float> scratch;
+  std::vector<char> masked(obs.size(), 0);
+  out.padding.exclude = opt.exclude_padding;
   auto feed = [&](int v, const Tensor& t) {
     int i = obs_of[static_cast<size_t>(v)];
     if (i >= 0 && t.dtype() != DType::f32) non_float[static_cast<size_t>(i)] = 1;
     if (i < 0 || t.dtype() != DType::f32) return;
     const float* p = t.data<float>();
     size_t n = static_cast<size_t>(t.numel());
+    // A channels-last copy (passes/nhwc.cpp) is [N, H, W, C].
+    if (box && content_values(t, g.value(v).layout_of >= 0, *box, scratch)) {
+      p = scratch.data();
+      n = scratch.size();
+      masked[static_cast<size_t>(i)] = 1;
+    }
     TensorObserver& o = obs[static_cast<size_t>(i)];
     switch (pass) {
       case Pass::Absmax: o.observe_absmax(p, n); break;
@@ -369,7 +382,19 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           shapes.push_back(std::move(s));
         }
       }
+      std::vector<ContentBox> boxes;
+      if (box_src) {
+        boxes = box_src->batch_content_boxes();
+        OCTET_CHECK(boxes.empty() || static_cast<int>(boxes.size()) == n, "the calibrator gave content boxes for ",
+                    boxes.size(), " samples of a batch of ", n);
+      }
       for (int j = 0; j < n; ++j) {
+        box = nullptr;
+        if (!boxes.empty()) check_content_box(boxes[static_cast<size_t>(j)], shapes[0], names[0]);
+        if (!boxes.empty() && boxes[static_cast<size_t>(j)].padded()) {
+          if (p == 0) ++out.padding.padded_samples;
+          if (opt.exclude_padding) box = &boxes[static_cast<size_t>(j)];
+        }
         std::vector<Tensor> inputs;
         for (size_t i = 0; i < g.inputs.size(); ++i) {
           Tensor t(DType::f32, shapes[i]);
@@ -384,6 +409,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           keeper.keep(id, std::move(inputs), std::move(outputs));
         }
       }
+      box = nullptr;  // constants below are not samples
       if (!constants_seen) {
         // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
         for (size_t i = 0; i < obs.size(); ++i)
@@ -447,6 +473,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   for (size_t i = 0; i < obs.size(); ++i)
     if (non_float[i]) shape_tensors.insert(obs_name[i]);
   out.warnings = health_check(out.table, 1e-3, shape_tensors);
+  for (char m : masked) out.padding.masked_tensors += m;
   out.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (opt.refine.samples > 0) {
     plan.reset();  // the unfused FP32 plan's buffers are not needed any more

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "calib/padding.h"
 #include "calib/sidecar.h"
 #include "calib/table.h"
 #include "ir/graph.h"
@@ -68,6 +69,9 @@ struct CalibOptions {
   // Non-empty: an existing cache is not reused, for this reason (e.g. its sidecar was written for another
   // cache or model; tools/cmd_calibrate.cpp), and calibration runs.
   std::string reject_cache;
+  // Letterboxed samples (a calibrator that is a ContentBoxSource): observe only the positions of each mapped
+  // activation that lie in the image (calib/padding.h). false: every value, as before (--calib-padding include).
+  bool exclude_padding = true;
 };
 
 // Which samples the refinement keeps. Octet's own data-set calibrators (DatasetCalibrator) implement this
@@ -100,6 +104,25 @@ class BatchShapeSource {
   virtual std::vector<std::vector<int64_t>> batch_sample_shapes() const = 0;
 };
 
+// Where the image lies in each sample, for calibrators of letterboxed images (calib/padding.h). octet's
+// DatasetCalibrator implements it; a calibrator of raw arrays does not (all values are observed).
+class ContentBoxSource {
+ public:
+  virtual ~ContentBoxSource() = default;
+  // False for a wrapper whose calibrator does not say.
+  virtual bool provides_boxes() const { return true; }
+  // Per sample of the batch getBatch() returned last (batch order): its content box in the first input (in_h == 0:
+  // a sample without padding).
+  virtual std::vector<ContentBox> batch_content_boxes() const = 0;
+};
+
+// What calibration did about letterbox padding (the sidecar's "calib_padding").
+struct PaddingOutcome {
+  bool exclude = true;          // CalibOptions::exclude_padding
+  int64_t padded_samples = 0;   // samples with padding, per pass (0: the data was not letterboxed)
+  int64_t masked_tensors = 0;   // tensors observed without their padded positions (exclude only)
+};
+
 struct CalibOutcome {
   CalibTable table;
   bool from_cache = false;
@@ -111,6 +134,7 @@ struct CalibOutcome {
   double seconds = 0;                   // the calibration passes (the refinement has its own)
   std::vector<HealthWarning> warnings;  // of the algorithm's thresholds
   RefineOutcome refinement;
+  PaddingOutcome padding;
 };
 
 // The header octet writes for `algo`: TRT-<version>-<token> (percentile/mse use octet's own tokens).

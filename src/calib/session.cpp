@@ -95,13 +95,19 @@ void CalibSession::feed(int v, const Tensor& t) {
   if (i < 0 || t.dtype() != DType::f32) return;
   const float* p = t.data<float>();
   size_t n = static_cast<size_t>(t.numel());
+  if (box_ && content_values(t, plan_->graph().value(v).layout_of >= 0, *box_, scratch_)) {
+    p = scratch_.data();
+    n = scratch_.size();
+  }
   TensorObserver& o = obs_[static_cast<size_t>(i)];
   if (one_pass_) o.observe(p, n);
   else if (pass_ == 0) o.observe_absmax(p, n);
   else o.observe_hist(p, n);
 }
 
-void CalibSession::observe(const std::vector<Tensor>& inputs) {
+void CalibSession::observe(const std::vector<Tensor>& inputs) { observe(inputs, {}); }
+
+void CalibSession::observe(const std::vector<Tensor>& inputs, const std::vector<ContentBox>& boxes) {
   const Graph& g = plan_->graph();
   OCTET_CHECK(inputs.size() == g.inputs.size(), "calibration session: ", inputs.size(), " tensors for ",
               g.inputs.size(), " model inputs");
@@ -120,6 +126,8 @@ void CalibSession::observe(const std::vector<Tensor>& inputs) {
     OCTET_CHECK(n < 0 || t.dim(0) == n, "calibration session: inputs with different batch sizes");
     n = t.dim(0);
   }
+  OCTET_CHECK(boxes.empty() || static_cast<int64_t>(boxes.size()) == n, "calibration session: ", boxes.size(),
+              " content boxes for a batch of ", n);
   Plan::Observer observer = [this](int v, const Tensor& t) { feed(v, t); };
   for (int64_t j = 0; j < n; ++j) {
     std::vector<Tensor> sample;
@@ -128,7 +136,11 @@ void CalibSession::observe(const std::vector<Tensor>& inputs) {
       std::memcpy(t.raw(), static_cast<const char*>(inputs[i].raw()) + static_cast<size_t>(j) * t.nbytes(), t.nbytes());
       sample.push_back(std::move(t));
     }
+    if (!boxes.empty()) check_content_box(boxes[static_cast<size_t>(j)], shapes[0], g.value(g.inputs[0]).name);
+    box_ = !boxes.empty() && opt_.exclude_padding && boxes[static_cast<size_t>(j)].padded() ? &boxes[static_cast<size_t>(j)]
+                                                                                          : nullptr;
     plan_->run(sample, &observer);
+    box_ = nullptr;
   }
   if (!constants_seen_) {
     // Tensors folded at build (computed from weights or shapes only) are observed once per pass.

@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "calib/padding.h"
 #include "calib/table.h"
 #include "core/tensor.h"
 #include "ir/graph.h"
@@ -40,6 +41,7 @@ struct CalibSessionOptions {
   bool inputs_minmax = true;
   int trt_version = kDefaultTrtVersion;
   std::string backend = "cpu";
+  bool exclude_padding = true;  // observe(inputs, boxes): leave letterbox padding out (CalibOptions::exclude_padding)
 };
 
 class CalibSession {
@@ -52,6 +54,9 @@ class CalibSession {
   int64_t images() const { return images_; }
   // One batch: a tensor per model input (graph-input order), float32, N x (input shape without batch).
   void observe(const std::vector<Tensor>& inputs);
+  // The same for letterboxed samples: boxes[j] is sample j's content box in the first input (calib/padding.h;
+  // in_h == 0: no padding); with exclude_padding, mapped activations are observed inside it only.
+  void observe(const std::vector<Tensor>& inputs, const std::vector<ContentBox>& boxes);
   void next_pass();
 
   std::string export_state() const;
@@ -87,6 +92,8 @@ class CalibSession {
   std::vector<int> obs_value_;       // observer -> plan value
   std::vector<std::string> obs_name_;
   std::vector<char> constant_;       // observer -> folded at build (observed once per pass)
+  const ContentBox* box_ = nullptr;  // the current sample's, while it runs (observe with boxes)
+  std::vector<float> scratch_;
 };
 
 }  // namespace octet

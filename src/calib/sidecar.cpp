@@ -124,6 +124,7 @@ json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta) {
               {"tensors", std::move(tensors)}};
   if (!meta.refinement.is_null()) j["refinement"] = meta.refinement;
   if (!meta.warnings.is_null()) j["warnings"] = meta.warnings;
+  if (!meta.calib_padding.is_null()) j["calib_padding"] = meta.calib_padding;
   return j;
 }
 
@@ -150,6 +151,7 @@ CalibTable sidecar_from_json(const json& j, SidecarMeta* meta) {
       meta->fp32_layers = j.value("fp32_layers", std::vector<std::string>{});
       meta->refinement = j.value("refinement", json());
       meta->warnings = j.value("warnings", json());
+      meta->calib_padding = j.value("calib_padding", json());
     }
     for (const auto& tj : j.at("tensors")) {
       CalibEntry e;

@@ -18,6 +18,8 @@
 //   "refinement": {"samples": 128, "sqnr_before_db": 10.5, "sqnr_after_db": 19.4, "sweeps": 3, "trials": 925, "seconds": 60,
 //                  "changes": [{"tensor": "conv1", "choice": "mse", "from": 1.0, "to": 0.9}]}
 // }
+// "calib_padding" (letterboxed data only): {"mode": "exclude"|"include", "padded_samples": N per pass,
+// "masked_tensors": tensors observed without their padded positions} (calib/padding.h).
 // "refinement" (octet calibrate's threshold refinement; absent with --no-refine) lists the tensors whose amax
 // is not the algorithm's; their "clipped" still describes the algorithm's threshold (candidates[algorithm]).
 // Non-finite numbers (min/max of a never-observed tensor) are written as null. Entries imported from a
@@ -52,6 +54,8 @@ struct SidecarMeta {
   // The calibration's health warnings, every one (the CLI shows a few of each kind and points here):
   // [{"tensor", "issue" (health_issue_name), "message"}]; null when there were none.
   nlohmann::json warnings;
+  // Letterbox padding left out of the histograms or not (calib/padding.h); null when the data had none.
+  nlohmann::json calib_padding;
 };
 
 nlohmann::json sidecar_to_json(const CalibTable& table, const SidecarMeta& meta);

@@ -256,7 +256,9 @@ class SubsetDataset : public Dataset {
   size_t size() const override { return idx_.size(); }
   int label(size_t i) const override { return base_->label(idx_.at(i)); }
   const std::vector<std::string>& class_names() const override { return base_->class_names(); }
-  void load(size_t i, float* dst, const Preprocess& p) const override { base_->load(idx_.at(i), dst, p); }
+  void load(size_t i, float* dst, const Preprocess& p, ImageGeometry* geo) const override {
+    base_->load(idx_.at(i), dst, p, geo);
+  }
   Tensor load_tensor(size_t i, const Preprocess& p) const override { return base_->load_tensor(idx_.at(i), p); }
   std::string sample_name(size_t i) const override { return base_->sample_name(idx_.at(i)); }
   std::string source() const override { return base_->source(); }
@@ -283,7 +285,7 @@ class NpyDataset : public Dataset {
   size_t size() const override { return static_cast<size_t>(data_.dim(0)); }
   int label(size_t) const override { return -1; }
   const std::vector<std::string>& class_names() const override { return none_; }
-  void load(size_t i, float* dst, const Preprocess& p) const override {
+  void load(size_t i, float* dst, const Preprocess& p, ImageGeometry*) const override {
     OCTET_CHECK(p.channels == data_.dim(1) && p.height == data_.dim(2) && p.width == data_.dim(3), "'", path_,
                 "' holds ", data_.dim(1), "x", data_.dim(2), "x", data_.dim(3), " samples but the input needs ",
                 p.channels, "x", p.height, "x", p.width);
@@ -321,12 +323,12 @@ Tensor Dataset::load_tensor(size_t i, const Preprocess& p) const {
 ImageDataset::ImageDataset(std::vector<Sample> samples, std::vector<std::string> class_names, std::string source)
     : samples_(std::move(samples)), classes_(std::move(class_names)), source_(std::move(source)) {}
 
-void ImageDataset::load(size_t i, float* dst, const Preprocess& p) const {
+void ImageDataset::load(size_t i, float* dst, const Preprocess& p, ImageGeometry* geo) const {
   const Sample& s = samples_.at(i);
   if (s.image.empty())
-    load_image(s.path, dst, p);
+    load_image(s.path, dst, p, geo);
   else
-    preprocess_image(s.image, dst, p, s.path);
+    preprocess_image(s.image, dst, p, s.path, geo);
 }
 
 Tensor ImageDataset::load_tensor(size_t i, const Preprocess& p) const {
@@ -527,6 +529,7 @@ Batcher::Batcher(const Dataset& ds, const Preprocess& p, int64_t batch_size, con
 int64_t Batcher::next_sized() {
   labels_.clear();
   indices_.clear();
+  geometries_.clear();
   std::vector<std::pair<size_t, Tensor>> got;
   while (static_cast<int64_t>(got.size()) < n_) {
     if (pending_.empty()) {
@@ -585,16 +588,18 @@ int64_t Batcher::next() {
   float* out = batch_.data<float>();
   labels_.clear();
   indices_.clear();
+  geometries_.clear();
   int64_t filled = 0;
   while (filled < n_ && pos_ < ds_.size()) {
     const int64_t k = std::min<int64_t>(n_ - filled, static_cast<int64_t>(ds_.size() - pos_));
+    std::vector<ImageGeometry> geo(static_cast<size_t>(k));
     std::vector<std::string> err(static_cast<size_t>(k));
     std::vector<char> ok(static_cast<size_t>(k), 0);
     // Exceptions must not cross the OpenMP region: each image records its own failure.
 #pragma omp parallel for schedule(dynamic, 1)
     for (int64_t j = 0; j < k; ++j) {
       try {
-        ds_.load(pos_ + j, out + (filled + j) * per, p_);
+        ds_.load(pos_ + j, out + (filled + j) * per, p_, &geo[static_cast<size_t>(j)]);
         ok[j] = 1;
       } catch (const std::exception& e) {
         err[j] = e.what();
@@ -615,6 +620,7 @@ int64_t Batcher::next() {
       if (w != filled + j) std::memmove(out + w * per, out + (filled + j) * per, per * sizeof(float));
       labels_.push_back(ds_.label(idx));
       indices_.push_back(idx);
+      geometries_.push_back(geo[static_cast<size_t>(j)]);
       ++w;
     }
     pos_ += static_cast<size_t>(k);

@@ -39,7 +39,8 @@ class Dataset {
   bool labelled() const { return !class_names().empty(); }
   // Preprocesses sample i into dst[p.channels * p.height * p.width]; `p` must be resolved().
   // Throws octet::Error naming the sample. Thread-safe: the Batcher calls it from OpenMP threads.
-  virtual void load(size_t i, float* dst, const Preprocess& p) const = 0;
+  // `geo` (optional): where an image landed in dst (left as it is for samples that are not images).
+  virtual void load(size_t i, float* dst, const Preprocess& p, ImageGeometry* geo = nullptr) const = 0;
   // Sample i as a new C x H x W tensor: p.output_shape() for a fixed size; with p.size_from_image(), the size
   // the sample gives (an image's own after --limit-side / --multiple; a .npy's sample shape). Thread-safe.
   virtual Tensor load_tensor(size_t i, const Preprocess& p) const;
@@ -65,7 +66,7 @@ class ImageDataset : public Dataset {
   size_t size() const override { return samples_.size(); }
   int label(size_t i) const override { return samples_.at(i).label; }
   const std::vector<std::string>& class_names() const override { return classes_; }
-  void load(size_t i, float* dst, const Preprocess& p) const override;
+  void load(size_t i, float* dst, const Preprocess& p, ImageGeometry* geo = nullptr) const override;
   Tensor load_tensor(size_t i, const Preprocess& p) const override;
   std::string sample_name(size_t i) const override { return samples_.at(i).path; }
   std::string source() const override { return source_; }
@@ -119,6 +120,9 @@ class Batcher {
   // Per image of the last batch: its label (-1 unlabelled) and its index in the data set.
   const std::vector<int>& labels() const { return labels_; }
   const std::vector<size_t>& indices() const { return indices_; }
+  // Per image of the last batch: where it landed in its slot (ImageGeometry::letterboxed tells whether the slot has
+  // letterbox padding; out_h == 0 for a sample that is not an image, e.g. of a .npy). Empty with size_from_image.
+  const std::vector<ImageGeometry>& geometries() const { return geometries_; }
   size_t skipped() const { return skipped_; }
   size_t position() const { return pos_; }  // index of the next sample to read
   int64_t batch_size() const { return n_; }
@@ -139,6 +143,7 @@ class Batcher {
   Tensor batch_;
   std::vector<int> labels_;
   std::vector<size_t> indices_;
+  std::vector<ImageGeometry> geometries_;
   size_t pos_ = 0;
   size_t skipped_ = 0;
   std::vector<std::pair<size_t, Tensor>> pending_;  // size_from_image: loaded, not yet batched (index, C x H x W)

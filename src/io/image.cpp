@@ -332,13 +332,16 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& name) {
   return img;
 }
 
-void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const std::string& name) {
+void preprocess_image(const cv::Mat& src, float* dst, const Preprocess& p, const std::string& name,
+                      ImageGeometry* geo_out) {
   OCTET_CHECK(p.channels > 0 && (p.size_from_image() || (p.height > 0 && p.width > 0)),
               "preprocess_image: Preprocess not resolved");
   if (src.empty() || src.rows <= 0 || src.cols <= 0) fail("cannot use image '", name, "': empty image");
   if (p.channels != 1 && p.channels != 3)
     fail("cannot use image '", name, "': the input expects ", p.channels, " channels; images give 1 (--gray) or 3");
-  const ImageGeometry geo = p.geometry(src.rows, src.cols);
+  ImageGeometry geo = p.geometry(src.rows, src.cols);
+  geo.letterboxed = p.letterbox;
+  if (geo_out) *geo_out = geo;
   const int H = geo.out_h, W = geo.out_w, C = p.channels;
   cv::Mat img;
   try {
@@ -402,8 +405,8 @@ Tensor preprocess_image(const cv::Mat& img, const Preprocess& p, const std::stri
   return t;
 }
 
-void load_image(const std::string& path, float* dst, const Preprocess& p) {
-  preprocess_image(decode_image(path), dst, p, path);
+void load_image(const std::string& path, float* dst, const Preprocess& p, ImageGeometry* geo) {
+  preprocess_image(decode_image(path), dst, p, path, geo);
 }
 
 Tensor load_image(const std::string& path, const Preprocess& p) {

@@ -53,6 +53,10 @@ struct ImageGeometry {
   int resized_h = 0, resized_w = 0;
   int top = 0, left = 0;
   double scale_y = 1, scale_x = 1;  // resized / source
+  // Letterbox padding around the image (Preprocess::letterbox): set by preprocess_image; the content box is then
+  // rows [top, top + resized_h) and columns [left, left + resized_w) of the output (calibration leaves the rest out
+  // of its histograms, calib/padding.h).
+  bool letterboxed = false;
 };
 
 // "bilinear"|"linear", "nearest", "area", "cubic"|"bicubic"; throws naming the accepted values.
@@ -100,13 +104,14 @@ cv::Mat decode_image(const void* data, size_t size, const std::string& name);
 
 // Steps 2-5 on a decoded image (any depth, 1-4 channels) into dst[channels * height * width] (with
 // size_from_image(): the size of p.output_shape(img.rows, img.cols)).
-// `p` must be resolved(). `name` is used in messages. Thread-safe.
-void preprocess_image(const cv::Mat& img, float* dst, const Preprocess& p, const std::string& name);
+// `p` must be resolved(). `name` is used in messages. Thread-safe. `geo` (optional): where the image landed.
+void preprocess_image(const cv::Mat& img, float* dst, const Preprocess& p, const std::string& name,
+                      ImageGeometry* geo = nullptr);
 // The same into a new C x H x W tensor of whatever size the image gives.
 Tensor preprocess_image(const cv::Mat& img, const Preprocess& p, const std::string& name);
 
 // decode_image + preprocess_image into the slot dst[channels * height * width]. Thread-safe.
-void load_image(const std::string& path, float* dst, const Preprocess& p);
+void load_image(const std::string& path, float* dst, const Preprocess& p, ImageGeometry* geo = nullptr);
 // The same into a new 1 x C x H x W tensor (any size with size_from_image()).
 Tensor load_image(const std::string& path, const Preprocess& p);
 

@@ -173,5 +173,55 @@ TEST(IoLetterbox, BatchesHoldOneSize) {
   EXPECT_EQ(b.next(), 2);
 }
 
+// Each sample of a batch says where its image landed (the content box calibration keeps, calib/padding.h): with
+// images of odd sizes and both aspects in one batch, every pixel outside the box is the padding and every pixel
+// inside is image (values 200..250, never the pad value), top-left and centred.
+TEST(IoLetterbox, BatcherGivesEachSampleItsContentBox) {
+  std::vector<Sample> s;
+  const int sizes[][2] = {{37, 53}, {53, 37}, {41, 41}, {30, 101}, {101, 29}};
+  for (int i = 0; i < 5; ++i) {
+    cv::Mat m(sizes[i][0], sizes[i][1], CV_8UC3);
+    for (int y = 0; y < m.rows; ++y)
+      for (int x = 0; x < m.cols; ++x) m.at<cv::Vec3b>(y, x) = cv::Vec3b(uint8_t(200 + (x + y) % 51), 225, 250);
+    s.push_back({"img" + std::to_string(i), m, -1});
+  }
+  ImageDataset ds(std::move(s), {}, "mem");
+  for (PadPlacement where : {PadPlacement::topleft, PadPlacement::center}) {
+    SCOPED_TRACE(where == PadPlacement::topleft ? "topleft" : "center");
+    Preprocess p = letterbox(33, 47, where);
+    p.pad_value = 114.f;
+    Batcher b(ds, p, 3, {3, 33, 47});
+    size_t seen = 0;
+    bool offset = false;
+    while (int64_t n = b.next()) {
+      ASSERT_EQ(b.geometries().size(), static_cast<size_t>(n));
+      for (int64_t j = 0; j < n; ++j, ++seen) {
+        const ImageGeometry& g = b.geometries()[static_cast<size_t>(j)];
+        const ImageGeometry want = p.geometry(sizes[seen][0], sizes[seen][1]);
+        EXPECT_TRUE(g.letterboxed);
+        EXPECT_EQ(g.top, want.top);
+        EXPECT_EQ(g.left, want.left);
+        EXPECT_EQ(g.resized_h, want.resized_h);
+        EXPECT_EQ(g.resized_w, want.resized_w);
+        offset = offset || g.top > 0 || g.left > 0;
+        const float* px = b.batch().data<float>() + j * 3 * 33 * 47;
+        int wrong = 0;
+        for (int y = 0; y < 33; ++y)
+          for (int x = 0; x < 47; ++x) {
+            const bool in = y >= g.top && y < g.top + g.resized_h && x >= g.left && x < g.left + g.resized_w;
+            wrong += in != (px[y * 47 + x] != 114.f);
+          }
+        EXPECT_EQ(wrong, 0) << "sample " << seen;
+      }
+    }
+    EXPECT_EQ(seen, 5u);
+    EXPECT_EQ(offset, where == PadPlacement::center);
+  }
+  Preprocess q;  // stretched: no letterbox, no box
+  Batcher b(ds, q, 5, {3, 33, 47});
+  ASSERT_EQ(b.next(), 5);
+  for (const ImageGeometry& g : b.geometries()) EXPECT_FALSE(g.letterboxed);
+}
+
 }  // namespace
 }  // namespace octet

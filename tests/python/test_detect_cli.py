@@ -1,6 +1,7 @@
 """Detector workflows through the CLI (issue 15): letterbox placement against a numpy reference, raw 0-255 input,
 a fixed-batch model (yolox_det, batch 1) run on any number of samples, and a model of dynamic H x W (ppocr_det)
 calibrated and run at the data's own sizes or at --shapes. FP32 outputs are compared with ONNX Runtime."""
+import json
 import struct
 
 import numpy as np
@@ -114,3 +115,37 @@ def test_dynamic_model_calibrates_on_images_of_several_sizes(octet, models, mixe
     r = octet("calibrate", models / "ppocr_det.onnx", "--data", mixed_images, "--shapes", "x:1x4x64x64", "--cache",
               tmp_path / "d.cache", "--no-refine", "--quiet", check=False)
     assert r.returncode != 0 and "disagrees" in r.stderr, r.stderr
+
+
+def test_calibration_leaves_letterbox_padding_out(octet, models, tmp_path):
+    # Images of small values (0..30, raw: --scale 1) letterboxed with pad value 255, of two aspects (padding below, and
+    # at the right): by default the network input (MinMax) and every mapped activation see only the image; with
+    # --calib-padding include the padding's 255 sets the input's amax, as before.
+    rng = np.random.default_rng(3)
+    data = tmp_path / "scenes"
+    data.mkdir()
+    write_bmp(data / "a.bmp", rng.integers(0, 31, (24, 48, 3), dtype=np.uint8))
+    write_bmp(data / "b.bmp", rng.integers(0, 31, (40, 20, 3), dtype=np.uint8))
+    pre = ["--shapes", "x:1x3x32x32", "--letterbox", "32", "--pad-value", "255", "--scale", "1", "--no-refine", "--quiet"]
+    amax = {}
+    for mode in ("exclude", "include"):  # exclude: the default
+        flag = ["--calib-padding", mode] if mode == "include" else []
+        r = octet("calibrate", models / "ppocr_det.onnx", "--data", data, *[a for a in pre if a != "--quiet"], *flag,
+                  "--cache", tmp_path / "c.cache")
+        assert ("left out of the histograms" in r.stdout) == (mode == "exclude"), r.stdout
+        # The same cache path: the exclude cache is not reused for include (same header, other thresholds).
+        assert ("calibrated with --calib-padding exclude, not include" in r.stdout) == (mode == "include"), r.stdout
+        side = json.loads((tmp_path / "c.cache.json").read_text())
+        assert side["calib_padding"]["mode"] == mode
+        assert side["calib_padding"]["padded_samples"] == 2
+        assert (side["calib_padding"]["masked_tensors"] > 10) == (mode == "exclude")
+        amax[mode] = {t["name"]: t["amax"] for t in side["tensors"]}
+    assert amax["exclude"]["x"] == 30 and amax["include"]["x"] == 255
+    assert sum(amax["exclude"][k] != amax["include"][k] for k in amax["exclude"]) > 10
+    # Without --letterbox there is no padding and no record.
+    stretched = [a for a in pre if a not in ("--letterbox", "32", "--pad-value", "255")] + ["--size", "32"]
+    octet("calibrate", models / "ppocr_det.onnx", "--data", data, *stretched, "--cache", tmp_path / "s.cache")
+    assert "calib_padding" not in json.loads((tmp_path / "s.cache.json").read_text())
+    r = octet("calibrate", models / "ppocr_det.onnx", "--data", data, *pre, "--calib-padding", "drop", "--cache",
+              tmp_path / "x.cache", check=False)
+    assert r.returncode != 0 and "--calib-padding expects exclude or include, got 'drop'" in r.stderr, r.stderr

@@ -186,6 +186,29 @@ def test_numpy_calibrator_and_dataset_match_cli(samples_npy, tmp_path, refine):
     assert (tmp_path / "ds.cache").read_bytes() == want and (tmp_path / "ds.cache.json").exists()
 
 
+def test_letterboxed_dataset_leaves_the_padding_out(tmp_path):
+    # Dark images (0..40) of two aspects, letterboxed into 28 x 28 with pad value 255: an octet data set knows each
+    # sample's box, so by default the input's amax (MinMax) is the images' (40/255), not the padding's (1.0).
+    rng = np.random.default_rng(5)
+    d = tmp_path / "boxed"
+    d.mkdir()
+    for i in range(6):
+        write_png(d / f"{i}.png", rng.integers(0, 41, (14, 28) if i % 2 else (28, 20), dtype=np.uint8))
+    ds = trt.ImageFolder(d, letterbox=True, pad_value=255)
+    ex = trt.calibrate(MODEL, ds, refine=False, cache=tmp_path / "ex.cache")
+    inc = trt.calibrate(MODEL, ds, refine=False, calib_padding="include")
+    amax = lambda cache: 127 * struct.unpack(">f", bytes.fromhex(dict(
+        l.split(": ") for l in cache.decode().splitlines()[1:])["input"]))[0]
+    assert amax(ex.cache) == pytest.approx(40 / 255, rel=1e-5)
+    assert amax(inc.cache) == pytest.approx(1.0, rel=1e-5)
+    import json
+    assert json.loads((tmp_path / "ex.cache.json").read_text())["calib_padding"]["mode"] == "exclude"
+    # A calibrator's raw arrays carry no box: the same samples give the include result, as before.
+    x, _ = trt.load_samples(MODEL, ds)
+    assert NpyCalibrator(x).data.shape == (6, 1, 28, 28)
+    assert trt.calibrate(MODEL, NpyCalibrator(x), refine=False).cache == inc.cache
+
+
 def test_algorithms_and_one_pass(samples_npy):
     data = np.load(samples_npy)
 
