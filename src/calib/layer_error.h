@@ -47,6 +47,7 @@ class LayerErrorMeter {
     int value = -1;
     bool nhwc = false;  // channels-last (int8 rank-4 tensors, channels-last float copies)
     float scale = 0.f;  // > 0: an int8 tensor with this scale
+    int32_t zero_point = 0;
   };
   std::vector<SourceLoc> sources_;      // per row
   std::vector<int> row_of_int8_value_;  // int8 plan value -> row or -1
