@@ -92,6 +92,7 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8) : fp32_(fp32), int8_(in
   row_of_int8_value_.assign(q.values.size(), -1);
   for (size_t r = 0; r < rows_.size(); ++r) {
     sources_[r] = in_int8.at(rows_[r].tensor);
+    rows_[r].zero_point = sources_[r].zero_point;
     row_of_int8_value_[static_cast<size_t>(sources_[r].value)] = static_cast<int>(r);
   }
 }
@@ -128,8 +129,11 @@ void LayerErrorMeter::add(const Tensor& x, std::vector<Tensor>* fp32_out, std::v
       e.q_sq += qb * qb;
     }
     e.values += static_cast<int64_t>(a.size());
+    // -128 of a tensor with a zero point is the activation's own minimum (asym_range), not a clipped value.
+    const bool low_clips = s.zero_point == 0;
     if (t.dtype() == DType::i8)
-      for (int64_t i = 0; i < t.numel(); ++i) e.saturated += t.data<int8_t>()[i] == -128 || t.data<int8_t>()[i] == 127;
+      for (int64_t i = 0; i < t.numel(); ++i)
+        e.saturated += (low_clips && t.data<int8_t>()[i] == -128) || t.data<int8_t>()[i] == 127;
   };
   std::vector<Tensor> io = int8_.run({x}, &compare);
   if (int8_out) {
