@@ -331,7 +331,9 @@ TEST(CudaKernelBodies, QuantizeDequantizeMatchRef) {
       da.y = dy.data<float>();
       run_on_host<DequantizeBody>(da);
       expect_bytes_equal(dy, dref, std::string(to_nhwc ? "Dequantize to_nchw" : "Dequantize") + " zp " + std::to_string(zp));
-      if (zp != 0) EXPECT_EQ(dref.data<float>()[0], static_cast<float>(ref.data<int8_t>()[0] - zp) * 0.0371f);
+      if (zp != 0) {
+        EXPECT_EQ(dref.data<float>()[0], static_cast<float>(ref.data<int8_t>()[0] - zp) * 0.0371f);
+      }
     }
   }
 }
