@@ -561,6 +561,11 @@ std::vector<Case> int8_cases() {
   with_zp("QConv_xzp_1x1_residual", -100, 0);
   qconv_act("QConv_xzp_silu_1x1", {2, 5, 7, 24}, 48, 1, 1, quant::Act::Silu, 0.009f, 72);
   with_zp("QConv_xzp_silu_1x1", -93, -91);
+  // YOLOX-like 3x3 layers (oneDNN's brgconv family at these sizes, with its own padding compensation).
+  qconv_act("QConv_xzp_silu_3x3_c96_26", {1, 26, 26, 96}, 96, 1, 3, quant::Act::Silu, 0.009f, 73);
+  with_zp("QConv_xzp_silu_3x3_c96_26", -97, -96);
+  qconv_act("QConv_xzp_silu_3x3_s2_c48_52", {1, 52, 52, 48}, 96, 1, 3, quant::Act::Silu, 0.009f, 74, 1.f, 0.f, false, 2);
+  with_zp("QConv_xzp_silu_3x3_s2_c48_52", -99, -95);
   // A residual added after the activation (YOLOX's x + SiLU(conv(...))): channels not multiples of 16, 1x1 and
   // 3x3, stride 2, several images per oneDNN step (the residual's offset), an affine before the residual.
   qconv_act("QConv_silu_then_residual_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 60, 1.f, 0.f, true);
