@@ -218,3 +218,35 @@ TEST(AsymmetricActivations, PlanFileRoundTrip) {
   }
   std::filesystem::remove(path);
 }
+
+// A rescalable plan (the refinement's trial plans) updated to other amax values computes what a fresh build with
+// them does, the zero points included (here c1_m's range changes, and with amax 0.2 it has none at all: no better
+// than symmetric).
+TEST(AsymmetricActivations, RescaledPlanEqualsFreshBuild) {
+  Graph g = make_graph();
+  Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
+  PlanOptions o;
+  o.backend = "cpu";
+  o.int8_amax = kAmax;
+  o.rescalable = true;
+  auto plan = Plan::build(g, o);
+  for (float c1 : {2.5f, 0.2f, 1.5f}) {
+    SCOPED_TRACE(c1);
+    std::map<std::string, float> amax = kAmax;
+    amax["c1_m"] = c1;
+    plan->update_int8_amax(amax);
+    PlanOptions f = o;
+    f.rescalable = false;
+    f.int8_amax = amax;
+    auto fresh = Plan::build(g, f);
+    int zps = 0;
+    for (const Node& n : fresh->graph().nodes) zps += n.attr_i("out_zero_point", 0) != 0;
+    EXPECT_EQ(zps, c1 > -quant::kSiluMin ? 1 : 0);
+    std::vector<Tensor> want;
+    for (const Tensor& t : fresh->run({in})) want.push_back(t.clone());
+    std::vector<Tensor> got = plan->run({in});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_EQ(0, std::memcmp(got[i].raw(), want[i].raw(), want[i].nbytes())) << "output " << i;
+  }
+}
