@@ -2,7 +2,8 @@
 // Every kernel — ref, cpu (oneDNN / own VNNI code), cuda — must produce exactly what these scalar functions
 // produce; the op tests compare them bit for bit.
 //
-//   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127
+//   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127 (except SiLU outputs
+//                read only by convs: a zero point, see "Zero points" below)
 //   weights:     symmetric per output channel, int8 [-127, 127], s_w[k] = max|W[k]| / 127
 //   bias:        float32 in accumulator units, b[k] / (s_x * s_w[k]) (not rounded: TensorRT keeps biases in
 //                float, and a rounded bias is off by up to multiplier/2 output steps where multiplier > 1)
