@@ -158,13 +158,16 @@ int cmd_eval(int argc, char** argv) {
   if (layers) {
     std::vector<LayerError> rows = layers->results();
     std::printf("per-tensor error of INT8 vs FP32 over %lld images (%zu tensors, execution order; saturated = int8 "
-                "values at -128 / 127):\n", static_cast<long long>(seen), rows.size());
+                "values at -128 / 127; KIND asym: int8 with a zero point, saturated at 127 only):\n",
+                static_cast<long long>(seen), rows.size());
     std::printf("  %-56s %-18s %-5s %8s %9s %9s\n", "TENSOR", "OP", "KIND", "SQNR dB", "cosine", "saturated");
     for (const LayerError& e : rows) {
-      std::printf("  %-56s %-18s %-5s %8.1f %9.5f %8.3f%%\n", e.tensor.c_str(), e.op.c_str(), e.int8 ? "int8" : "fp32",
-                  e.sqnr(), e.cosine(), 100.0 * e.saturated_share());
-      j["layers"].push_back({{"tensor", e.tensor}, {"op", e.op}, {"int8", e.int8}, {"sqnr_db", db_json(e.sqnr())},
-                             {"cosine", e.cosine()}, {"saturated", e.saturated_share()}, {"values", e.values}});
+      std::printf("  %-56s %-18s %-5s %8.1f %9.5f %8.3f%%\n", e.tensor.c_str(), e.op.c_str(),
+                  !e.int8 ? "fp32" : e.zero_point != 0 ? "asym" : "int8", e.sqnr(), e.cosine(),
+                  100.0 * e.saturated_share());
+      j["layers"].push_back({{"tensor", e.tensor}, {"op", e.op}, {"int8", e.int8}, {"zero_point", e.zero_point},
+                             {"sqnr_db", db_json(e.sqnr())}, {"cosine", e.cosine()}, {"saturated", e.saturated_share()},
+                             {"values", e.values}});
     }
   }
   if (batcher.skipped()) std::printf("skipped %zu unreadable images\n", batcher.skipped());

@@ -20,7 +20,10 @@ nlohmann::json ort_quantize_static_args(const std::string& model_path, const Cal
   const OrtQuantizeArgs a = ort_quantize_args(model_path, scales, opt, float_read);
 
   nlohmann::json overrides = nlohmann::json::object();
-  for (const auto& [t, s] : a.scales) overrides[t] = nlohmann::json::array({nlohmann::json{{"scale", s}, {"zero_point", 0}}});
+  for (const auto& [t, s] : a.scales) {
+    const auto zp = a.zero_points.find(t);
+    overrides[t] = nlohmann::json::array({nlohmann::json{{"scale", s}, {"zero_point", zp == a.zero_points.end() ? 0 : zp->second}}});
+  }
   for (const auto& t : a.int16) overrides[t] = nlohmann::json::array({nlohmann::json{{"quant_type", "QInt16"}}});
   const nlohmann::json types(a.op_types);
   std::vector<std::string> no_output;

@@ -39,10 +39,13 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
       for (const auto& e : cache.entries) own[e.name] = e.scale;
       for (const auto& t : plan->quantize_report().int8_tensors) {
         const std::string& name = plan->graph().value(t.of).name;
+        if (t.zero_point != 0) continue;  // opt.zero_points below (its scale is the asymmetric range's)
         auto it = own.find(name);
         if (it != own.end() && std::fabs(t.scale - it->second) > 1e-5f * it->second) (*held)[name] = t.scale;
       }
     }
+    for (const auto& t : plan->quantize_report().int8_tensors)
+      if (t.zero_point != 0) opt.zero_points[plan->graph().value(t.of).name] = {t.scale, t.zero_point};
     // Tensors whose float value in the plan is a Dequantize output (an INT8 op produced them).
     for (const auto& n : plan->graph().nodes)
       if (n.op == OpType::Dequantize && !n.outputs.empty() && out.count(plan->graph().value(n.outputs[0]).name))
@@ -80,6 +83,7 @@ void mirror_plan(const std::string& model, const CalibCache& cache, QdqExportOpt
     opt.int8_nodes.clear();
     opt.fused_into.clear();
     opt.dequantized.clear();
+    opt.zero_points.clear();
     if (float_read) float_read->clear();
     if (held) held->clear();
   }

@@ -6,6 +6,7 @@
 
 #include "calib/sqnr.h"
 #include "core/error.h"
+#include "quant/quant.h"
 
 namespace octet {
 
@@ -19,12 +20,13 @@ double LayerError::cosine() const {
 
 namespace {
 
-// A float copy of t in ONNX layout: int8 values times scale; NHWC rank-4 tensors back to NCHW.
-std::vector<float> as_nchw_f32(const Tensor& t, bool nhwc, float scale) {
+// A float copy of t in ONNX layout: int8 values dequantized with scale and zero point (quant::dequantize_zp);
+// NHWC rank-4 tensors back to NCHW.
+std::vector<float> as_nchw_f32(const Tensor& t, bool nhwc, float scale, int32_t zero_point = 0) {
   const int64_t n = t.numel();
   std::vector<float> out(static_cast<size_t>(n));
   auto at = [&](int64_t i) {
-    return t.dtype() == DType::i8 ? static_cast<float>(t.data<int8_t>()[i]) * scale : t.data<float>()[i];
+    return t.dtype() == DType::i8 ? quant::dequantize_zp(t.data<int8_t>()[i], zero_point, scale) : t.data<float>()[i];
   };
   if (!nhwc || t.rank() != 4) {
     for (int64_t i = 0; i < n; ++i) out[static_cast<size_t>(i)] = at(i);
@@ -62,7 +64,7 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8) : fp32_(fp32), int8_(in
     in_int8.emplace(q.value(of).name, SourceLoc{static_cast<int>(v), nhwc, 0.f});
   }
   for (const auto& t : int8.quantize_report().int8_tensors)
-    in_int8[q.value(t.of).name] = SourceLoc{t.value, true, t.scale};
+    in_int8[q.value(t.of).name] = SourceLoc{t.value, true, t.scale, t.zero_point};
   row_of_fp32_value_.assign(f.values.size(), -1);
   std::map<std::string, int> row_of_name;
   for (const Node& n : f.nodes)
@@ -90,6 +92,7 @@ LayerErrorMeter::LayerErrorMeter(Plan& fp32, Plan& int8) : fp32_(fp32), int8_(in
   row_of_int8_value_.assign(q.values.size(), -1);
   for (size_t r = 0; r < rows_.size(); ++r) {
     sources_[r] = in_int8.at(rows_[r].tensor);
+    rows_[r].zero_point = sources_[r].zero_point;
     row_of_int8_value_[static_cast<size_t>(sources_[r].value)] = static_cast<int>(r);
   }
 }
@@ -115,7 +118,7 @@ void LayerErrorMeter::add(const Tensor& x, std::vector<Tensor>* fp32_out, std::v
     LayerError& e = rows_[static_cast<size_t>(r)];
     if (a.empty()) return;  // the FP32 plan did not run it for this input (should not happen)
     const SourceLoc& s = sources_[static_cast<size_t>(r)];
-    std::vector<float> b = as_nchw_f32(t, s.nhwc, s.scale);
+    std::vector<float> b = as_nchw_f32(t, s.nhwc, s.scale, s.zero_point);
     OCTET_CHECK(a.size() == b.size(), "layer error: tensor '", e.tensor, "' has ", a.size(), " values in FP32 and ",
                 b.size(), " in INT8");
     for (size_t i = 0; i < a.size(); ++i) {
@@ -126,8 +129,11 @@ void LayerErrorMeter::add(const Tensor& x, std::vector<Tensor>* fp32_out, std::v
       e.q_sq += qb * qb;
     }
     e.values += static_cast<int64_t>(a.size());
+    // -128 of a tensor with a zero point is the activation's own minimum (asym_range), not a clipped value.
+    const bool low_clips = s.zero_point == 0;
     if (t.dtype() == DType::i8)
-      for (int64_t i = 0; i < t.numel(); ++i) e.saturated += t.data<int8_t>()[i] == -128 || t.data<int8_t>()[i] == 127;
+      for (int64_t i = 0; i < t.numel(); ++i)
+        e.saturated += (low_clips && t.data<int8_t>()[i] == -128) || t.data<int8_t>()[i] == 127;
   };
   std::vector<Tensor> io = int8_.run({x}, &compare);
   if (int8_out) {

@@ -18,6 +18,7 @@ struct LayerError {
   std::string tensor;  // ONNX tensor name
   std::string op;      // the FP32 plan's op that produces it (after fusion: the fused kernel's op)
   bool int8 = false;   // the INT8 plan holds it as int8 (else as float)
+  int32_t zero_point = 0;  // int8 with a zero point (an asymmetric SiLU output): saturated counts 127 only
   int64_t values = 0, saturated = 0;
   double ref_sq = 0, err_sq = 0, dot = 0, q_sq = 0;
   double sqnr() const;     // dB (calib/sqnr.h): +inf when the values are equal
@@ -47,6 +48,7 @@ class LayerErrorMeter {
     int value = -1;
     bool nhwc = false;  // channels-last (int8 rank-4 tensors, channels-last float copies)
     float scale = 0.f;  // > 0: an int8 tensor with this scale
+    int32_t zero_point = 0;
   };
   std::vector<SourceLoc> sources_;      // per row
   std::vector<int> row_of_int8_value_;  // int8 plan value -> row or -1

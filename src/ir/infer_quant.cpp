@@ -8,6 +8,7 @@
 #include <cmath>
 #include <string>
 
+#include "ir/qops.h"
 #include "ir/qresize.h"
 #include "ir/infer.h"
 #include "ir/window.h"
@@ -92,6 +93,7 @@ void infer_Dequantize(InferCtx& c) {
   check_dtype(c, 0, DType::i8, "x");
   const float scale = required_f(c.node, "scale");
   OCTET_CHECK(std::isfinite(scale), c.node.describe(), ": scale ", scale, " is not finite");
+  zero_point_attr(c.node, "zero_point");  // an int8 value
   Shape s = c.input(0).shape;
   if (c.node.attr_i("to_nchw", 0) != 0) {
     OCTET_CHECK(s.size() == 4, c.node.describe(), ": to_nchw needs a 4-D NHWC input, got ", shape_str(s));
@@ -113,6 +115,13 @@ void infer_QConv(InferCtx& c) {
               shape_str(x), " with group ", g, " has ", C / g);
   OCTET_CHECK(w[1] * w[2] * w[3] <= kMaxTaps, n.describe(), ": ", w[1] * w[2] * w[3],
               " products per output could overflow the int32 accumulator (at most ", kMaxTaps, ")");
+  // x - x_zero_point spans up to 255 (not 128): half as many products fit.
+  if (zero_point_attr(n, "x_zero_point") != 0)
+    OCTET_CHECK(w[1] * w[2] * w[3] <= kMaxTaps / 2, n.describe(), ": ", w[1] * w[2] * w[3],
+                " products per output with x_zero_point could overflow the int32 accumulator (at most ", kMaxTaps / 2, ")");
+  if (n.attr_i("out_zero_point", 0) != 0)
+    OCTET_CHECK(n.attr_i("act", 0) != 0 && zero_point_attr(n, "out_zero_point") != 0, n.describe(),
+                ": out_zero_point needs a non-linear epilogue activation (act)");
   if (c.has(2)) {
     check_dtype(c, 2, DType::f32, "bias");
     OCTET_CHECK(c.input(2).shape == Shape{K}, n.describe(), ": bias ", shape_str(c.input(2).shape), " must be [", K,

@@ -2,13 +2,13 @@
 // ir/infer_quant.cpp, kernels in backends/ref/qops.cpp and backends/cpu/). They live in ir/ so that every
 // layer that reads them sits at or above ir; the quantization pass is one writer among others (plan files).
 //
-// Internal INT8 ops (all activations int8, zero point 0; 4-D activations NHWC, so their IR shape is
+// Internal INT8 ops (all activations int8, zero point 0 unless an attribute below says otherwise; 4-D activations NHWC, so their IR shape is
 // [N, H, W, C]). Arithmetic is exactly src/quant/quant.h:
 //
 // Quantize    in: x f32.             attrs: scale (f), to_nhwc (i, 0/1: x is NCHW 4-D and y is NHWC).
 //             y[i] = quant::quantize(x[i], scale)
 // Dequantize  in: x i8.              attrs: scale (f), to_nchw (i, 0/1: x is NHWC 4-D and y is NCHW).
-//             y[i] = quant::dequantize(x[i], scale)
+//             y[i] = quant::dequantize(x[i], scale); zero_point (i, default 0): quant::dequantize_zp(x[i], zp, scale).
 // QConv       in: x i8 NHWC [N,H,W,C], w i8 constant [K, C/group, kh, kw] (ONNX OIHW order),
 //             bias f32 constant [K] in accumulator units (optional, kNoValue), residual i8 NHWC [N,OH,OW,K] (optional, index 3).
 //             attrs: strides [sh,sw], pads [top,left,bottom,right] (explicit; auto_pad resolved), dilations
@@ -23,6 +23,9 @@
 //             out_scale is then the sum's scale s_y and residual_scale s_r / s_y): y = quant::requantize_act_residual
 //             (the activation's output is never rounded). With Relu/Clip the residual comes before the clamp.
 //             2-D convolutions only (1-D/3-D stay FP32).
+//             Zero points (quant.h): x_zero_point (i, default 0): acc = sum w * (x - x_zero_point), padded taps
+//             adding nothing (a real zero); out_zero_point (i, default 0, only with a non-linear act): the
+//             output's zero point, added inside the rounding (out_add = act_add / s_y + out_zero_point).
 // QConvTranspose in: x i8 NHWC [N,H,W,C], w i8 constant [C, K/group, kh, kw] (ONNX ConvTranspose order), bias f32
 //             constant [K] in accumulator units (optional). attrs: strides, pads [top,left,bottom,right] (>= 0:
 //             what is cropped from the full output), dilations, group, multiplier (floats [K]) and the epilogue
@@ -84,6 +87,13 @@ struct QEpilogue {
     e.out_scale = n.attr_f("out_scale", 1.f);
     e.inv_out_scale = n.attr_f("act_mul", 1.f) / e.out_scale;
     e.out_add = n.attr_f("act_add", 0.f) / e.out_scale;
+    const int64_t zp = n.attr_i("out_zero_point", 0);
+    if (zp < -128 || zp > 127) throw Error(n.describe() + ": out_zero_point " + std::to_string(zp) + " is outside [-128, 127]");
+    if (zp != 0) {
+      if (e.act == quant::Act::None)
+        throw Error(n.describe() + ": out_zero_point needs a non-linear epilogue activation (act)");
+      e.out_add += static_cast<float>(zp);
+    }
     return e;
   }
   // One output value: channel k's accumulator, its bias (accumulator units) and residual (if any).
@@ -92,5 +102,12 @@ struct QEpilogue {
     return quant::epilogue(args(), acc, bias, multiplier[k], residual);
   }
 };
+
+// A QConv's x_zero_point / a Dequantize's zero_point (attribute `name`, default 0), checked to be an int8 value.
+inline int32_t zero_point_attr(const Node& n, const char* name) {
+  const int64_t zp = n.attr_i(name, 0);
+  if (zp < -128 || zp > 127) throw Error(n.describe() + ": " + name + " " + std::to_string(zp) + " is outside [-128, 127]");
+  return static_cast<int32_t>(zp);
+}
 
 }  // namespace octet

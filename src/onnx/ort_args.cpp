@@ -68,6 +68,9 @@ OrtQuantizeArgs ort_quantize_args(const std::string& model_path, const std::map<
   std::map<std::string, float> rounded;
   for (const auto& t : opt.int8_tensors)
     if (auto it = scale.find(t); it != scale.end() && it->second > 0.f && !constant.count(t)) rounded[t] = it->second;
+  // Held with a zero point by octet (QdqExportOptions::zero_points): octet's asymmetric scale, and the zero point.
+  for (auto& [t, s] : rounded)
+    if (auto it = opt.zero_points.find(t); it != opt.zero_points.end()) s = it->second.first;
 
   auto is_float = [&](const std::string& t) {
     if (float_inputs.count(t)) return true;
@@ -239,6 +242,9 @@ OrtQuantizeArgs ort_quantize_args(const std::string& model_path, const std::map<
   for (const auto& [t, s] : rounded)
     if (marked.count(t)) r.scales[t] = s;
   for (const auto& [t, s] : out_scales) r.scales[t] = s;
+  for (const auto& [t, s] : r.scales)
+    if (auto it = opt.zero_points.find(t); it != opt.zero_points.end() && it->second.first == s)
+      r.zero_points[t] = it->second.second;
   r.output_types = output_types;
   for (const auto& [t, w] : wide) r.int16.push_back(t);
   r.not_reproduced = not_reproduced;

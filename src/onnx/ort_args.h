@@ -19,6 +19,7 @@ struct OrtQuantizeArgs {
   std::set<std::string> output_types;          // those whose outputs get Q/DQ too (the others are in
                                                // OpTypesToExcludeOutputQuantization)
   std::map<std::string, float> scales;         // octet's rounded tensors ORT rounds, with octet's scales
+  std::map<std::string, int> zero_points;      // those of them octet holds with a zero point (absent: 0)
   std::vector<std::string> int16;              // inputs of chosen nodes octet does not round: 16-bit Q/DQ
   std::vector<std::string> not_reproduced;     // rounded by octet; no reader of them can mark them in ORT
   // Rounded by octet for its INT8 readers only (another reader takes the float value); ORT's one pair rounds

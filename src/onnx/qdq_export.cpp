@@ -10,6 +10,7 @@
 #include <fstream>
 #include <limits>
 #include <set>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -450,23 +451,30 @@ struct Exporter {
   struct Pair {
     std::string tensor, dq_out;
     float scale;
+    int zero_point = 0;
   };
   std::map<std::pair<std::string, uint32_t>, Pair> pairs;
   std::set<int> quantized_nodes;
 
-  const Pair& act_pair(const std::string& t, float scale) {
+  const Pair& act_pair(const std::string& t, float scale, int zero_point) {
     auto key = std::make_pair(t, std::bit_cast<uint32_t>(scale));
     auto it = pairs.find(key);
     if (it != pairs.end()) return it->second;
-    Pair p{t, fresh(t + "_DequantizeLinear_Output"), scale};
+    Pair p{t, fresh(t + "_DequantizeLinear_Output"), scale, zero_point};
     ++rep.activation_pairs;
     return pairs.emplace(key, p).first->second;
   }
-  void quantize_slot(int n, int slot, const std::string& t, float scale) {
-    rewire[{n, slot}] = act_pair(t, scale).dq_out;
+  void quantize_slot(int n, int slot, const std::string& t, float scale, int zero_point = 0) {
+    rewire[{n, slot}] = act_pair(t, scale, zero_point).dq_out;
     quantized_nodes.insert(n);
   }
   float scale_of(const std::string& t) const { return scales.at(t); }
+  // The ort format's pair of tensor t: octet's asymmetric range where its plan holds t with a zero point
+  // (QdqExportOptions::zero_points), else the cache's symmetric scale.
+  std::pair<float, int> ort_q(const std::string& t) const {
+    if (auto it = opt.zero_points.find(t); ort && it != opt.zero_points.end()) return it->second;
+    return {scale_of(t), 0};
+  }
 
   // Activation inputs and weight of one weighted node; returns false (and records why) when it stays FP32.
   struct WeightedPlan {
@@ -556,12 +564,15 @@ struct Exporter {
   void apply_weighted(int n, const WeightedPlan& p) {
     const auto& node = g().node(n);
     std::string who = describe(node, n);
-    for (int s : p.act_slots) quantize_slot(n, s, node.input(s), scale_of(node.input(s)));
+    for (int s : p.act_slots) {
+      const auto [scale, zp] = ort_q(node.input(s));
+      quantize_slot(n, s, node.input(s), scale, zp);
+    }
     if (p.weight_slot < 0) return;
     const WeightQ& wq = quantize_weight(node.input(p.weight_slot), p.axis, {{n, p.weight_slot}}, who);
     quantized_nodes.insert(n);
     if (ort && p.bias_slot >= 0 && !p.act_slots.empty())
-      quantize_bias(n, p.bias_slot, scale_of(node.input(p.act_slots[0])), wq, who);
+      quantize_bias(n, p.bias_slot, ort_q(node.input(p.act_slots[0])).first, wq, who);
   }
 
   // ---- placement ---------------------------------------------------------------------------------------
@@ -666,8 +677,9 @@ struct Exporter {
         if (is_float_act(t) && has_scale(t) && !graph_outputs.count(t)) tensors.insert(t);
     for (const auto& t : tensors) {
       float s = 0.f;
+      int zp = 0;
       if (!mirror || opt.int8_tensors.count(t)) {
-        s = scale_of(t);
+        std::tie(s, zp) = ort_q(t);
       } else if (auto it = opt.fused_into.find(t); it != opt.fused_into.end() && has_scale(it->second)) {
         s = scale_of(it->second);
       } else {
@@ -676,7 +688,7 @@ struct Exporter {
       for (const auto& [n, slot] : uses[t]) {
         const auto& node = g().node(n);
         if ((fp32.count(node.name()) && !opt.dequantized.count(t)) || rewire.count({n, slot})) continue;
-        quantize_slot(n, slot, t, s);
+        quantize_slot(n, slot, t, s, zp);
       }
     }
   }
@@ -697,7 +709,7 @@ struct Exporter {
     s->add_float_data(p.scale);
     auto* z = add_init(zname);
     z->set_data_type(kInt8);
-    z->set_raw_data(std::string(1, '\0'));
+    z->set_raw_data(std::string(1, static_cast<char>(static_cast<int8_t>(p.zero_point))));
     auto* q = out.Add();
     q->set_name(fresh(p.tensor + "_QuantizeLinear"));
     q->set_op_type("QuantizeLinear");
@@ -792,6 +804,11 @@ struct Exporter {
     raise_opset();
     if (ort) place_ort();
     else place_trt();
+    if (!ort && !opt.zero_points.empty())
+      rep.notes.push_back(std::to_string(opt.zero_points.size()) +
+                          " tensor(s) octet's INT8 plan holds with a zero point (asymmetric SiLU outputs) get "
+                          "symmetric Q/DQ pairs: TensorRT's explicit quantization is symmetric only, so a runtime "
+                          "executing this model rounds them more coarsely than octet (the ort format carries them)");
     emit();
     validate();
     if (rep.quantized_nodes == 0) rep.notes.push_back("no node was quantized (does the cache belong to this model?)");

@@ -60,6 +60,11 @@ struct QdqExportOptions {
   // float value is a Dequantize of it). Every reader sees the rounded value there, layers kept in FP32
   // included, so their slots get the pair too.
   std::set<std::string> dequantized;
+  // With int8_tensors: those octet's plan holds with a zero point (QuantizeOptions::asymmetric_activations:
+  // SiLU outputs read only by convs) -> (scale, zero point). The ort format gives their pairs that scale and an
+  // int8 zero point; trt keeps the cache's symmetric pair (TensorRT's explicit Q/DQ is symmetric only) and says
+  // so once in QdqExportReport::notes.
+  std::map<std::string, std::pair<float, int>> zero_points;
 };
 
 struct QdqExportReport {

@@ -35,6 +35,7 @@ struct Quantizer {
   std::vector<int> int8_of;      // original value -> its int8 value (-1 none)
   std::vector<char> f32_ready;   // original value is available in f32
   std::map<int, float> qscale;   // int8 value -> scale
+  std::map<int, int32_t> qzp;    // int8 value -> zero point (absent: 0; QuantizeOptions::asymmetric_activations)
   QuantizeReport report;
   std::set<std::string> used;  // tensors whose calibrated scale the INT8 graph uses
   std::vector<std::vector<int>> readers;     // consumers in the input graph (indices into *orig_nodes)
@@ -209,9 +210,50 @@ struct Quantizer {
     d.inputs = {qv};
     d.outputs = {v};
     d.attrs["scale"] = attr_f(qscale.at(qv));
+    if (const int32_t zp = zero_point(qv); zp != 0) d.attrs["zero_point"] = attr_i(zp);
     d.attrs["to_nchw"] = attr_i(rank4(v) ? 1 : 0);
     out_nodes.push_back(std::move(d));
     f32_ready[static_cast<size_t>(v)] = 1;
+  }
+
+  int32_t zero_point(int qv) const {
+    auto it = qzp.find(qv);
+    return it == qzp.end() ? 0 : it->second;
+  }
+  // The scale of an int8 value read by an op that takes symmetric int8 only: a tensor with a zero point has only
+  // QConv inputs and Dequantize readers (asym_output decides that before it is produced).
+  float sym_scale(int qv) const {
+    OCTET_CHECK(zero_point(qv) == 0, "quantization pass: int8 tensor '", g.value(qv).name,
+                "' has a zero point but an op without zero-point support reads it");
+    return qscale.at(qv);
+  }
+  // Lower bound of a fused activation's output where one is known and an asymmetric range may use it.
+  static bool act_lower_bound(quant::Act act, float& lo) {
+    if (act == quant::Act::Silu) {
+      lo = quant::kSiluMin;
+      return true;
+    }
+    return false;  // HardSwish (-0.375) etc.: not measured yet
+  }
+  // The asymmetric range of conv n's activation output y (QuantizeOptions::asymmetric_activations): when every
+  // reader of y (in the input graph) is a Conv reading it as its data input, whichever way each goes (a QConv
+  // takes x_zero_point, an FP32 conv reads a Dequantize with zero_point), and graph outputs get a Dequantize.
+  bool asym_output(int y, quant::Act act, float& scale, int32_t& zp) {
+    float lo = 0.f;
+    if (!opt.asymmetric_activations || !act_lower_bound(act, lo)) return false;
+    const std::string& name = g.value(y).name;
+    if (opt.keep_rounded && opt.keep_rounded->count(name)) return false;  // a Q/DQ model's own (symmetric) pair
+    if (concat_scale_source(y) != y) return false;
+    auto it = amax.find(name);
+    if (it == amax.end()) return false;
+    if (readers[static_cast<size_t>(y)].empty() && !g.is_graph_output(y)) return false;
+    for (int c : readers[static_cast<size_t>(y)]) {
+      const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
+      if (r.op != OpType::Conv || r.inputs.empty() || r.inputs[0] != y) return false;
+      for (size_t i = 1; i < r.inputs.size(); ++i)
+        if (r.inputs[i] == y) return false;
+    }
+    return quant::asym_range(lo, it->second, scale, zp);
   }
 
   bool available_int8(int v) const { return v >= 0 && int8_of[static_cast<size_t>(v)] >= 0; }
@@ -415,10 +457,18 @@ struct Quantizer {
     const Tensor w = g.const_of(n.inputs[1]);  // a copy (shared buffer): add_value may move g.values
     Window win = forward_window(n, shape(x), Shape(w.shape().begin() + 2, w.shape().end()), false);
 
+    int32_t yzp = 0;
+    if (act != quant::Act::None && !aff && !after && res < 0) {
+      float s = 0.f;
+      if (asym_output(y, act, s, yzp)) sy = s;
+    }
+
     int qx = get_int8(x);
     float sxq = qscale.at(qx);
     Node q;
     q.op = OpType::QConv;
+    if (const int32_t xzp = zero_point(qx); xzp != 0) q.attrs["x_zero_point"] = attr_i(xzp);
+    if (yzp != 0) q.attrs["out_zero_point"] = attr_i(yzp);
     q.name = n.name;
     q.post.fused_names = n.post.fused_names;
     if (aff) take_affine(q, *aff);
@@ -437,13 +487,14 @@ struct Quantizer {
     if (res >= 0) {
       int qr = get_int8(res);
       q.inputs.push_back(qr);
-      q.attrs["residual_scale"] = attr_f(qscale.at(qr) / sy);
+      q.attrs["residual_scale"] = attr_f(sym_scale(qr) / sy);
     }
     int qy = new_int8_value(y);
     q.outputs = {qy};
     out_nodes.push_back(std::move(q));
     int8_of[static_cast<size_t>(y)] = qy;
     qscale[qy] = sy;
+    if (yzp != 0) qzp[qy] = yzp;
     return "";
   }
 
@@ -497,7 +548,7 @@ struct Quantizer {
       if (!g.is_const(n.inputs[2])) return "bias is not a constant";
       bias = g.const_of(n.inputs[2]).to_f32();
     }
-    epilogue(q, qw, bias, qscale.at(qx), sy, act != quant::Act::None);
+    epilogue(q, qw, bias, sym_scale(qx), sy, act != quant::Act::None);
     q.attrs["strides"] = attr_ints(win.strides);
     q.attrs["dilations"] = attr_ints(win.dilations);
     q.attrs["pads"] = attr_ints({win.pad_begin[0], win.pad_begin[1], win.pad_end[0], win.pad_end[1]});
@@ -531,7 +582,7 @@ struct Quantizer {
     q.attrs["coordinate_transformation_mode"] = attr_s(ctm);
     q.attrs["nearest_mode"] = attr_s(n.attr_s("nearest_mode", "round_prefer_floor"));
     q.attrs["scales"] = attr_floats({sc[2], sc[3]});
-    const float s = qscale.at(q.inputs[0]);
+    const float s = sym_scale(q.inputs[0]);
     emit(std::move(q), y, s);
     return "";
   }
@@ -577,7 +628,7 @@ struct Quantizer {
     q.post.fused_names = n.post.fused_names;
     if (aff) take_affine(q, *aff);
     q.inputs = {qx};
-    epilogue(q, quantize_rows(w, w.dim(0), b), bias, qscale.at(qx), sy, act != quant::Act::None);
+    epilogue(q, quantize_rows(w, w.dim(0), b), bias, sym_scale(qx), sy, act != quant::Act::None);
     activation_attrs(q, n.post, act, lo, hi, sy);
     int qy = new_int8_value(y);
     q.outputs = {qy};
@@ -659,7 +710,7 @@ struct Quantizer {
         q.attrs["strides"] = attr_ints(win.strides);
         q.attrs["dilations"] = attr_ints(win.dilations);
         q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
-        float s = qscale.at(q.inputs[0]);  // pooling output keeps its input's scale (EntropyCalibration2 rule)
+        float s = sym_scale(q.inputs[0]);  // pooling output keeps its input's scale (EntropyCalibration2 rule)
         emit(std::move(q), y, s);
         return "";
       }
@@ -683,7 +734,7 @@ struct Quantizer {
           q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
           q.attrs["count_include_pad"] = attr_i(n.attr_i("count_include_pad", 0));
         }
-        q.attrs["multiplier"] = attr_f(qscale.at(q.inputs[0]) / sy);
+        q.attrs["multiplier"] = attr_f(sym_scale(q.inputs[0]) / sy);
         emit(std::move(q), y, sy);
         return "";
       }
@@ -698,8 +749,8 @@ struct Quantizer {
         q.name = n.name;
         q.post.fused_names = n.post.fused_names;
         q.inputs = {int8_of[static_cast<size_t>(n.inputs[0])], int8_of[static_cast<size_t>(n.inputs[1])]};
-        q.attrs["scale_a"] = attr_f(qscale.at(q.inputs[0]) / sy);
-        q.attrs["scale_b"] = attr_f(qscale.at(q.inputs[1]) / sy);
+        q.attrs["scale_a"] = attr_f(sym_scale(q.inputs[0]) / sy);
+        q.attrs["scale_b"] = attr_f(sym_scale(q.inputs[1]) / sy);
         q.attrs["act_lo"] = attr_f(lo);
         q.attrs["act_hi"] = attr_f(hi);
         emit(std::move(q), y, sy);
@@ -720,7 +771,7 @@ struct Quantizer {
         std::vector<float> scales;
         for (int in : n.inputs) {
           q.inputs.push_back(int8_of[static_cast<size_t>(in)]);
-          scales.push_back(qscale.at(q.inputs.back()) / sy);
+          scales.push_back(sym_scale(q.inputs.back()) / sy);
         }
         q.attrs["axis"] = attr_i(axis);
         q.attrs["scales"] = attr_floats(scales);
@@ -783,7 +834,7 @@ struct Quantizer {
         need_f32(gate);
         q.inputs = {int8_of[static_cast<size_t>(x)], gate};
       }
-      q.attrs["scale"] = attr_f(qscale.at(q.inputs[0]) / sy);
+      q.attrs["scale"] = attr_f(sym_scale(q.inputs[0]) / sy);
       emit(std::move(q), y, sy);
       return "";
     }
@@ -949,10 +1000,10 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
+  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
-    if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv)});
+    if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv), q.zero_point(qv)});
   // Only tensors that ended up with an int8 twin count: a scale looked up for a layer that then stayed FP32
   // does not.
   q.report.zero_scale_tensors.assign(q.zero_blocked.begin(), q.zero_blocked.end());

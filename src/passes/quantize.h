@@ -42,6 +42,11 @@ struct QuantizeOptions {
   // when the activation's output has no other reader and the Add would run int8 (quantize.cpp,
   // find_residuals_after); the activation output's own calibrated scale is then unused.
   bool residual_after_activation = true;
+  // An activation output with a known lower bound L (SiLU: quant::kSiluMin) and calibrated amax T gets an int8
+  // range with a zero point over [L, T] (quant::asym_range) instead of [-T, T], where every reader takes a zero
+  // point: only Conv readers (QConv x_zero_point, or a Dequantize) and graph outputs; the conv writing it must
+  // have the activation in its epilogue (no residual or affine after it). The cache's amax is unchanged.
+  bool asymmetric_activations = true;
   // Tensors that must keep their own rounding (a Q/DQ model's pairs, CompileOptions::keep_unfused): an activation
   // output named here is not fused with its residual Add. Null: none.
   const std::set<std::string>* keep_rounded = nullptr;
@@ -70,6 +75,7 @@ struct QuantizeReport {
   struct Int8Tensor {
     int value = -1, of = -1;
     float scale = 0.f;
+    int32_t zero_point = 0;  // real value (q - zero_point) * scale
   };
   std::vector<Int8Tensor> int8_tensors;
 };

@@ -2,7 +2,8 @@
 // Every kernel — ref, cpu (oneDNN / own VNNI code), cuda — must produce exactly what these scalar functions
 // produce; the op tests compare them bit for bit.
 //
-//   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127
+//   activations: symmetric per tensor, zero point 0, int8 [-128, 127], scale s = amax / 127 (except SiLU outputs
+//                read only by convs: a zero point, see "Zero points" below)
 //   weights:     symmetric per output channel, int8 [-127, 127], s_w[k] = max|W[k]| / 127
 //   bias:        float32 in accumulator units, b[k] / (s_x * s_w[k]) (not rounded: TensorRT keeps biases in
 //                float, and a rounded bias is off by up to multiplier/2 output steps where multiplier > 1)
@@ -24,6 +25,16 @@
 //   residual_scale = s_r / s_y. (Relu / Clip take the residual before the clamp, as above: relu(conv + x).)
 //   with exp computed by exp_approx below (a fixed sequence of float operations, so that a SIMD epilogue can
 //   reproduce it bit for bit; within 2 ulp of expf).
+//
+// Zero points (QuantizeOptions::asymmetric_activations): an activation output whose values have a known lower bound
+// L < 0 (SiLU: L = kSiluMin) and calibrated amax T is stored as int8 with a zero point over [L, T]
+// (asym_range below): s = (T - L) / 255, zp = -128 + round_half_even(-L / s); the real value of q is (q - zp) * s.
+// Its producer (a QConv with the activation fused) writes it with the zero point inside the one rounding:
+//                y = saturate_int8(round_half_even(fmaf(activate(act, v, alpha), out_mul, out_add)))
+//   with out_add = act_add / s_y + zp (the float sum), i.e. round(act / s + zp), no second rounding.
+// Its readers: a QConv with x_zero_point = zp accumulates  acc = sum w * (x - zp)  in int32 (exact), a padded
+// tap being a real zero (= zp in storage: it adds nothing); Dequantize with zero_point = zp gives
+// float(q - zp) * s (dequantize_zp). The calibration cache keeps T (TensorRT's amax); L is the activation's.
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
 //
 // Fused multiply-adds: exactly the fp::fma calls written below (std::fma on the host, __fmaf_rn on the GPU)
@@ -97,6 +108,27 @@ OCTET_HD inline float round_half_even(float v) { return fp::round_even(v); }
 // Activation quantization: x / scale, as ONNX QuantizeLinear (a division, not a multiply by 1/scale).
 OCTET_HD inline int8_t quantize(float x, float scale) { return saturate_i8(round_half_even(x / scale)); }
 OCTET_HD inline float dequantize(int8_t q, float scale) { return static_cast<float>(q) * scale; }
+// With a zero point: the integer difference (exact), then one product.
+OCTET_HD inline float dequantize_zp(int8_t q, int32_t zero_point, float scale) {
+  return static_cast<float>(static_cast<int32_t>(q) - zero_point) * scale;
+}
+
+// The lower bound of SiLU(x) = x * sigmoid(x) over the reals (at x = -1.27846...).
+inline constexpr float kSiluMin = -0.2784645427610738f;
+
+// The asymmetric int8 range [lo, amax] (lo < 0 < amax; see the top of this file): scale (T - L) / 255 and the
+// zero point -128 + round(-L / s), both computed in float. False where it is not usable (lo >= 0, amax <= -lo:
+// no better than symmetric, or a zero point outside [-128, 127] / a scale that is not a normal float).
+inline bool asym_range(float lo, float amax, float& scale, int32_t& zero_point) {
+  if (!(lo < 0.f) || !(amax > -lo) || !std::isfinite(amax)) return false;
+  const float s = (amax - lo) / 255.f;
+  if (!std::isnormal(s) || !std::isfinite(1.f / s)) return false;
+  const float z = -128.f + round_half_even(-lo / s);
+  if (!(z >= -128.f && z <= 127.f)) return false;
+  scale = s;
+  zero_point = static_cast<int32_t>(z);
+  return true;
+}
 
 // Weight quantization: per output channel, narrow range [-127, 127].
 inline int8_t quantize_weight(float w, float scale) {

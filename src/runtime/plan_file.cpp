@@ -424,11 +424,18 @@ CpuLevel required_cpu_level(const PlanOptions& opt, CpuLevel built_on) {
 
 // ---------------------------------------------------------------------------------------------- API
 
+uint32_t plan_format_version_for(const Graph& g) {
+  for (const Node& n : g.nodes)
+    for (const char* k : {"x_zero_point", "out_zero_point", "zero_point"})
+      if (n.attr_i(k, 0) != 0) return kPlanFormatVersionZeroPoints;
+  return kPlanFormatVersion;
+}
+
 namespace {
 std::string serialize(const PlanHeader& h, const PlanOptions& o, const QuantizeReport& q, const Graph& g) {
   Writer w;
   w.out.append(kPlanMagic, sizeof kPlanMagic);
-  w.u32(kPlanFormatVersion);
+  w.u32(plan_format_version_for(g));
   w.str(h.octet_version);
   w.str(h.backend);
   w.str(cpu_level_name(h.built_on));
@@ -484,14 +491,14 @@ PlanContents parse_plan(std::string_view bytes, const std::string& what, bool ve
   c.file_bytes = bytes.size();
   PlanHeader& h = c.header;
   h.format_version = r.u32("format version");
-  if (h.format_version != kPlanFormatVersion) {
+  if (h.format_version != kPlanFormatVersion && h.format_version != kPlanFormatVersionZeroPoints) {
     std::string by;
     try {
       by = " (written by octet " + r.str("octet version") + ")";
     } catch (const Error&) {
     }
     fail("cannot load plan '", what, "': it has plan format version ", h.format_version, by, "; this octet (",
-         kPlanOctetVersion, ") reads format version ", kPlanFormatVersion,
+         kPlanOctetVersion, ") reads format versions ", kPlanFormatVersion, " and ", kPlanFormatVersionZeroPoints,
          " only. Make a new plan from the ONNX model with `octet build`");
   }
   if (verify_checksum) {

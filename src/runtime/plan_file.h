@@ -68,6 +68,12 @@ inline constexpr char kPlanMagic[8] = {'O', 'C', 'T', 'E', 'T', 'P', 'L', 'N'};
 // 3: post.activation may be Silu (6), fused into QConv / QLinear (a version-2 reader does not know it).
 // 4: the header records the backend's target (Backend::target(): the GPU architecture of a cuda plan).
 inline constexpr uint32_t kPlanFormatVersion = 4;
+// 5: the same layout; written only for a plan with zero points (QConv x_zero_point / out_zero_point, Dequantize
+// zero_point: QuantizeOptions::asymmetric_activations), which a version-4 reader would silently ignore. A plan
+// without them is still written as version 4, so older octets keep reading it. This octet reads both.
+inline constexpr uint32_t kPlanFormatVersionZeroPoints = 5;
+// The version a plan of graph g is written with (kPlanFormatVersion, or kPlanFormatVersionZeroPoints).
+uint32_t plan_format_version_for(const Graph& g);
 // The octet version written into plan headers (also CMakeLists' project VERSION and `octet --version`).
 inline constexpr const char* kPlanOctetVersion = kOctetVersion;
 

@@ -93,6 +93,7 @@ struct ConvCase {
   bool bias, residual;
   quant::Act act;
   float lo, hi;
+  int64_t xzp = 0, yzp = 0;  // x_zero_point, out_zero_point (quant.h)
 };
 
 void check_qconv(const ConvCase& c, uint32_t seed) {
@@ -115,6 +116,8 @@ void check_qconv(const ConvCase& c, uint32_t seed) {
     attrs["out_scale"] = attr_f(0.021f);
     if (c.residual) attrs["residual_scale"] = attr_f(0.61f);  // added after the activation
   }
+  if (c.xzp != 0) attrs["x_zero_point"] = attr_i(c.xzp);
+  if (c.yzp != 0) attrs["out_zero_point"] = attr_i(c.yzp);
   Node n = make_node(OpType::QConv, attrs);
   // The residual has the output's shape: take it from a run without one.
   Tensor y0 = run_ref(n, {&x, &w, c.bias ? &b : nullptr});
@@ -161,6 +164,13 @@ TEST(CudaKernelBodies, QConvMatchesRef) {
        0, 0},
       {"hardswish 1x1 then residual", {1, 5, 6, 19}, 7, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, false, true,
        quant::Act::HardSwish, 0, 0},
+      // Zero points (asymmetric SiLU outputs): padded taps add nothing, the output's zero point inside the rounding.
+      {"x zero point depthwise s2 silu", {1, 9, 7, 11}, 11, 11, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, false,
+       quant::Act::Silu, 0, 0, -91, -87},
+      {"x zero point grouped asym pads", {1, 6, 5, 6}, 9, 3, 3, 2, {1, 2}, {0, 1, 1, 0}, {1, 1}, true, false,
+       quant::Act::None, -inf, inf, 127},
+      {"x zero point 1x1 residual", {2, 5, 6, 13}, 11, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true,
+       quant::Act::None, 0.f, 80.f, -128},
   };
   uint32_t seed = 100;
   for (const ConvCase& c : cases) check_qconv(c, seed += 10);
@@ -311,14 +321,20 @@ TEST(CudaKernelBodies, QuantizeDequantizeMatchRef) {
     run_on_host<QuantizeBody>(a);
     expect_bytes_equal(y, ref, to_nhwc ? "Quantize to_nhwc" : "Quantize");
 
-    Node d = make_node(OpType::Dequantize, {{"scale", attr_f(0.0371f)}, {"to_nchw", attr_i(to_nhwc)}});
-    Tensor dref = run_ref(d, {&ref});
-    DequantizeArgs da = dequantize_args(d, ref.shape());
-    Tensor dy = like(dref);
-    da.x = ref.data<int8_t>();
-    da.y = dy.data<float>();
-    run_on_host<DequantizeBody>(da);
-    expect_bytes_equal(dy, dref, to_nhwc ? "Dequantize to_nchw" : "Dequantize");
+    for (int64_t zp : {0, -93}) {
+      Node d = make_node(OpType::Dequantize, {{"scale", attr_f(0.0371f)}, {"to_nchw", attr_i(to_nhwc)}});
+      if (zp != 0) d.attrs["zero_point"] = attr_i(zp);
+      Tensor dref = run_ref(d, {&ref});
+      DequantizeArgs da = dequantize_args(d, ref.shape());
+      Tensor dy = like(dref);
+      da.x = ref.data<int8_t>();
+      da.y = dy.data<float>();
+      run_on_host<DequantizeBody>(da);
+      expect_bytes_equal(dy, dref, std::string(to_nhwc ? "Dequantize to_nchw" : "Dequantize") + " zp " + std::to_string(zp));
+      if (zp != 0) {
+        EXPECT_EQ(dref.data<float>()[0], static_cast<float>(ref.data<int8_t>()[0] - zp) * 0.0371f);
+      }
+    }
   }
 }
 

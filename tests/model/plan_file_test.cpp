@@ -194,14 +194,17 @@ TEST(PlanFile, KeepsFp32LayersAndReasons) {
 TEST(PlanFile, OtherFormatVersionIsRefused) {
   auto plan = build("cpu", false);
   std::string bytes = serialize_plan(*plan);
-  uint32_t v = kPlanFormatVersion + 1;
+  uint32_t v = kPlanFormatVersionZeroPoints + 1;
   std::memcpy(bytes.data() + 8, &v, 4);
   std::string path = temp_path("v2.plan");
   write_bytes(path, bytes);
   std::string msg = error_of([&] { load_plan_file(path); });
   EXPECT_NE(msg.find("cannot load plan '" + path + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find("plan format version " + std::to_string(v)), std::string::npos) << msg;
-  EXPECT_NE(msg.find("reads format version " + std::to_string(kPlanFormatVersion)), std::string::npos) << msg;
+  EXPECT_NE(msg.find("reads format versions " + std::to_string(kPlanFormatVersion) + " and " +
+                     std::to_string(kPlanFormatVersionZeroPoints)),
+            std::string::npos)
+      << msg;
   EXPECT_NE(msg.find("octet build"), std::string::npos) << msg;
   std::filesystem::remove(path);
 

@@ -379,6 +379,12 @@ std::vector<Case> int8_cases() {
     b.in(random_i8({2, 11, 67, 19}, 24)).attr("scale", attr_f(0.0093f)).attr("to_nchw", attr_i(1));
     v.push_back(b.done());
   }
+  for (int to_nchw : {0, 1}) {  // with a zero point (an asymmetric tensor read by an FP32 layer)
+    Builder b(to_nchw ? "Dequantize_zero_point_to_nchw" : "Dequantize_zero_point", OpType::Dequantize);
+    b.in(random_i8({2, 11, 13, 19}, 27)).attr("scale", attr_f(0.0093f)).attr("to_nchw", attr_i(to_nchw));
+    b.attr("zero_point", attr_i(-97));
+    v.push_back(b.done());
+  }
   // QMulGate: per-(image, channel) gate, one gate for all images; odd channel counts (SIMD tails).
   for (auto [name, x, gate] : {std::tuple{"QMulGate_per_image", Shape{3, 5, 7, 37}, Shape{3, 37, 1, 1}},
                                std::tuple{"QMulGate_shared_gate", Shape{2, 9, 3, 21}, Shape{1, 21, 1, 1}}}) {
@@ -534,6 +540,32 @@ std::vector<Case> int8_cases() {
   qconv_act("QConv_hardswish_1x1_cin64", {3, 5, 7, 64}, 7, 1, 1, quant::Act::HardSwish, 0.05f, 56);
   qconv_act("QConv_sigmoid_7x7_cin5", {1, 11, 9, 5}, 130, 1, 7, quant::Act::Sigmoid, 1.f / 127, 57);
   qconv_act("QConv_silu_batched_steps", {3, 41, 39, 16}, 97, 1, 1, quant::Act::Silu, 0.05f, 55);
+  // Zero points (quant.h; QuantizeOptions::asymmetric_activations): x_zero_point on the input, padded taps a real
+  // zero (oneDNN's padding compensation), with and without out_zero_point, on both routes (fused and s32).
+  auto with_zp = [&](const std::string& name, int64_t xzp, int64_t yzp) {
+    Case& c = v.back();
+    c.name = name;
+    c.g.nodes[0].attrs["x_zero_point"] = attr_i(xzp);
+    if (yzp != 0) c.g.nodes[0].attrs["out_zero_point"] = attr_i(yzp);
+  };
+  qconv_act("QConv_xzp_silu_dw_s2", {1, 13, 11, 35}, 35, 35, 3, quant::Act::Silu, 0.009f, 70, 1.f, 0.f, false, 2);
+  with_zp("QConv_xzp_silu_dw_s2", -91, -97);
+  qconv_act("QConv_xzp_silu_dw", {2, 9, 7, 32}, 32, 32, 3, quant::Act::Silu, 0.009f, 71);
+  with_zp("QConv_xzp_silu_dw", -128, -90);
+  qconv("QConv_xzp_3x3_s23_asym_pads", {1, 9, 11, 17}, 19, 1, 3, 3, {2, 3}, {1, 0, 2, 1}, {1, 1}, true, false, no_lo,
+        no_hi);
+  with_zp("QConv_xzp_3x3_s23_asym_pads", 127, 0);
+  qconv("QConv_xzp_grouped_relu", {1, 7, 11, 10}, 15, 5, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0.f, no_hi);
+  with_zp("QConv_xzp_grouped_relu", -77, 0);
+  qconv("QConv_xzp_1x1_residual", {2, 5, 7, 13}, 17, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, no_lo, no_hi);
+  with_zp("QConv_xzp_1x1_residual", -100, 0);
+  qconv_act("QConv_xzp_silu_1x1", {2, 5, 7, 24}, 48, 1, 1, quant::Act::Silu, 0.009f, 72);
+  with_zp("QConv_xzp_silu_1x1", -93, -91);
+  // YOLOX-like 3x3 layers (oneDNN's brgconv family at these sizes, with its own padding compensation).
+  qconv_act("QConv_xzp_silu_3x3_c96_26", {1, 26, 26, 96}, 96, 1, 3, quant::Act::Silu, 0.009f, 73);
+  with_zp("QConv_xzp_silu_3x3_c96_26", -97, -96);
+  qconv_act("QConv_xzp_silu_3x3_s2_c48_52", {1, 52, 52, 48}, 96, 1, 3, quant::Act::Silu, 0.009f, 74, 1.f, 0.f, false, 2);
+  with_zp("QConv_xzp_silu_3x3_s2_c48_52", -99, -95);
   // A residual added after the activation (YOLOX's x + SiLU(conv(...))): channels not multiples of 16, 1x1 and
   // 3x3, stride 2, several images per oneDNN step (the residual's offset), an affine before the residual.
   qconv_act("QConv_silu_then_residual_3x3", {2, 9, 11, 13}, 19, 1, 3, quant::Act::Silu, 0.047f, 60, 1.f, 0.f, true);

@@ -744,5 +744,76 @@ TEST(RefQErrors, OtherOps) {
   expect_error(make_node(OpType::QAvgPool, {{"kernel", attr_ints({6, 1})}}), {ti(I8, {1, 5, 5, 2})}, "empty");
 }
 
+
+// Zero points (quant.h): a SiLU output stored over [kSiluMin, T] with a zero point, read by a padded, strided
+// depthwise conv (x_zero_point) that writes its own SiLU output with a zero point (out_zero_point). Against the
+// same math in FP32: x = (q - zp) * s_x (padding a real zero), the FP32 Conv, SiLU, q = round(y / s_y) + zp_y.
+TEST(RefQConv, ZeroPointsMatchFloatMath) {
+  const int64_t N = 2, C = 7, H = 9, W = 11;
+  float sx = 0.f, sy = 0.f;
+  int32_t zx = 0, zy = 0;
+  ASSERT_TRUE(quant::asym_range(quant::kSiluMin, 3.1f, sx, zx));
+  ASSERT_TRUE(quant::asym_range(quant::kSiluMin, 2.3f, sy, zy));
+  EXPECT_EQ(zx, -128 + static_cast<int32_t>(std::nearbyint(-quant::kSiluMin / sx)));
+  EXPECT_LT(zx, -100);  // most codes above the zero point
+  // x spans the asymmetric range (codes -128 .. 127 around zx).
+  const Tensor x_nchw = random_i8({N, C, H, W}, 91);
+  const Tensor x = permute<int8_t>(x_nchw, true);
+  const Tensor w = random_int<int8_t>({C, 1, 3, 3}, 92, -127, 127);
+  const Tensor b = test::random_f32({C}, 93, -300.f, 300.f);
+  std::vector<float> sw, dq;
+  for (int64_t k = 0; k < C; ++k) {
+    sw.push_back(0.01f * static_cast<float>(1 + k % 3));
+    dq.push_back(sx * sw.back());
+  }
+  const Node n = make_node(OpType::QConv, {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
+                                           {"group", attr_i(C)}, {"multiplier", attr_floats(dq)},
+                                           {"act", attr_i(static_cast<int64_t>(quant::Act::Silu))},
+                                           {"out_scale", attr_f(sy)}, {"x_zero_point", attr_i(zx)},
+                                           {"out_zero_point", attr_i(zy)}});
+  const Tensor y = run(n, {&x, &w, &b});
+  ASSERT_EQ(y.shape(), (Shape{N, 5, 6, C}));
+  // FP32: x dequantized with its zero point (padding: 0.0, a real zero), weights and bias in real units.
+  Tensor xf(DType::f32, x_nchw.shape()), wf(DType::f32, w.shape()), bf(DType::f32, {C});
+  for (int64_t i = 0; i < x_nchw.numel(); ++i)
+    xf.data<float>()[i] = static_cast<float>(x_nchw.data<int8_t>()[i] - zx) * sx;
+  for (int64_t i = 0; i < w.numel(); ++i) wf.data<float>()[i] = static_cast<float>(w.data<int8_t>()[i]) * sw[i / 9];
+  for (int64_t k = 0; k < C; ++k) bf.data<float>()[k] = b.data<float>()[k] * dq[k];
+  const Node conv = make_node(OpType::Conv, {{"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
+                                             {"group", attr_i(C)}});
+  const Tensor yf = permute<float>(run(conv, {&xf, &wf, &bf}), true);
+  int64_t off_by_more = 0, low = 0, border_checked = 0;
+  for (int64_t o = 0; o < y.numel(); ++o) {
+    const double v = yf.data<float>()[o];
+    const double silu = v / (1.0 + std::exp(-v));
+    const double q = std::min(127.0, std::max(-128.0, std::nearbyint(silu / sy) + zy));
+    off_by_more += std::abs(y.data<int8_t>()[o] - q) > 1;
+    low += y.data<int8_t>()[o] < zy - 20;  // negative SiLU outputs use the codes below the zero point
+    const int64_t pix = o / C, ow = pix % 6, oh = pix / 6 % 5;
+    border_checked += oh == 0 || ow == 0;
+  }
+  EXPECT_EQ(off_by_more, 0);
+  EXPECT_GT(low, 0);
+  EXPECT_GT(border_checked, 0);
+  // Dequantize with the zero point: (q - zp) * s.
+  const Node d = make_node(OpType::Dequantize, {{"scale", attr_f(sy)}, {"zero_point", attr_i(zy)}});
+  const Tensor yd = run(d, {&y});
+  for (int64_t o = 0; o < y.numel(); ++o)
+    ASSERT_EQ(yd.data<float>()[o], static_cast<float>(y.data<int8_t>()[o] - zy) * sy);
+}
+
+// A zero point outside the int8 range is refused, naming the node.
+TEST(RefQConv, ZeroPointOutOfRangeIsRefused) {
+  const Tensor x = random_i8({1, 3, 3, 1}, 1);
+  const Tensor w = random_int<int8_t>({1, 1, 1, 1}, 2, -127, 127);
+  const Node n = make_node(OpType::QConv, {{"multiplier", attr_floats({0.5f})}, {"x_zero_point", attr_i(200)}});
+  try {
+    run(n, {&x, &w});
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("x_zero_point 200 is outside [-128, 127]"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace octet

@@ -339,3 +339,49 @@ def test_silu_residual_after_activation(workdir, fmt):
     assert producer[by["convB"].input[0]].op_type == "DequantizeLinear", "the sum is rounded"
     x = rng.standard_normal((2, 5, 8, 8)).astype(np.float32)
     assert np.isfinite(run(out, "x", x)).all()
+
+
+@pytest.mark.parametrize("fmt", ["trt", "ort"])
+def test_silu_read_by_convs_has_a_zero_point(workdir, fmt):
+    """A SiLU output read only by a (depthwise) conv is held by octet's plan with a zero point over
+    [-0.2785, amax]: the ort export gives its pair that scale and int8 zero point (the bias of the reading conv at
+    that scale), and ONNX Runtime then computes what octet does; trt keeps the cache's symmetric pair and says so."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(7)
+    def w(name, shape):
+        return numpy_helper.from_array(rng.uniform(-0.5, 0.5, shape).astype(np.float32), name)
+    nodes = [helper.make_node("Conv", ["x", "wA", "bA"], ["a"], name="convA", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+             helper.make_node("Mul", ["a", "s"], ["m"], name="mul"),
+             helper.make_node("Conv", ["m", "wB", "bB"], ["z"], name="dw", pads=[1, 1, 1, 1], group=6, strides=[2, 2])]
+    g = helper.make_graph(nodes, "silu_dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 9, 9])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 6, 5, 5])],
+                          [w("wA", (6, 5, 3, 3)), w("bA", (6,)), w("wB", (6, 1, 3, 3)), w("bB", (6,))])
+    model = workdir / "silu_dw.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    calib = rng.standard_normal((16, 5, 9, 9)).astype(np.float32)
+    cache = workdir / "silu_dw.cache"
+    minmax_cache(model, "x", calib, cache)
+    out = workdir / f"silu_dw.{fmt}.qdq.onnx"
+    r = octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force")
+    q = onnx.load(str(out))
+    init = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    qm = [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == "m"]
+    assert len(qm) == 1, "one pair on the SiLU output"
+    zp, scale = int(init[qm[0].input[2]]), float(init[qm[0].input[1]])
+    if fmt == "trt":
+        assert zp == 0
+        assert "zero point" in r.stdout + r.stderr and "symmetric" in r.stdout + r.stderr
+        return
+    assert -128 < zp < -90, zp  # [-0.2785, amax] leaves most codes above the zero point
+    assert (zp + 128) * scale == pytest.approx(0.2784645, abs=scale)
+    x = rng.standard_normal((4, 5, 9, 9)).astype(np.float32)
+    np.save(workdir / "silu_x.npy", x)
+    octet("run", model, "--input", workdir / "silu_x.npy", "--cache", cache, "--precision", "int8",
+          "--output", workdir / "silu_y.npy", "--force")
+    y_octet = np.load(workdir / "silu_y.npy")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # float arithmetic on the Q/DQ values
+    y_ort = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    step = float(np.abs(y_octet).max()) / 127
+    assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step

@@ -18,6 +18,10 @@
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
 //   (exact). Without VNNI, oneDNN halves the weights (scale_adjust 0.5) to avoid vpmaddubsw saturation, which
 //   is not exact: prepare() refuses that layout and the node falls back to the reference kernel.
+// - x_zero_point (quant.h): oneDNN's source zero point (a runtime s32 argument), whose semantics are QConv's:
+//   acc = sum w * (x - zp) in int32, with a padded tap counting as the zero point (it adds nothing; oneDNN
+//   subtracts a padding compensation per border position), before the float epilogue. Checked bit for bit
+//   against ref on padded, strided, grouped and depthwise shapes, both routes (backend_harness_test.cpp).
 // - BackendOptions::verbose (OCTET_CPU_VERBOSE=1) prints the oneDNN implementation picked for each int8 primitive (pd.impl_info_str())
 //   at prepare; last_dnnl_impl() returns it for tests.
 #include <cmath>
@@ -85,6 +89,7 @@ class QConvDnnl final : public Kernel {
     if (n.inputs.size() > 2 && n.inputs[2] >= 0) b_ = g.const_of(n.inputs[2]);
     residual_ = n.inputs.size() > 3 && n.inputs[3] >= 0;
     ep_ = QEpilogue::of(n);
+    xzp_ = zero_point_attr(n, "x_zero_point");
     // A non-linear activation runs in our epilogue (oneDNN's exp is not quant::exp_approx).
     fused_ = !opt.qconv_epilogue && ep_.act == quant::Act::None;
   }
@@ -121,6 +126,7 @@ class QConvDnnl final : public Kernel {
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
                                       wany, bias, dst, strides, dl, pl, pr);
     dnnl::primitive_attr attr;
+    if (xzp_ != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (fused_) {
       attr.set_output_scales(1 << 1, ep_.multiplier);
       dnnl::post_ops po;
@@ -153,6 +159,10 @@ class QConvDnnl final : public Kernel {
     // The argument map once: its memory objects share state with smem_/dmem_, whose handles run() sets.
     args_ = {{DNNL_ARG_SRC, smem_}, {DNNL_ARG_WEIGHTS, wmem_}, {DNNL_ARG_DST, dmem_}};
     if (bmem_) args_[DNNL_ARG_BIAS] = bmem_;
+    if (xzp_ != 0) {
+      zpmem_ = memory(memory::desc({1}, dt::s32, tag::x), engine(), &xzp_);
+      args_[DNNL_ARG_ATTR_ZERO_POINTS | DNNL_ARG_SRC] = zpmem_;
+    }
     stream().wait();
   }
 
@@ -192,12 +202,13 @@ class QConvDnnl final : public Kernel {
   Tensor w_, b_;
   bool residual_ = false, fused_ = true;
   int64_t step_ = 1;  // images per oneDNN call (the s32 route; all of them when fused)
+  int32_t xzp_ = 0;   // x_zero_point (zpmem_ points at it)
   QEpilogue ep_;
   bool verbose_ = false;
   std::vector<int32_t> acc_;  // s32 dst of the epilogue path
   dnnl::convolution_forward::primitive_desc pd_;
   dnnl::convolution_forward prim_;
-  memory wmem_, bmem_, smem_, dmem_;
+  memory wmem_, bmem_, smem_, dmem_, zpmem_;
   std::unordered_map<int, memory> args_;
 };
 

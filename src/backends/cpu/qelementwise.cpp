@@ -9,6 +9,7 @@
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
 #include "ir/infer.h"
+#include "ir/qops.h"
 #include "quant/quant.h"
 
 namespace octet::cpu {
@@ -67,7 +68,8 @@ class QuantizeK final : public Kernel {
 
 class DequantizeK final : public Kernel {
  public:
-  explicit DequantizeK(const Node& n) : scale_(n.attr_f("scale", 1.f)), to_nchw_(n.attr_i("to_nchw", 0) != 0) {}
+  explicit DequantizeK(const Node& n)
+      : scale_(n.attr_f("scale", 1.f)), to_nchw_(n.attr_i("to_nchw", 0) != 0), zp_(zero_point_attr(n, "zero_point")) {}
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     OCTET_CHECK(!to_nchw_ || in[0]->rank() == 4, "to_nchw needs a 4-D input");
   }
@@ -75,6 +77,21 @@ class DequantizeK final : public Kernel {
     const QRowKernels& k = q_row_kernels();
     const int8_t* x = in[0]->data<int8_t>();
     float* y = out[0]->data<float>();
+    if (zp_ != 0) {  // a zero point (only where an FP32 layer reads an asymmetric tensor): plain loops
+      if (!to_nchw_) {
+        parallel_chunks(in[0]->numel(), [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) y[i] = quant::dequantize_zp(x[i], zp_, scale_);
+        });
+        return;
+      }
+      const int64_t N = in[0]->dim(0), HW = in[0]->dim(1) * in[0]->dim(2), C = in[0]->dim(3);
+#pragma omp parallel for schedule(static) collapse(2)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t p = 0; p < HW; ++p)
+            y[(n * C + c) * HW + p] = quant::dequantize_zp(x[(n * HW + p) * C + c], zp_, scale_);
+      return;
+    }
     if (!to_nchw_) {
       parallel_chunks(in[0]->numel(), [&](int64_t b, int64_t e) { k.dequantize_s8_f32(x + b, y + b, e - b, scale_); });
       return;
@@ -101,6 +118,7 @@ class DequantizeK final : public Kernel {
  private:
   float scale_;
   bool to_nchw_;
+  int32_t zp_ = 0;
 };
 
 class QAddK final : public Kernel {

@@ -23,6 +23,7 @@ QConvArgs qconv_args(const Node& n, const Shape& x, const Shape& w) {
   a.K = w[0];
   a.group = n.attr_i("group", 1);
   a.ep = QEpilogue::of(n).args();
+  a.xzp = zero_point_attr(n, "x_zero_point");
   return a;
 }
 
@@ -110,6 +111,7 @@ DequantizeArgs dequantize_args(const Node& n, const Shape& x) {
   DequantizeArgs a{};
   a.n = numel(x);
   a.scale = n.attr_f("scale", 1.f);
+  a.zero_point = zero_point_attr(n, "zero_point");
   a.to_nchw = n.attr_i("to_nchw", 0) != 0;
   if (a.to_nchw) {
     a.N = x[0];

@@ -532,7 +532,10 @@ class CudaBackend final : public Backend {
   std::unique_ptr<Kernel> create(const Graph& g, const Node& n) const override {
     using namespace cuda;
     const std::string where = n.describe();
-    if (opt_.cuda_gemm && (n.op == OpType::QLinear || (n.op == OpType::QConv && n.attr_i("group", 1) == 1)))
+    // A QConv with x_zero_point takes the simple kernel (QConvBody subtracts the zero point; the im2col of the
+    // GEMM path pads with 0, not with the zero point).
+    if (opt_.cuda_gemm && (n.op == OpType::QLinear || (n.op == OpType::QConv && n.attr_i("group", 1) == 1 &&
+                                                       n.attr_i("x_zero_point", 0) == 0)))
       return std::make_unique<GemmKernel>(g, n, ctx_, ctx_->upload_floats(n.attr_floats("multiplier"), where));
     switch (n.op) {
       case OpType::Quantize:

@@ -31,6 +31,7 @@ struct QConvArgs {
   Win2 win;
   int64_t K, group;
   quant::EpilogueArgs ep;
+  int32_t xzp;  // x_zero_point: acc = sum w * (x - xzp); a padded tap adds nothing
   int64_t count() const { return win.N * win.OH * win.OW * K; }
 };
 struct QConvBody {
@@ -50,7 +51,7 @@ struct QConvBody {
         if (iw < 0 || iw >= w.W) continue;
         const int8_t* xp = a.x + ((n * w.H + ih) * w.W + iw) * w.C + c0;
         const int64_t tap = i * w.kw + j;
-        for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
+        for (int64_t c = 0; c < Cg; ++c) acc += (int32_t{xp[c]} - a.xzp) * int32_t{wk[c * taps + tap]};
       }
     }
     a.y[o] = quant::epilogue(a.ep, acc, a.bias ? a.bias[k] : 0.f, a.multiplier[k],
@@ -204,13 +205,14 @@ struct QuantizeBody {
     a.y[o] = quant::quantize(a.x[src], a.scale);
   }
 };
-// Dequantize: y[i] = dequantize(x[i]); with to_nchw, x is [N, HW, C] and y [N, C, HW] (the index is y's).
+// Dequantize: y[i] = dequantize_zp(x[i], zero_point); with to_nchw, x is [N, HW, C] and y [N, C, HW] (the index is y's).
 struct DequantizeArgs {
   const int8_t* x;
   float* y;
   int64_t n, N, C, HW;
   bool to_nchw;
   float scale;
+  int32_t zero_point;
   int64_t count() const { return n; }
 };
 struct DequantizeBody {
@@ -221,7 +223,7 @@ struct DequantizeBody {
       const int64_t p = o % a.HW, c = o / a.HW % a.C, n = o / (a.HW * a.C);
       src = (n * a.HW + p) * a.C + c;
     }
-    a.y[o] = quant::dequantize(a.x[src], a.scale);
+    a.y[o] = quant::dequantize_zp(a.x[src], a.zero_point, a.scale);
   }
 };
 

@@ -66,16 +66,18 @@ void ref_Quantize(const OpArgs& a) {
 void ref_Dequantize(const OpArgs& a) {
   const Tensor& X = a.input(0);
   const float scale = a.node.attr_f("scale", 1.f);
+  const int32_t zp = zero_point_attr(a.node, "zero_point");
   const int8_t* x = X.data<int8_t>();
   float* y = a.output(0).data<float>();
   if (a.node.attr_i("to_nchw", 0) == 0) {
-    for (int64_t i = 0; i < X.numel(); ++i) y[i] = quant::dequantize(x[i], scale);
+    for (int64_t i = 0; i < X.numel(); ++i) y[i] = quant::dequantize_zp(x[i], zp, scale);
     return;
   }
   const int64_t N = X.dim(0), HW = X.dim(1) * X.dim(2), C = X.dim(3);
   for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c)
-      for (int64_t p = 0; p < HW; ++p) y[(n * C + c) * HW + p] = quant::dequantize(x[(n * HW + p) * C + c], scale);
+      for (int64_t p = 0; p < HW; ++p)
+        y[(n * C + c) * HW + p] = quant::dequantize_zp(x[(n * HW + p) * C + c], zp, scale);
 }
 
 void ref_QConv(const OpArgs& a) {
@@ -86,6 +88,7 @@ void ref_QConv(const OpArgs& a) {
   const int64_t N = X.dim(0), C = X.dim(3), K = Wt.dim(0), G = nd.attr_i("group", 1);
   const int64_t Cg = C / G, Kg = K / G, taps = w.kh * w.kw;
   const QEpilogue ep = QEpilogue::of(nd);
+  const int32_t xzp = zero_point_attr(nd, "x_zero_point");  // padded taps are skipped: a real zero
   assert(static_cast<int64_t>(ep.multiplier.size()) == K && Wt.dim(1) == Cg);
   const int8_t* x = X.data<int8_t>();
   const int8_t* wt = Wt.data<int8_t>();
@@ -103,7 +106,7 @@ void ref_QConv(const OpArgs& a) {
       int32_t acc = 0;
       for_taps(w, oh, ow, [&](int64_t tap, int64_t ih, int64_t iw) {
         const int8_t* xp = x + ((n * w.H + ih) * w.W + iw) * C + c0;
-        for (int64_t c = 0; c < Cg; ++c) acc += int32_t{xp[c]} * int32_t{wk[c * taps + tap]};
+        for (int64_t c = 0; c < Cg; ++c) acc += (int32_t{xp[c]} - xzp) * int32_t{wk[c * taps + tap]};
       });
       const int64_t o = pix * K + k;
       y[o] = ep.apply(acc, bias ? bias[k] : 0.f, static_cast<size_t>(k), res ? res + o : nullptr);

@@ -1,0 +1,252 @@
+// Zero points for SiLU outputs (QuantizeOptions::asymmetric_activations, quant.h): a SiLU output whose every reader
+// is a conv is stored over [kSiluMin, amax] with a zero point (its QConv writes out_zero_point, the reading QConvs
+// take x_zero_point, an FP32 reader a Dequantize with zero_point); one read by another op (GlobalAveragePool)
+// stays symmetric. The plan runs bit for bit alike on ref and cpu, near FP32, and survives a plan file.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <cstring>
+#include <map>
+#include <set>
+#include <string>
+#include <unistd.h>
+
+#include "passes/passes.h"
+#include "passes/quantize.h"
+#include "runtime/plan.h"
+#include "runtime/plan_file.h"
+#include "graph_util.h"
+#include "test_util.h"
+#include "model/int8_check.h"
+
+using namespace octet;
+
+namespace {
+
+// x [1,5,9,7] -> c1 (3x3, 6 ch) -> SiLU = m1; m1 -> dw (3x3 depthwise, stride 2) -> SiLU = m2 -> GlobalAveragePool
+// = gap -> head (1x1, 3 ch) = head_y (output); m1 -> side (1x1, 4 ch) = side_y (output). m1 is read by two convs
+// only; m2 by a pool.
+Graph make_graph() {
+  Graph g;
+  const int x = g.add_value("x");
+  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
+  g.value(x).has_declared_shape = true;
+  g.inputs = {x};
+  std::vector<Node> nodes;
+  auto conv = [&](const std::string& name, int in, int64_t cin, int64_t k, int64_t kh, int64_t stride, int64_t group,
+                  uint32_t seed, float wr) {
+    Node c = test_node(OpType::Conv, name,
+                       {in, g.add_constant(name + "_w", test::random_f32({k, cin / group, kh, kh}, seed, -wr, wr)),
+                        g.add_constant(name + "_b", test::random_f32({k}, seed + 1, -0.3f, 0.3f))},
+                       g.add_value(name + "_y"));
+    c.attrs["pads"] = attr_ints({kh / 2, kh / 2, kh / 2, kh / 2});
+    c.attrs["strides"] = attr_ints({stride, stride});
+    c.attrs["group"] = attr_i(group);
+    nodes.push_back(c);
+    return c.outputs[0];
+  };
+  auto silu = [&](const std::string& name, int y) {
+    Node s = test_node(OpType::Sigmoid, name + "_sig", {y}, g.add_value(name + "_s"));
+    Node m = test_node(OpType::Mul, name + "_mul", {y, s.outputs[0]}, g.add_value(name + "_m"));
+    nodes.push_back(s);
+    nodes.push_back(m);
+    return m.outputs[0];
+  };
+  const int m1 = silu("c1", conv("c1", x, 5, 6, 3, 1, 1, 1, 0.4f));
+  const int m2 = silu("dw", conv("dw", m1, 6, 6, 3, 2, 6, 3, 0.6f));
+  Node gap = test_node(OpType::GlobalAveragePool, "gap", {m2}, g.add_value("gap_y"));
+  nodes.push_back(gap);
+  const int head = conv("head", gap.outputs[0], 6, 3, 1, 1, 1, 7, 0.5f);
+  const int side = conv("side", m1, 6, 4, 1, 1, 1, 5, 0.5f);
+  g.outputs = {head, side};
+  g.nodes = nodes;
+  g.finalize();
+  return g;
+}
+
+const std::map<std::string, float> kAmax = {{"x", 2.f},     {"c1_m", 1.5f},  {"dw_y", 3.f},
+                                            {"dw_m", 1.2f},  {"gap_y", 0.6f}, {"side_y", 2.f},
+                                            {"head_y", 1.f}};
+
+QuantizeReport quantize(Graph& g, const QuantizeOptions& o) {
+  fuse_post_ops(g, /*int8=*/true);
+  g.finalize();
+  return quantize_graph(g, kAmax, o);
+}
+
+const Node* find_named(const Graph& g, const std::string& name) {
+  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.name == name; });
+  return it == g.nodes.end() ? nullptr : &*it;
+}
+int32_t zero_point_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
+  for (const auto& t : r.int8_tensors)
+    if (g.value(t.of).name == name) return t.zero_point;
+  return 0;
+}
+
+}  // namespace
+
+TEST(AsymmetricActivations, SiluReadOnlyByConvsGetsAZeroPoint) {
+  Graph g = make_graph();
+  QuantizeOptions o;
+  EXPECT_TRUE(o.asymmetric_activations);  // the default
+  QuantizeReport r = quantize(g, o);
+  float s = 0.f;
+  int32_t zp = 0;
+  ASSERT_TRUE(quant::asym_range(quant::kSiluMin, 1.5f, s, zp));
+  EXPECT_EQ(zp, -128 + 40);  // s = 1.77846 / 255, round(0.27846 / s) = round(39.93)
+  const Node* c1 = find_named(g, "c1");
+  const Node* dw = find_named(g, "dw");
+  const Node* side = find_named(g, "side");
+  ASSERT_TRUE(c1 && dw && side);
+  ASSERT_EQ(c1->op, OpType::QConv);
+  EXPECT_EQ(c1->attr_i("out_zero_point", 0), zp);
+  EXPECT_EQ(c1->attr_f("out_scale", 0.f), s);
+  EXPECT_EQ(test::int8_scale_of(g, r, "c1_m"), s);
+  EXPECT_EQ(zero_point_of(g, r, "c1_m"), zp);
+  for (const Node* reader : {dw, side}) {
+    ASSERT_EQ(reader->op, OpType::QConv) << reader->name;
+    EXPECT_EQ(reader->attr_i("x_zero_point", 0), zp) << reader->name;
+  }
+  // dw's SiLU output is read by GlobalAveragePool (no zero-point support): symmetric.
+  EXPECT_EQ(dw->attr_i("out_zero_point", 0), 0);
+  EXPECT_EQ(zero_point_of(g, r, "dw_m"), 0);
+  EXPECT_EQ(c1->attr_i("x_zero_point", 0), 0);
+}
+
+TEST(AsymmetricActivations, OffFp32ReaderAndKeptPairs) {
+  {
+    SCOPED_TRACE("option off");
+    Graph g = make_graph();
+    QuantizeOptions o;
+    o.asymmetric_activations = false;
+    quantize(g, o);
+    for (const Node& n : g.nodes) {
+      EXPECT_EQ(n.attr_i("out_zero_point", 0), 0) << n.name;
+      EXPECT_EQ(n.attr_i("x_zero_point", 0), 0) << n.name;
+    }
+    EXPECT_EQ(find_named(g, "c1")->attr_f("out_scale", 0.f), 1.5f / 127.f);
+  }
+  {
+    SCOPED_TRACE("a Q/DQ model's pair on the SiLU output (keep_rounded)");
+    Graph g = make_graph();
+    const std::set<std::string> keep = {"c1_m"};
+    QuantizeOptions o;
+    o.keep_rounded = &keep;
+    quantize(g, o);
+    EXPECT_EQ(find_named(g, "c1")->attr_i("out_zero_point", 0), 0);
+  }
+  {
+    SCOPED_TRACE("a reading conv requested FP32: it reads a Dequantize with the zero point");
+    Graph g = make_graph();
+    QuantizeOptions o;
+    o.fp32_layers = {"side"};
+    QuantizeReport r = quantize(g, o);
+    const int32_t zp = zero_point_of(g, r, "c1_m");
+    EXPECT_NE(zp, 0);
+    const Node* side = find_named(g, "side");
+    ASSERT_NE(side, nullptr);
+    EXPECT_EQ(side->op, OpType::Conv);
+    auto dq = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
+      return n.op == OpType::Dequantize && g.value(n.outputs[0]).name == "c1_m";
+    });
+    ASSERT_NE(dq, g.nodes.end());
+    EXPECT_EQ(dq->attr_i("zero_point", 0), zp);
+  }
+}
+
+// ref and cpu bit for bit, near FP32; with the side conv kept FP32 too (the Dequantize with a zero point).
+TEST(AsymmetricActivations, CpuEqualsRefAndStaysNearFp32) {
+  Graph g = make_graph();
+  Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
+  std::vector<std::string> names;
+  for (const auto& [name, unused] : kAmax)
+    if (name != "dw_y") names.push_back(name);  // fused away in the FP32 plan
+  auto amax = test::absmax_of(g, {in}, names);
+  amax["dw_y"] = kAmax.at("dw_y");
+  test::expect_int8_cpu_equals_ref_near_fp32(g, {in}, amax, 0.03, [](const Plan& plan, const char* backend) {
+    int zps = 0;
+    for (const Node& n : plan.graph().nodes) zps += n.attr_i("x_zero_point", 0) != 0;
+    EXPECT_EQ(zps, 2) << backend;
+  });
+  // The side conv in FP32: it reads c1_m through a Dequantize with the zero point.
+  Graph g2 = make_graph();
+  g2.nodes.back().name = "side";
+  PlanOptions o;
+  o.fp32_layers = {"side"};
+  std::vector<std::vector<Tensor>> outs;
+  for (const char* backend : {"ref", "cpu"}) {
+    o.backend = backend;
+    o.int8_amax = amax;
+    auto plan = Plan::build(g2, o);
+    int dqs = 0;
+    for (const Node& n : plan->graph().nodes) dqs += n.op == OpType::Dequantize && n.attr_i("zero_point", 0) != 0;
+    EXPECT_EQ(dqs, 1) << backend;
+    std::vector<Tensor> y;
+    for (const Tensor& t : plan->run({in})) y.push_back(t.clone());
+    outs.push_back(std::move(y));
+  }
+  ASSERT_EQ(outs[0].size(), 2u);
+  EXPECT_EQ(0, std::memcmp(outs[0][0].raw(), outs[1][0].raw(), outs[0][0].nbytes())) << "fp32 side, int8 output";
+  for (int64_t k = 0; k < outs[0][1].numel(); ++k)  // side_y: an FP32 conv (oneDNN vs ref) of the dequantized c1_m
+    EXPECT_NEAR(outs[0][1].data<float>()[k], outs[1][1].data<float>()[k], 1e-4f) << "fp32 side, element " << k;
+}
+
+TEST(AsymmetricActivations, PlanFileRoundTrip) {
+  Graph g = make_graph();
+  Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
+  PlanOptions o;
+  o.backend = "cpu";
+  o.int8_amax = kAmax;
+  auto plan = Plan::build(g, o);
+  std::vector<Tensor> want;
+  for (const Tensor& t : plan->run({in})) want.push_back(t.clone());
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("octet_asym_test_" + std::to_string(::getpid()) + ".plan")).string();
+  save_plan(*plan, path);
+  EXPECT_EQ(read_plan_file(path).header.format_version, kPlanFormatVersionZeroPoints);
+  auto loaded = load_plan_file(path);
+  int zps = 0;
+  for (const Node& n : loaded->graph().nodes) zps += n.attr_i("x_zero_point", 0) != 0 || n.attr_i("out_zero_point", 0) != 0;
+  EXPECT_EQ(zps, 3);  // c1 writes one, dw and side read it
+  std::vector<Tensor> got = loaded->run({in});
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    ASSERT_EQ(got[i].nbytes(), want[i].nbytes());
+    EXPECT_EQ(0, std::memcmp(got[i].raw(), want[i].raw(), want[i].nbytes())) << "output " << i;
+  }
+  std::filesystem::remove(path);
+}
+
+// A rescalable plan (the refinement's trial plans) updated to other amax values computes what a fresh build with
+// them does, the zero points included (here c1_m's range changes, and with amax 0.2 it has none at all: no better
+// than symmetric).
+TEST(AsymmetricActivations, RescaledPlanEqualsFreshBuild) {
+  Graph g = make_graph();
+  Tensor in = test::random_f32({1, 5, 9, 7}, 9, -2.f, 2.f);
+  PlanOptions o;
+  o.backend = "cpu";
+  o.int8_amax = kAmax;
+  o.rescalable = true;
+  auto plan = Plan::build(g, o);
+  for (float c1 : {2.5f, 0.2f, 1.5f}) {
+    SCOPED_TRACE(c1);
+    std::map<std::string, float> amax = kAmax;
+    amax["c1_m"] = c1;
+    plan->update_int8_amax(amax);
+    PlanOptions f = o;
+    f.rescalable = false;
+    f.int8_amax = amax;
+    auto fresh = Plan::build(g, f);
+    int zps = 0;
+    for (const Node& n : fresh->graph().nodes) zps += n.attr_i("out_zero_point", 0) != 0;
+    EXPECT_EQ(zps, c1 > -quant::kSiluMin ? 1 : 0);
+    std::vector<Tensor> want;
+    for (const Tensor& t : fresh->run({in})) want.push_back(t.clone());
+    std::vector<Tensor> got = plan->run({in});
+    ASSERT_EQ(got.size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i)
+      EXPECT_EQ(0, std::memcmp(got[i].raw(), want[i].raw(), want[i].nbytes())) << "output " << i;
+  }
+}
