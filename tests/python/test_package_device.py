@@ -280,7 +280,8 @@ def test_cupy_and_torch_cuda_tensors(gpu, data, want):
     try:
         import cupy
         wraps += [cupy.asarray, lambda a: DLPackOnly(cupy.asarray(a)),
-                  cupy.asfortranarray, lambda a: DLPackOnly(cupy.asfortranarray(a))]  # strided views too
+                  lambda a: cupy.asfortranarray(cupy.asarray(a)),  # strided views too (asfortranarray takes
+                  lambda a: DLPackOnly(cupy.asfortranarray(cupy.asarray(a)))]  # CuPy arrays only)
     except ImportError:
         pass
     try:
