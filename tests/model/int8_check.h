@@ -14,8 +14,38 @@
 
 #include "passes/quantize.h"
 #include "runtime/plan.h"
+#include "graph_util.h"
+#include "test_util.h"
 
 namespace octet::test {
+
+// Nodes of a hand-built conv graph: square-kernel convs with "same" padding and seeded random weights / bias, and
+// SiLU written as ONNX exports it (Sigmoid + Mul). The nodes collect in `nodes`, in the order they are made.
+struct ConvGraphNodes {
+  Graph& g;
+  std::vector<Node> nodes;
+  // conv `name` (k output channels, kh x kh, stride, group) reading `in` (cin channels): its output value
+  int conv(const std::string& name, int in, int64_t cin, int64_t k, int64_t kh, int64_t stride, int64_t group,
+           uint32_t seed, float wr) {
+    Node c = test_node(OpType::Conv, name,
+                       {in, g.add_constant(name + "_w", random_f32({k, cin / group, kh, kh}, seed, -wr, wr)),
+                        g.add_constant(name + "_b", random_f32({k}, seed + 1, -0.3f, 0.3f))},
+                       g.add_value(name + "_y"));
+    c.attrs["pads"] = attr_ints({kh / 2, kh / 2, kh / 2, kh / 2});
+    c.attrs["strides"] = attr_ints({stride, stride});
+    c.attrs["group"] = attr_i(group);
+    nodes.push_back(c);
+    return c.outputs[0];
+  }
+  // y * Sigmoid(y): the Mul's output value
+  int silu(const std::string& name, int y) {
+    Node s = test_node(OpType::Sigmoid, name + "_sig", {y}, g.add_value(name + "_s"));
+    Node m = test_node(OpType::Mul, name + "_mul", {y, s.outputs[0]}, g.add_value(name + "_m"));
+    nodes.push_back(s);
+    nodes.push_back(m);
+    return m.outputs[0];
+  }
+};
 
 // The int8 scale the quantization pass gave tensor `name` (0 when it has no int8 twin).
 inline float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {

@@ -30,31 +30,14 @@ Graph make_graph(bool m2_read_elsewhere) {
   g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
   g.value(x).has_declared_shape = true;
   g.inputs = {x};
-  std::vector<Node> nodes;
-  auto conv = [&](const std::string& name, int in, int64_t cin, int64_t k, int64_t kh, int64_t stride, uint32_t seed,
-                  float wr) {
-    Node c = test_node(OpType::Conv, name,
-                       {in, g.add_constant(name + "_w", test::random_f32({k, cin, kh, kh}, seed, -wr, wr)),
-                        g.add_constant(name + "_b", test::random_f32({k}, seed + 1, -0.3f, 0.3f))},
-                       g.add_value(name + "_y"));
-    c.attrs["pads"] = attr_ints({kh / 2, kh / 2, kh / 2, kh / 2});
-    c.attrs["strides"] = attr_ints({stride, stride});
-    nodes.push_back(c);
-    return c.outputs[0];
-  };
-  auto silu = [&](const std::string& name, int y) {
-    Node s = test_node(OpType::Sigmoid, name + "_sig", {y}, g.add_value(name + "_s"));
-    Node m = test_node(OpType::Mul, name + "_mul", {y, s.outputs[0]}, g.add_value(name + "_m"));
-    nodes.push_back(s);
-    nodes.push_back(m);
-    return m.outputs[0];
-  };
-  const int m1 = silu("c1", conv("c1", x, 5, 6, 3, 1, 1, 0.4f));
-  const int m2 = silu("c2", conv("c2", m1, 6, 5, 1, 1, 3, 0.5f));
+  test::ConvGraphNodes b{g, {}};
+  std::vector<Node>& nodes = b.nodes;
+  const int m1 = b.silu("c1", b.conv("c1", x, 5, 6, 3, 1, 1, 1, 0.4f));
+  const int m2 = b.silu("c2", b.conv("c2", m1, 6, 5, 1, 1, 1, 3, 0.5f));
   Node add = test_node(OpType::Add, "add", {x, m2}, g.add_value("a"));
   nodes.push_back(add);
-  g.outputs = {conv("e", add.outputs[0], 5, 3, 3, 2, 5, 0.3f)};
-  if (m2_read_elsewhere) g.outputs.push_back(conv("side", m2, 5, 2, 1, 1, 7, 0.5f));
+  g.outputs = {b.conv("e", add.outputs[0], 5, 3, 3, 2, 1, 5, 0.3f)};
+  if (m2_read_elsewhere) g.outputs.push_back(b.conv("side", m2, 5, 2, 1, 1, 1, 7, 0.5f));
   g.nodes = nodes;
   g.finalize();
   return g;
