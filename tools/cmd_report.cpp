@@ -81,7 +81,7 @@ int cmd_report(int argc, char** argv) {
         break;
       }
       const Tensor x = n < batch ? batcher.batch().first(n) : batcher.batch();
-      builder.add(x, batcher.labels());
+      builder.add(x, batcher.labels(), content_boxes(batcher.geometries()));
       if (pass == 0) seen += n;
       progress.update(pass * static_cast<int64_t>(data->size()) + static_cast<int64_t>(batcher.position()));
     }

@@ -84,8 +84,13 @@ ReportBuilder::ReportBuilder(const Graph& model, Plan& fp32, Plan& int8, TuneInp
 
 ReportBuilder::~ReportBuilder() = default;
 
-void ReportBuilder::add(const Tensor& x, const std::vector<int>& labels) {
-  session_->observe({x});
+void ReportBuilder::add(const Tensor& x, const std::vector<int>& labels, const std::vector<ContentBox>& boxes) {
+  const bool padded = std::any_of(boxes.begin(), boxes.end(), [](const ContentBox& b) { return b.padded(); });
+  const nlohmann::json& was = cache_.meta.calib_padding;  // null: no sidecar, or data without padding
+  if (padded && !(was.is_object() && was.value("mode", std::string()) == "include"))
+    session_->observe({x}, boxes);
+  else
+    session_->observe({x});
   if (pass_ != 0) return;
   std::vector<Tensor> fo, io;
   meter_->add(x, &fo, &io);

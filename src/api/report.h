@@ -63,8 +63,10 @@ class ReportBuilder {
 
   int pass() const { return pass_; }
   static constexpr int passes() { return 2; }
-  // One batch of the model's single input; `labels` per sample (-1: unlabelled), may be empty.
-  void add(const Tensor& x, const std::vector<int>& labels);
+  // One batch of the model's single input; `labels` per sample (-1: unlabelled), may be empty; `boxes`: where
+  // each letterboxed image lies (calib/padding.h), empty for none. The histograms leave the padding out as the
+  // cache's calibration did (its sidecar's calib_padding; without one, as octet calibrate's default does).
+  void add(const Tensor& x, const std::vector<int>& labels, const std::vector<ContentBox>& boxes = {});
   void next_pass();
   nlohmann::json finish() const;
 

@@ -62,20 +62,7 @@ std::vector<std::vector<int64_t>> DatasetCalibrator::batch_sample_shapes() const
 }
 
 std::vector<ContentBox> DatasetCalibrator::batch_content_boxes() const {
-  std::vector<ContentBox> boxes;
-  for (const ImageGeometry& g : batcher_.geometries()) {
-    ContentBox b;
-    if (g.letterboxed && g.out_h > 0 && g.out_w > 0) {
-      b.in_h = g.out_h;
-      b.in_w = g.out_w;
-      b.top = g.top;
-      b.left = g.left;
-      b.height = g.resized_h;
-      b.width = g.resized_w;
-    }
-    boxes.push_back(b);
-  }
-  return boxes;
+  return content_boxes(batcher_.geometries());
 }
 
 bool DatasetCalibrator::getBatch(void* bindings[], const char* names[], int nbBindings) {

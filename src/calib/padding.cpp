@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "io/image.h"
 
 namespace octet {
 
@@ -79,6 +80,23 @@ bool content_values(const Tensor& t, bool channels_last, const ContentBox& box, 
         std::memcpy(out, x + (p * h + y) * w + win->x0, run * sizeof(float));
   }
   return true;
+}
+
+std::vector<ContentBox> content_boxes(const std::vector<ImageGeometry>& geometries) {
+  std::vector<ContentBox> boxes;
+  for (const ImageGeometry& g : geometries) {
+    ContentBox b;
+    if (g.letterboxed && g.out_h > 0 && g.out_w > 0) {
+      b.in_h = g.out_h;
+      b.in_w = g.out_w;
+      b.top = g.top;
+      b.left = g.left;
+      b.height = g.resized_h;
+      b.width = g.resized_w;
+    }
+    boxes.push_back(b);
+  }
+  return boxes;
 }
 
 }  // namespace octet

@@ -59,4 +59,9 @@ std::optional<SpatialWindow> content_window(const ContentBox& box, int64_t h, in
 // caller observes all of `t`.
 bool content_values(const Tensor& t, bool channels_last, const ContentBox& box, std::vector<float>& scratch);
 
+struct ImageGeometry;  // io/image.h
+
+// The boxes of a batch of preprocessed images (Batcher::geometries()): a letterboxed image's box, else no box.
+std::vector<ContentBox> content_boxes(const std::vector<ImageGeometry>& geometries);
+
 }  // namespace octet

@@ -118,3 +118,64 @@ TEST(Report, PageEmbedsDataSoNoNameEndsTheScript) {
   EXPECT_EQ(h.find("https://"), std::string::npos);
   EXPECT_EQ(h.find(" src="), std::string::npos);
 }
+
+// Letterboxed data: the report's histograms leave the padding out as octet calibrate's default does (the same
+// counts as a calibration session given the boxes), and keep it where the cache's sidecar says the calibration
+// kept it (--calib-padding include).
+TEST(Report, HistogramsLeaveLetterboxPaddingOutAsTheCalibrationDid) {
+  const Graph g = import_onnx_file(fmnist()).graph;
+  ContentBox box;  // the image fills the top 20 of 28 rows
+  box.in_h = box.in_w = 28;
+  box.height = 20;
+  box.width = 28;
+  const std::vector<ContentBox> boxes(4, box);
+  CalibSession with(g, {}), without(g, {});
+  for (int pass = 0; pass < 2; ++pass) {
+    if (pass) {
+      with.next_pass();
+      without.next_pass();
+    }
+    for (const Tensor& x : inputs()) {
+      with.observe({x}, boxes);
+      without.observe({x});
+    }
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("octet_report_pad_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string cache = (dir / "c.cache").string();
+  write_cache_file(cache, to_cache(with.table()));
+  auto fp32 = Plan::build(g, PlanOptions{});
+  auto totals = [&](bool sidecar_says_include) {
+    api::TuneInput in = api::load_tune_input(cache);
+    if (sidecar_says_include) in.meta.calib_padding = json{{"mode", "include"}};
+    std::map<std::string, float> amax;
+    for (const CalibEntry& e : in.table.entries) amax[e.name] = e.amax;
+    PlanOptions qo;
+    qo.int8_amax = amax;
+    auto int8 = Plan::build(g, qo);
+    api::ReportBuilder b(g, *fp32, *int8, in, api::ReportOptions{});
+    for (int pass = 0; pass < 2; ++pass) {
+      if (pass) b.next_pass();
+      for (const Tensor& x : inputs()) b.add(x, {}, boxes);
+    }
+    const json j = b.finish();
+    std::map<std::string, uint64_t> t;
+    for (const json& e : j["tensors"]) {
+      uint64_t total = 0;
+      for (const auto& c : e["hist"]["counts"]) total += c.get<uint64_t>();
+      t[e["name"].get<std::string>()] = total;
+    }
+    return t;
+  };
+  const auto excluded = totals(false), included = totals(true);
+  std::filesystem::remove_all(dir);
+  ASSERT_EQ(excluded.size(), with.observer_count());
+  int masked = 0;
+  for (size_t i = 0; i < with.observer_count(); ++i) {
+    const std::string& name = with.observer_name(i);
+    EXPECT_EQ(excluded.at(name), with.observer(i).hist().total()) << name;
+    EXPECT_EQ(included.at(name), without.observer(i).hist().total()) << name;
+    masked += with.observer(i).hist().total() < without.observer(i).hist().total();
+  }
+  EXPECT_GT(masked, 0);  // the box leaves something out (the input and the conv maps)
+}
