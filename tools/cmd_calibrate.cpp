@@ -119,15 +119,8 @@ int cmd_calibrate(int argc, char** argv) {
 
   const Shape chw = input_chw(model);
 
-  const api::CacheSidecarCheck sidecar = api::check_cache_sidecar(cache_path, model_path);
+  const api::CacheSidecarCheck sidecar = api::check_cache_sidecar(cache_path, model_path, padding);
   if (!sidecar.reject.empty()) opt.reject_cache = sidecar.reject;
-  if (opt.reject_cache.empty() && !sidecar.sidecar_missing && file_kind(cache_path) != "missing")
-    if (std::optional<SidecarMeta> meta = api::cache_sidecar_meta(cache_path); meta && meta->calib_padding.is_object()) {
-      // A cache calibrated with the other --calib-padding is not the one asked for (same header, other thresholds).
-      const std::string was = meta->calib_padding.value("mode", "");
-      if (!was.empty() && was != padding)
-        opt.reject_cache = "its sidecar says it was calibrated with --calib-padding " + was + ", not " + padding;
-    }
   std::unique_ptr<api::OwningCalibrator> calibrator =
       api::make_data_calibrator(data_path, model, chw, [&] { return open_data(a, false); }, preprocess_from_args(a),
                                 static_cast<int>(batch), cache_path, algo, a.on("skip-bad-images"),

@@ -110,12 +110,14 @@ std::string calibrate_model(const std::string& onnx_path, Calibrator& calibrator
 // The checks `octet calibrate --cache PATH` makes before calibrating, for callers that manage the cache file
 // themselves (the Python package): only a regular file may be at PATH and its sidecar PATH.json (else Error); a
 // cache whose sidecar belongs to another cache or another model is not reused (`reject` says why: pass it as
-// CalibrationOptions::reject_cache); a cache without a sidecar (made by TensorRT) is reused.
+// CalibrationOptions::reject_cache), and so is one calibrated with the other `calib_padding` (its sidecar says which;
+// empty: not checked); a cache without a sidecar (made by TensorRT) is reused.
 struct CacheFileCheck {
   bool exists = false;           // a cache is at PATH
   std::string reject;            // non-empty: why that cache must not be reused
   bool sidecar_missing = false;  // a cache without a (readable) sidecar
 };
-CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path);
+CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path,
+                                const std::string& calib_padding = "");
 
 }  // namespace octet

@@ -368,11 +368,13 @@ def _write_atomic(path, data):
         raise
 
 
-def _cache_file(cache_path, model_path):
-    """octet calibrate's checks of the cache at `cache_path`: (its bytes or None, why it must not be reused)."""
+def _cache_file(cache_path, model_path, calib_padding=""):
+    """octet calibrate's checks of the cache at `cache_path`: (its bytes or None, why it must not be reused);
+    `calib_padding`: the mode asked for, where the data may be letterboxed (a cache made with the other is not
+    reused)."""
     if not cache_path:
         return None, ""
-    exists, reject, _ = _octet.check_cache_file(cache_path, model_path)
+    exists, reject, _ = _octet.check_cache_file(cache_path, model_path, calib_padding)
     if not exists:
         return None, ""
     with open(cache_path, "rb") as f:
@@ -487,7 +489,7 @@ def calibrate(model, data, cache=None, algo=None, refine=True, batch=32, *, cali
                   quiet=quiet)
     if isinstance(data, (str, bytes, _os.PathLike, Dataset)):
         ds = data if isinstance(data, Dataset) else Dataset(data, **preprocessing)
-        old, reject = _cache_file(cache_path, m.path)
+        old, reject = _cache_file(cache_path, m.path, calib_padding)
         r = _octet.calibrate_data(m, ds.path, cache_path, int(batch), _algo_name(algo) or "entropy2",
                                   quantile=0.9999 if quantile is None else float(quantile), reject_cache=reject,
                                   calib_padding=calib_padding, **ds._args(), **common)

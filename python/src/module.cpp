@@ -753,10 +753,11 @@ NB_MODULE(_octet, m) {
   m.def("cache_header", &octet::cache_header, "trt_version"_a, "algo_token"_a = "EntropyCalibration2");
   m.def("cache_fp32_layers", &octet::cache_fp32_layers, "cache_path"_a);
   // (exists, reject reason or "", sidecar missing) of the cache at `cache_path` for `model_path` (octet calibrate's checks)
-  m.def("check_cache_file", [](const std::string& cache_path, const std::string& model_path) {
-    octet::CacheFileCheck c = octet::check_cache_file(cache_path, model_path);
+  m.def("check_cache_file", [](const std::string& cache_path, const std::string& model_path,
+                               const std::string& calib_padding) {
+    octet::CacheFileCheck c = octet::check_cache_file(cache_path, model_path, calib_padding);
     return nb::make_tuple(c.exists, c.reject, c.sidecar_missing);
-  }, "cache_path"_a, "model_path"_a);
+  }, "cache_path"_a, "model_path"_a, "calib_padding"_a = "");
 
   // Accuracy measures (numpy in).
   m.def("top1", [](const HostArray& s) { return octet::top1(host_of(s)); }, "scores"_a);

@@ -86,7 +86,8 @@ std::unique_ptr<OwningCalibrator> make_data_calibrator(const std::string& data_p
   return std::make_unique<OwningCalibrator>(std::move(ds), std::move(calibrator), expected);
 }
 
-CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path) {
+CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path,
+                                      const std::string& calib_padding) {
   // The sidecar must belong to the cache (same header) and the model: a cache left by a run whose sidecar
   // write failed, or by two runs that raced, is recalibrated rather than reused. A cache without a sidecar
   // (e.g. made by TensorRT) is reused. A cache that is not reused is kept as OUT.old (FileCacheCalibrator).
@@ -107,6 +108,9 @@ CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::
     else if (!meta->model_hash.empty() && meta->model_hash != c.model_hash)
       c.reject = "its sidecar '" + sidecar_path + "' says it was made for another model (" + meta->model_hash + ", '" +
                  model_path + "' is " + c.model_hash + ")";
+    else if (const std::string was = meta->calib_padding.is_object() ? meta->calib_padding.value("mode", "") : "";
+             !calib_padding.empty() && !was.empty() && was != calib_padding)
+      c.reject = "its sidecar says it was calibrated with --calib-padding " + was + ", not " + calib_padding;
   } else {
     c.sidecar_missing = true;  // unreadable: cache_sidecar_meta warned
   }
@@ -191,12 +195,13 @@ CalibrationResult calibrate(const Model& model, Calibrator& calibrator, const Ca
   return api::to_public(octet::calibrate(model.source().graph, calibrator, o));
 }
 
-CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path) {
+CacheFileCheck check_cache_file(const std::string& cache_path, const std::string& model_path,
+                                const std::string& calib_padding) {
   check_output(cache_path, /*overwrite=*/true, "cache");
   check_output(cache_path + ".json", /*overwrite=*/true, "the cache's sidecar");
   CacheFileCheck c;
   c.exists = file_kind(cache_path) != "missing";
-  const api::CacheSidecarCheck s = api::check_cache_sidecar(cache_path, model_path);
+  const api::CacheSidecarCheck s = api::check_cache_sidecar(cache_path, model_path, calib_padding);
   c.reject = s.reject;
   c.sidecar_missing = s.sidecar_missing;
   return c;

@@ -120,7 +120,10 @@ struct CacheSidecarCheck {
   bool sidecar_missing = false;  // a cache without a (readable) sidecar: reused, statistics unavailable
   std::string model_hash;        // file_fingerprint of the model
 };
-CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path);
+// `calib_padding` ("exclude" / "include"; empty: not checked): a cache whose sidecar records the other
+// --calib-padding is not reused either (same header, other thresholds).
+CacheSidecarCheck check_cache_sidecar(const std::string& cache_path, const std::string& model_path,
+                                      const std::string& calib_padding = "");
 // The calibration's health warnings as reported (CLI, sidecar "warnings", CalibrationResult::warnings):
 // clipping warnings describe the algorithm's threshold, so none for tensors the refinement moved.
 std::vector<HealthWarning> reported_warnings(const CalibOutcome& r);

@@ -207,6 +207,11 @@ def test_letterboxed_dataset_leaves_the_padding_out(tmp_path):
     x, _ = trt.load_samples(MODEL, ds)
     assert NpyCalibrator(x).data.shape == (6, 1, 28, 28)
     assert trt.calibrate(MODEL, NpyCalibrator(x), refine=False).cache == inc.cache
+    # The exclude cache is not reused for include (its sidecar says how it was made), as octet calibrate does.
+    with pytest.warns(trt.CacheWarning, match="calibrated with --calib-padding exclude, not include"):
+        again = trt.calibrate(MODEL, ds, refine=False, cache=tmp_path / "ex.cache", calib_padding="include")
+    assert not again.from_cache and again.cache == inc.cache
+    assert trt.calibrate(MODEL, ds, refine=False, cache=tmp_path / "ex.cache", calib_padding="include").from_cache
 
 
 def test_algorithms_and_one_pass(samples_npy):
