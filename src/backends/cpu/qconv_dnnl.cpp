@@ -15,6 +15,12 @@
 //   of oneDNN's post-op list, but with quant.h's exp and one rounding).
 // - BackendOptions::qconv_epilogue (OCTET_QCONV_EPILOGUE=1) runs oneDNN with an s32 dst (no bias, scales or post-ops) followed by our own
 //   requantize pass (requant_s32_s8, qelementwise.h): the second route to the same bits, kept for tests.
+// - Bands (BackendOptions::qconv_band_bytes): where one image's s32 output is larger than L2 (yolox's 208² and
+//   104² layers), the s32 route splits each image into bands of output rows and deals them to the threads; a
+//   thread runs oneDNN on its band alone (sequential inside octet's parallel region, its own memories, stream
+//   and user scratchpad) and then the epilogue on the band's accumulators while they are in its core's L2. The
+//   accumulators are the same integers (a band is the same convolution on the input rows it reads, padded only
+//   where it reaches the image's border), the epilogue is per element: bit-exact (HarnessInt8.BandedQConv).
 // - s8 sources: oneDNN's VNNI kernels shift src by +128 to u8 and subtract a weight compensation in int32
 //   (exact). Without VNNI, oneDNN halves the weights (scale_adjust 0.5) to avoid vpmaddubsw saturation, which
 //   is not exact: prepare() refuses that layout and the node falls back to the reference kernel.
@@ -31,6 +37,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <mutex>
+
+#include <omp.h>
 
 #include "backends/cpu/dnnl_util.h"
 #include "backends/cpu/kernels.h"
@@ -130,20 +138,42 @@ class QConvDnnl final : public Kernel {
       for (step_ = x[0]; step_ > 1 && (x[0] % step_ != 0 || step_ * per_image > (int64_t{1} << 20));) --step_;
     }
     // One image larger than that: bands of output rows, one oneDNN call and one epilogue each (see plan_bands).
+    nthr_ = omp_get_max_threads();
     if (!fused_ && band_bytes_ > 0 && per_image > 2 * band_bytes_) plan_bands(x, y, std::max<int64_t>(1, band_bytes_ / row_bytes));
     if (bands_.empty()) {
-      add_prim(step_, x[1], y[1], ph_, (y[1] - 1) * sh_ + (kh - 1) * dh_ + 1 - x[1] - ph_, x, y);
+      add_prim(step_, x[1], y[1], ph_, (y[1] - 1) * sh_ + (kh - 1) * dh_ + 1 - x[1] - ph_, x, y, false);
     } else {
       step_ = 1;
     }
-    if (!fused_) {
-      int64_t rows = y[1];
-      if (!bands_.empty()) {
-        rows = 0;
-        for (const Band& b : bands_) rows = std::max(rows, b.rows);
+    if (!fused_ && bands_.empty()) {
+      acc_.resize(static_cast<size_t>(step_ * y[1] * y[2] * y[3]));
+      prims_[0].dmem.set_data_handle(acc_.data());
+    } else if (!bands_.empty()) {
+      // One s32 block per thread (the largest band), a cache line apart; each thread's memories point at its own.
+      int64_t rows = 0;
+      for (const Band& b : bands_) rows = std::max(rows, b.rows);
+      band_acc_ = (rows * y[2] * y[3] + 15) / 16 * 16;
+      acc_.assign(static_cast<size_t>(nthr_ * band_acc_), 0);
+      size_t scratch = 0;
+      for (const Prim& p : prims_) scratch = std::max(scratch, p.pd.scratchpad_desc().get_size());
+      scratch = (scratch + 63) / 64 * 64;
+      scratch_.assign(static_cast<size_t>(nthr_) * scratch + 64, 0);
+      uint8_t* sbase = scratch_.data() + (64 - reinterpret_cast<uintptr_t>(scratch_.data()) % 64) % 64;
+      t_streams_.clear();
+      for (int t = 0; t < nthr_; ++t) t_streams_.emplace_back(engine());
+      for (Prim& p : prims_) {
+        p.t_smem.clear(), p.t_dmem.clear(), p.t_args.clear();
+        for (int t = 0; t < nthr_; ++t) {
+          p.t_smem.emplace_back(p.pd.src_desc(), engine(), nullptr);
+          p.t_dmem.emplace_back(p.pd.dst_desc(), engine(), acc_.data() + static_cast<size_t>(t) * band_acc_);
+          std::unordered_map<int, memory> a = p.args;
+          a[DNNL_ARG_SRC] = p.t_smem.back();
+          a[DNNL_ARG_DST] = p.t_dmem.back();
+          a[DNNL_ARG_SCRATCHPAD] = memory(p.pd.scratchpad_desc(), engine(),
+                                           sbase + static_cast<size_t>(t) * scratch);
+          p.t_args.push_back(std::move(a));
+        }
       }
-      acc_.resize(static_cast<size_t>(step_ * rows * y[2] * y[3]));
-      for (Prim& p : prims_) p.dmem.set_data_handle(acc_.data());
     }
     std::string what = group_ > 1 && group_ == w_.dim(0) && group_ == x[3]
                            ? (fused_ ? "QConv(depthwise)" : "QConv(depthwise, s32 + epilogue")
@@ -180,17 +210,39 @@ class QConvDnnl final : public Kernel {
     const int8_t* rd = r ? r->data<int8_t>() : nullptr;
     int8_t* yd = out[0]->data<int8_t>();
     if (!bands_.empty()) {
-      // Bands of output rows of one image: pointers at the band's first input / output (and residual) row, NHWC.
-      const int64_t x_row = in[0]->dim(2) * in[0]->dim(3), y_row = out[0]->dim(2) * K;
-      for (int64_t n = 0; n < N; ++n)
-        for (const Band& b : bands_) {
+      // Bands of output rows of all images, dealt round-robin to the threads; each thread runs oneDNN on its band
+      // alone (sequential inside this parallel region) into its own s32 block, then the epilogue on it while
+      // it is still in its core's L2. Pointers at the band's first input / output (and residual) row, NHWC.
+      const int64_t x_row = in[0]->dim(2) * in[0]->dim(3), y_row = out[0]->dim(2) * K, OW = out[0]->dim(2);
+      const int64_t nb = static_cast<int64_t>(bands_.size()), total = N * nb;
+      const QRowKernels& kr = q_row_kernels();
+      const float* mult = ep_.multiplier.data();
+#pragma omp parallel num_threads(nthr_)
+      {
+        const int t = omp_get_thread_num();
+        for (int64_t i = t; i < total; i += nthr_) {
+          const int64_t n = i / nb;
+          const Band& b = bands_[static_cast<size_t>(i % nb)];
           Prim& p = prims_[static_cast<size_t>(b.prim)];
-          p.smem.set_data_handle(const_cast<int8_t*>(xd) + n * x_image + b.in0 * x_row);
-          p.prim.execute(stream(), p.args);
-          stream().wait();
-          const int64_t first = n * y_image + b.r0 * y_row;
-          epilogue_rows(ep_, acc_.data(), bias, rd ? rd + first : nullptr, b.rows * out[0]->dim(2), K, yd + first);
+          p.t_smem[static_cast<size_t>(t)].set_data_handle(const_cast<int8_t*>(xd) + n * x_image + b.in0 * x_row);
+          dnnl::stream& s = t_streams_[static_cast<size_t>(t)];
+          p.prim.execute(s, p.t_args[static_cast<size_t>(t)]);
+          s.wait();
+          const int32_t* acc = acc_.data() + static_cast<size_t>(t) * band_acc_;
+          const int64_t first = n * y_image + b.r0 * y_row, rows = b.rows * OW;
+          const int8_t* res = rd ? rd + first : nullptr;
+          int8_t* yb = yd + first;
+          if (ep_.act != quant::Act::None) {
+            for (int64_t q = 0; q < rows; ++q)
+              kr.requant_act_s32_s8(acc + q * K, bias, mult, static_cast<int>(ep_.act), ep_.act_alpha, ep_.inv_out_scale,
+                                    ep_.out_add, res ? res + q * K : nullptr, ep_.residual_scale, K, yb + q * K);
+          } else {
+            for (int64_t q = 0; q < rows; ++q)
+              kr.requant_s32_s8(acc + q * K, bias, mult, res ? res + q * K : nullptr, ep_.residual_scale, ep_.act_lo,
+                                ep_.act_hi, K, yb + q * K);
+          }
         }
+      }
       return;
     }
     // s32 route: step_ images at a time, each followed by our epilogue (one row of K channels per output pixel).
@@ -213,6 +265,10 @@ class QConvDnnl final : public Kernel {
     dnnl::convolution_forward prim;
     memory wmem, smem, dmem;
     std::unordered_map<int, memory> args;
+    // Bands: per thread (each runs its bands alone, oneDNN sequential inside our parallel region) its own source /
+    // destination memories, argument map and scratchpad (user mode: no sharing of the library's).
+    std::vector<memory> t_smem, t_dmem;
+    std::vector<std::unordered_map<int, memory>> t_args;
   };
   // Output rows [r0, r0 + rows) of an image, reading input rows from in0 with prims_[prim].
   struct Band {
@@ -241,11 +297,11 @@ class QConvDnnl final : public Kernel {
       if (k == static_cast<int>(keys.size())) keys.push_back(key);
       bands.push_back({r0, r1 - r0, in0, k});
     }
-    for (const auto& key : keys) add_prim(1, key[0], key[1], key[2], key[3], x, y);
+    for (const auto& key : keys) add_prim(1, key[0], key[1], key[2], key[3], x, y, true);
     bands_ = std::move(bands);
   }
 
-  void add_prim(int64_t n, int64_t ih, int64_t oh, int64_t pt, int64_t pb, const Shape& x, const Shape& y) {
+  void add_prim(int64_t n, int64_t ih, int64_t oh, int64_t pt, int64_t pb, const Shape& x, const Shape& y, bool banded) {
     Prim p{ih, oh, pt, pb, {}, {}, {}, {}, {}, {}};
     const int64_t K = w_.dim(0);
     memory::desc src({n, x[3], ih, x[2]}, dt::s8, tag::nhwc);
@@ -255,6 +311,7 @@ class QConvDnnl final : public Kernel {
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, src,
                                       wany, bias, dst, {sh_, sw_}, {dh_ - 1, dw_ - 1}, {pt, pw_}, {pb, pr_w_});
     dnnl::primitive_attr attr;
+    if (banded) attr.set_scratchpad_mode(dnnl::scratchpad_mode::user);
     if (xzp_ != 0) attr.set_zero_points(DNNL_ARG_SRC, 0, {DNNL_RUNTIME_S32_VAL});
     if (fused_) {
       attr.set_output_scales(1 << 1, ep_.multiplier);
@@ -304,6 +361,10 @@ class QConvDnnl final : public Kernel {
   std::vector<int32_t> acc_;  // s32 dst of the epilogue path (one step of images, or the largest band)
   std::vector<Prim> prims_;   // [0]: the whole image(s), or the first band's shape
   std::vector<Band> bands_;   // empty: no bands
+  int nthr_ = 1;              // threads of the banded run (omp_get_max_threads() at prepare)
+  int64_t band_acc_ = 0;      // s32 elements per thread's block (bands)
+  std::vector<uint8_t> scratch_;  // the band primitives' scratchpads, one per thread
+  std::vector<dnnl::stream> t_streams_;
   memory zpmem_;
 };
 
