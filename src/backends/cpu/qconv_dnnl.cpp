@@ -210,17 +210,18 @@ class QConvDnnl final : public Kernel {
     const int8_t* rd = r ? r->data<int8_t>() : nullptr;
     int8_t* yd = out[0]->data<int8_t>();
     if (!bands_.empty()) {
-      // Bands of output rows of all images, dealt round-robin to the threads; each thread runs oneDNN on its band
+      // Bands of output rows of all images, taken by the threads one at a time; each thread runs oneDNN on its band
       // alone (sequential inside this parallel region) into its own s32 block, then the epilogue on it while
       // it is still in its core's L2. Pointers at the band's first input / output (and residual) row, NHWC.
       const int64_t x_row = in[0]->dim(2) * in[0]->dim(3), y_row = out[0]->dim(2) * K, OW = out[0]->dim(2);
       const int64_t nb = static_cast<int64_t>(bands_.size()), total = N * nb;
       const QRowKernels& kr = q_row_kernels();
       const float* mult = ep_.multiplier.data();
-#pragma omp parallel num_threads(nthr_)
-      {
-        const int t = omp_get_thread_num();
-        for (int64_t i = t; i < total; i += nthr_) {
+      // Dynamic: a thread that the OS takes away for a while (a loaded machine) does not hold the others up.
+#pragma omp parallel for schedule(dynamic, 1) num_threads(nthr_)
+      for (int64_t i = 0; i < total; ++i) {
+        {
+          const int t = omp_get_thread_num();
           const int64_t n = i / nb;
           const Band& b = bands_[static_cast<size_t>(i % nb)];
           Prim& p = prims_[static_cast<size_t>(b.prim)];
