@@ -21,10 +21,14 @@ struct BackendOptions {
   bool strict = false;          // cpu: a kernel whose shape-dependent setup fails throws instead of running ref
   bool qconv_epilogue = false;  // cpu: QConv/QLinear run oneDNN with an s32 dst and octet's own epilogue
   bool verbose = false;         // cpu: print the oneDNN implementation of each int8 primitive to stderr
+  // cpu: QConv's s32 route splits one image's output into bands of rows of at most this many s32 bytes when
+  // one image's s32 is more than twice that (0: never); each thread runs whole bands, convolution then epilogue,
+  // while the accumulators are in its core's L2. OCTET_QCONV_BAND_BYTES (a number) sets it; tests make it tiny.
+  int64_t qconv_band_bytes = int64_t{256} << 10;
   bool cuda_graphs = true;      // cuda: record each run's launches into CUDA graphs and replay them
   bool cuda_gemm = true;        // cuda: QConv (group 1) / QLinear as im2col + cuBLASLt int8 GEMM + own epilogue
   // The environment variables OCTET_CPU_STRICT, OCTET_QCONV_EPILOGUE, OCTET_CPU_VERBOSE (set, not "0": on),
-  // OCTET_CUDA_GRAPHS, OCTET_CUDA_GEMM ("0": off):
+  // OCTET_CUDA_GRAPHS, OCTET_CUDA_GEMM ("0": off), OCTET_QCONV_BAND_BYTES:
   // what a plan uses when PlanOptions::backend_options is unset (the CLI's and tests' switches).
   static BackendOptions from_environment();
 };

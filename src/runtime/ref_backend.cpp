@@ -1,5 +1,6 @@
 #include "backends/ref/ref.h"
 #include "runtime/backend.h"
+#include "core/error.h"
 
 #include <cstdlib>
 #include <cstring>
@@ -42,6 +43,12 @@ BackendOptions BackendOptions::from_environment() {
   o.strict = on("OCTET_CPU_STRICT");
   o.qconv_epilogue = on("OCTET_QCONV_EPILOGUE");
   o.verbose = on("OCTET_CPU_VERBOSE");
+  if (const char* band = std::getenv("OCTET_QCONV_BAND_BYTES"); band && *band) {
+    char* end = nullptr;
+    const long long b = std::strtoll(band, &end, 10);
+    OCTET_CHECK(*end == 0 && b >= 0, "OCTET_QCONV_BAND_BYTES: not a byte count: '", band, "'");
+    o.qconv_band_bytes = b;
+  }
   const char* graphs = std::getenv("OCTET_CUDA_GRAPHS");
   o.cuda_graphs = !(graphs && std::strcmp(graphs, "0") == 0);
   const char* gemm = std::getenv("OCTET_CUDA_GEMM");

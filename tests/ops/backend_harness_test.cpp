@@ -169,7 +169,7 @@ void expect_same(const Case& c, const Tensor& got, const Tensor& want, const std
 // Runs the cpu kernel of the case's node directly, output in the middle of a sentinel-filled buffer.
 void check_guards(const Case& c, const Tensor& want) {
   const Node& n = c.g.nodes.at(0);
-  auto be = make_cpu_backend();
+  auto be = make_cpu_backend(BackendOptions::from_environment());  // the epilogue route and bands too
   if (!be->supports(c.g, n)) return;
   std::vector<const Tensor*> in;
   size_t f = 0;
@@ -972,6 +972,69 @@ TEST(HarnessInt8, InPlaceResidual) {
         const bool shared = plan->tensor(r).raw() == plan->tensor(y).raw();
         EXPECT_EQ(shared, later == Later::None) << "residual buffer shared with the output " << plan->tensor(r).raw() << " " << plan->tensor(y).raw() << " " << plan->describe().size() << " " << r << " " << y << " " << plan->graph().nodes.size();
       }
+}
+
+// QConv's s32 route in bands of output rows (BackendOptions::qconv_band_bytes, OCTET_QCONV_BAND_BYTES), forced
+// on small odd shapes: >= 3 bands with a short last one, halo rows of the middle bands real data, padding only
+// where the band reaches the image's border (oneDNN's zero-point compensation there and only there), the residual
+// and the output at the band's rows, several images. Bit for bit against ref; the op string proves the bands ran.
+TEST(HarnessInt8, BandedQConv) {
+  struct B {
+    std::string name;
+    Shape x;
+    int64_t K, group, kh, kw;
+    std::vector<int64_t> strides, pads, dil;
+    bool silu, residual;
+    int64_t xzp, yzp, rows;  // output rows per band
+  };
+  const std::vector<B> cases = {
+      {"3x3_pad1_s1", {1, 23, 13, 13}, 19, 1, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0, 0, 4},
+      {"3x3_pad1_s2", {1, 25, 11, 13}, 19, 1, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, false, 0, 0, 3},
+      {"3x3_pad1_s2_xzp_residual", {2, 26, 9, 16}, 24, 1, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, true, -97, -91, 3},
+      {"1x1_residual_b2", {2, 17, 9, 21}, 17, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, true, 0, 0, 5},
+      {"1x1_xzp", {1, 19, 7, 24}, 48, 1, 1, 1, {1, 1}, {0, 0, 0, 0}, {1, 1}, true, false, -93, -90, 4},
+      {"5x5_pad2_xzp", {1, 19, 9, 11}, 13, 1, 5, 5, {1, 1}, {2, 2, 2, 2}, {1, 1}, true, false, -128, 0, 4},
+      // Bands of 2 rows under a top / bottom padding of 3: the second and second-to-last bands are padded too.
+      {"7x7_pad3_padded_middle_bands", {1, 11, 7, 5}, 6, 1, 7, 7, {1, 1}, {3, 3, 3, 3}, {1, 1}, true, true, 101, 0, 2},
+      {"3x3_dil2_xzp_residual", {1, 17, 13, 7}, 9, 1, 3, 3, {1, 1}, {2, 2, 2, 2}, {2, 2}, true, true, -77, 0, 3},
+      {"3x2_s21_asym_pads_xzp", {1, 21, 11, 9}, 7, 1, 3, 2, {2, 1}, {2, 1, 0, 2}, {1, 1}, false, false, 127, 0, 3},
+      {"3x3_asym_pads_unread_rows", {1, 22, 8, 6}, 5, 1, 3, 3, {3, 1}, {0, 1, 1, 1}, {1, 1}, true, false, -50, 0, 2},
+      {"depthwise_xzp", {1, 19, 11, 32}, 32, 32, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, -91, -97, 4},
+      {"depthwise_s2_residual_xzp", {1, 21, 9, 35}, 35, 35, 3, 3, {2, 2}, {1, 1, 1, 1}, {1, 1}, true, true, -120, 0, 2},
+      {"grouped", {1, 15, 7, 12}, 18, 3, 3, 3, {1, 1}, {1, 1, 1, 1}, {1, 1}, true, false, 0, 0, 4},
+  };
+  uint32_t seed = 900;
+  for (const B& t : cases) {
+    const int64_t Cg = t.x[3] / t.group;
+    const int64_t OH = (t.x[1] + t.pads[0] + t.pads[2] - ((t.kh - 1) * t.dil[0] + 1)) / t.strides[0] + 1;
+    const int64_t OW = (t.x[2] + t.pads[1] + t.pads[3] - ((t.kw - 1) * t.dil[1] + 1)) / t.strides[1] + 1;
+    const int64_t bands = (OH + t.rows - 1) / t.rows;
+    ASSERT_GE(bands, 3) << t.name;
+    ASSERT_NE(OH % t.rows, 0) << t.name << ": no short last band";
+    Builder b("QConv_banded_" + t.name, OpType::QConv);
+    b.in(random_i8(t.x, seed++)).cst(random_i8({t.K, Cg, t.kh, t.kw}, seed++, -127, 127));
+    b.cst(random_bias(t.K, seed++, 20000.f));
+    if (t.residual) b.in(random_i8({t.x[0], OH, OW, t.K}, seed++)).attr("residual_scale", attr_f(0.6731f));
+    b.attr("group", attr_i(t.group)).attr("strides", attr_ints(t.strides)).attr("pads", attr_ints(t.pads));
+    b.attr("dilations", attr_ints(t.dil));
+    std::vector<float> m = mults(t.K, Cg * t.kh * t.kw, seed++, 1.f);
+    if (t.silu) {
+      for (float& d : m) d *= 0.05f;  // real values of a few units (as qconv_act above)
+      b.attr("act", attr_i(static_cast<int64_t>(quant::Act::Silu))).attr("out_scale", attr_f(0.02f));
+    } else {
+      b.attr("act_lo", attr_f(-20.f));
+    }
+    b.attr("multiplier", attr_floats(m));
+    if (t.xzp != 0) b.attr("x_zero_point", attr_i(t.xzp));
+    if (t.yzp != 0) b.attr("out_zero_point", attr_i(t.yzp));
+    Case c = b.done(DType::i8);
+    // rows * OW * K * 4 bytes per band; one image's s32 (OH rows) is more than twice that.
+    const std::string band_bytes = std::to_string(t.rows * OW * t.K * 4);
+    EnvVar band("OCTET_QCONV_BAND_BYTES", band_bytes.c_str());
+    run_case(c);  // both routes (the fused one bands nothing: no act, or it runs the s32 route anyway)
+    const std::string want = std::to_string(bands) + " bands of " + std::to_string(t.rows) + " rows";
+    EXPECT_NE(cpu::last_dnnl_op().find(want), std::string::npos) << c.name << ": ran as " << cpu::last_dnnl_op();
+  }
 }
 
 // The SIMD row kernels against their scalar twins directly, on every length 0..70 (all tails), special

@@ -34,6 +34,7 @@ std::unique_ptr<Kernel> make_qpool(const Graph& g, const Node& n);
 // with BackendOptions::verbose (OCTET_CPU_VERBOSE=1) each one is also printed to stderr when created (prepare, never run).
 void note_dnnl_impl(const char* op, const std::string& impl, bool verbose);
 std::string last_dnnl_impl();
+std::string last_dnnl_op();  // and what octet ran it as ("QConv(s32 + epilogue, 5 bands of 4 rows)", ...)
 
 bool layout_supported(const Graph& g, const Node& n);  // ToNhwc, ToNchw
 std::unique_ptr<Kernel> make_layout(const Graph& g, const Node& n);
