@@ -303,7 +303,7 @@ class QConvDnnl final : public Kernel {
   }
 
   void add_prim(int64_t n, int64_t ih, int64_t oh, int64_t pt, int64_t pb, const Shape& x, const Shape& y, bool banded) {
-    Prim p{ih, oh, pt, pb, {}, {}, {}, {}, {}, {}};
+    Prim p{ih, oh, pt, pb, {}, {}, {}, {}, {}, {}, {}, {}, {}};
     const int64_t K = w_.dim(0);
     memory::desc src({n, x[3], ih, x[2]}, dt::s8, tag::nhwc);
     memory::desc dst({n, y[3], oh, y[2]}, fused_ ? dt::s8 : dt::s32, tag::nhwc);
