@@ -233,15 +233,17 @@ void infer_QAvgPool(InferCtx& c) {
   const Shape& x = nhwc_input(c, 0);
   const float m = n.attr_f("multiplier", 1.f);
   OCTET_CHECK(std::isfinite(m), n.describe(), ": multiplier ", m, " is not finite");
+  // x - x_zero_point spans up to 255 (not 128): half as many values fit the int32 sum.
+  const int64_t max_taps = zero_point_attr(n, "x_zero_point") != 0 ? int64_t{1} << 23 : int64_t{1} << 24;
   if (n.attr_i("global", 0) != 0) {
     // kernel = H x W; kernel, strides and pads attributes are not read.
-    OCTET_CHECK(x[1] * x[2] <= (int64_t{1} << 24), n.describe(), ": ", x[1] * x[2],
+    OCTET_CHECK(x[1] * x[2] <= max_taps, n.describe(), ": ", x[1] * x[2],
                 " values per window could overflow the int32 sum");
     c.set(0, DType::i8, {x[0], 1, 1, x[3]});
     return;
   }
   const Window w = nhwc_window(n, x, n.attr_ints("kernel"));
-  OCTET_CHECK(w.kernel[0] * w.kernel[1] <= (int64_t{1} << 24), n.describe(), ": kernel ", w.kernel[0], "x",
+  OCTET_CHECK(w.kernel[0] * w.kernel[1] <= max_taps, n.describe(), ": kernel ", w.kernel[0], "x",
               w.kernel[1], " could overflow the int32 window sum");
   c.set(0, DType::i8, {x[0], w.out[0], w.out[1], x[3]});
 }
@@ -259,6 +261,8 @@ void infer_QMulGate(InferCtx& c) {
   OCTET_CHECK(ga == 0 || ga == 1, n.describe(), ": unknown gate_act ", ga, " (0: none, 1: HardSigmoid)");
   OCTET_CHECK(std::isfinite(n.attr_f("gate_alpha", 0.2f)) && std::isfinite(n.attr_f("gate_beta", 0.5f)), n.describe(),
               ": gate_alpha / gate_beta not finite");
+  zero_point_attr(n, "x_zero_point");  // int8 values
+  zero_point_attr(n, "out_zero_point");
   c.set(0, DType::i8, x);
 }
 

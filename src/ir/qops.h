@@ -47,12 +47,15 @@
 //             input scale (no arithmetic); padding never wins.
 // QAvgPool    in: x i8 NHWC. attrs: kernel, strides, pads, count_include_pad (i), global (i: kernel = H,W),
 //             multiplier (f, s_x/s_y). y = quant::average(window sum, count, multiplier); count excludes
-//             padding unless count_include_pad.
+//             padding unless count_include_pad. x_zero_point (i, default 0): the window sum is of (x - x_zero_point)
+//             over the taps inside the input (a padded tap adds nothing); y is symmetric.
 // QMulGate    in: x i8 NHWC [N,H,W,C], g f32 with N*C values ([N,C,1,1]) or C values (one gate for every
 //             image). attrs: scale (f, s_x/s_y). y i8 NHWC: quant::rescale(x, gate_multiplier(g[n,c], scale)).
 //             (A squeeze-excitation Mul(x, Sigmoid(...)) whose x is int8 and whose output an int8 op reads.)
 //             gate_act (i, default 0): 1 = g is the input of a HardSigmoid (gate_alpha, gate_beta, f), and the gate
 //             is quant::hard_sigmoid(g, alpha, beta) (PP-LCNet's SE blocks; the HardSigmoid node is absorbed).
+//             x_zero_point, out_zero_point (i, default 0): y = quant::rescale_zp(x, x_zero_point, m, out_zero_point)
+//             with m the same multiplier (an SE block reading a SiLU output with a zero point).
 // QConcat     in: n x i8 NHWC (or any rank). attrs: axis (i, in the tensor's own layout), scales (floats, per
 //             input: s_i/s_y). y = quant::rescale(x_i, scales[i]) (a plain copy where scales[i] == 1).
 #pragma once

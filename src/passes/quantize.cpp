@@ -36,6 +36,7 @@ struct Quantizer {
   std::vector<char> f32_ready;   // original value is available in f32
   std::map<int, float> qscale;   // int8 value -> scale
   std::map<int, int32_t> qzp;    // int8 value -> zero point (absent: 0; QuantizeOptions::asymmetric_activations)
+  std::map<int, float> qlo;      // int8 value with a zero point -> the lower bound of its real values
   QuantizeReport report;
   std::set<std::string> used;  // tensors whose calibrated scale the INT8 graph uses
   std::vector<std::vector<int>> readers;     // consumers in the input graph (indices into *orig_nodes)
@@ -221,7 +222,7 @@ struct Quantizer {
     return it == qzp.end() ? 0 : it->second;
   }
   // The scale of an int8 value read by an op that takes symmetric int8 only: a tensor with a zero point has only
-  // QConv inputs and Dequantize readers (asym_output decides that before it is produced).
+  // QConv, QAvgPool and QMulGate (x) inputs and Dequantize readers (asym_range_of decides that before it is produced).
   float sym_scale(int qv) const {
     OCTET_CHECK(zero_point(qv) == 0, "quantization pass: int8 tensor '", g.value(qv).name,
                 "' has a zero point but an op without zero-point support reads it");
@@ -233,14 +234,24 @@ struct Quantizer {
       lo = quant::kSiluMin;
       return true;
     }
-    return false;  // HardSwish (-0.375) etc.: not measured yet
+    if (act == quant::Act::HardSwish) {
+      lo = quant::kHardSwishMin;
+      return true;
+    }
+    return false;
   }
-  // The asymmetric range of conv n's activation output y (QuantizeOptions::asymmetric_activations): when every
-  // reader of y (in the input graph) is a Conv reading it as its data input, whichever way each goes (a QConv
-  // takes x_zero_point, an FP32 conv reads a Dequantize with zero_point), and graph outputs get a Dequantize.
+  // The asymmetric range of conv n's activation output y (QuantizeOptions::asymmetric_activations), see asym_range_of.
   bool asym_output(int y, quant::Act act, float& scale, int32_t& zp) {
     float lo = 0.f;
     if (!opt.asymmetric_activations || !act_lower_bound(act, lo)) return false;
+    return asym_range_of(y, lo, scale, zp);
+  }
+  // The asymmetric range [lo, amax] of y, whose values are known to be >= lo: when every reader of y (in the input
+  // graph) takes a zero point whichever way it goes — a Conv reading y as its data input (a QConv takes
+  // x_zero_point), an AveragePool / GlobalAveragePool (a QAvgPool takes x_zero_point), a Mul of y by a per-channel
+  // gate (a QMulGate takes x_zero_point); each of them, run FP32 instead, reads a Dequantize with zero_point — and
+  // graph outputs get a Dequantize.
+  bool asym_range_of(int y, float lo, float& scale, int32_t& zp) {
     const std::string& name = g.value(y).name;
     if (opt.keep_rounded && opt.keep_rounded->count(name)) return false;  // a Q/DQ model's own (symmetric) pair
     if (concat_scale_source(y) != y) return false;
@@ -249,11 +260,38 @@ struct Quantizer {
     if (readers[static_cast<size_t>(y)].empty() && !g.is_graph_output(y)) return false;
     for (int c : readers[static_cast<size_t>(y)]) {
       const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
-      if (r.op != OpType::Conv || r.inputs.empty() || r.inputs[0] != y) return false;
+      if (r.inputs.empty() || r.inputs[0] != y) {
+        if (!(r.op == OpType::Mul && r.inputs.size() == 2 && r.inputs[1] == y)) return false;
+      }
+      switch (r.op) {
+        case OpType::Conv: case OpType::AveragePool: case OpType::GlobalAveragePool: break;
+        case OpType::Mul: {
+          if (r.inputs.size() != 2 || r.inputs[0] == r.inputs[1] || r.post.act != Activation::None) return false;
+          if (!gate_shape_of(y, r.inputs[r.inputs[0] == y ? 1 : 0])) return false;
+          continue;
+        }
+        default: return false;
+      }
       for (size_t i = 1; i < r.inputs.size(); ++i)
         if (r.inputs[i] == y) return false;
     }
     return quant::asym_range(lo, it->second, scale, zp);
+  }
+  // gate has the shape of a per-(image, channel) gate of the 4-D tensor x: [N|1, C, 1, 1], and is not a constant.
+  bool gate_shape_of(int x, int gate) {
+    if (!rank4(x) || g.is_const(gate)) return false;
+    const Shape& xs = shape(x);
+    const Shape& gs = shape(gate);
+    return gs.size() == 4 && (gs[0] == xs[0] || gs[0] == 1) && gs[1] == xs[1] && gs[2] == 1 && gs[3] == 1;
+  }
+  // The gate's values lie in [0, 1]: a Sigmoid / HardSigmoid output (a node, or an op with it fused last).
+  bool unit_gate(int gate) const {
+    for (const Node& n : *orig_nodes) {
+      if (std::find(n.outputs.begin(), n.outputs.end(), gate) == n.outputs.end()) continue;
+      if (n.op == OpType::Sigmoid || n.op == OpType::HardSigmoid) return true;
+      return n.post.act == Activation::Sigmoid && !n.outputs.empty() && n.outputs[0] == gate;
+    }
+    return false;
   }
 
   bool available_int8(int v) const { return v >= 0 && int8_of[static_cast<size_t>(v)] >= 0; }
@@ -494,7 +532,10 @@ struct Quantizer {
     out_nodes.push_back(std::move(q));
     int8_of[static_cast<size_t>(y)] = qy;
     qscale[qy] = sy;
-    if (yzp != 0) qzp[qy] = yzp;
+    if (yzp != 0) {
+      qzp[qy] = yzp;
+      act_lower_bound(act, qlo[qy]);
+    }
     return "";
   }
 
@@ -734,7 +775,8 @@ struct Quantizer {
           q.attrs["pads"] = attr_ints(explicit_pads_2d(win));
           q.attrs["count_include_pad"] = attr_i(n.attr_i("count_include_pad", 0));
         }
-        q.attrs["multiplier"] = attr_f(sym_scale(q.inputs[0]) / sy);
+        q.attrs["multiplier"] = attr_f(qscale.at(q.inputs[0]) / sy);
+        if (const int32_t xzp = zero_point(q.inputs[0]); xzp != 0) q.attrs["x_zero_point"] = attr_i(xzp);
         emit(std::move(q), y, sy);
         return "";
       }
@@ -798,23 +840,15 @@ struct Quantizer {
     held_gates[y] = hs;
     return true;
   }
-  bool gate_shapes_fit(int x, int gate) {
-    if (!available_int8(x) || !rank4(x) || g.is_const(gate)) return false;
-    const Shape& xs = shape(x);
-    const Shape& gs = shape(gate);
-    return gs.size() == 4 && (gs[0] == xs[0] || gs[0] == 1) && gs[1] == xs[1] && gs[2] == 1 && gs[3] == 1;
-  }
+  bool gate_shapes_fit(int x, int gate) { return available_int8(x) && gate_shape_of(x, gate); }
 
   std::string try_gate(const Node& n) {
     if (n.inputs.size() != 2 || n.post.act != Activation::None) return "no INT8 kernel";
     for (int k = 0; k < 2; ++k) {
       const int x = n.inputs[static_cast<size_t>(k)], gate = n.inputs[static_cast<size_t>(1 - k)];
-      if (!available_int8(x) || !rank4(x) || g.is_const(gate)) continue;
-      const Shape& xs = shape(x);
-      const Shape& gs = shape(gate);
-      if (gs.size() != 4 || (gs[0] != xs[0] && gs[0] != 1) || gs[1] != xs[1] || gs[2] != 1 || gs[3] != 1) continue;
+      if (!gate_shapes_fit(x, gate)) continue;
       const int y = n.outputs[0];
-      const float sy = calib_scale(y);
+      float sy = calib_scale(y);
       if (sy == 0.f) return no_scale(y, "output has no calibrated scale");
       if (!has_int8_reader(y)) return "output read only in FP32 (an INT8 Mul would round it once more)";
       Node q;
@@ -834,19 +868,35 @@ struct Quantizer {
         need_f32(gate);
         q.inputs = {int8_of[static_cast<size_t>(x)], gate};
       }
-      q.attrs["scale"] = attr_f(sym_scale(q.inputs[0]) / sy);
-      emit(std::move(q), y, sy);
+      // x with a zero point (a SiLU output): x * gate, gate in [0, 1], keeps x's lower bound, so the product may
+      // take one too (asym_range_of decides by its readers).
+      const int qx = q.inputs[0];
+      const int32_t xzp = zero_point(qx);
+      int32_t yzp = 0;
+      if (auto lo = qlo.find(qx); lo != qlo.end() && unit_gate(gate)) {
+        float s = 0.f;
+        if (asym_range_of(y, lo->second, s, yzp)) sy = s;
+      }
+      q.attrs["scale"] = attr_f(qscale.at(qx) / sy);
+      if (xzp != 0) q.attrs["x_zero_point"] = attr_i(xzp);
+      if (yzp != 0) q.attrs["out_zero_point"] = attr_i(yzp);
+      const int qy = emit(std::move(q), y, sy);
+      if (yzp != 0) {
+        qzp[qy] = yzp;
+        qlo[qy] = qlo.at(qx);
+      }
       return "";
     }
     return "no INT8 kernel (only an int8 tensor times a per-channel gate)";
   }
 
-  void emit(Node q, int y, float sy) {
+  int emit(Node q, int y, float sy) {
     int qy = new_int8_value(y);
     q.outputs = {qy};
     out_nodes.push_back(std::move(q));
     int8_of[static_cast<size_t>(y)] = qy;
     qscale[qy] = sy;
+    return qy;
   }
 
   void keep_fp32(const Node& n) {
@@ -1000,7 +1050,7 @@ std::map<std::string, float> share_concat_scales(const Graph& g, const std::map<
 
 QuantizeReport quantize_graph(Graph& g, const std::map<std::string, float>& amax, const QuantizeOptions& opt) {
   std::map<std::string, float> shared = opt.share_concat_scales ? share_concat_scales(g, amax) : amax;
-  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
+  Quantizer q{g, shared, opt, propagate_for_quantize(g), {}, {}, {}, {}, {}, {}, {}, {}, {}, nullptr, {}, {}, {}, {}, {}, {}, {}, {}};
   q.run();
   for (size_t v = 0; v < q.int8_of.size(); ++v)
     if (int qv = q.int8_of[v]; qv >= 0) q.report.int8_tensors.push_back({qv, static_cast<int>(v), q.qscale.at(qv), q.zero_point(qv)});

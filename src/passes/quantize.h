@@ -42,10 +42,13 @@ struct QuantizeOptions {
   // when the activation's output has no other reader and the Add would run int8 (quantize.cpp,
   // find_residuals_after); the activation output's own calibrated scale is then unused.
   bool residual_after_activation = true;
-  // An activation output with a known lower bound L (SiLU: quant::kSiluMin) and calibrated amax T gets an int8
-  // range with a zero point over [L, T] (quant::asym_range) instead of [-T, T], where every reader takes a zero
-  // point: only Conv readers (QConv x_zero_point, or a Dequantize) and graph outputs; the conv writing it must
-  // have the activation in its epilogue (no residual or affine after it). The cache's amax is unchanged.
+  // An activation output with a known lower bound L (SiLU: quant::kSiluMin, HardSwish: quant::kHardSwishMin) and
+  // calibrated amax T gets an int8 range with a zero point over [L, T] (quant::asym_range) instead of [-T, T], where
+  // every reader takes a zero point: Conv, AveragePool / GlobalAveragePool and a squeeze-excitation Mul by a gate
+  // (QConv / QAvgPool / QMulGate x_zero_point, or a Dequantize when the reader runs FP32) and graph outputs; the conv
+  // writing it must have the activation in its epilogue (no residual or affine after it). The SE product of such a
+  // tensor and a gate in [0, 1] (a Sigmoid or HardSigmoid output) keeps the bound L and gets a zero point the same
+  // way (QMulGate out_zero_point). The cache's amax is unchanged.
   bool asymmetric_activations = true;
   // Tensors that must keep their own rounding (a Q/DQ model's pairs, CompileOptions::keep_unfused): an activation
   // output named here is not fused with its residual Add. Null: none.

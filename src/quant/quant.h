@@ -34,7 +34,9 @@
 //   with out_add = act_add / s_y + zp (the float sum), i.e. round(act / s + zp), no second rounding.
 // Its readers: a QConv with x_zero_point = zp accumulates  acc = sum w * (x - zp)  in int32 (exact), a padded
 // tap being a real zero (= zp in storage: it adds nothing); Dequantize with zero_point = zp gives
-// float(q - zp) * s (dequantize_zp). The calibration cache keeps T (TensorRT's amax); L is the activation's.
+// float(q - zp) * s (dequantize_zp); a QAvgPool with x_zero_point sums (x - zp); a QMulGate (squeeze-excitation
+// product) with x_zero_point / out_zero_point computes rescale_zp below (its gate lies in [0, 1], so the product
+// keeps the lower bound L). The calibration cache keeps T (TensorRT's amax); L is the activation's.
 // Rounding is round-half-to-even everywhere (std::nearbyint under the default FP environment; rintf on a GPU).
 //
 // Fused multiply-adds: exactly the fp::fma calls written below (std::fma on the host, __fmaf_rn on the GPU)
@@ -115,6 +117,8 @@ OCTET_HD inline float dequantize_zp(int8_t q, int32_t zero_point, float scale) {
 
 // The lower bound of SiLU(x) = x * sigmoid(x) over the reals (at x = -1.27846...).
 inline constexpr float kSiluMin = -0.2784645427610738f;
+// The lower bound of HardSwish(x) = x * clamp(x / 6 + 1/2, 0, 1) (at x = -1.5; exact in float).
+inline constexpr float kHardSwishMin = -0.375f;
 
 // The asymmetric int8 range [lo, amax] (lo < 0 < amax; see the top of this file): scale (T - L) / 255 and the
 // zero point -128 + round(-L / s), both computed in float. False where it is not usable (lo >= 0, amax <= -lo:
@@ -228,6 +232,13 @@ OCTET_HD inline int8_t rescale(int8_t q, float ratio) {
 // An int8 tensor times a float per-channel gate (squeeze-excitation): q * (gate * s_in / s_out), the
 // multiplier formed as one float product per (image, channel).
 OCTET_HD inline float gate_multiplier(float gate, float scale_ratio) { return gate * scale_ratio; }
+// rescale with zero points (QMulGate's x_zero_point / out_zero_point): the integer difference q - x_zp (exact),
+// one product, the rounding, then the output's zero point added to the rounded value (exact: both are integers).
+// With both zero points 0 it equals rescale(q, ratio).
+OCTET_HD inline int8_t rescale_zp(int8_t q, int32_t x_zp, float ratio, int32_t out_zp) {
+  const float v = round_half_even(static_cast<float>(static_cast<int32_t>(q) - x_zp) * ratio);
+  return saturate_i8(v + static_cast<float>(out_zp));
+}
 // A HardSigmoid gate (QMulGate's gate_act): the gate from its pre-activation g, as ONNX HardSigmoid
 // max(0, min(1, alpha * g + beta)), the product and the sum rounded on their own.
 OCTET_HD inline float hard_sigmoid(float g, float alpha, float beta) {
@@ -251,7 +262,8 @@ OCTET_HD inline int8_t lerp2d(int8_t q00, int8_t q01, int8_t q10, int8_t q11, fl
   return saturate_i8(round_half_even(fp::fma(wy, bot - top, top)));
 }
 
-// Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y.
+// Average pooling: int32 window sum times (multiplier / count), multiplier = s_x / s_y. With an input zero point
+// (QAvgPool's x_zero_point) the sum is of (x - zp) over the taps inside the input (a padded tap is a real zero).
 OCTET_HD inline int8_t average(int32_t sum, int32_t count, float multiplier) {
   float m = multiplier / static_cast<float>(count);
   return saturate_i8(round_half_even(static_cast<float>(sum) * m));

@@ -231,9 +231,13 @@ TEST(CudaKernelBodies, QAddMatchesRef) {
 
 TEST(CudaKernelBodies, QMulGateMatchesRef) {
   Tensor x = random_i8({2, 3, 5, 7}, 21);
-  for (const Shape& gs : {Shape{2, 7, 1, 1}, Shape{7}}) {
+  for (const Shape& gs : {Shape{2, 7, 1, 1}, Shape{7}, Shape{2, 7}}) {
     Tensor g = test::random_f32(gs, 22, 0.f, 1.f);
     Node n = make_node(OpType::QMulGate, {{"scale", attr_f(1.7f)}});
+    if (gs.size() == 2) {  // with zero points (an SE block on a SiLU output)
+      n.attrs["x_zero_point"] = attr_i(-93);
+      n.attrs["out_zero_point"] = attr_i(-101);
+    }
     Tensor ref = run_ref(n, {&x, &g});
     QMulGateArgs a = qmulgate_args(n, x.shape(), g.shape());
     Tensor y = like(ref);
@@ -258,10 +262,15 @@ TEST(CudaKernelBodies, QPoolsMatchRef) {
        {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
         {"count_include_pad", attr_i(1)}}},
       {"global", {{"global", attr_i(1)}}},
+      {"global zero point", {{"global", attr_i(1)}, {"x_zero_point", attr_i(-97)}}},
+      {"3x3 include pad zero point",
+       {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
+        {"count_include_pad", attr_i(1)}, {"x_zero_point", attr_i(-60)}}},
   };
   for (const P& p : pools) {
     for (OpType op : {OpType::QMaxPool, OpType::QAvgPool}) {
-      if (op == OpType::QMaxPool && p.attrs.count("global")) continue;  // QMaxPool has no global form
+      if (op == OpType::QMaxPool && (p.attrs.count("global") || p.attrs.count("x_zero_point")))
+        continue;  // QMaxPool has no global form and no zero point
       std::map<std::string, Attr> attrs = p.attrs;
       if (op == OpType::QAvgPool) attrs["multiplier"] = attr_f(0.87f);
       Node n = make_node(op, attrs);

@@ -392,6 +392,15 @@ std::vector<Case> int8_cases() {
     b.in(random_i8(x, 27)).in(test::random_f32(gate, 28, 0.f, 1.f)).attr("scale", attr_f(1.7f));
     v.push_back(b.done(DType::i8));
   }
+  // QMulGate with zero points (an SE block reading a SiLU output with one and writing its product with another).
+  for (auto [name, x, gate, xzp, yzp] :
+       {std::tuple{"QMulGate_zero_points", Shape{3, 5, 7, 37}, Shape{3, 37, 1, 1}, -93, -101},
+        std::tuple{"QMulGate_x_zero_point_shared", Shape{2, 9, 3, 21}, Shape{1, 21, 1, 1}, -40, 0}}) {
+    Builder b(name, OpType::QMulGate);
+    b.in(random_i8(x, 31)).in(test::random_f32(gate, 32, 0.f, 1.f)).attr("scale", attr_f(1.7f));
+    b.attr("x_zero_point", attr_i(xzp)).attr("out_zero_point", attr_i(yzp));
+    v.push_back(b.done(DType::i8));
+  }
   // QConvTranspose: ppocr's 2x2 stride-2 head (with ReLU, and with Sigmoid in the epilogue), odd shapes, padding
   // that crops, dilation, groups, and a 3x3 stride-2 whose taps overlap.
   auto qdeconv = [&](std::string name, Shape x, int64_t Kg, int64_t group, int64_t kh, int64_t kw,
@@ -667,6 +676,15 @@ std::vector<Case> int8_cases() {
   qpool("QAvgPool_global", OpType::QAvgPool, {2, 7, 5, 13}, {{"global", attr_i(1)}, {"multiplier", attr_f(0.77f)}});
   qpool("QAvgPool_global_wide", OpType::QAvgPool, {1, 11, 13, 300}, {{"global", attr_i(1)}, {"multiplier", attr_f(1.f)}},
         0.3);
+  // With an input zero point: padded taps are real zeros (include_pad counts them, they add nothing).
+  qpool("QAvgPool_zero_point_include_pad", OpType::QAvgPool, {1, 13, 11, 21},
+        {{"kernel", attr_ints({3, 3})}, {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})},
+         {"count_include_pad", attr_i(1)}, {"multiplier", attr_f(1.13f)}, {"x_zero_point", attr_i(-97)}});
+  qpool("QAvgPool_zero_point_exclude_pad", OpType::QAvgPool, {2, 7, 9, 67},
+        {{"kernel", attr_ints({2, 3})}, {"pads", attr_ints({0, 1, 1, 1})}, {"multiplier", attr_f(0.71f)},
+         {"x_zero_point", attr_i(-60)}}, 0.3);
+  qpool("QAvgPool_global_zero_point", OpType::QAvgPool, {2, 11, 13, 300},
+        {{"global", attr_i(1)}, {"multiplier", attr_f(1.9f)}, {"x_zero_point", attr_i(-110)}});
   // QConcat along C (NHWC) with rescaling and a plain copy, and along an outer axis.
   {
     Builder b("QConcat_channels", OpType::QConcat);
@@ -1074,9 +1092,11 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     s.rescale_s8(a.data<int8_t>(), y2.data(), n, 1.5f);
     EXPECT_EQ(y1, y2) << "rescale n=" << n;
     std::vector<float> mch = random_floats(static_cast<size_t>(n + 1), 550 + static_cast<uint32_t>(n), 0.f, 2.5f);
-    cpu::rescale_ch_s8_ref(a.data<int8_t>(), mch.data(), y1.data(), n);
-    s.rescale_ch_s8(a.data<int8_t>(), mch.data(), y2.data(), n);
-    EXPECT_EQ(y1, y2) << "rescale_ch n=" << n;
+    for (auto [xzp, yzp] : {std::pair{0, 0}, std::pair{-93, -101}, std::pair{-128, 0}, std::pair{0, 77}}) {
+      cpu::rescale_ch_s8_ref(a.data<int8_t>(), mch.data(), y1.data(), n, xzp, yzp);
+      s.rescale_ch_s8(a.data<int8_t>(), mch.data(), y2.data(), n, xzp, yzp);
+      EXPECT_EQ(y1, y2) << "rescale_ch n=" << n << " zero points " << xzp << ", " << yzp;
+    }
     for (int variant = 0; variant < 4; ++variant) {
       const float* bp = variant & 1 ? bias.data<float>() : nullptr;
       const int8_t* rp = variant & 2 ? b.data<int8_t>() : nullptr;
@@ -1123,9 +1143,11 @@ TEST(HarnessRowKernels, SimdEqualsScalarTwin) {
     cpu::maxpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y1.data());
     s.maxpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, y2.data());
     EXPECT_EQ(y1, y2) << "maxpool n=" << n;
-    cpu::avgpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y1.data());
-    s.avgpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, 0.93f, y2.data());
-    EXPECT_EQ(y1, y2) << "avgpool n=" << n;
+    for (int32_t sum_add : {0, 6 * 97, -6 * 127}) {
+      cpu::avgpool_s8_ref(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, sum_add, 0.93f, y1.data());
+      s.avgpool_s8(px.data<int8_t>(), 3, 2, 5 * n, 2 * n, n, 7, sum_add, 0.93f, y2.data());
+      EXPECT_EQ(y1, y2) << "avgpool n=" << n << " sum_add " << sum_add;
+    }
   }
   // Non-linear epilogues densely over their curved parts, outputs unsaturated: 64k values with v in [-10, 10]
   // and fine output steps, so a float-level difference in exp_approx (a changed coefficient) flips roundings.

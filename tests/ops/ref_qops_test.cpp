@@ -521,6 +521,43 @@ TEST(RefQAvgPool, CountIncludePadBothWays) {
   }
 }
 
+// With x_zero_point: the real values are x - zp, and a padded tap is a real zero (ONNX AveragePool's padding);
+// against the float AveragePool of x - zp, both ways of counting the padding, and the global form.
+TEST(RefQAvgPool, ZeroPointPaddingIsARealZero) {
+  const int32_t zp = -97;
+  for (int64_t inc : {0, 1, 2}) {
+    SCOPED_TRACE(inc);
+    const bool global = inc == 2;
+    std::map<std::string, Attr> geo = {
+        {"strides", attr_ints({2, 2})}, {"pads", attr_ints({1, 1, 1, 1})}, {"count_include_pad", attr_i(inc)}};
+    if (global) geo.clear();
+    Node q = make_node(OpType::QAvgPool, geo);
+    Node f = make_node(global ? OpType::GlobalAveragePool : OpType::AveragePool, geo);
+    if (global) {
+      q.attrs["global"] = attr_i(1);
+    } else {
+      q.attrs["kernel"] = attr_ints({3, 3});
+      f.attrs["kernel_shape"] = attr_ints({3, 3});
+    }
+    q.attrs["multiplier"] = attr_f(0.8f);
+    q.attrs["x_zero_point"] = attr_i(zp);
+    const Tensor x = random_i8({2, 7, 9, 4}, 73);
+    const Tensor y = run(q, {&x});
+    Tensor xf = to_f32(permute<int8_t>(x, false));
+    for (int64_t i = 0; i < xf.numel(); ++i) xf.data<float>()[i] -= static_cast<float>(zp);
+    const Tensor yf = permute<float>(run(f, {&xf}), true);
+    ASSERT_EQ(y.shape(), yf.shape());
+    int64_t off = 0, saturated_away = 0;
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const double want = static_cast<double>(yf.data<float>()[i]) * 0.8;
+      off += std::abs(int{y.data<int8_t>()[i]} - int{q_of(want)}) > 1;
+      saturated_away += want > 127.5;
+    }
+    EXPECT_EQ(off, 0);
+    EXPECT_GT(y.numel() - saturated_away, y.numel() / 2);  // most outputs are not clamped: the check has teeth
+  }
+}
+
 TEST(RefQAvgPool, Global) {
   const Node q = make_node(OpType::QAvgPool, {{"global", attr_i(1)}, {"multiplier", attr_f(1.7f)}});
   check_qavgpool(q, make_node(OpType::GlobalAveragePool), {2, 5, 3, 7}, 1.7f, 81);
@@ -669,6 +706,30 @@ TEST(RefQResize, MatchesFloatResize) {
 }
 
 // A HardSigmoid gate: the FP32 HardSigmoid of the pre-activation, then the plain gate product.
+// With zero points: real x = (q - zx) * sx, y = round(real * gate / sy) + zy, within one step of the float product
+// and exactly quant::rescale_zp.
+TEST(RefQMulGate, ZeroPointsMatchFloatProduct) {
+  const int64_t N = 2, H = 3, W = 5, C = 7;
+  const Tensor x = random_i8({N, H, W, C}, 74);
+  const Tensor g = test::random_f32({N, C, 1, 1}, 75, 0.f, 1.f);
+  const float sx = 0.05f, sy = 0.03f;
+  const int32_t zx = -90, zy = -110;
+  const Tensor y = run(make_node(OpType::QMulGate, {{"scale", attr_f(sx / sy)}, {"x_zero_point", attr_i(zx)},
+                                                    {"out_zero_point", attr_i(zy)}}),
+                       {&x, &g});
+  int64_t exact = 0, shifted = 0;
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const int64_t n = i / (H * W * C), c = i % C;
+    const float gate = g.data<float>()[n * C + c];
+    const double want = (x.data<int8_t>()[i] - zx) * static_cast<double>(sx) * gate / sy + zy;
+    EXPECT_LE(std::abs(int{y.data<int8_t>()[i]} - int{q_of(want)}), 1) << i;
+    exact += y.data<int8_t>()[i] == quant::rescale_zp(x.data<int8_t>()[i], zx, quant::gate_multiplier(gate, sx / sy), zy);
+    shifted += y.data<int8_t>()[i] != quant::rescale(x.data<int8_t>()[i], quant::gate_multiplier(gate, sx / sy));
+  }
+  EXPECT_EQ(exact, x.numel());
+  EXPECT_GT(shifted, x.numel() / 2);  // the zero points change most values
+}
+
 TEST(RefQMulGate, HardSigmoidGateIsTheFloatHardSigmoid) {
   const Tensor x = random_i8({2, 3, 5, 7}, 80);
   const Tensor g = test::random_f32({2, 7, 1, 1}, 81, -6.f, 6.f);

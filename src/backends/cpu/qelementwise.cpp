@@ -145,7 +145,8 @@ class QMulGateK final : public Kernel {
  public:
   explicit QMulGateK(const Node& n)
       : ratio_(n.attr_f("scale", 1.f)), hard_(n.attr_i("gate_act", 0) == 1), alpha_(n.attr_f("gate_alpha", 0.2f)),
-        beta_(n.attr_f("gate_beta", 0.5f)) {}
+        beta_(n.attr_f("gate_beta", 0.5f)), xzp_(zero_point_attr(n, "x_zero_point")),
+        yzp_(zero_point_attr(n, "out_zero_point")) {}
   void prepare(const std::vector<const Tensor*>& in, const std::vector<Tensor*>& out) override {
     const Tensor& x = *in[0];
     OCTET_CHECK(x.rank() == 4, "QMulGate: 4-D NHWC input");
@@ -164,13 +165,14 @@ class QMulGateK final : public Kernel {
     const int8_t* x = in[0]->data<int8_t>();
     int8_t* y = out[0]->data<int8_t>();
 #pragma omp parallel for schedule(static)
-    for (int64_t p = 0; p < N * HW; ++p) k.rescale_ch_s8(x + p * C, m_.data() + p / HW * C, y + p * C, C);
+    for (int64_t p = 0; p < N * HW; ++p) k.rescale_ch_s8(x + p * C, m_.data() + p / HW * C, y + p * C, C, xzp_, yzp_);
   }
 
  private:
   float ratio_;
   bool hard_;
   float alpha_, beta_;
+  int32_t xzp_, yzp_;
   bool per_image_ = true;
   std::vector<float> m_;
 };

@@ -25,8 +25,9 @@ struct QRowKernels {
   void (*add_s8)(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi);
   // y[i] = quant::rescale(x[i], ratio).
   void (*rescale_s8)(const int8_t* x, int8_t* y, int64_t n, float ratio);
-  // y[i] = quant::rescale(x[i], m[i]): a per-element multiplier (QMulGate's row of channels).
-  void (*rescale_ch_s8)(const int8_t* x, const float* m, int8_t* y, int64_t n);
+  // y[i] = quant::rescale_zp(x[i], x_zp, m[i], out_zp): a per-element multiplier (QMulGate's row of channels);
+  // with both zero points 0 this is quant::rescale(x[i], m[i]).
+  void (*rescale_ch_s8)(const int8_t* x, const float* m, int8_t* y, int64_t n, int32_t x_zp, int32_t out_zp);
   // The conv/matmul epilogue over one row of k output channels:
   //   y[j] = requantize[_residual](acc[j], bias[j], mult[j], residual[j], rs, lo, hi)
   // bias and residual may be null (bias 0 / no residual term).
@@ -43,10 +44,10 @@ struct QRowKernels {
   // Pooling over an NHWC window clipped to the input: the nh x nw valid pixels start at x0 and step by hs / ws
   // elements; each has c channels.
   //   max: y[ch] = max over the pixels (-128 when there are none)
-  //   avg: y[ch] = quant::average(sum over the pixels, count, multiplier)
+  //   avg: y[ch] = quant::average(sum_add + sum over the pixels, count, multiplier) (sum_add: -pixels * x_zero_point)
   void (*maxpool_s8)(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y);
   void (*avgpool_s8)(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
-                     float multiplier, int8_t* y);
+                     int32_t sum_add, float multiplier, int8_t* y);
 };
 
 const QRowKernels& q_row_kernels();
@@ -56,7 +57,7 @@ void quantize_f32_s8_ref(const float* x, int8_t* y, int64_t n, float scale);
 void dequantize_s8_f32_ref(const int8_t* x, float* y, int64_t n, float scale);
 void add_s8_ref(const int8_t* a, const int8_t* b, int8_t* y, int64_t n, float sa, float sb, float lo, float hi);
 void rescale_s8_ref(const int8_t* x, int8_t* y, int64_t n, float ratio);
-void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n);
+void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n, int32_t x_zp, int32_t out_zp);
 void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
                         float lo, float hi, int64_t k, int8_t* y);
 void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* dequant, int act, float alpha,
@@ -64,7 +65,7 @@ void requant_act_s32_s8_ref(const int32_t* acc, const float* bias, const float* 
                             int8_t* y);
 void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int8_t* y);
 void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
-                    float multiplier, int8_t* y);
+                    int32_t sum_add, float multiplier, int8_t* y);
 
 // The AVX-512 variants (qelementwise_avx512.cpp); only called when the CPU has AVX-512 F/BW/VL/DQ.
 const QRowKernels& q_row_kernels_avx512();

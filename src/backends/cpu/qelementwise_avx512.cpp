@@ -84,14 +84,31 @@ void rescale_s8_avx512(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   }
 }
 
-void rescale_ch_s8_avx512(const int8_t* x, const float* m, int8_t* y, int64_t n) {
+void rescale_ch_s8_avx512(const int8_t* x, const float* m, int8_t* y, int64_t n, int32_t x_zp, int32_t out_zp) {
   int64_t i = 0;
+  if (x_zp == 0 && out_zp == 0) {
+    for (; i + 16 <= n; i += 16)
+      store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), _mm512_loadu_ps(m + i)))));
+    if (i < n) {
+      const __mmask16 t = tail_mask(n - i);
+      _mm_mask_storeu_epi8(y + i, t,
+                           to_s8(round_saturate(_mm512_mul_ps(maskz_load_s8_as_f32(t, x + i), _mm512_maskz_loadu_ps(t, m + i)))));
+    }
+    return;
+  }
+  // quant::rescale_zp: round(float(x - x_zp) * m), then + out_zp (both integral: exact), then saturate.
+  const __m512i vxz = _mm512_set1_epi32(x_zp);
+  const __m512 voz = _mm512_set1_ps(static_cast<float>(out_zp));
+  auto step = [&](__m128i q, __m512 mv) {
+    const __m512 d = _mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_cvtepi8_epi32(q), vxz));
+    const __m512 r = _mm512_roundscale_ps(_mm512_mul_ps(d, mv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    return to_s8(round_saturate(_mm512_add_ps(r, voz)));
+  };
   for (; i + 16 <= n; i += 16)
-    store16(y + i, to_s8(round_saturate(_mm512_mul_ps(load_s8_as_f32(x + i), _mm512_loadu_ps(m + i)))));
+    store16(y + i, step(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)), _mm512_loadu_ps(m + i)));
   if (i < n) {
     const __mmask16 t = tail_mask(n - i);
-    _mm_mask_storeu_epi8(y + i, t,
-                         to_s8(round_saturate(_mm512_mul_ps(maskz_load_s8_as_f32(t, x + i), _mm512_maskz_loadu_ps(t, m + i)))));
+    _mm_mask_storeu_epi8(y + i, t, step(_mm_maskz_loadu_epi8(t, x + i), _mm512_maskz_loadu_ps(t, m + i)));
   }
 }
 
@@ -189,13 +206,13 @@ void maxpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int
 }
 
 void avgpool_s8_avx512(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
-                       float multiplier, int8_t* y) {
+                       int32_t sum_add, float multiplier, int8_t* y) {
   // quant::average: m = multiplier / float(count); y = saturate(round(float(sum) * m)).
   const __m512 vm = _mm512_set1_ps(multiplier / static_cast<float>(count));
   for (int64_t c0 = 0; c0 < c; c0 += 64) {
     const int64_t left = c - c0;
     const __mmask64 m = left >= 64 ? ~__mmask64{0} : ((__mmask64{1} << left) - 1);
-    __m512i s0 = _mm512_setzero_si512(), s1 = s0, s2 = s0, s3 = s0;
+    __m512i s0 = _mm512_set1_epi32(sum_add), s1 = s0, s2 = s0, s3 = s0;
     for (int64_t i = 0; i < nh; ++i) {
       const int8_t* row = x0 + i * hs + c0;
       for (int64_t j = 0; j < nw; ++j) {

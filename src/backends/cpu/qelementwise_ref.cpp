@@ -24,8 +24,8 @@ void rescale_s8_ref(const int8_t* x, int8_t* y, int64_t n, float ratio) {
   for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale(x[i], ratio);
 }
 
-void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale(x[i], m[i]);
+void rescale_ch_s8_ref(const int8_t* x, const float* m, int8_t* y, int64_t n, int32_t x_zp, int32_t out_zp) {
+  for (int64_t i = 0; i < n; ++i) y[i] = quant::rescale_zp(x[i], x_zp, m[i], out_zp);
 }
 
 void requant_s32_s8_ref(const int32_t* acc, const float* bias, const float* mult, const int8_t* residual, float rs,
@@ -57,9 +57,9 @@ void maxpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_
 }
 
 void avgpool_s8_ref(const int8_t* x0, int64_t nh, int64_t nw, int64_t hs, int64_t ws, int64_t c, int32_t count,
-                    float multiplier, int8_t* y) {
+                    int32_t sum_add, float multiplier, int8_t* y) {
   for (int64_t ch = 0; ch < c; ++ch) {
-    int32_t s = 0;
+    int32_t s = sum_add;
     for (int64_t i = 0; i < nh; ++i)
       for (int64_t j = 0; j < nw; ++j) s += x0[i * hs + j * ws + ch];
     y[ch] = quant::average(s, count, multiplier);

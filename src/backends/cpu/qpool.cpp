@@ -6,6 +6,7 @@
 
 #include "backends/cpu/kernels.h"
 #include "backends/cpu/qelementwise.h"
+#include "ir/qops.h"
 
 namespace octet::cpu {
 
@@ -32,7 +33,8 @@ class QPoolK final : public Kernel {
  public:
   explicit QPoolK(const Node& n)
       : max_(n.op == OpType::QMaxPool), global_(!max_ && n.attr_i("global", 0) != 0),
-        include_pad_(n.attr_i("count_include_pad", 0) != 0), mult_(n.attr_f("multiplier", 1.f)) {
+        include_pad_(n.attr_i("count_include_pad", 0) != 0), mult_(n.attr_f("multiplier", 1.f)),
+        zp_(max_ ? 0 : zero_point_attr(n, "x_zero_point")) {
     if (!global_) {
       kernel_ = n.attr_ints("kernel");
       strides_ = n.attr_ints("strides", {1, 1});
@@ -62,7 +64,7 @@ class QPoolK final : public Kernel {
           const int8_t* x0 = x + n * H * W * C + c0;
           int8_t* yp = y + n * C + c0;
           if (max_) k.maxpool_s8(x0, H, W, W * C, C, c, yp);
-          else k.avgpool_s8(x0, H, W, W * C, C, c, count, mult_, yp);
+          else k.avgpool_s8(x0, H, W, W * C, C, c, count, -count * zp_, mult_, yp);
         }
       return;
     }
@@ -90,7 +92,7 @@ class QPoolK final : public Kernel {
             // A window with nothing to count averages to 0 (the row kernel's sum 0 * (m / 0) = NaN -> 0 too,
             // but say it here).
             if (count == 0) std::fill(yp, yp + C, int8_t{0});
-            else k.avgpool_s8(x0, nh, nw, dh * W * C, dw * C, C, count, mult_, yp);
+            else k.avgpool_s8(x0, nh, nw, dh * W * C, dw * C, C, count, static_cast<int32_t>(-nh * nw * zp_), mult_, yp);
           }
         }
       }
@@ -99,6 +101,7 @@ class QPoolK final : public Kernel {
  private:
   bool max_, global_, include_pad_;
   float mult_;
+  int32_t zp_;  // QAvgPool's x_zero_point: each valid tap adds x - zp
   std::vector<int64_t> kernel_, strides_, pads_, dil_;
 };
 

@@ -54,6 +54,8 @@ QMulGateArgs qmulgate_args(const Node& n, const Shape& x, const Shape& g) {
   a.C = x[3];
   a.per_image = numel(g) == a.N * a.C;
   a.ratio = n.attr_f("scale", 1.f);
+  a.x_zp = zero_point_attr(n, "x_zero_point");
+  a.out_zp = zero_point_attr(n, "out_zero_point");
   return a;
 }
 
@@ -63,6 +65,7 @@ QPoolArgs qpool_args(const Node& n, const Shape& x) {
   a.win = nhwc_window(n, x, global ? Shape{} : n.attr_ints("kernel"), global);
   a.include_pad = n.attr_i("count_include_pad", 0) != 0;
   a.multiplier = n.attr_f("multiplier", 1.f);
+  a.x_zp = n.op == OpType::QAvgPool ? zero_point_attr(n, "x_zero_point") : 0;
   return a;
 }
 

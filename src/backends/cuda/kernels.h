@@ -100,13 +100,15 @@ struct QMulGateArgs {
   int64_t N, HW, C;
   bool per_image;
   float ratio;
+  int32_t x_zp, out_zp;  // x_zero_point, out_zero_point (0: symmetric)
   int64_t count() const { return N * HW * C; }
 };
 struct QMulGateBody {
   using Args = QMulGateArgs;
   OCTET_HD void operator()(const Args& a, int64_t i) const {
     const int64_t c = i % a.C, n = i / (a.HW * a.C);
-    a.y[i] = quant::rescale(a.x[i], quant::gate_multiplier(a.g[a.per_image ? n * a.C + c : c], a.ratio));
+    a.y[i] = quant::rescale_zp(a.x[i], a.x_zp, quant::gate_multiplier(a.g[a.per_image ? n * a.C + c : c], a.ratio),
+                               a.out_zp);
   }
 };
 
@@ -116,6 +118,7 @@ struct QPoolArgs {
   Win2 win;
   bool include_pad;  // QAvgPool: count_include_pad
   float multiplier;  // QAvgPool: s_x / s_y
+  int32_t x_zp;      // QAvgPool: x_zero_point (each tap inside the input adds x - x_zp)
   int64_t count() const { return win.N * win.OH * win.OW * win.C; }
 };
 // Only taps inside the image compete; a window entirely in the padding gives -128 (as ref).
@@ -159,7 +162,7 @@ struct QAvgPoolBody {
       for (int64_t j = 0; j < w.kw; ++j) {
         const int64_t iw = ow * w.sw - w.pl + j * w.dw;
         if (iw < 0 || iw >= w.W) continue;
-        sum += a.x[((n * w.H + ih) * w.W + iw) * w.C + c];
+        sum += a.x[((n * w.H + ih) * w.W + iw) * w.C + c] - a.x_zp;
         ++count;
       }
     }

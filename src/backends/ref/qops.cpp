@@ -216,6 +216,7 @@ void ref_QMulGate(const OpArgs& a) {
   const bool per_image = a.input(1).numel() == N * C;
   const bool hard = a.node.attr_i("gate_act", 0) == 1;
   const float alpha = a.node.attr_f("gate_alpha", 0.2f), beta = a.node.attr_f("gate_beta", 0.5f);
+  const int32_t xzp = zero_point_attr(a.node, "x_zero_point"), yzp = zero_point_attr(a.node, "out_zero_point");
   const float* g = a.input(1).data<float>();
   const int8_t* x = X.data<int8_t>();
   int8_t* y = a.output(0).data<int8_t>();
@@ -224,7 +225,8 @@ void ref_QMulGate(const OpArgs& a) {
       for (int64_t c = 0; c < C; ++c) {
         const int64_t i = (n * HW + p) * C + c;
         const float gv = g[per_image ? n * C + c : c];
-        y[i] = quant::rescale(x[i], quant::gate_multiplier(hard ? quant::hard_sigmoid(gv, alpha, beta) : gv, ratio));
+        const float m = quant::gate_multiplier(hard ? quant::hard_sigmoid(gv, alpha, beta) : gv, ratio);
+        y[i] = quant::rescale_zp(x[i], xzp, m, yzp);
       }
 }
 
@@ -254,6 +256,7 @@ void ref_QAvgPool(const OpArgs& a) {
   const Win2 w = nhwc_window(nd, X.shape(), global ? Shape{} : nd.attr_ints("kernel"), global);
   const bool include_pad = nd.attr_i("count_include_pad", 0) != 0;
   const float mult = nd.attr_f("multiplier", 1.f);
+  const int32_t zp = zero_point_attr(nd, "x_zero_point");
   const int64_t N = X.dim(0), C = X.dim(3);
   const int8_t* x = X.data<int8_t>();
   int8_t* y = a.output(0).data<int8_t>();
@@ -275,7 +278,7 @@ void ref_QAvgPool(const OpArgs& a) {
     // A window with nothing to count (entirely padding, count_include_pad=0) averages to 0.
     for (int64_t c = 0; c < C; ++c) {
       int32_t sum = 0;
-      for_taps(w, oh, ow, [&](int64_t, int64_t ih, int64_t iw) { sum += x[((n * w.H + ih) * w.W + iw) * C + c]; });
+      for_taps(w, oh, ow, [&](int64_t, int64_t ih, int64_t iw) { sum += x[((n * w.H + ih) * w.W + iw) * C + c] - zp; });
       y[pix * C + c] = count > 0 ? quant::average(sum, count, mult) : 0;
     }
   }
