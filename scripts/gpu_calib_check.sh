@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# GPU calibration check for the next GPU session (issue 14; written in session 8, not yet run on a GPU): ResNet-50
-# FP32 forward + histograms on 1,000 random 224x224 images, cuda (batch 32 and 8: caches must be byte-identical)
-# vs cpu with 2 threads (the issue: GPU >= 10x the 2-core CPU; thresholds within one bin). From the repository
-# root with gpu_bundle/ (scripts/gpu_bundle.sh) beside it:  bash scripts/gpu_calib_check.sh
+# GPU calibration check (issue 14): ResNet-50 FP32 forward + histograms on N (default 1,000) random 224x224
+# images, cuda (batch 32 and 8: caches must be byte-identical) vs cpu with 2 threads (the issue: GPU >= 10x the
+# 2-core CPU; thresholds within one bin). From the repository root with gpu_bundle/ (scripts/gpu_bundle.sh)
+# beside it:  [N=256] bash scripts/gpu_calib_check.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 W=/tmp/octet-gpu; rm -rf $W; mkdir -p $W
@@ -13,7 +13,7 @@ python3 $W/tools/make_bench_models.py $W resnet50 >/dev/null || exit 98
 python3 -c "
 import numpy as np
 r=np.random.default_rng(0)
-np.save('$W/x.npy', r.standard_normal((1000,3,224,224), dtype=np.float32))" || exit 97
+np.save('$W/x.npy', r.standard_normal((${N:-1000},3,224,224), dtype=np.float32))" || exit 97
 nvidia-smi --query-gpu=name --format=csv,noheader
 TIMEFORMAT="%R s wall, %U+%S s CPU"
 echo "== cuda, batch 32"; time timeout 250 $O calibrate $W/resnet50.onnx --data $W/x.npy --backend cuda --no-refine --cache $W/g32.cache --quiet --batch 32

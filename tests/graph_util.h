@@ -1,6 +1,8 @@
-// Building small graphs by hand in tests: a node of `op` named `name` reading values `in`, writing value `out`.
+// Building small graphs by hand in tests: a node of `op` named `name` reading values `in`, writing value `out`;
+// a graph input with a declared static shape.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <utility>
 #include <vector>
@@ -16,6 +18,14 @@ inline Node test_node(OpType op, const std::string& name, std::vector<int> in, i
   n.inputs = std::move(in);
   n.outputs = {out};
   return n;
+}
+
+inline int add_graph_input(Graph& g, const std::string& name, const std::vector<int64_t>& dims) {
+  const int x = g.add_value(name);
+  for (int64_t d : dims) g.value(x).declared.push_back(Dim{d, ""});
+  g.value(x).has_declared_shape = true;
+  g.inputs.push_back(x);
+  return x;
 }
 
 }  // namespace octet

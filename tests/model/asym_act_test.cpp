@@ -31,10 +31,7 @@ namespace {
 // only; m2 by a max pool (no zero-point support).
 Graph make_graph() {
   Graph g;
-  const int x = g.add_value("x");
-  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
+  const int x = add_graph_input(g, "x", {1, 5, 9, 7});
   test::ConvGraphNodes b{g, {}};
   std::vector<Node>& nodes = b.nodes;
   const int m1 = b.silu("c1", b.conv("c1", x, 5, 6, 3, 1, 1, 1, 0.4f));
@@ -244,10 +241,7 @@ namespace {
 // proj_y (output). m1 is read by the pool and the Mul; p by a conv.
 Graph make_se_graph(bool sigmoid_gate) {
   Graph g;
-  const int x = g.add_value("x");
-  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
+  const int x = add_graph_input(g, "x", {1, 5, 9, 7});
   test::ConvGraphNodes b{g, {}};
   const int m1 = b.silu("c1", b.conv("c1", x, 5, 6, 3, 1, 1, 1, 0.4f));
   Node gap = test_node(OpType::GlobalAveragePool, "gap", {m1}, g.add_value("gap_y"));
@@ -353,10 +347,7 @@ TEST(AsymmetricActivations, SqueezeExcitationCpuEqualsRefAndStaysNearFp32) {
 // bit, near FP32.
 TEST(AsymmetricActivations, HardSwishReadByAConv) {
   Graph g;
-  const int x = g.add_value("x");
-  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
+  const int x = add_graph_input(g, "x", {1, 5, 9, 7});
   test::ConvGraphNodes b{g, {}};
   Node hs = test_node(OpType::HardSwish, "hs", {b.conv("c1", x, 5, 6, 3, 1, 1, 1, 0.6f)}, g.add_value("hs_y"));
   b.nodes.push_back(hs);

@@ -27,10 +27,7 @@ Node node(OpType op, const std::string& name, std::vector<int> in, int out) {
 // conv e reads cat (or, with cat_is_output, cat is a graph output read by nobody). Outputs: e (or cat), side.
 Graph make_graph(bool cat_is_output) {
   Graph g;
-  const int x = g.add_value("x");
-  g.value(x).declared = {Dim{1, ""}, Dim{3, ""}, Dim{7, ""}, Dim{9, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
+  const int x = add_graph_input(g, "x", {1, 3, 7, 9});
   std::vector<Node> nodes;
   auto conv = [&](const std::string& name, int in, int64_t cin, int64_t k, uint32_t seed, float wr = 0.5f) {
     Node c = node(OpType::Conv, name, {in, g.add_constant(name + "_w", test::random_f32({k, cin, 3, 3}, seed, -wr, wr))},

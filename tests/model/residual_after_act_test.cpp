@@ -26,10 +26,7 @@ namespace {
 // With m2_read_elsewhere, a 1x1 conv "side" reads m2 too (a second graph output).
 Graph make_graph(bool m2_read_elsewhere) {
   Graph g;
-  const int x = g.add_value("x");
-  g.value(x).declared = {Dim{1, ""}, Dim{5, ""}, Dim{9, ""}, Dim{7, ""}};
-  g.value(x).has_declared_shape = true;
-  g.inputs = {x};
+  const int x = add_graph_input(g, "x", {1, 5, 9, 7});
   test::ConvGraphNodes b{g, {}};
   std::vector<Node>& nodes = b.nodes;
   const int m1 = b.silu("c1", b.conv("c1", x, 5, 6, 3, 1, 1, 1, 0.4f));

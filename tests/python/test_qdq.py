@@ -385,3 +385,54 @@ def test_silu_read_by_convs_has_a_zero_point(workdir, fmt):
     y_ort = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
     step = float(np.abs(y_octet).max()) / 127
     assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step
+
+
+@pytest.mark.parametrize("fmt", ["ort"])
+def test_squeeze_excitation_zero_points(workdir, fmt):
+    """A SiLU output read by a GlobalAveragePool and a squeeze-excitation Mul, and the Mul's product (gate in
+    [0, 1]) read by a conv, are held with zero points: the ort export gives both pairs their zero points, the pool's
+    output stays symmetric, and ONNX Runtime computes what octet's QAvgPool / QMulGate do."""
+    from onnx import TensorProto, helper, numpy_helper
+    rng = np.random.RandomState(11)
+    def w(name, shape, r=0.5):
+        return numpy_helper.from_array(rng.uniform(-r, r, shape).astype(np.float32), name)
+    nodes = [helper.make_node("Conv", ["x", "wA", "bA"], ["a"], name="convA", pads=[1, 1, 1, 1]),
+             helper.make_node("Sigmoid", ["a"], ["s"], name="sig"),
+             helper.make_node("Mul", ["a", "s"], ["m"], name="silu"),
+             helper.make_node("GlobalAveragePool", ["m"], ["gap"], name="gap"),
+             helper.make_node("Conv", ["gap", "wS", "bS"], ["se"], name="se_conv"),
+             helper.make_node("Sigmoid", ["se"], ["gate"], name="gate"),
+             helper.make_node("Mul", ["m", "gate"], ["p"], name="se_mul"),
+             helper.make_node("Conv", ["p", "wB", "bB"], ["z"], name="proj")]
+    g = helper.make_graph(nodes, "se_block", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 9, 9])],
+                          [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4, 9, 9])],
+                          [w("wA", (6, 5, 3, 3)), w("bA", (6,)), w("wS", (6, 6, 1, 1), 2.0), w("bS", (6,)),
+                           w("wB", (4, 6, 1, 1)), w("bB", (4,))])
+    model = workdir / "se_block.onnx"
+    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    calib = rng.standard_normal((16, 5, 9, 9)).astype(np.float32)
+    cache = workdir / "se_block.cache"
+    minmax_cache(model, "x", calib, cache)
+    out = workdir / f"se_block.{fmt}.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force")
+    q = onnx.load(str(out))
+    init = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
+    def pair(t):
+        qs = [n for n in q.graph.node if n.op_type == "QuantizeLinear" and n.input[0] == t]
+        assert len(qs) == 1, f"one pair on {t}"
+        return int(init[qs[0].input[2]]), float(init[qs[0].input[1]])
+    for t in ("m", "p"):
+        zp, scale = pair(t)
+        assert -128 < zp < -90, (t, zp)
+        assert (zp + 128) * scale == pytest.approx(0.2784645, abs=scale), t
+    assert pair("gap")[0] == 0
+    x = rng.standard_normal((4, 5, 9, 9)).astype(np.float32)
+    np.save(workdir / "se_x.npy", x)
+    octet("run", model, "--input", workdir / "se_x.npy", "--cache", cache, "--precision", "int8",
+          "--output", workdir / "se_y.npy", "--force")
+    y_octet = np.load(workdir / "se_y.npy")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # float arithmetic on the Q/DQ values
+    y_ort = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    step = float(np.abs(y_octet).max()) / 127
+    assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step
