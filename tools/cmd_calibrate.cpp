@@ -124,7 +124,7 @@ int cmd_calibrate(int argc, char** argv) {
   std::unique_ptr<api::OwningCalibrator> calibrator =
       api::make_data_calibrator(data_path, model, chw, [&] { return open_data(a, false); }, preprocess_from_args(a),
                                 static_cast<int>(batch), cache_path, algo, a.on("skip-bad-images"),
-                                a.has("limit") || a.on("shuffle"));
+                                a.has("limit") || a.has("skip") || a.on("shuffle"));
   calibrator->file().defer_write(true);  // committed after the sidecar
   const int64_t expected = calibrator->samples();
   opt.expected_images = expected;

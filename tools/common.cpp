@@ -259,7 +259,8 @@ Preprocess preprocess_from_args(const Args& a) {
 
 void add_data_options(Args& a) {
   a.opt("data", "PATH", "image folder (class sub-folders for eval), IDX file/prefix, or .npy of NCHW samples");
-  a.opt("limit", "N", "use only the first N samples (after --shuffle)");
+  a.opt("limit", "N", "use only the first N samples (after --shuffle and --skip)");
+  a.opt("skip", "N", "leave out the first N samples (after --shuffle): with the same --shuffle --seed, --limit N and --skip N split a set in two (tune on one part, evaluate on the other)");
   a.flag("shuffle", "shuffle the samples (with --seed)");
   a.opt("seed", "N", "shuffle seed", "0");
   a.flag("skip-bad-images", "warn about and skip images that cannot be decoded instead of stopping");
@@ -272,6 +273,9 @@ std::unique_ptr<Dataset> open_data(const Args& a, bool need_labels) {
   int64_t limit = a.get_int("limit", 0);
   OCTET_CHECK(!a.has("limit") || limit >= 1, "--limit must be >= 1, got ", limit, " (leave it out to use every sample)");
   o.limit = static_cast<size_t>(limit);
+  const int64_t skip = a.get_int("skip", 0);
+  OCTET_CHECK(skip >= 0, "--skip must be >= 0, got ", skip);
+  o.skip = static_cast<size_t>(skip);
   return open_dataset(a.required("data"), need_labels, o);
 }
 

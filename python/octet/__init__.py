@@ -140,8 +140,11 @@ def _hw(v, what):
 
 class Dataset:
     """Data on disk with `octet calibrate`'s preprocessing (--size --resize --mean --std --scale --bgr --gray
-    --interp --letterbox --pad-value --pad-placement --limit-side --multiple --limit --shuffle --seed
+    --interp --letterbox --pad-value --pad-placement --limit-side --multiple --skip --limit --shuffle --seed
     --skip-bad-images): an image folder, an IDX set, a .npy / .npz / raw file.
+
+    `skip` leaves out the first samples (after shuffling) and `limit` keeps the first of the rest: with the same
+    `shuffle`/`seed`, `limit=N` and `skip=N` split a set in two (e.g. tune on one part, evaluate on the other).
 
     `letterbox`: True (to `size`, else the model's) or the output size H / (H, W) as the CLI's --letterbox H[,W]:
     keep the aspect ratio, pad with `pad_value` (a pixel value before scale/mean/std; default 114) at
@@ -149,7 +152,7 @@ class Dataset:
 
     def __init__(self, path, size=None, resize=0, mean=None, std=None, scale=1.0 / 255.0, bgr=False, gray=False,
                  interp="bilinear", limit=0, shuffle=False, seed=0, skip_bad_images=False, letterbox=False,
-                 pad_value=None, pad_placement=None, limit_side=0, multiple=0):
+                 pad_value=None, pad_placement=None, limit_side=0, multiple=0, skip=0):
         self.path = _os.fspath(path)
         h, w = (0, 0) if size is None else _hw(size, "size")
         if letterbox is not False and letterbox is not None:
@@ -177,9 +180,12 @@ class Dataset:
         self.bgr, self.gray, self.interp = bool(bgr), bool(gray), interp
         self.limit, self.shuffle, self.seed, self.skip_bad_images = int(limit), bool(shuffle), int(seed), bool(
             skip_bad_images)
+        self.skip = int(skip)
+        if self.limit < 0 or self.skip < 0:
+            raise Error(f"limit and skip must be 0 or positive, got {limit}, {skip}")
 
     def _args(self):
-        return dict(limit=self.limit, shuffle=self.shuffle, seed=self.seed, skip_bad_images=self.skip_bad_images,
+        return dict(skip=self.skip, limit=self.limit, shuffle=self.shuffle, seed=self.seed, skip_bad_images=self.skip_bad_images,
                     height=self.height, width=self.width, resize=self.resize, mean=self.mean, std=self.std,
                     scale=self.scale, bgr=self.bgr, gray=self.gray, interp=self.interp, letterbox=self.letterbox,
                     pad_value=self.pad_value, pad_placement=self.pad_placement, limit_side=self.limit_side,

@@ -418,12 +418,13 @@ octet::CalibrationResult calibrate_python(const octet::Model& model, nb::object 
 
 // The data set options of calibrate_data and load_samples (the CLI's --data, --limit, --shuffle, ... and
 // preprocessing), from the keyword arguments octet/__init__.py passes.
-octet::DataOptions data_options_of(const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
+octet::DataOptions data_options_of(const std::string& path, size_t skip, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
                                    int height, int width, int resize, std::vector<float> mean, std::vector<float> std,
                                    float scale, bool bgr, bool gray, const std::string& interp, bool letterbox,
                                    float pad_value, const std::string& pad_placement, int limit_side, int multiple) {
   octet::DataOptions d;
   d.path = path;
+  d.skip = skip;
   d.limit = limit;
   d.shuffle = shuffle;
   d.seed = seed;
@@ -653,14 +654,14 @@ NB_MODULE(_octet, m) {
   // calibrate on a data set with octet's calibrators (as `octet calibrate --data`).
   m.def("calibrate_data",
         [](const octet::Model& model, const std::string& data, const std::string& cache, int batch, const std::string& algo,
-           size_t limit, bool shuffle, uint64_t seed, bool skip_bad, int height, int width, int resize,
+           size_t skip, size_t limit, bool shuffle, uint64_t seed, bool skip_bad, int height, int width, int resize,
            std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr, bool gray, const std::string& interp,
            bool letterbox, float pad_value, const std::string& pad_placement, int limit_side, int multiple,
            int trt_version, bool inputs_minmax, bool one_pass, bool import_cache, double percentile, double quantile,
            const std::string& backend, int64_t refine_samples, int64_t refine_batch, int refine_sweeps, bool quiet,
            const std::string& reject_cache, const std::string& calib_padding) {
           const octet::DataOptions d =
-              data_options_of(data, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
+              data_options_of(data, skip, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
                               scale, bgr, gray, interp, letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::CalibrationOptions o = calib_options(trt_version, inputs_minmax, one_pass, import_cache, percentile,
                                                       quantile, backend, refine_samples, refine_batch, refine_sweeps, false);
@@ -678,19 +679,19 @@ NB_MODULE(_octet, m) {
             throw std::move(e);
           }
         },
-        "model"_a, "data"_a, "cache"_a, "batch"_a, "algo"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a,
+        "model"_a, "data"_a, "cache"_a, "batch"_a, "algo"_a, "skip"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a,
         "height"_a, "width"_a, "resize"_a, "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "letterbox"_a,
         "pad_value"_a, "pad_placement"_a, "limit_side"_a, "multiple"_a, "trt_version"_a, "inputs_minmax"_a, "one_pass"_a,
         "import_cache"_a, "percentile"_a, "quantile"_a, "backend"_a, "refine_samples"_a, "refine_batch"_a,
         "refine_sweeps"_a, "quiet"_a, "reject_cache"_a = "", "calib_padding"_a = "exclude");
 
   m.def("load_samples",
-        [](const octet::Model& model, const std::string& path, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
+        [](const octet::Model& model, const std::string& path, size_t skip, size_t limit, bool shuffle, uint64_t seed, bool skip_bad,
            int height, int width, int resize, std::vector<float> mean, std::vector<float> stdv, float scale, bool bgr,
            bool gray, const std::string& interp, bool letterbox, float pad_value, const std::string& pad_placement,
            int limit_side, int multiple, bool labels) {
           const octet::DataOptions d =
-              data_options_of(path, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
+              data_options_of(path, skip, limit, shuffle, seed, skip_bad, height, width, resize, std::move(mean), std::move(stdv),
                               scale, bgr, gray, interp, letterbox, pad_value, pad_placement, limit_side, multiple);
           octet::Samples s;
           {
@@ -699,7 +700,7 @@ NB_MODULE(_octet, m) {
           }
           return nb::make_tuple(to_numpy(s.data), s.labels);
         },
-        "model"_a, "path"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a, "height"_a, "width"_a, "resize"_a,
+        "model"_a, "path"_a, "skip"_a, "limit"_a, "shuffle"_a, "seed"_a, "skip_bad_images"_a, "height"_a, "width"_a, "resize"_a,
         "mean"_a, "std"_a, "scale"_a, "bgr"_a, "gray"_a, "interp"_a, "letterbox"_a, "pad_value"_a, "pad_placement"_a,
         "limit_side"_a, "multiple"_a, "labels"_a);
 

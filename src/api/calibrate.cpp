@@ -253,6 +253,7 @@ DatasetOptions internal_dataset_options(const DataOptions& data) {
   DatasetOptions dopt;
   dopt.shuffle = data.shuffle;
   dopt.seed = data.seed;
+  dopt.skip = data.skip;
   dopt.limit = data.limit;
   return dopt;
 }
@@ -268,7 +269,7 @@ std::unique_ptr<DataCalibrator> make_data_calibrator(const Model& model, const D
   auto open = [&] { return open_dataset(data.path, false, dopt); };
   return api::make_data_calibrator(data.path, model.source().graph, first_input_chw(model), open,
                                    internal_preprocess(data.preprocess), batch, cache_path, parse_algo(algorithm),
-                                   data.skip_bad_images, data.limit > 0 || data.shuffle);
+                                   data.skip_bad_images, data.limit > 0 || data.skip > 0 || data.shuffle);
 }
 
 Samples load_samples(const Model& model, const DataOptions& data, bool labels) {

@@ -469,7 +469,7 @@ std::unique_ptr<Dataset> open_idx(const std::string& path_in, bool need_labels) 
 
 std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOptions& opts) {
   size_t n = base->size();
-  if (!opts.shuffle && (opts.limit == 0 || opts.limit >= n)) return base;
+  if (!opts.shuffle && opts.skip == 0 && (opts.limit == 0 || opts.limit >= n)) return base;
   std::vector<size_t> idx(n);
   for (size_t i = 0; i < n; ++i) idx[i] = i;
   if (opts.shuffle) {
@@ -478,7 +478,9 @@ std::unique_ptr<Dataset> select(std::unique_ptr<Dataset> base, const DatasetOpti
     std::mt19937_64 rng(opts.seed);
     for (size_t i = n; i > 1; --i) std::swap(idx[i - 1], idx[rng() % i]);
   }
-  if (opts.limit && opts.limit < n) idx.resize(opts.limit);
+  OCTET_CHECK(opts.skip < n, "skipping ", opts.skip, " samples of '", base->source(), "' leaves none: it has ", n);
+  idx.erase(idx.begin(), idx.begin() + static_cast<std::ptrdiff_t>(opts.skip));
+  if (opts.limit && opts.limit < idx.size()) idx.resize(opts.limit);
   return std::make_unique<SubsetDataset>(std::move(base), std::move(idx));
 }
 
