@@ -35,12 +35,12 @@ struct ImagePreprocess {
 // input name or a raw float32 file.
 struct DataOptions {
   std::string path;
-  size_t skip = 0;   // leave out the first N samples (after shuffling; image / IDX data): a held-out split
   size_t limit = 0;  // first N samples (after shuffling and skip); 0: all (image / IDX data)
   bool shuffle = false;
   uint64_t seed = 0;
   bool skip_bad_images = false;
   ImagePreprocess preprocess;
+  size_t skip = 0;  // leave out the first N samples (after shuffling, before limit; image / IDX data): a held-out split
 };
 
 struct Samples {

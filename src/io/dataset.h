@@ -81,8 +81,8 @@ class ImageDataset : public Dataset {
 struct DatasetOptions {
   bool shuffle = false;  // permute the samples with `seed` (deterministic on every platform)
   uint64_t seed = 0;
-  size_t skip = 0;       // drop the first `skip` samples (after shuffling, before limit): a held-out split
   size_t limit = 0;      // keep the first `limit` samples (after shuffling and skip); 0 = all
+  size_t skip = 0;       // drop the first `skip` samples (after shuffling, before limit): a held-out split
 };
 
 // The folder reader (see the top of this file). Throws naming the folder when it has no images, or

@@ -106,6 +106,14 @@ TEST(IoDataset, ShuffleAndLimit) {
   EXPECT_EQ(s1, all);
   auto l = order({true, 7, 4});
   EXPECT_EQ(l, (std::vector<std::string>(s2.begin(), s2.begin() + 4)));
+  // skip: the rest of the same shuffle, then limit; --limit N and --skip N split the set in two.
+  auto rest = order({true, 7, 0, 4});
+  EXPECT_EQ(rest, (std::vector<std::string>(s2.begin() + 4, s2.end())));
+  EXPECT_EQ(order({true, 7, 3, 4}), (std::vector<std::string>(s2.begin() + 4, s2.begin() + 7)));
+  EXPECT_EQ(order({false, 0, 0, 9}), std::vector<std::string>{all.back()});
+  const std::string err = error_of([&] { order({true, 7, 0, 10}); });
+  EXPECT_NE(err.find("skipping 10 samples of '"), std::string::npos) << err;
+  EXPECT_NE(err.find("leaves none: it has 10"), std::string::npos) << err;
 }
 
 void write_gz(const std::string& path, const std::string& bytes) {

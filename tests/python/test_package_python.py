@@ -186,6 +186,24 @@ def test_numpy_calibrator_and_dataset_match_cli(samples_npy, tmp_path, refine):
     assert (tmp_path / "ds.cache").read_bytes() == want and (tmp_path / "ds.cache.json").exists()
 
 
+def test_dataset_skip_and_limit_split_a_set(png_dir, tmp_path):
+    # The same shuffle, limit=k and skip=k: two disjoint parts that together are the whole set, as the CLI's
+    # --limit / --skip; a skip past the end is a clear error naming the folder.
+    whole, _ = trt.load_samples(MODEL, trt.ImageFolder(png_dir, shuffle=True, seed=3))
+    k = len(whole) // 3
+    a, _ = trt.load_samples(MODEL, trt.ImageFolder(png_dir, shuffle=True, seed=3, limit=k))
+    b, _ = trt.load_samples(MODEL, trt.ImageFolder(png_dir, shuffle=True, seed=3, skip=k))
+    assert len(a) == k and len(b) == len(whole) - k
+    assert np.array_equal(np.concatenate([a, b]), whole)
+    cli("run", MODEL, "--data", png_dir, "--shuffle", "--seed", "3", "--skip", str(k), "--save-input",
+        tmp_path / "b_in.npy", "--output", tmp_path / "b.npy")
+    assert np.array_equal(np.load(tmp_path / "b_in.npy"), b)
+    with pytest.raises(trt.Error, match="leaves none"):
+        trt.load_samples(MODEL, trt.ImageFolder(png_dir, skip=len(whole)))
+    with pytest.raises(trt.Error, match="limit and skip must be 0 or positive"):
+        trt.ImageFolder(png_dir, skip=-1)
+
+
 def test_letterboxed_dataset_leaves_the_padding_out(tmp_path):
     # Dark images (0..40) of two aspects, letterboxed into 28 x 28 with pad value 255: an octet data set knows each
     # sample's box, so by default the input's amax (MinMax) is the images' (40/255), not the padding's (1.0).
