@@ -100,7 +100,7 @@ TEST(CudaGemmBodies, ConvViaIm2colGemmEpilogueEqualsQConvBody) {
     a.residual = c.residual ? res.data() : nullptr, a.multiplier = mult.data();
     a.win = Win2{c.N, c.H, c.W, c.C, OH, OW, c.kh, c.kw, c.s, c.s, 1, 1, c.pad, c.pad, c.pad, c.pad};
     a.K = c.M, a.group = 1;
-    a.ep = quant::EpilogueArgs{0.8137f, c.lo, c.hi, c.act, 0.1f, 1.f / 0.05f};
+    a.ep = quant::EpilogueArgs{0.8137f, c.lo, c.hi, c.act, 0.1f, 1.f / 0.05f, 0.f};
     std::vector<int8_t> want(static_cast<size_t>(a.count()));
     a.y = want.data();
     run_on_host<QConvBody>(a);
@@ -127,7 +127,7 @@ TEST(CudaGemmBodies, LinearViaGemmEqualsQLinearBody) {
     QLinearArgs l{};
     l.x = x.data(), l.w = w.data(), l.bias = bias.data(), l.multiplier = mult.data();
     l.rows = rows, l.K = K, l.Nout = Nout;
-    l.ep = quant::EpilogueArgs{1.f, quant::kNoLo, quant::kNoHi, quant::Act::None, 0.f, 1.f};
+    l.ep = quant::EpilogueArgs{1.f, quant::kNoLo, quant::kNoHi, quant::Act::None, 0.f, 1.f, 0.f};
     std::vector<int8_t> want(static_cast<size_t>(l.count()));
     l.y = want.data();
     run_on_host<QLinearBody>(l);
@@ -147,7 +147,7 @@ TEST(CudaGemmBodies, WrongTapOrderIsCaught) {
   QConvArgs a{};
   a.x = x.data(), a.w = w.data(), a.multiplier = mult.data(), a.K = 4, a.group = 1;
   a.win = Win2{2, 5, 5, 3, 5, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1};
-  a.ep = quant::EpilogueArgs{1.f, quant::kNoLo, quant::kNoHi, quant::Act::None, 0.f, 1.f};
+  a.ep = quant::EpilogueArgs{1.f, quant::kNoLo, quant::kNoHi, quant::Act::None, 0.f, 1.f, 0.f};
   std::vector<int8_t> want(static_cast<size_t>(a.count()));
   a.y = want.data();
   run_on_host<QConvBody>(a);

@@ -837,7 +837,8 @@ std::vector<Case> eltwise_cases() {
   // LayerNormalization over the last dim(s), scale/bias as constants.
   auto layernorm = [&](std::string name, Shape x, int64_t axis, Shape ps, bool bias) {
     Builder b(name, OpType::LayerNormalization);
-    b.in(eltwise_input(x, seed++, -3.f, 5.f)).cst(test::random_f32(ps, seed++, 0.5f, 1.5f));
+    b.in(eltwise_input(x, seed++, -3.f, 5.f));
+    b.cst(test::random_f32(ps, seed++, 0.5f, 1.5f));
     if (bias) b.cst(test::random_f32(ps, seed++));
     b.attr("axis", attr_i(axis)).attr("epsilon", attr_f(1e-5f));
     v.push_back(b.tol(0).done());
@@ -851,8 +852,11 @@ std::vector<Case> eltwise_cases() {
   for (const Shape& s : std::vector<Shape>{{2, 13, 7, 11}, {2, 5, 131}, {1, 7, 157, 131}}) {
     const int64_t C = s[1];
     Builder b("F32BatchNorm_" + std::to_string(numel(s)), OpType::BatchNormalization);
-    b.in(eltwise_input(s, seed++)).cst(test::random_f32({C}, seed++, 0.5f, 2.f)).cst(test::random_f32({C}, seed++));
-    b.cst(test::random_f32({C}, seed++)).cst(test::random_f32({C}, seed++, 0.1f, 3.f)).attr("epsilon", attr_f(1e-3f));
+    b.in(eltwise_input(s, seed++));
+    b.cst(test::random_f32({C}, seed++, 0.5f, 2.f));
+    b.cst(test::random_f32({C}, seed++));
+    b.cst(test::random_f32({C}, seed++));
+    b.cst(test::random_f32({C}, seed++, 0.1f, 3.f)).attr("epsilon", attr_f(1e-3f));
     v.push_back(b.tol(0).done());
   }
   // Concat on every axis, several inputs, one big.
@@ -1030,7 +1034,8 @@ TEST(HarnessInt8, BandedQConv) {
     ASSERT_GE(bands, 3) << t.name;
     ASSERT_NE(OH % t.rows, 0) << t.name << ": no short last band";
     Builder b("QConv_banded_" + t.name, OpType::QConv);
-    b.in(random_i8(t.x, seed++)).cst(random_i8({t.K, Cg, t.kh, t.kw}, seed++, -127, 127));
+    b.in(random_i8(t.x, seed++));
+    b.cst(random_i8({t.K, Cg, t.kh, t.kw}, seed++, -127, 127));
     b.cst(random_bias(t.K, seed++, 20000.f));
     if (t.residual) b.in(random_i8({t.x[0], OH, OW, t.K}, seed++)).attr("residual_scale", attr_f(0.6731f));
     b.attr("group", attr_i(t.group)).attr("strides", attr_ints(t.strides)).attr("pads", attr_ints(t.pads));
