@@ -285,11 +285,7 @@ def test_fp32_layer_reads_what_octet_rounds(workdir):
     g = helper.make_graph(nodes, "branch", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3, 8, 8])],
                           [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 4, 8, 8])],
                           [w("wA", (6, 3, 3, 3)), w("wB", (4, 6, 3, 3)), w("wC", (4, 6, 3, 3))])
-    model = workdir / "branch.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
-    calib = rng.standard_normal((16, 3, 8, 8)).astype(np.float32)
-    cache = workdir / "branch.cache"
-    minmax_cache(model, "x", calib, cache)
+    model, cache = save_with_minmax_cache(workdir, "branch", g, rng.standard_normal((16, 3, 8, 8)).astype(np.float32))
     out = workdir / "branch.qdq.onnx"
     octet("quantize", model, "--cache", cache, "-o", out, "--fp32-layers", "convC", "--force", "--quiet")
     q = onnx.load(str(out))
@@ -319,11 +315,7 @@ def test_silu_residual_after_activation(workdir, fmt):
     g = helper.make_graph(nodes, "bottleneck", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 8, 8])],
                           [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 3, 8, 8])],
                           [w("wA", (5, 5, 3, 3)), w("wB", (3, 5, 3, 3))])
-    model = workdir / "bottleneck.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
-    calib = rng.standard_normal((16, 5, 8, 8)).astype(np.float32)
-    cache = workdir / "bottleneck.cache"
-    minmax_cache(model, "x", calib, cache)
+    model, cache = save_with_minmax_cache(workdir, "bottleneck", g, rng.standard_normal((16, 5, 8, 8)).astype(np.float32))
     out = workdir / f"bottleneck.{fmt}.qdq.onnx"
     octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force", "--quiet")
     q = onnx.load(str(out))
@@ -339,6 +331,29 @@ def test_silu_residual_after_activation(workdir, fmt):
     assert producer[by["convB"].input[0]].op_type == "DequantizeLinear", "the sum is rounded"
     x = rng.standard_normal((2, 5, 8, 8)).astype(np.float32)
     assert np.isfinite(run(out, "x", x)).all()
+
+
+def save_with_minmax_cache(workdir, name, graph, calib):
+    """Saves `graph` (opset 17) as workdir/name.onnx and its MinMax cache on `calib` (input "x") as name.cache."""
+    from onnx import helper
+    model, cache = workdir / f"{name}.onnx", workdir / f"{name}.cache"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(model))
+    minmax_cache(model, "x", calib, cache)
+    return model, cache
+
+
+def expect_ort_computes_octet(workdir, model, cache, qdq, x):
+    """octet's INT8 plan (model + cache) and ONNX Runtime on the Q/DQ export `qdq`, graph optimizations off (float
+    arithmetic on the Q/DQ values), agree on x within two output steps."""
+    np.save(workdir / "ort_x.npy", x)
+    octet("run", model, "--input", workdir / "ort_x.npy", "--cache", cache, "--precision", "int8",
+          "--output", workdir / "ort_y.npy", "--force")
+    y_octet = np.load(workdir / "ort_y.npy")
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    y_ort = ort.InferenceSession(str(qdq), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    step = float(np.abs(y_octet).max()) / 127
+    assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step
 
 
 @pytest.mark.parametrize("fmt", ["trt", "ort"])
@@ -357,11 +372,7 @@ def test_silu_read_by_convs_has_a_zero_point(workdir, fmt):
     g = helper.make_graph(nodes, "silu_dw", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 5, 9, 9])],
                           [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 6, 5, 5])],
                           [w("wA", (6, 5, 3, 3)), w("bA", (6,)), w("wB", (6, 1, 3, 3)), w("bB", (6,))])
-    model = workdir / "silu_dw.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
-    calib = rng.standard_normal((16, 5, 9, 9)).astype(np.float32)
-    cache = workdir / "silu_dw.cache"
-    minmax_cache(model, "x", calib, cache)
+    model, cache = save_with_minmax_cache(workdir, "silu_dw", g, rng.standard_normal((16, 5, 9, 9)).astype(np.float32))
     out = workdir / f"silu_dw.{fmt}.qdq.onnx"
     r = octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force")
     q = onnx.load(str(out))
@@ -375,20 +386,10 @@ def test_silu_read_by_convs_has_a_zero_point(workdir, fmt):
         return
     assert -128 < zp < -90, zp  # [-0.2785, amax] leaves most codes above the zero point
     assert (zp + 128) * scale == pytest.approx(0.2784645, abs=scale)
-    x = rng.standard_normal((4, 5, 9, 9)).astype(np.float32)
-    np.save(workdir / "silu_x.npy", x)
-    octet("run", model, "--input", workdir / "silu_x.npy", "--cache", cache, "--precision", "int8",
-          "--output", workdir / "silu_y.npy", "--force")
-    y_octet = np.load(workdir / "silu_y.npy")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # float arithmetic on the Q/DQ values
-    y_ort = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    step = float(np.abs(y_octet).max()) / 127
-    assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step
+    expect_ort_computes_octet(workdir, model, cache, out, rng.standard_normal((4, 5, 9, 9)).astype(np.float32))
 
 
-@pytest.mark.parametrize("fmt", ["ort"])
-def test_squeeze_excitation_zero_points(workdir, fmt):
+def test_squeeze_excitation_zero_points(workdir):
     """A SiLU output read by a GlobalAveragePool and a squeeze-excitation Mul, and the Mul's product (gate in
     [0, 1]) read by a conv, are held with zero points: the ort export gives both pairs their zero points, the pool's
     output stays symmetric, and ONNX Runtime computes what octet's QAvgPool / QMulGate do."""
@@ -408,13 +409,9 @@ def test_squeeze_excitation_zero_points(workdir, fmt):
                           [helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4, 9, 9])],
                           [w("wA", (6, 5, 3, 3)), w("bA", (6,)), w("wS", (6, 6, 1, 1), 2.0), w("bS", (6,)),
                            w("wB", (4, 6, 1, 1)), w("bB", (4,))])
-    model = workdir / "se_block.onnx"
-    onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)]), str(model))
-    calib = rng.standard_normal((16, 5, 9, 9)).astype(np.float32)
-    cache = workdir / "se_block.cache"
-    minmax_cache(model, "x", calib, cache)
-    out = workdir / f"se_block.{fmt}.qdq.onnx"
-    octet("quantize", model, "--cache", cache, "-o", out, "--format", fmt, "--force")
+    model, cache = save_with_minmax_cache(workdir, "se_block", g, rng.standard_normal((16, 5, 9, 9)).astype(np.float32))
+    out = workdir / "se_block.ort.qdq.onnx"
+    octet("quantize", model, "--cache", cache, "-o", out, "--format", "ort", "--force")
     q = onnx.load(str(out))
     init = {i.name: numpy_helper.to_array(i) for i in q.graph.initializer}
     def pair(t):
@@ -426,13 +423,4 @@ def test_squeeze_excitation_zero_points(workdir, fmt):
         assert -128 < zp < -90, (t, zp)
         assert (zp + 128) * scale == pytest.approx(0.2784645, abs=scale), t
     assert pair("gap")[0] == 0
-    x = rng.standard_normal((4, 5, 9, 9)).astype(np.float32)
-    np.save(workdir / "se_x.npy", x)
-    octet("run", model, "--input", workdir / "se_x.npy", "--cache", cache, "--precision", "int8",
-          "--output", workdir / "se_y.npy", "--force")
-    y_octet = np.load(workdir / "se_y.npy")
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # float arithmetic on the Q/DQ values
-    y_ort = ort.InferenceSession(str(out), so, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
-    step = float(np.abs(y_octet).max()) / 127
-    assert np.abs(y_ort - y_octet).max() <= 2 * step, np.abs(y_ort - y_octet).max() / step
+    expect_ort_computes_octet(workdir, model, cache, out, rng.standard_normal((4, 5, 9, 9)).astype(np.float32))
