@@ -512,14 +512,18 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   out.table.algo = algo;
   out.table.params = opt.params;
   out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
-  for (int mv : model_vals) {
+  // The threshold searches (the algorithm's and every candidate's), one task per tensor: independent of each other.
+  std::vector<CalibEntry> entries(model_vals.size());
+  std::exception_ptr search_error;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (int64_t k = 0; k < static_cast<int64_t>(model_vals.size()); ++k) {
+    const int mv = model_vals[static_cast<size_t>(k)];
+    CalibEntry& e = entries[static_cast<size_t>(k)];
     int i = obs_of_model[static_cast<size_t>(mv)];
     if (i < 0) {
-      CalibEntry e;
       e.name = model.value(mv).name;
       e.algo = algo;
       e.has_stats = true;  // with empty stats: reported as never observed
-      out.table.entries.push_back(e);
       continue;
     }
     // Network inputs: their range is set by preprocessing and every value carries signal, so clipping them
@@ -528,8 +532,15 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     // put yolox_det's Focus output at amax 114 of the image's 255, saturating every brighter pixel.
     bool is_input = input_values[static_cast<size_t>(mv)] != 0;
     Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
-    out.table.entries.push_back(calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params));
+    try {
+      e = calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params);
+    } catch (...) {
+#pragma omp critical(octet_calib_search)
+      if (!search_error) search_error = std::current_exception();
+    }
   }
+  if (search_error) std::rethrow_exception(search_error);
+  for (CalibEntry& e : entries) out.table.entries.push_back(std::move(e));
   // Shape/index arithmetic has no scale by nature: no health warning for it (issue 16).
   std::set<std::string> shape_tensors;
   const std::vector<char> shape_vals = shape_arithmetic_values(model);
