@@ -75,7 +75,7 @@ std::unique_ptr<OwningCalibrator> make_data_calibrator(const std::string& data_p
     auto tc = std::make_unique<TensorCalibrator>(std::move(arrays), batch, cache_path, algo);
     expected = tc->samples();
     if (limit_or_shuffle_given)
-      log_message(LogLevel::note, "--limit and --shuffle apply to image and IDX data only; every sample of '" +
+      log_message(LogLevel::note, "--limit, --skip and --shuffle apply to image and IDX data only; every sample of '" +
                                       data_path + "' is used");
     calibrator = std::move(tc);
   } else {

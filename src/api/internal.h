@@ -108,7 +108,7 @@ class OwningCalibrator : public DataCalibrator, public SampleIndexSource, public
   const BatchShapeSource* shapes_;
   const ContentBoxSource* boxes_;
 };
-// `limit_or_shuffle_given`: --limit/--shuffle, which apply to image data only (noted for arrays).
+// `limit_or_shuffle_given`: --limit/--skip/--shuffle, which apply to image data only (noted for arrays).
 std::unique_ptr<OwningCalibrator> make_data_calibrator(const std::string& path, const Graph& model, const Shape& chw,
                                                        const std::function<std::unique_ptr<Dataset>()>& open,
                                                        const Preprocess& preprocess, int batch,
