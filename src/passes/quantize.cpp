@@ -260,20 +260,19 @@ struct Quantizer {
     if (readers[static_cast<size_t>(y)].empty() && !g.is_graph_output(y)) return false;
     for (int c : readers[static_cast<size_t>(y)]) {
       const Node& r = (*orig_nodes)[static_cast<size_t>(c)];
-      if (r.inputs.empty() || r.inputs[0] != y) {
-        if (!(r.op == OpType::Mul && r.inputs.size() == 2 && r.inputs[1] == y)) return false;
-      }
       switch (r.op) {
-        case OpType::Conv: case OpType::AveragePool: case OpType::GlobalAveragePool: break;
-        case OpType::Mul: {
-          if (r.inputs.size() != 2 || r.inputs[0] == r.inputs[1] || r.post.act != Activation::None) return false;
-          if (!gate_shape_of(y, r.inputs[r.inputs[0] == y ? 1 : 0])) return false;
-          continue;
-        }
+        case OpType::Conv: case OpType::AveragePool: case OpType::GlobalAveragePool:  // y as the data input only
+          if (r.inputs.empty() || r.inputs[0] != y) return false;
+          for (size_t i = 1; i < r.inputs.size(); ++i)
+            if (r.inputs[i] == y) return false;
+          break;
+        case OpType::Mul:  // y times a gate, either side
+          if (r.inputs.size() != 2 || r.inputs[0] == r.inputs[1] || r.post.act != Activation::None ||
+              !gate_shape_of(y, r.inputs[r.inputs[0] == y ? 1 : 0]))
+            return false;
+          break;
         default: return false;
       }
-      for (size_t i = 1; i < r.inputs.size(); ++i)
-        if (r.inputs[i] == y) return false;
     }
     return quant::asym_range(lo, it->second, scale, zp);
   }

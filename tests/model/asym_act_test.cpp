@@ -52,16 +52,7 @@ const std::map<std::string, float> kAmax = {{"x", 2.f},     {"c1_m", 1.5f},  {"d
                                             {"dw_m", 1.2f},  {"gap_y", 0.6f}, {"side_y", 2.f},
                                             {"head_y", 1.f}};
 
-QuantizeReport quantize(Graph& g, const QuantizeOptions& o) {
-  fuse_post_ops(g, /*int8=*/true);
-  g.finalize();
-  return quantize_graph(g, kAmax, o);
-}
-
-const Node* find_named(const Graph& g, const std::string& name) {
-  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.name == name; });
-  return it == g.nodes.end() ? nullptr : &*it;
-}
+QuantizeReport quantize(Graph& g, const QuantizeOptions& o) { return test::fuse_and_quantize(g, kAmax, o); }
 int32_t zero_point_of(const Graph& g, const QuantizeReport& r, const std::string& name) {
   for (const auto& t : r.int8_tensors)
     if (g.value(t.of).name == name) return t.zero_point;
@@ -79,9 +70,9 @@ TEST(AsymmetricActivations, SiluReadOnlyByConvsGetsAZeroPoint) {
   int32_t zp = 0;
   ASSERT_TRUE(quant::asym_range(quant::kSiluMin, 1.5f, s, zp));
   EXPECT_EQ(zp, -128 + 40);  // s = 1.77846 / 255, round(0.27846 / s) = round(39.93)
-  const Node* c1 = find_named(g, "c1");
-  const Node* dw = find_named(g, "dw");
-  const Node* side = find_named(g, "side");
+  const Node* c1 = node_named(g, "c1");
+  const Node* dw = node_named(g, "dw");
+  const Node* side = node_named(g, "side");
   ASSERT_TRUE(c1 && dw && side);
   ASSERT_EQ(c1->op, OpType::QConv);
   EXPECT_EQ(c1->attr_i("out_zero_point", 0), zp);
@@ -109,7 +100,7 @@ TEST(AsymmetricActivations, OffFp32ReaderAndKeptPairs) {
       EXPECT_EQ(n.attr_i("out_zero_point", 0), 0) << n.name;
       EXPECT_EQ(n.attr_i("x_zero_point", 0), 0) << n.name;
     }
-    EXPECT_EQ(find_named(g, "c1")->attr_f("out_scale", 0.f), 1.5f / 127.f);
+    EXPECT_EQ(node_named(g, "c1")->attr_f("out_scale", 0.f), 1.5f / 127.f);
   }
   {
     SCOPED_TRACE("a Q/DQ model's pair on the SiLU output (keep_rounded)");
@@ -118,7 +109,7 @@ TEST(AsymmetricActivations, OffFp32ReaderAndKeptPairs) {
     QuantizeOptions o;
     o.keep_rounded = &keep;
     quantize(g, o);
-    EXPECT_EQ(find_named(g, "c1")->attr_i("out_zero_point", 0), 0);
+    EXPECT_EQ(node_named(g, "c1")->attr_i("out_zero_point", 0), 0);
   }
   {
     SCOPED_TRACE("a reading conv requested FP32: it reads a Dequantize with the zero point");
@@ -128,7 +119,7 @@ TEST(AsymmetricActivations, OffFp32ReaderAndKeptPairs) {
     QuantizeReport r = quantize(g, o);
     const int32_t zp = zero_point_of(g, r, "c1_m");
     EXPECT_NE(zp, 0);
-    const Node* side = find_named(g, "side");
+    const Node* side = node_named(g, "side");
     ASSERT_NE(side, nullptr);
     EXPECT_EQ(side->op, OpType::Conv);
     auto dq = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) {
@@ -264,27 +255,20 @@ Graph make_se_graph(bool sigmoid_gate) {
 const std::map<std::string, float> kSeAmax = {{"x", 2.f},     {"c1_m", 1.5f}, {"gap_y", 0.4f}, {"se1_m", 0.9f},
                                               {"se2_y", 3.f}, {"p", 1.1f},    {"proj_y", 1.f}};
 
-const Node* find_op(const Graph& g, OpType op) {
-  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.op == op; });
-  return it == g.nodes.end() ? nullptr : &*it;
-}
-
 }  // namespace
 
 TEST(AsymmetricActivations, SqueezeExcitationReadsAndWritesZeroPoints) {
   for (bool sigmoid_gate : {true, false}) {
     SCOPED_TRACE(sigmoid_gate ? "Sigmoid gate" : "gate without a bound");
     Graph g = make_se_graph(sigmoid_gate);
-    fuse_post_ops(g, /*int8=*/true);
-    g.finalize();
-    QuantizeReport r = quantize_graph(g, kSeAmax, QuantizeOptions{});
+    QuantizeReport r = test::fuse_and_quantize(g, kSeAmax);
     float s = 0.f;
     int32_t zp = 0;
     ASSERT_TRUE(quant::asym_range(quant::kSiluMin, 1.5f, s, zp));
     EXPECT_EQ(zero_point_of(g, r, "c1_m"), zp);
-    const Node* pool = find_op(g, OpType::QAvgPool);
-    const Node* gate = find_op(g, OpType::QMulGate);
-    const Node* proj = find_named(g, "proj");
+    const Node* pool = first_node_of(g, OpType::QAvgPool);
+    const Node* gate = first_node_of(g, OpType::QMulGate);
+    const Node* proj = node_named(g, "proj");
     ASSERT_TRUE(pool && gate && proj);
     EXPECT_EQ(pool->attr_i("x_zero_point", 0), zp);
     EXPECT_EQ(pool->attr_f("multiplier", 0.f), s / (0.4f / 127.f));  // the pool's output stays symmetric
@@ -358,16 +342,14 @@ TEST(AsymmetricActivations, HardSwishReadByAConv) {
   auto amax = test::absmax_of(g, {in}, {"x", "hs_y", "c2_y"});
   {
     Graph q = g;
-    fuse_post_ops(q, /*int8=*/true);
-    q.finalize();
-    QuantizeReport r = quantize_graph(q, amax, QuantizeOptions{});
+    QuantizeReport r = test::fuse_and_quantize(q, amax);
     float s = 0.f;
     int32_t zp = 0;
     ASSERT_TRUE(quant::asym_range(quant::kHardSwishMin, amax.at("hs_y"), s, zp));
     EXPECT_EQ(zero_point_of(q, r, "hs_y"), zp);
     EXPECT_EQ(test::int8_scale_of(q, r, "hs_y"), s);
-    ASSERT_NE(find_named(q, "c2"), nullptr);
-    EXPECT_EQ(find_named(q, "c2")->attr_i("x_zero_point", 0), zp);
+    ASSERT_NE(node_named(q, "c2"), nullptr);
+    EXPECT_EQ(node_named(q, "c2")->attr_i("x_zero_point", 0), zp);
   }
   test::expect_int8_cpu_equals_ref_near_fp32(g, {in}, amax, 0.03, [](const Plan& plan, const char* backend) {
     int zps = 0;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "passes/passes.h"
 #include "passes/quantize.h"
 #include "runtime/plan.h"
 #include "graph_util.h"
@@ -46,6 +47,14 @@ struct ConvGraphNodes {
     return m.outputs[0];
   }
 };
+
+// The int8 pipeline's fusion, then the quantization pass with `amax` (what Plan::build does before lowering).
+inline QuantizeReport fuse_and_quantize(Graph& g, const std::map<std::string, float>& amax,
+                                        const QuantizeOptions& o = {}) {
+  fuse_post_ops(g, /*int8=*/true);
+  g.finalize();
+  return quantize_graph(g, amax, o);
+}
 
 // The int8 scale the quantization pass gave tensor `name` (0 when it has no int8 twin).
 inline float int8_scale_of(const Graph& g, const QuantizeReport& r, const std::string& name) {

@@ -43,16 +43,7 @@ Graph make_graph(bool m2_read_elsewhere) {
 const std::map<std::string, float> kAmax = {{"x", 2.f}, {"c1_m", 1.5f}, {"c2_m", 1.f}, {"a", 2.5f},
                                             {"e_y", 3.f}, {"side_y", 2.f}};
 
-QuantizeReport quantize(Graph& g, const QuantizeOptions& o) {
-  fuse_post_ops(g, /*int8=*/true);
-  g.finalize();
-  return quantize_graph(g, kAmax, o);
-}
-
-const Node* find_named(const Graph& g, const std::string& name) {
-  auto it = std::find_if(g.nodes.begin(), g.nodes.end(), [&](const Node& n) { return n.name == name; });
-  return it == g.nodes.end() ? nullptr : &*it;
-}
+QuantizeReport quantize(Graph& g, const QuantizeOptions& o) { return test::fuse_and_quantize(g, kAmax, o); }
 bool has_op(const Graph& g, OpType op) {
   return std::any_of(g.nodes.begin(), g.nodes.end(), [op](const Node& n) { return n.op == op; });
 }
@@ -65,7 +56,7 @@ TEST(ResidualAfterActivation, AddAfterSiluFusesIntoTheConv) {
   EXPECT_TRUE(o.residual_after_activation);  // the default
   QuantizeReport r = quantize(g, o);
   EXPECT_FALSE(has_op(g, OpType::QAdd));
-  const Node* c2 = find_named(g, "c2");
+  const Node* c2 = node_named(g, "c2");
   ASSERT_NE(c2, nullptr);
   ASSERT_EQ(c2->op, OpType::QConv);
   ASSERT_EQ(c2->inputs.size(), 4u);
@@ -78,7 +69,7 @@ TEST(ResidualAfterActivation, AddAfterSiluFusesIntoTheConv) {
   EXPECT_EQ(int8_scale_of(g, r, "c2_m"), 0.f);  // the SiLU output is never produced
   EXPECT_EQ(std::count(r.scaled_tensors.begin(), r.scaled_tensors.end(), "c2_m"), 0);
   // c1's SiLU output feeds a conv, not an Add: unchanged.
-  const Node* c1 = find_named(g, "c1");
+  const Node* c1 = node_named(g, "c1");
   ASSERT_NE(c1, nullptr);
   EXPECT_TRUE(c1->inputs.size() < 4 || c1->inputs[3] < 0);
   auto line = std::find_if(r.lines.begin(), r.lines.end(), [](const auto& l) { return l.node == "add"; });
@@ -90,7 +81,7 @@ TEST(ResidualAfterActivation, AddAfterSiluFusesIntoTheConv) {
 TEST(ResidualAfterActivation, NotFusedWhenSiluReadElsewhereFp32OrOff) {
   auto expect_qadd = [](Graph& g) {
     EXPECT_TRUE(has_op(g, OpType::QAdd));
-    const Node* c2 = find_named(g, "c2");
+    const Node* c2 = node_named(g, "c2");
     ASSERT_NE(c2, nullptr);
     ASSERT_EQ(c2->op, OpType::QConv);
     EXPECT_TRUE(c2->inputs.size() < 4 || c2->inputs[3] < 0);
@@ -126,10 +117,10 @@ TEST(ResidualAfterActivation, NotFusedWhenSiluReadElsewhereFp32OrOff) {
     o.fp32_layers = {"add"};
     quantize(g, o);
     EXPECT_FALSE(has_op(g, OpType::QAdd));
-    const Node* c2 = find_named(g, "c2");
+    const Node* c2 = node_named(g, "c2");
     ASSERT_NE(c2, nullptr);
     EXPECT_TRUE(c2->inputs.size() < 4 || c2->inputs[3] < 0);
-    const Node* add = find_named(g, "add");
+    const Node* add = node_named(g, "add");
     ASSERT_NE(add, nullptr);
     EXPECT_EQ(add->op, OpType::Add);
   }
