@@ -69,7 +69,7 @@ int cmd_tune(int argc, char** argv) {
          "chosen scales, same header) and TUNED.json (sidecar with \"fp32_layers\", which octet build, eval, bench\n"
          "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).\n"
          "To a budget (--budget, --min-agreement, --min-sqnr): the fewest layers in FP32, any layers, that meet every\n"
-         "target on the samples: layers ranked by their effect alone, the shortest ranked prefix that meets it, then\n"
+         "target on the samples: the layers that raise the output SQNR alone, ranked, the shortest ranked prefix that meets it, then\n"
          "each chosen layer tried back in INT8. Prints the INT8 share of MACs; --exclusions writes the layers for\n"
          "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).\n"
          "Detectors and segmenters, to a task budget (no labels; the metrics of octet eval --task):\n"
@@ -102,6 +102,8 @@ int cmd_tune(int argc, char** argv) {
   a.opt("match-iou", "T", "--task detect: an INT8 box matches an FP32 box at IoU >= T", "0.5");
   a.opt("strides", "S,S,...", "--decode yolox: the strides of the anchor grids, in output order", "8,16,32");
   a.opt("mask-threshold", "T", "--task segment: a pixel is in the mask when the map is > T (DBNet: 0.3)", "0.3");
+  a.opt("min-int8-macs", "PCT", "budget: keep at least PCT % of the MACs in INT8 (the FP32 layers chosen never take "
+        "more; if the budget cannot be met above it, the answer is the most the floor allows, budget NOT met)", "0");
   a.opt("rank-samples", "N", "budget: rank the layers on N of the samples (spread evenly; the budget is still checked "
         "on all): cheaper for large models, 0: all", "0");
   a.opt("exclusions", "FILE", "write the FP32 layers as other tools take them (JSON): ONNX Runtime quantize_static "
@@ -232,6 +234,12 @@ int cmd_tune(int argc, char** argv) {
   opt.task = task;
   opt.rank_samples = static_cast<int>(a.get_int("rank-samples", 0));
   OCTET_CHECK(opt.rank_samples >= 0, "--rank-samples must be 0 (all) or positive");
+  const double min_macs = a.get_double("min-int8-macs", 0);
+  OCTET_CHECK(min_macs >= 0 && min_macs <= 100, "--min-int8-macs is a percentage (0 to 100), got '",
+              a.get("min-int8-macs"), "'");
+  OCTET_CHECK(min_macs == 0 || budget.any(), "--min-int8-macs bounds a budget's FP32 layers: give --budget, "
+              "--min-agreement, --min-sqnr or --task with it");
+  opt.min_int8_mac_share = min_macs / 100.0;
   Progress progress("tune", 0, a.on("quiet"), "trials");
   opt.progress = [&](int done, int planned, const std::string&) {
     progress.set_total(planned);
@@ -272,6 +280,10 @@ int cmd_tune(int argc, char** argv) {
                 static_cast<long long>(n_samples), r.fp32_layers.size());
     line("all INT8 (calibrated):", m0);
     line("with the FP32 layers:", m1);
+    if (!r.budget_met && opt.min_int8_mac_share > 0)
+      log_message(LogLevel::warning, "the budget is not met with at least " + db(min_macs) +
+                                         "% of the MACs in INT8 (--min-int8-macs): the FP32 layers are the most "
+                                         "the floor allows; lower it, or calibrate on more representative data");
     // A top-1 budget narrower than what the samples can resolve is met by luck as often as by the FP32 layers
     // (effnet_se: 0.1 met on 1,000 images, -0.15 to -0.22 on 10,000; docs/benchmarks.md, session 10).
     if (budget.max_top1_drop >= 0 && m1.paired.ci95_points() > budget.max_top1_drop) {
@@ -316,7 +328,7 @@ int cmd_tune(int argc, char** argv) {
     write_json(a.get("json"), {{"samples", n_samples}, {"sqnr_start_db", r.sqnr_start_db},
                                {"sqnr_scales_db", r.sqnr_scales_db}, {"sqnr_final_db", r.sqnr_final_db},
                                {"fp32_layers", r.fp32_layers}, {"int8_layers", r.int8_layers}, {"trials", r.trials},
-                               {"steps", steps}, {"layer_sensitivity", sens}, {"budget_met", r.budget_met},
+                               {"steps", steps}, {"layer_sensitivity", sens}, {"budget_met", r.budget_met}, {"min_int8_mac_share", opt.min_int8_mac_share},
                                {"metrics_start", metrics_json(r.metrics_start)}, {"metrics_final", metrics_json(r.metrics_final)},
                                {"macs_total", r.macs_total}, {"macs_int8", r.macs_int8},
                                {"int8_mac_share", int8_mac_pct >= 0 ? nlohmann::json(int8_mac_pct / 100.0) : nlohmann::json()},

@@ -562,13 +562,14 @@ def top1_accuracy(scores, labels):
 
 
 def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min_agreement=None, min_sqnr=None,
-         progress=None, task=None, min_f1=None, min_iou=None, **options):
+         progress=None, task=None, min_f1=None, min_iou=None, min_int8_macs=None, **options):
     """`octet tune`: threshold search and mixed precision on `samples` (an N x ... array for a one-input model,
     or a list of batches, each a list of arrays per input). Writes `out` (and its sidecar) when given.
     To a budget, as `octet tune --budget/--min-agreement/--min-sqnr`: the fewest FP32 layers such that the
     top-1 drop vs FP32 is <= `budget` points (needs `labels`, one class per sample), the INT8/FP32 top-1
     agreement >= `min_agreement` percent, the output SQNR >= `min_sqnr` dB; the result says budget_met,
-    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude).
+    the MACs in INT8 and fp32_nodes (ONNX Runtime's / ModelOpt's nodes_to_exclude). `min_int8_macs`: at least
+    this percent of the MACs stays INT8 (`--min-int8-macs`); `rank_samples=N` as `--rank-samples`.
     `progress`: fn(label, done, total, unit, finished) after every trial ("tune", "trials"); quiet=False without
     it: the progress handler's, else a line on stderr. Ctrl-C (KeyboardInterrupt) stops the search at the next
     trial and writes nothing.
@@ -586,7 +587,7 @@ def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min
         set_progress_handler(progress)
         try:
             return tune(model, cache, samples, out, batch, labels, budget, min_agreement, min_sqnr,
-                        **{**options, "quiet": False})
+                        min_int8_macs=min_int8_macs, **{**options, "quiet": False})
         finally:
             set_progress_handler(None)
     if budget is not None:
@@ -597,6 +598,8 @@ def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min
         options["min_agreement"] = float(min_agreement) / 100.0
     if min_sqnr is not None:
         options["min_sqnr_db"] = float(min_sqnr)
+    if min_int8_macs is not None:
+        options["min_int8_mac_share"] = float(min_int8_macs) / 100.0
     if labels is not None:
         options["labels"] = [int(v) for v in _np.asarray(labels).reshape(-1)]
     m = _model(model)

@@ -794,7 +794,8 @@ NB_MODULE(_octet, m) {
            int max_fp32_layers, double min_gain_db, bool scale_search, std::vector<std::string> fp32_layers,
            const std::string& backend, double max_top1_drop, double min_agreement, std::optional<double> min_sqnr_db,
            std::vector<int> labels, bool quiet, const std::string& task, double min_task_score, const std::string& decode,
-           double score_threshold, double nms_iou, std::vector<int> strides, double match_iou, double mask_threshold) {
+           double score_threshold, double nms_iou, std::vector<int> strides, double match_iou, double mask_threshold,
+           int rank_samples, double min_int8_mac_share) {
           std::vector<std::vector<octet::HostTensor>> s;
           for (const auto& b : samples) {
             std::vector<octet::HostTensor> v;
@@ -819,6 +820,8 @@ NB_MODULE(_octet, m) {
           o.decode.strides = std::move(strides);
           o.match_iou = match_iou;
           o.mask_threshold = static_cast<float>(mask_threshold);
+          o.rank_samples = rank_samples;
+          o.min_int8_mac_share = min_int8_mac_share;
           // Ctrl-C: checked at every trial's progress event (the guard passes events on unless quiet)
           InterruptGuard guard(quiet);
           o.quiet = false;
@@ -835,5 +838,6 @@ NB_MODULE(_octet, m) {
         "fp32_layers"_a = std::vector<std::string>{}, "backend"_a = "cpu", "max_top1_drop"_a = -1.0,
         "min_agreement"_a = -1.0, "min_sqnr_db"_a = nb::none(), "labels"_a = std::vector<int>{}, "quiet"_a = true, "task"_a = "",
         "min_task_score"_a = -1.0, "decode"_a = "yolox", "score_threshold"_a = 0.3, "nms_iou"_a = 0.45,
-        "strides"_a = std::vector<int>{8, 16, 32}, "match_iou"_a = 0.5, "mask_threshold"_a = 0.3);
+        "strides"_a = std::vector<int>{8, 16, 32}, "match_iou"_a = 0.5, "mask_threshold"_a = 0.3,
+        "rank_samples"_a = 0, "min_int8_mac_share"_a = 0.0);
 }

@@ -193,6 +193,9 @@ TuningResult tune(const Model& model, const std::string& cache_path, const std::
   o.budget.min_sqnr_db = options.min_sqnr_db;
   o.labels = options.labels;
   o.rank_samples = options.rank_samples;
+  OCTET_CHECK(options.min_int8_mac_share >= 0 && options.min_int8_mac_share <= 1,
+              "tune: min_int8_mac_share is a fraction (0 to 1), got ", options.min_int8_mac_share);
+  o.min_int8_mac_share = options.min_int8_mac_share;
   if (!options.task.empty()) {
     const Graph& g = model.source().graph;
     OCTET_CHECK(!g.outputs.empty(), "tune: '", model.path(), "' has no outputs");

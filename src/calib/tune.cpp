@@ -155,8 +155,9 @@ struct BudgetChoice {
 
 BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>& amax,
                                const std::vector<std::vector<std::string>>& ranked,
-                               const std::function<double(const std::string&)>& cost, const TuneOptions& opt,
-                               const std::vector<std::string>& user, const std::string& tag) {
+                               const std::function<double(const std::string&)>& cost,
+                               const std::function<bool(const std::vector<std::string>&)>& allowed,
+                               const TuneOptions& opt, const std::vector<std::string>& user, const std::string& tag) {
   auto prefix = [&](size_t k) {
     std::vector<std::string> f = user;
     for (size_t i = 0; i < k && i < ranked.size(); ++i)
@@ -164,7 +165,9 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
         if (std::find(f.begin(), f.end(), l) == f.end()) f.push_back(l);
     return f;
   };
-  size_t lo = 0, hi = ranked.size();  // prefix lo fails (the start did); find the smallest that meets
+  size_t longest = ranked.size();  // the longest prefix the MAC floor allows
+  while (longest > 0 && !allowed(prefix(longest))) --longest;
+  size_t lo = 0, hi = longest;  // prefix lo fails (the start did); find the smallest that meets
   TuneMetrics hi_m;
   bool hi_known = false;
   while (hi - lo > 1) {
@@ -250,7 +253,9 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
 // returns the final SQNR.
 double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
                      const std::vector<std::vector<std::vector<std::string>>>& rankings,
-                     const std::function<double(const std::string&)>& cost, const TuneOptions& opt, TuneResult& res) {
+                     const std::function<double(const std::string&)>& cost,
+                     const std::function<bool(const std::vector<std::string>&)>& allowed, const TuneOptions& opt,
+                     TuneResult& res) {
   const std::vector<std::string> user = res.fp32_layers;
   std::optional<BudgetChoice> best;
   double best_cost = 0;
@@ -258,7 +263,7 @@ double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
     if (std::find(rankings.begin(), rankings.begin() + static_cast<std::ptrdiff_t>(r), rankings[r]) !=
         rankings.begin() + static_cast<std::ptrdiff_t>(r))
       continue;
-    BudgetChoice c = budget_search_one(ev, amax, rankings[r], cost, opt, user,
+    BudgetChoice c = budget_search_one(ev, amax, rankings[r], cost, allowed, opt, user,
                                        rankings.size() > 1 ? " (ranking " + std::to_string(r + 1) + ")" : "");
     double c_cost = 0;
     for (size_t k = user.size(); k < c.fp32.size(); ++k) c_cost += cost(c.fp32[k]);
@@ -488,20 +493,38 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         auto it = macs.find(l);
         return (it == macs.end() ? 0.0 : it->second) + floor_cost;
       };
+      // Candidates: the units that bring the outputs closer to FP32 on their own.
       std::vector<std::vector<std::string>> by_sqnr, by_gain_per_mac;
-      for (const auto& [i, alone] : order) by_sqnr.push_back(units[i]);
       std::vector<std::tuple<size_t, double, double>> per_mac;  // unit, gain / cost, SQNR alone
       for (const auto& [i, alone] : order) {
+        const double gain = alone - base;
+        if (!(gain > 0)) continue;
+        by_sqnr.push_back(units[i]);
         double c = 0;
         for (const auto& l : units[i]) c += cost(l);
-        const double gain = alone - base;
-        per_mac.emplace_back(i, gain > 0 ? gain / c : 0.0, alone);
+        per_mac.emplace_back(i, gain / c, alone);
       }
       std::stable_sort(per_mac.begin(), per_mac.end(), [](const auto& a, const auto& b) {
         return std::get<1>(a) != std::get<1>(b) ? std::get<1>(a) > std::get<1>(b) : std::get<2>(a) > std::get<2>(b);
       });
       for (const auto& t : per_mac) by_gain_per_mac.push_back(units[std::get<0>(t)]);
-      best = budget_search(ev, amax, {by_sqnr, by_gain_per_mac}, cost, opt, res);
+      // The MAC floor: the INT8 MACs of the start plan less those of the layers moved to FP32 (what is fused
+      // into a layer goes with it), over all MACs.
+      double start_int8 = 0, all_macs = 0;
+      for (const auto& l : report.lines) {
+        auto it = macs.find(l.node);
+        if (it == macs.end()) continue;
+        all_macs += it->second;
+        if (l.precision == "int8") start_int8 += it->second;
+      }
+      auto allowed = [&](const std::vector<std::string>& f) {
+        if (!(opt.min_int8_mac_share > 0) || !(all_macs > 0)) return true;
+        double moved = 0;
+        for (size_t k = res.fp32_layers.size(); k < f.size(); ++k)
+          if (auto it = macs.find(f[k]); it != macs.end()) moved += it->second;
+        return (start_int8 - moved) / all_macs >= opt.min_int8_mac_share - 1e-12;
+      };
+      best = budget_search(ev, amax, {by_sqnr, by_gain_per_mac}, cost, allowed, opt, res);
     }
     int rejected = 0;
     for (const auto& [i, alone] : order) {

@@ -477,6 +477,12 @@ def test_tune_to_a_budget(samples_npy, tmp_path):
     assert r.fp32_layers and r.fp32_nodes and set(r.fp32_layers) <= set(r.fp32_nodes)
     assert 0 < r.macs_int8 < r.macs_total
     assert (tmp_path / "t.cache").read_bytes() == r.cache
+    # min_int8_macs= as --min-int8-macs: at 100 % nothing may go to FP32, so the target is not met
+    floor = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, min_sqnr=target, min_int8_macs=100,
+                     rank_samples=16)
+    assert not floor.budget_met and not floor.fp32_layers and floor.macs_int8 == floor.macs_total
+    with pytest.raises(trt.Error, match="min_int8_mac_share"):
+        trt.tune(MODEL, tmp_path / "c.cache", data, min_sqnr=target, min_int8_macs=120)
     labels = np.zeros(len(data), np.int32)
     r = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, budget=100.0, labels=labels)
     assert r.budget_met and not r.fp32_layers and r.macs_int8 == r.macs_total

@@ -83,6 +83,39 @@ def test_min_sqnr_is_met_with_few_layers(setup, octet):
         assert len([n for n in all_nodes if re.match(pat, n)]) == 1, pat
 
 
+def test_chosen_layers_each_raise_the_sqnr(setup, octet):
+    """Only layers that bring the outputs closer to FP32 on their own are candidates: a layer that lowers the
+    output SQNR can only change a top-1 count by chance."""
+    d, data = setup
+    start = measure(octet, d, data, [])["sqnr_db"]
+    rep, _ = tune(octet, d, data, "gain", "--min-sqnr", str(start + 6))
+    alone = {s["layer"]: s["sqnr_db_alone_fp32"] for s in rep["layer_sensitivity"]}
+    assert rep["fp32_layers"] and all(alone[l] > start for l in rep["fp32_layers"]), (start, rep["fp32_layers"], alone)
+
+
+def test_mac_floor_bounds_the_fp32_layers(setup, octet):
+    d, data = setup
+    start = measure(octet, d, data, [])["sqnr_db"]
+    free, _ = tune(octet, d, data, "free", "--min-sqnr", str(start + 6))
+    assert free["budget_met"] and free["int8_mac_share"] < 1
+    # a floor above what the free choice keeps: the answer keeps at least that share in INT8
+    floor = 100 * (free["int8_mac_share"] + 1) / 2
+    rep, _ = tune(octet, d, data, "floor", "--min-sqnr", str(start + 6), "--min-int8-macs", f"{floor:.3f}")
+    assert rep["int8_mac_share"] * 100 >= floor - 1e-6 and rep["min_int8_mac_share"] == pytest.approx(floor / 100, abs=1e-5)
+    # 100 %: nothing can go to FP32, the budget is not met, and the output says why
+    r = octet("tune", d / "m.onnx", "--cache", d / "c.cache", "--data", data, "--samples", "64", "--batch", "16",
+              "--no-scale-search", "-o", d / "f100.cache", "--json", d / "f100.json", "--force",
+              "--min-sqnr", str(start + 6), "--min-int8-macs", "100")
+    rep = json.loads((d / "f100.json").read_text())
+    assert rep["fp32_layers"] == [] and not rep["budget_met"] and rep["int8_mac_share"] == pytest.approx(1.0)
+    assert "budget NOT met" in r.stdout and "--min-int8-macs" in r.stderr, (r.stdout, r.stderr)
+    # a floor without a budget, or outside 0..100: an error naming the option
+    for extra in (["--min-int8-macs", "90"], ["--min-sqnr", "10", "--min-int8-macs", "120"]):
+        r = octet("tune", d / "m.onnx", "--cache", d / "c.cache", "--data", data, "-o", d / "bad.cache", "--force",
+                  *extra, check=False)
+        assert r.returncode == 1 and "--min-int8-macs" in r.stderr, r.stderr
+
+
 def test_int8_mac_share(setup, octet):
     d, data = setup
     rep, _ = tune(octet, d, data, "macs", "--min-sqnr", "-1000", "--max-fp32", "0", "--fp32-layers", "b1.conv2,logits")
