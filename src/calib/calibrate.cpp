@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "calib/pending.h"
 #include "calib/refine.h"
 #include "calib/shape_values.h"
 #include "calib/tune.h"
@@ -344,50 +345,8 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   };
   std::vector<float> scratch;
   auto feed = [&](int v, const Tensor& t) { feed_with(v, t, scratch); };
-  // During a plan run the observed tensors are copied as they are produced (the plan reuses their memory) into an
-  // arena of kPendingBytes (or the largest tensor) and binned in parallel, one task per observer, when the arena is
-  // full or the run ends: each observer
-  // still sees its tensors in the same order, so the histograms and caches are exactly those of binning in the
-  // run, but the binning — otherwise one thread while the plan waits — uses every thread (and, with the cuda
-  // backend, every host core).
-  constexpr size_t kPendingBytes = size_t{64} << 20;
-  std::vector<std::pair<int, Tensor>> pending;  // views into `arena`, reused from run to run (no page faults)
-  Tensor arena;
-  size_t pending_bytes = 0;  // used bytes of the arena (64-byte aligned offsets)
-  auto flush = [&] {
-    if (pending.empty()) return;
-    // Entries of one observer (a value and its layout copy) stay together and in order.
-    std::vector<size_t> order(pending.size());
-    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
-    std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) {
-      return obs_of[static_cast<size_t>(pending[a].first)] < obs_of[static_cast<size_t>(pending[b].first)];
-    });
-    std::vector<size_t> starts;
-    for (size_t k = 0; k < order.size(); ++k)
-      if (k == 0 || obs_of[static_cast<size_t>(pending[order[k]].first)] !=
-                        obs_of[static_cast<size_t>(pending[order[k - 1]].first)])
-        starts.push_back(k);
-    starts.push_back(order.size());
-    const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
-    std::exception_ptr error;  // an exception must not leave the parallel region
-#pragma omp parallel
-    {
-      std::vector<float> local;
-#pragma omp for schedule(dynamic, 1)
-      for (int64_t gi = 0; gi < groups; ++gi) {
-        try {
-          for (size_t k = starts[static_cast<size_t>(gi)]; k < starts[static_cast<size_t>(gi) + 1]; ++k)
-            feed_with(pending[order[k]].first, pending[order[k]].second, local);
-        } catch (...) {
-#pragma omp critical(octet_calib_flush)
-          if (!error) error = std::current_exception();
-        }
-      }
-    }
-    pending.clear();
-    pending_bytes = 0;
-    if (error) std::rethrow_exception(error);
-  };
+  // Binned in parallel after each run (calib/pending.h); the histograms are those of binning in the run.
+  PendingObservations pending(obs_of, feed_with);
   Plan::Observer observer = [&](int v, const Tensor& t) {
     const int i = obs_of[static_cast<size_t>(v)];
     if (i < 0) return;
@@ -395,16 +354,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       non_float[static_cast<size_t>(i)] = 1;
       return;
     }
-    const size_t need = (t.nbytes() + 63) / 64 * 64;
-    if (pending_bytes + need > arena.nbytes()) {
-      flush();
-      if (need > arena.nbytes())
-        arena = Tensor(DType::f32, {static_cast<int64_t>(std::max(need, kPendingBytes) / sizeof(float))});
-    }
-    char* at = static_cast<char*>(arena.raw()) + pending_bytes;
-    std::memcpy(at, t.raw(), t.nbytes());
-    pending.emplace_back(v, Tensor::view(DType::f32, t.shape(), at));
-    pending_bytes += need;
+    pending.add(v, t);
   };
 
   std::vector<const char*> names;
@@ -466,7 +416,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
           inputs.push_back(std::move(t));
         }
         std::vector<Tensor> outputs = plan->run(inputs, &observer);
-        flush();  // before `box` moves on to the next sample
+        pending.flush();  // before `box` moves on to the next sample
         const int64_t id = batch_ids.empty() ? images + j : batch_ids[static_cast<size_t>(j)];
         if (p == passes - 1 && keeper.wants(id)) {
           // The FP32 outputs too: the refinement compares INT8 with them (no FP32 run of its own).

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "calib/calibrate.h"
+#include "calib/pending.h"
 #include "runtime/plan.h"
 
 namespace octet {
@@ -90,14 +91,14 @@ CalibSession::CalibSession(const Graph& model, const CalibSessionOptions& opt)
 
 CalibSession::~CalibSession() = default;
 
-void CalibSession::feed(int v, const Tensor& t) {
+void CalibSession::feed(int v, const Tensor& t, std::vector<float>& scratch) {
   int i = obs_of_[static_cast<size_t>(v)];
   if (i < 0 || t.dtype() != DType::f32) return;
   const float* p = t.data<float>();
   size_t n = static_cast<size_t>(t.numel());
-  if (box_ && content_values(t, plan_->graph().value(v).layout_of >= 0, *box_, scratch_)) {
-    p = scratch_.data();
-    n = scratch_.size();
+  if (box_ && content_values(t, plan_->graph().value(v).layout_of >= 0, *box_, scratch)) {
+    p = scratch.data();
+    n = scratch.size();
   }
   TensorObserver& o = obs_[static_cast<size_t>(i)];
   if (one_pass_) o.observe(p, n);
@@ -128,7 +129,11 @@ void CalibSession::observe(const std::vector<Tensor>& inputs, const std::vector<
   }
   OCTET_CHECK(boxes.empty() || static_cast<int64_t>(boxes.size()) == n, "calibration session: ", boxes.size(),
               " content boxes for a batch of ", n);
-  Plan::Observer observer = [this](int v, const Tensor& t) { feed(v, t); };
+  // Binned in parallel after each sample's run (calib/pending.h), as calibrate() does.
+  PendingObservations pending(obs_of_, [this](int v, const Tensor& t, std::vector<float>& s) { feed(v, t, s); });
+  Plan::Observer observer = [&](int v, const Tensor& t) {
+    if (obs_of_[static_cast<size_t>(v)] >= 0 && t.dtype() == DType::f32) pending.add(v, t);
+  };
   for (int64_t j = 0; j < n; ++j) {
     std::vector<Tensor> sample;
     for (size_t i = 0; i < inputs.size(); ++i) {
@@ -140,12 +145,13 @@ void CalibSession::observe(const std::vector<Tensor>& inputs, const std::vector<
     box_ = !boxes.empty() && opt_.exclude_padding && boxes[static_cast<size_t>(j)].padded() ? &boxes[static_cast<size_t>(j)]
                                                                                           : nullptr;
     plan_->run(sample, &observer);
+    pending.flush();  // before box_ moves on to the next sample
     box_ = nullptr;
   }
   if (!constants_seen_) {
     // Tensors folded at build (computed from weights or shapes only) are observed once per pass.
     for (size_t i = 0; i < obs_.size(); ++i)
-      if (constant_[i]) feed(obs_value_[i], plan_->tensor(obs_value_[i]));
+      if (constant_[i]) feed(obs_value_[i], plan_->tensor(obs_value_[i]), scratch_);
     constants_seen_ = true;
   }
   ++batches_;

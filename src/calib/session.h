@@ -76,7 +76,7 @@ class CalibSession {
  private:
   struct Parsed;
   Parsed parse(std::string_view state) const;
-  void feed(int v, const Tensor& t);
+  void feed(int v, const Tensor& t, std::vector<float>& scratch);  // scratch: the calling thread's
 
   Graph model_;
   CalibSessionOptions opt_;
@@ -93,7 +93,7 @@ class CalibSession {
   std::vector<std::string> obs_name_;
   std::vector<char> constant_;       // observer -> folded at build (observed once per pass)
   const ContentBox* box_ = nullptr;  // the current sample's, while it runs (observe with boxes)
-  std::vector<float> scratch_;
+  std::vector<float> scratch_;       // feed's for the constants
 };
 
 }  // namespace octet
