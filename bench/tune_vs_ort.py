@@ -159,12 +159,12 @@ def held_out(a):
         drop = res["fp32"] - res["int8"]
         ok = drop <= float(a.goal or a.budget) + 1e-9 and res["min_int8_mac_share"] >= 0.9
         rows.append([m, f"{res['fp32']:.2f}", f"{res['int8']:.2f} ({-drop:+.2f})",
-                     " / ".join(f"{h[k]['fp32'] - h[k]['int8']:+.2f}" for k in "AB"),
+                     " / ".join(f"{h[k]['int8'] - h[k]['fp32']:+.2f}" for k in "AB"),
                      " / ".join(str(len(h[k]["fp32_layers"])) for k in "AB"),
                      " / ".join(f"{100 * h[k]['int8_mac_share']:.1f}%" for k in "AB"),
                      " / ".join(f"{h[k]['tune_seconds']:.0f} s" for k in "AB"), "✅" if ok else "❌"])
         bl.log(f"{m}: {rows[-1]}")
-    md = bl.md_table(["model", "FP32", "octet INT8 on held-out images (Δ FP32)", "drop on B (tuned on A) / on A (tuned on B)",
+    md = bl.md_table(["model", "FP32", "octet INT8 on held-out images (Δ FP32)", "Δ FP32 on B (tuned on A) / on A (tuned on B)",
                       "FP32 layers (tuned on A / B)", "INT8 MACs", "tune time", "goals"], rows)
     print(md)
     stem = "tune_heldout" + ("" if a.models == ",".join(MODELS) else "." + "+".join(a.models.split(",")))
