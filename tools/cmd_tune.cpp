@@ -263,6 +263,9 @@ int cmd_tune(int argc, char** argv) {
   }
 
   const double int8_mac_pct = r.macs_total > 0 ? 100.0 * r.macs_int8 / r.macs_total : -1;
+  if (min_macs > 0 && !(r.macs_total > 0))
+    log_message(LogLevel::warning, "--min-int8-macs was not applied: the MACs of '" + model_path +
+                                       "' are not known (its shapes could not be propagated from the first batch)");
   if (budget.any()) {
     const TuneMetrics& m0 = r.metrics_start;
     const TuneMetrics& m1 = r.metrics_final;
