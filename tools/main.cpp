@@ -106,6 +106,7 @@ int main(int argc, char** argv) {
   warnings.set_no_list_hint("--all-warnings prints every one");
   octet::set_log_handler([](octet::LogLevel level, const std::string& text) {
     if (octet::cli::message_settings().quiet) return;
+    std::fflush(stdout);  // in a log of both streams, a message lands after the lines printed before it
     std::fprintf(stderr, "%s: %s\n", level == octet::LogLevel::note ? "note" : "warning", text.c_str());
   });
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h") || !std::strcmp(argv[1], "help")) {
@@ -124,6 +125,7 @@ int main(int argc, char** argv) {
       warnings.summarize();
       return rc;
     } catch (const octet::Error& e) {
+      std::fflush(stdout);
       warnings.summarize();
       std::fprintf(stderr, "octet %s: error: %s\n", c.name, e.what());
       return 1;

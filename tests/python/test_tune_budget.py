@@ -5,11 +5,13 @@ that list (and octet's scales) runs the chosen layers in float and agrees with o
 import json
 import re
 import struct
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import octet_bin
 from shuffle_model import make_shuffle_model
 
 
@@ -360,6 +362,10 @@ def test_top1_drop_interval_from_changed_predictions(setup, octet):
     out = r.stdout + r.stderr
     assert f"{lost} sample(s) right in FP32 and wrong in INT8, {gained} the other way" in out, out
     assert out.count("known only to") == 1, out
+    # both streams in one log (CI, `2>&1 | tee`): the note comes after the metrics it is about
+    merged = subprocess.run([octet_bin(), *map(str, args), "--budget", f"{budget:.4f}"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, check=True).stdout
+    assert merged.index("with the FP32 layers:") < merged.index("known only to"), merged
     # a budget wider than the interval: no note
     r = octet(*args, "--budget", "100")
     assert "known only to" not in r.stdout + r.stderr
