@@ -508,8 +508,8 @@ TuneResult tune(const Graph& model, const CalibTable& table, const std::vector<s
         return std::get<1>(a) != std::get<1>(b) ? std::get<1>(a) > std::get<1>(b) : std::get<2>(a) > std::get<2>(b);
       });
       for (const auto& t : per_mac) by_gain_per_mac.push_back(units[std::get<0>(t)]);
-      // The MAC floor: the INT8 MACs of the start plan less those of the layers moved to FP32 (what is fused
-      // into a layer goes with it), over all MACs.
+      // The MAC floor: the INT8 MACs of the start plan less those of the layers moved to FP32, over all MACs
+      // (what is fused into a layer — activations, a residual Add — has no MACs of its own).
       double start_int8 = 0, all_macs = 0;
       for (const auto& l : report.lines) {
         auto it = macs.find(l.node);
