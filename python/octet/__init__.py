@@ -599,7 +599,10 @@ def tune(model, cache, samples, out=None, batch=8, labels=None, budget=None, min
     if min_sqnr is not None:
         options["min_sqnr_db"] = float(min_sqnr)
     if min_int8_macs is not None:
-        options["min_int8_mac_share"] = float(min_int8_macs) / 100.0
+        pct = float(min_int8_macs)
+        if not 0 <= pct <= 100:
+            raise Error(f"tune: min_int8_macs is a percentage of the MACs (0 to 100), got {min_int8_macs!r}")
+        options["min_int8_mac_share"] = pct / 100.0
     if labels is not None:
         options["labels"] = [int(v) for v in _np.asarray(labels).reshape(-1)]
     m = _model(model)

@@ -481,8 +481,9 @@ def test_tune_to_a_budget(samples_npy, tmp_path):
     floor = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, min_sqnr=target, min_int8_macs=100,
                      rank_samples=16)
     assert not floor.budget_met and not floor.fp32_layers and floor.macs_int8 == floor.macs_total
-    with pytest.raises(trt.Error, match="min_int8_mac_share"):
-        trt.tune(MODEL, tmp_path / "c.cache", data, min_sqnr=target, min_int8_macs=120)
+    for bad in (120, float("nan")):
+        with pytest.raises(trt.Error, match="min_int8_macs"):
+            trt.tune(MODEL, tmp_path / "c.cache", data, min_sqnr=target, min_int8_macs=bad)
     labels = np.zeros(len(data), np.int32)
     r = trt.tune(MODEL, tmp_path / "c.cache", data, scale_search=False, budget=100.0, labels=labels)
     assert r.budget_met and not r.fp32_layers and r.macs_int8 == r.macs_total
