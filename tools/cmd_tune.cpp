@@ -69,9 +69,10 @@ int cmd_tune(int argc, char** argv) {
          "chosen scales, same header) and TUNED.json (sidecar with \"fp32_layers\", which octet build, eval, bench\n"
          "and quantize then use). C must come from octet calibrate (its sidecar holds the candidates).\n"
          "To a budget (--budget, --min-agreement, --min-sqnr): the fewest layers in FP32, any layers, that meet every\n"
-         "target on the samples: the layers that raise the output SQNR alone, ranked, the shortest ranked prefix that meets it, then\n"
-         "each chosen layer tried back in INT8. Prints the INT8 share of MACs; --exclusions writes the layers for\n"
-         "ONNX Runtime (nodes_to_exclude), trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).\n"
+         "target on the samples: of the layers that raise the output SQNR alone in FP32, ranked, the shortest prefix\n"
+         "that meets it, then each chosen layer tried back in INT8 (--min-int8-macs: a floor on the INT8 MACs).\n"
+         "Prints the INT8 share of MACs; --exclusions writes the layers for ONNX Runtime (nodes_to_exclude),\n"
+         "trtexec (--layerPrecisions) and ModelOpt (nodes_to_exclude).\n"
          "Detectors and segmenters, to a task budget (no labels; the metrics of octet eval --task):\n"
          "  --task detect --decode yolox|yolov5|yolov8 --min-f1 F   box F1 of the INT8 boxes vs the FP32 boxes >= F\n"
          "  --task segment --min-iou F                               mask IoU of the INT8 vs FP32 maps >= F");
@@ -331,7 +332,8 @@ int cmd_tune(int argc, char** argv) {
     write_json(a.get("json"), {{"samples", n_samples}, {"sqnr_start_db", r.sqnr_start_db},
                                {"sqnr_scales_db", r.sqnr_scales_db}, {"sqnr_final_db", r.sqnr_final_db},
                                {"fp32_layers", r.fp32_layers}, {"int8_layers", r.int8_layers}, {"trials", r.trials},
-                               {"steps", steps}, {"layer_sensitivity", sens}, {"budget_met", r.budget_met}, {"min_int8_mac_share", opt.min_int8_mac_share},
+                               {"steps", steps}, {"layer_sensitivity", sens}, {"budget_met", r.budget_met},
+                               {"min_int8_mac_share", opt.min_int8_mac_share},
                                {"metrics_start", metrics_json(r.metrics_start)}, {"metrics_final", metrics_json(r.metrics_final)},
                                {"macs_total", r.macs_total}, {"macs_int8", r.macs_int8},
                                {"int8_mac_share", int8_mac_pct >= 0 ? nlohmann::json(int8_mac_pct / 100.0) : nlohmann::json()},
