@@ -104,7 +104,7 @@ int cmd_tune(int argc, char** argv) {
   a.opt("strides", "S,S,...", "--decode yolox: the strides of the anchor grids, in output order", "8,16,32");
   a.opt("mask-threshold", "T", "--task segment: a pixel is in the mask when the map is > T (DBNet: 0.3)", "0.3");
   a.opt("min-int8-macs", "PCT", "budget: keep at least PCT % of the MACs in INT8 (the FP32 layers chosen never take "
-        "more; if the budget cannot be met above it, the answer is the most the floor allows, budget NOT met)", "0");
+        "more; if the budget cannot be met above it, the answer is the set tried that came closest, budget NOT met)", "0");
   a.opt("rank-samples", "N", "budget: rank the layers on N of the samples (spread evenly; the budget is still checked "
         "on all): cheaper for large models, 0: all", "0");
   a.opt("exclusions", "FILE", "write the FP32 layers as other tools take them (JSON): ONNX Runtime quantize_static "
@@ -286,8 +286,9 @@ int cmd_tune(int argc, char** argv) {
     line("with the FP32 layers:", m1);
     if (!r.budget_met && opt.min_int8_mac_share > 0)
       log_message(LogLevel::warning, "the budget is not met with at least " + db(min_macs) +
-                                         "% of the MACs in INT8 (--min-int8-macs): the FP32 layers are the most "
-                                         "the floor allows; lower it, or calibrate on more representative data");
+                                         "% of the MACs in INT8 (--min-int8-macs): the FP32 layers are the set "
+                                         "tried that came closest; lower the floor, or calibrate on more "
+                                         "representative data");
     // A top-1 budget narrower than what the samples can resolve is met by luck as often as by the FP32 layers
     // (effnet_se: 0.1 met on 1,000 images, -0.15 to -0.22 on 10,000; docs/benchmarks.md, session 10).
     if (budget.max_top1_drop >= 0 && m1.paired.ci95_points() > budget.max_top1_drop) {

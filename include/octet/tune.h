@@ -46,8 +46,8 @@ struct TuningOptions {
   // Budget mode: rank the layers on at least this many samples, spread evenly (0: all); the budget is still
   // checked on every sample.
   int rank_samples = 0;
-  // Budget mode: at least this share (0..1) of the MACs stays INT8 (0: no floor); a budget that cannot be met
-  // above it gives the most the floor allows, budget_met false.
+  // Budget mode: at least this share (0..1) of the MACs stays INT8 (0: no floor). A budget that cannot be met
+  // (above the floor) gives the FP32 set tried that came closest, or none, with budget_met false.
   double min_int8_mac_share = 0;
 };
 

@@ -140,6 +140,16 @@ bool budget_meets(const TuneBudget& b, const TuneMetrics& m) {
   return true;
 }
 
+// For trials that miss the budget: how close one came, to keep the closest (higher is closer) — the first
+// target given (task score, top-1, agreement, SQNR in that order), then the output SQNR.
+std::pair<double, double> budget_progress(const TuneBudget& b, const TuneMetrics& m) {
+  double first = m.sqnr_db;
+  if (b.min_task_score >= 0) first = m.task_score;
+  else if (b.max_top1_drop >= 0) first = m.top1;
+  else if (b.min_agreement >= 0) first = m.agreement;
+  return {first, m.sqnr_db};
+}
+
 // Budget mode, one ranking: `ranked` are the units (one layer, or the layers around one tensor) best first.
 // Finds the shortest prefix of the ranking whose layers in FP32 meet the budget (binary search: the metrics
 // grow roughly with the prefix; every answer is a measured trial), then tries the chosen layers back in INT8,
@@ -170,6 +180,10 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
   size_t lo = 0, hi = longest;  // prefix lo fails (the start did); find the smallest that meets
   TuneMetrics hi_m;
   bool hi_known = false;
+  std::optional<std::pair<size_t, TuneMetrics>> closest;  // of the prefixes that miss the budget
+  auto missed = [&](size_t k, const TuneMetrics& m) {
+    if (!closest || budget_progress(opt.budget, m) > budget_progress(opt.budget, closest->second)) closest = {k, m};
+  };
   while (hi - lo > 1) {
     const size_t mid = lo + (hi - lo) / 2;
     ev.sqnr(amax, prefix(mid), "budget" + tag + ": " + std::to_string(mid) + " units in FP32");
@@ -178,6 +192,7 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
       hi_m = ev.last;
       hi_known = true;
     } else {
+      missed(mid, ev.last);
       lo = mid;
     }
   }
@@ -189,7 +204,13 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
   }
   c.met = budget_meets(opt.budget, hi_m);
   c.metrics = hi_m;
-  if (!c.met) return c;
+  if (!c.met) {
+    // No prefix meets it: the one that came closest (units are ranked alone; together they need not add up).
+    missed(hi, hi_m);
+    c.fp32 = prefix(closest->first);
+    c.metrics = closest->second;
+    return c;
+  }
   // Pruning, single layers: the costliest first (ties: the latest, i.e. least useful, first).
   std::vector<std::string> mine(c.fp32.begin() + static_cast<std::ptrdiff_t>(user.size()), c.fp32.end());
   std::vector<size_t> idx(mine.size());
@@ -249,7 +270,8 @@ BudgetChoice budget_search_one(Evaluator& ev, const std::map<std::string, float>
 }
 
 // Budget mode: the search above for each ranking given (duplicates skipped); the choice that meets the budget
-// with the fewest FP32 MACs wins (ties: the earlier ranking). Sets res.fp32_layers, steps, metrics, budget_met;
+// with the fewest FP32 MACs wins (ties: the earlier ranking); if none meets it, the closest (or none, when the
+// start is as close). Sets res.fp32_layers, steps, metrics, budget_met;
 // returns the final SQNR.
 double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
                      const std::vector<std::vector<std::vector<std::string>>>& rankings,
@@ -267,10 +289,17 @@ double budget_search(Evaluator& ev, const std::map<std::string, float>& amax,
                                        rankings.size() > 1 ? " (ranking " + std::to_string(r + 1) + ")" : "");
     double c_cost = 0;
     for (size_t k = user.size(); k < c.fp32.size(); ++k) c_cost += cost(c.fp32[k]);
-    if (!best || (c.met && (!best->met || c_cost < best_cost))) {
+    const bool closer = best && !c.met && !best->met &&
+                        budget_progress(opt.budget, c.metrics) > budget_progress(opt.budget, best->metrics);
+    if (!best || (c.met && (!best->met || c_cost < best_cost)) || closer) {
       best = std::move(c);
       best_cost = c_cost;
     }
+  }
+  // Missed with every ranking: no FP32 layers at all when the start came at least as close.
+  if (!best->met && budget_progress(opt.budget, res.metrics_start) >= budget_progress(opt.budget, best->metrics)) {
+    best->fp32 = user;
+    best->metrics = res.metrics_start;
   }
   res.budget_met = best->met;
   res.fp32_layers = best->fp32;

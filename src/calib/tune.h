@@ -83,9 +83,11 @@ struct TuneOptions {
   // layers without MACs are not free), and pruning tries the costliest layers back in INT8 first, then pairs
   // of them: the aim is the cheapest FP32 set in MACs that meets the budget. Only units that raise the output
   // SQNR alone are candidates: one that moves the outputs further from FP32 changes a top-1 count by chance.
+  // A budget no ranked prefix meets gives the prefix tried that came closest (the first target, then the SQNR),
+  // or no FP32 layer when all INT8 came as close.
   TuneBudget budget;
   // Budget mode: the FP32 layers may take at most 1 - this share of the MACs (0: no floor). When the budget
-  // cannot be met above it, the longest ranked prefix that keeps it is the answer (budget_met false).
+  // cannot be met above it, the answer is the set tried that came closest (budget_met false).
   double min_int8_mac_share = 0;
   std::vector<int> labels;  // class of each sample, in batch order (needed for max_top1_drop)
   std::shared_ptr<TuneTask> task;  // scored every trial when set (needed for min_task_score)

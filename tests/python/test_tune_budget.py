@@ -118,6 +118,20 @@ def test_mac_floor_bounds_the_fp32_layers(setup, octet):
         assert r.returncode == 1 and "--min-int8-macs" in r.stderr, r.stderr
 
 
+def test_a_missed_budget_keeps_the_closest_set(setup, octet):
+    """A target no set of candidates reaches: budget NOT met, and the answer is never further from it than all
+    INT8 (the closest set tried, or no FP32 layer), with or without a MAC floor."""
+    d, data = setup
+    start = measure(octet, d, data, [])["sqnr_db"]
+    free, _ = tune(octet, d, data, "free2", "--min-sqnr", str(start + 6))
+    for extra in ([], ["--min-int8-macs", f"{100 * (free['int8_mac_share'] + 1) / 2:.3f}"]):
+        rep, _ = tune(octet, d, data, "missed", "--min-sqnr", str(start + 1000), *extra)
+        assert not rep["budget_met"], extra
+        assert rep["metrics_final"]["sqnr_db"] >= rep["metrics_start"]["sqnr_db"] - 1e-9, (extra, rep["metrics_final"])
+        # and the answer is what it says: re-measured with exactly those layers
+        assert measure(octet, d, data, rep["fp32_layers"])["sqnr_db"] == pytest.approx(rep["metrics_final"]["sqnr_db"])
+
+
 def test_int8_mac_share(setup, octet):
     d, data = setup
     rep, _ = tune(octet, d, data, "macs", "--min-sqnr", "-1000", "--max-fp32", "0", "--fp32-layers", "b1.conv2,logits")
