@@ -117,6 +117,13 @@ def ort_top1(model, x, labels, threads):
     return 100.0 * correct / len(x)
 
 
+def default_cache(a, octet, model, calib, c):
+    """The default `octet calibrate` cache of `model` on calib/ at `c` (kept with --reuse when it exists)."""
+    if not (a.reuse and c.exists()):
+        bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", c, "--quiet"])
+    return c
+
+
 def held_out(a):
     shared, octet, out = pathlib.Path(a.shared), a.octet, pathlib.Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -127,9 +134,7 @@ def held_out(a):
     rows, results = [], {}
     for m in a.models.split(","):
         model = shared / "models/cifar10" / f"{m}.onnx"
-        c = out / f"{m}.cache"
-        if not (a.reuse and c.exists()):
-            bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", c, "--quiet"])
+        c = default_cache(a, octet, model, calib, out / f"{m}.cache")
         res = {"halves": {}}
         for tune_on, eval_on in (("A", "B"), ("B", "A")):
             t, r = out / f"{m}.tuned{tune_on}.cache", out / f"{m}.tune{tune_on}.json"
@@ -212,9 +217,8 @@ def main():
     rows, results = [], {}
     for m in a.models.split(","):
         model = shared / "models/cifar10" / f"{m}.onnx"
-        c, t, x, r = out / f"{m}.cache", out / f"{m}.tuned.cache", out / f"{m}.excl.json", out / f"{m}.tune.json"
-        if not (a.reuse and c.exists()):
-            bl.run([octet, "calibrate", model, "--data", calib, *CIFAR_PRE, "--cache", c, "--quiet"])
+        t, x, r = out / f"{m}.tuned.cache", out / f"{m}.excl.json", out / f"{m}.tune.json"
+        c = default_cache(a, octet, model, calib, out / f"{m}.cache")
         t0 = time.time()
         if not (a.reuse and t.exists() and x.exists() and r.exists()):
             bl.run([octet, "tune", model, "--cache", c, "--data", calib, *CIFAR_PRE, "--samples", a.samples,

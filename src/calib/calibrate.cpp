@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstring>
 #include <cmath>
-#include <exception>
 #include <map>
 #include <set>
 
@@ -12,6 +11,7 @@
 #include "calib/refine.h"
 #include "calib/shape_values.h"
 #include "calib/tune.h"
+#include "core/parallel.h"
 #include "core/progress.h"
 #include "io/dataset.h"
 #include "runtime/plan.h"
@@ -464,9 +464,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
   out.table.hist_mode = two_pass ? HistMode::Fixed : HistMode::Growing;
   // The threshold searches (the algorithm's and every candidate's), one task per tensor: independent of each other.
   std::vector<CalibEntry> entries(model_vals.size());
-  std::exception_ptr search_error;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (int64_t k = 0; k < static_cast<int64_t>(model_vals.size()); ++k) {
+  parallel_tasks(static_cast<int64_t>(model_vals.size()), [&](int64_t k, int) {
     const int mv = model_vals[static_cast<size_t>(k)];
     CalibEntry& e = entries[static_cast<size_t>(k)];
     int i = obs_of_model[static_cast<size_t>(mv)];
@@ -474,7 +472,7 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
       e.name = model.value(mv).name;
       e.algo = algo;
       e.has_stats = true;  // with empty stats: reported as never observed
-      continue;
+      return;
     }
     // Network inputs: their range is set by preprocessing and every value carries signal, so clipping them
     // (what KL does with a spike such as a uniform background) only loses information — MinMax by default.
@@ -482,14 +480,8 @@ CalibOutcome calibrate(const Graph& model, Calibrator& calibrator, const CalibOp
     // put yolox_det's Focus output at amax 114 of the image's 255, saturating every brighter pixel.
     bool is_input = input_values[static_cast<size_t>(mv)] != 0;
     Algo a = is_input && opt.inputs_minmax ? Algo::MinMax : algo;
-    try {
-      e = calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params);
-    } catch (...) {
-#pragma omp critical(octet_calib_search)
-      if (!search_error) search_error = std::current_exception();
-    }
-  }
-  if (search_error) std::rethrow_exception(search_error);
+    e = calibrate_entry(obs_name[static_cast<size_t>(i)], obs[static_cast<size_t>(i)], a, opt.params);
+  });
   for (CalibEntry& e : entries) out.table.entries.push_back(std::move(e));
   // Shape/index arithmetic has no scale by nature: no health warning for it (issue 16).
   std::set<std::string> shape_tensors;

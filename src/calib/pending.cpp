@@ -2,7 +2,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <exception>
+
+#include "core/parallel.h"
 
 namespace octet {
 
@@ -21,34 +22,23 @@ void PendingObservations::add(int v, const Tensor& t) {
 
 void PendingObservations::flush() {
   if (pending_.empty()) return;
-  auto observer = [&](size_t k) { return obs_of_[static_cast<size_t>(pending_[k].first)]; };
+  std::vector<std::pair<int, Tensor>> todo;  // the arena is free again once this returns, or throws
+  todo.swap(pending_);
+  used_ = 0;
+  auto observer = [&](size_t k) { return obs_of_[static_cast<size_t>(todo[k].first)]; };
   // Entries of one observer (a value and its channels-last copy) stay together and in order.
-  std::vector<size_t> order(pending_.size());
+  std::vector<size_t> order(todo.size());
   for (size_t k = 0; k < order.size(); ++k) order[k] = k;
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return observer(a) < observer(b); });
   std::vector<size_t> starts;
   for (size_t k = 0; k < order.size(); ++k)
     if (k == 0 || observer(order[k]) != observer(order[k - 1])) starts.push_back(k);
   starts.push_back(order.size());
-  const int64_t groups = static_cast<int64_t>(starts.size()) - 1;
-  std::exception_ptr error;  // an exception must not leave the parallel region
-#pragma omp parallel
-  {
-    std::vector<float> scratch;
-#pragma omp for schedule(dynamic, 1)
-    for (int64_t gi = 0; gi < groups; ++gi) {
-      try {
-        for (size_t k = starts[static_cast<size_t>(gi)]; k < starts[static_cast<size_t>(gi) + 1]; ++k)
-          bin_(pending_[order[k]].first, pending_[order[k]].second, scratch);
-      } catch (...) {
-#pragma omp critical(octet_pending_flush)
-        if (!error) error = std::current_exception();
-      }
-    }
-  }
-  pending_.clear();
-  used_ = 0;
-  if (error) std::rethrow_exception(error);
+  std::vector<std::vector<float>> scratch(static_cast<size_t>(omp_get_max_threads()));
+  parallel_tasks(static_cast<int64_t>(starts.size()) - 1, [&](int64_t gi, int thread) {
+    for (size_t k = starts[static_cast<size_t>(gi)]; k < starts[static_cast<size_t>(gi) + 1]; ++k)
+      bin_(todo[order[k]].first, todo[order[k]].second, scratch[static_cast<size_t>(thread)]);
+  });
 }
 
 }  // namespace octet
